@@ -1,0 +1,40 @@
+/**
+ * Shared WGSL declarations. Sizes fixed by the plan live in a per-dispatch `Dims` uniform written
+ * once at allocation; what changes per step (rows in this batch, its loss slot, the optimizer's step
+ * count, where the batch starts in the epoch's order) lives in one `Step` uniform written before
+ * each submit. One pipeline therefore serves every size and every batch.
+ */
+export const UNIFORMS = /* wgsl */ `
+struct Dims {
+  m: u32,
+  n: u32,
+  k: u32,
+  // Which size is the batch's row count, taken from Step: 0 none, 1 = m, 2 = k.
+  rowsAxis: u32,
+  slope: f32,
+  scale: f32,
+  extra: u32,
+  pad: u32,
+}
+struct Step {
+  rows: u32,
+  slot: u32,
+  t: u32,
+  start: u32,
+}
+@group(0) @binding(0) var<uniform> dims: Dims;
+@group(0) @binding(1) var<uniform> step: Step;
+
+// (m, n, k) with the batch's row count substituted where this dispatch's rowsAxis says.
+fn sizes() -> vec3u {
+  return vec3u(select(dims.m, step.rows, dims.rowsAxis == 1u), dims.n, select(dims.k, step.rows, dims.rowsAxis == 2u));
+}
+`;
+
+/** Byte size of the Dims uniform (8 × 4 bytes). */
+export const DIMS_BYTES = 32;
+/** Byte size of the Step uniform (4 × 4 bytes). */
+export const STEP_BYTES = 16;
+
+/** Threads per workgroup of the one-dimensional kernels. */
+export const LINEAR_WORKGROUP = 64;

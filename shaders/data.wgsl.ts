@@ -1,0 +1,64 @@
+import { LINEAR_WORKGROUP, UNIFORMS } from './common.js';
+import { LINEAR_INDEX } from './optimizer.wgsl.js';
+
+/*
+ * Takes the batch out of a training set that lives on the GPU: row r of the batch is row
+ * order[step.start + r] of the set. The set is uploaded once per fit and the epoch's order is a
+ * small index buffer, so shuffling never moves the data through the CPU.
+ * Dims: m = rows (from Step), n = row width. One thread per element of the batch.
+ */
+export function gatherRowsShader(): string {
+  return /* wgsl */ `
+${UNIFORMS}
+${LINEAR_INDEX}
+@group(0) @binding(2) var<storage, read> source: array<f32>;
+@group(0) @binding(3) var<storage, read> order: array<u32>;
+@group(0) @binding(4) var<storage, read_write> batch: array<f32>;
+
+@compute @workgroup_size(${LINEAR_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let size = sizes();
+  let i = linearIndex(gid, groups);
+  if (i >= size.x * size.y) {
+    return;
+  }
+  let row = i / size.y;
+  let col = i - row * size.y;
+  batch[i] = source[order[step.start + row] * size.y + col];
+}
+`;
+}
+
+/*
+ * Row-wise softmax for predictions of a softmaxCrossEntropy network (the logits stay the layer's
+ * output; probabilities are written beside them). Subtracting the row's max keeps exp finite.
+ * Dims: m = rows (from Step), n = outputs.
+ */
+export function softmaxShader(): string {
+  return /* wgsl */ `
+${UNIFORMS}
+@group(0) @binding(2) var<storage, read> logits: array<f32>;
+@group(0) @binding(3) var<storage, read_write> probabilities: array<f32>;
+
+@compute @workgroup_size(${LINEAR_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let size = sizes();
+  let row = gid.x;
+  if (row >= size.x) {
+    return;
+  }
+  let base = row * size.y;
+  var largest = logits[base];
+  for (var j = 1u; j < size.y; j++) {
+    largest = max(largest, logits[base + j]);
+  }
+  var sum = 0.0;
+  for (var j = 0u; j < size.y; j++) {
+    sum += exp(logits[base + j] - largest);
+  }
+  for (var j = 0u; j < size.y; j++) {
+    probabilities[base + j] = exp(logits[base + j] - largest) / sum;
+  }
+}
+`;
+}

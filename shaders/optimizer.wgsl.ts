@@ -1,0 +1,74 @@
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import type { Optimizer } from '../src/spec.js';
+import { LINEAR_WORKGROUP, UNIFORMS } from './common.js';
+
+export type OptimizerKind = Optimizer['type'];
+
+/** Optimizer hyper-parameters as the shader reads them (a uniform written once). */
+export const OPTIMIZER_PARAMS = /* wgsl */ `
+struct OptimizerParams {
+  learningRate: f32,
+  // momentum for 'momentum'; beta1 for 'adam'
+  decay1: f32,
+  beta2: f32,
+  epsilon: f32,
+}
+`;
+
+/** Linear index of a thread in a 2-D grid of workgroups (grids wider than 65,535 groups wrap to y). */
+export const LINEAR_INDEX = /* wgsl */ `
+fn linearIndex(gid: vec3u, groups: vec3u) -> u32 {
+  return gid.y * groups.x * ${LINEAR_WORKGROUP}u + gid.x;
+}
+`;
+
+/*
+ * One pass over the whole parameter vector (every layer's weights and bias share one buffer and
+ * one layout with the gradients), so one dispatch updates the network. The rules match TF.js:
+ *   sgd       p ← p − lr·g
+ *   momentum  a ← μ·a + g;  p ← p − lr·a
+ *   adam      m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;
+ *             p ← p − lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)      (t = step, from 1)
+ * Dims: m = parameter count.
+ */
+export function optimizerShader(kind: OptimizerKind): string {
+  return wgsl`
+${UNIFORMS}
+${OPTIMIZER_PARAMS}
+${LINEAR_INDEX}
+@group(0) @binding(2) var<uniform> hyper: OptimizerParams;
+@group(0) @binding(3) var<storage, read_write> params: array<f32>;
+@group(0) @binding(4) var<storage, read> grads: array<f32>;
+#if ${kind !== 'sgd'}
+@group(0) @binding(5) var<storage, read_write> moment1: array<f32>;
+#endif
+#if ${kind === 'adam'}
+@group(0) @binding(6) var<storage, read_write> moment2: array<f32>;
+#endif
+
+@compute @workgroup_size(${LINEAR_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let i = linearIndex(gid, groups);
+  if (i >= dims.m) {
+    return;
+  }
+  let g = grads[i];
+#if ${kind === 'sgd'}
+  params[i] -= hyper.learningRate * g;
+#elif ${kind === 'momentum'}
+  let a = hyper.decay1 * moment1[i] + g;
+  moment1[i] = a;
+  params[i] -= hyper.learningRate * a;
+#else
+  let t = f32(step.t);
+  let m = hyper.decay1 * moment1[i] + (1.0 - hyper.decay1) * g;
+  let v = hyper.beta2 * moment2[i] + (1.0 - hyper.beta2) * g * g;
+  moment1[i] = m;
+  moment2[i] = v;
+  let mHat = m / (1.0 - pow(hyper.decay1, t));
+  let vHat = v / (1.0 - pow(hyper.beta2, t));
+  params[i] -= hyper.learningRate * mHat / (sqrt(vHat) + hyper.epsilon);
+#endif
+}
+`;
+}

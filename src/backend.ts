@@ -1,0 +1,43 @@
+import type { BackendName } from './spec.js';
+
+/** What a network runs on, for users and logs. */
+export interface DeviceInfo {
+  backend: BackendName;
+  /** Adapter vendor, e.g. 'nvidia', 'google' (SwiftShader). WebGPU only. */
+  vendor?: string;
+  /** Adapter architecture, e.g. 'ampere', 'swiftshader'. WebGPU only. */
+  architecture?: string;
+  /** Adapter description where the platform gives one. */
+  description?: string;
+  /** true for software/fallback adapters such as SwiftShader. */
+  software?: boolean;
+  /** One line saying what was chosen and why. */
+  reason: string;
+}
+
+/**
+ * The narrow interface between a Network and a device. Every backend interprets the same Plan;
+ * parameters travel as one flat vector in the plan's layout. Inputs here are already validated
+ * (finite, right sizes, rows ≤ batchSize where stated) and standardized.
+ */
+export interface Backend {
+  readonly name: BackendName;
+  readonly info: DeviceInfo;
+  getParameters(): Promise<Float32Array>;
+  /** Replaces the parameters and resets the optimizer state. */
+  setParameters(parameters: Float32Array): Promise<void>;
+  /** One step on `rows` ≤ batchSize rows; returns the batch's loss before the update. */
+  trainBatch(x: Float32Array, y: Float32Array, rows: number): Promise<number>;
+  /** Keeps a training set where batches can be taken from it by index (on the GPU: uploaded once). */
+  setTrainingSet(x: Float32Array, y: Float32Array, rows: number): void;
+  /**
+   * One epoch over the training set in `order`, in batches of batchSize (the last may be smaller).
+   * Returns every batch's loss, read once at the end. `afterBatch` runs after each batch is queued.
+   */
+  trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void): Promise<Float32Array>;
+  /** Outputs (softmax applied for softmaxCrossEntropy) for any number of rows. */
+  predict(x: Float32Array, rows: number): Promise<Float32Array>;
+  /** Mean loss over any number of rows, and the outputs (softmax applied) for accuracy. */
+  evaluate(x: Float32Array, y: Float32Array, rows: number): Promise<{ loss: number; outputs: Float32Array }>;
+  dispose(): void;
+}

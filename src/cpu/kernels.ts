@@ -1,0 +1,190 @@
+import type { Activation } from '../plan.js';
+import type { LossName, Optimizer } from '../spec.js';
+
+/**
+ * The CPU backend's kernels behind one small interface, so a faster implementation (WebAssembly
+ * SIMD) can replace this one without touching the backend. All arrays are Float32Array views
+ * prepared once; nothing here allocates.
+ */
+export interface CpuKernels {
+  /**
+   * c[i·n + j] = Σ_k a[i·aRow + k·aCol] · b[k·bRow + j·bCol] for i < m, j < n. The strides let one
+   * kernel read A·B, A·Bᵀ and Aᵀ·B without materialising a transpose.
+   */
+  matmul(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number,
+    aRow: number, aCol: number, bRow: number, bCol: number): void;
+  /** z[r, j] ← f(z[r, j] + bias[j]) in place. */
+  biasActivation(z: Float32Array, bias: Float32Array, rows: number, units: number, activation: Activation): void;
+  /** grad[i] ← grad[i] · f'(output[i]), the derivative taken from the layer's output. */
+  multiplyDerivative(grad: Float32Array, output: Float32Array, count: number, activation: Activation): void;
+  /** sums[j] = Σ_r grad[r, j]. */
+  columnSums(grad: Float32Array, rows: number, units: number, sums: Float32Array): void;
+  /** Writes dL/dz of the output layer into `grad` and returns the batch's loss. */
+  loss(loss: LossName, output: Float32Array, target: Float32Array, grad: Float32Array, rows: number, n: number,
+    activation: Activation): number;
+  softmaxRows(logits: Float32Array, probabilities: Float32Array, rows: number, n: number): void;
+  /** One optimizer step over the whole parameter vector; `t` counts steps from 1. */
+  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moment1: Float32Array,
+    moment2: Float32Array, t: number): void;
+}
+
+function derivativeFromOutput(y: number, { name, slope }: Activation): number {
+  switch (name) {
+    case 'sigmoid': return y * (1 - y);
+    case 'tanh': return 1 - y * y;
+    case 'relu': return y > 0 ? 1 : 0;
+    case 'leakyRelu': return y > 0 ? 1 : slope;
+    case 'linear': return 1;
+  }
+}
+
+function activate(z: number, { name, slope }: Activation): number {
+  switch (name) {
+    case 'sigmoid': return 1 / (1 + Math.exp(-z));
+    case 'tanh': return Math.tanh(z);
+    case 'relu': return z > 0 ? z : 0;
+    case 'leakyRelu': return z > 0 ? z : slope * z;
+    case 'linear': return z;
+  }
+}
+
+/*
+ * Register blocking: a 4×4 block of outputs lives in 16 local variables while k runs, so each value
+ * loaded from A or B feeds four multiply-adds. Edges (m or n not a multiple of 4) take a plain loop.
+ */
+function matmul(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number,
+  aRow: number, aCol: number, bRow: number, bCol: number): void {
+  const m4 = m - (m % 4);
+  const n4 = n - (n % 4);
+  for (let i = 0; i < m4; i += 4) {
+    for (let j = 0; j < n4; j += 4) {
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+      let pa = i * aRow;
+      let pb = j * bCol;
+      for (let kk = 0; kk < k; kk++) {
+        const a0 = a[pa]!, a1 = a[pa + aRow]!, a2 = a[pa + 2 * aRow]!, a3 = a[pa + 3 * aRow]!;
+        const b0 = b[pb]!, b1 = b[pb + bCol]!, b2 = b[pb + 2 * bCol]!, b3 = b[pb + 3 * bCol]!;
+        c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+        c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+        c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+        c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+        pa += aCol;
+        pb += bRow;
+      }
+      let o = i * n + j;
+      c[o] = c00; c[o + 1] = c01; c[o + 2] = c02; c[o + 3] = c03; o += n;
+      c[o] = c10; c[o + 1] = c11; c[o + 2] = c12; c[o + 3] = c13; o += n;
+      c[o] = c20; c[o + 1] = c21; c[o + 2] = c22; c[o + 3] = c23; o += n;
+      c[o] = c30; c[o + 1] = c31; c[o + 2] = c32; c[o + 3] = c33;
+    }
+    for (let row = i; row < i + 4; row++) {
+      for (let j = n4; j < n; j++) c[row * n + j] = dot(a, b, row, j, k, aRow, aCol, bRow, bCol);
+    }
+  }
+  for (let row = m4; row < m; row++) {
+    for (let j = 0; j < n; j++) c[row * n + j] = dot(a, b, row, j, k, aRow, aCol, bRow, bCol);
+  }
+}
+
+function dot(a: Float32Array, b: Float32Array, i: number, j: number, k: number,
+  aRow: number, aCol: number, bRow: number, bCol: number): number {
+  let sum = 0;
+  for (let kk = 0; kk < k; kk++) sum += a[i * aRow + kk * aCol]! * b[kk * bRow + j * bCol]!;
+  return sum;
+}
+
+export const typescriptKernels: CpuKernels = {
+  matmul,
+
+  biasActivation(z, bias, rows, units, activation) {
+    for (let r = 0; r < rows; r++) {
+      const base = r * units;
+      for (let j = 0; j < units; j++) z[base + j] = activate(z[base + j]! + bias[j]!, activation);
+    }
+  },
+
+  multiplyDerivative(grad, output, count, activation) {
+    if (activation.name === 'linear') return;
+    for (let i = 0; i < count; i++) grad[i] = grad[i]! * derivativeFromOutput(output[i]!, activation);
+  },
+
+  columnSums(grad, rows, units, sums) {
+    sums.fill(0, 0, units);
+    for (let r = 0; r < rows; r++) {
+      const base = r * units;
+      for (let j = 0; j < units; j++) sums[j] = sums[j]! + grad[base + j]!;
+    }
+  },
+
+  // The same losses as the WGSL kernels (see shaders/loss.wgsl.ts for the formulas).
+  loss(loss, output, target, grad, rows, n, activation) {
+    let total = 0;
+    if (loss === 'softmaxCrossEntropy') {
+      for (let r = 0; r < rows; r++) {
+        const base = r * n;
+        let largest = -Infinity;
+        for (let j = 0; j < n; j++) largest = Math.max(largest, output[base + j]!);
+        let expSum = 0;
+        let targetSum = 0;
+        for (let j = 0; j < n; j++) {
+          expSum += Math.exp(output[base + j]! - largest);
+          targetSum += target[base + j]!;
+        }
+        const logNorm = largest + Math.log(expSum);
+        for (let j = 0; j < n; j++) {
+          const y = output[base + j]!;
+          const t = target[base + j]!;
+          total += t * (logNorm - y);
+          grad[base + j] = (Math.exp(y - logNorm) * targetSum - t) / rows * derivativeFromOutput(y, activation);
+        }
+      }
+      return total / rows;
+    }
+    const divisor = loss === 'mse' ? rows * n : rows;
+    for (let i = 0; i < rows * n; i++) {
+      const y = output[i]!;
+      const diff = y - target[i]!;
+      total += diff * diff;
+      grad[i] = 2 * diff / divisor * derivativeFromOutput(y, activation);
+    }
+    return total / divisor;
+  },
+
+  softmaxRows(logits, probabilities, rows, n) {
+    for (let r = 0; r < rows; r++) {
+      const base = r * n;
+      let largest = -Infinity;
+      for (let j = 0; j < n; j++) largest = Math.max(largest, logits[base + j]!);
+      let sum = 0;
+      for (let j = 0; j < n; j++) sum += Math.exp(logits[base + j]! - largest);
+      for (let j = 0; j < n; j++) probabilities[base + j] = Math.exp(logits[base + j]! - largest) / sum;
+    }
+  },
+
+  optimizerStep(optimizer, params, grads, moment1, moment2, t) {
+    const lr = optimizer.learningRate;
+    if (optimizer.type === 'sgd') {
+      for (let i = 0; i < params.length; i++) params[i] = params[i]! - lr * grads[i]!;
+    } else if (optimizer.type === 'momentum') {
+      const mu = optimizer.momentum;
+      for (let i = 0; i < params.length; i++) {
+        const a = mu * moment1[i]! + grads[i]!;
+        moment1[i] = a;
+        params[i] = params[i]! - lr * a;
+      }
+    } else {
+      const { beta1, beta2, epsilon } = optimizer;
+      const correction1 = 1 - beta1 ** t;
+      const correction2 = 1 - beta2 ** t;
+      for (let i = 0; i < params.length; i++) {
+        const g = grads[i]!;
+        const m = beta1 * moment1[i]! + (1 - beta1) * g;
+        const v = beta2 * moment2[i]! + (1 - beta2) * g * g;
+        moment1[i] = m;
+        moment2[i] = v;
+        params[i] = params[i]! - lr * (m / correction1) / (Math.sqrt(v / correction2) + epsilon);
+      }
+    }
+  },
+};

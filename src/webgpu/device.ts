@@ -1,0 +1,125 @@
+import { DeviceError } from '../errors.js';
+
+/** A device and what we know of the adapter behind it. */
+export interface GpuContext {
+  device: GPUDevice;
+  vendor: string;
+  architecture: string;
+  description: string;
+  /** Software or fallback adapter (SwiftShader, WARP, ...). */
+  software: boolean;
+}
+
+/** Where Debian's chromium package ships SwiftShader's Vulkan driver (the CPU implementation of Vulkan). */
+const SWIFTSHADER_ICDS = [
+  '/usr/lib/chromium/vk_swiftshader_icd.json',
+  '/usr/lib64/chromium/vk_swiftshader_icd.json',
+  '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
+];
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+}
+
+/** Node: the Dawn bindings from the npm package `webgpu`, loaded only when a Node process needs them. */
+async function nodeGpu(): Promise<{ create: (options: string[]) => GPU }> {
+  const moduleName = 'webgpu';
+  try {
+    const dawn = await import(/* @vite-ignore */ moduleName);
+    // Dawn's GPUBufferUsage, GPUMapMode, ... constants, which browsers define globally.
+    for (const [name, value] of Object.entries(dawn.globals as Record<string, unknown>)) {
+      if (!(name in globalThis)) Object.assign(globalThis, { [name]: value });
+    }
+    return dawn;
+  } catch (cause) {
+    throw new DeviceError(`WebGPU in Node needs the npm package 'webgpu' (Dawn): ${(cause as Error).message}`);
+  }
+}
+
+async function swiftShaderIcd(): Promise<string | undefined> {
+  const fs = await import(/* @vite-ignore */ 'node:fs');
+  return SWIFTSHADER_ICDS.find((path) => fs.existsSync(path));
+}
+
+// Dawn's GPU object must outlive every adapter and device it made, so it is kept for the process.
+let dawnGpu: GPU | undefined;
+
+/**
+ * Finds an adapter. Browsers (main thread and workers) use navigator.gpu. Node uses Dawn; when no
+ * Vulkan driver it finds gives an adapter (a machine without a GPU; Mesa's lavapipe does not work
+ * with Dawn) and the user has not chosen a driver through VK_ICD_FILENAMES / VK_DRIVER_FILES, it
+ * points the Vulkan loader at SwiftShader and asks again, so nobody sets variables by hand.
+ */
+export async function requestAdapter(): Promise<GPUAdapter | null> {
+  const browserGpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  if (browserGpu) return browserGpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!isNode()) return null;
+  const dawn = await nodeGpu();
+  dawnGpu ??= dawn.create([]);
+  const adapter = await dawnGpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (adapter || process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return adapter;
+  const icd = await swiftShaderIcd();
+  if (!icd) return null;
+  process.env.VK_ICD_FILENAMES = icd;
+  dawnGpu = dawn.create([]);
+  return dawnGpu.requestAdapter();
+}
+
+function describeAdapter(adapter: GPUAdapter): Omit<GpuContext, 'device'> {
+  const info = adapter.info;
+  const text = `${info.vendor} ${info.architecture} ${info.description}`.toLowerCase();
+  const fallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  return {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    description: info.description,
+    software: fallback || /swiftshader|llvmpipe|lavapipe|warp|software/.test(text),
+  };
+}
+
+/** Describes a device the caller passed in (its adapter info, where the platform exposes it). */
+export function describeDevice(device: GPUDevice): GpuContext {
+  const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const text = `${info?.vendor ?? ''} ${info?.architecture ?? ''} ${info?.description ?? ''}`.toLowerCase();
+  return {
+    device,
+    vendor: info?.vendor ?? 'unknown',
+    architecture: info?.architecture ?? 'unknown',
+    description: info?.description ?? 'device supplied by the caller',
+    software: /swiftshader|llvmpipe|lavapipe|warp|software/.test(text),
+  };
+}
+
+let sharedContext: Promise<GpuContext | null> | undefined;
+
+async function createContext(): Promise<GpuContext | null> {
+  const adapter = await requestAdapter();
+  if (!adapter) return null;
+  // Ask for the adapter's largest buffers so big layers and datasets fit where the hardware allows.
+  const limits = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredLimits: {
+      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+      maxBufferSize: limits.maxBufferSize,
+      maxComputeWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
+    },
+  });
+  const context = { device, ...describeAdapter(adapter) };
+  void device.lost.then(() => {
+    sharedContext = undefined;
+  });
+  return context;
+}
+
+/**
+ * The process-wide default device, created on first use and shared by every network that does not
+ * bring its own (devices are cheap to share and pipelines are cached per device). Null when there
+ * is no WebGPU adapter here.
+ */
+export function defaultContext(): Promise<GpuContext | null> {
+  sharedContext ??= createContext().catch((cause: unknown) => {
+    sharedContext = undefined;
+    throw new DeviceError(`could not create a WebGPU device: ${(cause as Error).message}`);
+  });
+  return sharedContext;
+}

@@ -1,0 +1,486 @@
+import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_TILE, STEP_BYTES, type KernelKey } from '../../shaders/index.js';
+import type { Backend, DeviceInfo } from '../backend.js';
+import { DeviceError } from '../errors.js';
+import type { Activation, Plan } from '../plan.js';
+import type { GpuContext } from './device.js';
+import { getKernel, type Kernel } from './kernels.js';
+
+/** Sizes in one dispatch's Dims uniform (see shaders/common.ts). */
+interface Dims {
+  m: number;
+  n: number;
+  k: number;
+  /** 0: no size is the batch's rows; 1: m is; 2: k is. */
+  rowsAxis: 0 | 1 | 2;
+  slope?: number;
+  scale?: number;
+}
+
+/** One recorded dispatch: its kernel, bound buffers, and its grid as a function of the batch's rows. */
+interface Dispatch {
+  kernel: Kernel;
+  bindGroup: GPUBindGroup;
+  grid: (rows: number) => [number, number];
+}
+
+type Binding = GPUBuffer | GPUBufferBinding;
+type Buffers = Record<number, Binding>;
+
+const FLOAT = 4;
+/** Each Dims uniform sits in its own 256-byte slot of one buffer (the usual uniform offset alignment). */
+const UNIFORM_SLOT = 256;
+/** Steps allowed in flight in fit: enough to keep the GPU busy, few enough for honest progress. */
+const STEPS_IN_FLIGHT = 3;
+
+const activationKey = (a: Activation) => a.name;
+const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+
+/**
+ * The WebGPU interpreter of a plan. Everything is allocated once at creation: parameters, gradients
+ * and optimizer state (one flat vector each, in the plan's layout), activations and gradients for
+ * the largest batch, the loss record. A training step is one command encoder and one submit:
+ * (gather) → forward → loss → backward → update, with nothing read back unless asked.
+ */
+export class WebGpuBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  readonly info: DeviceInfo;
+  private readonly device: GPUDevice;
+  private readonly owned: GPUBuffer[] = [];
+  private readonly params: GPUBuffer;
+  private readonly moments: GPUBuffer[];
+  private readonly step: GPUBuffer;
+  private readonly input: GPUBuffer;
+  private readonly target: GPUBuffer;
+  private readonly outputs: GPUBuffer;
+  private lossStaging: GPUBuffer;
+  private readonly outputStaging: GPUBuffer;
+  private readonly paramStaging: GPUBuffer;
+  private readonly trainDispatches: Dispatch[];
+  private readonly predictDispatches: Dispatch[];
+  private readonly lossDispatches: Dispatch[];
+  private lossRecord: GPUBuffer;
+  private lossRecordBatches = 1;
+  /** The loss-reduce dispatch and what it needs to be rebuilt when the loss record grows. */
+  private readonly lossReduce: { dims: number; rowLoss: GPUBuffer; dispatch: Dispatch };
+  private trainingSet: { x: Float32Array; y: Float32Array; rows: number; gather?: { buffers: GPUBuffer[]; order: GPUBuffer; dispatches: Dispatch[] } } | undefined;
+  private readonly kernels: Map<string, Kernel>;
+  private readonly uniforms: GPUBuffer;
+  private t = 0;
+
+  private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, initial: Float32Array, reason: string) {
+    this.device = context.device;
+    this.kernels = kernels;
+    this.info = {
+      backend: 'webgpu',
+      vendor: context.vendor,
+      architecture: context.architecture,
+      description: context.description,
+      software: context.software,
+      reason,
+    };
+    const { batchSize, inputSize, outputSize, parameterCount, layers, optimizer } = plan;
+    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+    const floats = (count: number, label: string) => this.buffer(count * FLOAT, storage, label);
+
+    // One vector each for parameters, gradients and optimizer moments, [parameterCount].
+    this.params = floats(parameterCount, 'parameters');
+    this.device.queue.writeBuffer(this.params, 0, initial);
+    const grads = floats(parameterCount, 'gradients');
+    const momentCount = optimizer.type === 'adam' ? 2 : optimizer.type === 'momentum' ? 1 : 0;
+    this.moments = Array.from({ length: momentCount }, (_, i) => floats(parameterCount, `moment${i + 1}`));
+    const hyper = this.buffer(16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'optimizer hyper-parameters');
+    const o = optimizer;
+    this.device.queue.writeBuffer(hyper, 0, new Float32Array([
+      o.learningRate,
+      o.type === 'momentum' ? o.momentum : o.type === 'adam' ? o.beta1 : 0,
+      o.type === 'adam' ? o.beta2 : 0,
+      o.type === 'adam' ? o.epsilon : 0,
+    ]));
+    this.step = this.buffer(STEP_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
+
+    this.input = floats(batchSize * inputSize, 'input [batchSize, inputSize]');
+    this.target = floats(batchSize * outputSize, 'target [batchSize, outputs]');
+    const layerOutputs = layers.map((l) => floats(batchSize * l.units, `layer ${l.index} output [batchSize, ${l.units}]`));
+    const zGrads = layers.map((l) => floats(batchSize * l.units, `layer ${l.index} dL/dz [batchSize, ${l.units}]`));
+    const rowLoss = floats(batchSize, 'row losses [batchSize]');
+    this.lossRecord = floats(1, 'loss record [batches]');
+    const softmax = plan.loss === 'softmaxCrossEntropy';
+    const probabilities = softmax ? floats(batchSize * outputSize, 'probabilities [batchSize, outputs]') : undefined;
+    this.outputs = probabilities ?? layerOutputs[layerOutputs.length - 1]!;
+
+    const read = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+    this.lossStaging = this.buffer(FLOAT, read, 'loss readback');
+    // Outputs of one chunk, then its loss at the end.
+    this.outputStaging = this.buffer((batchSize * outputSize + 1) * FLOAT, read, 'output readback');
+    this.paramStaging = this.buffer(parameterCount * FLOAT, read, 'parameter readback');
+
+    // Record every dispatch of the plan once; their Dims go in one uniform buffer, a slot each.
+    const dimsList: Dims[] = [];
+    const pending: { key: KernelKey; dims: number; buffers: Buffers; grid: Dispatch['grid'] }[] = [];
+    const add = (key: KernelKey, dims: Dims, buffers: Buffers, grid: Dispatch['grid']) => {
+      pending.push({ key, dims: dimsList.push(dims) - 1, buffers, grid });
+      return pending.length - 1;
+    };
+    const matmulGrid = (dims: Dims) => (rows: number): [number, number] =>
+      [ceilDiv(dims.n, MATMUL_TILE), ceilDiv(dims.rowsAxis === 1 ? rows : dims.m, MATMUL_TILE)];
+    const matmul = (key: Omit<Extract<KernelKey, { kind: 'matmul' }>, 'kind'>, dims: Dims, buffers: Buffers) =>
+      add({ kind: 'matmul', ...key }, dims, buffers, matmulGrid(dims));
+    const segment = (buffer: GPUBuffer, offset: number, count: number) => ({ buffer, offset: offset * FLOAT, size: count * FLOAT });
+
+    const forward: number[] = layers.map((layer, l) => {
+      const dims: Dims = { m: batchSize, n: layer.units, k: layer.inputs, rowsAxis: 1, slope: layer.activation.slope };
+      return matmul(
+        { transposeA: false, transposeB: false, epilogue: 'biasActivation', activation: activationKey(layer.activation) },
+        dims,
+        { 2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: segment(this.params, layer.weightsOffset, layer.inputs * layer.units),
+          4: layerOutputs[l]!, 5: segment(this.params, layer.biasOffset, layer.units) },
+      );
+    });
+    const last = layers[layers.length - 1]!;
+    const lossDims: Dims = { m: batchSize, n: outputSize, k: 0, rowsAxis: 1, slope: last.activation.slope, scale: plan.loss === 'mse' ? outputSize : 1 };
+    const loss = [
+      add({ kind: 'loss', loss: plan.loss, activation: activationKey(last.activation) }, lossDims,
+        { 2: layerOutputs[layers.length - 1]!, 3: this.target, 4: zGrads[layers.length - 1]!, 5: rowLoss },
+        (rows) => [ceilDiv(rows, LINEAR_WORKGROUP), 1]),
+      add({ kind: 'lossReduce' }, lossDims, { 2: rowLoss, 3: this.lossRecord }, () => [1, 1]),
+    ];
+    const lossReduceIndex = loss[1]!;
+    const backward: number[] = [];
+    for (let l = layers.length - 1; l >= 0; l--) {
+      const layer = layers[l]!;
+      // weightGrad [inputs, units] = inputᵀ [inputs, rows] · dZ [rows, units]
+      backward.push(matmul(
+        { transposeA: true, transposeB: false, epilogue: 'none', activation: 'linear' },
+        { m: layer.inputs, n: layer.units, k: batchSize, rowsAxis: 2 },
+        { 2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: zGrads[l]!, 4: segment(grads, layer.weightsOffset, layer.inputs * layer.units) },
+      ));
+      backward.push(add({ kind: 'biasGradient' }, { m: batchSize, n: layer.units, k: 0, rowsAxis: 1 },
+        { 2: zGrads[l]!, 3: segment(grads, layer.biasOffset, layer.units) },
+        () => [ceilDiv(layer.units, LINEAR_WORKGROUP), 1]));
+      if (l > 0) {
+        const below = layers[l - 1]!;
+        // dZ below [rows, inputs] = dZ [rows, units] · weightsᵀ, × f'(below's output)
+        backward.push(matmul(
+          { transposeA: false, transposeB: true, epilogue: 'derivative', activation: activationKey(below.activation) },
+          { m: batchSize, n: layer.inputs, k: layer.units, rowsAxis: 1, slope: below.activation.slope },
+          { 2: zGrads[l]!, 3: segment(this.params, layer.weightsOffset, layer.inputs * layer.units),
+            4: zGrads[l - 1]!, 5: layerOutputs[l - 1]! },
+        ));
+      }
+    }
+    const update = add({ kind: 'optimizer', optimizer: optimizer.type }, { m: parameterCount, n: 0, k: 0, rowsAxis: 0 },
+      { 2: hyper, 3: this.params, 4: grads, ...Object.fromEntries(this.moments.map((moment, i) => [5 + i, moment])) },
+      () => this.linearGrid(parameterCount));
+    const softmaxPass = probabilities
+      ? [add({ kind: 'softmax' }, { m: batchSize, n: outputSize, k: 0, rowsAxis: 1 }, { 2: layerOutputs[layers.length - 1]!, 3: probabilities },
+        (rows) => [ceilDiv(rows, LINEAR_WORKGROUP), 1])]
+      : [];
+
+    this.uniforms = this.buffer(Math.max(1, dimsList.length) * UNIFORM_SLOT, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'dims');
+    this.device.queue.writeBuffer(this.uniforms, 0, packDims(dimsList));
+    const dispatches = pending.map((p) => this.dispatch(p.key, p.dims, p.buffers, p.grid));
+    const pick = (indices: number[]) => indices.map((i) => dispatches[i]!);
+    this.trainDispatches = pick([...forward, ...loss, ...backward, update]);
+    this.lossDispatches = pick([...forward, ...loss, ...softmaxPass]);
+    this.predictDispatches = pick([...forward, ...softmaxPass]);
+    this.lossReduce = { dims: pending[lossReduceIndex]!.dims, rowLoss, dispatch: dispatches[lossReduceIndex]! };
+  }
+
+  /**
+   * Checks the plan against the device's limits before allocating anything, compiles every kernel
+   * the plan needs (in parallel), then allocates.
+   */
+  static async create(plan: Plan, context: GpuContext, initial: Float32Array, reason: string): Promise<WebGpuBackend> {
+    checkLimits(plan, context.device.limits);
+    const keys = kernelKeys(plan);
+    const device = context.device;
+    device.pushErrorScope('validation');
+    device.pushErrorScope('out-of-memory');
+    let backend: WebGpuBackend | undefined;
+    try {
+      const compiled = await Promise.all(keys.map(async (key) => [JSON.stringify(key), await getKernel(device, key)] as const));
+      backend = new WebGpuBackend(plan, context, new Map(compiled), initial, reason);
+    } finally {
+      const [memory, validation] = [await device.popErrorScope(), await device.popErrorScope()];
+      const error = memory ?? validation;
+      if (error) {
+        backend?.dispose();
+        // eslint-disable-next-line no-unsafe-finally
+        throw new DeviceError(`WebGPU refused the network: ${error.message}`);
+      }
+    }
+    return backend;
+  }
+
+  private buffer(size: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer {
+    // WebGPU buffers must be non-empty and a multiple of 4 bytes.
+    const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(size / 4) * 4), usage, label });
+    this.owned.push(buffer);
+    return buffer;
+  }
+
+  private release(buffer: GPUBuffer): void {
+    buffer.destroy();
+    this.owned.splice(this.owned.indexOf(buffer), 1);
+  }
+
+  private linearGrid(count: number): [number, number] {
+    const groups = Math.max(1, ceilDiv(count, LINEAR_WORKGROUP));
+    const perDimension = this.device.limits.maxComputeWorkgroupsPerDimension;
+    return groups <= perDimension ? [groups, 1] : [perDimension, ceilDiv(groups, perDimension)];
+  }
+
+  private dispatch(key: KernelKey, dimsIndex: number, buffers: Buffers, grid: Dispatch['grid']): Dispatch {
+    const kernel = this.kernels.get(JSON.stringify(key))!;
+    const all: Buffers = { 0: { buffer: this.uniforms, offset: dimsIndex * UNIFORM_SLOT, size: DIMS_BYTES }, 1: this.step, ...buffers };
+    const bindGroup = this.device.createBindGroup({
+      layout: kernel.layout,
+      entries: kernel.bindings.map((binding) => {
+        const resource = all[binding] as GPUBuffer | GPUBufferBinding;
+        return { binding, resource: 'buffer' in resource ? resource : { buffer: resource } };
+      }),
+    });
+    return { kernel, bindGroup, grid };
+  }
+
+  private writeStep(rows: number, slot: number, start: number): void {
+    this.device.queue.writeBuffer(this.step, 0, new Uint32Array([rows, slot, this.t, start]));
+  }
+
+  private record(encoder: GPUCommandEncoder, dispatches: Dispatch[], rows: number): void {
+    const pass = encoder.beginComputePass();
+    for (const { kernel, bindGroup, grid } of dispatches) {
+      pass.setPipeline(kernel.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      const [x, y] = grid(rows);
+      pass.dispatchWorkgroups(x, y);
+    }
+    pass.end();
+  }
+
+  private async readBack(staging: GPUBuffer, floats: number): Promise<Float32Array> {
+    await staging.mapAsync(GPUMapMode.READ, 0, floats * FLOAT);
+    const data = new Float32Array(staging.getMappedRange(0, floats * FLOAT)).slice();
+    staging.unmap();
+    return data;
+  }
+
+  /** Encodes one training step on rows already in `input`/`target`, or gathered from the training set. */
+  private submitStep(rows: number, slot: number, start: number, gather?: Dispatch[], after?: (e: GPUCommandEncoder) => void): void {
+    this.t += 1;
+    this.writeStep(rows, slot, start);
+    const encoder = this.device.createCommandEncoder();
+    this.record(encoder, gather ? [...gather, ...this.trainDispatches] : this.trainDispatches, rows);
+    after?.(encoder);
+    this.device.queue.submit([encoder.finish()]);
+  }
+
+  async getParameters(): Promise<Float32Array> {
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(this.params, 0, this.paramStaging, 0, this.plan.parameterCount * FLOAT);
+    this.device.queue.submit([encoder.finish()]);
+    return this.readBack(this.paramStaging, this.plan.parameterCount);
+  }
+
+  async setParameters(parameters: Float32Array): Promise<void> {
+    this.device.queue.writeBuffer(this.params, 0, parameters);
+    const encoder = this.device.createCommandEncoder();
+    for (const moment of this.moments) encoder.clearBuffer(moment);
+    this.device.queue.submit([encoder.finish()]);
+    this.t = 0;
+  }
+
+  async trainBatch(x: Float32Array, y: Float32Array, rows: number): Promise<number> {
+    this.device.queue.writeBuffer(this.input, 0, x, 0, rows * this.plan.inputSize);
+    this.device.queue.writeBuffer(this.target, 0, y, 0, rows * this.plan.outputSize);
+    this.submitStep(rows, 0, 0, undefined, (encoder) => encoder.copyBufferToBuffer(this.lossRecord, 0, this.lossStaging, 0, FLOAT));
+    return (await this.readBack(this.lossStaging, 1))[0]!;
+  }
+
+  setTrainingSet(x: Float32Array, y: Float32Array, rows: number): void {
+    this.dropTrainingSet();
+    const { inputSize, outputSize, batchSize } = this.plan;
+    const batches = ceilDiv(rows, batchSize);
+    if (batches > this.lossRecordBatches) this.growLossRecord(batches);
+    this.trainingSet = { x, y, rows };
+    // The set goes to the GPU once when it fits the device's limits; otherwise each batch is uploaded.
+    const limit = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
+    if (rows * Math.max(inputSize, outputSize) * FLOAT > limit) return;
+    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+    const setX = this.buffer(rows * inputSize * FLOAT, storage, 'training inputs [rows, inputSize]');
+    const setY = this.buffer(rows * outputSize * FLOAT, storage, 'training targets [rows, outputs]');
+    const order = this.buffer(rows * 4, storage, 'epoch order [rows]');
+    this.device.queue.writeBuffer(setX, 0, x, 0, rows * inputSize);
+    this.device.queue.writeBuffer(setY, 0, y, 0, rows * outputSize);
+    const gatherKernel = this.kernels.get(JSON.stringify({ kind: 'gatherRows' }))!;
+    const dims = new Uint32Array(2 * UNIFORM_SLOT / 4);
+    const dimsBuffer = this.buffer(dims.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'gather dims');
+    this.device.queue.writeBuffer(dimsBuffer, 0, packDims([
+      { m: batchSize, n: inputSize, k: 0, rowsAxis: 1 },
+      { m: batchSize, n: outputSize, k: 0, rowsAxis: 1 },
+    ]));
+    const gather = (slot: number, source: GPUBuffer, batch: GPUBuffer, width: number): Dispatch => ({
+      kernel: gatherKernel,
+      bindGroup: this.device.createBindGroup({
+        layout: gatherKernel.layout,
+        entries: [
+          { binding: 0, resource: { buffer: dimsBuffer, offset: slot * UNIFORM_SLOT, size: DIMS_BYTES } },
+          { binding: 1, resource: { buffer: this.step } },
+          { binding: 2, resource: { buffer: source } },
+          { binding: 3, resource: { buffer: order } },
+          { binding: 4, resource: { buffer: batch } },
+        ],
+      }),
+      grid: (batchRows) => this.linearGrid(batchRows * width),
+    });
+    this.trainingSet.gather = {
+      buffers: [setX, setY, order, dimsBuffer],
+      order,
+      dispatches: [gather(0, setX, this.input, inputSize), gather(1, setY, this.target, outputSize)],
+    };
+  }
+
+  private growLossRecord(batches: number): void {
+    // The loss-reduce dispatch binds the record: rebuild it (in both lists) around the larger buffer.
+    this.release(this.lossRecord);
+    this.release(this.lossStaging);
+    this.lossRecord = this.buffer(batches * FLOAT, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'loss record [batches]');
+    this.lossStaging = this.buffer(batches * FLOAT, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'loss readback');
+    this.lossRecordBatches = batches;
+    const { dims, rowLoss, dispatch: old } = this.lossReduce;
+    const rebuilt = this.dispatch({ kind: 'lossReduce' }, dims, { 2: rowLoss, 3: this.lossRecord }, old.grid);
+    for (const list of [this.trainDispatches, this.lossDispatches]) list[list.indexOf(old)] = rebuilt;
+    this.lossReduce.dispatch = rebuilt;
+  }
+
+  private dropTrainingSet(): void {
+    for (const buffer of this.trainingSet?.gather?.buffers ?? []) this.release(buffer);
+    this.trainingSet = undefined;
+  }
+
+  async trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void): Promise<Float32Array> {
+    const set = this.trainingSet!;
+    const batches = ceilDiv(order.length, this.plan.batchSize);
+    const batchSize = this.plan.batchSize;
+    if (set.gather) this.device.queue.writeBuffer(set.gather.order, 0, order);
+    const inFlight: Promise<undefined>[] = [];
+    for (let batch = 0; batch < batches; batch++) {
+      const start = batch * batchSize;
+      const rows = Math.min(batchSize, order.length - start);
+      if (!set.gather) this.uploadRows(set, order, start, rows);
+      this.submitStep(rows, batch, start, set.gather?.dispatches);
+      afterBatch?.(batch, rows);
+      inFlight.push(this.device.queue.onSubmittedWorkDone());
+      if (inFlight.length >= STEPS_IN_FLIGHT) await inFlight.shift();
+    }
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(this.lossRecord, 0, this.lossStaging, 0, batches * FLOAT);
+    this.device.queue.submit([encoder.finish()]);
+    return this.readBack(this.lossStaging, batches);
+  }
+
+  /** Fallback for training sets larger than a binding allows: gather the batch on the CPU and upload it. */
+  private uploadRows(set: { x: Float32Array; y: Float32Array }, order: Uint32Array, start: number, rows: number): void {
+    const { inputSize, outputSize } = this.plan;
+    const x = new Float32Array(rows * inputSize);
+    const y = new Float32Array(rows * outputSize);
+    for (let r = 0; r < rows; r++) {
+      const source = order[start + r]!;
+      x.set(set.x.subarray(source * inputSize, (source + 1) * inputSize), r * inputSize);
+      y.set(set.y.subarray(source * outputSize, (source + 1) * outputSize), r * outputSize);
+    }
+    this.device.queue.writeBuffer(this.input, 0, x);
+    this.device.queue.writeBuffer(this.target, 0, y);
+  }
+
+  /** Runs `dispatches` over x (and y) in chunks of batchSize rows, reading outputs and loss per chunk. */
+  private async chunks(x: Float32Array, y: Float32Array | undefined, rows: number, dispatches: Dispatch[]) {
+    const { batchSize, inputSize, outputSize } = this.plan;
+    const outputs = new Float32Array(rows * outputSize);
+    let weightedLoss = 0;
+    for (let start = 0; start < rows; start += batchSize) {
+      const count = Math.min(batchSize, rows - start);
+      this.device.queue.writeBuffer(this.input, 0, x, start * inputSize, count * inputSize);
+      if (y) this.device.queue.writeBuffer(this.target, 0, y, start * outputSize, count * outputSize);
+      this.writeStep(count, 0, 0);
+      const encoder = this.device.createCommandEncoder();
+      this.record(encoder, dispatches, count);
+      encoder.copyBufferToBuffer(this.outputs, 0, this.outputStaging, 0, count * outputSize * FLOAT);
+      if (y) encoder.copyBufferToBuffer(this.lossRecord, 0, this.outputStaging, batchSize * outputSize * FLOAT, FLOAT);
+      this.device.queue.submit([encoder.finish()]);
+      const data = await this.readBack(this.outputStaging, batchSize * outputSize + 1);
+      outputs.set(data.subarray(0, count * outputSize), start * outputSize);
+      // Every loss is a mean over rows, so chunk losses weighted by their row counts give the mean.
+      weightedLoss += data[batchSize * outputSize]! * count;
+    }
+    return { outputs, loss: weightedLoss / rows };
+  }
+
+  async predict(x: Float32Array, rows: number): Promise<Float32Array> {
+    return (await this.chunks(x, undefined, rows, this.predictDispatches)).outputs;
+  }
+
+  async evaluate(x: Float32Array, y: Float32Array, rows: number): Promise<{ loss: number; outputs: Float32Array }> {
+    return this.chunks(x, y, rows, this.lossDispatches);
+  }
+
+  dispose(): void {
+    for (const buffer of this.owned) buffer.destroy();
+    this.owned.length = 0;
+    this.trainingSet = undefined;
+  }
+}
+
+/** Every kernel a plan uses, so all pipelines can be compiled up front and in parallel. */
+function kernelKeys(plan: Plan): KernelKey[] {
+  const keys: KernelKey[] = [{ kind: 'lossReduce' }, { kind: 'biasGradient' }, { kind: 'gatherRows' },
+    { kind: 'optimizer', optimizer: plan.optimizer.type }];
+  const last = plan.layers[plan.layers.length - 1]!;
+  keys.push({ kind: 'loss', loss: plan.loss, activation: last.activation.name });
+  if (plan.loss === 'softmaxCrossEntropy') keys.push({ kind: 'softmax' });
+  keys.push({ kind: 'matmul', transposeA: true, transposeB: false, epilogue: 'none', activation: 'linear' });
+  plan.layers.forEach((layer, l) => {
+    keys.push({ kind: 'matmul', transposeA: false, transposeB: false, epilogue: 'biasActivation', activation: layer.activation.name });
+    if (l > 0) {
+      keys.push({ kind: 'matmul', transposeA: false, transposeB: true, epilogue: 'derivative', activation: plan.layers[l - 1]!.activation.name });
+    }
+  });
+  const unique = new Map(keys.map((key) => [JSON.stringify(key), key]));
+  return [...unique.values()];
+}
+
+function packDims(list: Dims[]): ArrayBuffer {
+  const data = new ArrayBuffer(Math.max(1, list.length) * UNIFORM_SLOT);
+  list.forEach((d, i) => {
+    const u32 = new Uint32Array(data, i * UNIFORM_SLOT, DIMS_BYTES / 4);
+    const f32 = new Float32Array(data, i * UNIFORM_SLOT, DIMS_BYTES / 4);
+    u32[0] = d.m;
+    u32[1] = d.n;
+    u32[2] = d.k;
+    u32[3] = d.rowsAxis;
+    f32[4] = d.slope ?? 0;
+    f32[5] = d.scale ?? 1;
+  });
+  return data;
+}
+
+/** Fails with a clear DeviceError before allocating when a buffer or a grid exceeds the device's limits. */
+export function checkLimits(plan: Plan, limits: GPUSupportedLimits): void {
+  const bindingLimit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const { batchSize, parameterCount, maxWidth } = plan;
+  const needs: [string, number][] = [
+    [`the parameter vector [${parameterCount}]`, parameterCount * FLOAT],
+    [`the widest activation buffer [batchSize ${batchSize}, ${maxWidth}]`, batchSize * maxWidth * FLOAT],
+  ];
+  for (const [what, bytes] of needs) {
+    if (bytes > bindingLimit) {
+      throw new DeviceError(`the network is too large for this device: ${what} needs ${bytes} bytes, ` +
+        `the device allows ${bindingLimit} per buffer (maxStorageBufferBindingSize/maxBufferSize); use fewer units or a smaller batchSize`);
+    }
+  }
+  const groups = Math.max(ceilDiv(batchSize, MATMUL_TILE), ceilDiv(maxWidth, MATMUL_TILE), ceilDiv(batchSize, LINEAR_WORKGROUP));
+  if (groups > limits.maxComputeWorkgroupsPerDimension) {
+    throw new DeviceError(`the network is too large for this device: it needs ${groups} workgroups along one dimension, ` +
+      `the device allows ${limits.maxComputeWorkgroupsPerDimension}; use a smaller batchSize or fewer units`);
+  }
+}

@@ -1,0 +1,35 @@
+import { builtinModules } from 'node:module';
+import { defineConfig } from 'vite';
+
+/**
+ * Vite config: dev server / preview for index.html, and the library build of src/index.ts.
+ * Test settings live in vitest.config.ts, which merges this file.
+ */
+
+// The engine loads Dawn ('webgpu') with `import(/* @vite-ignore */ name)` in Node only; it must never be
+// bundled or pre-bundled for the browser, and Node builtins stay external in the library build.
+const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+
+export default defineConfig({
+  optimizeDeps: {
+    // Pre-bundle up front so the browser test runner does not discover it late and reload the page.
+    include: ['wgsl-preprocessor/wgsl-preprocessor.js'],
+    // Native Node addon (dawn.node): never let the dependency optimizer touch it.
+    exclude: ['webgpu'],
+  },
+  build: {
+    target: 'es2022',
+    outDir: 'dist',
+    emptyOutDir: true,
+    sourcemap: true,
+    minify: false,
+    lib: {
+      entry: 'src/index.ts',
+      formats: ['es'],
+      fileName: () => 'index.js',
+    },
+    rollupOptions: {
+      external: (id) => id === 'webgpu' || id.startsWith('webgpu/') || id.startsWith('node:') || nodeBuiltins.includes(id),
+    },
+  },
+});

@@ -1,0 +1,73 @@
+import { playwright } from '@vitest/browser-playwright';
+import { defineConfig, mergeConfig } from 'vitest/config';
+import viteConfig from './vite.config';
+
+/**
+ * Two projects:
+ *  - `node`:    every test in test/**, GPU through Dawn (npm `webgpu`); the engine locates SwiftShader
+ *               itself, so VK_ICD_FILENAMES is deliberately NOT set here.
+ *  - `browser`: the same tests minus test/node/** in headless system Chromium, WebGPU on SwiftShader.
+ * SwiftShader is a CPU emulation, so timeouts are generous and parallelism is low; the node group runs
+ * first, then the browser group (sequence.groupOrder), so the two never compete for the CPU.
+ */
+const GPU_TIMEOUT_MS = 60_000;
+
+const chromiumArgs = [
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader',
+  '--enable-unsafe-swiftshader',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+export default mergeConfig(
+  viteConfig,
+  defineConfig({
+    test: {
+      testTimeout: GPU_TIMEOUT_MS,
+      hookTimeout: GPU_TIMEOUT_MS,
+      teardownTimeout: GPU_TIMEOUT_MS,
+      projects: [
+        {
+          extends: true,
+          test: {
+            name: 'node',
+            environment: 'node',
+            include: ['test/**/*.test.ts'],
+            exclude: ['**/node_modules/**', 'test/browser/**'],
+            pool: 'forks', // Dawn is a native addon: keep it out of worker_threads
+            maxWorkers: 2,
+            sequence: { groupOrder: 0 },
+          },
+        },
+        {
+          extends: true,
+          test: {
+            name: 'browser',
+            include: ['test/**/*.test.ts'],
+            exclude: ['**/node_modules/**', 'test/node/**'],
+            fileParallelism: false,
+            sequence: { groupOrder: 1 },
+            browser: {
+              enabled: true,
+              headless: true,
+              screenshotFailures: false,
+              provider: playwright({
+                launchOptions: {
+                  executablePath: '/usr/bin/chromium',
+                  args: chromiumArgs,
+                },
+              }),
+              instances: [{ browser: 'chromium' }],
+            },
+          },
+        },
+      ],
+    },
+  }),
+);
