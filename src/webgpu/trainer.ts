@@ -3,18 +3,8 @@ import type { Backend, DeviceInfo } from '../backend.js';
 import { DeviceError } from '../errors.js';
 import type { Activation, Plan } from '../plan.js';
 import type { GpuContext } from './device.js';
+import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import { getKernel, type Kernel } from './kernels.js';
-
-/** Sizes in one dispatch's Dims uniform (see shaders/common.ts). */
-interface Dims {
-  m: number;
-  n: number;
-  k: number;
-  /** 0: no size is the batch's rows; 1: m is; 2: k is. */
-  rowsAxis: 0 | 1 | 2;
-  slope?: number;
-  scale?: number;
-}
 
 /** One recorded dispatch: its kernel, bound buffers, and its grid as a function of the batch's rows. */
 interface Dispatch {
@@ -27,8 +17,6 @@ type Binding = GPUBuffer | GPUBufferBinding;
 type Buffers = Record<number, Binding>;
 
 const FLOAT = 4;
-/** Each Dims uniform sits in its own 256-byte slot of one buffer (the usual uniform offset alignment). */
-const UNIFORM_SLOT = 256;
 /** Steps allowed in flight in fit: enough to keep the GPU busy, few enough for honest progress. */
 const STEPS_IN_FLIGHT = 3;
 
@@ -447,21 +435,6 @@ function kernelKeys(plan: Plan): KernelKey[] {
   });
   const unique = new Map(keys.map((key) => [JSON.stringify(key), key]));
   return [...unique.values()];
-}
-
-function packDims(list: Dims[]): ArrayBuffer {
-  const data = new ArrayBuffer(Math.max(1, list.length) * UNIFORM_SLOT);
-  list.forEach((d, i) => {
-    const u32 = new Uint32Array(data, i * UNIFORM_SLOT, DIMS_BYTES / 4);
-    const f32 = new Float32Array(data, i * UNIFORM_SLOT, DIMS_BYTES / 4);
-    u32[0] = d.m;
-    u32[1] = d.n;
-    u32[2] = d.k;
-    u32[3] = d.rowsAxis;
-    f32[4] = d.slope ?? 0;
-    f32[5] = d.scale ?? 1;
-  });
-  return data;
 }
 
 /** Fails with a clear DeviceError before allocating when a buffer or a grid exceeds the device's limits. */

@@ -1,0 +1,32 @@
+import { DIMS_BYTES } from '../../shaders/index.js';
+
+/** Each Dims uniform sits in its own 256-byte slot of one buffer (the usual uniform offset alignment). */
+export const UNIFORM_SLOT = 256;
+
+/** Sizes in one dispatch's Dims uniform (see shaders/common.ts). */
+export interface Dims {
+  m: number;
+  n: number;
+  k: number;
+  /** 0: no size is the batch's rows; 1: m is; 2: k is. */
+  rowsAxis: 0 | 1 | 2;
+  slope?: number;
+  scale?: number;
+}
+
+/** Packs a list of Dims, one per 256-byte slot, as the shaders' `Dims` struct lays them out. */
+export function packDims(list: Dims[]): ArrayBuffer {
+  const data = new ArrayBuffer(Math.max(1, list.length) * UNIFORM_SLOT);
+  list.forEach((d, i) => {
+    const u32 = new Uint32Array(data, i * UNIFORM_SLOT, DIMS_BYTES / 4);
+    const f32 = new Float32Array(data, i * UNIFORM_SLOT, DIMS_BYTES / 4);
+    u32[0] = d.m;
+    u32[1] = d.n;
+    u32[2] = d.k;
+    u32[3] = d.rowsAxis;
+    f32[4] = d.slope ?? 0;
+    f32[5] = d.scale ?? 1;
+  });
+  return data;
+}
+

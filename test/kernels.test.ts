@@ -1,0 +1,277 @@
+import { describe, expect, it } from 'vitest';
+import { LINEAR_WORKGROUP, MATMUL_TILE } from '../shaders/index.js';
+import type { Activation } from '../src/plan.js';
+import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
+import type { LossName, Optimizer } from '../src/spec.js';
+import { randomArray, runKernel } from './support/kernel-runner.js';
+
+// Awkward sizes: 1, primes around powers of two, and non-multiples of the 32-wide tile and 4-wide block.
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1], [3, 17, 65], [17, 3, 257], [65, 65, 3], [257, 17, 33], [33, 257, 1], [1, 65, 17], [257, 1, 3],
+];
+const ACTIVATIONS: Activation[] = [
+  { name: 'sigmoid', slope: 0 }, { name: 'leakyRelu', slope: 0.1 }, { name: 'relu', slope: 0 },
+  { name: 'tanh', slope: 0 }, { name: 'linear', slope: 0 },
+];
+
+/** Independent float64 forms of the activations, for the oracle side of these tests. */
+function activate(z: number, a: Activation): number {
+  return { sigmoid: 1 / (1 + Math.exp(-z)), leakyRelu: z > 0 ? z : a.slope * z, relu: Math.max(z, 0),
+    tanh: Math.tanh(z), linear: z }[a.name];
+}
+function derivativeAtOutput(y: number, a: Activation): number {
+  return { sigmoid: y * (1 - y), leakyRelu: y > 0 ? 1 : a.slope, relu: y > 0 ? 1 : 0, tanh: 1 - y * y, linear: 1 }[a.name];
+}
+
+/** C = op(A)·op(B) in float64, plus Σ|a·b| per element, which bounds the float32 rounding error. */
+function matmulOracle(a: Float32Array, b: Float32Array, m: number, n: number, k: number, tA: boolean, tB: boolean) {
+  const value = new Float64Array(m * n);
+  const magnitude = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      let abs = 0;
+      for (let kk = 0; kk < k; kk++) {
+        const product = (tA ? a[kk * m + i]! : a[i * k + kk]!) * (tB ? b[j * k + kk]! : b[kk * n + j]!);
+        sum += product;
+        abs += Math.abs(product);
+      }
+      value[i * n + j] = sum;
+      magnitude[i * n + j] = abs;
+    }
+  }
+  return { value, magnitude };
+}
+
+/** float32 accumulation of k terms: error ≤ k·ε·Σ|terms| (ε = 2^-24), with slack for the epilogue. */
+function expectClose(actual: Float32Array, expected: ArrayLike<number>, bound: (i: number) => number) {
+  expect(actual.length).toBe(expected.length);
+  for (let i = 0; i < actual.length; i++) {
+    const error = Math.abs(actual[i]! - expected[i]!);
+    if (!(error <= bound(i))) {
+      throw new Error(`element ${i}: got ${actual[i]}, expected ${expected[i]} (error ${error} > ${bound(i)})`);
+    }
+  }
+}
+
+const grid2d = (m: number, n: number): [number, number] => [Math.ceil(n / MATMUL_TILE), Math.ceil(m / MATMUL_TILE)];
+const rowsGrid = (rows: number): [number, number] => [Math.ceil(rows / LINEAR_WORKGROUP), 1];
+
+describe('matmul kernels against the float64 oracle', () => {
+  it.each(SHAPES)('A·B + bias, then every activation, at %i×%i×%i', async (m, n, k) => {
+    const a = randomArray(m * k, m);
+    const b = randomArray(k * n, n + 7);
+    const bias = randomArray(n, k + 3);
+    const { value, magnitude } = matmulOracle(a, b, m, n, k, false, false);
+    for (const activation of ACTIVATIONS) {
+      const out = await runKernel({
+        key: { kind: 'matmul', transposeA: false, transposeB: false, epilogue: 'biasActivation', activation: activation.name },
+        dims: { m, n, k, rowsAxis: 0, slope: activation.slope },
+        data: { 2: a, 3: b, 4: new Float32Array(m * n), 5: bias },
+        read: [4],
+        grid: grid2d(m, n),
+      });
+      const expected = value.map((v, i) => activate(v + bias[i % n]!, activation));
+      // Every activation here has |f'| ≤ 1, so the product's error bound carries over.
+      expectClose(out[4]!, expected, (i) => 2 * (k + 2) * 2 ** -24 * (magnitude[i]! + Math.abs(bias[i % n]!)) + 1e-6);
+    }
+  });
+
+  it.each(SHAPES)('A·Bᵀ × f\'(gate) for every activation at %i×%i×%i', async (m, n, k) => {
+    const a = randomArray(m * k, m + 11);
+    const b = randomArray(n * k, n + 5); // stored [n, k]: the weights of the layer above
+    const { value, magnitude } = matmulOracle(a, b, m, n, k, false, true);
+    for (const activation of ACTIVATIONS) {
+      // The gate holds outputs of the layer below, in that activation's range.
+      const gate = randomArray(m * n, k).map((z) => activate(3 * z, activation));
+      const out = await runKernel({
+        key: { kind: 'matmul', transposeA: false, transposeB: true, epilogue: 'derivative', activation: activation.name },
+        dims: { m, n, k, rowsAxis: 1, slope: activation.slope },
+        step: [m, 0, 1, 0],
+        data: { 2: a, 3: b, 4: new Float32Array(m * n), 5: gate },
+        read: [4],
+        grid: grid2d(m, n),
+      });
+      const expected = value.map((v, i) => v * derivativeAtOutput(gate[i]!, activation));
+      expectClose(out[4]!, expected, (i) => 2 * (k + 2) * 2 ** -24 * magnitude[i]! + 1e-6);
+    }
+  });
+
+  it.each(SHAPES)('Aᵀ·B (weight gradient, K = batch rows) at %i×%i×%i', async (m, n, k) => {
+    const a = randomArray(k * m, m + 1); // stored [k, m]: the layer input [rows, inputs]
+    const b = randomArray(k * n, n + 2); // [rows, units]
+    const { value, magnitude } = matmulOracle(a, b, m, n, k, true, false);
+    const out = await runKernel({
+      key: { kind: 'matmul', transposeA: true, transposeB: false, epilogue: 'none', activation: 'linear' },
+      dims: { m, n, k: 9999, rowsAxis: 2 },
+      step: [k, 0, 1, 0], // k comes from the step's row count, not from Dims
+      data: { 2: a, 3: b, 4: new Float32Array(m * n) },
+      read: [4],
+      grid: grid2d(m, n),
+    });
+    expectClose(out[4]!, value, (i) => 2 * k * 2 ** -24 * magnitude[i]! + 1e-7);
+  });
+
+  it('leaves rows beyond the step\'s row count untouched', async () => {
+    const [m, n, k] = [40, 6, 5];
+    const sentinel = new Float32Array(m * n).fill(123);
+    const out = await runKernel({
+      key: { kind: 'matmul', transposeA: false, transposeB: false, epilogue: 'none', activation: 'linear' },
+      dims: { m: 9999, n, k, rowsAxis: 1 },
+      step: [7, 0, 1, 0],
+      data: { 2: randomArray(m * k, 1), 3: randomArray(k * n, 2), 4: sentinel },
+      read: [4],
+      grid: grid2d(m, n),
+    });
+    expect(Array.from(out[4]!.slice(7 * n)).every((v) => v === 123)).toBe(true);
+    expect(out[4]![0]).not.toBe(123);
+  });
+});
+
+describe('loss kernels against the reference', () => {
+  const LOSSES: LossName[] = ['mse', 'sse', 'softmaxCrossEntropy'];
+  const cases = LOSSES.flatMap((loss) => [1, 3, 17, 65, 257].map((rows) => [loss, rows, rows % 2 ? 3 : 17] as const));
+
+  it.each(cases)('%s: gradient and row losses at %i rows × %i outputs, for every output activation', async (loss, rows, n) => {
+    for (const activation of ACTIVATIONS) {
+      const output = randomArray(rows * n, rows + n).map((z) => activate(2 * z, activation));
+      // One-hot targets for softmax, values in [0, 1] otherwise.
+      const target = loss === 'softmaxCrossEntropy'
+        ? Float32Array.from({ length: rows * n }, (_, i) => (i % n === (Math.floor(i / n) * 7) % n ? 1 : 0))
+        : randomArray(rows * n, 99).map((v) => (v + 1) / 2);
+      const scale = loss === 'mse' ? n : 1;
+      const out = await runKernel({
+        key: { kind: 'loss', loss, activation: activation.name },
+        dims: { m: rows, n, k: 0, rowsAxis: 1, slope: activation.slope, scale },
+        step: [rows, 0, 1, 0],
+        data: { 2: output, 3: target, 4: new Float32Array(rows * n), 5: new Float32Array(rows) },
+        read: [4, 5],
+        grid: rowsGrid(rows),
+      });
+      const reference = referenceLoss(loss, Float64Array.from(output), target, rows, n);
+      const expectedGrad = reference.grad.map((g, i) => g * derivativeAtOutput(output[i]!, activation));
+      const gradScale = Math.max(...expectedGrad.map(Math.abs), 1e-30);
+      expectClose(out[4]!, expectedGrad, () => 1e-5 * gradScale + 1e-9);
+      const rowTotal = out[5]!.reduce((s, v) => s + v, 0) / (loss === 'mse' ? rows * n : rows);
+      expect(rowTotal).toBeCloseTo(reference.loss, 4);
+
+      const reduced = await runKernel({
+        key: { kind: 'lossReduce' },
+        dims: { m: rows, n, k: 0, rowsAxis: 1, scale },
+        step: [rows, 2, 1, 0],
+        data: { 2: out[5]!, 3: new Float32Array(4) },
+        read: [3],
+        grid: [1, 1],
+      });
+      expect(Math.abs(reduced[3]![2]! - reference.loss)).toBeLessThanOrEqual(1e-5 * Math.max(1, reference.loss));
+      expect(reduced[3]![0]).toBe(0); // only the step's slot is written
+    }
+  });
+
+  it('softmax cross-entropy stays finite for huge logits', async () => {
+    const output = new Float32Array([1000, -1000, 0, 80, 90, 100]);
+    const target = new Float32Array([1, 0, 0, 0, 0, 1]);
+    const out = await runKernel({
+      key: { kind: 'loss', loss: 'softmaxCrossEntropy', activation: 'linear' },
+      dims: { m: 2, n: 3, k: 0, rowsAxis: 1 },
+      step: [2, 0, 1, 0],
+      data: { 2: output, 3: target, 4: new Float32Array(6), 5: new Float32Array(2) },
+      read: [4, 5],
+      grid: [1, 1],
+    });
+    const reference = referenceLoss('softmaxCrossEntropy', Float64Array.from(output), target, 2, 3);
+    expectClose(out[4]!, reference.grad, () => 1e-6);
+    expect(out[5]![0]).toBeCloseTo(0, 5);
+    expect(out[5]![1]).toBeCloseTo(-Math.log(1 / (1 + Math.exp(-10) + Math.exp(-20))), 4);
+  });
+});
+
+describe('reductions, data movement and optimizers', () => {
+  it.each([[1, 1], [3, 17], [17, 3], [65, 65], [257, 33], [1000, 5]])('bias gradient: column sums of %i×%i', async (rows, n) => {
+    const grad = randomArray(rows * n, rows);
+    const out = await runKernel({
+      key: { kind: 'biasGradient' },
+      dims: { m: rows, n, k: 0, rowsAxis: 1 },
+      step: [rows, 0, 1, 0],
+      data: { 2: grad, 3: new Float32Array(n) },
+      read: [3],
+      grid: rowsGrid(n),
+    });
+    const expected = Array.from({ length: n }, (_, j) => {
+      let sum = 0;
+      for (let r = 0; r < rows; r++) sum += grad[r * n + j]!;
+      return sum;
+    });
+    expectClose(out[3]!, expected, () => rows * 2 ** -23 + 1e-7);
+  });
+
+  it.each([[1, 1], [3, 17], [65, 3], [257, 65]])('gather takes rows by order for %i rows × %i', async (rows, width) => {
+    const source = randomArray(rows * 2 * width, width);
+    const order = Uint32Array.from({ length: rows * 2 }, (_, i) => (i * 7 + 3) % (rows * 2));
+    const start = Math.min(rows, 2);
+    const count = rows;
+    const out = await runKernel({
+      key: { kind: 'gatherRows' },
+      dims: { m: count, n: width, k: 0, rowsAxis: 1 },
+      step: [count, 0, 1, start],
+      data: { 2: source, 3: order, 4: new Float32Array(count * width) },
+      read: [4],
+      grid: [Math.ceil((count * width) / LINEAR_WORKGROUP), 1],
+    });
+    const expected = Float32Array.from({ length: count * width }, (_, i) =>
+      source[order[start + Math.floor(i / width)]! * width + (i % width)]!);
+    expect(Array.from(out[4]!)).toEqual(Array.from(expected));
+  });
+
+  it.each([[1, 1], [3, 17], [17, 3], [257, 10]])('softmax rows sum to 1 and match the reference at %i×%i', async (rows, n) => {
+    const logits = randomArray(rows * n, 5).map((v) => v * 30);
+    const out = await runKernel({
+      key: { kind: 'softmax' },
+      dims: { m: rows, n, k: 0, rowsAxis: 1 },
+      step: [rows, 0, 1, 0],
+      data: { 2: logits, 3: new Float32Array(rows * n) },
+      read: [3],
+      grid: rowsGrid(rows),
+    });
+    for (let r = 0; r < rows; r++) {
+      const row = Array.from(logits.slice(r * n, (r + 1) * n));
+      const largest = Math.max(...row);
+      const sum = row.reduce((s, v) => s + Math.exp(v - largest), 0);
+      row.forEach((v, j) => expect(out[3]![r * n + j]).toBeCloseTo(Math.exp(v - largest) / sum, 6));
+    }
+  });
+
+  const OPTIMIZERS: Optimizer[] = [
+    { type: 'sgd', learningRate: 0.1 },
+    { type: 'momentum', learningRate: 0.05, momentum: 0.9 },
+    { type: 'adam', learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+  ];
+  it.each(OPTIMIZERS.flatMap((o) => [1, 3, 17, 65, 257, 5000].map((count) => [o.type, count, o] as const)))(
+    '%s update of %i parameters over 3 steps matches the reference', async (_name, count, optimizer) => {
+      let params = randomArray(count, 1);
+      let moment1 = randomArray(count, 2).map((v) => v * 0.1);
+      let moment2 = randomArray(count, 3).map((v) => Math.abs(v) * 0.01);
+      const ref = { p: Float64Array.from(params), m1: Float64Array.from(moment1), m2: Float64Array.from(moment2) };
+      const o = optimizer;
+      const hyper = new Float32Array([o.learningRate, o.type === 'momentum' ? o.momentum : o.type === 'adam' ? o.beta1 : 0,
+        o.type === 'adam' ? o.beta2 : 0, o.type === 'adam' ? o.epsilon : 0]);
+      for (let t = 1; t <= 3; t++) {
+        const grads = randomArray(count, 10 + t);
+        const out = await runKernel({
+          key: { kind: 'optimizer', optimizer: o.type },
+          dims: { m: count, n: 0, k: 0, rowsAxis: 0 },
+          step: [0, 0, t, 0],
+          data: { 2: hyper, 3: params, 4: grads, 5: moment1, 6: moment2 },
+          uniforms: [2],
+          read: [3, 5, 6],
+          grid: [Math.ceil(count / LINEAR_WORKGROUP), 1],
+        });
+        referenceUpdate(o, ref.p, Float64Array.from(grads), ref.m1, ref.m2, t);
+        params = out[3]!;
+        if (o.type !== 'sgd') moment1 = out[5]!;
+        if (o.type === 'adam') moment2 = out[6]!;
+      }
+      expectClose(params, ref.p, (i) => 1e-5 * Math.max(1, Math.abs(ref.p[i]!)));
+    });
+});
+
