@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import { createNetwork, type Network, type NetworkSpec } from '../src/index.js';
+import { compilePlan, initialParameters } from '../src/plan.js';
+import { referenceGradient } from '../src/reference/reference.js';
+import type { ActivationName, LossName, OptimizerSpec } from '../src/spec.js';
+import { randomArray } from './support/kernel-runner.js';
+
+const LOSSES: LossName[] = ['mse', 'sse', 'softmaxCrossEntropy'];
+const OPTIMIZERS: OptimizerSpec[] = [
+  { type: 'sgd', learningRate: 0.2 },
+  { type: 'momentum', learningRate: 0.05 },
+  { type: 'adam', learningRate: 0.01 },
+];
+const ACTIVATIONS: { type: ActivationName; slope?: number }[] = [
+  { type: 'sigmoid' }, { type: 'leakyRelu', slope: 0.05 }, { type: 'relu' }, { type: 'tanh' }, { type: 'linear' },
+];
+
+function specFor(loss: LossName, optimizer: OptimizerSpec, activation: { type: ActivationName; slope?: number }): NetworkSpec {
+  return {
+    inputSize: 5,
+    layers: [{ type: 'dense', units: 7 }, activation as never, { type: 'dense', units: 6 }, activation as never, { type: 'dense', units: 3 },
+      ...(loss === 'softmaxCrossEntropy' ? [] : [{ type: 'sigmoid' as const }])],
+    loss,
+    optimizer,
+    batchSize: 8,
+    seed: 7,
+  };
+}
+
+/** 19 rows: two full batches of 8 and a partial one of 3 per epoch. */
+function dataset(rows: number) {
+  const x = randomArray(rows * 5, 42);
+  const y = new Float32Array(rows * 3);
+  for (let r = 0; r < rows; r++) y[r * 3 + ((x[r * 5]! > 0 ? 1 : 0) + (x[r * 5 + 1]! > 0.3 ? 1 : 0))] = 1;
+  return { x, y, rows };
+}
+
+async function flatWeights(net: Network): Promise<Float32Array> {
+  const layers = await net.getWeights();
+  return Float32Array.from(layers.flatMap((l) => [...l.weights, ...l.bias]));
+}
+
+/** Relative agreement: |a − b| ≤ tolerance · max(1, |b|). */
+function expectAgree(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string) {
+  expect(actual.length).toBe(expected.length);
+  for (let i = 0; i < actual.length; i++) {
+    const error = Math.abs(actual[i]! - expected[i]!);
+    if (!(error <= tolerance * Math.max(1, Math.abs(expected[i]!)))) {
+      throw new Error(`${what}[${i}]: ${actual[i]} vs reference ${expected[i]} (difference ${error})`);
+    }
+  }
+}
+
+/** A few trainBatch steps (one partial), then two fit epochs with shuffling; returns every loss and the weights. */
+async function trainTrace(spec: NetworkSpec) {
+  const net = await createNetwork(spec);
+  const { x, y, rows } = dataset(19);
+  const losses: number[] = [];
+  for (let step = 0; step < 3; step++) losses.push(await net.trainBatch(x.subarray(0, 8 * 5), y.subarray(0, 8 * 3)));
+  losses.push(await net.trainBatch(x.subarray(8 * 5, 11 * 5), y.subarray(8 * 3, 11 * 3)));
+  losses.push(...(await net.fit(x, y, { epochs: 2 })).loss);
+  const evaluation = await net.evaluate(x, y);
+  losses.push(evaluation.loss);
+  const predictions = await net.predict(x);
+  const weights = await flatWeights(net);
+  net.dispose();
+  expect(rows).toBe(19);
+  return { losses, weights, predictions };
+}
+
+describe('webgpu, cpu and reference agree step by step', () => {
+  const cases = LOSSES.flatMap((loss) => OPTIMIZERS.flatMap((optimizer) => ACTIVATIONS.map((activation) =>
+    [loss, optimizer.type, activation.type, optimizer, activation] as const)));
+
+  it.each(cases)('%s × %s × %s', async (loss, _o, _a, optimizer, activation) => {
+    const spec = specFor(loss, optimizer, activation);
+    const reference = await trainTrace({ ...spec, backend: 'reference' });
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      const trace = await trainTrace({ ...spec, backend });
+      expectAgree(trace.losses, reference.losses, 1e-4, `${backend} loss`);
+      expectAgree(trace.weights, reference.weights, 1e-4, `${backend} weights`);
+      expectAgree(trace.predictions, reference.predictions, 1e-4, `${backend} predictions`);
+    }
+    // The trace must show learning happened, or agreement would prove little.
+    expect(reference.losses[reference.losses.length - 1]).not.toBe(reference.losses[0]);
+  });
+});
+
+describe('the reference gradient', () => {
+  const cases = LOSSES.flatMap((loss) => ACTIVATIONS.map((activation) => [loss, activation.type, activation] as const));
+
+  it.each(cases)('matches central finite differences: %s, %s', (loss, _name, activation) => {
+    const plan = compilePlan(specFor(loss, { type: 'sgd', learningRate: 0.1 }, activation));
+    const params = Float64Array.from(initialParameters(plan));
+    // Biases away from 0 keep relu's kink away from the probe points.
+    for (const layer of plan.layers) for (let u = 0; u < layer.units; u++) params[layer.biasOffset + u] = 0.05 + 0.01 * u;
+    const { x, y } = dataset(6);
+    const { gradients } = referenceGradient(plan, params, x, y, 6);
+    const h = 1e-6;
+    let checked = 0;
+    for (const layer of plan.layers) {
+      const indices = [layer.weightsOffset, layer.weightsOffset + layer.inputs * layer.units - 1, layer.biasOffset + layer.units - 1,
+        layer.weightsOffset + Math.floor(layer.inputs * layer.units / 2)];
+      for (const i of indices) {
+        const saved = params[i]!;
+        params[i] = saved + h;
+        const up = referenceGradient(plan, params, x, y, 6).loss;
+        params[i] = saved - h;
+        const down = referenceGradient(plan, params, x, y, 6).loss;
+        params[i] = saved;
+        const numeric = (up - down) / (2 * h);
+        expect(Math.abs(numeric - gradients[i]!)).toBeLessThan(1e-6 + 1e-4 * Math.abs(numeric));
+        checked++;
+      }
+    }
+    expect(checked).toBe(12);
+  });
+});
+
+describe('batch semantics', () => {
+  it.each(['cpu', 'webgpu', 'reference'] as const)('duplicating every row of a batch leaves the update unchanged (%s)', async (backend) => {
+    const base = { ...specFor('sse', { type: 'sgd', learningRate: 0.3 }, { type: 'tanh' }), batchSize: 16, backend };
+    const { x, y } = dataset(6);
+    const doubledX = new Float32Array(12 * 5);
+    const doubledY = new Float32Array(12 * 3);
+    for (let r = 0; r < 6; r++) {
+      for (const copy of [r, r + 6]) {
+        doubledX.set(x.subarray(r * 5, r * 5 + 5), copy * 5);
+        doubledY.set(y.subarray(r * 3, r * 3 + 3), copy * 3);
+      }
+    }
+    const single = await createNetwork(base);
+    const doubled = await createNetwork(base);
+    const lossSingle = await single.trainBatch(x, y);
+    const lossDoubled = await doubled.trainBatch(doubledX, doubledY);
+    expect(Math.abs(lossDoubled - lossSingle)).toBeLessThan(1e-6);
+    expectAgree(await flatWeights(doubled), await flatWeights(single), 1e-6, 'weights');
+    // The update happened at all.
+    const fresh = await createNetwork(base);
+    expect(Array.from(await flatWeights(fresh))).not.toEqual(Array.from(await flatWeights(single)));
+    for (const net of [single, doubled, fresh]) net.dispose();
+  });
+
+  it('the same seed gives the same initial weights on every backend; another seed does not', async () => {
+    const spec = specFor('mse', { type: 'sgd', learningRate: 0.1 }, { type: 'relu' });
+    const weights = await Promise.all((['reference', 'cpu', 'webgpu'] as const).map(async (backend) => {
+      const net = await createNetwork({ ...spec, backend });
+      const w = await flatWeights(net);
+      net.dispose();
+      return Array.from(w);
+    }));
+    expect(weights[1]).toEqual(weights[0]);
+    expect(weights[2]).toEqual(weights[0]);
+    const again = await createNetwork({ ...spec, backend: 'cpu' });
+    expect(Array.from(await flatWeights(again))).toEqual(weights[0]);
+    const other = await createNetwork({ ...spec, seed: 8, backend: 'cpu' });
+    expect(Array.from(await flatWeights(other))).not.toEqual(weights[0]);
+    // He initialisation before relu: limit √(6/inputs) for the first layer.
+    const first = (await again.getWeights())[0]!.weights;
+    expect(Math.max(...first.map(Math.abs))).toBeLessThanOrEqual(Math.sqrt(6 / 5));
+    expect(Math.max(...first.map(Math.abs))).toBeGreaterThan(0.5 * Math.sqrt(6 / 5));
+  });
+
+  it('the same seed gives the same training on webgpu twice (shuffles included)', async () => {
+    const spec = { ...specFor('softmaxCrossEntropy', { type: 'adam', learningRate: 0.01 }, { type: 'leakyRelu' }), backend: 'webgpu' as const };
+    const a = await trainTrace(spec);
+    const b = await trainTrace(spec);
+    expect(Array.from(b.weights)).toEqual(Array.from(a.weights));
+    expect(b.losses).toEqual(a.losses);
+  });
+
+  it.each(['cpu', 'webgpu'] as const)('standardize: statistics from the first fit are kept and applied to predictions (%s)', async (backend) => {
+    const { x, y } = dataset(19);
+    const shifted = x.map((v, i) => v * (1 + (i % 5) * 10) + 100 * (i % 5));
+    const spec = { ...specFor('mse', { type: 'sgd', learningRate: 0.1 }, { type: 'tanh' }), backend, standardize: true };
+    const net = await createNetwork(spec);
+    await net.fit(shifted, y, { epochs: 1, shuffle: false });
+    // A network fed the standardized data by hand must match exactly.
+    const manual = await createNetwork({ ...spec, standardize: false });
+    const standardized = new Float32Array(x.length);
+    for (let j = 0; j < 5; j++) {
+      const column = Array.from({ length: 19 }, (_, r) => shifted[r * 5 + j]!);
+      const mean = column.reduce((s, v) => s + v, 0) / 19;
+      const std = Math.sqrt(column.reduce((s, v) => s + (v - mean) ** 2, 0) / 19);
+      for (let r = 0; r < 19; r++) standardized[r * 5 + j] = (shifted[r * 5 + j]! - mean) / std;
+    }
+    await manual.fit(standardized, y, { epochs: 1, shuffle: false });
+    expectAgree(await net.predict(shifted), await manual.predict(standardized), 1e-5, 'predictions');
+    net.dispose();
+    manual.dispose();
+  });
+});
