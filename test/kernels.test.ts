@@ -248,9 +248,9 @@ describe('reductions, data movement and optimizers', () => {
   ];
   it.each(OPTIMIZERS.flatMap((o) => [1, 3, 17, 65, 257, 5000].map((count) => [o.type, count, o] as const)))(
     '%s update of %i parameters over 3 steps matches the reference', async (_name, count, optimizer) => {
-      let params = randomArray(count, 1);
-      let moment1 = randomArray(count, 2).map((v) => v * 0.1);
-      let moment2 = randomArray(count, 3).map((v) => Math.abs(v) * 0.01);
+      let params: Float32Array = randomArray(count, 1);
+      let moment1: Float32Array = randomArray(count, 2).map((v) => v * 0.1);
+      let moment2: Float32Array = randomArray(count, 3).map((v) => Math.abs(v) * 0.01);
       const ref = { p: Float64Array.from(params), m1: Float64Array.from(moment1), m2: Float64Array.from(moment2) };
       const o = optimizer;
       const hyper = new Float32Array([o.learningRate, o.type === 'momentum' ? o.momentum : o.type === 'adam' ? o.beta1 : 0,
