@@ -8,7 +8,7 @@ import { compilePlan, initialParameters, type Plan } from './plan.js';
 import { ReferenceBackend } from './reference/reference.js';
 import type { BackendName, NetworkSpec } from './spec.js';
 import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
-import { WebGpuBackend } from './webgpu/trainer.js';
+import { checkLimits, WebGpuBackend } from './webgpu/trainer.js';
 
 /** One dense layer's parameters: weights row-major [inputs][units], bias [units]. */
 export interface LayerWeights {
@@ -94,10 +94,14 @@ export class Network {
     return { data: this.standardization ? applyStandardization(data, this.plan.inputSize, this.standardization) : data, rows };
   }
 
-  private pair(x: MatrixInput, y: MatrixInput) {
+  /** Checks (x, y) completely before the first fit's standardization statistics are taken from x. */
+  private pair(x: MatrixInput, y: MatrixInput, maxRows = Infinity) {
     const { data: xData, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
     const { data: yData, rows: yRows } = toMatrix(y, this.plan.outputSize, 'y', 'the output width');
     if (yRows !== rows) throw new ShapeError(`y has ${yRows} rows but x has ${rows}`);
+    if (rows > maxRows) {
+      throw new ShapeError(`trainBatch got ${rows} rows, more than batchSize ${maxRows}; use fit() for larger sets`);
+    }
     if (this.plan.standardize && !this.standardization) {
       this.standardization = computeStandardization(xData, rows, this.plan.inputSize);
     }
@@ -146,17 +150,15 @@ export class Network {
   /** One training step on at most batchSize rows; resolves to that batch's loss before the update. */
   trainBatch(x: MatrixInput, y: MatrixInput): Promise<number> {
     return this.run('trainBatch', async () => {
-      const batch = this.pair(x, y);
-      if (batch.rows > this.plan.batchSize) {
-        throw new ShapeError(`trainBatch got ${batch.rows} rows, more than batchSize ${this.plan.batchSize}; use fit() for larger sets`);
-      }
+      const batch = this.pair(x, y, this.plan.batchSize);
       return this.impl.trainBatch(batch.x, batch.y, batch.rows);
     });
   }
 
   /** Trains for `epochs` passes over (x, y) in batches of batchSize; the last batch may be smaller. */
-  fit(x: MatrixInput, y: MatrixInput, options: FitOptions = {}): Promise<FitResult> {
+  fit(x: MatrixInput, y: MatrixInput, fitOptions?: FitOptions): Promise<FitResult> {
     return this.run('fit', async () => {
+      const options = fitOptions ?? {};
       const epochs = requireEpochs(options.epochs ?? 1);
       const set = this.pair(x, y);
       this.impl.setTrainingSet(set.x, set.y, set.rows);
@@ -206,9 +208,13 @@ export class Network {
   }
 }
 
-async function pickBackend(plan: Plan, device: GPUDevice | undefined, initial: Float32Array): Promise<Backend> {
-  if (plan.backend === 'reference') return new ReferenceBackend(plan, initial, 'reference backend requested');
-  if (plan.backend === 'cpu') return new CpuBackend(plan, initial, 'cpu backend requested');
+/**
+ * Picks and builds the backend. Initial weights are made only once the backend is known to fit the
+ * device, so a network too large for it is refused before anything big is allocated.
+ */
+async function pickBackend(plan: Plan, device: GPUDevice | undefined): Promise<Backend> {
+  if (plan.backend === 'reference') return new ReferenceBackend(plan, initialParameters(plan), 'reference backend requested');
+  if (plan.backend === 'cpu') return new CpuBackend(plan, initialParameters(plan), 'cpu backend requested');
   let context: GpuContext | null;
   if (device) {
     context = describeDevice(device);
@@ -220,13 +226,14 @@ async function pickBackend(plan: Plan, device: GPUDevice | undefined, initial: F
       throw new DeviceError('backend "webgpu" was requested but no WebGPU adapter is available here ' +
         '(in Node, install Debian\'s chromium and libvulkan1 for SwiftShader, or a GPU driver)');
     }
-    return new CpuBackend(plan, initial, 'auto: no WebGPU adapter here, so the CPU backend');
+    return new CpuBackend(plan, initialParameters(plan), 'auto: no WebGPU adapter here, so the CPU backend');
   }
   const adapter = `${context.vendor} ${context.architecture}`.trim();
   const reason = plan.backend === 'webgpu'
     ? `webgpu backend requested (${adapter})`
     : `auto: WebGPU adapter found (${adapter}${context.software ? ', software' : ''})`;
-  return WebGpuBackend.create(plan, context, initial, reason);
+  checkLimits(plan, context.device.limits);
+  return WebGpuBackend.create(plan, context, initialParameters(plan), reason);
 }
 
 /** Validates the spec, compiles it into a plan, initialises the weights from the seed, and picks a backend. */
@@ -235,6 +242,6 @@ export async function createNetwork(spec: NetworkSpec): Promise<Network> {
   if (spec.device !== undefined && (typeof spec.device !== 'object' || spec.device === null || !('queue' in spec.device))) {
     throw new SpecError('device must be a GPUDevice');
   }
-  const backend = await pickBackend(plan, spec.device, initialParameters(plan));
+  const backend = await pickBackend(plan, spec.device);
   return new Network(plan, backend);
 }

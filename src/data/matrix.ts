@@ -7,6 +7,13 @@ function isRowList(value: MatrixInput): value is ArrayLike<ArrayLike<number>> {
   return !ArrayBuffer.isView(value) && value.length > 0 && typeof value[0] === 'object' && value[0] !== null;
 }
 
+function requireNumber(value: unknown, name: string, row: number, column: number): number {
+  if (typeof value !== 'number') {
+    throw new ShapeError(`${name} has a ${typeof value} (${String(value)}) at row ${row}, column ${column}; expected a number`);
+  }
+  return value;
+}
+
 /**
  * Converts user data into a flat Float32Array [rows, width] and checks it: non-empty, length a
  * multiple of width (or every row of that width), every value finite. `name` ('x' or 'y') and
@@ -24,13 +31,16 @@ export function toMatrix(value: MatrixInput, width: number, name: string, widthN
       if (!row || row.length !== width) {
         throw new ShapeError(`${name} row ${r} has ${row?.length ?? 'no'} values; expected ${width} (${widthName})`);
       }
-      for (let c = 0; c < width; c++) data[r * width + c] = row[c]!;
+      for (let c = 0; c < width; c++) data[r * width + c] = requireNumber(row[c], name, r, c);
     }
   } else {
     if (value.length % width !== 0) {
       throw new ShapeError(`${name} has ${value.length} values, not a multiple of ${widthName} ${width}`);
     }
-    data = value instanceof Float32Array ? value : Float32Array.from(value as ArrayLike<number>);
+    const flat = value as ArrayLike<number>;
+    data = value instanceof Float32Array
+      ? value
+      : Float32Array.from({ length: flat.length }, (_, i) => requireNumber(flat[i], name, Math.floor(i / width), i % width));
   }
   const rows = data.length / width;
   if (rows === 0) throw new ShapeError(`${name} has no rows`);

@@ -175,11 +175,10 @@ export class WebGpuBackend implements Backend {
   }
 
   /**
-   * Checks the plan against the device's limits before allocating anything, compiles every kernel
-   * the plan needs (in parallel), then allocates.
+   * Compiles every kernel the plan needs (in parallel), then allocates. The caller has checked the
+   * plan against the device's limits (checkLimits) before making the initial parameters.
    */
   static async create(plan: Plan, context: GpuContext, initial: Float32Array, reason: string): Promise<WebGpuBackend> {
-    checkLimits(plan, context.device.limits);
     const keys = kernelKeys(plan);
     const device = context.device;
     device.pushErrorScope('validation');

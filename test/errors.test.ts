@@ -1,0 +1,461 @@
+/**
+ * Bad input, everywhere the user can give it: every refusal is a typed BackpropError whose message
+ * names the problem, and a refused call leaves the network exactly as it was: a twin network
+ * (same spec and seed) that never saw the bad call trains to bit-identical weights and losses.
+ * Runs in both Vitest projects (Dawn in Node, Chromium in the browser), so no Node-only imports.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  BackpropError, createNetwork, DeviceError, DisposedError, ShapeError, SpecError,
+  type LayerWeights, type Network, type NetworkSpec,
+} from '../src/index.js';
+
+type ErrorClass = typeof SpecError | typeof ShapeError | typeof DeviceError | typeof DisposedError;
+type Fragment = string | RegExp;
+
+/** Rejects with an instance of `type` (hence a BackpropError) whose message contains every fragment. */
+async function expectRejects(promise: Promise<unknown>, type: ErrorClass, ...fragments: Fragment[]): Promise<Error> {
+  await expect(promise).rejects.toBeInstanceOf(type);
+  await expect(promise).rejects.toBeInstanceOf(BackpropError);
+  for (const fragment of fragments) await expect(promise).rejects.toThrow(fragment);
+  const error = (await promise.catch((e: unknown) => e)) as Error;
+  expect(error.name).toBe(type.name);
+  return error;
+}
+
+const bad = (spec: Record<string, unknown>) => spec as unknown as NetworkSpec;
+
+// ---------------------------------------------------------------------------------------------
+// Tiny data: inputSize 3, two outputs, 10 rows (fit: batches of 4, 4, 2).
+
+const INPUT = 3;
+const OUTPUT = 2;
+const ROWS = 10;
+const X_ROWS: number[][] = Array.from({ length: ROWS }, (_, r) => [Math.sin(r + 1), (r % 4) / 3 - 0.5, Math.cos(2 * r) * 2]);
+const Y_ROWS: number[][] = X_ROWS.map(([a, b, c]) => (a! + b! - c! > 0 ? [1, 0] : [0, 1]));
+const X_ALL = Float32Array.from(X_ROWS.flat());
+const Y_ALL = Float32Array.from(Y_ROWS.flat());
+const X4 = X_ALL.slice(0, 4 * INPUT);
+const Y4 = Y_ALL.slice(0, 4 * OUTPUT);
+
+/** Copies with one value replaced. */
+function withValue(data: Float32Array, index: number, value: number): Float32Array {
+  const copy = data.slice();
+  copy[index] = value;
+  return copy;
+}
+function rowsWithValue(rows: number[][], row: number, column: number, value: number): number[][] {
+  return rows.map((r, i) => (i === row ? r.map((v, j) => (j === column ? value : v)) : r.slice()));
+}
+
+const BACKENDS = ['cpu', 'webgpu'] as const;
+type Backend = (typeof BACKENDS)[number];
+
+function dataSpec(backend: Backend): NetworkSpec {
+  return {
+    inputSize: INPUT,
+    layers: [{ type: 'dense', units: 4 }, { type: 'tanh' }, { type: 'dense', units: OUTPUT }, { type: 'sigmoid' }],
+    batchSize: 4,
+    seed: 7,
+    // Adam: optimizer state (moments, step count) that a refused call must not touch either.
+    optimizer: { type: 'adam', learningRate: 0.05 },
+    // The statistics come from the first accepted x; a refused call must not set them.
+    standardize: true,
+    backend,
+  };
+}
+
+const plainArrays = (layers: LayerWeights[]) => layers.map((l) => ({ weights: Array.from(l.weights), bias: Array.from(l.bias) }));
+
+/**
+ * The same valid calls on both networks must give bit-identical losses, weights and predictions,
+ * and the weights must have moved (the network really trained).
+ */
+async function expectSameTraining(net: Network, twin: Network): Promise<void> {
+  const batchLoss = await net.trainBatch(X4, Y4);
+  expect(batchLoss).toBe(await twin.trainBatch(X4, Y4));
+  expect(Number.isFinite(batchLoss)).toBe(true);
+
+  const before = plainArrays(await net.getWeights());
+  const fitted = await net.fit(X_ROWS, Y_ROWS, { epochs: 2 });
+  expect(fitted.loss).toEqual((await twin.fit(X_ROWS, Y_ROWS, { epochs: 2 })).loss);
+  expect(fitted.loss).toHaveLength(2);
+  fitted.loss.forEach((loss) => expect(Number.isFinite(loss)).toBe(true));
+
+  const after = plainArrays(await net.getWeights());
+  expect(after).toEqual(plainArrays(await twin.getWeights()));
+  expect(after).not.toEqual(before); // it did train
+
+  expect(Array.from(await net.predict(X_ALL))).toEqual(Array.from(await twin.predict(X_ALL)));
+  const evaluation = await net.evaluate(X_ALL, Y_ALL);
+  expect(evaluation).toEqual(await twin.evaluate(X_ALL, Y_ALL));
+}
+
+/** Runs `call` on a fresh network, expects the refusal, then checks the network against its twin. */
+async function expectRefusedHarmlessly(
+  backend: Backend,
+  call: (net: Network) => Promise<unknown>,
+  type: ErrorClass,
+  fragments: Fragment[],
+  warmUp = false,
+): Promise<void> {
+  const [net, twin] = await Promise.all([createNetwork(dataSpec(backend)), createNetwork(dataSpec(backend))]);
+  try {
+    expect(net.backend).toBe(backend);
+    if (warmUp) {
+      expect(await net.trainBatch(X4, Y4)).toBe(await twin.trainBatch(X4, Y4));
+    }
+    await expectRejects(call(net), type, ...fragments);
+    await expectSameTraining(net, twin);
+  } finally {
+    net.dispose();
+    twin.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const dense = (units: unknown) => ({ type: 'dense', units });
+const GOOD_LAYERS = [dense(4), { type: 'relu' }, dense(1), { type: 'sigmoid' }];
+
+/** [what, spec (merged over a valid one), message fragments]; every one must reject with SpecError. */
+const SPEC_CASES: [string, Record<string, unknown>, Fragment[]][] = [
+  ['a spec that is not an object', { __replace: null }, ['spec object']],
+  ['an unknown layer type', { layers: [dense(4), { type: 'conv2d' }] }, ['layers[1].type', '"conv2d"', 'unknown']],
+  ['a layer without a type', { layers: [{ units: 4 }] }, ['layers[0].type', 'unknown']],
+  ['a layer that is not an object', { layers: [dense(4), 'relu'] }, ['layers[1]', 'object']],
+  ['units 0', { layers: [dense(0)] }, ['layers[0].units', 'positive integer', 'got 0']],
+  ['units -3', { layers: [dense(-3)] }, ['layers[0].units', 'got -3']],
+  ['units 2.5', { layers: [dense(2.5)] }, ['layers[0].units', 'positive integer', 'got 2.5']],
+  ['units NaN', { layers: [dense(NaN)] }, ['layers[0].units', 'got NaN']],
+  ['units Infinity', { layers: [dense(Infinity)] }, ['layers[0].units', 'got Infinity']],
+  ['units as a string', { layers: [dense('4')] }, ['layers[0].units', 'got "4"']],
+  ['units missing', { layers: [{ type: 'dense' }] }, ['layers[0].units', 'got undefined']],
+  ['bad units on a later layer', { layers: [dense(4), { type: 'tanh' }, dense(0)] }, ['layers[2].units']],
+  ['empty layers', { layers: [] }, ['layers', 'non-empty']],
+  ['layers missing', { layers: undefined }, ['layers', 'non-empty']],
+  ['layers not an array', { layers: dense(4) }, ['layers', 'non-empty array']],
+  ['an activation before any dense layer', { layers: [{ type: 'relu' }, dense(1)] }, ['layers[0]', 'relu', 'no dense layer comes before']],
+  ['two activations in a row', { layers: [dense(4), { type: 'relu' }, { type: 'sigmoid' }] }, ['layers[2]', 'two activations in a row']],
+  ['leakyRelu slope -0.1', { layers: [dense(4), { type: 'leakyRelu', slope: -0.1 }] }, ['layers[1].slope', '≥ 0', '-0.1']],
+  ['leakyRelu slope NaN', { layers: [dense(4), { type: 'leakyRelu', slope: NaN }] }, ['layers[1].slope', 'NaN']],
+  ['leakyRelu slope Infinity', { layers: [dense(4), { type: 'leakyRelu', slope: Infinity }] }, ['layers[1].slope', 'Infinity']],
+  ['inputSize 0', { inputSize: 0 }, ['inputSize', 'positive integer', 'got 0']],
+  ['inputSize -2', { inputSize: -2 }, ['inputSize', 'got -2']],
+  ['inputSize 2.5', { inputSize: 2.5 }, ['inputSize', 'got 2.5']],
+  ['inputSize NaN', { inputSize: NaN }, ['inputSize', 'got NaN']],
+  ['inputSize missing', { inputSize: undefined }, ['inputSize', 'got undefined']],
+  ['batchSize 0', { batchSize: 0 }, ['batchSize', 'positive integer', 'got 0']],
+  ['batchSize -4', { batchSize: -4 }, ['batchSize', 'got -4']],
+  ['batchSize 3.5', { batchSize: 3.5 }, ['batchSize', 'got 3.5']],
+  ['batchSize NaN', { batchSize: NaN }, ['batchSize', 'got NaN']],
+  ...([0, -0.1, NaN, Infinity, -Infinity] as const).flatMap((lr) =>
+    (['sgd', 'momentum', 'adam'] as const).map((type): [string, Record<string, unknown>, Fragment[]] =>
+      [`${type} learningRate ${lr}`, { optimizer: { type, learningRate: lr } }, ['optimizer.learningRate', '> 0', `got ${lr}`]])),
+  ['learningRate missing', { optimizer: { type: 'sgd' } }, ['optimizer.learningRate', 'got undefined']],
+  ['learningRate as a string', { optimizer: { type: 'sgd', learningRate: '0.1' } }, ['optimizer.learningRate', 'got "0.1"']],
+  ['an unknown loss', { loss: 'hinge' }, ['unknown loss', '"hinge"', 'mse']],
+  ['an unknown optimizer type', { optimizer: { type: 'rmsprop', learningRate: 0.1 } }, ['unknown optimizer type', '"rmsprop"']],
+  ['an optimizer that is not an object', { optimizer: 'adam' }, ['optimizer must be an object', '"adam"']],
+  ['momentum 1', { optimizer: { type: 'momentum', learningRate: 0.1, momentum: 1 } }, ['optimizer.momentum', '[0, 1)', 'got 1']],
+  ['momentum 1.5', { optimizer: { type: 'momentum', learningRate: 0.1, momentum: 1.5 } }, ['optimizer.momentum', 'got 1.5']],
+  ['momentum -0.1', { optimizer: { type: 'momentum', learningRate: 0.1, momentum: -0.1 } }, ['optimizer.momentum', 'got -0.1']],
+  ['momentum NaN', { optimizer: { type: 'momentum', learningRate: 0.1, momentum: NaN } }, ['optimizer.momentum', 'got NaN']],
+  ['beta1 1', { optimizer: { type: 'adam', learningRate: 0.1, beta1: 1 } }, ['optimizer.beta1', '[0, 1)', 'got 1']],
+  ['beta1 -0.5', { optimizer: { type: 'adam', learningRate: 0.1, beta1: -0.5 } }, ['optimizer.beta1', 'got -0.5']],
+  ['beta1 NaN', { optimizer: { type: 'adam', learningRate: 0.1, beta1: NaN } }, ['optimizer.beta1', 'got NaN']],
+  ['beta2 1', { optimizer: { type: 'adam', learningRate: 0.1, beta2: 1 } }, ['optimizer.beta2', 'got 1']],
+  ['beta2 2', { optimizer: { type: 'adam', learningRate: 0.1, beta2: 2 } }, ['optimizer.beta2', 'got 2']],
+  ['beta2 Infinity', { optimizer: { type: 'adam', learningRate: 0.1, beta2: Infinity } }, ['optimizer.beta2', 'got Infinity']],
+  ['epsilon 0', { optimizer: { type: 'adam', learningRate: 0.1, epsilon: 0 } }, ['optimizer.epsilon', 'got 0']],
+  ['an unknown backend', { backend: 'cuda' }, ['unknown backend', '"cuda"', 'webgpu']],
+  ['seed 1.5', { seed: 1.5 }, ['seed must be an integer', '1.5']],
+  ['seed NaN', { seed: NaN }, ['seed must be an integer', 'NaN']],
+  ['seed as a string', { seed: '1' }, ['seed must be an integer']],
+  ['standardize not a boolean', { standardize: 'yes' }, ['standardize', 'true or false']],
+];
+
+describe('createNetwork refuses a bad spec with SpecError', () => {
+  describe.each(['cpu', 'webgpu', 'auto'] as const)('backend %s', (backend) => {
+    it.each(SPEC_CASES)('%s', async (_what, change, fragments) => {
+      const spec = '__replace' in change
+        ? change.__replace
+        : { inputSize: 2, layers: GOOD_LAYERS, batchSize: 4, backend, ...change };
+      await expectRejects(createNetwork(spec as NetworkSpec), SpecError, ...fragments);
+    });
+  });
+
+  it('refuses a device that is not a GPUDevice', async () => {
+    await expectRejects(createNetwork(bad({ inputSize: 2, layers: GOOD_LAYERS, backend: 'webgpu', device: {} })), SpecError, 'device', 'GPUDevice');
+  });
+
+  it('accepts the edge values just inside the ranges', async () => {
+    const spec = (change: Record<string, unknown>) => bad({ inputSize: 1, layers: [dense(1)], batchSize: 1, backend: 'cpu', ...change });
+    const ok = [
+      spec({ optimizer: { type: 'momentum', learningRate: 1e-9, momentum: 0 } }),
+      spec({ optimizer: { type: 'adam', learningRate: 10, beta1: 0, beta2: 0.99, epsilon: 1 } }),
+      spec({ layers: [dense(2), { type: 'leakyRelu', slope: 0 }, dense(1)] }),
+      spec({ seed: -5 }),
+      spec({ seed: 0 }),
+    ];
+    for (const s of ok) (await createNetwork(s)).dispose();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** [what, call, error class, message fragments] for calls on an existing network. */
+type DataCase = [string, (net: Network) => Promise<unknown>, ErrorClass, Fragment[]];
+
+const DATA_CASES: DataCase[] = [
+  // x shape
+  ['trainBatch: x length not a multiple of inputSize', (n) => n.trainBatch(X4.slice(0, 10), Y4), ShapeError, ['x has 10 values', 'inputSize 3']],
+  ['trainBatch: x row 2 too narrow', (n) => n.trainBatch([[1, 2, 3], [4, 5, 6], [7, 8], [1, 1, 1]], Y4), ShapeError, ['x row 2', 'has 2 values', 'expected 3', 'inputSize']],
+  ['trainBatch: x row 1 too wide', (n) => n.trainBatch([[1, 2, 3], [4, 5, 6, 7]], Y_ROWS.slice(0, 2)), ShapeError, ['x row 1', 'has 4 values', 'expected 3']],
+  ['trainBatch: x row 0 empty', (n) => n.trainBatch([[]], Y_ROWS.slice(0, 1)), ShapeError, ['x row 0', 'has 0 values']],
+  ['trainBatch: x null', (n) => n.trainBatch(null as never, Y4), ShapeError, ['x must be', 'got null']],
+  ['trainBatch: x a number', (n) => n.trainBatch(3 as never, Y4), ShapeError, ['x must be', 'number']],
+  // y shape
+  ['trainBatch: y rows ≠ x rows', (n) => n.trainBatch(X4, Y4.slice(0, 6)), ShapeError, ['y has 3 rows but x has 4']],
+  ['trainBatch: y rows ≠ x rows (row lists)', (n) => n.trainBatch(X_ROWS.slice(0, 2), Y_ROWS.slice(0, 3)), ShapeError, ['y has 3 rows but x has 2']],
+  ['trainBatch: y row width ≠ output width', (n) => n.trainBatch(X_ROWS.slice(0, 2), [[1, 0, 0], [0, 1, 0]]), ShapeError, ['y row 0', 'has 3 values', 'expected 2', 'output width']],
+  ['trainBatch: y length not a multiple of output width', (n) => n.trainBatch(X4, Y4.slice(0, 7)), ShapeError, ['y has 7 values', 'output width 2']],
+  ['trainBatch: y undefined', (n) => n.trainBatch(X4, undefined as never), ShapeError, ['y must be', 'undefined']],
+  // zero rows
+  ['trainBatch: x an empty Float32Array', (n) => n.trainBatch(new Float32Array(0), new Float32Array(0)), ShapeError, ['x has no rows']],
+  ['trainBatch: x []', (n) => n.trainBatch([], []), ShapeError, ['x has no rows']],
+  ['trainBatch: y [] for a valid x', (n) => n.trainBatch(X4, []), ShapeError, ['y has no rows']],
+  ['fit: x []', (n) => n.fit([], []), ShapeError, ['x has no rows']],
+  ['predict: x an empty Float32Array', (n) => n.predict(new Float32Array(0)), ShapeError, ['x has no rows']],
+  ['evaluate: x []', (n) => n.evaluate([], []), ShapeError, ['x has no rows']],
+  // batch size
+  ['trainBatch: 5 rows, batchSize 4', (n) => n.trainBatch(X_ALL.slice(0, 5 * INPUT), Y_ALL.slice(0, 5 * OUTPUT)), ShapeError, ['5 rows', 'batchSize 4', 'fit()']],
+  ['trainBatch: 10 rows as row lists, batchSize 4', (n) => n.trainBatch(X_ROWS, Y_ROWS), ShapeError, ['10 rows', 'batchSize 4']],
+  // non-finite values: the message gives row and column
+  ['trainBatch: NaN in x', (n) => n.trainBatch(withValue(X4, 2 * INPUT + 1, NaN), Y4), ShapeError, ['x has a non-finite value', 'NaN', 'row 2, column 1']],
+  ['trainBatch: Infinity in x (row lists)', (n) => n.trainBatch(rowsWithValue(X_ROWS.slice(0, 4), 1, 2, Infinity), Y_ROWS.slice(0, 4)), ShapeError, ['x has a non-finite value', 'Infinity', 'row 1, column 2']],
+  ['trainBatch: -Infinity in x', (n) => n.trainBatch(withValue(X4, 0, -Infinity), Y4), ShapeError, ['-Infinity', 'row 0, column 0']],
+  ['trainBatch: 1e39 in x (finite, but not as float32)', (n) => n.trainBatch(Array.from(X4, (v, i) => (i === 3 * INPUT + 2 ? 1e39 : v)), Y4), ShapeError, ['x has a non-finite value', '1e+39', 'row 3, column 2']],
+  ['trainBatch: NaN in y', (n) => n.trainBatch(X4, withValue(Y4, 3 * OUTPUT + 1, NaN)), ShapeError, ['y has a non-finite value', 'NaN', 'row 3, column 1']],
+  ['trainBatch: Infinity in y (row lists)', (n) => n.trainBatch(X_ROWS.slice(0, 4), rowsWithValue(Y_ROWS.slice(0, 4), 2, 0, Infinity)), ShapeError, ['y has a non-finite value', 'Infinity', 'row 2, column 0']],
+  // fit: the whole set is checked before any batch trains
+  ['fit: NaN in x in the last batch', (n) => n.fit(withValue(X_ALL, 9 * INPUT + 1, NaN), Y_ALL), ShapeError, ['x has a non-finite value', 'row 9, column 1']],
+  ['fit: Infinity in y in the second batch', (n) => n.fit(X_ROWS, rowsWithValue(Y_ROWS, 5, 1, -Infinity)), ShapeError, ['y has a non-finite value', '-Infinity', 'row 5, column 1']],
+  ['fit: y rows ≠ x rows', (n) => n.fit(X_ALL, Y_ALL.slice(0, 9 * OUTPUT)), ShapeError, ['y has 9 rows but x has 10']],
+  ['fit: x row of wrong width', (n) => n.fit(X_ROWS.map((r, i) => (i === 7 ? r.slice(0, 2) : r)), Y_ROWS), ShapeError, ['x row 7', 'expected 3']],
+  ['fit: x length not a multiple of inputSize', (n) => n.fit(X_ALL.slice(1), Y_ALL), ShapeError, ['x has 29 values', 'inputSize 3']],
+  // fit: epochs
+  ['fit: epochs 0', (n) => n.fit(X_ALL, Y_ALL, { epochs: 0 }), SpecError, ['epochs', 'positive integer', 'got 0']],
+  ['fit: epochs 1.5', (n) => n.fit(X_ALL, Y_ALL, { epochs: 1.5 }), SpecError, ['epochs', 'got 1.5']],
+  ['fit: epochs -1', (n) => n.fit(X_ALL, Y_ALL, { epochs: -1 }), SpecError, ['epochs', 'got -1']],
+  ['fit: epochs NaN', (n) => n.fit(X_ALL, Y_ALL, { epochs: NaN }), SpecError, ['epochs', 'got NaN']],
+  // predict / evaluate
+  ['predict: x length not a multiple of inputSize', (n) => n.predict(X_ALL.slice(0, 4)), ShapeError, ['x has 4 values', 'inputSize 3']],
+  ['predict: x row of wrong width', (n) => n.predict([[1, 2, 3], [1, 2]]), ShapeError, ['x row 1', 'expected 3']],
+  ['predict: NaN in x', (n) => n.predict(withValue(X_ALL, 8 * INPUT, NaN)), ShapeError, ['NaN', 'row 8, column 0']],
+  ['predict: x []', (n) => n.predict([]), ShapeError, ['x has no rows']],
+  ['evaluate: x length not a multiple of inputSize', (n) => n.evaluate(X_ALL.slice(0, 5), Y_ALL), ShapeError, ['x has 5 values', 'inputSize 3']],
+  ['evaluate: Infinity in x', (n) => n.evaluate(withValue(X_ALL, 4 * INPUT + 2, Infinity), Y_ALL), ShapeError, ['Infinity', 'row 4, column 2']],
+  ['evaluate: y rows ≠ x rows', (n) => n.evaluate(X_ALL, Y4), ShapeError, ['y has 4 rows but x has 10']],
+  ['evaluate: y row width ≠ output width', (n) => n.evaluate(X_ROWS.slice(0, 1), [[1]]), ShapeError, ['y row 0', 'expected 2', 'output width']],
+  ['evaluate: NaN in y', (n) => n.evaluate(X_ALL, withValue(Y_ALL, 6 * OUTPUT + 1, NaN)), ShapeError, ['y has a non-finite value', 'row 6, column 1']],
+];
+
+describe.each(BACKENDS)('data errors on a %s network', (backend) => {
+  it.each(DATA_CASES)('%s', async (_what, call, type, fragments) => {
+    await expectRefusedHarmlessly(backend, call, type, fragments);
+  });
+
+  it('fit accepts more rows than batchSize, as Float32Array and as row lists', async () => {
+    const [net, twin] = await Promise.all([createNetwork(dataSpec(backend)), createNetwork(dataSpec(backend))]);
+    try {
+      const flat = await net.fit(X_ALL, Y_ALL, { epochs: 2 });
+      const rows = await twin.fit(X_ROWS, Y_ROWS, { epochs: 2 });
+      expect(flat.loss).toHaveLength(2);
+      expect(flat.loss).toEqual(rows.loss);
+      expect(plainArrays(await net.getWeights())).toEqual(plainArrays(await twin.getWeights()));
+      expect(await net.predict(X_ALL)).toHaveLength(ROWS * OUTPUT);
+    } finally {
+      net.dispose();
+      twin.dispose();
+    }
+  });
+
+  it('a rejected call does not block the calls queued behind it', async () => {
+    const net = await createNetwork(dataSpec(backend));
+    try {
+      const refused = net.trainBatch(X_ALL, Y_ALL); // 10 rows > batchSize 4
+      const accepted = net.trainBatch(X4, Y4);
+      await expectRejects(refused, ShapeError, 'batchSize');
+      expect(Number.isFinite(await accepted)).toBe(true);
+    } finally {
+      net.dispose();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** Exactly representable in float32, distinct everywhere, so getWeights can be compared exactly. */
+function exactWeights(): { weights: number[]; bias: number[] }[] {
+  return [
+    { weights: Array.from({ length: INPUT * 4 }, (_, i) => (i - 6) / 8), bias: [0.5, -0.25, 0.125, 0] },
+    { weights: Array.from({ length: 4 * OUTPUT }, (_, i) => (3 - i) / 16), bias: [-0.75, 1.5] },
+  ];
+}
+
+function withLayer(list: { weights: number[]; bias: number[] }[], index: number, change: Partial<{ weights: unknown; bias: unknown }>) {
+  return list.map((layer, i) => (i === index ? { ...layer, ...change } : layer)) as never;
+}
+
+const SET_WEIGHTS_CASES: [string, () => unknown, Fragment[]][] = [
+  ['no layers', () => [], ['needs 2 layers, got 0']],
+  ['one layer too few', () => exactWeights().slice(0, 1), ['needs 2 layers, got 1']],
+  ['one layer too many', () => [...exactWeights(), exactWeights()[1]], ['needs 2 layers, got 3']],
+  ['not an array', () => ({ 0: exactWeights()[0], 1: exactWeights()[1], length: 2 }), ['needs 2 layers', 'object']],
+  ['layer 0 weights one short', () => withLayer(exactWeights(), 0, { weights: new Float32Array(11) }), ['layer 0 weights [3, 4]', 'needs 12 values, got 11']],
+  ['layer 1 weights one long', () => withLayer(exactWeights(), 1, { weights: new Array(9).fill(0) }), ['layer 1 weights [4, 2]', 'needs 8 values, got 9']],
+  ['layer 1 bias of the wrong length', () => withLayer(exactWeights(), 1, { bias: [1, 2, 3] }), ['layer 1 bias [2]', 'needs 2 values, got 3']],
+  ['layer 0 bias missing', () => withLayer(exactWeights(), 0, { bias: undefined }), ['layer 0 bias [4]', 'got none']],
+  ['a null layer', () => [null, exactWeights()[1]], ['layer 0 weights', 'got none']],
+  ['NaN in layer 1 weights (layer 0 valid, so nothing partial may land)', () => {
+    const list = exactWeights();
+    list[1]!.weights[5] = NaN;
+    return list;
+  }, ['layer 1 weights [4, 2][5] is NaN']],
+  ['NaN in layer 0 weights', () => {
+    const list = exactWeights();
+    list[0]!.weights[0] = NaN;
+    return list;
+  }, ['layer 0 weights [3, 4][0] is NaN']],
+  ['Infinity in layer 0 bias', () => {
+    const list = exactWeights();
+    list[0]!.bias[3] = Infinity;
+    return list;
+  }, ['layer 0 bias [4][3] is Infinity']],
+];
+
+describe.each(BACKENDS)('setWeights on a %s network', (backend) => {
+  // warmUp: the network has trained a step, so Adam's state is non-trivial; a refused setWeights
+  // must not reset it (the twin check would see it).
+  it.each(SET_WEIGHTS_CASES)('refuses %s with ShapeError and changes nothing', async (_what, list, fragments) => {
+    await expectRefusedHarmlessly(backend, (n) => n.setWeights(list() as never), ShapeError, fragments, true);
+  });
+
+  it('after refusals, a correct setWeights works and getWeights returns exactly what was set', async () => {
+    const [net, twin] = await Promise.all([createNetwork(dataSpec(backend)), createNetwork(dataSpec(backend))]);
+    try {
+      await net.trainBatch(X4, Y4);
+      await twin.trainBatch(X4, Y4);
+      await expectRejects(net.setWeights([] as never), ShapeError, 'needs 2 layers');
+      await expectRejects(net.setWeights(withLayer(exactWeights(), 1, { bias: [NaN, 0] })), ShapeError, 'layer 1 bias [2][0] is NaN');
+
+      const wanted = exactWeights();
+      await net.setWeights(wanted);
+      const got = await net.getWeights();
+      expect(got).toHaveLength(2);
+      got.forEach((layer, i) => {
+        expect(layer.weights).toBeInstanceOf(Float32Array);
+        expect(Array.from(layer.weights)).toEqual(wanted[i]!.weights);
+        expect(Array.from(layer.bias)).toEqual(wanted[i]!.bias);
+      });
+
+      // Float32Array input too, and the twin (which saw no refusals) gets the same weights.
+      await twin.setWeights(wanted.map((l) => ({ weights: Float32Array.from(l.weights), bias: Float32Array.from(l.bias) })));
+      expect(plainArrays(await twin.getWeights())).toEqual(plainArrays(got));
+      await expectSameTraining(net, twin);
+    } finally {
+      net.dispose();
+      twin.dispose();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe.each(BACKENDS)('a disposed %s network', (backend) => {
+  const CALLS: [string, (n: Network) => Promise<unknown>][] = [
+    ['trainBatch', (n) => n.trainBatch(X4, Y4)],
+    ['fit', (n) => n.fit(X_ALL, Y_ALL)],
+    ['predict', (n) => n.predict(X4)],
+    ['evaluate', (n) => n.evaluate(X4, Y4)],
+    ['getWeights', (n) => n.getWeights()],
+    ['setWeights', (n) => n.setWeights(exactWeights())],
+  ];
+
+  it.each(CALLS)('rejects %s with DisposedError', async (name, call) => {
+    const net = await createNetwork(dataSpec(backend));
+    await net.trainBatch(X4, Y4);
+    net.dispose();
+    await expectRejects(call(net), DisposedError, `${name}()`, 'dispose()');
+    // Bad input after dispose: still DisposedError, the network is gone first.
+    await expectRejects(net.trainBatch([], []), DisposedError, 'trainBatch()');
+  });
+
+  it('dispose() twice is harmless, and every call still rejects', async () => {
+    const net = await createNetwork(dataSpec(backend));
+    net.dispose();
+    expect(() => net.dispose()).not.toThrow();
+    expect(() => net.dispose()).not.toThrow();
+    for (const [name, call] of CALLS) await expectRejects(call(net), DisposedError, `${name}()`);
+  });
+
+  it('a call in flight when dispose() comes either finishes or rejects with DisposedError', async () => {
+    const net = await createNetwork(dataSpec(backend));
+    const inFlight = net.fit(X_ALL, Y_ALL, { epochs: 3 });
+    const queued = net.predict(X4);
+    net.dispose();
+    for (const pending of [inFlight, queued]) {
+      const outcome = await pending.then(() => 'resolved', (error: unknown) => error);
+      if (outcome !== 'resolved') expect(outcome).toBeInstanceOf(DisposedError);
+    }
+  });
+
+  it('disposing one network leaves another on the same backend working', async () => {
+    const [gone, kept, twin] = await Promise.all([1, 2, 3].map(() => createNetwork(dataSpec(backend))));
+    try {
+      await gone!.trainBatch(X4, Y4);
+      gone!.dispose();
+      await expectRejects(gone!.predict(X4), DisposedError);
+      await expectSameTraining(kept!, twin!);
+    } finally {
+      kept!.dispose();
+      twin!.dispose();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('a network too large, refused before allocating', () => {
+  const normalStillWorks = async (backend: Backend) => {
+    const net = await createNetwork(dataSpec(backend));
+    try {
+      expect(net.backend).toBe(backend);
+      expect(Number.isFinite(await net.trainBatch(X4, Y4))).toBe(true);
+      expect(await net.predict(X_ALL)).toHaveLength(ROWS * OUTPUT);
+    } finally {
+      net.dispose();
+    }
+  };
+
+  it('webgpu: an activation buffer over maxStorageBufferBindingSize → DeviceError', async () => {
+    // 4 rows × 2^27 units × 4 bytes = 2 GiB for the widest activation buffer.
+    const spec: NetworkSpec = { inputSize: 1, layers: [{ type: 'dense', units: 2 ** 27 }], batchSize: 4, backend: 'webgpu' };
+    await expectRejects(createNetwork(spec), DeviceError, 'too large for this device', 'maxStorageBufferBindingSize', /bytes/);
+    await normalStillWorks('webgpu');
+  });
+
+  it('webgpu: a batch needing more workgroups than the device allows → DeviceError', async () => {
+    const spec: NetworkSpec = { inputSize: 1, layers: [{ type: 'dense', units: 1 }], batchSize: 2 ** 22, backend: 'webgpu' };
+    await expectRejects(createNetwork(spec), DeviceError, 'too large for this device', 'workgroups', 'batchSize');
+    await normalStillWorks('webgpu');
+  });
+
+  it.each(['cpu', 'webgpu', 'reference', 'auto'] as const)('%s: more than 2^28 parameters → SpecError', async (backend) => {
+    // 2^14 inputs × (2^14 + 64) units > 2^28 weights.
+    const spec: NetworkSpec = { inputSize: 2 ** 14, layers: [{ type: 'dense', units: 2 ** 14 + 64 }], batchSize: 4, backend };
+    await expectRejects(createNetwork(spec), SpecError, 'parameters', String(2 ** 28));
+    await normalStillWorks(backend === 'webgpu' ? 'webgpu' : 'cpu');
+  });
+});
