@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { createNetwork } from '../src/index.js';
+import { requestAdapter } from '../src/webgpu/device.js';
+
+const spec = {
+  inputSize: 3,
+  layers: [{ type: 'dense' as const, units: 4 }, { type: 'tanh' as const }, { type: 'dense' as const, units: 2 }],
+  loss: 'softmaxCrossEntropy' as const,
+  optimizer: { type: 'momentum' as const, learningRate: 0.1 },
+  batchSize: 4,
+};
+const x = [[0.1, 0.2, 0.3], [0.3, -0.2, 0.5], [-1, 0, 1], [0.5, 0.5, -0.5]];
+const y = [[1, 0], [0, 1], [1, 0], [0, 1]];
+
+describe('device acquisition', () => {
+  it('auto picks WebGPU where an adapter exists and says which one', async () => {
+    const net = await createNetwork({ ...spec, backend: 'auto' });
+    expect(net.backend).toBe('webgpu');
+    expect(net.deviceInfo.backend).toBe('webgpu');
+    expect(net.deviceInfo.vendor).toBeTruthy();
+    expect(net.deviceInfo.architecture).toBeDefined();
+    expect(net.deviceInfo.reason).toMatch(/^auto: WebGPU adapter found/);
+    net.dispose();
+  });
+
+  it('trains on a GPUDevice the caller owns, and leaves it alive after dispose()', async () => {
+    const adapter = await requestAdapter();
+    expect(adapter).not.toBeNull();
+    const device = await adapter!.requestDevice();
+    const shared = await createNetwork({ ...spec, backend: 'webgpu', device });
+    const own = await createNetwork({ ...spec, backend: 'cpu' });
+    for (let step = 0; step < 3; step++) {
+      const [a, b] = [await shared.trainBatch(x, y), await own.trainBatch(x, y)];
+      expect(Math.abs(a - b)).toBeLessThan(1e-5);
+    }
+    shared.dispose();
+    own.dispose();
+    // The caller's device still works: a buffer round trip.
+    const buffer = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(buffer, 0, new Float32Array([1, 2, 3, 4]));
+    await buffer.mapAsync(GPUMapMode.READ);
+    expect(Array.from(new Float32Array(buffer.getMappedRange()))).toEqual([1, 2, 3, 4]);
+    buffer.unmap();
+    device.destroy();
+  });
+
+  it('calls made without awaiting run in order and match awaited calls', async () => {
+    const queued = await createNetwork({ ...spec, backend: 'webgpu', seed: 4 });
+    const awaited = await createNetwork({ ...spec, backend: 'webgpu', seed: 4 });
+    const pending = [queued.trainBatch(x, y), queued.trainBatch(x, y), queued.trainBatch(x, y), queued.predict(x)];
+    const expected = [await awaited.trainBatch(x, y), await awaited.trainBatch(x, y), await awaited.trainBatch(x, y)];
+    const results = await Promise.all(pending);
+    expect(results.slice(0, 3)).toEqual(expected);
+    expect(Array.from(results[3] as Float32Array)).toEqual(Array.from(await awaited.predict(x)));
+    queued.dispose();
+    awaited.dispose();
+  });
+});
