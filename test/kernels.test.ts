@@ -54,7 +54,7 @@ function expectClose(actual: Float32Array, expected: ArrayLike<number>, bound: (
   }
 }
 
-const grid2d = (m: number, n: number): [number, number] => [Math.ceil(n / MATMUL_TILE), Math.ceil(m / MATMUL_TILE)];
+const grid2d = (m: number, n: number): [number, number] => [Math.ceil(n / MATMUL_TILE.cols), Math.ceil(m / MATMUL_TILE.rows)];
 const rowsGrid = (rows: number): [number, number] => [Math.ceil(rows / LINEAR_WORKGROUP), 1];
 
 describe('matmul kernels against the float64 oracle', () => {

@@ -110,7 +110,7 @@ export class WebGpuBackend implements Backend {
       return pending.length - 1;
     };
     const matmulGrid = (dims: Dims) => (rows: number): [number, number] =>
-      [ceilDiv(dims.n, MATMUL_TILE), ceilDiv(dims.rowsAxis === 1 ? rows : dims.m, MATMUL_TILE)];
+      [ceilDiv(dims.n, MATMUL_TILE.cols), ceilDiv(dims.rowsAxis === 1 ? rows : dims.m, MATMUL_TILE.rows)];
     const matmul = (key: Omit<Extract<KernelKey, { kind: 'matmul' }>, 'kind'>, dims: Dims, buffers: Buffers) =>
       add({ kind: 'matmul', ...key }, dims, buffers, matmulGrid(dims));
     const segment = (buffer: GPUBuffer, offset: number, count: number) => ({ buffer, offset: offset * FLOAT, size: count * FLOAT });
@@ -450,7 +450,7 @@ export function checkLimits(plan: Plan, limits: GPUSupportedLimits): void {
         `the device allows ${bindingLimit} per buffer (maxStorageBufferBindingSize/maxBufferSize); use fewer units or a smaller batchSize`);
     }
   }
-  const groups = Math.max(ceilDiv(batchSize, MATMUL_TILE), ceilDiv(maxWidth, MATMUL_TILE), ceilDiv(batchSize, LINEAR_WORKGROUP));
+  const groups = Math.max(ceilDiv(batchSize, MATMUL_TILE.rows), ceilDiv(maxWidth, MATMUL_TILE.cols), ceilDiv(batchSize, LINEAR_WORKGROUP));
   if (groups > limits.maxComputeWorkgroupsPerDimension) {
     throw new DeviceError(`the network is too large for this device: it needs ${groups} workgroups along one dimension, ` +
       `the device allows ${limits.maxComputeWorkgroupsPerDimension}; use a smaller batchSize or fewer units`);

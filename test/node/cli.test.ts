@@ -1,0 +1,141 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { CliError, DEFAULTS, parseTrainArgs, type TrainConfig } from '../../src/cli/args.js';
+
+function config(...argv: string[]): TrainConfig {
+  const command = parseTrainArgs(argv);
+  if (command.help) throw new Error('expected a training command, got help');
+  return command.config;
+}
+
+function parseError(...argv: string[]): CliError {
+  try {
+    parseTrainArgs(argv);
+  } catch (error) {
+    expect(error).toBeInstanceOf(CliError);
+    return error as CliError;
+  }
+  throw new Error(`expected ${argv.join(' ')} to be refused`);
+}
+
+describe('parseTrainArgs', () => {
+  it('defaults to MNIST with its tuned network', () => {
+    expect(config()).toEqual({
+      dataset: 'mnist',
+      backend: 'auto',
+      epochs: DEFAULTS.mnist.epochs,
+      batchSize: DEFAULTS.mnist.batchSize,
+      hidden: DEFAULTS.mnist.hidden,
+      activation: DEFAULTS.mnist.activation,
+      optimizer: 'adam',
+      learningRate: DEFAULTS.mnist.learningRate.adam,
+      seed: 1,
+    });
+  });
+
+  it('takes the defaults of the chosen dataset', () => {
+    for (const dataset of ['iris', 'xor'] as const) {
+      const d = DEFAULTS[dataset];
+      expect(config('--dataset', dataset)).toMatchObject({
+        dataset, epochs: d.epochs, batchSize: d.batchSize, hidden: d.hidden, activation: d.activation,
+        optimizer: d.optimizer, learningRate: d.learningRate[d.optimizer],
+      });
+    }
+  });
+
+  it('reads every flag, in both --flag value and --flag=value forms', () => {
+    expect(config(
+      '--dataset', 'iris', '--backend', 'cpu', '--epochs', '7', '--batch=32', '--layers', '64,32,16',
+      '--activation', 'leakyRelu', '--optimizer', 'momentum', '--lr', '2.5e-3', '--seed=42',
+    )).toEqual({
+      dataset: 'iris', backend: 'cpu', epochs: 7, batchSize: 32, hidden: [64, 32, 16],
+      activation: 'leakyRelu', optimizer: 'momentum', learningRate: 0.0025, seed: 42,
+    });
+    for (const backend of ['auto', 'webgpu', 'cpu', 'reference']) expect(config('--backend', backend).backend).toBe(backend);
+    for (const activation of ['relu', 'leakyRelu', 'sigmoid', 'tanh']) expect(config('--activation', activation).activation).toBe(activation);
+    expect(config('--lr', '.5').learningRate).toBe(0.5);
+    expect(config('--seed', '0').seed).toBe(0);
+  });
+
+  it("uses the optimizer's own default learning rate when --lr is absent", () => {
+    expect(config('--optimizer', 'sgd').learningRate).toBe(DEFAULTS.mnist.learningRate.sgd);
+    expect(config('--optimizer', 'sgd', '--lr', '0.3').learningRate).toBe(0.3);
+  });
+
+  it('recognises --help and -h', () => {
+    expect(parseTrainArgs(['--help'])).toEqual({ help: true });
+    expect(parseTrainArgs(['--epochs', '3', '-h'])).toEqual({ help: true });
+  });
+
+  it.each([
+    [['--epochs', 'ten'], /--epochs must be a positive integer, got "ten"/],
+    [['--epochs', '0'], /--epochs must be a positive integer, got "0"/],
+    [['--epochs', '-3'], /--epochs must be a positive integer, got "-3"/],
+    [['--epochs', '2.5'], /--epochs must be a positive integer, got "2.5"/],
+    [['--batch', '0'], /--batch must be a positive integer, got "0"/],
+    [['--batch', '1e3'], /--batch must be a positive integer, got "1e3"/],
+    [['--layers', '256,,128'], /--layers must be comma-separated positive integers .*, got "256,,128"/],
+    [['--layers', '256,0'], /--layers must be comma-separated positive integers .*, got "256,0"/],
+    [['--layers', 'wide'], /--layers must be comma-separated positive integers .*, got "wide"/],
+    [['--lr', 'fast'], /--lr must be a positive number, got "fast"/],
+    [['--lr', '0'], /--lr must be a positive number, got "0"/],
+    [['--lr', '-0.1'], /--lr must be a positive number, got "-0.1"/],
+    [['--lr', 'Infinity'], /--lr must be a positive number, got "Infinity"/],
+    [['--seed', '-1'], /--seed must be an integer from 0 to 4294967295, got "-1"/],
+    [['--seed', '4294967296'], /--seed must be an integer from 0 to 4294967295, got "4294967296"/],
+    [['--dataset', 'cifar'], /--dataset must be one of mnist, iris, xor, got "cifar"/],
+    [['--backend', 'cuda'], /--backend must be one of auto, webgpu, cpu, reference, got "cuda"/],
+    [['--optimizer', 'rmsprop'], /--optimizer must be one of sgd, momentum, adam, got "rmsprop"/],
+    [['--activation', 'gelu'], /--activation must be one of relu, leakyRelu, sigmoid, tanh, got "gelu"/],
+    [['--epochs'], /--epochs needs a value/],
+    [['--help=yes'], /--help takes no value/],
+    [['--bogus'], /unknown flag --bogus/],
+    [['-x'], /unknown flag -x/],
+    [['mnist'], /unexpected argument "mnist"/],
+  ])('refuses %j', (argv, message) => {
+    expect(parseError(...argv).message).toMatch(message);
+  });
+});
+
+const run = promisify(execFile);
+
+/** Runs the trainer as `npm run train` does; resolves with its exit code and output. */
+async function train(...argv: string[]) {
+  try {
+    const { stdout, stderr } = await run('npx', ['tsx', 'src/cli/train.ts', ...argv], { encoding: 'utf8' });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('train command', () => {
+  it('learns XOR on the CPU backend', async () => {
+    const { code, stdout } = await train('--dataset', 'xor', '--backend', 'cpu');
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^backend +cpu/);
+    expect(lines[1]).toMatch(/2 → 8 tanh → 1 sigmoid/);
+    expect(lines[2]).toMatch(/xor: 4 train \/ 4 test rows/);
+    expect(stdout).toMatch(/epoch +\d+\/\d+ +loss [\d.e-]+ +test accuracy [\d.]+% +[\d,]+ examples\/s/);
+    expect(lines.at(-1)).toMatch(/^final test accuracy 100\.00%/);
+  });
+
+  it('exits with code 2 and names the flag on a bad command line', async () => {
+    const { code, stdout, stderr } = await train('--bogus');
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/unknown flag --bogus/);
+    expect(stderr).toMatch(/--help/);
+  });
+
+  it('exits with code 1 and the message when the engine refuses', async () => {
+    // 2^31 units cannot be allocated: the engine refuses the spec with a BackpropError.
+    const { code, stderr } = await train('--dataset', 'xor', '--backend', 'cpu', '--layers', String(2 ** 31));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^train: /);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
