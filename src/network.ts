@@ -34,9 +34,15 @@ export interface FitOptions {
   epochs?: number;
   /** Seeded reshuffle of the rows every epoch. Default true. */
   shuffle?: boolean;
-  /** Called after each batch is queued. The GPU reads no loss back per batch, so none is given here. */
+  /**
+   * Called after each batch is queued. The GPU reads no loss back per batch, so none is given here.
+   * Network calls made here run after fit() (it is not awaited).
+   */
   onBatchEnd?: (info: BatchInfo) => void;
-  /** Called after each epoch with its loss; a returned promise is awaited. */
+  /**
+   * Called after each epoch with its loss; a returned promise is awaited. Network calls made here
+   * (`await net.evaluate(...)`, even a nested fit) run at once, and fit resumes after them.
+   */
   onEpochEnd?: (info: EpochInfo) => void | Promise<void>;
 }
 
@@ -67,7 +73,11 @@ export class Network {
   readonly backend: BackendName;
   readonly deviceInfo: DeviceInfo;
   private standardization: Standardization | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Calls run one after another on a lane: the network's own, or a callback's while fit awaits it. */
+  private readonly rootLane: { tail: Promise<unknown> } = { tail: Promise.resolve() };
+  private lane = this.rootLane;
+  /** Which fit() the backend's current training set belongs to (a fit inside a callback replaces it). */
+  private trainingSetOwner: object | undefined;
   private disposed = false;
   private readonly shuffleRandom: () => number;
 
@@ -81,12 +91,30 @@ export class Network {
 
   private run<T>(name: string, task: () => Promise<T>): Promise<T> {
     if (this.disposed) return Promise.reject(new DisposedError(`${name}() called after dispose()`));
-    const result = this.queue.then(() => {
+    const lane = this.lane;
+    const result = lane.tail.then(() => {
       if (this.disposed) throw new DisposedError(`${name}() called after dispose()`);
       return task();
     });
-    this.queue = result.catch(() => undefined);
+    lane.tail = result.catch(() => undefined);
     return result;
+  }
+
+  /**
+   * Awaits a user callback at a safe point of fit (between epochs, nothing in flight). Calls the
+   * callback makes run on a lane of their own, in order, and fit resumes once they are done; queued
+   * behind fit instead, an awaited `evaluate()` in onEpochEnd would wait for fit forever.
+   */
+  private async callback(invoke: () => void | Promise<void>): Promise<void> {
+    const outer = this.lane;
+    const inner = { tail: Promise.resolve() as Promise<unknown> };
+    this.lane = inner;
+    try {
+      await invoke();
+    } finally {
+      this.lane = outer;
+      await inner.tail;
+    }
   }
 
   private inputs(x: MatrixInput): { data: Float32Array; rows: number } {
@@ -161,11 +189,16 @@ export class Network {
       const options = fitOptions ?? {};
       const epochs = requireEpochs(options.epochs ?? 1);
       const set = this.pair(x, y);
-      this.impl.setTrainingSet(set.x, set.y, set.rows);
+      const owner = {};
       const order = new Uint32Array(set.rows);
       const batchCount = Math.ceil(set.rows / this.plan.batchSize);
       const losses: number[] = [];
       for (let epoch = 0; epoch < epochs; epoch++) {
+        if (this.disposed) throw new DisposedError(`fit(): the network was disposed during epoch ${epoch}`);
+        if (this.trainingSetOwner !== owner) {
+          this.impl.setTrainingSet(set.x, set.y, set.rows);
+          this.trainingSetOwner = owner;
+        }
         if (options.shuffle ?? true) shuffleInto(order, this.shuffleRandom);
         else order.forEach((_, i) => (order[i] = i));
         const batchLosses = await this.impl.trainEpoch(order, options.onBatchEnd &&
@@ -175,7 +208,8 @@ export class Network {
           weighted += loss * Math.min(this.plan.batchSize, set.rows - batch * this.plan.batchSize);
         });
         losses.push(weighted / set.rows);
-        await options.onEpochEnd?.({ epoch, loss: losses[epoch]! });
+        const onEpochEnd = options.onEpochEnd;
+        if (onEpochEnd) await this.callback(() => onEpochEnd({ epoch, loss: losses[epoch]! }));
       }
       return { loss: losses };
     });
@@ -204,7 +238,7 @@ export class Network {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    void this.queue.then(() => this.impl.dispose());
+    void this.rootLane.tail.then(() => this.impl.dispose());
   }
 }
 

@@ -56,3 +56,41 @@ describe('device acquisition', () => {
     awaited.dispose();
   });
 });
+
+describe('network calls from inside fit callbacks', () => {
+  it.each(['webgpu', 'cpu'] as const)('await evaluate() and trainBatch() in onEpochEnd run at once, as if made between epochs (%s)', async (backend) => {
+    const inside = await createNetwork({ ...spec, backend, seed: 9 });
+    const between = await createNetwork({ ...spec, backend, seed: 9 });
+    const seen: number[] = [];
+    await inside.fit(x, y, {
+      epochs: 3,
+      onEpochEnd: async () => {
+        seen.push((await inside.evaluate(x, y)).loss);
+        seen.push(await inside.trainBatch(x.slice(0, 2), y.slice(0, 2)));
+      },
+    });
+    const expected: number[] = [];
+    for (let epoch = 0; epoch < 3; epoch++) {
+      await between.fit(x, y, { epochs: 1 });
+      expected.push((await between.evaluate(x, y)).loss);
+      expected.push(await between.trainBatch(x.slice(0, 2), y.slice(0, 2)));
+    }
+    expect(seen).toEqual(expected);
+    inside.dispose();
+    between.dispose();
+  });
+
+  it('a fit nested in onEpochEnd does not take over the outer fit\'s training set', async () => {
+    const net = await createNetwork({ ...spec, backend: 'webgpu', seed: 2 });
+    const twin = await createNetwork({ ...spec, backend: 'webgpu', seed: 2 });
+    const other = { x: x.slice(0, 2), y: y.slice(0, 2) };
+    await net.fit(x, y, { epochs: 2, shuffle: false, onEpochEnd: async () => { await net.fit(other.x, other.y, { epochs: 1, shuffle: false }); } });
+    for (let epoch = 0; epoch < 2; epoch++) {
+      await twin.fit(x, y, { epochs: 1, shuffle: false });
+      await twin.fit(other.x, other.y, { epochs: 1, shuffle: false });
+    }
+    expect(await net.getWeights()).toEqual(await twin.getWeights());
+    net.dispose();
+    twin.dispose();
+  });
+});

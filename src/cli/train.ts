@@ -48,28 +48,32 @@ async function train(config: TrainConfig): Promise<void> {
     out.write(`data     ${data.name}: ${count(data.train.rows)} train / ${count(data.test.rows)} test rows\n`);
 
     const every = Math.ceil(config.epochs / MAX_REPORTS);
+    const label = (epoch: number) => `epoch ${String(epoch).padStart(String(config.epochs).length)}/${config.epochs}`;
     let trainingMs = 0;
     let unreported = { epochs: 0, ms: 0 };
     let final: Evaluation | undefined;
-    for (let epoch = 1; epoch <= config.epochs; epoch++) {
-      // One fit() per epoch rather than evaluating from onEpochEnd: the engine runs calls one at a
-      // time, so an evaluate() awaited inside fit()'s own callback would wait for that fit forever.
-      const progress = epochProgress(out, `epoch ${epoch}/${config.epochs}`);
-      const epochStart = performance.now();
-      const { loss } = await net.fit(data.train.x, data.train.y, { epochs: 1, onBatchEnd: progress.onBatchEnd });
-      const ms = performance.now() - epochStart;
-      progress.finish();
-      trainingMs += ms;
-      unreported = { epochs: unreported.epochs + 1, ms: unreported.ms + ms };
-      if (epoch % every !== 0 && epoch !== config.epochs) continue;
-
-      // Timed apart from training, so examples/s measures training alone.
-      final = await net.evaluate(data.test.x, data.test.y);
-      const perSecond = (data.train.rows * unreported.epochs) / (unreported.ms / 1000);
-      const label = `epoch ${String(epoch).padStart(String(config.epochs).length)}/${config.epochs}`;
-      out.write(`${label}  loss ${loss[0]!.toPrecision(4)}  test accuracy ${percent(final.accuracy)}  ${count(perSecond)} examples/s\n`);
-      unreported = { epochs: 0, ms: 0 };
-    }
+    let progress = epochProgress(out, label(1));
+    let epochStart = performance.now();
+    await net.fit(data.train.x, data.train.y, {
+      epochs: config.epochs,
+      onBatchEnd: (info) => progress.onBatchEnd(info),
+      onEpochEnd: async ({ epoch, loss }) => {
+        const ms = performance.now() - epochStart;
+        progress.finish();
+        trainingMs += ms;
+        unreported = { epochs: unreported.epochs + 1, ms: unreported.ms + ms };
+        const last = epoch + 1 === config.epochs;
+        if ((epoch + 1) % every === 0 || last) {
+          // Timed apart from training, so examples/s measures training alone.
+          final = await net.evaluate(data.test.x, data.test.y);
+          const perSecond = (data.train.rows * unreported.epochs) / (unreported.ms / 1000);
+          out.write(`${label(epoch + 1)}  loss ${loss.toPrecision(4)}  test accuracy ${percent(final.accuracy)}  ${count(perSecond)} examples/s\n`);
+          unreported = { epochs: 0, ms: 0 };
+        }
+        if (!last) progress = epochProgress(out, label(epoch + 2));
+        epochStart = performance.now();
+      },
+    });
     // The last epoch always reports, so `final` is set.
     out.write(`final test accuracy ${percent(final!.accuracy)} (test loss ${final!.loss.toPrecision(4)}) · ` +
       `training ${seconds(trainingMs)}, total ${seconds(performance.now() - started)}\n`);
