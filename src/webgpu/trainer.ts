@@ -369,16 +369,21 @@ export class WebGpuBackend implements Backend {
   /** Fallback for training sets larger than a binding allows: gather the batch on the CPU and upload it. */
   private uploadRows(set: { x: Float32Array; y: Float32Array }, order: Uint32Array, start: number, rows: number): void {
     const { inputSize, outputSize } = this.plan;
-    const x = new Float32Array(rows * inputSize);
-    const y = new Float32Array(rows * outputSize);
+    const staging = (this.uploadStaging ??= {
+      x: new Float32Array(this.plan.batchSize * inputSize),
+      y: new Float32Array(this.plan.batchSize * outputSize),
+    });
     for (let r = 0; r < rows; r++) {
       const source = order[start + r]!;
-      x.set(set.x.subarray(source * inputSize, (source + 1) * inputSize), r * inputSize);
-      y.set(set.y.subarray(source * outputSize, (source + 1) * outputSize), r * outputSize);
+      staging.x.set(set.x.subarray(source * inputSize, (source + 1) * inputSize), r * inputSize);
+      staging.y.set(set.y.subarray(source * outputSize, (source + 1) * outputSize), r * outputSize);
     }
-    this.device.queue.writeBuffer(this.input, 0, x);
-    this.device.queue.writeBuffer(this.target, 0, y);
+    this.device.queue.writeBuffer(this.input, 0, staging.x, 0, rows * inputSize);
+    this.device.queue.writeBuffer(this.target, 0, staging.y, 0, rows * outputSize);
   }
+
+  /** Batch staging for uploadRows, made on first use. */
+  private uploadStaging: { x: Float32Array; y: Float32Array } | undefined;
 
   /** Runs `dispatches` over x (and y) in chunks of batchSize rows, reading outputs and loss per chunk. */
   private async chunks(x: Float32Array, y: Float32Array | undefined, rows: number, dispatches: Dispatch[]) {
