@@ -17,6 +17,21 @@ export interface MatmulKey {
   epilogue: MatmulEpilogue;
   /** The activation applied (biasActivation) or whose derivative gates the result (derivative). */
   activation: ActivationName;
+  /**
+   * Read and write whole vec4s (see vectorizable()): a quarter of the loads and bounds checks. On
+   * SwiftShader this measured ~4× the scalar kernel's GFLOP/s on the MNIST shapes.
+   */
+  vec4: boolean;
+}
+
+/**
+ * Whether a product can use the vec4 kernel: every vec4 it loads must lie inside one row of its
+ * operand, so the dimension it runs along must be a multiple of 4 (A·B: k and n; A·Bᵀ: k and n;
+ * Aᵀ·B: m and n). The batch's row count never needs to be, so the choice holds for every batch.
+ */
+export function vectorizable(transposeA: boolean, transposeB: boolean, m: number, n: number, k: number): boolean {
+  if (transposeA && transposeB) return false;
+  return n % 4 === 0 && (transposeA ? m % 4 === 0 : k % 4 === 0);
 }
 
 /** A workgroup is 8×8 threads. */
@@ -33,6 +48,7 @@ export const MATMUL_TILE = { rows: MATMUL_WORKGROUP * ROWS, cols: MATMUL_WORKGRO
  * Per-adapter variants come with the speed work.
  */
 export function matmulShader(key: MatmulKey): string {
+  if (key.vec4) return matmulVec4Shader(key);
   const { transposeA, transposeB, epilogue } = key;
   return wgsl`
 ${UNIFORMS}
@@ -119,6 +135,90 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       c[index] = value;
     }
   }
+}
+`;
+}
+
+const rows = Array.from({ length: ROWS }, (_, i) => i);
+
+/*
+ * The vec4 kernel: same tile and block as above (ROWS × 4 outputs per thread, kept as ROWS vec4
+ * accumulators, one per row), with every operand read as vec4s along its contiguous dimension:
+ *   A·B   a row of A along k, a row of B along n: acc_i += a_i.x·b_k + a_i.y·b_k+1 + …
+ *   Aᵀ·B  A stored [k, m] read along m (four rows at once), B along n: acc_i += a[i]·b_k
+ *   A·Bᵀ  A along k, B stored [n, k] read along k per column: acc_i += (a_i·b_j for j < 4)
+ */
+function matmulVec4Shader(key: MatmulKey): string {
+  const { transposeA, transposeB, epilogue } = key;
+  const clampRow = (i: number) => `min(row0 + ${i}u, m - 1u)`;
+  let loop: string;
+  if (transposeA) {
+    loop = `
+  let m4 = m / 4u;
+  for (var kk = 0u; kk < k; kk++) {
+    let bv = b[kk * n4 + col];
+${rows.filter((i) => i % 4 === 0).map((i) => `    let a${i / 4} = a[kk * m4 + min(row0 / 4u + ${i / 4}u, m4 - 1u)];`).join('\n')}
+${rows.map((i) => `    acc${i} += a${Math.floor(i / 4)}[${i % 4}] * bv;`).join('\n')}
+  }`;
+  } else if (transposeB) {
+    loop = `
+  let k4 = k / 4u;
+  for (var kk = 0u; kk < k4; kk++) {
+${[0, 1, 2, 3].map((j) => `    let b${j} = b[(col * 4u + ${j}u) * k4 + kk];`).join('\n')}
+${rows.map((i) => `    let a${i} = a[${clampRow(i)} * k4 + kk];
+    acc${i} += vec4f(dot(a${i}, b0), dot(a${i}, b1), dot(a${i}, b2), dot(a${i}, b3));`).join('\n')}
+  }`;
+  } else {
+    loop = `
+  let k4 = k / 4u;
+  for (var kk = 0u; kk < k4; kk++) {
+${[0, 1, 2, 3].map((j) => `    let b${j} = b[(kk * 4u + ${j}u) * n4 + col];`).join('\n')}
+${rows.map((i) => `    let a${i} = a[${clampRow(i)} * k4 + kk];
+    acc${i} += a${i}.x * b0 + a${i}.y * b1 + a${i}.z * b2 + a${i}.w * b3;`).join('\n')}
+  }`;
+  }
+  return wgsl`
+${UNIFORMS}
+@group(0) @binding(2) var<storage, read> a: array<vec4f>;
+@group(0) @binding(3) var<storage, read> b: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> c: array<vec4f>;
+#if ${epilogue === 'biasActivation'}
+@group(0) @binding(5) var<storage, read> bias: array<vec4f>;
+#elif ${epilogue === 'derivative'}
+@group(0) @binding(5) var<storage, read> gate: array<vec4f>;
+#endif
+${activationFunctions(key.activation)}
+
+fn epilogue(value: vec4f, index: u32, col: u32) -> vec4f {
+#if ${epilogue === 'biasActivation'}
+  let z = value + bias[col];
+  return vec4f(activate(z.x, dims.slope), activate(z.y, dims.slope), activate(z.z, dims.slope), activate(z.w, dims.slope));
+#elif ${epilogue === 'derivative'}
+  let y = gate[index];
+  return value * vec4f(activationDerivative(y.x, dims.slope), activationDerivative(y.y, dims.slope),
+    activationDerivative(y.z, dims.slope), activationDerivative(y.w, dims.slope));
+#else
+  return value;
+#endif
+}
+
+@compute @workgroup_size(${MATMUL_WORKGROUP}, ${MATMUL_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let size = sizes();
+  let m = size.x;
+  let n4 = size.y / 4u;
+  let k = size.z;
+  let row0 = gid.y * ${ROWS}u;
+  let col = gid.x;
+  if (row0 >= m || col >= n4) {
+    return;
+  }
+${rows.map((i) => `  var acc${i} = vec4f(0.0);`).join('\n')}
+${loop}
+${rows.map((i) => `  if (row0 + ${i}u < m) {
+    let index${i} = (row0 + ${i}u) * n4 + col;
+    c[index${i}] = epilogue(acc${i}, index${i}, col);
+  }`).join('\n')}
 }
 `;
 }

@@ -15,10 +15,17 @@ const ACTIVATIONS: { type: ActivationName; slope?: number }[] = [
   { type: 'sigmoid' }, { type: 'leakyRelu', slope: 0.05 }, { type: 'relu' }, { type: 'tanh' }, { type: 'linear' },
 ];
 
-function specFor(loss: LossName, optimizer: OptimizerSpec, activation: { type: ActivationName; slope?: number }): NetworkSpec {
+/**
+ * Widths: 5-7-6-3 uses the scalar matmul kernels everywhere; 8-12-8-3 makes the hidden products
+ * eligible for the vec4 kernels (multiples of 4), with the output layer still scalar.
+ */
+const WIDTHS = { scalar: [5, 7, 6], vec4: [8, 12, 8] } as const;
+
+function specFor(loss: LossName, optimizer: OptimizerSpec, activation: { type: ActivationName; slope?: number },
+  widths: readonly number[] = WIDTHS.scalar): NetworkSpec {
   return {
-    inputSize: 5,
-    layers: [{ type: 'dense', units: 7 }, activation as never, { type: 'dense', units: 6 }, activation as never, { type: 'dense', units: 3 },
+    inputSize: widths[0]!,
+    layers: [{ type: 'dense', units: widths[1]! }, activation as never, { type: 'dense', units: widths[2]! }, activation as never, { type: 'dense', units: 3 },
       ...(loss === 'softmaxCrossEntropy' ? [] : [{ type: 'sigmoid' as const }])],
     loss,
     optimizer,
@@ -28,10 +35,10 @@ function specFor(loss: LossName, optimizer: OptimizerSpec, activation: { type: A
 }
 
 /** 19 rows: two full batches of 8 and a partial one of 3 per epoch. */
-function dataset(rows: number) {
-  const x = randomArray(rows * 5, 42);
+function dataset(rows: number, inputSize = 5) {
+  const x = randomArray(rows * inputSize, 42);
   const y = new Float32Array(rows * 3);
-  for (let r = 0; r < rows; r++) y[r * 3 + ((x[r * 5]! > 0 ? 1 : 0) + (x[r * 5 + 1]! > 0.3 ? 1 : 0))] = 1;
+  for (let r = 0; r < rows; r++) y[r * 3 + ((x[r * inputSize]! > 0 ? 1 : 0) + (x[r * inputSize + 1]! > 0.3 ? 1 : 0))] = 1;
   return { x, y, rows };
 }
 
@@ -54,10 +61,11 @@ function expectAgree(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
 /** A few trainBatch steps (one partial), then two fit epochs with shuffling; returns every loss and the weights. */
 async function trainTrace(spec: NetworkSpec) {
   const net = await createNetwork(spec);
-  const { x, y, rows } = dataset(19);
+  const width = spec.inputSize;
+  const { x, y, rows } = dataset(19, width);
   const losses: number[] = [];
-  for (let step = 0; step < 3; step++) losses.push(await net.trainBatch(x.subarray(0, 8 * 5), y.subarray(0, 8 * 3)));
-  losses.push(await net.trainBatch(x.subarray(8 * 5, 11 * 5), y.subarray(8 * 3, 11 * 3)));
+  for (let step = 0; step < 3; step++) losses.push(await net.trainBatch(x.subarray(0, 8 * width), y.subarray(0, 8 * 3)));
+  losses.push(await net.trainBatch(x.subarray(8 * width, 11 * width), y.subarray(8 * 3, 11 * 3)));
   losses.push(...(await net.fit(x, y, { epochs: 2 })).loss);
   const evaluation = await net.evaluate(x, y);
   losses.push(evaluation.loss);
@@ -69,11 +77,11 @@ async function trainTrace(spec: NetworkSpec) {
 }
 
 describe('webgpu, cpu and reference agree step by step', () => {
-  const cases = LOSSES.flatMap((loss) => OPTIMIZERS.flatMap((optimizer) => ACTIVATIONS.map((activation) =>
-    [loss, optimizer.type, activation.type, optimizer, activation] as const)));
+  const cases = (['scalar', 'vec4'] as const).flatMap((kernels) => LOSSES.flatMap((loss) => OPTIMIZERS.flatMap((optimizer) =>
+    ACTIVATIONS.map((activation) => [loss, optimizer.type, activation.type, kernels, optimizer, activation] as const))));
 
-  it.each(cases)('%s × %s × %s', async (loss, _o, _a, optimizer, activation) => {
-    const spec = specFor(loss, optimizer, activation);
+  it.each(cases)('%s × %s × %s (%s kernels)', async (loss, _o, _a, kernels, optimizer, activation) => {
+    const spec = specFor(loss, optimizer, activation, WIDTHS[kernels]);
     const reference = await trainTrace({ ...spec, backend: 'reference' });
     for (const backend of ['cpu', 'webgpu'] as const) {
       const trace = await trainTrace({ ...spec, backend });

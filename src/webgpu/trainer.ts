@@ -1,4 +1,4 @@
-import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_TILE, STEP_BYTES, type KernelKey } from '../../shaders/index.js';
+import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_TILE, STEP_BYTES, vectorizable, type KernelKey, type MatmulEpilogue } from '../../shaders/index.js';
 import type { Backend, DeviceInfo } from '../backend.js';
 import { DeviceError } from '../errors.js';
 import type { Activation, Plan } from '../plan.js';
@@ -20,7 +20,6 @@ const FLOAT = 4;
 /** Steps allowed in flight in fit: enough to keep the GPU busy, few enough for honest progress. */
 const STEPS_IN_FLIGHT = 3;
 
-const activationKey = (a: Activation) => a.name;
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
 /**
@@ -111,23 +110,17 @@ export class WebGpuBackend implements Backend {
     };
     const matmulGrid = (dims: Dims) => (rows: number): [number, number] =>
       [ceilDiv(dims.n, MATMUL_TILE.cols), ceilDiv(dims.rowsAxis === 1 ? rows : dims.m, MATMUL_TILE.rows)];
-    const matmul = (key: Omit<Extract<KernelKey, { kind: 'matmul' }>, 'kind'>, dims: Dims, buffers: Buffers) =>
-      add({ kind: 'matmul', ...key }, dims, buffers, matmulGrid(dims));
+    const matmul = ({ key, dims }: Product, buffers: Buffers) => add(key, dims, buffers, matmulGrid(dims));
     const segment = (buffer: GPUBuffer, offset: number, count: number) => ({ buffer, offset: offset * FLOAT, size: count * FLOAT });
 
-    const forward: number[] = layers.map((layer, l) => {
-      const dims: Dims = { m: batchSize, n: layer.units, k: layer.inputs, rowsAxis: 1, slope: layer.activation.slope };
-      return matmul(
-        { transposeA: false, transposeB: false, epilogue: 'biasActivation', activation: activationKey(layer.activation) },
-        dims,
-        { 2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: segment(this.params, layer.weightsOffset, layer.inputs * layer.units),
-          4: layerOutputs[l]!, 5: segment(this.params, layer.biasOffset, layer.units) },
-      );
-    });
+    const forward: number[] = layers.map((layer, l) => matmul(layerProducts(plan, l).forward, {
+      2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: segment(this.params, layer.weightsOffset, layer.inputs * layer.units),
+      4: layerOutputs[l]!, 5: segment(this.params, layer.biasOffset, layer.units),
+    }));
     const last = layers[layers.length - 1]!;
     const lossDims: Dims = { m: batchSize, n: outputSize, k: 0, rowsAxis: 1, slope: last.activation.slope, scale: plan.loss === 'mse' ? outputSize : 1 };
     const loss = [
-      add({ kind: 'loss', loss: plan.loss, activation: activationKey(last.activation) }, lossDims,
+      add({ kind: 'loss', loss: plan.loss, activation: last.activation.name }, lossDims,
         { 2: layerOutputs[layers.length - 1]!, 3: this.target, 4: zGrads[layers.length - 1]!, 5: rowLoss },
         (rows) => [ceilDiv(rows, LINEAR_WORKGROUP), 1]),
       add({ kind: 'lossReduce' }, lossDims, { 2: rowLoss, 3: this.lossRecord }, () => [1, 1]),
@@ -136,24 +129,15 @@ export class WebGpuBackend implements Backend {
     const backward: number[] = [];
     for (let l = layers.length - 1; l >= 0; l--) {
       const layer = layers[l]!;
-      // weightGrad [inputs, units] = inputᵀ [inputs, rows] · dZ [rows, units]
-      backward.push(matmul(
-        { transposeA: true, transposeB: false, epilogue: 'none', activation: 'linear' },
-        { m: layer.inputs, n: layer.units, k: batchSize, rowsAxis: 2 },
-        { 2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: zGrads[l]!, 4: segment(grads, layer.weightsOffset, layer.inputs * layer.units) },
-      ));
+      const products = layerProducts(plan, l);
+      backward.push(matmul(products.gradient,
+        { 2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: zGrads[l]!, 4: segment(grads, layer.weightsOffset, layer.inputs * layer.units) }));
       backward.push(add({ kind: 'biasGradient' }, { m: batchSize, n: layer.units, k: 0, rowsAxis: 1 },
         { 2: zGrads[l]!, 3: segment(grads, layer.biasOffset, layer.units) },
         () => [ceilDiv(layer.units, LINEAR_WORKGROUP), 1]));
-      if (l > 0) {
-        const below = layers[l - 1]!;
-        // dZ below [rows, inputs] = dZ [rows, units] · weightsᵀ, × f'(below's output)
-        backward.push(matmul(
-          { transposeA: false, transposeB: true, epilogue: 'derivative', activation: activationKey(below.activation) },
-          { m: batchSize, n: layer.inputs, k: layer.units, rowsAxis: 1, slope: below.activation.slope },
-          { 2: zGrads[l]!, 3: segment(this.params, layer.weightsOffset, layer.inputs * layer.units),
-            4: zGrads[l - 1]!, 5: layerOutputs[l - 1]! },
-        ));
+      if (products.signal) {
+        backward.push(matmul(products.signal, { 2: zGrads[l]!, 3: segment(this.params, layer.weightsOffset, layer.inputs * layer.units),
+          4: zGrads[l - 1]!, 5: layerOutputs[l - 1]! }));
       }
     }
     const update = add({ kind: 'optimizer', optimizer: optimizer.type }, { m: parameterCount, n: 0, k: 0, rowsAxis: 0 },
@@ -423,6 +407,34 @@ export class WebGpuBackend implements Backend {
   }
 }
 
+/** One matrix product of the step: its kernel and its sizes. */
+interface Product {
+  key: KernelKey;
+  dims: Dims;
+}
+
+function product(transposeA: boolean, transposeB: boolean, epilogue: MatmulEpilogue, activation: Activation, dims: Dims): Product {
+  const vec4 = vectorizable(transposeA, transposeB, dims.m, dims.n, dims.k);
+  return { key: { kind: 'matmul', transposeA, transposeB, epilogue, activation: activation.name, vec4 }, dims: { ...dims, slope: activation.slope } };
+}
+
+const LINEAR: Activation = { name: 'linear', slope: 0 };
+
+/** The products of layer l: forward, weight gradient, and the signal sent to the layer below (none for the first). */
+function layerProducts(plan: Plan, l: number): { forward: Product; gradient: Product; signal?: Product } {
+  const { batchSize } = plan;
+  const layer = plan.layers[l]!;
+  const below = plan.layers[l - 1];
+  return {
+    // output [rows, units] = activation(input [rows, inputs] · weights [inputs, units] + bias)
+    forward: product(false, false, 'biasActivation', layer.activation, { m: batchSize, n: layer.units, k: layer.inputs, rowsAxis: 1 }),
+    // weightGrad [inputs, units] = inputᵀ [inputs, rows] · dZ [rows, units]
+    gradient: product(true, false, 'none', LINEAR, { m: layer.inputs, n: layer.units, k: batchSize, rowsAxis: 2 }),
+    // dZ below [rows, inputs] = dZ [rows, units] · weightsᵀ, × f'(below's output)
+    signal: below && product(false, true, 'derivative', below.activation, { m: batchSize, n: layer.inputs, k: layer.units, rowsAxis: 1 }),
+  };
+}
+
 /** Every kernel a plan uses, so all pipelines can be compiled up front and in parallel. */
 function kernelKeys(plan: Plan): KernelKey[] {
   const keys: KernelKey[] = [{ kind: 'lossReduce' }, { kind: 'biasGradient' }, { kind: 'gatherRows' },
@@ -430,12 +442,9 @@ function kernelKeys(plan: Plan): KernelKey[] {
   const last = plan.layers[plan.layers.length - 1]!;
   keys.push({ kind: 'loss', loss: plan.loss, activation: last.activation.name });
   if (plan.loss === 'softmaxCrossEntropy') keys.push({ kind: 'softmax' });
-  keys.push({ kind: 'matmul', transposeA: true, transposeB: false, epilogue: 'none', activation: 'linear' });
-  plan.layers.forEach((layer, l) => {
-    keys.push({ kind: 'matmul', transposeA: false, transposeB: false, epilogue: 'biasActivation', activation: layer.activation.name });
-    if (l > 0) {
-      keys.push({ kind: 'matmul', transposeA: false, transposeB: true, epilogue: 'derivative', activation: plan.layers[l - 1]!.activation.name });
-    }
+  plan.layers.forEach((_, l) => {
+    const { forward, gradient, signal } = layerProducts(plan, l);
+    keys.push(forward.key, gradient.key, ...(signal ? [signal.key] : []));
   });
   const unique = new Map(keys.map((key) => [JSON.stringify(key), key]));
   return [...unique.values()];
