@@ -1,5 +1,5 @@
 import type { Activation } from '../plan.js';
-import type { LossName, Optimizer } from '../spec.js';
+import type { ActivationName, LossName, Optimizer } from '../spec.js';
 
 /**
  * The CPU backend's kernels behind one small interface, so a faster implementation (WebAssembly
@@ -28,25 +28,20 @@ export interface CpuKernels {
     moment2: Float32Array, t: number): void;
 }
 
-function derivativeFromOutput(y: number, { name, slope }: Activation): number {
-  switch (name) {
-    case 'sigmoid': return y * (1 - y);
-    case 'tanh': return 1 - y * y;
-    case 'relu': return y > 0 ? 1 : 0;
-    case 'leakyRelu': return y > 0 ? 1 : slope;
-    case 'linear': return 1;
-  }
-}
+/**
+ * The CPU twin of shaders/activations.ts: a forward of the pre-activation z and a derivative taken
+ * from the output y = f(z), so backward needs only the stored outputs.
+ */
+const ACTIVATIONS: Record<ActivationName, { forward(z: number, slope: number): number; derivative(y: number, slope: number): number }> = {
+  sigmoid: { forward: (z) => 1 / (1 + Math.exp(-z)), derivative: (y) => y * (1 - y) },
+  tanh: { forward: (z) => Math.tanh(z), derivative: (y) => 1 - y * y },
+  relu: { forward: (z) => (z > 0 ? z : 0), derivative: (y) => (y > 0 ? 1 : 0) },
+  leakyRelu: { forward: (z, slope) => (z > 0 ? z : slope * z), derivative: (y, slope) => (y > 0 ? 1 : slope) },
+  linear: { forward: (z) => z, derivative: () => 1 },
+};
 
-function activate(z: number, { name, slope }: Activation): number {
-  switch (name) {
-    case 'sigmoid': return 1 / (1 + Math.exp(-z));
-    case 'tanh': return Math.tanh(z);
-    case 'relu': return z > 0 ? z : 0;
-    case 'leakyRelu': return z > 0 ? z : slope * z;
-    case 'linear': return z;
-  }
-}
+const activate = (z: number, { name, slope }: Activation) => ACTIVATIONS[name].forward(z, slope);
+const derivativeFromOutput = (y: number, { name, slope }: Activation) => ACTIVATIONS[name].derivative(y, slope);
 
 /*
  * Register blocking: a 4×4 block of outputs lives in 16 local variables while k runs, so each value
