@@ -117,24 +117,28 @@ export class Network {
     }
   }
 
-  private inputs(x: MatrixInput): { data: Float32Array; rows: number } {
-    const { data, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
-    return { data: this.standardization ? applyStandardization(data, this.plan.inputSize, this.standardization) : data, rows };
+  private standardized(x: Float32Array): Float32Array {
+    return this.standardization ? applyStandardization(x, this.plan.inputSize, this.standardization) : x;
   }
 
-  /** Checks (x, y) completely before the first fit's standardization statistics are taken from x. */
-  private pair(x: MatrixInput, y: MatrixInput, maxRows = Infinity) {
+  /** Checks x (and y, with matching rows) completely; nothing is standardized yet. */
+  private checked(x: MatrixInput, y: MatrixInput) {
     const { data: xData, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
     const { data: yData, rows: yRows } = toMatrix(y, this.plan.outputSize, 'y', 'the output width');
     if (yRows !== rows) throw new ShapeError(`y has ${yRows} rows but x has ${rows}`);
-    if (rows > maxRows) {
-      throw new ShapeError(`trainBatch got ${rows} rows, more than batchSize ${maxRows}; use fit() for larger sets`);
+    return { x: xData, y: yData, rows };
+  }
+
+  /** Training data: checked completely before the first fit's standardization statistics are taken from x. */
+  private trainingPair(x: MatrixInput, y: MatrixInput, maxRows = Infinity) {
+    const pair = this.checked(x, y);
+    if (pair.rows > maxRows) {
+      throw new ShapeError(`trainBatch got ${pair.rows} rows, more than batchSize ${maxRows}; use fit() for larger sets`);
     }
     if (this.plan.standardize && !this.standardization) {
-      this.standardization = computeStandardization(xData, rows, this.plan.inputSize);
+      this.standardization = computeStandardization(pair.x, pair.rows, this.plan.inputSize);
     }
-    const input = this.standardization ? applyStandardization(xData, this.plan.inputSize, this.standardization) : xData;
-    return { x: input, y: yData, rows };
+    return { ...pair, x: this.standardized(pair.x) };
   }
 
   /** One dense layer's { weights, bias } per layer, read from the device. */
@@ -178,7 +182,7 @@ export class Network {
   /** One training step on at most batchSize rows; resolves to that batch's loss before the update. */
   trainBatch(x: MatrixInput, y: MatrixInput): Promise<number> {
     return this.run('trainBatch', async () => {
-      const batch = this.pair(x, y, this.plan.batchSize);
+      const batch = this.trainingPair(x, y, this.plan.batchSize);
       return this.impl.trainBatch(batch.x, batch.y, batch.rows);
     });
   }
@@ -188,7 +192,7 @@ export class Network {
     return this.run('fit', async () => {
       const options = fitOptions ?? {};
       const epochs = requireEpochs(options.epochs ?? 1);
-      const set = this.pair(x, y);
+      const set = this.trainingPair(x, y);
       const owner = {};
       const order = new Uint32Array(set.rows);
       const batchCount = Math.ceil(set.rows / this.plan.batchSize);
@@ -218,19 +222,17 @@ export class Network {
   /** Outputs for every row of x, row-major [rows, outputs]; softmax applied for softmaxCrossEntropy. */
   predict(x: MatrixInput): Promise<Float32Array> {
     return this.run('predict', async () => {
-      const { data, rows } = this.inputs(x);
-      return this.impl.predict(data, rows);
+      const { data, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
+      return this.impl.predict(this.standardized(data), rows);
     });
   }
 
   /** Mean loss and accuracy over (x, y), without training. */
   evaluate(x: MatrixInput, y: MatrixInput): Promise<Evaluation> {
     return this.run('evaluate', async () => {
-      const { data: xData, rows } = this.inputs(x);
-      const { data: yData, rows: yRows } = toMatrix(y, this.plan.outputSize, 'y', 'the output width');
-      if (yRows !== rows) throw new ShapeError(`y has ${yRows} rows but x has ${rows}`);
-      const { loss, outputs } = await this.impl.evaluate(xData, yData, rows);
-      return { loss, accuracy: accuracy(outputs, yData, rows, this.plan.outputSize) };
+      const pair = this.checked(x, y);
+      const { loss, outputs } = await this.impl.evaluate(this.standardized(pair.x), pair.y, pair.rows);
+      return { loss, accuracy: accuracy(outputs, pair.y, pair.rows, this.plan.outputSize) };
     });
   }
 
