@@ -1,0 +1,95 @@
+import { mulberry32 } from '../src/data/random.js';
+
+/**
+ * What is measured, described without reference to any engine, so every runner (ours now, other
+ * libraries later) builds the same thing from it. Each case times one operation: a training step,
+ * an epoch of fit, or one matrix product.
+ */
+export type Case =
+  /** One trainBatch on `batch` rows, the loss read back. Sizes: input, hidden…, output. */
+  | { kind: 'step'; name: string; sizes: number[]; batch: number }
+  /** One epoch of fit over `rows` rows in batches of `batch`, the loss read once at the end. */
+  | { kind: 'fit'; name: string; sizes: number[]; batch: number; rows: number }
+  /** One square product of `size`, in one of the forms backprop uses. */
+  | { kind: 'matmul'; name: string; form: MatmulForm; size: number };
+
+/** The training settings every runner uses for the step and fit cases. */
+export const TRAINING = {
+  hiddenActivation: 'leakyRelu',
+  leakySlope: 0.01,
+  outputActivation: 'sigmoid',
+  loss: 'mse',
+  optimizer: 'sgd',
+  learningRate: 0.1,
+  seed: 1,
+} as const;
+
+/** A·B (forward), A·Bᵀ (error sent down), Aᵀ·B (weight gradient); A and B stored row-major as named. */
+export interface MatmulForm {
+  name: 'ab' | 'abt' | 'atb';
+  transposeA: boolean;
+  transposeB: boolean;
+}
+
+const MATMUL_FORMS: MatmulForm[] = [
+  { name: 'ab', transposeA: false, transposeB: false },
+  { name: 'abt', transposeA: false, transposeB: true },
+  { name: 'atb', transposeA: true, transposeB: false },
+];
+
+export type Unit = 'ms' | 'examples/s' | 'GFLOP/s';
+export const UNITS: Unit[] = ['ms', 'examples/s', 'GFLOP/s'];
+
+/** Whether a smaller figure is better (time) or a larger one (throughput). */
+export const lowerIsBetter = (unit: Unit) => unit === 'ms';
+
+export function unitOf(c: Case): Unit {
+  return c.kind === 'step' ? 'ms' : c.kind === 'fit' ? 'examples/s' : 'GFLOP/s';
+}
+
+/** The case's figure from the time one operation took. */
+export function figure(c: Case, msPerOperation: number): number {
+  switch (c.kind) {
+    case 'step': return msPerOperation;
+    case 'fit': return c.rows / (msPerOperation / 1000);
+    case 'matmul': return (2 * c.size ** 3) / (msPerOperation * 1e6);
+  }
+}
+
+const MNIST_SIZES = [784, 256, 128, 10];
+const MNIST_BATCH = 256;
+
+export function benchCases(quick: boolean): Case[] {
+  const matmulSizes = quick ? [256, 512] : [256, 512, 1024];
+  return [
+    { kind: 'step', name: 'step-784-256-128-10-b256', sizes: MNIST_SIZES, batch: MNIST_BATCH },
+    { kind: 'fit', name: 'fit-784-256-128-10-b256', sizes: MNIST_SIZES, batch: MNIST_BATCH, rows: 10 * MNIST_BATCH },
+    // The fixed cost of a step: with almost no arithmetic, what remains is dispatch, submit and readback.
+    { kind: 'step', name: 'step-2-2-2-b1', sizes: [2, 2, 2], batch: 1 },
+    ...MATMUL_FORMS.flatMap((form) => matmulSizes.map((size): Case => ({ kind: 'matmul', name: `matmul-${form.name}-${size}`, form, size }))),
+  ];
+}
+
+/** About the FLOPs of one training step: per layer, 2 per multiply-add forward and 4 backward (two products). */
+export function stepFlops(c: { sizes: number[]; batch: number }): number {
+  let perRow = 0;
+  for (let l = 1; l < c.sizes.length; l++) perRow += c.sizes[l - 1]! * c.sizes[l]!;
+  return 6 * c.batch * perRow;
+}
+
+/** Inputs in [0, 1) like pixel intensities and one-hot targets, the same for every runner. */
+export function trainingData(sizes: number[], rows: number): { x: Float32Array; y: Float32Array } {
+  const random = mulberry32(TRAINING.seed);
+  const inputs = sizes[0]!;
+  const outputs = sizes[sizes.length - 1]!;
+  const x = Float32Array.from({ length: rows * inputs }, random);
+  const y = new Float32Array(rows * outputs);
+  for (let r = 0; r < rows; r++) y[r * outputs + Math.floor(random() * outputs)] = 1;
+  return { x, y };
+}
+
+/** A square matrix with entries in [-1, 1). */
+export function randomMatrix(size: number, seed: number): Float32Array {
+  const random = mulberry32(seed);
+  return Float32Array.from({ length: size * size }, () => random() * 2 - 1);
+}

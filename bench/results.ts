@@ -1,0 +1,64 @@
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Unit } from './cases.js';
+import { machineSlug, type Machine } from './device.js';
+
+/** One measured cell. */
+export interface Row {
+  case: string;
+  runner: string;
+  /** The WebGPU matmul rows only: which kernel variant. */
+  vec4?: boolean;
+  median: number;
+  unit: Unit;
+  samples: number;
+}
+
+export interface Results {
+  device: Machine;
+  /** YYYY-MM-DD (UTC). */
+  date: string;
+  node: string;
+  /** A --quick smoke run: short timing windows. */
+  quick: boolean;
+  cases: Row[];
+}
+
+/** The committed results; BENCHMARKS.md is made from these. */
+export const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url));
+
+const rowKey = (row: Row) => `${row.case} ${row.runner} ${row.vec4 ?? ''}`;
+
+/**
+ * Writes `<device>-<date>[-quick].json` in `dir`. Rows of an earlier run of the same day and machine
+ * that this run did not measure are kept, so `--only` refreshes part of a file without losing the
+ * rest. Written to a .tmp file first (ignored by git), then renamed, so a file is never half-written.
+ */
+export async function writeResults(dir: string, results: Results): Promise<string> {
+  const file = path.join(dir, `${machineSlug(results.device)}-${results.date}${results.quick ? '-quick' : ''}.json`);
+  const fresh = new Set(results.cases.map(rowKey));
+  const earlier = (await readResults(file).catch(ifMissing(undefined)))?.cases.filter((row) => !fresh.has(rowKey(row))) ?? [];
+  await mkdir(dir, { recursive: true });
+  await writeFile(`${file}.tmp`, `${JSON.stringify({ ...results, cases: [...earlier, ...results.cases] }, null, 2)}\n`);
+  await rename(`${file}.tmp`, file);
+  return file;
+}
+
+async function readResults(file: string): Promise<Results> {
+  return JSON.parse(await readFile(file, 'utf8')) as Results;
+}
+
+/** Every results file of a directory, with its name. */
+export async function readAllResults(dir: string): Promise<{ file: string; results: Results }[]> {
+  const names = (await readdir(dir).catch(ifMissing([]))).filter((name) => name.endsWith('.json')).sort();
+  return Promise.all(names.map(async (name) => ({ file: name, results: await readResults(path.join(dir, name)) })));
+}
+
+/** A catch handler: a missing file or directory gives `fallback`, anything else is rethrown. */
+function ifMissing<T>(fallback: T) {
+  return (error: NodeJS.ErrnoException): T => {
+    if (error.code !== 'ENOENT') throw error;
+    return fallback;
+  };
+}

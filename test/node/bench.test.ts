@@ -1,0 +1,105 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { select, UsageError } from '../../bench/args.js';
+import { benchCases, UNITS, unitOf } from '../../bench/cases.js';
+import type { Results } from '../../bench/results.js';
+
+const run = promisify(execFile);
+
+/** Runs the bench as `npm run bench` does; resolves with its exit code and output. */
+async function bench(...argv: string[]) {
+  try {
+    const { stdout, stderr } = await run('npx', ['tsx', 'bench/run.ts', ...argv], { encoding: 'utf8' });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+// Timings are never asserted: the machine running the tests is shared and its GPU may be emulated.
+describe('npm run bench --quick', () => {
+  let out: string;
+  let results: Results;
+  let stdout: string;
+
+  beforeAll(async () => {
+    out = await mkdtemp(path.join(tmpdir(), 'bench-'));
+    const result = await bench('--quick', '--out', out, '--no-markdown', '--only', 'cpu,webgpu');
+    expect(result.code, result.stderr).toBe(0);
+    stdout = result.stdout;
+    const files = await readdir(out);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/-\d{4}-\d{2}-\d{2}-quick\.json$/);
+    results = JSON.parse(await readFile(path.join(out, files[0]!), 'utf8')) as Results;
+  }, 180_000);
+
+  afterAll(() => rm(out, { recursive: true, force: true }));
+
+  it('names the device, the date and node, first on the console too', () => {
+    expect(results.device.adapter?.architecture).toBeTruthy();
+    expect(results.device.cpu).toBeTruthy();
+    expect(results.device.cores).toBeGreaterThan(0);
+    expect(results.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(results.node).toBe(process.version);
+    expect(results.quick).toBe(true);
+    expect(stdout.split('\n')[0]).toMatch(/^device {2}.+cores · node v/);
+  });
+
+  it('measures every quick case on both runners asked for, with finite positive medians in the right unit', () => {
+    const cases = new Map(benchCases(true).map((c) => [c.name, c]));
+    for (const row of results.cases) {
+      const c = cases.get(row.case);
+      expect(c, row.case).toBeDefined();
+      expect(['cpu', 'webgpu']).toContain(row.runner);
+      expect(UNITS).toContain(row.unit);
+      expect(row.unit).toBe(unitOf(c!));
+      expect(Number.isFinite(row.median) && row.median > 0, `${row.case} ${row.runner}: ${row.median}`).toBe(true);
+      expect(Number.isInteger(row.samples) && row.samples >= 1).toBe(true);
+    }
+    const measured = (runner: string) => new Set(results.cases.filter((row) => row.runner === runner).map((row) => row.case));
+    expect(measured('cpu')).toEqual(new Set(cases.keys()));
+    expect(measured('webgpu')).toEqual(new Set(cases.keys()));
+  });
+
+  it('times both WebGPU matmul variants, and only there is vec4 set', () => {
+    for (const row of results.cases) {
+      const variant = row.runner === 'webgpu' && row.case.startsWith('matmul-');
+      expect(row.vec4 === undefined, `${row.case} ${row.runner}`).toBe(!variant);
+    }
+    const vec4 = results.cases.filter((row) => row.vec4 === true).map((row) => row.case);
+    const scalar = results.cases.filter((row) => row.vec4 === false).map((row) => row.case);
+    expect(vec4.sort()).toEqual(scalar.sort());
+    expect(vec4.length).toBeGreaterThan(0);
+  });
+});
+
+describe('bench command line', () => {
+  const runners = ['cpu', 'webgpu', 'reference'];
+  const cases = benchCases(false).map((c) => c.name);
+
+  it('--only picks runners by name and cases by prefix', () => {
+    expect(select(undefined, runners, cases)).toEqual({ runners, cases });
+    expect(select(['webgpu', 'cpu'], runners, cases)).toEqual({ runners: ['cpu', 'webgpu'], cases });
+    expect(select(['matmul-ab-', 'step-2'], runners, cases)).toEqual({
+      runners, cases: ['step-2-2-2-b1', 'matmul-ab-256', 'matmul-ab-512', 'matmul-ab-1024'],
+    });
+  });
+
+  it('refuses an --only item that names nothing', () => {
+    expect(() => select(['gpu'], runners, cases)).toThrow(UsageError);
+    expect(() => select(['gpu'], runners, cases)).toThrow(/"gpu" names no runner/);
+  });
+
+  it('exits with code 2 and names the flag on a bad command line', async () => {
+    const { code, stdout, stderr } = await bench('--bogus');
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/unknown flag --bogus/);
+    expect(stderr).toMatch(/--help/);
+  });
+});
