@@ -15,6 +15,16 @@ export interface DeviceInfo {
   reason: string;
 }
 
+/** GPU resources a backend holds and has made (all zero on the CPU backends). */
+export interface ResourceStats {
+  /** GPU buffers alive now, and their total size in bytes. */
+  liveBuffers: number;
+  liveBytes: number;
+  /** Buffers and bind groups created since the backend was made: constant across steps after warm-up. */
+  buffersCreated: number;
+  bindGroupsCreated: number;
+}
+
 /**
  * The narrow interface between a Network and a device. Every backend interprets the same Plan;
  * parameters travel as one flat vector in the plan's layout. Inputs here are already validated
@@ -39,5 +49,6 @@ export interface Backend {
   predict(x: Float32Array, rows: number): Promise<Float32Array>;
   /** Mean loss over any number of rows, and the outputs (softmax applied) for accuracy. */
   evaluate(x: Float32Array, y: Float32Array, rows: number): Promise<{ loss: number; outputs: Float32Array }>;
+  stats(): ResourceStats;
   dispose(): void;
 }

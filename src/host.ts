@@ -1,4 +1,4 @@
-import type { Backend, DeviceInfo } from './backend.js';
+import type { Backend, DeviceInfo, ResourceStats } from './backend.js';
 import type { Plan } from './plan.js';
 import type { BackendName } from './spec.js';
 
@@ -78,6 +78,10 @@ export abstract class HostBackend implements Backend {
       weightedLoss += this.batchLoss(xChunk, yChunk, count) * count;
     }
     return { loss: weightedLoss / rows, outputs: await this.predict(x, rows) };
+  }
+
+  stats(): ResourceStats {
+    return { liveBuffers: 0, liveBytes: 0, buffersCreated: 0, bindGroupsCreated: 0 };
   }
 
   dispose(): void {

@@ -1,4 +1,4 @@
-import type { Backend, DeviceInfo } from './backend.js';
+import type { Backend, DeviceInfo, ResourceStats } from './backend.js';
 import { CpuBackend } from './cpu/cpu.js';
 import { accuracy, toMatrix, type MatrixInput } from './data/matrix.js';
 import { mulberry32, shuffleInto } from './data/random.js';
@@ -79,6 +79,8 @@ export class Network {
   /** Which fit() the backend's current training set belongs to (a fit inside a callback replaces it). */
   private trainingSetOwner: object | undefined;
   private disposed = false;
+  /** Calls queued or running: dispose() frees the backend at once when there are none. */
+  private pending = 0;
   private readonly shuffleRandom: () => number;
 
   /** Use createNetwork(). */
@@ -92,9 +94,12 @@ export class Network {
   private run<T>(name: string, task: () => Promise<T>): Promise<T> {
     if (this.disposed) return Promise.reject(new DisposedError(`${name}() called after dispose()`));
     const lane = this.lane;
+    this.pending += 1;
     const result = lane.tail.then(() => {
       if (this.disposed) throw new DisposedError(`${name}() called after dispose()`);
       return task();
+    }).finally(() => {
+      this.pending -= 1;
     });
     lane.tail = result.catch(() => undefined);
     return result;
@@ -236,11 +241,23 @@ export class Network {
     });
   }
 
-  /** Frees the network's buffers. Later calls reject with DisposedError; a second dispose() does nothing. */
+  /**
+   * GPU buffers alive and bytes held, and how many buffers and bind groups the backend has created
+   * (constant from step to step after the first: nothing is allocated per step). Zero on the CPU.
+   */
+  stats(): ResourceStats {
+    return this.impl.stats();
+  }
+
+  /**
+   * Frees the network's buffers — at once when no call is pending, else after the pending calls.
+   * Later calls reject with DisposedError; a second dispose() does nothing.
+   */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    void this.rootLane.tail.then(() => this.impl.dispose());
+    if (this.pending === 0) this.impl.dispose();
+    else void this.rootLane.tail.then(() => this.impl.dispose());
   }
 }
 

@@ -94,3 +94,33 @@ describe('network calls from inside fit callbacks', () => {
     twin.dispose();
   });
 });
+
+describe('resource hygiene', () => {
+  it('creates no buffer or bind group per step, and dispose() frees every buffer', async () => {
+    const net = await createNetwork({ ...spec, backend: 'webgpu', batchSize: 2 });
+    const perEpoch: { buffersCreated: number; bindGroupsCreated: number; liveBuffers: number }[] = [];
+    await net.fit(x, y, { epochs: 5, onEpochEnd: () => { perEpoch.push(net.stats()); } });
+    expect(perEpoch.every((s) => s.buffersCreated === perEpoch[0]!.buffersCreated)).toBe(true);
+    expect(perEpoch.every((s) => s.bindGroupsCreated === perEpoch[0]!.bindGroupsCreated)).toBe(true);
+    const afterFit = net.stats();
+    for (let step = 0; step < 5; step++) await net.trainBatch(x.slice(0, 2), y.slice(0, 2));
+    await net.predict(x);
+    await net.evaluate(x, y);
+    await net.getWeights();
+    const afterSteps = net.stats();
+    expect(afterSteps.buffersCreated).toBe(afterFit.buffersCreated);
+    expect(afterSteps.bindGroupsCreated).toBe(afterFit.bindGroupsCreated);
+    expect(afterSteps.liveBuffers).toBeGreaterThan(0);
+    expect(afterSteps.liveBytes).toBeGreaterThan(0);
+    net.dispose(); // nothing pending: the buffers go at once
+    expect(net.stats().liveBuffers).toBe(0);
+    expect(net.stats().liveBytes).toBe(0);
+  });
+
+  it('reports nothing held on the cpu backend', async () => {
+    const net = await createNetwork({ ...spec, backend: 'cpu' });
+    await net.trainBatch(x, y);
+    expect(net.stats()).toEqual({ liveBuffers: 0, liveBytes: 0, buffersCreated: 0, bindGroupsCreated: 0 });
+    net.dispose();
+  });
+});

@@ -1,5 +1,5 @@
 import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_TILE, STEP_BYTES, vectorizable, type KernelKey, type MatmulEpilogue } from '../../shaders/index.js';
-import type { Backend, DeviceInfo } from '../backend.js';
+import type { Backend, DeviceInfo, ResourceStats } from '../backend.js';
 import { DeviceError } from '../errors.js';
 import type { Activation, Plan } from '../plan.js';
 import type { GpuContext } from './device.js';
@@ -183,7 +183,25 @@ export class WebGpuBackend implements Backend {
     return backend;
   }
 
+  /** Counts every buffer and bind group this backend ever created, so callers can check none are made per step. */
+  private readonly created = { buffers: 0, bindGroups: 0 };
+
+  stats(): ResourceStats {
+    return {
+      liveBuffers: this.owned.length,
+      liveBytes: this.owned.reduce((sum, buffer) => sum + buffer.size, 0),
+      buffersCreated: this.created.buffers,
+      bindGroupsCreated: this.created.bindGroups,
+    };
+  }
+
+  private bindGroup(descriptor: GPUBindGroupDescriptor): GPUBindGroup {
+    this.created.bindGroups += 1;
+    return this.device.createBindGroup(descriptor);
+  }
+
   private buffer(size: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer {
+    this.created.buffers += 1;
     // WebGPU buffers must be non-empty and a multiple of 4 bytes.
     const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(size / 4) * 4), usage, label });
     this.owned.push(buffer);
@@ -204,7 +222,7 @@ export class WebGpuBackend implements Backend {
   private dispatch(key: KernelKey, dimsIndex: number, buffers: Buffers, grid: Dispatch['grid']): Dispatch {
     const kernel = this.kernels.get(JSON.stringify(key))!;
     const all: Buffers = { 0: { buffer: this.uniforms, offset: dimsIndex * UNIFORM_SLOT, size: DIMS_BYTES }, 1: this.step, ...buffers };
-    const bindGroup = this.device.createBindGroup({
+    const bindGroup = this.bindGroup({
       layout: kernel.layout,
       entries: kernel.bindings.map((binding) => {
         const resource = all[binding] as GPUBuffer | GPUBufferBinding;
@@ -292,7 +310,7 @@ export class WebGpuBackend implements Backend {
     ]));
     const gather = (slot: number, source: GPUBuffer, batch: GPUBuffer, width: number): Dispatch => ({
       kernel: gatherKernel,
-      bindGroup: this.device.createBindGroup({
+      bindGroup: this.bindGroup({
         layout: gatherKernel.layout,
         entries: [
           { binding: 0, resource: { buffer: dimsBuffer, offset: slot * UNIFORM_SLOT, size: DIMS_BYTES } },
