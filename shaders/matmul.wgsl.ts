@@ -19,9 +19,15 @@ export interface MatmulKey {
   activation: ActivationName;
   /**
    * Read and write whole vec4s (see vectorizable()): a quarter of the loads and bounds checks. On
-   * SwiftShader this measured ~4× the scalar kernel's GFLOP/s on the MNIST shapes.
+   * SwiftShader this measured ~3× the scalar kernel's GFLOP/s on the MNIST shapes.
    */
   vec4: boolean;
+  /**
+   * vec4 only: lanes share A through subgroup shuffles. Needs the 'subgroups' feature and lanes
+   * numbered in local-invocation order in groups of 4 (true of SwiftShader, whose subgroups are 4
+   * wide); the trainer enables it only on adapters where that is known. Default false.
+   */
+  subgroups?: boolean;
 }
 
 /**
@@ -149,35 +155,54 @@ const rows = Array.from({ length: ROWS }, (_, i) => i);
  *   A·Bᵀ  A along k, B stored [n, k] read along k per column: acc_i += (a_i·b_j for j < 4)
  */
 function matmulVec4Shader(key: MatmulKey): string {
-  const { transposeA, transposeB, epilogue } = key;
-  const clampRow = (i: number) => `min(row0 + ${i}u, m - 1u)`;
+  const { transposeA, transposeB, epilogue, subgroups } = key;
+  // The A operand for block row i (A·B, A·Bᵀ) or for rows 4g…4g+3 (Aᵀ·B). Every thread of a group of
+  // four lanes needs the same A values; with subgroups each lane loads a different one and the
+  // others take it by shuffle, because SwiftShader pays a full gather for a load whose address is
+  // the same in every lane (measured: loads of A cost ~4× all the arithmetic).
+  const loadRowA = (i: number) => subgroups
+    ? `subgroupShuffle(shared${Math.floor(i / 4)}, (lane & ~3u) | ${i % 4}u)`
+    : `a[min(row0 + ${i}u, m - 1u) * k4 + kk]`;
+  const sharedRowsA = subgroups
+    ? rows.filter((i) => i % 4 === 0).map((i) => `    let shared${i / 4} = a[min(row0 + ${i}u + (lane & 3u), m - 1u) * k4 + kk];`).join('\n')
+    : '';
   let loop: string;
   if (transposeA) {
+    const groups = rows.filter((i) => i % 4 === 0).map((i) => i / 4);
+    const loadGroup = (g: number) => subgroups
+      ? `subgroupShuffle(mine, (lane & ~3u) | ${g}u)`
+      : `a[kk * m4 + min(row0 / 4u + ${g}u, m4 - 1u)]`;
     loop = `
   let m4 = m / 4u;
   for (var kk = 0u; kk < k; kk++) {
-    let bv = b[kk * n4 + col];
-${rows.filter((i) => i % 4 === 0).map((i) => `    let a${i / 4} = a[kk * m4 + min(row0 / 4u + ${i / 4}u, m4 - 1u)];`).join('\n')}
+    let bv = b[kk * n4 + colLoad];
+${subgroups ? `    let mine = a[kk * m4 + min(row0 / 4u + (lane & ${groups.length - 1}u), m4 - 1u)];` : ''}
+${groups.map((g) => `    let a${g} = ${loadGroup(g)};`).join('\n')}
 ${rows.map((i) => `    acc${i} += a${Math.floor(i / 4)}[${i % 4}] * bv;`).join('\n')}
   }`;
   } else if (transposeB) {
     loop = `
   let k4 = k / 4u;
   for (var kk = 0u; kk < k4; kk++) {
-${[0, 1, 2, 3].map((j) => `    let b${j} = b[(col * 4u + ${j}u) * k4 + kk];`).join('\n')}
-${rows.map((i) => `    let a${i} = a[${clampRow(i)} * k4 + kk];
+${[0, 1, 2, 3].map((j) => `    let b${j} = b[(colLoad * 4u + ${j}u) * k4 + kk];`).join('\n')}
+${sharedRowsA}
+${rows.map((i) => `    let a${i} = ${loadRowA(i)};
     acc${i} += vec4f(dot(a${i}, b0), dot(a${i}, b1), dot(a${i}, b2), dot(a${i}, b3));`).join('\n')}
   }`;
   } else {
     loop = `
   let k4 = k / 4u;
   for (var kk = 0u; kk < k4; kk++) {
-${[0, 1, 2, 3].map((j) => `    let b${j} = b[(kk * 4u + ${j}u) * n4 + col];`).join('\n')}
-${rows.map((i) => `    let a${i} = a[${clampRow(i)} * k4 + kk];
+${[0, 1, 2, 3].map((j) => `    let b${j} = b[(kk * 4u + ${j}u) * n4 + colLoad];`).join('\n')}
+${sharedRowsA}
+${rows.map((i) => `    let a${i} = ${loadRowA(i)};
     acc${i} += a${i}.x * b0 + a${i}.y * b1 + a${i}.z * b2 + a${i}.w * b3;`).join('\n')}
   }`;
   }
   return wgsl`
+#if ${subgroups}
+enable subgroups;
+#endif
 ${UNIFORMS}
 @group(0) @binding(2) var<storage, read> a: array<vec4f>;
 @group(0) @binding(3) var<storage, read> b: array<vec4f>;
@@ -203,22 +228,24 @@ fn epilogue(value: vec4f, index: u32, col: u32) -> vec4f {
 }
 
 @compute @workgroup_size(${MATMUL_WORKGROUP}, ${MATMUL_WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
+fn main(@builtin(global_invocation_id) gid: vec3u${subgroups ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
   let size = sizes();
   let m = size.x;
   let n4 = size.y / 4u;
   let k = size.z;
   let row0 = gid.y * ${ROWS}u;
   let col = gid.x;
-  if (row0 >= m || col >= n4) {
-    return;
-  }
+  // No early return: shuffles need every lane of the subgroup. Threads past the edge load clamped
+  // (valid) addresses and store nothing.
+  let colLoad = min(col, n4 - 1u);
 ${rows.map((i) => `  var acc${i} = vec4f(0.0);`).join('\n')}
 ${loop}
-${rows.map((i) => `  if (row0 + ${i}u < m) {
-    let index${i} = (row0 + ${i}u) * n4 + col;
-    c[index${i}] = epilogue(acc${i}, index${i}, col);
-  }`).join('\n')}
+  if (col < n4) {
+${rows.map((i) => `    if (row0 + ${i}u < m) {
+      let index${i} = (row0 + ${i}u) * n4 + col;
+      c[index${i}] = epilogue(acc${i}, index${i}, col);
+    }`).join('\n')}
+  }
 }
 `;
 }

@@ -14,11 +14,19 @@ const SHAPES: [number, number, number][] = [
 const VEC4_SHAPES: [number, number, number][] = [
   [1, 4, 4], [3, 20, 68], [17, 36, 260], [65, 4, 12], [257, 132, 16], [68, 20, 3], [4, 4, 257], [260, 36, 17], [12, 8, 1],
 ];
-/** [m, n, k, vec4] cases for one form: every shape with the scalar kernel, the eligible ones with vec4. */
-function matmulCases(transposeA: boolean, transposeB: boolean): [number, number, number, boolean][] {
+type Variant = 'scalar' | 'vec4' | 'vec4+subgroups';
+const VARIANT_KEYS: Record<Variant, { vec4: boolean; subgroups: boolean }> = {
+  scalar: { vec4: false, subgroups: false },
+  vec4: { vec4: true, subgroups: false },
+  'vec4+subgroups': { vec4: true, subgroups: true },
+};
+/** [m, n, k, variant] cases for one form: every shape with the scalar kernel, the eligible ones with vec4. */
+function matmulCases(transposeA: boolean, transposeB: boolean): [number, number, number, Variant][] {
+  const eligible = VEC4_SHAPES.filter(([m, n, k]) => vectorizable(transposeA, transposeB, m, n, k));
   return [
-    ...SHAPES.map(([m, n, k]) => [m, n, k, false] as [number, number, number, boolean]),
-    ...VEC4_SHAPES.filter(([m, n, k]) => vectorizable(transposeA, transposeB, m, n, k)).map(([m, n, k]) => [m, n, k, true] as [number, number, number, boolean]),
+    ...SHAPES.map(([m, n, k]) => [m, n, k, 'scalar'] as [number, number, number, Variant]),
+    ...eligible.map(([m, n, k]) => [m, n, k, 'vec4'] as [number, number, number, Variant]),
+    ...eligible.map(([m, n, k]) => [m, n, k, 'vec4+subgroups'] as [number, number, number, Variant]),
   ];
 }
 const ACTIVATIONS: Activation[] = [
@@ -70,14 +78,14 @@ const grid2d = (m: number, n: number): [number, number] => [Math.ceil(n / MATMUL
 const rowsGrid = (rows: number): [number, number] => [Math.ceil(rows / LINEAR_WORKGROUP), 1];
 
 describe('matmul kernels against the float64 oracle', () => {
-  it.each(matmulCases(false, false))('A·B + bias, then every activation, at %i×%i×%i (vec4 %s)', async (m, n, k, vec4) => {
+  it.each(matmulCases(false, false))('A·B + bias, then every activation, at %i×%i×%i (%s)', async (m, n, k, variant) => {
     const a = randomArray(m * k, m);
     const b = randomArray(k * n, n + 7);
     const bias = randomArray(n, k + 3);
     const { value, magnitude } = matmulOracle(a, b, m, n, k, false, false);
     for (const activation of ACTIVATIONS) {
       const out = await runKernel({
-        key: { kind: 'matmul', transposeA: false, transposeB: false, epilogue: 'biasActivation', activation: activation.name, vec4 },
+        key: { kind: 'matmul', transposeA: false, transposeB: false, epilogue: 'biasActivation', activation: activation.name, ...VARIANT_KEYS[variant] },
         dims: { m, n, k, rowsAxis: 0, slope: activation.slope },
         data: { 2: a, 3: b, 4: new Float32Array(m * n), 5: bias },
         read: [4],
@@ -89,7 +97,7 @@ describe('matmul kernels against the float64 oracle', () => {
     }
   });
 
-  it.each(matmulCases(false, true))('A·Bᵀ × f\'(gate) for every activation at %i×%i×%i (vec4 %s)', async (m, n, k, vec4) => {
+  it.each(matmulCases(false, true))('A·Bᵀ × f\'(gate) for every activation at %i×%i×%i (%s)', async (m, n, k, variant) => {
     const a = randomArray(m * k, m + 11);
     const b = randomArray(n * k, n + 5); // stored [n, k]: the weights of the layer above
     const { value, magnitude } = matmulOracle(a, b, m, n, k, false, true);
@@ -97,7 +105,7 @@ describe('matmul kernels against the float64 oracle', () => {
       // The gate holds outputs of the layer below, in that activation's range.
       const gate = randomArray(m * n, k).map((z) => activate(3 * z, activation));
       const out = await runKernel({
-        key: { kind: 'matmul', transposeA: false, transposeB: true, epilogue: 'derivative', activation: activation.name, vec4 },
+        key: { kind: 'matmul', transposeA: false, transposeB: true, epilogue: 'derivative', activation: activation.name, ...VARIANT_KEYS[variant] },
         dims: { m, n, k, rowsAxis: 1, slope: activation.slope },
         step: [m, 0, 1, 0],
         data: { 2: a, 3: b, 4: new Float32Array(m * n), 5: gate },
@@ -109,12 +117,12 @@ describe('matmul kernels against the float64 oracle', () => {
     }
   });
 
-  it.each(matmulCases(true, false))('Aᵀ·B (weight gradient, K = batch rows) at %i×%i×%i (vec4 %s)', async (m, n, k, vec4) => {
+  it.each(matmulCases(true, false))('Aᵀ·B (weight gradient, K = batch rows) at %i×%i×%i (%s)', async (m, n, k, variant) => {
     const a = randomArray(k * m, m + 1); // stored [k, m]: the layer input [rows, inputs]
     const b = randomArray(k * n, n + 2); // [rows, units]
     const { value, magnitude } = matmulOracle(a, b, m, n, k, true, false);
     const out = await runKernel({
-      key: { kind: 'matmul', transposeA: true, transposeB: false, epilogue: 'none', activation: 'linear', vec4 },
+      key: { kind: 'matmul', transposeA: true, transposeB: false, epilogue: 'none', activation: 'linear', ...VARIANT_KEYS[variant] },
       dims: { m, n, k: 9999, rowsAxis: 2 },
       step: [k, 0, 1, 0], // k comes from the step's row count, not from Dims
       data: { 2: a, 3: b, 4: new Float32Array(m * n) },
@@ -124,11 +132,11 @@ describe('matmul kernels against the float64 oracle', () => {
     expectClose(out[4]!, value, (i) => 2 * k * 2 ** -24 * magnitude[i]! + 1e-7);
   });
 
-  it.each([false, true])('leaves rows beyond the step\'s row count untouched (vec4 %s)', async (vec4) => {
+  it.each(['scalar', 'vec4', 'vec4+subgroups'] as const)('leaves rows beyond the step\'s row count untouched (%s)', async (variant) => {
     const [m, n, k] = [40, 8, 4];
     const sentinel = new Float32Array(m * n).fill(123);
     const out = await runKernel({
-      key: { kind: 'matmul', transposeA: false, transposeB: false, epilogue: 'none', activation: 'linear', vec4 },
+      key: { kind: 'matmul', transposeA: false, transposeB: false, epilogue: 'none', activation: 'linear', ...VARIANT_KEYS[variant] },
       dims: { m: 9999, n, k, rowsAxis: 1 },
       step: [7, 0, 1, 0],
       data: { 2: randomArray(m * k, 1), 3: randomArray(k * n, 2), 4: sentinel },

@@ -10,6 +10,15 @@ export interface GpuContext {
   software: boolean;
 }
 
+/**
+ * Whether the matmul kernels may share A between lanes by subgroup shuffles: the device must have
+ * 'subgroups', and the lanes of a subgroup must be consecutive local invocations in groups of 4,
+ * which is known of SwiftShader (4-wide subgroups) and not promised by WebGPU in general.
+ */
+export function canShareBySubgroups(context: GpuContext): boolean {
+  return context.device.features.has('subgroups') && context.architecture.toLowerCase() === 'swiftshader';
+}
+
 /** Where Debian's chromium package ships SwiftShader's Vulkan driver (the CPU implementation of Vulkan). */
 const SWIFTSHADER_ICDS = [
   '/usr/lib/chromium/vk_swiftshader_icd.json',
@@ -97,7 +106,10 @@ async function createContext(): Promise<GpuContext | null> {
   if (!adapter) return null;
   // Ask for the adapter's largest buffers so big layers and datasets fit where the hardware allows.
   const limits = adapter.limits;
+  // Subgroups let the SwiftShader matmul share loads between lanes (see shaders/matmul.wgsl.ts).
+  const features: GPUFeatureName[] = adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [];
   const device = await adapter.requestDevice({
+    requiredFeatures: features,
     requiredLimits: {
       maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
       maxBufferSize: limits.maxBufferSize,

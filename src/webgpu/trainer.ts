@@ -2,7 +2,7 @@ import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_TILE, STEP_BYTES, vectorizable, ty
 import type { Backend, DeviceInfo, ResourceStats } from '../backend.js';
 import { DeviceError } from '../errors.js';
 import type { Activation, Plan } from '../plan.js';
-import type { GpuContext } from './device.js';
+import { canShareBySubgroups, type GpuContext } from './device.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import { getKernel, type Kernel } from './kernels.js';
 
@@ -66,6 +66,7 @@ export class WebGpuBackend implements Backend {
       reason,
     };
     const { batchSize, inputSize, outputSize, parameterCount, layers, optimizer } = plan;
+    const variants: VariantOptions = { subgroups: canShareBySubgroups(context) };
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
     const floats = (count: number, label: string) => this.buffer(count * FLOAT, storage, label);
 
@@ -113,7 +114,7 @@ export class WebGpuBackend implements Backend {
     const matmul = ({ key, dims }: Product, buffers: Buffers) => add(key, dims, buffers, matmulGrid(dims));
     const segment = (buffer: GPUBuffer, offset: number, count: number) => ({ buffer, offset: offset * FLOAT, size: count * FLOAT });
 
-    const forward: number[] = layers.map((layer, l) => matmul(layerProducts(plan, l).forward, {
+    const forward: number[] = layers.map((layer, l) => matmul(layerProducts(plan, l, variants).forward, {
       2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: segment(this.params, layer.weightsOffset, layer.inputs * layer.units),
       4: layerOutputs[l]!, 5: segment(this.params, layer.biasOffset, layer.units),
     }));
@@ -129,7 +130,7 @@ export class WebGpuBackend implements Backend {
     const backward: number[] = [];
     for (let l = layers.length - 1; l >= 0; l--) {
       const layer = layers[l]!;
-      const products = layerProducts(plan, l);
+      const products = layerProducts(plan, l, variants);
       backward.push(matmul(products.gradient,
         { 2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: zGrads[l]!, 4: segment(grads, layer.weightsOffset, layer.inputs * layer.units) }));
       backward.push(add({ kind: 'biasGradient' }, { m: batchSize, n: layer.units, k: 0, rowsAxis: 1 },
@@ -163,7 +164,7 @@ export class WebGpuBackend implements Backend {
    * plan against the device's limits (checkLimits) before making the initial parameters.
    */
   static async create(plan: Plan, context: GpuContext, initial: Float32Array, reason: string): Promise<WebGpuBackend> {
-    const keys = kernelKeys(plan);
+    const keys = kernelKeys(plan, { subgroups: canShareBySubgroups(context) });
     const device = context.device;
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
@@ -431,37 +432,44 @@ interface Product {
   dims: Dims;
 }
 
-function product(transposeA: boolean, transposeB: boolean, epilogue: MatmulEpilogue, activation: Activation, dims: Dims): Product {
+/** Kernel variants allowed on this device (see canShareBySubgroups). */
+interface VariantOptions {
+  subgroups: boolean;
+}
+
+function product(transposeA: boolean, transposeB: boolean, epilogue: MatmulEpilogue, activation: Activation, dims: Dims,
+  options: VariantOptions): Product {
   const vec4 = vectorizable(transposeA, transposeB, dims.m, dims.n, dims.k);
-  return { key: { kind: 'matmul', transposeA, transposeB, epilogue, activation: activation.name, vec4 }, dims: { ...dims, slope: activation.slope } };
+  const subgroups = vec4 && options.subgroups;
+  return { key: { kind: 'matmul', transposeA, transposeB, epilogue, activation: activation.name, vec4, subgroups }, dims: { ...dims, slope: activation.slope } };
 }
 
 const LINEAR: Activation = { name: 'linear', slope: 0 };
 
 /** The products of layer l: forward, weight gradient, and the signal sent to the layer below (none for the first). */
-function layerProducts(plan: Plan, l: number): { forward: Product; gradient: Product; signal?: Product } {
+function layerProducts(plan: Plan, l: number, options: VariantOptions): { forward: Product; gradient: Product; signal?: Product } {
   const { batchSize } = plan;
   const layer = plan.layers[l]!;
   const below = plan.layers[l - 1];
   return {
     // output [rows, units] = activation(input [rows, inputs] · weights [inputs, units] + bias)
-    forward: product(false, false, 'biasActivation', layer.activation, { m: batchSize, n: layer.units, k: layer.inputs, rowsAxis: 1 }),
+    forward: product(false, false, 'biasActivation', layer.activation, { m: batchSize, n: layer.units, k: layer.inputs, rowsAxis: 1 }, options),
     // weightGrad [inputs, units] = inputᵀ [inputs, rows] · dZ [rows, units]
-    gradient: product(true, false, 'none', LINEAR, { m: layer.inputs, n: layer.units, k: batchSize, rowsAxis: 2 }),
+    gradient: product(true, false, 'none', LINEAR, { m: layer.inputs, n: layer.units, k: batchSize, rowsAxis: 2 }, options),
     // dZ below [rows, inputs] = dZ [rows, units] · weightsᵀ, × f'(below's output)
-    signal: below && product(false, true, 'derivative', below.activation, { m: batchSize, n: layer.inputs, k: layer.units, rowsAxis: 1 }),
+    signal: below && product(false, true, 'derivative', below.activation, { m: batchSize, n: layer.inputs, k: layer.units, rowsAxis: 1 }, options),
   };
 }
 
 /** Every kernel a plan uses, so all pipelines can be compiled up front and in parallel. */
-function kernelKeys(plan: Plan): KernelKey[] {
+function kernelKeys(plan: Plan, options: VariantOptions): KernelKey[] {
   const keys: KernelKey[] = [{ kind: 'lossReduce' }, { kind: 'biasGradient' }, { kind: 'gatherRows' },
     { kind: 'optimizer', optimizer: plan.optimizer.type }];
   const last = plan.layers[plan.layers.length - 1]!;
   keys.push({ kind: 'loss', loss: plan.loss, activation: last.activation.name });
   if (plan.loss === 'softmaxCrossEntropy') keys.push({ kind: 'softmax' });
   plan.layers.forEach((_, l) => {
-    const { forward, gradient, signal } = layerProducts(plan, l);
+    const { forward, gradient, signal } = layerProducts(plan, l, options);
     keys.push(forward.key, gradient.key, ...(signal ? [signal.key] : []));
   });
   const unique = new Map(keys.map((key) => [JSON.stringify(key), key]));
