@@ -172,13 +172,18 @@ function matmulVec4Shader(key: MatmulKey): string {
     const loadGroup = (g: number) => subgroups
       ? `subgroupShuffle(mine, (lane & ~3u) | ${g}u)`
       : `a[kk * m4 + min(row0 / 4u + ${g}u, m4 - 1u)]`;
+    // k (the batch rows) is unrolled by 4: the loop's own cost is a large part of this thin body.
+    const body = (kk: string, q: number) => `
+    let bv${q} = b[(${kk}) * n4 + colLoad];
+${subgroups ? `    let mine${q} = a[(${kk}) * m4 + min(row0 / 4u + (lane & ${groups.length - 1}u), m4 - 1u)];` : ''}
+${groups.map((g) => `    let a${g}_${q} = ${subgroups ? `subgroupShuffle(mine${q}, (lane & ~3u) | ${g}u)` : `a[(${kk}) * m4 + min(row0 / 4u + ${g}u, m4 - 1u)]`};`).join('\n')}
+${rows.map((i) => `    acc${i} += a${Math.floor(i / 4)}_${q}[${i % 4}] * bv${q};`).join('\n')}`;
     loop = `
   let m4 = m / 4u;
-  for (var kk = 0u; kk < k; kk++) {
-    let bv = b[kk * n4 + colLoad];
-${subgroups ? `    let mine = a[kk * m4 + min(row0 / 4u + (lane & ${groups.length - 1}u), m4 - 1u)];` : ''}
-${groups.map((g) => `    let a${g} = ${loadGroup(g)};`).join('\n')}
-${rows.map((i) => `    acc${i} += a${Math.floor(i / 4)}[${i % 4}] * bv;`).join('\n')}
+  let k4 = k & ~3u;
+  for (var kk = 0u; kk < k4; kk += 4u) {${[0, 1, 2, 3].map((q) => body(`kk + ${q}u`, q)).join('')}
+  }
+  for (var kk = k4; kk < k; kk++) {${body('kk', 0)}
   }`;
   } else if (transposeB) {
     loop = `
