@@ -26,12 +26,14 @@ const FLAGS = {
 
 export const USAGE = `Usage: npm run bench -- [flags]
 
-Times training steps, fit throughput and the matmul kernels on every runner (our webgpu, cpu and
-reference backends), prints a table as it goes, writes bench/results/<device>-<date>.json and
+Races our backends (webgpu, cpu, reference) against jax-js (jax-webgpu, jax-wasm) and TF.js
+(tfjs-webgpu, tfjs-wasm, tfjs-cpu) on the same cases: cold start, training steps, fit throughput and
+the matmul forms. Prints a table as it goes, writes bench/results/<device>-<date>.json and
 regenerates BENCHMARKS.md from every file in bench/results.
 
-  --quick           smoke run (under a minute): short timing windows, matmul up to 512
-  --only A,B,...    runner names (webgpu, cpu, reference) and/or case-name prefixes (step, fit-, matmul-ab)
+  --quick           smoke run: short timing windows, no 1024-wide network, matmul up to 512
+  --only A,B,...    runner names (webgpu, cpu, reference, jax-webgpu, jax-wasm, tfjs-webgpu, tfjs-wasm,
+                    tfjs-cpu) and/or case-name prefixes (warmup, step, fit-, matmul-ab)
   --out DIR         where the JSON goes (default bench/results; BENCHMARKS.md always reads bench/results)
   --no-markdown     leave BENCHMARKS.md alone
   -h, --help        this text`;

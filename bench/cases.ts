@@ -1,15 +1,20 @@
 import { mulberry32 } from '../src/data/random.js';
 
 /**
- * What is measured, described without reference to any engine, so every runner (ours now, other
- * libraries later) builds the same thing from it. Each case times one operation: a training step,
- * an epoch of fit, or one matrix product.
+ * What is measured, described without reference to any engine, so every runner (our backends and the
+ * peer libraries) builds the same thing from it. Each case times one operation: a training step, an
+ * epoch of fit, one matrix product, or the cold start up to the first finished step.
  */
 export type Case =
   /** One trainBatch on `batch` rows, the loss read back. Sizes: input, hidden…, output. */
   | { kind: 'step'; name: string; sizes: number[]; batch: number }
   /** One epoch of fit over `rows` rows in batches of `batch`, the loss read once at the end. */
   | { kind: 'fit'; name: string; sizes: number[]; batch: number; rows: number }
+  /**
+   * From nothing to the first finished step (the step case's work, loss read back): device and
+   * backend set-up, network creation, shader or kernel compilation. Timed once, in a fresh state.
+   */
+  | { kind: 'warmup'; name: string; sizes: number[]; batch: number }
   /** One square product of `size`, in one of the forms backprop uses. */
   | { kind: 'matmul'; name: string; form: MatmulForm; size: number };
 
@@ -44,13 +49,17 @@ export const UNITS: Unit[] = ['ms', 'examples/s', 'GFLOP/s'];
 export const lowerIsBetter = (unit: Unit) => unit === 'ms';
 
 export function unitOf(c: Case): Unit {
-  return c.kind === 'step' ? 'ms' : c.kind === 'fit' ? 'examples/s' : 'GFLOP/s';
+  return c.kind === 'fit' ? 'examples/s' : c.kind === 'matmul' ? 'GFLOP/s' : 'ms';
 }
+
+/** The cases that train a network. */
+export type TrainingCase = Extract<Case, { kind: 'step' | 'fit' | 'warmup' }>;
 
 /** The case's figure from the time one operation took. */
 export function figure(c: Case, msPerOperation: number): number {
   switch (c.kind) {
-    case 'step': return msPerOperation;
+    case 'step':
+    case 'warmup': return msPerOperation;
     case 'fit': return c.rows / (msPerOperation / 1000);
     case 'matmul': return (2 * c.size ** 3) / (msPerOperation * 1e6);
   }
@@ -58,12 +67,23 @@ export function figure(c: Case, msPerOperation: number): number {
 
 const MNIST_SIZES = [784, 256, 128, 10];
 const MNIST_BATCH = 256;
+const WIDE_SIZES = [784, 1024, 1024, 10];
+const WIDE_BATCH = 1024;
+/** An epoch of the wide fit case: few batches, since one step takes seconds on a 2-core machine. */
+const WIDE_FIT_BATCHES = 4;
 
 export function benchCases(quick: boolean): Case[] {
   const matmulSizes = quick ? [256, 512] : [256, 512, 1024];
   return [
+    // First, so that every runner meets it cold: nothing of its backend has run in this process yet.
+    { kind: 'warmup', name: 'warmup-784-256-128-10-b256', sizes: MNIST_SIZES, batch: MNIST_BATCH },
     { kind: 'step', name: 'step-784-256-128-10-b256', sizes: MNIST_SIZES, batch: MNIST_BATCH },
     { kind: 'fit', name: 'fit-784-256-128-10-b256', sizes: MNIST_SIZES, batch: MNIST_BATCH, rows: 10 * MNIST_BATCH },
+    // About 11 GFLOP a step, 30 times the MNIST step: where arithmetic, not overhead, decides.
+    ...(quick ? [] : [
+      { kind: 'step', name: 'step-784-1024-1024-10-b1024', sizes: WIDE_SIZES, batch: WIDE_BATCH },
+      { kind: 'fit', name: 'fit-784-1024-1024-10-b1024', sizes: WIDE_SIZES, batch: WIDE_BATCH, rows: WIDE_FIT_BATCHES * WIDE_BATCH },
+    ] satisfies Case[]),
     // The fixed cost of a step: with almost no arithmetic, what remains is dispatch, submit and readback.
     { kind: 'step', name: 'step-2-2-2-b1', sizes: [2, 2, 2], batch: 1 },
     ...MATMUL_FORMS.flatMap((form) => matmulSizes.map((size): Case => ({ kind: 'matmul', name: `matmul-${form.name}-${size}`, form, size }))),
@@ -75,6 +95,11 @@ export function stepFlops(c: { sizes: number[]; batch: number }): number {
   let perRow = 0;
   for (let l = 1; l < c.sizes.length; l++) perRow += c.sizes[l - 1]! * c.sizes[l]!;
   return 6 * c.batch * perRow;
+}
+
+/** The rows a training case's data has: an epoch's for fit, one batch otherwise. */
+export function caseRows(c: TrainingCase): number {
+  return c.kind === 'fit' ? c.rows : c.batch;
 }
 
 /** Inputs in [0, 1) like pixel intensities and one-hot targets, the same for every runner. */

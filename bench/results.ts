@@ -13,6 +13,16 @@ export interface Row {
   median: number;
   unit: Unit;
   samples: number;
+  /** The training cases: the first-step loss's relative difference from ours (cpu backend). */
+  lossCheck?: number;
+}
+
+/** A cell that was not measured: skipped (with the reason) or failed (with the error). */
+export interface Note {
+  case: string;
+  runner: string;
+  kind: 'skipped' | 'failed';
+  text: string;
 }
 
 export interface Results {
@@ -23,12 +33,16 @@ export interface Results {
   /** A --quick smoke run: short timing windows. */
   quick: boolean;
   cases: Row[];
+  /** The peer libraries' versions (and Dawn's bindings'), by npm package. */
+  versions?: Record<string, string>;
+  notes?: Note[];
 }
 
 /** The committed results; BENCHMARKS.md is made from these. */
 export const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url));
 
 const rowKey = (row: Row) => `${row.case} ${row.runner} ${row.vec4 ?? ''}`;
+const cellKey = (item: { case: string; runner: string }) => `${item.case} ${item.runner}`;
 
 /**
  * Writes `<device>-<date>[-quick].json` in `dir`. Rows of an earlier run of the same day and machine
@@ -38,9 +52,15 @@ const rowKey = (row: Row) => `${row.case} ${row.runner} ${row.vec4 ?? ''}`;
 export async function writeResults(dir: string, results: Results): Promise<string> {
   const file = path.join(dir, `${machineSlug(results.device)}-${results.date}${results.quick ? '-quick' : ''}.json`);
   const fresh = new Set(results.cases.map(rowKey));
-  const earlier = (await readResults(file).catch(ifMissing(undefined)))?.cases.filter((row) => !fresh.has(rowKey(row))) ?? [];
+  const noted = new Set((results.notes ?? []).map(cellKey));
+  const before = await readResults(file).catch(ifMissing(undefined));
+  const earlier = before?.cases.filter((row) => !fresh.has(rowKey(row)) && !noted.has(cellKey(row))) ?? [];
+  // A cell measured, skipped or failed now replaces what an earlier run said of it.
+  const cells = new Set([...results.cases, ...(results.notes ?? [])].map(cellKey));
+  const notes = [...(before?.notes ?? []).filter((note) => !cells.has(cellKey(note))), ...(results.notes ?? [])];
+  const merged: Results = { ...results, versions: { ...before?.versions, ...results.versions }, cases: [...earlier, ...results.cases], notes };
   await mkdir(dir, { recursive: true });
-  await writeFile(`${file}.tmp`, `${JSON.stringify({ ...results, cases: [...earlier, ...results.cases] }, null, 2)}\n`);
+  await writeFile(`${file}.tmp`, `${JSON.stringify(merged, null, 2)}\n`);
   await rename(`${file}.tmp`, file);
   return file;
 }

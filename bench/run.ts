@@ -1,7 +1,8 @@
 /**
  * Benchmark harness: `npm run bench -- [flags]` (see --help). Exit codes: 0 done, 1 the engine
- * refused (a BackpropError, e.g. no WebGPU adapter for the webgpu runner), 2 a bad command line.
- * Times are reported, never asserted.
+ * refused (a BackpropError, e.g. no WebGPU adapter for the webgpu runner), 2 a bad command line,
+ * 3 a runner's first-step loss was not ours (results are still written, the failure in them).
+ * Times are reported, never asserted. A peer library that fails is reported and the run goes on.
  */
 import path from 'node:path';
 import { BackpropError } from '../src/index.js';
@@ -9,10 +10,11 @@ import { parseBenchArgs, select, UsageError, USAGE, type BenchOptions } from './
 import { benchCases, figure, unitOf, type Case } from './cases.js';
 import { describeMachine, machineName } from './device.js';
 import { writeMarkdown } from './markdown.js';
-import { RESULTS_DIR, writeResults, type Row } from './results.js';
-import { RUNNERS, type Cell } from './runners/index.js';
+import { RESULTS_DIR, writeResults, type Note, type Row } from './results.js';
+import { RUNNERS, type Cell, type Runner, type Skip } from './runners/index.js';
+import { CheckError, peerVersions } from './runners/shared.js';
 import { COLUMNS, consoleLine, tableRow } from './table.js';
-import { FULL, measure, median, QUICK, type Window } from './timing.js';
+import { FULL, measure, median, QUICK, type Operation, type Window } from './timing.js';
 
 const HINT = 'Run `npm run bench -- --help` for the flags.';
 
@@ -23,8 +25,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
-    await bench(command.options);
-    return 0;
+    return await bench(command.options);
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`bench: ${error.message}\n${HINT}\n`);
@@ -37,7 +38,10 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function bench(options: BenchOptions): Promise<void> {
+/** Exit code 3: a runner computed something else than ours. */
+const CHECK_FAILED = 3;
+
+async function bench(options: BenchOptions): Promise<number> {
   const started = performance.now();
   const out = process.stdout;
   const allCases = benchCases(options.quick);
@@ -47,25 +51,67 @@ async function bench(options: BenchOptions): Promise<void> {
   const window = options.quick ? QUICK : FULL;
 
   const device = await describeMachine();
-  out.write(`device  ${machineName(device)} · node ${process.version}\n\n${consoleLine(COLUMNS)}\n`);
+  const versions = runners.some((r) => r.peer) ? peerVersions() : undefined;
+  out.write(`device  ${machineName(device)} · node ${process.version}\n`);
+  if (versions) out.write(`peers   ${Object.entries(versions).map(([name, version]) => `${name} ${version}`).join(' · ')}\n`);
+  out.write(`\n${consoleLine(COLUMNS)}\n`);
   const rows: Row[] = [];
+  const notes: Note[] = [];
+  let checkFailures = 0;
+  const log = (line: string) => out.write(`  ${line}\n`);
+
+  /** A failure worth reporting rather than ending the run on: a failed check, or any error of a peer. */
+  const report = (c: Case, runner: Runner, error: unknown): boolean => {
+    const check = error instanceof CheckError;
+    if (!check && !runner.peer) return false;
+    if (check) checkFailures++;
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    notes.push({ case: c.name, runner: runner.name, kind: 'failed', text });
+    out.write(`${consoleLine([c.name, runner.name])}  ✗ FAILED: ${text}\n`);
+    if (check) process.stderr.write(`bench: ${c.name} ${runner.name}: ${text}\n`);
+    return true;
+  };
+
   for (const c of cases) {
     for (const runner of runners) {
-      for (const cell of await runner.prepare(c)) {
-        const row = await measureCell(c, runner.name, cell, window);
-        rows.push(row);
-        out.write(`${consoleLine(tableRow(row, rows))}\n`);
+      let prepared: Cell[] | Skip;
+      try {
+        prepared = await runner.prepare(c, log);
+      } catch (error) {
+        if (report(c, runner, error)) continue;
+        throw error;
       }
+      if (!Array.isArray(prepared)) {
+        notes.push({ case: c.name, runner: runner.name, kind: 'skipped', text: prepared.skip });
+        out.write(`${consoleLine([c.name, runner.name])}  skipped: ${prepared.skip}\n`);
+        continue;
+      }
+      // A runner's rows are printed together, once all are in: its ratios may depend on each other.
+      const measured: Row[] = [];
+      for (const cell of prepared) {
+        try {
+          measured.push(await measureCell(c, runner.name, cell, window));
+        } catch (error) {
+          if (report(c, runner, error)) continue;
+          throw error;
+        }
+      }
+      rows.push(...measured);
+      for (const row of measured) out.write(`${consoleLine(tableRow(row, rows))}\n`);
     }
   }
-  if (rows.length === 0) throw new UsageError('--only left nothing to measure (no runner chosen has any case chosen)');
+  if (rows.length === 0 && notes.length === 0) throw new UsageError('--only left nothing to measure (no runner chosen has any case chosen)');
 
   const file = await writeResults(options.out ?? RESULTS_DIR, {
     device, date: new Date().toISOString().slice(0, 10), node: process.version, quick: options.quick, cases: rows,
+    ...(versions ? { versions } : {}), notes,
   });
   out.write(`\nwrote ${shortPath(file)}`);
   if (options.markdown) out.write(`, ${shortPath(await writeMarkdown())}`);
   out.write(` · ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  if (checkFailures === 0) return 0;
+  process.stderr.write(`bench: ${checkFailures} cell(s) failed the first-step loss check (see above)\n`);
+  return CHECK_FAILED;
 }
 
 /** Relative to the working directory when inside it. */
@@ -76,7 +122,8 @@ function shortPath(file: string): string {
 
 async function measureCell(c: Case, runner: string, cell: Cell, window: Window): Promise<Row> {
   try {
-    const samples = await measure(cell.run, window);
+    // A warm-up is a cold start: it happens once, so it is timed once.
+    const samples = c.kind === 'warmup' ? [await timeOnce(cell.run)] : await measure(cell.run, window);
     return {
       case: c.name,
       runner,
@@ -84,10 +131,17 @@ async function measureCell(c: Case, runner: string, cell: Cell, window: Window):
       median: figure(c, median(samples)),
       unit: unitOf(c),
       samples: samples.length,
+      ...(cell.lossCheck === undefined ? {} : { lossCheck: cell.lossCheck }),
     };
   } finally {
     cell.dispose();
   }
+}
+
+async function timeOnce(run: Operation): Promise<number> {
+  const start = performance.now();
+  await run(1);
+  return performance.now() - start;
 }
 
 process.exitCode = await main(process.argv.slice(2));

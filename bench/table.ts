@@ -1,21 +1,28 @@
 import { lowerIsBetter } from './cases.js';
 import type { Row } from './results.js';
-import { BASELINE } from './runners/index.js';
+import { BASELINE, GPU_BASELINE } from './runners/index.js';
 
-export const COLUMNS = ['case', 'runner', 'median', 'unit', `× ${BASELINE}`];
-/** The figures: median and ratio. */
-export const RIGHT_ALIGNED = new Set([2, 4]);
+export const COLUMNS = ['case', 'runner', 'median', 'unit', `× ${BASELINE}`, `vs ${GPU_BASELINE}`];
+/** The figures: median and ratios. */
+export const RIGHT_ALIGNED = new Set([2, 4, 5]);
 
 /** The runner as shown, with the kernel variant where there is one. */
 function runnerLabel(row: Row): string {
   return row.vec4 === undefined ? row.runner : `${row.runner} ${row.vec4 ? 'vec4' : 'scalar'}`;
 }
 
-/** How many times faster than the baseline in the same case and run (above 1: faster); undefined without one. */
-function speedup(row: Row, rows: Row[]): number | undefined {
-  const base = rows.find((other) => other.case === row.case && other.runner === BASELINE);
-  if (!base) return undefined;
-  return lowerIsBetter(row.unit) ? base.median / row.median : row.median / base.median;
+/** How many times better `row` is than `base` (above 1: faster). */
+const ratio = (row: Row, base: Row) => (lowerIsBetter(row.unit) ? base.median / row.median : row.median / base.median);
+
+/**
+ * How many times faster than `runner` in the same case and run (above 1: faster); undefined without
+ * it. Where the runner has several rows (the WebGPU matmul variants), against its best one.
+ */
+function speedup(row: Row, rows: Row[], runner: string): number | undefined {
+  const bases = rows.filter((other) => other.case === row.case && other.runner === runner);
+  if (bases.length === 0) return undefined;
+  const best = bases.reduce((a, b) => (ratio(a, b) >= 1 ? a : b));
+  return ratio(row, best);
 }
 
 /** Three significant digits, but whole numbers from 1,000 up (no exponents). */
@@ -24,15 +31,15 @@ function formatNumber(value: number): string {
 }
 
 /** Two decimals, or two significant digits below 0.1 so that a small ratio does not read as zero. */
-const formatRatio = (ratio: number) => `${ratio >= 0.1 ? ratio.toFixed(2) : ratio.toPrecision(2)}×`;
+const formatRatio = (value: number | undefined) => (value === undefined ? '—' : `${value >= 0.1 ? value.toFixed(2) : value.toPrecision(2)}×`);
 
-/** A row's columns as text; `rows` are the others of its run, for the ratio. */
+/** A row's columns as text; `rows` are the others of its run, for the ratios. */
 export function tableRow(row: Row, rows: Row[]): string[] {
-  const ratio = speedup(row, rows);
-  return [row.case, runnerLabel(row), formatNumber(row.median), row.unit, ratio === undefined ? '—' : formatRatio(ratio)];
+  return [row.case, runnerLabel(row), formatNumber(row.median), row.unit,
+    formatRatio(speedup(row, rows, BASELINE)), formatRatio(speedup(row, rows, GPU_BASELINE))];
 }
 
-const WIDTHS = [26, 16, 10, 11, 8];
+const WIDTHS = [27, 16, 10, 11, 8, 9];
 
 /** A console line: left-aligned names, right-aligned figures. */
 export function consoleLine(values: string[]): string {

@@ -1,12 +1,15 @@
-import { createNetwork, type BackendName, type NetworkSpec } from '../../src/index.js';
-import { stepFlops, TRAINING, trainingData, type Case } from '../cases.js';
+import { createNetwork, DeviceError, type BackendName, type Network } from '../../src/index.js';
+import { defaultContext, requestAdapter } from '../../src/webgpu/device.js';
+import { stepFlops, trainingData, type Case, type TrainingCase } from '../cases.js';
 import { cpuMatmulCell, gpuMatmulCells } from './matmul.js';
-import type { Cell, Runner } from './runner.js';
+import type { Cell, Log, Runner, Skip } from './runner.js';
+import { batchesOf, checkFirstLoss, knownSlow, networkSpec, timed, timedFirstStep } from './shared.js';
 
 /**
  * The reference backend (readable float64) does about 0.4 GFLOP/s on a 2-core Xeon, so it only runs
- * the step cases where one step stays under about 10 s at that speed. It skips fit: an epoch is ten
- * of its steps, and the oracle's throughput tells nothing a step does not.
+ * the step cases where one step stays under about 10 s at that speed (the others are skipped with
+ * that reason). It has no fit or matmul cells: an epoch is ten of its steps, and the oracle's
+ * throughput tells nothing a step does not.
  */
 const REFERENCE_MAX_STEP_FLOPS = 10 * 0.4e9;
 
@@ -14,44 +17,94 @@ const REFERENCE_MAX_STEP_FLOPS = 10 * 0.4e9;
 export function engineRunner(backend: BackendName): Runner {
   return {
     name: backend,
-    async prepare(c) {
+    async prepare(c, log) {
+      // The float64 oracle has no matmul kernel worth timing, and its fit throughput tells nothing its step does not.
       if (c.kind === 'matmul') {
         if (backend === 'webgpu') return gpuMatmulCells(c);
         return backend === 'cpu' ? [cpuMatmulCell(c)] : [];
       }
-      if (backend === 'reference' && (c.kind === 'fit' || stepFlops(c) > REFERENCE_MAX_STEP_FLOPS)) return [];
-      return [await trainingCell(backend, c)];
+      if (backend === 'reference' && c.kind === 'fit') return [];
+      if (backend === 'reference' && stepFlops(c) > REFERENCE_MAX_STEP_FLOPS) {
+        return { skip: `one step is ${(stepFlops(c) / 1e9).toFixed(1)} GFLOP, over 10 s at the float64 oracle's ~0.4 GFLOP/s` };
+      }
+      if (c.kind === 'warmup') return [await warmupCell(backend, c)];
+      return trainingCell(backend, c, log);
     },
   };
 }
 
-function networkSpec(backend: BackendName, sizes: number[], batch: number): NetworkSpec {
-  const layers: NetworkSpec['layers'] = [];
-  for (let l = 1; l < sizes.length; l++) {
-    const last = l === sizes.length - 1;
-    layers.push({ type: 'dense', units: sizes[l]! },
-      last ? { type: TRAINING.outputActivation } : { type: TRAINING.hiddenActivation, slope: TRAINING.leakySlope });
+async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step' | 'fit' }>, log: Log): Promise<Cell[] | Skip> {
+  const slow = knownSlow(backend, c);
+  if (slow) return slow;
+  const net = await createNetwork(networkSpec(backend, c.sizes, c.batch));
+  try {
+    // One step first: its time decides whether the case is worth timing, its loss is checked against ours (cpu).
+    const first = batchesOf(c)[0]!;
+    const [loss, ms] = await timed(() => net.trainBatch(first.x, first.y));
+    const skip = timedFirstStep(backend, c, ms);
+    if (skip) {
+      net.dispose();
+      return skip;
+    }
+    const lossCheck = backend === 'cpu' ? 0 : await checkFirstLoss(c, backend, loss, log);
+    const { x, y } = trainingData(c.sizes, c.kind === 'fit' ? c.rows : c.batch);
+    const run = c.kind === 'step'
+      ? async (count: number) => {
+        for (let i = 0; i < count; i++) await net.trainBatch(x, y);
+      }
+      : async (count: number) => {
+        await net.fit(x, y, { epochs: count });
+      };
+    return [{ lossCheck, run, dispose: () => net.dispose() }];
+  } catch (error) {
+    net.dispose();
+    throw error;
   }
+}
+
+/**
+ * createNetwork and its first trainBatch, loss read back. For webgpu, on a device of its own made
+ * inside the timing (adapter and device as the engine asks for them: the default device's features
+ * and limits), so that no pipeline is cached yet: pipelines are cached per device.
+ */
+async function warmupCell(backend: BackendName, c: TrainingCase): Promise<Cell> {
+  const { x, y } = trainingData(c.sizes, c.batch);
+  let descriptor: GPUDeviceDescriptor | undefined;
+  if (backend === 'webgpu') {
+    const engine = await defaultContext();
+    if (!engine) throw new DeviceError('the webgpu runner needs a WebGPU adapter; leave it out with --only cpu,reference');
+    descriptor = { requiredFeatures: [...engine.device.features] as GPUFeatureName[], requiredLimits: limitsOf(engine.device) };
+  }
+  const made: { device?: GPUDevice; net?: Network }[] = [];
   return {
-    inputSize: sizes[0]!,
-    layers,
-    loss: TRAINING.loss,
-    optimizer: { type: TRAINING.optimizer, learningRate: TRAINING.learningRate },
-    batchSize: batch,
-    seed: TRAINING.seed,
-    backend,
+    async run(count) {
+      for (let i = 0; i < count; i++) {
+        const fresh: { device?: GPUDevice; net?: Network } = {};
+        made.push(fresh);
+        if (descriptor) {
+          const adapter = await requestAdapter();
+          if (!adapter) throw new DeviceError('no WebGPU adapter for a fresh device');
+          fresh.device = await adapter.requestDevice(descriptor);
+        }
+        fresh.net = await createNetwork({ ...networkSpec(backend, c.sizes, c.batch), ...(fresh.device ? { device: fresh.device } : {}) });
+        await fresh.net.trainBatch(x, y);
+      }
+    },
+    dispose() {
+      for (const { device, net } of made) {
+        net?.dispose();
+        device?.destroy();
+      }
+    },
   };
 }
 
-async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step' | 'fit' }>): Promise<Cell> {
-  const net = await createNetwork(networkSpec(backend, c.sizes, c.batch));
-  const { x, y } = trainingData(c.sizes, c.kind === 'fit' ? c.rows : c.batch);
-  const run = c.kind === 'step'
-    ? async (count: number) => {
-      for (let i = 0; i < count; i++) await net.trainBatch(x, y);
-    }
-    : async (count: number) => {
-      await net.fit(x, y, { epochs: count });
-    };
-  return { run, dispose: () => net.dispose() };
+/** A device's limits as a descriptor's requiredLimits. */
+function limitsOf(device: GPUDevice): Record<string, number> {
+  const limits: Record<string, number> = {};
+  for (const key in device.limits) {
+    const value = (device.limits as unknown as Record<string, unknown>)[key];
+    if (typeof value === 'number') limits[key] = value;
+  }
+  return limits;
 }

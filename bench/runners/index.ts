@@ -1,10 +1,21 @@
 import { engineRunner } from './engine.js';
+import { jaxRunner } from './jax.js';
 import type { Runner } from './runner.js';
+import { tfjsRunner } from './tfjs.js';
 
-export type { Cell, Runner } from './runner.js';
+export type { Cell, Log, Runner, Skip } from './runner.js';
 
-/** The baseline every ratio is taken against. */
+/** The baseline of the `× cpu` column. */
 export const BASELINE = 'cpu';
+/** The baseline of the `vs webgpu` column: our WebGPU backend (its best variant in the matmul cases). */
+export const GPU_BASELINE = 'webgpu';
 
-/** cpu first, so each case's ratios can be printed as its other rows come in. */
-export const RUNNERS: Runner[] = [engineRunner('cpu'), engineRunner('webgpu'), engineRunner('reference')];
+/**
+ * Ours (cpu first, then webgpu, so each case's ratios can be printed as its other rows come in), then
+ * the peers: jax-js and TF.js, each on WebGPU and on the CPU (WebAssembly; TF.js also plain JS).
+ */
+export const RUNNERS: Runner[] = [
+  engineRunner('cpu'), engineRunner('webgpu'), engineRunner('reference'),
+  jaxRunner('webgpu'), jaxRunner('wasm'),
+  tfjsRunner('webgpu'), tfjsRunner('wasm'), tfjsRunner('cpu'),
+];

@@ -5,15 +5,34 @@ import type { Operation } from '../timing.js';
 export interface Cell {
   /** Set for the WebGPU matmul kernels, which come in a scalar and a vec4 variant. */
   vec4?: boolean;
+  /**
+   * The training cases: how far the runner's first-step loss is from ours (the cpu backend's, same
+   * weights and batch), relative. Checked before the cell is returned (see checkFirstLoss).
+   */
+  lossCheck?: number;
+  /** Performs `count` operations. A warm-up case's cell is run once, with count 1: its operation is the cold start. */
   run: Operation;
   dispose(): void;
 }
 
+/** A case the runner leaves out, and why (printed and kept with the results). */
+export interface Skip {
+  skip: string;
+}
+
+/** Where a runner says what it checked or skipped, one line each, as the table is printed. */
+export type Log = (line: string) => void;
+
 /**
  * A competitor. `prepare` builds what a case needs (network, data, buffers) outside the timing and
- * returns the cells to time; none when the runner skips the case.
+ * returns the cells to time; none (or a Skip with its reason) when the runner leaves the case out.
  */
 export interface Runner {
   name: string;
-  prepare(c: Case): Promise<Cell[]>;
+  /**
+   * Another library (jax-js, TF.js): when it fails, the failure is printed and kept with the results
+   * and the run goes on. Our own backends' errors end the run.
+   */
+  peer?: boolean;
+  prepare(c: Case, log: Log): Promise<Cell[] | Skip>;
 }

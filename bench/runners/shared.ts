@@ -1,0 +1,178 @@
+import { readFileSync } from 'node:fs';
+import { createNetwork, type BackendName, type LayerWeights, type NetworkSpec } from '../../src/index.js';
+import { requestAdapter } from '../../src/webgpu/device.js';
+import { caseRows, TRAINING, trainingData, type TrainingCase } from '../cases.js';
+import type { Log, Skip } from './runner.js';
+
+/**
+ * What every runner shares so that the race is fair: the same initial weights (ours, seeded
+ * He-uniform before leakyRelu and Glorot-uniform otherwise, biases 0), the same data cut in the same
+ * batches, the same first-step loss to check against, and the same rule for leaving a slow runner out.
+ */
+
+/** Our network for the training cases: TRAINING's settings on these sizes. */
+export function networkSpec(backend: BackendName, sizes: number[], batch: number): NetworkSpec {
+  const layers: NetworkSpec['layers'] = [];
+  for (let l = 1; l < sizes.length; l++) {
+    const last = l === sizes.length - 1;
+    layers.push({ type: 'dense', units: sizes[l]! },
+      last ? { type: TRAINING.outputActivation } : { type: TRAINING.hiddenActivation, slope: TRAINING.leakySlope });
+  }
+  return {
+    inputSize: sizes[0]!,
+    layers,
+    loss: TRAINING.loss,
+    optimizer: { type: TRAINING.optimizer, learningRate: TRAINING.learningRate },
+    batchSize: batch,
+    seed: TRAINING.seed,
+    backend,
+  };
+}
+
+/** How far a runner's first-step loss may be from ours, relative. */
+export const LOSS_TOLERANCE = 1e-4;
+
+/** A runner whose one step (measured first, compilation included) takes longer is left out of the case. */
+export const STEP_LIMIT_MS = 15_000;
+
+/** A runner computed something else than ours: its cell fails, loudly, and the run's exit code says so. */
+export class CheckError extends Error {
+  override name = 'CheckError';
+}
+
+export interface Batch {
+  x: Float32Array;
+  y: Float32Array;
+  rows: number;
+}
+
+/** The case's data (trainingData) cut in batches of c.batch rows, in order: a step uses the first. */
+export function batchesOf(c: TrainingCase): Batch[] {
+  const rows = caseRows(c);
+  const { x, y } = trainingData(c.sizes, rows);
+  const inputs = c.sizes[0]!;
+  const outputs = c.sizes[c.sizes.length - 1]!;
+  const batches: Batch[] = [];
+  for (let start = 0; start < rows; start += c.batch) {
+    const end = Math.min(rows, start + c.batch);
+    batches.push({ x: x.slice(start * inputs, end * inputs), y: y.slice(start * outputs, end * outputs), rows: end - start });
+  }
+  return batches;
+}
+
+const memo = new Map<string, Promise<unknown>>();
+function memoize<T>(key: string, make: () => Promise<T>): Promise<T> {
+  let value = memo.get(key) as Promise<T> | undefined;
+  if (!value) {
+    value = make();
+    memo.set(key, value);
+  }
+  return value;
+}
+
+/** Our initial weights for these sizes, which every runner starts from. */
+export function initialWeights(sizes: number[]): Promise<LayerWeights[]> {
+  return memoize(`weights ${sizes.join('-')}`, async () => {
+    const net = await createNetwork(networkSpec('cpu', sizes, 1));
+    try {
+      return await net.getWeights();
+    } finally {
+      net.dispose();
+    }
+  });
+}
+
+/** Our cpu backend's loss on the case's first batch from the initial weights: what every first step must report. */
+function expectedFirstLoss(c: TrainingCase): Promise<number> {
+  return memoize(`loss ${c.sizes.join('-')} b${c.batch} r${caseRows(c)}`, async () => {
+    const net = await createNetwork(networkSpec('cpu', c.sizes, c.batch));
+    try {
+      const first = batchesOf(c)[0]!;
+      return await net.trainBatch(first.x, first.y);
+    } finally {
+      net.dispose();
+    }
+  });
+}
+
+/**
+ * Compares a runner's first-step loss with ours, prints the check line, and returns the relative
+ * difference; throws CheckError beyond LOSS_TOLERANCE.
+ */
+export async function checkFirstLoss(c: TrainingCase, runner: string, loss: number, log: Log): Promise<number> {
+  const expected = await expectedFirstLoss(c);
+  const relative = Math.abs(loss - expected) / Math.abs(expected);
+  const ok = relative <= LOSS_TOLERANCE;
+  const line = `${c.name} ${runner}: first-step loss ${loss.toPrecision(7)} vs ours ${expected.toPrecision(7)}, relative difference ${relative.toExponential(1)}`;
+  if (!ok) throw new CheckError(`${line} > ${LOSS_TOLERANCE}: not the same computation`);
+  log(`check  ${line} ≤ ${LOSS_TOLERANCE}`);
+  return relative;
+}
+
+const slowSteps = new Map<string, number>();
+const stepKey = (runner: string, c: TrainingCase) => `${runner} ${c.sizes.join('-')} b${c.batch}`;
+
+/** A Skip when this runner's step at these sizes was already found too slow (so the fit case does not pay for it again). */
+export function knownSlow(runner: string, c: TrainingCase): Skip | undefined {
+  const ms = slowSteps.get(stepKey(runner, c));
+  return ms === undefined ? undefined : tooSlow(ms);
+}
+
+/** Records how long this runner's first step took; a Skip when it is over STEP_LIMIT_MS. */
+export function timedFirstStep(runner: string, c: TrainingCase, ms: number): Skip | undefined {
+  if (ms <= STEP_LIMIT_MS) return undefined;
+  slowSteps.set(stepKey(runner, c), ms);
+  return tooSlow(ms);
+}
+
+function tooSlow(ms: number): Skip {
+  return { skip: `one step took ${(ms / 1000).toFixed(1)} s (first step, compilation included), over the ${STEP_LIMIT_MS / 1000} s limit` };
+}
+
+/** Milliseconds an async call took, with its result. */
+export async function timed<T>(call: () => Promise<T>): Promise<[T, number]> {
+  const start = performance.now();
+  const result = await call();
+  return [result, performance.now() - start];
+}
+
+let navigatorGpu: Promise<boolean> | undefined;
+
+/**
+ * Gives the peer libraries a `navigator.gpu`, as a browser would: a second GPU object of Dawn (npm
+ * `webgpu`, the one our engine uses), made after our requestAdapter() has found an adapter, so that it
+ * sees the same Vulkan driver (on a machine without a GPU, requestAdapter points the Vulkan loader at
+ * SwiftShader through VK_ICD_FILENAMES, which a GPU object reads when it is made). Each library then
+ * asks it for the same adapter and makes its own device, as it does in a browser. False when there is
+ * no adapter. Dawn's GPU object must outlive its devices: navigator keeps it for the process.
+ */
+export function installNavigatorGpu(): Promise<boolean> {
+  navigatorGpu ??= (async () => {
+    const scope = globalThis as { navigator?: { gpu?: GPU } };
+    if (scope.navigator?.gpu) return true;
+    if (!(await requestAdapter())) return false;
+    const moduleName = 'webgpu';
+    const dawn = (await import(/* @vite-ignore */ moduleName)) as { create: (options: string[]) => GPU };
+    const gpu = dawn.create([]);
+    if (scope.navigator) Object.defineProperty(scope.navigator, 'gpu', { value: gpu, configurable: true });
+    else Object.defineProperty(globalThis, 'navigator', { value: { gpu, userAgent: `Node.js/${process.version}` }, configurable: true, writable: true });
+    return true;
+  })();
+  return navigatorGpu;
+}
+
+const PEER_PACKAGES = ['@jax-js/jax', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-backend-wasm', 'webgpu'];
+
+/** The installed versions of the peer libraries (and of Dawn's bindings); those not installed are left out. */
+export function peerVersions(): Record<string, string> {
+  const versions: Record<string, string> = {};
+  for (const name of PEER_PACKAGES) {
+    try {
+      const file = new URL(`../../node_modules/${name}/package.json`, import.meta.url);
+      versions[name] = (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+    } catch {
+      // Not installed: its runners report the import error themselves.
+    }
+  }
+  return versions;
+}
