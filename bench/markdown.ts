@@ -33,19 +33,21 @@ over 2,560 rows (ours: \`fit\`, shuffled, loss read at the end of the epoch; the
 the batches in order, the loss summed on the device and read once at the end); the same for a
 784-1024-1024-10 network on batches of 1,024 (about 11 GFLOP a step; a runner whose first step takes
 over 15 s is left out); the fixed cost of a 2-2-2 step on one row; and the three matmul forms of
-backprop (A·B, A·Bᵀ, Aᵀ·B) on square matrices: our WebGPU kernels (scalar and vec4) and cpu kernel,
+backprop (A·B, A·Bᵀ, Aᵀ·B) on square matrices: our WebGPU kernels (scalar, vec4, and vec4 sharing loads through subgroups where the device allows) and cpu kernel,
 jax-js's \`np.matmul\` of transposed views (each product waited for: jax-js is lazy) and TF.js's
 \`tf.matMul\` with its transpose flags.
 
 Each cell but the warm-up is warmed up, then repeated for at least 2 s; the figure is the median.
 \`× ${BASELINE}\` is how many times faster than our ${BASELINE} backend in the same case and run;
-\`vs ${GPU_BASELINE}\` is the same against our ${GPU_BASELINE} backend (the faster of its two kernels in the matmul cases), so
+\`vs ${GPU_BASELINE}\` is the same against our ${GPU_BASELINE} backend (the fastest of its kernels in the matmul cases), so
 "jax-webgpu … 0.50×" reads "jax-js on WebGPU takes twice as long as ours".
 
 \`npm run bench -- --help\` lists the flags: \`--quick\` (a smoke run: short windows, no 1024-wide
 case), \`--only\` (runners or case-name prefixes, e.g. \`--only cpu,webgpu,jax-wasm,matmul\`), \`--out\`,
 \`--no-markdown\`. Each run writes \`bench/results/<device>-<date>.json\`, kept in git, and this file is
-regenerated from all of them.
+regenerated from all of them. A run with \`--only\` replaces just the rows it measured in that day's
+file (here: the WebGPU matmul rows were re-measured after the subgroup kernels landed); the other rows
+keep the figures of the full run.
 
 Where the adapter is SwiftShader, "WebGPU" is a CPU emulation of a GPU (Vulkan on the CPU), so the
 CPU backends may well win there; those figures track the kernels' progress, not what a GPU does.

@@ -8,8 +8,8 @@ import { machineSlug, type Machine } from './device.js';
 export interface Row {
   case: string;
   runner: string;
-  /** The WebGPU matmul rows only: which kernel variant. */
-  vec4?: boolean;
+  /** The WebGPU matmul rows only: which kernel variant ('scalar', 'vec4', 'vec4+subgroups'). */
+  variant?: string;
   median: number;
   unit: Unit;
   samples: number;
@@ -41,7 +41,7 @@ export interface Results {
 /** The committed results; BENCHMARKS.md is made from these. */
 export const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url));
 
-const rowKey = (row: Row) => `${row.case} ${row.runner} ${row.vec4 ?? ''}`;
+const rowKey = (row: Row) => `${row.case} ${row.runner} ${row.variant ?? ''}`;
 const cellKey = (item: { case: string; runner: string }) => `${item.case} ${item.runner}`;
 
 /**
@@ -66,7 +66,15 @@ export async function writeResults(dir: string, results: Results): Promise<strin
 }
 
 async function readResults(file: string): Promise<Results> {
-  return JSON.parse(await readFile(file, 'utf8')) as Results;
+  const results = JSON.parse(await readFile(file, 'utf8')) as Results;
+  // Files written before the subgroup kernels marked the variant with a boolean `vec4`.
+  for (const row of results.cases as (Row & { vec4?: boolean })[]) {
+    if (row.vec4 !== undefined) {
+      row.variant = row.vec4 ? 'vec4' : 'scalar';
+      delete row.vec4;
+    }
+  }
+  return results;
 }
 
 /** Every results file of a directory, with its name. */

@@ -127,7 +127,7 @@ async function measureCell(c: Case, runner: string, cell: Cell, window: Window):
     return {
       case: c.name,
       runner,
-      ...(cell.vec4 === undefined ? {} : { vec4: cell.vec4 }),
+      ...(cell.variant === undefined ? {} : { variant: cell.variant }),
       median: figure(c, median(samples)),
       unit: unitOf(c),
       samples: samples.length,

@@ -8,7 +8,7 @@ export const RIGHT_ALIGNED = new Set([2, 4, 5]);
 
 /** The runner as shown, with the kernel variant where there is one. */
 function runnerLabel(row: Row): string {
-  return row.vec4 === undefined ? row.runner : `${row.runner} ${row.vec4 ? 'vec4' : 'scalar'}`;
+  return row.variant === undefined ? row.runner : `${row.runner} ${row.variant}`;
 }
 
 /** How many times better `row` is than `base` (above 1: faster). */
@@ -39,7 +39,7 @@ export function tableRow(row: Row, rows: Row[]): string[] {
     formatRatio(speedup(row, rows, BASELINE)), formatRatio(speedup(row, rows, GPU_BASELINE))];
 }
 
-const WIDTHS = [27, 16, 10, 11, 8, 9];
+const WIDTHS = [27, 22, 10, 11, 8, 9];
 
 /** A console line: left-aligned names, right-aligned figures. */
 export function consoleLine(values: string[]): string {

@@ -1,7 +1,7 @@
 import { MATMUL_TILE, vectorizable } from '../../shaders/index.js';
 import { typescriptKernels } from '../../src/cpu/kernels.js';
 import { DeviceError } from '../../src/errors.js';
-import { defaultContext } from '../../src/webgpu/device.js';
+import { canShareBySubgroups, defaultContext } from '../../src/webgpu/device.js';
 import { packDims } from '../../src/webgpu/dims.js';
 import { getKernel } from '../../src/webgpu/kernels.js';
 import { randomMatrix, type Case } from '../cases.js';
@@ -9,13 +9,22 @@ import type { Cell } from './runner.js';
 
 type MatmulCase = Extract<Case, { kind: 'matmul' }>;
 
-/** The scalar kernel, and the vec4 one where the sizes allow it; both on the device the networks use. */
+type Variant = 'scalar' | 'vec4' | 'vec4+subgroups';
+
+/**
+ * The scalar kernel, the vec4 one where the sizes allow it, and vec4 with subgroup sharing where the
+ * trainer would use it (canShareBySubgroups); all on the device the networks use.
+ */
 export async function gpuMatmulCells(c: MatmulCase): Promise<Cell[]> {
   const context = await defaultContext();
   if (!context) throw new DeviceError('the webgpu runner needs a WebGPU adapter; leave it out with --only cpu,reference');
   const { transposeA, transposeB } = c.form;
-  const variants = vectorizable(transposeA, transposeB, c.size, c.size, c.size) ? [false, true] : [false];
-  return Promise.all(variants.map((vec4) => gpuMatmulCell(context.device, c, vec4)));
+  const variants: Variant[] = ['scalar'];
+  if (vectorizable(transposeA, transposeB, c.size, c.size, c.size)) {
+    variants.push('vec4');
+    if (canShareBySubgroups(context)) variants.push('vec4+subgroups');
+  }
+  return Promise.all(variants.map((variant) => gpuMatmulCell(context.device, c, variant)));
 }
 
 /**
@@ -23,9 +32,10 @@ export async function gpuMatmulCells(c: MatmulCase): Promise<Cell[]> {
  * An operation is one dispatch; a sample records its operations in one pass, submits once and waits
  * for onSubmittedWorkDone, so it times the GPU's work rather than the submit.
  */
-async function gpuMatmulCell(device: GPUDevice, c: MatmulCase, vec4: boolean): Promise<Cell> {
+async function gpuMatmulCell(device: GPUDevice, c: MatmulCase, variant: Variant): Promise<Cell> {
   const { transposeA, transposeB } = c.form;
-  const kernel = await getKernel(device, { kind: 'matmul', transposeA, transposeB, epilogue: 'none', activation: 'linear', vec4 });
+  const kernel = await getKernel(device, { kind: 'matmul', transposeA, transposeB, epilogue: 'none', activation: 'linear',
+    vec4: variant !== 'scalar', subgroups: variant === 'vec4+subgroups' });
   const buffers: GPUBuffer[] = [];
   const upload = (data: ArrayBuffer | Float32Array | Uint32Array, usage: GPUBufferUsageFlags) => {
     const buffer = device.createBuffer({ size: data.byteLength, usage: usage | GPUBufferUsage.COPY_DST });
@@ -48,7 +58,7 @@ async function gpuMatmulCell(device: GPUDevice, c: MatmulCase, vec4: boolean): P
   });
   const grid = [Math.ceil(size / MATMUL_TILE.cols), Math.ceil(size / MATMUL_TILE.rows)] as const;
   return {
-    vec4,
+    variant,
     async run(count) {
       const encoder = device.createCommandEncoder();
       const pass = encoder.beginComputePass();

@@ -3,8 +3,8 @@ import type { Operation } from '../timing.js';
 
 /** One timed thing: a runner's operation for a case, ready to run. */
 export interface Cell {
-  /** Set for the WebGPU matmul kernels, which come in a scalar and a vec4 variant. */
-  vec4?: boolean;
+  /** Set for the WebGPU matmul kernels, which come in variants: 'scalar', 'vec4', 'vec4+subgroups'. */
+  variant?: string;
   /**
    * The training cases: how far the runner's first-step loss is from ours (the cpu backend's, same
    * weights and batch), relative. Checked before the cell is returned (see checkFirstLoss).
