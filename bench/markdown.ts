@@ -70,8 +70,22 @@ function section(file: string, { device, date, node, quick, cases, versions, not
     line(COLUMNS.map((_, i) => (RIGHT_ALIGNED.has(i) ? '---:' : '---'))),
     ...rows.map((row) => line(tableRow(row, cases))),
     ...(checked.length > 0 ? ['', `First-step loss against our cpu backend's: ${checked.length} training cells checked, largest relative difference ${worst.toExponential(1)} (limit ${LOSS_TOLERANCE}).`] : []),
+    ...memoryLines(cases),
     ...((notes ?? []).length > 0 ? ['', 'Not measured:', '', ...notes!.map((note) => `- ${note.case} · ${note.runner} — ${note.kind}: ${note.text.replaceAll('|', '\\|')}`)] : []),
   ].join('\n');
+}
+
+const megabytes = (bytes: number) => (bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(2)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`);
+
+/** Our webgpu training cells: GPU memory held against the minimum, and resources created while timed. */
+function memoryLines(cases: Row[]): string[] {
+  const measured = cases.filter((row) => row.gpuBytes !== undefined && row.minimumBytes !== undefined);
+  if (measured.length === 0) return [];
+  return ['', 'GPU memory of our webgpu networks (weights, gradients, optimizer state, activations, staging, training set) ' +
+    'against the least any trainer needs (weights, gradients, optimizer state, one batch of activations), and buffers + bind groups ' +
+    'created while the cell was timed:', '',
+    ...measured.map((row) => `- ${row.case}: ${megabytes(row.gpuBytes!)} held, minimum ${megabytes(row.minimumBytes!)} ` +
+      `(${(row.gpuBytes! / row.minimumBytes!).toFixed(2)}×); created while timed: ${row.createdWhileTimed ?? '—'}`)];
 }
 
 /** Rewrites BENCHMARKS.md from every file in bench/results, newest first. */

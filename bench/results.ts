@@ -15,6 +15,11 @@ export interface Row {
   samples: number;
   /** The training cases: the first-step loss's relative difference from ours (cpu backend). */
   lossCheck?: number;
+  /** Our webgpu training cells: GPU bytes the network holds, and the least any trainer needs. */
+  gpuBytes?: number;
+  minimumBytes?: number;
+  /** Our webgpu training cells: buffers + bind groups created while the cell was timed (should be 0). */
+  createdWhileTimed?: number;
 }
 
 /** A cell that was not measured: skipped (with the reason) or failed (with the error). */

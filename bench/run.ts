@@ -132,6 +132,7 @@ async function measureCell(c: Case, runner: string, cell: Cell, window: Window):
       unit: unitOf(c),
       samples: samples.length,
       ...(cell.lossCheck === undefined ? {} : { lossCheck: cell.lossCheck }),
+      ...cell.report?.(),
     };
   } finally {
     cell.dispose();

@@ -117,6 +117,20 @@ describe('resource hygiene', () => {
     expect(net.stats().liveBytes).toBe(0);
   });
 
+  it('fit called again on a set of the same size reuses its buffers and trains on the new contents', async () => {
+    const gpu = await createNetwork({ ...spec, backend: 'webgpu', seed: 6 });
+    const cpu = await createNetwork({ ...spec, backend: 'cpu', seed: 6 });
+    const other = x.map((row) => row.map((v) => -2 * v));
+    for (const net of [gpu, cpu]) await net.fit(x, y, { epochs: 1 });
+    const created = gpu.stats();
+    const [gpuLoss, cpuLoss] = [await gpu.fit(other, y, { epochs: 2 }), await cpu.fit(other, y, { epochs: 2 })];
+    expect(gpu.stats().buffersCreated).toBe(created.buffersCreated);
+    expect(gpu.stats().bindGroupsCreated).toBe(created.bindGroupsCreated);
+    gpuLoss.loss.forEach((loss, i) => expect(Math.abs(loss - cpuLoss.loss[i]!)).toBeLessThan(1e-5));
+    gpu.dispose();
+    cpu.dispose();
+  });
+
   it('reports nothing held on the cpu backend', async () => {
     const net = await createNetwork({ ...spec, backend: 'cpu' });
     await net.trainBatch(x, y);

@@ -55,11 +55,35 @@ async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step
       : async (count: number) => {
         await net.fit(x, y, { epochs: count });
       };
-    return [{ lossCheck, run, dispose: () => net.dispose() }];
+    // Nothing may be created per step: what exists before the timing is all the timed steps may use
+    // (for fit, after one epoch: its first call uploads the training set).
+    if (backend === 'webgpu' && c.kind === 'fit') await net.fit(x, y, { epochs: 1 });
+    const before = net.stats();
+    const report = backend !== 'webgpu' ? undefined : () => {
+      const after = net.stats();
+      return {
+        gpuBytes: after.liveBytes,
+        minimumBytes: minimumTrainingBytes(net, c.batch),
+        createdWhileTimed: after.buffersCreated - before.buffersCreated + after.bindGroupsCreated - before.bindGroupsCreated,
+      };
+    };
+    return [{ lossCheck, run, dispose: () => net.dispose(), ...(report ? { report } : {}) }];
   } catch (error) {
     net.dispose();
     throw error;
   }
+}
+
+/**
+ * The least memory any trainer of this network needs, in bytes: weights and biases, their gradients,
+ * the optimizer's state (none for SGD), and the activations of one batch (its input and every layer's output).
+ */
+function minimumTrainingBytes(net: Network, batch: number): number {
+  const { layers, inputSize, optimizer } = net.plan;
+  const parameters = layers.reduce((sum, l) => sum + (l.inputs + 1) * l.units, 0);
+  const moments = optimizer.type === 'adam' ? 2 : optimizer.type === 'momentum' ? 1 : 0;
+  const activations = batch * (inputSize + layers.reduce((sum, l) => sum + l.units, 0));
+  return 4 * (parameters * (2 + moments) + activations);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Case } from '../cases.js';
+import type { Row } from '../results.js';
 import type { Operation } from '../timing.js';
 
 /** One timed thing: a runner's operation for a case, ready to run. */
@@ -10,6 +11,8 @@ export interface Cell {
    * weights and batch), relative. Checked before the cell is returned (see checkFirstLoss).
    */
   lossCheck?: number;
+  /** Called after the timing, before dispose: extra figures for the cell's row (GPU memory, say). */
+  report?(): Pick<Row, 'gpuBytes' | 'minimumBytes' | 'createdWhileTimed'>;
   /** Performs `count` operations. A warm-up case's cell is run once, with count 1: its operation is the cold start. */
   run: Operation;
   dispose(): void;

@@ -288,8 +288,16 @@ export class WebGpuBackend implements Backend {
   }
 
   setTrainingSet(x: Float32Array, y: Float32Array, rows: number): void {
-    this.dropTrainingSet();
     const { inputSize, outputSize, batchSize } = this.plan;
+    const previous = this.trainingSet;
+    if (previous?.gather && previous.rows === rows) {
+      // A set of the same size (say, fit called again on the same data): new contents, same buffers and bind groups.
+      this.trainingSet = { ...previous, x, y };
+      this.device.queue.writeBuffer(previous.gather.buffers[0]!, 0, x, 0, rows * inputSize);
+      this.device.queue.writeBuffer(previous.gather.buffers[1]!, 0, y, 0, rows * outputSize);
+      return;
+    }
+    this.dropTrainingSet();
     const batches = ceilDiv(rows, batchSize);
     if (batches > this.lossRecordBatches) this.growLossRecord(batches);
     this.trainingSet = { x, y, rows };
