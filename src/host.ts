@@ -1,4 +1,5 @@
 import type { Backend, DeviceInfo, ResourceStats } from './backend.js';
+import { gatherRows } from './data/matrix.js';
 import type { Plan } from './plan.js';
 import type { BackendName } from './spec.js';
 
@@ -45,11 +46,8 @@ export abstract class HostBackend implements Backend {
     for (let batch = 0; batch < losses.length; batch++) {
       const start = batch * batchSize;
       const rows = Math.min(batchSize, order.length - start);
-      for (let r = 0; r < rows; r++) {
-        const source = order[start + r]!;
-        copyRow(this.trainX, source, this.batchX, r, inputSize);
-        copyRow(this.trainY, source, this.batchY, r, outputSize);
-      }
+      gatherRows(this.trainX, order, start, rows, inputSize, this.batchX);
+      gatherRows(this.trainY, order, start, rows, outputSize, this.batchY);
       losses[batch] = this.step(this.batchX, this.batchY, rows);
       afterBatch?.(batch, rows);
     }
@@ -88,10 +86,4 @@ export abstract class HostBackend implements Backend {
     this.trainX = new Float32Array(0);
     this.trainY = new Float32Array(0);
   }
-}
-
-function copyRow(source: Float32Array, sourceRow: number, target: Float32Array, targetRow: number, width: number) {
-  const from = sourceRow * width;
-  const to = targetRow * width;
-  for (let j = 0; j < width; j++) target[to + j] = source[from + j]!;
 }

@@ -53,6 +53,18 @@ export function toMatrix(value: MatrixInput, width: number, name: string, widthN
   return { data, rows };
 }
 
+/**
+ * Copies rows order[start], order[start + 1], … (count of them) of `source` [·, width] into the first
+ * rows of `target`: how a shuffled batch is taken out of a training set on the host.
+ */
+export function gatherRows(source: Float32Array, order: Uint32Array, start: number, count: number, width: number, target: Float32Array): void {
+  for (let r = 0; r < count; r++) {
+    const from = order[start + r]! * width;
+    const to = r * width;
+    for (let j = 0; j < width; j++) target[to + j] = source[from + j]!;
+  }
+}
+
 /** Index of the largest value in each row of a [rows, width] matrix. */
 export function argmaxRows(data: ArrayLike<number>, rows: number, width: number): Uint32Array {
   const result = new Uint32Array(rows);

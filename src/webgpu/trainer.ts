@@ -1,5 +1,6 @@
 import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_TILE, STEP_BYTES, vectorizable, type KernelKey, type MatmulEpilogue } from '../../shaders/index.js';
 import type { Backend, DeviceInfo, ResourceStats } from '../backend.js';
+import { gatherRows } from '../data/matrix.js';
 import { DeviceError } from '../errors.js';
 import type { Activation, Plan } from '../plan.js';
 import { canShareBySubgroups, type GpuContext } from './device.js';
@@ -49,12 +50,13 @@ export class WebGpuBackend implements Backend {
   private lossRecordBatches = 1;
   /** The loss-reduce dispatch and what it needs to be rebuilt when the loss record grows. */
   private readonly lossReduce: { dims: number; rowLoss: GPUBuffer; dispatch: Dispatch };
-  private trainingSet: { x: Float32Array; y: Float32Array; rows: number; gather?: { buffers: GPUBuffer[]; order: GPUBuffer; dispatches: Dispatch[] } } | undefined;
+  private trainingSet: { x: Float32Array; y: Float32Array; rows: number; gather?: { setX: GPUBuffer; setY: GPUBuffer; order: GPUBuffer; buffers: GPUBuffer[]; dispatches: Dispatch[] } } | undefined;
   private readonly kernels: Map<string, Kernel>;
   private readonly uniforms: GPUBuffer;
   private t = 0;
 
-  private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, initial: Float32Array, reason: string) {
+  private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, variants: VariantOptions,
+    initial: Float32Array, reason: string) {
     this.device = context.device;
     this.kernels = kernels;
     this.info = {
@@ -66,7 +68,6 @@ export class WebGpuBackend implements Backend {
       reason,
     };
     const { batchSize, inputSize, outputSize, parameterCount, layers, optimizer } = plan;
-    const variants: VariantOptions = { subgroups: canShareBySubgroups(context) };
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
     const floats = (count: number, label: string) => this.buffer(count * FLOAT, storage, label);
 
@@ -164,14 +165,15 @@ export class WebGpuBackend implements Backend {
    * plan against the device's limits (checkLimits) before making the initial parameters.
    */
   static async create(plan: Plan, context: GpuContext, initial: Float32Array, reason: string): Promise<WebGpuBackend> {
-    const keys = kernelKeys(plan, { subgroups: canShareBySubgroups(context) });
+    const variants: VariantOptions = { subgroups: canShareBySubgroups(context) };
+    const keys = kernelKeys(plan, variants);
     const device = context.device;
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
     let backend: WebGpuBackend | undefined;
     try {
       const compiled = await Promise.all(keys.map(async (key) => [JSON.stringify(key), await getKernel(device, key)] as const));
-      backend = new WebGpuBackend(plan, context, new Map(compiled), initial, reason);
+      backend = new WebGpuBackend(plan, context, new Map(compiled), variants, initial, reason);
     } finally {
       const [memory, validation] = [await device.popErrorScope(), await device.popErrorScope()];
       const error = memory ?? validation;
@@ -293,8 +295,8 @@ export class WebGpuBackend implements Backend {
     if (previous?.gather && previous.rows === rows) {
       // A set of the same size (say, fit called again on the same data): new contents, same buffers and bind groups.
       this.trainingSet = { ...previous, x, y };
-      this.device.queue.writeBuffer(previous.gather.buffers[0]!, 0, x, 0, rows * inputSize);
-      this.device.queue.writeBuffer(previous.gather.buffers[1]!, 0, y, 0, rows * outputSize);
+      this.device.queue.writeBuffer(previous.gather.setX, 0, x, 0, rows * inputSize);
+      this.device.queue.writeBuffer(previous.gather.setY, 0, y, 0, rows * outputSize);
       return;
     }
     this.dropTrainingSet();
@@ -332,6 +334,8 @@ export class WebGpuBackend implements Backend {
       grid: (batchRows) => this.linearGrid(batchRows * width),
     });
     this.trainingSet.gather = {
+      setX,
+      setY,
       buffers: [setX, setY, order, dimsBuffer],
       order,
       dispatches: [gather(0, setX, this.input, inputSize), gather(1, setY, this.target, outputSize)],
@@ -384,11 +388,8 @@ export class WebGpuBackend implements Backend {
       x: new Float32Array(this.plan.batchSize * inputSize),
       y: new Float32Array(this.plan.batchSize * outputSize),
     });
-    for (let r = 0; r < rows; r++) {
-      const source = order[start + r]!;
-      staging.x.set(set.x.subarray(source * inputSize, (source + 1) * inputSize), r * inputSize);
-      staging.y.set(set.y.subarray(source * outputSize, (source + 1) * outputSize), r * outputSize);
-    }
+    gatherRows(set.x, order, start, rows, inputSize, staging.x);
+    gatherRows(set.y, order, start, rows, outputSize, staging.y);
     this.device.queue.writeBuffer(this.input, 0, staging.x, 0, rows * inputSize);
     this.device.queue.writeBuffer(this.target, 0, staging.y, 0, rows * outputSize);
   }
