@@ -1,4 +1,4 @@
-import type { BackendName } from './spec.js';
+import type { BackendName, Optimizer } from './spec.js';
 
 /** What a network runs on, for users and logs. */
 export interface DeviceInfo {
@@ -25,6 +25,21 @@ export interface ResourceStats {
   bindGroupsCreated: number;
 }
 
+/** Everything training changes: what a synchronisation copies to the host and a restore puts back. */
+export interface TrainingState {
+  /** The parameter vector, in the plan's layout. */
+  parameters: Float32Array;
+  /** The optimizer's moment vectors in the same layout (see momentCount); none means all zeros. */
+  moments: Float32Array[];
+  /** Optimizer steps taken: Adam's bias correction depends on it. */
+  step: number;
+}
+
+/** Moment vectors the optimizer keeps: none for sgd, the velocity for momentum, m and v for Adam. */
+export function momentCount(optimizer: Optimizer): number {
+  return optimizer.type === 'adam' ? 2 : optimizer.type === 'momentum' ? 1 : 0;
+}
+
 /**
  * The narrow interface between a Network and a device. Every backend interprets the same Plan;
  * parameters travel as one flat vector in the plan's layout. Inputs here are already validated
@@ -36,6 +51,12 @@ export interface Backend {
   getParameters(): Promise<Float32Array>;
   /** Replaces the parameters and resets the optimizer state. */
   setParameters(parameters: Float32Array): Promise<void>;
+  /** Parameters, optimizer moments and step count, read from the device. */
+  getState(): Promise<TrainingState>;
+  /** Replaces everything getState returns. */
+  setState(state: TrainingState): Promise<void>;
+  /** Resolves with the reason when the device behind the backend is lost (WebGPU only). */
+  readonly lost?: Promise<string>;
   /** One step on `rows` ≤ batchSize rows; returns the batch's loss before the update. */
   trainBatch(x: Float32Array, y: Float32Array, rows: number): Promise<number>;
   /** Keeps a training set where batches can be taken from it by index (on the GPU: uploaded once). */

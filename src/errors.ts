@@ -21,3 +21,22 @@ export class DeviceError extends BackpropError {}
 
 /** The network was used after `dispose()`. */
 export class DisposedError extends BackpropError {}
+
+/** A model file or TF.js artifact is damaged, truncated, of another version, or describes a model we cannot build. */
+export class ModelFileError extends BackpropError {}
+
+/**
+ * The WebGPU device went away (`device.destroy()`, a driver reset, a tab put to sleep). The network
+ * keeps the weights of its last synchronisation; `restore()` continues from there.
+ */
+export class DeviceLostError extends BackpropError {}
+
+/**
+ * Training produced a NaN or infinite loss or weights. The network is back at the last good
+ * synchronisation; `epoch` and `batch` say where it happened (undefined outside fit).
+ */
+export class DivergenceError extends BackpropError {
+  constructor(message: string, readonly epoch?: number, readonly batch?: number) {
+    super(message);
+  }
+}

@@ -1,4 +1,4 @@
-import type { Backend, DeviceInfo, ResourceStats } from './backend.js';
+import type { Backend, DeviceInfo, ResourceStats, TrainingState } from './backend.js';
 import { gatherRows } from './data/matrix.js';
 import type { Plan } from './plan.js';
 import type { BackendName } from './spec.js';
@@ -24,6 +24,8 @@ export abstract class HostBackend implements Backend {
 
   abstract getParameters(): Promise<Float32Array>;
   abstract setParameters(parameters: Float32Array): Promise<void>;
+  abstract getState(): Promise<TrainingState>;
+  abstract setState(state: TrainingState): Promise<void>;
   /** One training step; returns the loss before the update. */
   protected abstract step(x: Float32Array, y: Float32Array, rows: number): number;
   /** Outputs of `rows` ≤ batchSize rows, softmax applied for softmaxCrossEntropy. */

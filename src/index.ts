@@ -1,6 +1,12 @@
-export { createNetwork, Network } from './network.js';
-export type { BatchInfo, EpochInfo, Evaluation, FitOptions, FitResult, LayerWeights } from './network.js';
+export { createNetwork, fromTfjsArtifacts, loadNetwork } from './create.js';
+export type { LoadOptions, TfjsImportOptions } from './create.js';
+export { Network } from './network.js';
+export type { BatchInfo, EpochInfo, Evaluation, FitOptions, FitResult, LayerWeights, RestoreOptions, SaveOptions } from './network.js';
+export type { TfjsArtifacts, TfjsWeightSpec } from './io/tfjs.js';
+export { MODEL_FILE_VERSION } from './io/model-file.js';
 export type { ActivationName, BackendChoice, BackendName, LayerSpec, LossName, NetworkSpec, OptimizerSpec } from './spec.js';
 export type { DeviceInfo, ResourceStats } from './backend.js';
 export type { MatrixInput } from './data/matrix.js';
-export { BackpropError, DeviceError, DisposedError, ShapeError, SpecError } from './errors.js';
+export {
+  BackpropError, DeviceError, DeviceLostError, DisposedError, DivergenceError, ModelFileError, ShapeError, SpecError,
+} from './errors.js';

@@ -1,14 +1,12 @@
-import type { Backend, DeviceInfo, ResourceStats } from './backend.js';
-import { CpuBackend } from './cpu/cpu.js';
+import type { Backend, DeviceInfo, ResourceStats, TrainingState } from './backend.js';
 import { accuracy, toMatrix, type MatrixInput } from './data/matrix.js';
 import { mulberry32, shuffleInto } from './data/random.js';
 import { applyStandardization, computeStandardization, type Standardization } from './data/standardize.js';
-import { DeviceError, DisposedError, ShapeError, SpecError } from './errors.js';
-import { compilePlan, initialParameters, type Plan } from './plan.js';
-import { ReferenceBackend } from './reference/reference.js';
-import type { BackendName, NetworkSpec } from './spec.js';
-import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
-import { checkLimits, WebGpuBackend } from './webgpu/trainer.js';
+import { DeviceLostError, DisposedError, DivergenceError, ShapeError, SpecError } from './errors.js';
+import { encodeModelFile } from './io/model-file.js';
+import { toTfjsArtifacts, type TfjsArtifacts } from './io/tfjs.js';
+import type { Plan } from './plan.js';
+import type { BackendChoice, BackendName } from './spec.js';
 
 /** One dense layer's parameters: weights row-major [inputs][units], bias [units]. */
 export interface LayerWeights {
@@ -27,6 +25,8 @@ export interface EpochInfo {
   epoch: number;
   /** Mean training loss of the epoch (batch losses weighted by their rows). */
   loss: number;
+  /** Each batch's loss before its update, read once at the end of the epoch. */
+  batchLosses: Float32Array;
 }
 
 export interface FitOptions {
@@ -57,6 +57,32 @@ export interface Evaluation {
   accuracy: number;
 }
 
+export interface SaveOptions {
+  /** Also save the optimizer's moments, step count and shuffle position, so training resumes exactly. Default false. */
+  optimizerState?: boolean;
+}
+
+export interface RestoreOptions {
+  /** Where to continue. Default: the backend the network was created with (for 'auto', a fresh choice). */
+  backend?: BackendChoice;
+  /** A GPUDevice to continue on (WebGPU backend only). */
+  device?: GPUDevice;
+}
+
+/** Builds a backend for a plan from a training state; supplied by createNetwork's module. */
+export type BackendFactory = (plan: Plan, state: TrainingState, options: RestoreOptions) => Promise<Backend>;
+
+/** What a network is built from besides its plan and backend: its synchronised state and host-side extras. */
+export interface NetworkOrigin {
+  state: TrainingState;
+  /** Words for where `state` came from, used in error messages ("creation", "the loaded file"). */
+  source: string;
+  standardization?: Standardization;
+  /** Draws already taken from the shuffle stream (a resumed training continues it). */
+  shuffleDraws?: number;
+  factory: BackendFactory;
+}
+
 function requireEpochs(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
     throw new SpecError(`fit: epochs must be a positive integer, got ${String(value)}`);
@@ -64,14 +90,27 @@ function requireEpochs(value: unknown): number {
   return value;
 }
 
+/** Index of the first NaN or ±Infinity, or -1. */
+function firstNonFinite(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;
+  return -1;
+}
+
+/** The seed of the shuffle stream, and mulberry32's step: its state after n draws is seed + n·step (mod 2^32). */
+const SHUFFLE_SALT = 0x5bd1e995;
+const MULBERRY_STEP = 0x6d2b79f5;
+
 /**
  * The network users hold. It validates every input before the backend sees it (bad input throws
  * and leaves the weights untouched), standardizes inputs when asked, and runs calls one at a time
  * in the order they were made, even when the caller does not await between them.
+ *
+ * It also keeps a host copy of the training state from the last synchronisation (creation, the end
+ * of each epoch, sync(), save(), setWeights()): a diverged step goes back to it, and after the
+ * device is lost restore() continues from it.
  */
 export class Network {
-  readonly backend: BackendName;
-  readonly deviceInfo: DeviceInfo;
+  private impl!: Backend;
   private standardization: Standardization | undefined;
   /** Calls run one after another on a lane: the network's own, or a callback's while fit awaits it. */
   private readonly rootLane: { tail: Promise<unknown> } = { tail: Promise.resolve() };
@@ -81,23 +120,71 @@ export class Network {
   private disposed = false;
   /** Calls queued or running: dispose() frees the backend at once when there are none. */
   private pending = 0;
+  private synced: TrainingState;
+  private syncedAt: string;
+  /** Whether the backend may hold state newer than `synced`. */
+  private changed = false;
+  /** Set when the current backend's device is lost: the reason. */
+  private lostReason: string | undefined;
+  /** Rejects when the current backend's device is lost; calls race against it so none can hang. */
+  private lostSignal: Promise<never> | undefined;
+  private shuffleDraws: number;
   private readonly shuffleRandom: () => number;
+  private readonly factory: BackendFactory;
 
-  /** Use createNetwork(). */
-  constructor(readonly plan: Plan, private readonly impl: Backend) {
-    this.backend = impl.name;
-    this.deviceInfo = impl.info;
+  /** Use createNetwork(), loadNetwork() or fromTfjsArtifacts(). */
+  constructor(readonly plan: Plan, impl: Backend, origin: NetworkOrigin) {
+    this.attach(impl);
+    this.synced = origin.state;
+    this.syncedAt = origin.source;
+    this.standardization = origin.standardization;
+    this.factory = origin.factory;
     // A stream of its own, so shuffles do not depend on how weights were initialised.
-    this.shuffleRandom = mulberry32(plan.seed ^ 0x5bd1e995);
+    this.shuffleDraws = origin.shuffleDraws ?? 0;
+    const random = mulberry32((plan.seed ^ SHUFFLE_SALT) + Math.imul(this.shuffleDraws, MULBERRY_STEP));
+    this.shuffleRandom = () => {
+      this.shuffleDraws = (this.shuffleDraws + 1) >>> 0;
+      return random();
+    };
   }
 
-  private run<T>(name: string, task: () => Promise<T>): Promise<T> {
+  get backend(): BackendName {
+    return this.impl.name;
+  }
+
+  get deviceInfo(): DeviceInfo {
+    return this.impl.info;
+  }
+
+  private attach(impl: Backend): void {
+    this.impl = impl;
+    this.lostReason = undefined;
+    this.lostSignal = impl.lost?.then((reason) => {
+      if (this.impl === impl) this.lostReason = reason;
+      throw new DeviceLostError(reason);
+    });
+    this.lostSignal?.catch(() => undefined);
+  }
+
+  private lostError(name: string): DeviceLostError {
+    return new DeviceLostError(`${name}(): the WebGPU device was lost (${this.lostReason}); the network keeps its weights ` +
+      `from ${this.syncedAt}: call restore() to continue on a new device or on the CPU`);
+  }
+
+  private run<T>(name: string, task: (impl: Backend) => Promise<T>, evenIfLost = false): Promise<T> {
     if (this.disposed) return Promise.reject(new DisposedError(`${name}() called after dispose()`));
     const lane = this.lane;
     this.pending += 1;
     const result = lane.tail.then(() => {
       if (this.disposed) throw new DisposedError(`${name}() called after dispose()`);
-      return task();
+      if (this.lostReason !== undefined && !evenIfLost) throw this.lostError(name);
+      const impl = this.impl;
+      const work = task(impl).catch((error: unknown) => {
+        throw this.lostReason !== undefined && impl === this.impl ? this.lostError(name) : error;
+      });
+      if (!this.lostSignal || evenIfLost) return work;
+      work.catch(() => undefined);
+      return Promise.race([work, this.lostSignal.catch(() => { throw this.lostError(name); })]);
     }).finally(() => {
       this.pending -= 1;
     });
@@ -120,6 +207,29 @@ export class Network {
       this.lane = outer;
       await inner.tail;
     }
+  }
+
+  /**
+   * Copies the backend's state to the host as the new last good state. Non-finite weights or
+   * moments are divergence: the backend goes back to the previous state instead.
+   */
+  private async synchronise(impl: Backend, at: string, epoch?: number, batch?: number): Promise<void> {
+    const state = await impl.getState();
+    const vectors: [string, Float32Array][] = [['weights', state.parameters], ...state.moments.map((m, i): [string, Float32Array] => [`optimizer moment ${i + 1}`, m])];
+    for (const [what, vector] of vectors) {
+      const bad = firstNonFinite(vector);
+      if (bad >= 0) await this.diverged(impl, `the ${what} hold ${vector[bad]} at ${at}`, epoch, batch);
+    }
+    this.synced = state;
+    this.syncedAt = at;
+    this.changed = false;
+  }
+
+  private async diverged(impl: Backend, what: string, epoch?: number, batch?: number): Promise<never> {
+    await impl.setState(this.synced);
+    this.changed = false;
+    throw new DivergenceError(`training diverged: ${what}; the network is back to its weights from ${this.syncedAt} ` +
+      '(try a smaller learning rate)', epoch, batch);
   }
 
   private standardized(x: Float32Array): Float32Array {
@@ -148,8 +258,8 @@ export class Network {
 
   /** One dense layer's { weights, bias } per layer, read from the device. */
   getWeights(): Promise<LayerWeights[]> {
-    return this.run('getWeights', async () => {
-      const params = await this.impl.getParameters();
+    return this.run('getWeights', async (impl) => {
+      const params = await impl.getParameters();
       return this.plan.layers.map((l) => ({
         weights: params.slice(l.weightsOffset, l.weightsOffset + l.inputs * l.units),
         bias: params.slice(l.biasOffset, l.biasOffset + l.units),
@@ -159,7 +269,7 @@ export class Network {
 
   /** Replaces every layer's weights and bias, and resets the optimizer state. */
   setWeights(list: { weights: ArrayLike<number>; bias: ArrayLike<number> }[]): Promise<void> {
-    return this.run('setWeights', async () => {
+    return this.run('setWeights', async (impl) => {
       const { layers, parameterCount } = this.plan;
       if (!Array.isArray(list) || list.length !== layers.length) {
         throw new ShapeError(`setWeights needs ${layers.length} layers, got ${Array.isArray(list) ? list.length : typeof list}`);
@@ -180,19 +290,32 @@ export class Network {
         params.set(entry.weights, layer.weightsOffset);
         params.set(entry.bias, layer.biasOffset);
       });
-      await this.impl.setParameters(params);
+      await impl.setParameters(params);
+      this.synced = { parameters: params, moments: [], step: 0 };
+      this.syncedAt = 'setWeights()';
+      this.changed = false;
     });
   }
 
-  /** One training step on at most batchSize rows; resolves to that batch's loss before the update. */
+  /**
+   * One training step on at most batchSize rows; resolves to that batch's loss before the update.
+   * A NaN or infinite loss rejects with DivergenceError and puts back the last synchronised state.
+   */
   trainBatch(x: MatrixInput, y: MatrixInput): Promise<number> {
-    return this.run('trainBatch', async () => {
+    return this.run('trainBatch', async (impl) => {
       const batch = this.trainingPair(x, y, this.plan.batchSize);
-      return this.impl.trainBatch(batch.x, batch.y, batch.rows);
+      const loss = await impl.trainBatch(batch.x, batch.y, batch.rows);
+      this.changed = true;
+      if (!Number.isFinite(loss)) await this.diverged(impl, `trainBatch's loss is ${loss}`);
+      return loss;
     });
   }
 
-  /** Trains for `epochs` passes over (x, y) in batches of batchSize; the last batch may be smaller. */
+  /**
+   * Trains for `epochs` passes over (x, y) in batches of batchSize; the last batch may be smaller.
+   * Each epoch ends with a synchronisation; a NaN or infinite loss or weight rejects with
+   * DivergenceError and leaves the network at the end of the last good epoch.
+   */
   fit(x: MatrixInput, y: MatrixInput, fitOptions?: FitOptions): Promise<FitResult> {
     return this.run('fit', async () => {
       const options = fitOptions ?? {};
@@ -202,23 +325,31 @@ export class Network {
       const order = new Uint32Array(set.rows);
       const batchCount = Math.ceil(set.rows / this.plan.batchSize);
       const losses: number[] = [];
+      if (this.changed) await this.synchronise(this.impl, 'the start of fit()');
       for (let epoch = 0; epoch < epochs; epoch++) {
         if (this.disposed) throw new DisposedError(`fit(): the network was disposed during epoch ${epoch}`);
+        // Read each epoch: a callback may have moved the network to another backend (restore()).
+        const impl = this.impl;
         if (this.trainingSetOwner !== owner) {
-          this.impl.setTrainingSet(set.x, set.y, set.rows);
+          impl.setTrainingSet(set.x, set.y, set.rows);
           this.trainingSetOwner = owner;
         }
         if (options.shuffle ?? true) shuffleInto(order, this.shuffleRandom);
         else order.forEach((_, i) => (order[i] = i));
-        const batchLosses = await this.impl.trainEpoch(order, options.onBatchEnd &&
+        const batchLosses = await impl.trainEpoch(order, options.onBatchEnd &&
           ((batch, rows) => options.onBatchEnd!({ epoch, batch, batchCount, rows })));
+        if (impl !== this.impl) throw this.lostError('fit');
+        this.changed = true;
+        const bad = firstNonFinite(batchLosses);
+        if (bad >= 0) await this.diverged(impl, `the loss of epoch ${epoch}, batch ${bad} is ${batchLosses[bad]}`, epoch, bad);
+        await this.synchronise(impl, `the end of epoch ${epoch} of fit()`, epoch, batchCount - 1);
         let weighted = 0;
         batchLosses.forEach((loss, batch) => {
           weighted += loss * Math.min(this.plan.batchSize, set.rows - batch * this.plan.batchSize);
         });
         losses.push(weighted / set.rows);
         const onEpochEnd = options.onEpochEnd;
-        if (onEpochEnd) await this.callback(() => onEpochEnd({ epoch, loss: losses[epoch]! }));
+        if (onEpochEnd) await this.callback(() => onEpochEnd({ epoch, loss: losses[epoch]!, batchLosses }));
       }
       return { loss: losses };
     });
@@ -226,19 +357,68 @@ export class Network {
 
   /** Outputs for every row of x, row-major [rows, outputs]; softmax applied for softmaxCrossEntropy. */
   predict(x: MatrixInput): Promise<Float32Array> {
-    return this.run('predict', async () => {
+    return this.run('predict', async (impl) => {
       const { data, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
-      return this.impl.predict(this.standardized(data), rows);
+      return impl.predict(this.standardized(data), rows);
     });
   }
 
   /** Mean loss and accuracy over (x, y), without training. */
   evaluate(x: MatrixInput, y: MatrixInput): Promise<Evaluation> {
-    return this.run('evaluate', async () => {
+    return this.run('evaluate', async (impl) => {
       const pair = this.checked(x, y);
-      const { loss, outputs } = await this.impl.evaluate(this.standardized(pair.x), pair.y, pair.rows);
+      const { loss, outputs } = await impl.evaluate(this.standardized(pair.x), pair.y, pair.rows);
       return { loss, accuracy: accuracy(outputs, pair.y, pair.rows, this.plan.outputSize) };
     });
+  }
+
+  /** Copies the training state to the host now: what restore() continues from if the device is lost later. */
+  sync(): Promise<void> {
+    return this.run('sync', (impl) => this.synchronise(impl, 'the last sync()'));
+  }
+
+  /**
+   * The model as bytes (see src/io/model-file.ts): spec, weights, standardization statistics, and
+   * with `optimizerState` what resuming training needs. A synchronisation: weights that are not
+   * finite reject with DivergenceError, so no file ever holds them.
+   */
+  save(options?: SaveOptions): Promise<Uint8Array> {
+    return this.run('save', async (impl) => {
+      if (this.changed) await this.synchronise(impl, 'save()');
+      return encodeModelFile(this.plan, {
+        state: this.synced,
+        standardization: this.standardization,
+        training: options?.optimizerState ? { shuffleDraws: this.shuffleDraws } : undefined,
+      });
+    });
+  }
+
+  /**
+   * The model as TF.js layers-model artifacts: `tf.loadLayersModel(tf.io.fromMemory(artifacts))`
+   * loads it (a Sequential of Dense layers; LeakyReLU as its own layer; softmax on the output for
+   * softmaxCrossEntropy). Standardization is not part of a TF.js model, so a standardizing network
+   * is refused.
+   */
+  toTfjsArtifacts(): Promise<TfjsArtifacts> {
+    return this.run('toTfjsArtifacts', async (impl) => {
+      if (this.changed) await this.synchronise(impl, 'toTfjsArtifacts()');
+      return toTfjsArtifacts(this.plan, this.synced.parameters, this.standardization);
+    });
+  }
+
+  /**
+   * Continues on a new backend from the last synchronised state — after the device was lost, or to
+   * move a network (to the CPU, another device). When the current backend still works it is
+   * synchronised first, so nothing is lost; then it is freed.
+   */
+  restore(options: RestoreOptions = {}): Promise<void> {
+    return this.run('restore', async (impl) => {
+      if (this.lostReason === undefined && this.changed) await this.synchronise(impl, 'restore()');
+      const next = await this.factory(this.plan, this.synced, options);
+      impl.dispose();
+      this.attach(next);
+      this.trainingSetOwner = undefined;
+    }, true);
   }
 
   /**
@@ -259,42 +439,4 @@ export class Network {
     if (this.pending === 0) this.impl.dispose();
     else void this.rootLane.tail.then(() => this.impl.dispose());
   }
-}
-
-/**
- * Picks and builds the backend. Initial weights are made only once the backend is known to fit the
- * device, so a network too large for it is refused before anything big is allocated.
- */
-async function pickBackend(plan: Plan, device: GPUDevice | undefined): Promise<Backend> {
-  if (plan.backend === 'reference') return new ReferenceBackend(plan, initialParameters(plan), 'reference backend requested');
-  if (plan.backend === 'cpu') return new CpuBackend(plan, initialParameters(plan), 'cpu backend requested');
-  let context: GpuContext | null;
-  if (device) {
-    context = describeDevice(device);
-  } else {
-    context = await defaultContext();
-  }
-  if (!context) {
-    if (plan.backend === 'webgpu') {
-      throw new DeviceError('backend "webgpu" was requested but no WebGPU adapter is available here ' +
-        '(in Node, install Debian\'s chromium and libvulkan1 for SwiftShader, or a GPU driver)');
-    }
-    return new CpuBackend(plan, initialParameters(plan), 'auto: no WebGPU adapter here, so the CPU backend');
-  }
-  const adapter = `${context.vendor} ${context.architecture}`.trim();
-  const reason = plan.backend === 'webgpu'
-    ? `webgpu backend requested (${adapter})`
-    : `auto: WebGPU adapter found (${adapter}${context.software ? ', software' : ''})`;
-  checkLimits(plan, context.device.limits);
-  return WebGpuBackend.create(plan, context, initialParameters(plan), reason);
-}
-
-/** Validates the spec, compiles it into a plan, initialises the weights from the seed, and picks a backend. */
-export async function createNetwork(spec: NetworkSpec): Promise<Network> {
-  const plan = compilePlan(spec);
-  if (spec.device !== undefined && (typeof spec.device !== 'object' || spec.device === null || !('queue' in spec.device))) {
-    throw new SpecError('device must be a GPUDevice');
-  }
-  const backend = await pickBackend(plan, spec.device);
-  return new Network(plan, backend);
 }

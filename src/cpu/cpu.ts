@@ -1,4 +1,4 @@
-import type { DeviceInfo } from '../backend.js';
+import type { DeviceInfo, TrainingState } from '../backend.js';
 import { HostBackend } from '../host.js';
 import type { Plan } from '../plan.js';
 import { typescriptKernels, type CpuKernels } from './kernels.js';
@@ -52,6 +52,17 @@ export class CpuBackend extends HostBackend {
     this.moment1.fill(0);
     this.moment2.fill(0);
     this.t = 0;
+  }
+
+  async getState(): Promise<TrainingState> {
+    const moments = [this.moment1, this.moment2].filter((m) => m.length > 0).map((m) => m.slice());
+    return { parameters: this.params.slice(), moments, step: this.t };
+  }
+
+  async setState({ parameters, moments, step }: TrainingState): Promise<void> {
+    await this.setParameters(parameters);
+    moments.forEach((moment, i) => [this.moment1, this.moment2][i]!.set(moment));
+    this.t = step;
   }
 
   private forward(x: Float32Array, rows: number): Float32Array {

@@ -1,4 +1,4 @@
-import type { DeviceInfo } from '../backend.js';
+import { momentCount, type DeviceInfo, type TrainingState } from '../backend.js';
 import { HostBackend } from '../host.js';
 import type { Activation, DenseLayerPlan, Plan } from '../plan.js';
 import type { LossName, Optimizer } from '../spec.js';
@@ -171,6 +171,17 @@ export class ReferenceBackend extends HostBackend {
     this.moment1.fill(0);
     this.moment2.fill(0);
     this.t = 0;
+  }
+
+  async getState(): Promise<TrainingState> {
+    const moments = [this.moment1, this.moment2].slice(0, momentCount(this.plan.optimizer)).map((m) => Float32Array.from(m));
+    return { parameters: Float32Array.from(this.params), moments, step: this.t };
+  }
+
+  async setState({ parameters, moments, step }: TrainingState): Promise<void> {
+    await this.setParameters(parameters);
+    moments.forEach((moment, i) => [this.moment1, this.moment2][i]!.set(moment));
+    this.t = step;
   }
 
   protected step(x: Float32Array, y: Float32Array, rows: number): number {

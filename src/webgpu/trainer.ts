@@ -1,5 +1,5 @@
 import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_TILE, STEP_BYTES, vectorizable, type KernelKey, type MatmulEpilogue } from '../../shaders/index.js';
-import type { Backend, DeviceInfo, ResourceStats } from '../backend.js';
+import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backend.js';
 import { gatherRows } from '../data/matrix.js';
 import { DeviceError } from '../errors.js';
 import type { Activation, Plan } from '../plan.js';
@@ -32,6 +32,7 @@ const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly info: DeviceInfo;
+  readonly lost: Promise<string>;
   private readonly device: GPUDevice;
   private readonly owned: GPUBuffer[] = [];
   private readonly params: GPUBuffer;
@@ -58,6 +59,7 @@ export class WebGpuBackend implements Backend {
   private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, variants: VariantOptions,
     initial: Float32Array, reason: string) {
     this.device = context.device;
+    this.lost = this.device.lost.then((info) => info.message || info.reason);
     this.kernels = kernels;
     this.info = {
       backend: 'webgpu',
@@ -267,11 +269,29 @@ export class WebGpuBackend implements Backend {
     this.device.queue.submit([encoder.finish()]);
   }
 
-  async getParameters(): Promise<Float32Array> {
+  /** Reads a vector in the parameter layout (the parameters or a moment) through the parameter staging buffer. */
+  private async readVector(vector: GPUBuffer): Promise<Float32Array> {
     const encoder = this.device.createCommandEncoder();
-    encoder.copyBufferToBuffer(this.params, 0, this.paramStaging, 0, this.plan.parameterCount * FLOAT);
+    encoder.copyBufferToBuffer(vector, 0, this.paramStaging, 0, this.plan.parameterCount * FLOAT);
     this.device.queue.submit([encoder.finish()]);
     return this.readBack(this.paramStaging, this.plan.parameterCount);
+  }
+
+  async getParameters(): Promise<Float32Array> {
+    return this.readVector(this.params);
+  }
+
+  async getState(): Promise<TrainingState> {
+    const parameters = await this.readVector(this.params);
+    const moments: Float32Array[] = [];
+    for (const moment of this.moments) moments.push(await this.readVector(moment));
+    return { parameters, moments, step: this.t };
+  }
+
+  async setState({ parameters, moments, step }: TrainingState): Promise<void> {
+    await this.setParameters(parameters);
+    moments.forEach((moment, i) => this.device.queue.writeBuffer(this.moments[i]!, 0, moment));
+    this.t = step;
   }
 
   async setParameters(parameters: Float32Array): Promise<void> {

@@ -1,0 +1,143 @@
+import type { Backend, TrainingState } from './backend.js';
+import { CpuBackend } from './cpu/cpu.js';
+import { DeviceError, SpecError } from './errors.js';
+import { decodeModelFile, specOf } from './io/model-file.js';
+import { parseTfjsArtifacts } from './io/tfjs.js';
+import { Network, type NetworkOrigin, type RestoreOptions } from './network.js';
+import { compilePlan, initialParameters, type Plan } from './plan.js';
+import { ReferenceBackend } from './reference/reference.js';
+import type { BackendChoice, LossName, NetworkSpec, OptimizerSpec } from './spec.js';
+import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
+import { checkLimits, WebGpuBackend } from './webgpu/trainer.js';
+
+/** Past 2^28 floats (1 GiB) of batch buffers on the host, a batchSize is a mistake: refuse before allocating. */
+const MAX_HOST_BATCH_FLOATS = 2 ** 28;
+
+function checkDevice(device: unknown): void {
+  if (device !== undefined && (typeof device !== 'object' || device === null || !('queue' in device))) {
+    throw new SpecError('device must be a GPUDevice');
+  }
+}
+
+function checkHostMemory(plan: Plan): void {
+  const widths = plan.inputSize + plan.outputSize + 2 * plan.layers.reduce((sum, l) => sum + l.units, 0);
+  if (plan.batchSize * widths > MAX_HOST_BATCH_FLOATS) {
+    throw new SpecError(`batchSize ${plan.batchSize} needs ${plan.batchSize * widths} floats of batch buffers for this network; ` +
+      `more than ${MAX_HOST_BATCH_FLOATS} is not supported`);
+  }
+}
+
+/**
+ * Picks and builds the backend for `plan` (or for options.backend instead of the plan's) holding
+ * `state`. The state is made only once the backend is known to fit the device, so a network too
+ * large for it is refused before anything big is allocated.
+ */
+async function buildBackend(base: Plan, state: () => TrainingState, options: RestoreOptions): Promise<Backend> {
+  checkDevice(options.device);
+  // Compiling the same description with another backend validates the choice; the layout is the same.
+  const plan = options.backend === undefined ? base : compilePlan({ ...specOf(base), backend: options.backend });
+  const restored = async (backend: Backend) => {
+    const { step, moments } = state();
+    if (step > 0 || moments.length > 0) await backend.setState(state());
+    return backend;
+  };
+  if (plan.backend === 'reference') {
+    checkHostMemory(plan);
+    return restored(new ReferenceBackend(plan, state().parameters, 'reference backend requested'));
+  }
+  if (plan.backend === 'cpu') {
+    checkHostMemory(plan);
+    return restored(new CpuBackend(plan, state().parameters, 'cpu backend requested'));
+  }
+  const context: GpuContext | null = options.device ? describeDevice(options.device) : await defaultContext();
+  if (!context) {
+    if (plan.backend === 'webgpu') {
+      throw new DeviceError('backend "webgpu" was requested but no WebGPU adapter is available here ' +
+        '(in Node, install Debian\'s chromium and libvulkan1 for SwiftShader, or a GPU driver)');
+    }
+    checkHostMemory(plan);
+    return restored(new CpuBackend(plan, state().parameters, 'auto: no WebGPU adapter here, so the CPU backend'));
+  }
+  const adapter = `${context.vendor} ${context.architecture}`.trim();
+  const reason = plan.backend === 'webgpu'
+    ? `webgpu backend requested (${adapter})`
+    : `auto: WebGPU adapter found (${adapter}${context.software ? ', software' : ''})`;
+  checkLimits(plan, context.device.limits);
+  return restored(await WebGpuBackend.create(plan, context, state().parameters, reason));
+}
+
+/** Builds the backend and the Network around a state (made lazily, once, by `makeState`). */
+async function openNetwork(plan: Plan, makeState: () => TrainingState, source: string, device: GPUDevice | undefined,
+  extras: Pick<NetworkOrigin, 'standardization' | 'shuffleDraws'> = {}): Promise<Network> {
+  let made: TrainingState | undefined;
+  const state = () => (made ??= makeState());
+  const impl = await buildBackend(plan, state, { device });
+  return new Network(plan, impl, {
+    state: state(),
+    source,
+    ...extras,
+    factory: (p, s, options) => buildBackend(p, () => s, options),
+  });
+}
+
+/** Validates the spec, compiles it into a plan, initialises the weights from the seed, and picks a backend. */
+export async function createNetwork(spec: NetworkSpec): Promise<Network> {
+  const plan = compilePlan(spec);
+  checkDevice(spec.device);
+  return openNetwork(plan, () => ({ parameters: initialParameters(plan), moments: [], step: 0 }), 'creation', spec.device);
+}
+
+export interface LoadOptions {
+  /** Default 'auto'. */
+  backend?: BackendChoice;
+  device?: GPUDevice;
+  /** Overrides the batchSize saved in the file. */
+  batchSize?: number;
+}
+
+/**
+ * Rebuilds a network from `net.save()`'s bytes. The file is checked completely before anything is
+ * allocated (a damaged, truncated or foreign file is a ModelFileError); predictions then match the
+ * saved network's bit for bit on the same backend.
+ */
+export async function loadNetwork(bytes: Uint8Array | ArrayBuffer, options: LoadOptions = {}): Promise<Network> {
+  if (typeof options !== 'object' || options === null) throw new SpecError('loadNetwork options must be an object');
+  checkDevice(options.device);
+  const { plan, state, standardization, training } = decodeModelFile(bytes, options);
+  return openNetwork(plan, () => state, 'the loaded file', options.device, { standardization, shuffleDraws: training?.shuffleDraws });
+}
+
+export interface TfjsImportOptions {
+  backend?: BackendChoice;
+  device?: GPUDevice;
+  /** Default 'mse'; a model ending in softmax always gets 'softmaxCrossEntropy'. */
+  loss?: LossName;
+  optimizer?: OptimizerSpec;
+  batchSize?: number;
+  seed?: number;
+}
+
+/**
+ * Imports a TF.js (or, through the tensorflowjs converter, Keras) Sequential model of Dense,
+ * LeakyReLU and Activation layers: `fromTfjsArtifacts(artifacts)` where TF.js's `model.save()`
+ * hands `artifacts` to `tf.io.withSaveHandler`.
+ */
+export async function fromTfjsArtifacts(artifacts: unknown, options: TfjsImportOptions = {}): Promise<Network> {
+  if (typeof options !== 'object' || options === null) throw new SpecError('fromTfjsArtifacts options must be an object');
+  const model = parseTfjsArtifacts(artifacts);
+  if (model.loss && options.loss !== undefined && options.loss !== model.loss) {
+    throw new SpecError(`the model ends in a softmax, so its loss is 'softmaxCrossEntropy', not ${JSON.stringify(options.loss)}`);
+  }
+  const { device, ...rest } = options;
+  const plan = compilePlan({ ...rest, inputSize: model.inputSize, layers: model.layers, loss: model.loss ?? options.loss });
+  checkDevice(device);
+  const parameters = () => {
+    const vector = new Float32Array(plan.parameterCount);
+    plan.layers.forEach((layer, l) => {
+      vector.set(model.weights[l]!.weights, layer.weightsOffset);
+      vector.set(model.weights[l]!.bias, layer.biasOffset);
+    });
+    return { parameters: vector, moments: [], step: 0 };
+  };
+  return openNetwork(plan, parameters, 'the imported TF.js model', device);
+}
