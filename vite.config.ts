@@ -2,7 +2,7 @@ import { builtinModules } from 'node:module';
 import { defineConfig } from 'vite';
 
 /**
- * Vite config: dev server / preview for index.html, and the library build of src/index.ts.
+ * Vite config: dev server / preview for index.html, and the library build of src/index.ts and src/compat/index.ts.
  * Test settings live in vitest.config.ts, which merges this file.
  */
 
@@ -24,9 +24,10 @@ export default defineConfig({
     sourcemap: true,
     minify: false,
     lib: {
-      entry: 'src/index.ts',
+      // Two entries: the engine, and the seed's SNN API (`webgpu-backprop/compat`); shared code becomes a chunk.
+      entry: { index: 'src/index.ts', compat: 'src/compat/index.ts' },
       formats: ['es'],
-      fileName: () => 'index.js',
+      fileName: (_format, name) => `${name}.js`,
     },
     rollupOptions: {
       external: (id) => id === 'webgpu' || id.startsWith('webgpu/') || id.startsWith('node:') || nodeBuiltins.includes(id),

@@ -1,0 +1,2 @@
+export { SNN } from './snn.js';
+export type { Snn, SnnLayer, SnnMatrix, SnnOptions } from './snn.js';

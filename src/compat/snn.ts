@@ -1,0 +1,121 @@
+import { createNetwork } from '../create.js';
+import { toMatrix } from '../data/matrix.js';
+import { ShapeError, SpecError } from '../errors.js';
+import type { Network } from '../network.js';
+import { compilePlan } from '../plan.js';
+import type { BackendChoice, LayerSpec, NetworkSpec } from '../spec.js';
+
+/*
+ * The seed's API (see shared/SEED-NOTES.md) on our engine. The call shape is the seed's; the
+ * differences are deliberate and listed in the README: methods are async, gradients are the exact
+ * gradients of the printed cost, the last partial batch of an iteration is trained, costs are read
+ * once per iteration (and printed then), weights start He/Glorot-uniform with zero biases.
+ */
+
+/** The seed's layer kinds: fully connected (bias included), sigmoid, and leaky ReLU with its slope. */
+export type SnnLayer = { type: 'mlp'; size: number } | { type: 'sigmoid' } | { type: 'relu'; slope?: number };
+
+/** Rows as number[][], or anything with the tensor method arraySync() giving them (a 2-D tf.Tensor). */
+export type SnnMatrix = number[][] | { arraySync(): unknown };
+
+export interface SnnOptions {
+  trainFeatures: SnnMatrix;
+  /** One-hot labels, one row per example. */
+  trainLabels: SnnMatrix;
+  /** Hidden layers; the output layer (mlp with the label width, then sigmoid) is always appended. */
+  layers?: SnnLayer[];
+  learningRate?: number;
+  /** Default 32. */
+  batchSize?: number;
+  standardize?: boolean;
+  /** Print every batch's cost, as the seed did. Default true. */
+  printCost?: boolean;
+  /** Default 'auto' (WebGPU when there is an adapter). */
+  backend?: BackendChoice;
+  seed?: number;
+}
+
+export interface Snn {
+  /** Walks the training set `iterations` times in consecutive batches; resolves to each iteration's mean cost. */
+  train(iterations?: number): Promise<number[]>;
+  /** Accuracy: the argmax of the outputs against the argmax of the labels. */
+  test(data: { testFeatures: SnnMatrix; testLabels: SnnMatrix }): Promise<number>;
+  /** The network underneath, for everything else (save, predict, dispose). */
+  readonly network: Promise<Network>;
+}
+
+const DEFAULT_LAYERS: SnnLayer[] = [{ type: 'mlp', size: 10 }, { type: 'sigmoid' }, { type: 'mlp', size: 12 }, { type: 'sigmoid' }];
+const RELU_SLOPE = 0.01;
+
+function rowsOf(value: unknown, name: string): { data: Float32Array; rows: number; width: number } {
+  const rows = typeof (value as { arraySync?: unknown })?.arraySync === 'function' ? (value as { arraySync(): unknown }).arraySync() : value;
+  if (!Array.isArray(rows) || rows.length === 0 || !Array.isArray(rows[0])) {
+    throw new ShapeError(`${name} must be a non-empty number[][] (one row per example), got ${rows === null ? 'null' : typeof rows}`);
+  }
+  const width = (rows[0] as unknown[]).length;
+  if (width === 0) throw new ShapeError(`${name} rows are empty`);
+  return { ...toMatrix(rows as number[][], width, name, `the width of ${name}'s first row`), width };
+}
+
+function toLayers(layers: unknown): LayerSpec[] {
+  if (!Array.isArray(layers)) throw new SpecError(`layers must be an array of { type: 'mlp', size } / { type: 'sigmoid' } / { type: 'relu', slope }`);
+  return layers.map((layer: unknown, i): LayerSpec => {
+    const l = (typeof layer === 'object' && layer !== null ? layer : {}) as Record<string, unknown>;
+    switch (l.type) {
+      case 'mlp':
+        if (typeof l.size !== 'number' || !Number.isInteger(l.size) || l.size <= 0) {
+          throw new SpecError(`layers[${i}].size must be a positive integer, got ${String(l.size)}`);
+        }
+        return { type: 'dense', units: l.size };
+      case 'sigmoid':
+        return { type: 'sigmoid' };
+      case 'relu':
+        return { type: 'leakyRelu', slope: (l.slope ?? RELU_SLOPE) as number };
+      default:
+        throw new SpecError(`layers[${i}].type ${JSON.stringify(l.type)} is unknown; expected 'mlp', 'sigmoid' or 'relu'`);
+    }
+  });
+}
+
+export function SNN(options: SnnOptions): Snn {
+  if (typeof options !== 'object' || options === null) throw new SpecError('SNN needs an options object with trainFeatures and trainLabels');
+  const features = rowsOf(options.trainFeatures, 'trainFeatures');
+  const labels = rowsOf(options.trainLabels, 'trainLabels');
+  if (labels.rows !== features.rows) throw new ShapeError(`trainLabels has ${labels.rows} rows but trainFeatures has ${features.rows}`);
+  const spec: NetworkSpec = {
+    inputSize: features.width,
+    layers: [...toLayers(options.layers ?? DEFAULT_LAYERS), { type: 'dense', units: labels.width }, { type: 'sigmoid' }],
+    // The seed's cost: squared errors summed over the outputs, averaged over the batch's rows.
+    loss: 'sse',
+    optimizer: { type: 'sgd', learningRate: options.learningRate ?? 0.1 },
+    batchSize: options.batchSize,
+    standardize: options.standardize ?? false,
+    seed: options.seed,
+    backend: options.backend ?? 'auto',
+  };
+  compilePlan(spec); // throws the SpecError now, not at the first train()
+  const network = createNetwork(spec);
+  network.catch(() => undefined); // the rejection reaches the caller through train() and test()
+  const print = options.printCost ?? true;
+  return {
+    network,
+    async train(iterations = 100) {
+      const net = await network;
+      const { loss } = await net.fit(features.data, labels.data, {
+        epochs: iterations,
+        shuffle: false,
+        onEpochEnd: print
+          ? ({ epoch, batchLosses }) => batchLosses.forEach((cost, batch) => {
+            console.log(`iteration ${epoch + 1}, batch ${batch + 1}/${batchLosses.length}: cost ${cost}`);
+          })
+          : undefined,
+      });
+      return loss;
+    },
+    async test({ testFeatures, testLabels } = {} as { testFeatures: SnnMatrix; testLabels: SnnMatrix }) {
+      const x = rowsOf(testFeatures, 'testFeatures');
+      const y = rowsOf(testLabels, 'testLabels');
+      return (await (await network).evaluate(x.data, y.data)).accuracy;
+    },
+  };
+}
