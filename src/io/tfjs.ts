@@ -195,10 +195,14 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
   const activate = (name: unknown, where: string, slope?: number) => {
     if (softmax) fail(`${where} comes after the softmax; softmax must be the model's last operation`);
     if (name === 'linear' || name === undefined || name === null) return;
+    // The softmax belongs to the loss (softmaxCrossEntropy), so it may follow the last layer's activation.
+    if (name === 'softmax') {
+      softmax = true;
+      return;
+    }
     if (activated) fail(`${where}: an activation (${String(name)}) needs a Dense layer without activation before it`);
     activated = true;
-    if (name === 'softmax') softmax = true;
-    else if (name === 'leakyRelu') layers.push({ type: 'leakyRelu', slope: slope! });
+    if (name === 'leakyRelu') layers.push({ type: 'leakyRelu', slope: slope! });
     else if ((KERAS_ACTIVATIONS as readonly unknown[]).includes(name)) layers.push({ type: name as 'sigmoid' | 'relu' | 'tanh' });
     else fail(`${where} has activation ${JSON.stringify(name)}; expected one of ${KERAS_ACTIVATIONS.join(', ')}, softmax`);
   };
