@@ -55,8 +55,8 @@ export interface Backend {
   getState(): Promise<TrainingState>;
   /** Replaces everything getState returns. */
   setState(state: TrainingState): Promise<void>;
-  /** Resolves with the reason when the device behind the backend is lost (WebGPU only). */
-  readonly lost?: Promise<string>;
+  /** Calls `listener` with the reason if the device behind the backend is lost (WebGPU only); returns an unsubscribe. */
+  onLost?(listener: (reason: string) => void): () => void;
   /** One step on `rows` ≤ batchSize rows; returns the batch's loss before the update. */
   trainBatch(x: Float32Array, y: Float32Array, rows: number): Promise<number>;
   /** Keeps a training set where batches can be taken from it by index (on the GPU: uploaded once). */

@@ -126,8 +126,10 @@ export class Network {
   private changed = false;
   /** Set when the current backend's device is lost: the reason. */
   private lostReason: string | undefined;
-  /** Rejects when the current backend's device is lost; calls race against it so none can hang. */
-  private lostSignal: Promise<never> | undefined;
+  /** Stops listening for the current backend's device loss. */
+  private unsubscribeLoss: (() => void) | undefined;
+  /** Rejecters of the calls running now: a device loss rejects them at once, so none can hang. */
+  private readonly running = new Set<() => void>();
   private shuffleDraws: number;
   private readonly shuffleRandom: () => number;
   private readonly factory: BackendFactory;
@@ -157,13 +159,20 @@ export class Network {
   }
 
   private attach(impl: Backend): void {
+    this.unsubscribeLoss?.();
     this.impl = impl;
     this.lostReason = undefined;
-    this.lostSignal = impl.lost?.then((reason) => {
-      if (this.impl === impl) this.lostReason = reason;
-      throw new DeviceLostError(reason);
+    this.unsubscribeLoss = impl.onLost?.((reason) => {
+      this.lostReason = reason;
+      for (const reject of [...this.running]) reject();
     });
-    this.lostSignal?.catch(() => undefined);
+  }
+
+  /** Frees the backend and stops listening to its device. */
+  private release(): void {
+    this.unsubscribeLoss?.();
+    this.unsubscribeLoss = undefined;
+    this.impl.dispose();
   }
 
   private lostError(name: string): DeviceLostError {
@@ -182,9 +191,12 @@ export class Network {
       const work = task(impl).catch((error: unknown) => {
         throw this.lostReason !== undefined && impl === this.impl ? this.lostError(name) : error;
       });
-      if (!this.lostSignal || evenIfLost) return work;
-      work.catch(() => undefined);
-      return Promise.race([work, this.lostSignal.catch(() => { throw this.lostError(name); })]);
+      if (!impl.onLost || evenIfLost) return work;
+      return new Promise<T>((resolve, reject) => {
+        const lost = () => reject(this.lostError(name));
+        this.running.add(lost);
+        work.then(resolve, reject).finally(() => this.running.delete(lost));
+      });
     }).finally(() => {
       this.pending -= 1;
     });
@@ -415,7 +427,7 @@ export class Network {
     return this.run('restore', async (impl) => {
       if (this.lostReason === undefined && this.changed) await this.synchronise(impl, 'restore()');
       const next = await this.factory(this.plan, this.synced, options);
-      impl.dispose();
+      this.release();
       this.attach(next);
       this.trainingSetOwner = undefined;
     }, true);
@@ -436,7 +448,7 @@ export class Network {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    if (this.pending === 0) this.impl.dispose();
-    else void this.rootLane.tail.then(() => this.impl.dispose());
+    if (this.pending === 0) this.release();
+    else void this.rootLane.tail.then(() => this.release());
   }
 }

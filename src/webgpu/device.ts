@@ -135,3 +135,33 @@ export function defaultContext(): Promise<GpuContext | null> {
   });
   return sharedContext;
 }
+
+/** Per device: the reason once it is lost, and who is listening until then. */
+const losses = new WeakMap<GPUDevice, { reason?: string; listeners: Set<(reason: string) => void> }>();
+
+/**
+ * Calls `listener` with the reason if `device` is lost (at once if it already was), and returns a
+ * function that stops listening. There is one reaction to `device.lost` per device, so networks that
+ * come and go on a long-lived device leave nothing attached to it.
+ */
+export function onDeviceLost(device: GPUDevice, listener: (reason: string) => void): () => void {
+  let loss = losses.get(device);
+  if (!loss) {
+    const entry: { reason?: string; listeners: Set<(reason: string) => void> } = { listeners: new Set() };
+    loss = entry;
+    losses.set(device, entry);
+    void device.lost.then((info) => {
+      entry.reason = info.message || info.reason;
+      for (const notify of [...entry.listeners]) notify(entry.reason);
+      entry.listeners.clear();
+    });
+  }
+  if (loss.reason !== undefined) {
+    const reason = loss.reason;
+    queueMicrotask(() => listener(reason));
+    return () => undefined;
+  }
+  const listeners = loss.listeners;
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}

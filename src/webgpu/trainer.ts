@@ -3,7 +3,7 @@ import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backe
 import { gatherRows } from '../data/matrix.js';
 import { DeviceError } from '../errors.js';
 import type { Activation, Plan } from '../plan.js';
-import { canShareBySubgroups, type GpuContext } from './device.js';
+import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import { getKernel, type Kernel } from './kernels.js';
 
@@ -32,7 +32,6 @@ const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly info: DeviceInfo;
-  readonly lost: Promise<string>;
   private readonly device: GPUDevice;
   private readonly owned: GPUBuffer[] = [];
   private readonly params: GPUBuffer;
@@ -59,7 +58,6 @@ export class WebGpuBackend implements Backend {
   private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, variants: VariantOptions,
     initial: Float32Array, reason: string) {
     this.device = context.device;
-    this.lost = this.device.lost.then((info) => info.message || info.reason);
     this.kernels = kernels;
     this.info = {
       backend: 'webgpu',
@@ -275,6 +273,10 @@ export class WebGpuBackend implements Backend {
     encoder.copyBufferToBuffer(vector, 0, this.paramStaging, 0, this.plan.parameterCount * FLOAT);
     this.device.queue.submit([encoder.finish()]);
     return this.readBack(this.paramStaging, this.plan.parameterCount);
+  }
+
+  onLost(listener: (reason: string) => void): () => void {
+    return onDeviceLost(this.device, listener);
   }
 
   async getParameters(): Promise<Float32Array> {
