@@ -8,7 +8,7 @@ import { machineSlug, type Machine } from './device.js';
 export interface Row {
   case: string;
   runner: string;
-  /** The WebGPU matmul rows only: which kernel variant ('scalar', 'vec4', 'vec4+subgroups'). */
+  /** The WebGPU matmul rows only: which kernel variant (a MATMUL_VARIANTS name). */
   variant?: string;
   median: number;
   unit: Unit;

@@ -36,4 +36,4 @@ export function kernelSource(key: KernelKey): string {
 export { ACTIVATIONS } from './activations.js';
 export { DIMS_BYTES, LINEAR_WORKGROUP, STEP_BYTES } from './common.js';
 export { LOSS_REDUCE_WORKGROUP } from './loss.wgsl.js';
-export { MATMUL_TILE, vectorizable, type MatmulEpilogue, type MatmulKey } from './matmul.wgsl.js';
+export { MATMUL_VARIANTS, matmulTile, matmulVariantsFor, vectorizable, type MatmulVariant, type MatmulEpilogue, type MatmulKey } from './matmul.wgsl.js';

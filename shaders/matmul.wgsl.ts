@@ -23,11 +23,13 @@ export interface MatmulKey {
    */
   vec4: boolean;
   /**
-   * vec4 only: lanes share A through subgroup shuffles. Needs the 'subgroups' feature and lanes
-   * numbered in local-invocation order in groups of 4 (true of SwiftShader, whose subgroups are 4
-   * wide); the trainer enables it only on adapters where that is known. Default false.
+   * vec4 only: lanes share A through subgroup broadcasts. Needs the 'subgroups' feature and
+   * subgroups of exactly 4 lanes numbered in local-invocation order (true of SwiftShader); the
+   * trainer enables it only on adapters where that is known. Default false.
    */
   subgroups?: boolean;
+  /** vec4 only: each thread computes 8 columns (two vec4s) instead of 4. Default false. */
+  wide?: boolean;
 }
 
 /**
@@ -40,18 +42,45 @@ export function vectorizable(transposeA: boolean, transposeB: boolean, m: number
   return n % 4 === 0 && (transposeA ? m % 4 === 0 : k % 4 === 0);
 }
 
+/**
+ * The matmul kernel variants, one list that the kernel tests, the benchmark and the per-adapter
+ * autotune all iterate. Each is a different trade of loads against registers:
+ *   scalar          any shape; 8×4 outputs per thread, scalar loads.
+ *   vec4            vec4 loads along the contiguous dimensions (shapes per vectorizable()).
+ *   vec4-wide       vec4 with 8×8 outputs per thread: more reuse per load, more registers.
+ *   …+subgroups     lanes of a 4-wide subgroup load different rows of A and broadcast them.
+ */
+export const MATMUL_VARIANTS = {
+  scalar: { vec4: false, wide: false, subgroups: false },
+  vec4: { vec4: true, wide: false, subgroups: false },
+  'vec4-wide': { vec4: true, wide: true, subgroups: false },
+  'vec4+subgroups': { vec4: true, wide: false, subgroups: true },
+  'vec4-wide+subgroups': { vec4: true, wide: true, subgroups: true },
+} as const satisfies Record<string, Pick<MatmulKey, 'vec4' | 'wide' | 'subgroups'>>;
+
+export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
+
+/**
+ * The variants that can compute a product of this form and shape on a device: vec4 ones where the
+ * shape allows (vectorizable), subgroup ones only where lanes may share (canShareBySubgroups) and
+ * then instead of their plain twins, which they beat on every measured shape.
+ */
+export function matmulVariantsFor(transposeA: boolean, transposeB: boolean, m: number, n: number, k: number,
+  device: { subgroups: boolean }): MatmulVariant[] {
+  if (!vectorizable(transposeA, transposeB, m, n, k)) return ['scalar'];
+  return device.subgroups ? ['vec4+subgroups', 'vec4-wide+subgroups'] : ['vec4', 'vec4-wide'];
+}
+
 /** A workgroup is 8×8 threads. */
 export const MATMUL_WORKGROUP = 8;
 /** Each thread accumulates a block of ROWS × 4 outputs in registers. */
 const ROWS = 8;
-/** Outputs one workgroup covers: 64 rows × 32 columns. */
-export const MATMUL_TILE = { rows: MATMUL_WORKGROUP * ROWS, cols: MATMUL_WORKGROUP * 4 };
 
 /*
  * Register blocking, not workgroup-memory tiling: per k, each thread loads 4 values of B and 8 of A
  * and does 32 multiply-adds, so loads are reused without a barrier. Software adapters (SwiftShader)
  * pay heavily for barriers; there 8 rows per thread measured ~1.5× faster than 4 on the MNIST shapes.
- * Per-adapter variants come with the speed work.
+ * Which variant runs where is measured per adapter (src/webgpu/autotune.ts).
  */
 export function matmulShader(key: MatmulKey): string {
   if (key.vec4) return matmulVec4Shader(key);
@@ -145,63 +174,75 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 `;
 }
 
-const rows = Array.from({ length: ROWS }, (_, i) => i);
+const range = (count: number) => Array.from({ length: count }, (_, i) => i);
+const rows = range(ROWS);
+
+/** Where a product's kernel writes: the outputs one workgroup covers, [rows, cols]. */
+export function matmulTile(key: Pick<MatmulKey, 'vec4' | 'wide'>): { rows: number; cols: number } {
+  return { rows: MATMUL_WORKGROUP * ROWS, cols: MATMUL_WORKGROUP * 4 * (key.vec4 && key.wide ? 2 : 1) };
+}
 
 /*
- * The vec4 kernel: same tile and block as above (ROWS × 4 outputs per thread, kept as ROWS vec4
- * accumulators, one per row), with every operand read as vec4s along its contiguous dimension:
+ * The vec4 kernel: ROWS rows × (4 or 8) columns per thread, kept as vec4 accumulators acc{row}_{group},
+ * with every operand read as vec4s along its contiguous dimension:
  *   A·B   a row of A along k, a row of B along n: acc_i += a_i.x·b_k + a_i.y·b_k+1 + …
  *   Aᵀ·B  A stored [k, m] read along m (four rows at once), B along n: acc_i += a[i]·b_k
  *   A·Bᵀ  A along k, B stored [n, k] read along k per column: acc_i += (a_i·b_j for j < 4)
+ * Measured on SwiftShader (2-core Xeon): 8 columns per thread (`wide`) makes Aᵀ·B ~1.7× faster at
+ * 784×256×256 but A·B and A·Bᵀ ~1.5× slower (too many accumulators for the registers), hence a key
+ * field for the per-adapter autotune (src/webgpu/autotune.ts) rather than one fixed choice.
  */
 function matmulVec4Shader(key: MatmulKey): string {
   const { transposeA, transposeB, epilogue, subgroups } = key;
-  // The A operand for block row i (A·B, A·Bᵀ) or for rows 4g…4g+3 (Aᵀ·B). Every thread of a group of
-  // four lanes needs the same A values; with subgroups each lane loads a different one and the
-  // others take it by shuffle, because SwiftShader pays a full gather for a load whose address is
-  // the same in every lane (measured: loads of A cost ~4× all the arithmetic).
+  const groups = range(key.wide ? 2 : 1);
+  // Every lane of a subgroup (4 lanes, consecutive columns) needs the same A values. With subgroups
+  // each lane loads a different one and takes the others by broadcast from lane g, because
+  // SwiftShader pays a full gather for a load whose address is the same in every lane (measured:
+  // loads of A cost ~4× all the arithmetic; a broadcast from a constant lane beat a shuffle by 10–30%).
+  const shareFromLane = (value: string, g: number) => `subgroupBroadcast(${value}, ${g}u)`;
   const loadRowA = (i: number) => subgroups
-    ? `subgroupShuffle(shared${Math.floor(i / 4)}, (lane & ~3u) | ${i % 4}u)`
+    ? shareFromLane(`shared${Math.floor(i / 4)}`, i % 4)
     : `a[min(row0 + ${i}u, m - 1u) * k4 + kk]`;
   const sharedRowsA = subgroups
     ? rows.filter((i) => i % 4 === 0).map((i) => `    let shared${i / 4} = a[min(row0 + ${i}u + (lane & 3u), m - 1u) * k4 + kk];`).join('\n')
     : '';
+  const accumulate = (expression: (i: number, c: number) => string) =>
+    rows.flatMap((i) => groups.map((c) => `    acc${i}_${c} += ${expression(i, c)};`)).join('\n');
   let loop: string;
   if (transposeA) {
-    const groups = rows.filter((i) => i % 4 === 0).map((i) => i / 4);
-    const loadGroup = (g: number) => subgroups
-      ? `subgroupShuffle(mine, (lane & ~3u) | ${g}u)`
-      : `a[kk * m4 + min(row0 / 4u + ${g}u, m4 - 1u)]`;
-    // k (the batch rows) is unrolled by 4: the loop's own cost is a large part of this thin body.
+    const rowGroups = rows.filter((i) => i % 4 === 0).map((i) => i / 4);
+    // k (the batch rows) is unrolled by 2: the loop's own cost is a large part of this thin body,
+    // and unrolling by 4 measured slower (register spills).
     const body = (kk: string, q: number) => `
-    let bv${q} = b[(${kk}) * n4 + colLoad];
-${subgroups ? `    let mine${q} = a[(${kk}) * m4 + min(row0 / 4u + (lane & ${groups.length - 1}u), m4 - 1u)];` : ''}
-${groups.map((g) => `    let a${g}_${q} = ${subgroups ? `subgroupShuffle(mine${q}, (lane & ~3u) | ${g}u)` : `a[(${kk}) * m4 + min(row0 / 4u + ${g}u, m4 - 1u)]`};`).join('\n')}
-${rows.map((i) => `    acc${i} += a${Math.floor(i / 4)}_${q}[${i % 4}] * bv${q};`).join('\n')}`;
+${groups.map((c) => `    let b${q}_${c} = b[(${kk}) * n4 + colLoad${c}];`).join('\n')}
+${subgroups ? `    let mine${q} = a[(${kk}) * m4 + min(row0 / 4u + (lane & ${rowGroups.length - 1}u), m4 - 1u)];` : ''}
+${rowGroups.map((g) => `    let a${g}_${q} = ${subgroups ? shareFromLane(`mine${q}`, g) : `a[(${kk}) * m4 + min(row0 / 4u + ${g}u, m4 - 1u)]`};`).join('\n')}
+${accumulate((i, c) => `a${Math.floor(i / 4)}_${q}[${i % 4}] * b${q}_${c}`)}`;
     loop = `
   let m4 = m / 4u;
-  let k4 = k & ~3u;
-  for (var kk = 0u; kk < k4; kk += 4u) {${[0, 1, 2, 3].map((q) => body(`kk + ${q}u`, q)).join('')}
+  let k2 = k & ~1u;
+  for (var kk = 0u; kk < k2; kk += 2u) {${body('kk', 0)}${body('kk + 1u', 1)}
   }
-  for (var kk = k4; kk < k; kk++) {${body('kk', 0)}
+  if (k2 < k) {
+    let kk = k2;${body('kk', 0)}
   }`;
   } else if (transposeB) {
     loop = `
   let k4 = k / 4u;
   for (var kk = 0u; kk < k4; kk++) {
-${[0, 1, 2, 3].map((j) => `    let b${j} = b[(colLoad * 4u + ${j}u) * k4 + kk];`).join('\n')}
+${groups.flatMap((c) => range(4).map((j) => `    let b${j}_${c} = b[(colLoad${c} * 4u + ${j}u) * k4 + kk];`)).join('\n')}
 ${sharedRowsA}
-${rows.map((i) => `    let a${i} = ${loadRowA(i)};
-    acc${i} += vec4f(dot(a${i}, b0), dot(a${i}, b1), dot(a${i}, b2), dot(a${i}, b3));`).join('\n')}
+${rows.map((i) => `    let a${i} = ${loadRowA(i)};`).join('\n')}
+${accumulate((i, c) => `vec4f(dot(a${i}, b0_${c}), dot(a${i}, b1_${c}), dot(a${i}, b2_${c}), dot(a${i}, b3_${c}))`)}
   }`;
   } else {
     loop = `
   let k4 = k / 4u;
   for (var kk = 0u; kk < k4; kk++) {
-${[0, 1, 2, 3].map((j) => `    let b${j} = b[(kk * 4u + ${j}u) * n4 + colLoad];`).join('\n')}
+${groups.flatMap((c) => range(4).map((j) => `    let b${j}_${c} = b[(kk * 4u + ${j}u) * n4 + colLoad${c}];`)).join('\n')}
 ${sharedRowsA}
-${rows.map((i) => `    let a${i} = ${loadRowA(i)};
-    acc${i} += a${i}.x * b0 + a${i}.y * b1 + a${i}.z * b2 + a${i}.w * b3;`).join('\n')}
+${rows.map((i) => `    let a${i} = ${loadRowA(i)};`).join('\n')}
+${accumulate((i, c) => `a${i}.x * b0_${c} + a${i}.y * b1_${c} + a${i}.z * b2_${c} + a${i}.w * b3_${c}`)}
   }`;
   }
   return wgsl`
@@ -239,18 +280,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u${subgroups ? ', @builtin(subgr
   let n4 = size.y / 4u;
   let k = size.z;
   let row0 = gid.y * ${ROWS}u;
-  let col = gid.x;
-  // No early return: shuffles need every lane of the subgroup. Threads past the edge load clamped
+  let col0 = gid.x * ${groups.length}u;
+  // No early return: broadcasts need every lane of the subgroup. Threads past the edge load clamped
   // (valid) addresses and store nothing.
-  let colLoad = min(col, n4 - 1u);
-${rows.map((i) => `  var acc${i} = vec4f(0.0);`).join('\n')}
+${groups.map((c) => `  let colLoad${c} = min(col0 + ${c}u, n4 - 1u);`).join('\n')}
+${rows.flatMap((i) => groups.map((c) => `  var acc${i}_${c} = vec4f(0.0);`)).join('\n')}
 ${loop}
-  if (col < n4) {
+${groups.map((c) => `  if (col0 + ${c}u < n4) {
 ${rows.map((i) => `    if (row0 + ${i}u < m) {
-      let index${i} = (row0 + ${i}u) * n4 + col;
-      c[index${i}] = epilogue(acc${i}, index${i}, col);
+      let index = (row0 + ${i}u) * n4 + col0 + ${c}u;
+      c[index] = epilogue(acc${i}_${c}, index, col0 + ${c}u);
     }`).join('\n')}
-  }
+  }`).join('\n')}
 }
 `;
 }

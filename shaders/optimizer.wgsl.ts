@@ -29,7 +29,9 @@ fn linearIndex(gid: vec3u, groups: vec3u) -> u32 {
  *   momentum  a ← μ·a + g;  p ← p − lr·a
  *   adam      m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;
  *             p ← p − lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)      (t = step, from 1)
- * Dims: m = parameter count.
+ * Every parameter is independent, so each thread updates four through vec4s: a quarter of the
+ * workgroups, which on SwiftShader measured ~3× faster over the MNIST network's 235k parameters.
+ * Dims: m = parameter count / 4 (the plan pads the vector to a multiple of PARAMETER_ALIGNMENT).
  */
 export function optimizerShader(kind: OptimizerKind): string {
   return wgsl`
@@ -37,13 +39,13 @@ ${UNIFORMS}
 ${OPTIMIZER_PARAMS}
 ${LINEAR_INDEX}
 @group(0) @binding(2) var<uniform> hyper: OptimizerParams;
-@group(0) @binding(3) var<storage, read_write> params: array<f32>;
-@group(0) @binding(4) var<storage, read> grads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> params: array<vec4f>;
+@group(0) @binding(4) var<storage, read> grads: array<vec4f>;
 #if ${kind !== 'sgd'}
-@group(0) @binding(5) var<storage, read_write> moment1: array<f32>;
+@group(0) @binding(5) var<storage, read_write> moment1: array<vec4f>;
 #endif
 #if ${kind === 'adam'}
-@group(0) @binding(6) var<storage, read_write> moment2: array<f32>;
+@group(0) @binding(6) var<storage, read_write> moment2: array<vec4f>;
 #endif
 
 @compute @workgroup_size(${LINEAR_WORKGROUP})

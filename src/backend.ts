@@ -1,4 +1,5 @@
 import type { BackendName, Optimizer } from './spec.js';
+import type { TuningDecision } from './webgpu/autotune.js';
 
 /** What a network runs on, for users and logs. */
 export interface DeviceInfo {
@@ -13,6 +14,8 @@ export interface DeviceInfo {
   software?: boolean;
   /** One line saying what was chosen and why. */
   reason: string;
+  /** WebGPU only: the matmul kernel variant each product of the step runs, and how it was chosen. */
+  tuning?: TuningDecision[];
 }
 
 /** GPU resources a backend holds and has made (all zero on the CPU backends). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LINEAR_WORKGROUP, MATMUL_TILE, vectorizable } from '../shaders/index.js';
+import { LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, vectorizable, type MatmulVariant } from '../shaders/index.js';
 import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
 import type { LossName, Optimizer } from '../src/spec.js';
@@ -14,19 +14,15 @@ const SHAPES: [number, number, number][] = [
 const VEC4_SHAPES: [number, number, number][] = [
   [1, 4, 4], [3, 20, 68], [17, 36, 260], [65, 4, 12], [257, 132, 16], [68, 20, 3], [4, 4, 257], [260, 36, 17], [12, 8, 1],
 ];
-type Variant = 'scalar' | 'vec4' | 'vec4+subgroups';
-const VARIANT_KEYS: Record<Variant, { vec4: boolean; subgroups: boolean }> = {
-  scalar: { vec4: false, subgroups: false },
-  vec4: { vec4: true, subgroups: false },
-  'vec4+subgroups': { vec4: true, subgroups: true },
-};
-/** [m, n, k, variant] cases for one form: every shape with the scalar kernel, the eligible ones with vec4. */
+type Variant = MatmulVariant;
+const VARIANTS = Object.keys(MATMUL_VARIANTS) as Variant[];
+const VARIANT_KEYS = MATMUL_VARIANTS;
+/** [m, n, k, variant] cases for one form: every shape with the scalar kernel, the eligible ones with each vec4 variant. */
 function matmulCases(transposeA: boolean, transposeB: boolean): [number, number, number, Variant][] {
   const eligible = VEC4_SHAPES.filter(([m, n, k]) => vectorizable(transposeA, transposeB, m, n, k));
   return [
     ...SHAPES.map(([m, n, k]) => [m, n, k, 'scalar'] as [number, number, number, Variant]),
-    ...eligible.map(([m, n, k]) => [m, n, k, 'vec4'] as [number, number, number, Variant]),
-    ...eligible.map(([m, n, k]) => [m, n, k, 'vec4+subgroups'] as [number, number, number, Variant]),
+    ...VARIANTS.filter((v) => v !== 'scalar').flatMap((variant) => eligible.map(([m, n, k]) => [m, n, k, variant] as [number, number, number, Variant])),
   ];
 }
 const ACTIVATIONS: Activation[] = [
@@ -74,7 +70,10 @@ function expectClose(actual: Float32Array, expected: ArrayLike<number>, bound: (
   }
 }
 
-const grid2d = (m: number, n: number): [number, number] => [Math.ceil(n / MATMUL_TILE.cols), Math.ceil(m / MATMUL_TILE.rows)];
+const grid2d = (m: number, n: number, variant: Variant): [number, number] => {
+  const tile = matmulTile(VARIANT_KEYS[variant]);
+  return [Math.ceil(n / tile.cols), Math.ceil(m / tile.rows)];
+};
 const rowsGrid = (rows: number): [number, number] => [Math.ceil(rows / LINEAR_WORKGROUP), 1];
 
 describe('matmul kernels against the float64 oracle', () => {
@@ -89,7 +88,7 @@ describe('matmul kernels against the float64 oracle', () => {
         dims: { m, n, k, rowsAxis: 0, slope: activation.slope },
         data: { 2: a, 3: b, 4: new Float32Array(m * n), 5: bias },
         read: [4],
-        grid: grid2d(m, n),
+        grid: grid2d(m, n, variant),
       });
       const expected = value.map((v, i) => activate(v + bias[i % n]!, activation));
       // Every activation here has |f'| ≤ 1, so the product's error bound carries over.
@@ -110,7 +109,7 @@ describe('matmul kernels against the float64 oracle', () => {
         step: [m, 0, 1, 0],
         data: { 2: a, 3: b, 4: new Float32Array(m * n), 5: gate },
         read: [4],
-        grid: grid2d(m, n),
+        grid: grid2d(m, n, variant),
       });
       const expected = value.map((v, i) => v * derivativeAtOutput(gate[i]!, activation));
       expectClose(out[4]!, expected, (i) => 2 * (k + 2) * 2 ** -24 * magnitude[i]! + 1e-6);
@@ -127,12 +126,26 @@ describe('matmul kernels against the float64 oracle', () => {
       step: [k, 0, 1, 0], // k comes from the step's row count, not from Dims
       data: { 2: a, 3: b, 4: new Float32Array(m * n) },
       read: [4],
-      grid: grid2d(m, n),
+      grid: grid2d(m, n, variant),
     });
     expectClose(out[4]!, value, (i) => 2 * k * 2 ** -24 * magnitude[i]! + 1e-7);
   });
 
-  it.each(['scalar', 'vec4', 'vec4+subgroups'] as const)('leaves rows beyond the step\'s row count untouched (%s)', async (variant) => {
+  // The autotune may pick any vec4 variant: they must give the same bits, not just close values, so
+  // a network's results never depend on which one won the timing.
+  it.each([[false, false], [false, true], [true, false]] as const)('every vec4 variant gives identical bits (transposeA %s, transposeB %s)', async (transposeA, transposeB) => {
+    const [m, n, k] = [68, 36, 260];
+    const outputs = await Promise.all(VARIANTS.filter((variant) => variant !== 'scalar').map(async (variant) => (await runKernel({
+      key: { kind: 'matmul', transposeA, transposeB, epilogue: 'none', activation: 'linear', ...VARIANT_KEYS[variant] },
+      dims: { m, n, k, rowsAxis: 0 },
+      data: { 2: randomArray(m * k, 5), 3: randomArray(k * n, 6), 4: new Float32Array(m * n) },
+      read: [4],
+      grid: grid2d(m, n, variant),
+    }))[4]!));
+    for (const output of outputs.slice(1)) expect(Array.from(output)).toEqual(Array.from(outputs[0]!));
+  });
+
+  it.each(VARIANTS)('leaves rows beyond the step\'s row count untouched (%s)', async (variant) => {
     const [m, n, k] = [40, 8, 4];
     const sentinel = new Float32Array(m * n).fill(123);
     const out = await runKernel({
@@ -141,7 +154,7 @@ describe('matmul kernels against the float64 oracle', () => {
       step: [7, 0, 1, 0],
       data: { 2: randomArray(m * k, 1), 3: randomArray(k * n, 2), 4: sentinel },
       read: [4],
-      grid: grid2d(m, n),
+      grid: grid2d(m, n, variant),
     });
     expect(Array.from(out[4]!.slice(7 * n)).every((v) => v === 123)).toBe(true);
     expect(out[4]![0]).not.toBe(123);
@@ -266,7 +279,9 @@ describe('reductions, data movement and optimizers', () => {
     { type: 'momentum', learningRate: 0.05, momentum: 0.9 },
     { type: 'adam', learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
   ];
-  it.each(OPTIMIZERS.flatMap((o) => [1, 3, 17, 65, 257, 5000].map((count) => [o.type, count, o] as const)))(
+  // The kernel updates vec4s: the plan pads the parameter vector to a multiple of 64 floats, so
+  // counts here are 4 × the awkward sizes.
+  it.each(OPTIMIZERS.flatMap((o) => [1, 3, 17, 65, 257, 1250].map((count) => [o.type, 4 * count, o] as const)))(
     '%s update of %i parameters over 3 steps matches the reference', async (_name, count, optimizer) => {
       let params: Float32Array = randomArray(count, 1);
       let moment1: Float32Array = randomArray(count, 2).map((v) => v * 0.1);
@@ -279,12 +294,12 @@ describe('reductions, data movement and optimizers', () => {
         const grads = randomArray(count, 10 + t);
         const out = await runKernel({
           key: { kind: 'optimizer', optimizer: o.type },
-          dims: { m: count, n: 0, k: 0, rowsAxis: 0 },
+          dims: { m: count / 4, n: 0, k: 0, rowsAxis: 0 },
           step: [0, 0, t, 0],
           data: { 2: hyper, 3: params, 4: grads, 5: moment1, 6: moment2 },
           uniforms: [2],
           read: [3, 5, 6],
-          grid: [Math.ceil(count / LINEAR_WORKGROUP), 1],
+          grid: [Math.ceil(count / 4 / LINEAR_WORKGROUP), 1],
         });
         referenceUpdate(o, ref.p, Float64Array.from(grads), ref.m1, ref.m2, t);
         params = out[3]!;

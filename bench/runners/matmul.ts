@@ -1,4 +1,4 @@
-import { MATMUL_TILE, vectorizable } from '../../shaders/index.js';
+import { MATMUL_VARIANTS, matmulTile, matmulVariantsFor, type MatmulVariant } from '../../shaders/index.js';
 import { typescriptKernels } from '../../src/cpu/kernels.js';
 import { DeviceError } from '../../src/errors.js';
 import { canShareBySubgroups, defaultContext } from '../../src/webgpu/device.js';
@@ -9,21 +9,18 @@ import type { Cell } from './runner.js';
 
 type MatmulCase = Extract<Case, { kind: 'matmul' }>;
 
-type Variant = 'scalar' | 'vec4' | 'vec4+subgroups';
-
 /**
- * The scalar kernel, the vec4 one where the sizes allow it, and vec4 with subgroup sharing where the
- * trainer would use it (canShareBySubgroups); all on the device the networks use.
+ * The scalar kernel and every variant the autotune may pick on this device for the product
+ * (matmulVariantsFor), plus the plain vec4 ones where subgroup sharing replaces them, so the table
+ * shows what sharing gains; all on the device the networks use.
  */
 export async function gpuMatmulCells(c: MatmulCase): Promise<Cell[]> {
   const context = await defaultContext();
   if (!context) throw new DeviceError('the webgpu runner needs a WebGPU adapter; leave it out with --only cpu,reference');
   const { transposeA, transposeB } = c.form;
-  const variants: Variant[] = ['scalar'];
-  if (vectorizable(transposeA, transposeB, c.size, c.size, c.size)) {
-    variants.push('vec4');
-    if (canShareBySubgroups(context)) variants.push('vec4+subgroups');
-  }
+  const shared = matmulVariantsFor(transposeA, transposeB, c.size, c.size, c.size, { subgroups: canShareBySubgroups(context) });
+  const plain = matmulVariantsFor(transposeA, transposeB, c.size, c.size, c.size, { subgroups: false });
+  const variants = [...new Set<MatmulVariant>(['scalar', ...plain, ...shared])];
   return Promise.all(variants.map((variant) => gpuMatmulCell(context.device, c, variant)));
 }
 
@@ -32,10 +29,10 @@ export async function gpuMatmulCells(c: MatmulCase): Promise<Cell[]> {
  * An operation is one dispatch; a sample records its operations in one pass, submits once and waits
  * for onSubmittedWorkDone, so it times the GPU's work rather than the submit.
  */
-async function gpuMatmulCell(device: GPUDevice, c: MatmulCase, variant: Variant): Promise<Cell> {
+async function gpuMatmulCell(device: GPUDevice, c: MatmulCase, variant: MatmulVariant): Promise<Cell> {
   const { transposeA, transposeB } = c.form;
   const kernel = await getKernel(device, { kind: 'matmul', transposeA, transposeB, epilogue: 'none', activation: 'linear',
-    vec4: variant !== 'scalar', subgroups: variant === 'vec4+subgroups' });
+    ...MATMUL_VARIANTS[variant] });
   const buffers: GPUBuffer[] = [];
   const upload = (data: ArrayBuffer | Float32Array | Uint32Array, usage: GPUBufferUsageFlags) => {
     const buffer = device.createBuffer({ size: data.byteLength, usage: usage | GPUBufferUsage.COPY_DST });
@@ -56,7 +53,8 @@ async function gpuMatmulCell(device: GPUDevice, c: MatmulCase, variant: Variant)
     layout: kernel.layout,
     entries: kernel.bindings.map((binding) => ({ binding, resource: { buffer: bound[binding]! } })),
   });
-  const grid = [Math.ceil(size / MATMUL_TILE.cols), Math.ceil(size / MATMUL_TILE.rows)] as const;
+  const tile = matmulTile(MATMUL_VARIANTS[variant]);
+  const grid = [Math.ceil(size / tile.cols), Math.ceil(size / tile.rows)] as const;
   return {
     variant,
     async run(count) {

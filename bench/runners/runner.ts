@@ -4,7 +4,7 @@ import type { Operation } from '../timing.js';
 
 /** One timed thing: a runner's operation for a case, ready to run. */
 export interface Cell {
-  /** Set for the WebGPU matmul kernels, which come in variants: 'scalar', 'vec4', 'vec4+subgroups'. */
+  /** Set for the WebGPU matmul kernels, which come in variants (MATMUL_VARIANTS in shaders/matmul.wgsl.ts). */
   variant?: string;
   /**
    * The training cases: how far the runner's first-step loss is from ours (the cpu backend's, same

@@ -11,9 +11,9 @@ export interface GpuContext {
 }
 
 /**
- * Whether the matmul kernels may share A between lanes by subgroup shuffles: the device must have
- * 'subgroups', and the lanes of a subgroup must be consecutive local invocations in groups of 4,
- * which is known of SwiftShader (4-wide subgroups) and not promised by WebGPU in general.
+ * Whether the matmul kernels may share A between lanes by subgroup broadcasts: the device must have
+ * 'subgroups', and a subgroup must be exactly 4 lanes, consecutive local invocations, which is
+ * known of SwiftShader and not promised by WebGPU in general.
  */
 export function canShareBySubgroups(context: GpuContext): boolean {
   return context.device.features.has('subgroups') && context.architecture.toLowerCase() === 'swiftshader';

@@ -1,8 +1,9 @@
-import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_TILE, STEP_BYTES, vectorizable, type KernelKey, type MatmulEpilogue } from '../../shaders/index.js';
+import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, STEP_BYTES, type KernelKey, type MatmulEpilogue, type MatmulVariant } from '../../shaders/index.js';
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backend.js';
 import { gatherRows } from '../data/matrix.js';
 import { DeviceError } from '../errors.js';
 import type { Activation, Plan } from '../plan.js';
+import { tuneProducts, type ProductShape, type TuningDecision } from './autotune.js';
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import { getKernel, type Kernel } from './kernels.js';
@@ -55,8 +56,8 @@ export class WebGpuBackend implements Backend {
   private readonly uniforms: GPUBuffer;
   private t = 0;
 
-  private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, variants: VariantOptions,
-    initial: Float32Array, reason: string) {
+  private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, products: LayerProducts[],
+    tuning: TuningDecision[], initial: Float32Array, reason: string) {
     this.device = context.device;
     this.kernels = kernels;
     this.info = {
@@ -66,6 +67,7 @@ export class WebGpuBackend implements Backend {
       description: context.description,
       software: context.software,
       reason,
+      tuning,
     };
     const { batchSize, inputSize, outputSize, parameterCount, layers, optimizer } = plan;
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
@@ -110,12 +112,13 @@ export class WebGpuBackend implements Backend {
       pending.push({ key, dims: dimsList.push(dims) - 1, buffers, grid });
       return pending.length - 1;
     };
-    const matmulGrid = (dims: Dims) => (rows: number): [number, number] =>
-      [ceilDiv(dims.n, MATMUL_TILE.cols), ceilDiv(dims.rowsAxis === 1 ? rows : dims.m, MATMUL_TILE.rows)];
-    const matmul = ({ key, dims }: Product, buffers: Buffers) => add(key, dims, buffers, matmulGrid(dims));
+    const matmul = ({ key, dims }: Product, buffers: Buffers) => {
+      const tile = matmulTile(key);
+      return add(key, dims, buffers, (rows) => [ceilDiv(dims.n, tile.cols), ceilDiv(dims.rowsAxis === 1 ? rows : dims.m, tile.rows)]);
+    };
     const segment = (buffer: GPUBuffer, offset: number, count: number) => ({ buffer, offset: offset * FLOAT, size: count * FLOAT });
 
-    const forward: number[] = layers.map((layer, l) => matmul(layerProducts(plan, l, variants).forward, {
+    const forward: number[] = layers.map((layer, l) => matmul(products[l]!.forward, {
       2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: segment(this.params, layer.weightsOffset, layer.inputs * layer.units),
       4: layerOutputs[l]!, 5: segment(this.params, layer.biasOffset, layer.units),
     }));
@@ -131,20 +134,21 @@ export class WebGpuBackend implements Backend {
     const backward: number[] = [];
     for (let l = layers.length - 1; l >= 0; l--) {
       const layer = layers[l]!;
-      const products = layerProducts(plan, l, variants);
-      backward.push(matmul(products.gradient,
+      const { gradient, signal } = products[l]!;
+      backward.push(matmul(gradient,
         { 2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: zGrads[l]!, 4: segment(grads, layer.weightsOffset, layer.inputs * layer.units) }));
       backward.push(add({ kind: 'biasGradient' }, { m: batchSize, n: layer.units, k: 0, rowsAxis: 1 },
         { 2: zGrads[l]!, 3: segment(grads, layer.biasOffset, layer.units) },
         () => [ceilDiv(layer.units, LINEAR_WORKGROUP), 1]));
-      if (products.signal) {
-        backward.push(matmul(products.signal, { 2: zGrads[l]!, 3: segment(this.params, layer.weightsOffset, layer.inputs * layer.units),
+      if (signal) {
+        backward.push(matmul(signal, { 2: zGrads[l]!, 3: segment(this.params, layer.weightsOffset, layer.inputs * layer.units),
           4: zGrads[l - 1]!, 5: layerOutputs[l - 1]! }));
       }
     }
-    const update = add({ kind: 'optimizer', optimizer: optimizer.type }, { m: parameterCount, n: 0, k: 0, rowsAxis: 0 },
+    // The optimizer updates the parameters four at a time (parameterCount is a multiple of PARAMETER_ALIGNMENT).
+    const update = add({ kind: 'optimizer', optimizer: optimizer.type }, { m: parameterCount / 4, n: 0, k: 0, rowsAxis: 0 },
       { 2: hyper, 3: this.params, 4: grads, ...Object.fromEntries(this.moments.map((moment, i) => [5 + i, moment])) },
-      () => this.linearGrid(parameterCount));
+      () => this.linearGrid(parameterCount / 4));
     const softmaxPass = probabilities
       ? [add({ kind: 'softmax' }, { m: batchSize, n: outputSize, k: 0, rowsAxis: 1 }, { 2: layerOutputs[layers.length - 1]!, 3: probabilities },
         (rows) => [ceilDiv(rows, LINEAR_WORKGROUP), 1])]
@@ -161,19 +165,27 @@ export class WebGpuBackend implements Backend {
   }
 
   /**
-   * Compiles every kernel the plan needs (in parallel), then allocates. The caller has checked the
-   * plan against the device's limits (checkLimits) before making the initial parameters.
+   * Picks each product's matmul variant on this device (autotune.ts), compiles every kernel the plan
+   * needs (in parallel; the fixed ones start while the variants are timed), then allocates. The
+   * caller has checked the plan against the device's limits (checkLimits) before making the initial
+   * parameters.
    */
   static async create(plan: Plan, context: GpuContext, initial: Float32Array, reason: string): Promise<WebGpuBackend> {
-    const variants: VariantOptions = { subgroups: canShareBySubgroups(context) };
-    const keys = kernelKeys(plan, variants);
     const device = context.device;
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
     let backend: WebGpuBackend | undefined;
     try {
-      const compiled = await Promise.all(keys.map(async (key) => [JSON.stringify(key), await getKernel(device, key)] as const));
-      backend = new WebGpuBackend(plan, context, new Map(compiled), variants, initial, reason);
+      const fixedKeys = fixedKernelKeys(plan);
+      for (const key of fixedKeys) void getKernel(device, key).catch(() => undefined);
+      const shapes = plan.layers.map((_, l) => layerShapes(plan, l));
+      const tuning = await tuneProducts(context, shapes.flatMap(shapesOf), canShareBySubgroups(context));
+      const variants = new Map(shapes.flatMap(shapesOf).map((shape, i) => [shape, tuning[i]!.variant]));
+      const products = shapes.map((layer) => withVariants(layer, variants));
+      const keys = [...fixedKeys, ...products.flatMap((layer) => productsOf(layer).map((product) => product.key))];
+      const unique = [...new Map(keys.map((key) => [JSON.stringify(key), key])).values()];
+      const compiled = await Promise.all(unique.map(async (key) => [JSON.stringify(key), await getKernel(device, key)] as const));
+      backend = new WebGpuBackend(plan, context, new Map(compiled), products, tuning, initial, reason);
     } finally {
       const [memory, validation] = [await device.popErrorScope(), await device.popErrorScope()];
       const error = memory ?? validation;
@@ -459,52 +471,53 @@ export class WebGpuBackend implements Backend {
 
 /** One matrix product of the step: its kernel and its sizes. */
 interface Product {
-  key: KernelKey;
+  key: Extract<KernelKey, { kind: 'matmul' }>;
   dims: Dims;
-}
-
-/** Kernel variants allowed on this device (see canShareBySubgroups). */
-interface VariantOptions {
-  subgroups: boolean;
-}
-
-function product(transposeA: boolean, transposeB: boolean, epilogue: MatmulEpilogue, activation: Activation, dims: Dims,
-  options: VariantOptions): Product {
-  const vec4 = vectorizable(transposeA, transposeB, dims.m, dims.n, dims.k);
-  const subgroups = vec4 && options.subgroups;
-  return { key: { kind: 'matmul', transposeA, transposeB, epilogue, activation: activation.name, vec4, subgroups }, dims: { ...dims, slope: activation.slope } };
 }
 
 const LINEAR: Activation = { name: 'linear', slope: 0 };
 
-/** The products of layer l: forward, weight gradient, and the signal sent to the layer below (none for the first). */
-function layerProducts(plan: Plan, l: number, options: VariantOptions): { forward: Product; gradient: Product; signal?: Product } {
+/** A layer's products: forward, weight gradient, and the signal sent to the layer below (none for the first). */
+interface LayerOf<T> {
+  forward: T;
+  gradient: T;
+  signal?: T;
+}
+type LayerProducts = LayerOf<Product>;
+
+const shapesOf = <T>(layer: LayerOf<T>): T[] => [layer.forward, layer.gradient, ...(layer.signal ? [layer.signal] : [])];
+const productsOf = shapesOf<Product>;
+
+function shape(label: string, transposeA: boolean, transposeB: boolean, epilogue: MatmulEpilogue, activation: Activation, dims: Dims): ProductShape {
+  return { label, key: { kind: 'matmul', transposeA, transposeB, epilogue, activation: activation.name }, dims: { ...dims, slope: activation.slope } };
+}
+
+/** The products of layer l, before their kernel variants are chosen. */
+function layerShapes(plan: Plan, l: number): LayerOf<ProductShape> {
   const { batchSize } = plan;
   const layer = plan.layers[l]!;
   const below = plan.layers[l - 1];
+  const name = `layer ${l + 1}`;
   return {
     // output [rows, units] = activation(input [rows, inputs] · weights [inputs, units] + bias)
-    forward: product(false, false, 'biasActivation', layer.activation, { m: batchSize, n: layer.units, k: layer.inputs, rowsAxis: 1 }, options),
+    forward: shape(`${name} forward`, false, false, 'biasActivation', layer.activation, { m: batchSize, n: layer.units, k: layer.inputs, rowsAxis: 1 }),
     // weightGrad [inputs, units] = inputᵀ [inputs, rows] · dZ [rows, units]
-    gradient: product(true, false, 'none', LINEAR, { m: layer.inputs, n: layer.units, k: batchSize, rowsAxis: 2 }, options),
+    gradient: shape(`${name} weight gradient`, true, false, 'none', LINEAR, { m: layer.inputs, n: layer.units, k: batchSize, rowsAxis: 2 }),
     // dZ below [rows, inputs] = dZ [rows, units] · weightsᵀ, × f'(below's output)
-    signal: below && product(false, true, 'derivative', below.activation, { m: batchSize, n: layer.inputs, k: layer.units, rowsAxis: 1 }, options),
+    signal: below && shape(`${name} signal`, false, true, 'derivative', below.activation, { m: batchSize, n: layer.inputs, k: layer.units, rowsAxis: 1 }),
   };
 }
 
-/** Every kernel a plan uses, so all pipelines can be compiled up front and in parallel. */
-function kernelKeys(plan: Plan, options: VariantOptions): KernelKey[] {
-  const keys: KernelKey[] = [{ kind: 'lossReduce' }, { kind: 'biasGradient' }, { kind: 'gatherRows' },
-    { kind: 'optimizer', optimizer: plan.optimizer.type }];
+function withVariants(layer: LayerOf<ProductShape>, variants: Map<ProductShape, MatmulVariant>): LayerProducts {
+  const product = (shape: ProductShape): Product => ({ key: { ...shape.key, ...MATMUL_VARIANTS[variants.get(shape)!] }, dims: shape.dims });
+  return { forward: product(layer.forward), gradient: product(layer.gradient), signal: layer.signal && product(layer.signal) };
+}
+
+/** The kernels a plan uses besides its matrix products. */
+function fixedKernelKeys(plan: Plan): KernelKey[] {
   const last = plan.layers[plan.layers.length - 1]!;
-  keys.push({ kind: 'loss', loss: plan.loss, activation: last.activation.name });
-  if (plan.loss === 'softmaxCrossEntropy') keys.push({ kind: 'softmax' });
-  plan.layers.forEach((_, l) => {
-    const { forward, gradient, signal } = layerProducts(plan, l, options);
-    keys.push(forward.key, gradient.key, ...(signal ? [signal.key] : []));
-  });
-  const unique = new Map(keys.map((key) => [JSON.stringify(key), key]));
-  return [...unique.values()];
+  return [{ kind: 'lossReduce' }, { kind: 'biasGradient' }, { kind: 'gatherRows' }, { kind: 'optimizer', optimizer: plan.optimizer.type },
+    { kind: 'loss', loss: plan.loss, activation: last.activation.name }, ...(plan.loss === 'softmaxCrossEntropy' ? [{ kind: 'softmax' } as const] : [])];
 }
 
 /** Fails with a clear DeviceError before allocating when a buffer or a grid exceeds the device's limits. */
@@ -521,7 +534,9 @@ export function checkLimits(plan: Plan, limits: GPUSupportedLimits): void {
         `the device allows ${bindingLimit} per buffer (maxStorageBufferBindingSize/maxBufferSize); use fewer units or a smaller batchSize`);
     }
   }
-  const groups = Math.max(ceilDiv(batchSize, MATMUL_TILE.rows), ceilDiv(maxWidth, MATMUL_TILE.cols), ceilDiv(batchSize, LINEAR_WORKGROUP));
+  // The narrowest tile (scalar, vec4) needs the most workgroups.
+  const tile = matmulTile({ vec4: false });
+  const groups = Math.max(ceilDiv(batchSize, tile.rows), ceilDiv(maxWidth, tile.cols), ceilDiv(batchSize, LINEAR_WORKGROUP));
   if (groups > limits.maxComputeWorkgroupsPerDimension) {
     throw new DeviceError(`the network is too large for this device: it needs ${groups} workgroups along one dimension, ` +
       `the device allows ${limits.maxComputeWorkgroupsPerDimension}; use a smaller batchSize or fewer units`);
