@@ -1,0 +1,168 @@
+import type { ActivationName, BackendChoice, LayerSpec, LossName, OptimizerSpec } from '../src/index.js';
+import { MNIST_CLASSES, MNIST_SIDE } from './mnist.js';
+import type { RunRequest } from './protocol.js';
+import type { ToyName } from './toy.js';
+
+/**
+ * The network editor: the form in index.html plus one row per hidden layer. `read()` turns the form
+ * into a network spec; choosing a dataset loads settings known to train it well.
+ */
+
+export type DatasetName = 'mnist' | ToyName;
+
+interface HiddenLayer {
+  units: number;
+  activation: ActivationName;
+  slope: number;
+}
+
+interface Preset {
+  hidden: HiddenLayer[];
+  output: ActivationName;
+  loss: LossName;
+  optimizer: OptimizerSpec['type'];
+  learningRate: number;
+  batchSize: number;
+  epochs: number;
+}
+
+const relu = (units: number): HiddenLayer => ({ units, activation: 'relu', slope: 0.01 });
+const tanh = (units: number): HiddenLayer => ({ units, activation: 'tanh', slope: 0.01 });
+const toy = { output: 'linear', loss: 'softmaxCrossEntropy', optimizer: 'adam', learningRate: 0.03, batchSize: 32 } as const;
+
+/** MNIST: the CLI's network (one epoch reaches ~91% test accuracy). Toy sets: small tanh networks. */
+const PRESETS: Record<DatasetName, Preset> = {
+  mnist: { hidden: [relu(256), relu(128)], output: 'linear', loss: 'softmaxCrossEntropy', optimizer: 'adam', learningRate: 0.001, batchSize: 64, epochs: 3 },
+  xor: { ...toy, hidden: [tanh(8), tanh(8)], epochs: 60 },
+  circles: { ...toy, hidden: [tanh(8)], epochs: 60 },
+  spiral: { ...toy, hidden: [tanh(24), tanh(24)], epochs: 300 },
+};
+
+const ACTIVATION_LABELS: Record<ActivationName, string> = {
+  relu: 'ReLU', leakyRelu: 'leaky ReLU', sigmoid: 'sigmoid', tanh: 'tanh', linear: 'linear (none)',
+};
+
+const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+export interface EditorState {
+  dataset: DatasetName;
+  spec: RunRequest['spec'];
+  epochs: number;
+}
+
+export class NetworkEditor {
+  readonly form = byId<HTMLFormElement>('editor');
+  private readonly layers = byId<HTMLOListElement>('layers');
+  private readonly dataset = byId<HTMLSelectElement>('dataset');
+
+  constructor() {
+    byId('add-layer').addEventListener('click', () => this.addLayer(relu(32)).querySelector('input')!.focus());
+    this.dataset.addEventListener('change', () => this.applyPreset(this.datasetName));
+    this.activationSelect(byId('output-activation'), byId('output-slope-label'));
+    this.applyPreset(this.datasetName);
+  }
+
+  get datasetName(): DatasetName {
+    return this.dataset.value as DatasetName;
+  }
+
+  /** Offers only the CPU backend (WebGPU missing or its device lost). */
+  useCpuOnly(): void {
+    const backend = byId<HTMLSelectElement>('backend');
+    backend.value = 'cpu';
+    for (const option of backend.options) option.disabled = option.value !== 'cpu';
+  }
+
+  private applyPreset(dataset: DatasetName): void {
+    const preset = PRESETS[dataset];
+    const mnist = dataset === 'mnist';
+    byId('input-size').textContent = mnist ? `${MNIST_SIDE * MNIST_SIDE} pixels` : '2 coordinates';
+    byId('output-size').textContent = String(mnist ? MNIST_CLASSES : 2);
+    this.layers.replaceChildren();
+    preset.hidden.forEach((layer) => this.addLayer(layer));
+    const set = (id: string, value: string | number) => (byId<HTMLInputElement | HTMLSelectElement>(id).value = String(value));
+    set('output-activation', preset.output);
+    byId('output-activation').dispatchEvent(new Event('change'));
+    set('loss', preset.loss);
+    set('optimizer', preset.optimizer);
+    set('learning-rate', preset.learningRate);
+    set('batch-size', preset.batchSize);
+    set('epochs', preset.epochs);
+  }
+
+  /** Shows the slope field only while leaky ReLU is chosen. */
+  private activationSelect(select: HTMLSelectElement, slopeLabel: HTMLElement): void {
+    if (select.options.length === 0) {
+      for (const [value, label] of Object.entries(ACTIVATION_LABELS)) select.add(new Option(label, value));
+    }
+    const sync = () => (slopeLabel.hidden = select.value !== 'leakyRelu');
+    select.addEventListener('change', sync);
+    sync();
+  }
+
+  private addLayer(layer: HiddenLayer): HTMLLIElement {
+    const item = document.createElement('li');
+    item.className = 'layer';
+    item.innerHTML = `
+      <label>Units <input type="number" name="units" min="1" max="4096" step="1" required></label>
+      <label>Activation <select name="activation"></select></label>
+      <label>Slope <input type="number" name="slope" min="0" max="1" step="any" required></label>
+      <button type="button" class="remove">Remove</button>`;
+    const [units, slope] = item.querySelectorAll('input');
+    const activation = item.querySelector('select')!;
+    for (const name of ['relu', 'leakyRelu', 'sigmoid', 'tanh'] as const) activation.add(new Option(ACTIVATION_LABELS[name], name));
+    units.value = String(layer.units);
+    activation.value = layer.activation;
+    slope.value = String(layer.slope);
+    this.activationSelect(activation, slope.parentElement!);
+    const remove = item.querySelector<HTMLButtonElement>('.remove')!;
+    remove.addEventListener('click', () => {
+      item.remove();
+      this.renumber();
+      byId('add-layer').focus();
+    });
+    this.layers.append(item);
+    this.renumber();
+    return item;
+  }
+
+  /** Accessible names say which layer a field belongs to ("Remove hidden layer 2"). */
+  private renumber(): void {
+    [...this.layers.children].forEach((item, i) => {
+      item.querySelector('.remove')!.setAttribute('aria-label', `Remove hidden layer ${i + 1}`);
+      item.querySelectorAll('input, select').forEach((field) =>
+        field.setAttribute('aria-label', `Hidden layer ${i + 1} ${(field as HTMLInputElement).name}`));
+    });
+  }
+
+  /** The form as a run; null (with the browser's messages shown) when a field is out of range. */
+  read(): EditorState | null {
+    if (!this.form.reportValidity()) return null;
+    const number = (id: string) => Number(byId<HTMLInputElement>(id).value);
+    const value = (id: string) => byId<HTMLSelectElement>(id).value;
+    const activation = (name: ActivationName, slope: number): LayerSpec =>
+      name === 'leakyRelu' ? { type: 'leakyRelu', slope } : { type: name } as LayerSpec;
+    const layers: LayerSpec[] = [...this.layers.children].flatMap((item) => {
+      const [units, slope] = item.querySelectorAll('input');
+      return [{ type: 'dense', units: Number(units.value) }, activation(item.querySelector('select')!.value as ActivationName, Number(slope.value))];
+    });
+    const mnist = this.datasetName === 'mnist';
+    layers.push({ type: 'dense', units: mnist ? MNIST_CLASSES : 2 });
+    const output = value('output-activation') as ActivationName;
+    if (output !== 'linear') layers.push(activation(output, number('output-slope')));
+    const optimizerType = value('optimizer') as OptimizerSpec['type'];
+    return {
+      dataset: this.datasetName,
+      epochs: number('epochs'),
+      spec: {
+        inputSize: mnist ? MNIST_SIDE * MNIST_SIDE : 2,
+        layers,
+        loss: value('loss') as LossName,
+        optimizer: { type: optimizerType, learningRate: number('learning-rate') },
+        batchSize: number('batch-size'),
+        seed: number('seed'),
+        backend: value('backend') as BackendChoice,
+      },
+    };
+  }
+}
