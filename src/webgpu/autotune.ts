@@ -32,8 +32,12 @@ export interface TuningDecision {
  * whole one. Warm-up time matters (it is a benchmark case of its own).
  */
 const TRIAL_K = 128;
-/** Timed rounds per candidate after one untimed run; the best round counts (noise only adds time). */
-const TRIAL_ROUNDS = 2;
+/**
+ * Timed rounds per candidate after one untimed run, the order reversed every round; the best round
+ * counts, since other work on the machine only ever adds time (with 2 rounds, a busy 2-core machine
+ * flipped decisions between variants 1.5× apart).
+ */
+const TRIAL_ROUNDS = 3;
 
 /** Winners per adapter and shape class, for this process (a page or a Node process). */
 const cache = new Map<string, MatmulVariant>();
@@ -68,11 +72,16 @@ export function fastest<T extends string>(trials: Map<T, number[]>): T {
  * TRIAL_ROUNDS. No timing is trusted across adapters: the cache key names the adapter.
  */
 export async function tuneProducts(context: GpuContext, shapes: ProductShape[], subgroups: boolean): Promise<TuningDecision[]> {
+  const candidatesOf = (shape: ProductShape) =>
+    matmulVariantsFor(shape.key.transposeA, shape.key.transposeB, shape.dims.m, shape.dims.n, shape.dims.k, { subgroups });
+  const open = (shape: ProductShape) => candidatesOf(shape).length > 1 && !candidatesOf(shape).includes(cache.get(shapeClass(context, shape))!);
+  // Every pipeline first, in parallel: compilation running beside a trial would slow it.
+  await Promise.all(shapes.filter(open).flatMap((shape) =>
+    candidatesOf(shape).map((variant) => getKernel(context.device, { ...shape.key, ...MATMUL_VARIANTS[variant] }))));
   const decisions: TuningDecision[] = [];
   for (const shape of shapes) {
-    const { transposeA, transposeB } = shape.key;
     const { m, n, k } = shape.dims;
-    const candidates = matmulVariantsFor(transposeA, transposeB, m, n, k, { subgroups });
+    const candidates = candidatesOf(shape);
     const decision = { label: shape.label, shape: `${m}×${n}×${k}` };
     const cached = cache.get(shapeClass(context, shape));
     if (candidates.length === 1) {
@@ -132,7 +141,7 @@ async function timeCandidates(device: GPUDevice, shape: ProductShape, candidates
     const trials = new Map<MatmulVariant, number[]>(candidates.map((variant) => [variant, []]));
     for (const run of runs) await time(run);
     for (let round = 0; round < TRIAL_ROUNDS; round++) {
-      for (const run of runs) trials.get(run.variant)!.push(await time(run));
+      for (const run of round % 2 === 0 ? runs : [...runs].reverse()) trials.get(run.variant)!.push(await time(run));
     }
     return trials;
   } finally {

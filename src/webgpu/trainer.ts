@@ -165,8 +165,8 @@ export class WebGpuBackend implements Backend {
   }
 
   /**
-   * Picks each product's matmul variant on this device (autotune.ts), compiles every kernel the plan
-   * needs (in parallel; the fixed ones start while the variants are timed), then allocates. The
+   * Compiles every kernel the plan needs (in parallel), picking each product's matmul variant on this
+   * device on the way (autotune.ts), then allocates. The
    * caller has checked the plan against the device's limits (checkLimits) before making the initial
    * parameters.
    */
@@ -177,7 +177,8 @@ export class WebGpuBackend implements Backend {
     let backend: WebGpuBackend | undefined;
     try {
       const fixedKeys = fixedKernelKeys(plan);
-      for (const key of fixedKeys) void getKernel(device, key).catch(() => undefined);
+      // Compiled before the autotune times anything, so compilation does not skew its trials.
+      await Promise.all(fixedKeys.map((key) => getKernel(device, key)));
       const shapes = plan.layers.map((_, l) => layerShapes(plan, l));
       const tuning = await tuneProducts(context, shapes.flatMap(shapesOf), canShareBySubgroups(context));
       const variants = new Map(shapes.flatMap(shapesOf).map((shape, i) => [shape, tuning[i]!.variant]));
