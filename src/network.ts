@@ -6,7 +6,7 @@ import { DeviceLostError, DisposedError, DivergenceError, ShapeError, SpecError 
 import { encodeModelFile } from './io/model-file.js';
 import { toTfjsArtifacts, type TfjsArtifacts } from './io/tfjs.js';
 import type { Plan } from './plan.js';
-import type { BackendChoice, BackendName } from './spec.js';
+import { describeValue, type BackendChoice, type BackendName } from './spec.js';
 
 /** One dense layer's parameters: weights row-major [inputs][units], bias [units]. */
 export interface LayerWeights {
@@ -85,7 +85,7 @@ export interface NetworkOrigin {
 
 function requireEpochs(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new SpecError(`fit: epochs must be a positive integer, got ${String(value)}`);
+    throw new SpecError(`fit: epochs must be a positive integer, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -294,7 +294,7 @@ export class Network {
             throw new ShapeError(`setWeights: layer ${i} ${what} needs ${length} values, got ${values?.length ?? 'none'}`);
           }
           for (let j = 0; j < length; j++) {
-            if (!Number.isFinite(values[j])) throw new ShapeError(`setWeights: layer ${i} ${what}[${j}] is ${String(values[j])}`);
+            if (!Number.isFinite(values[j])) throw new ShapeError(`setWeights: layer ${i} ${what}[${j}] is ${describeValue(values[j])}`);
           }
         };
         check(entry?.weights, layer.inputs * layer.units, `weights [${layer.inputs}, ${layer.units}]`);

@@ -1,6 +1,6 @@
 import { SpecError } from './errors.js';
 import {
-  ACTIVATION_NAMES, DEFAULT_BATCH_SIZE, DEFAULT_LEAKY_SLOPE, LOSS_NAMES, normalizeOptimizer, requirePositiveInteger,
+  ACTIVATION_NAMES, DEFAULT_BATCH_SIZE, DEFAULT_LEAKY_SLOPE, describeValue, LOSS_NAMES, normalizeOptimizer, requirePositiveInteger,
   type ActivationName, type BackendChoice, type LossName, type NetworkSpec, type Optimizer,
 } from './spec.js';
 import { mulberry32 } from './data/random.js';
@@ -64,7 +64,7 @@ function compileLayers(inputSize: number, layers: unknown): Omit<DenseLayerPlan,
   let activationSet = false;
   layers.forEach((layer: unknown, i: number) => {
     const at = `layers[${i}]`;
-    if (typeof layer !== 'object' || layer === null) throw new SpecError(`${at} must be an object, got ${String(layer)}`);
+    if (typeof layer !== 'object' || layer === null) throw new SpecError(`${at} must be an object, got ${describeValue(layer)}`);
     const l = layer as Record<string, unknown>;
     if (l.type === 'dense') {
       const units = requirePositiveInteger(l.units, `${at}.units`);
@@ -74,16 +74,16 @@ function compileLayers(inputSize: number, layers: unknown): Omit<DenseLayerPlan,
       return;
     }
     if (!ACTIVATION_NAMES.includes(l.type as ActivationName)) {
-      throw new SpecError(`${at}.type ${JSON.stringify(l.type)} is unknown; expected 'dense' or one of ${ACTIVATION_NAMES.join(', ')}`);
+      throw new SpecError(`${at}.type ${describeValue(l.type)} is unknown; expected 'dense' or one of ${ACTIVATION_NAMES.join(', ')}`);
     }
-    if (dense.length === 0) throw new SpecError(`${at} is an activation (${String(l.type)}) but no dense layer comes before it`);
+    if (dense.length === 0) throw new SpecError(`${at} is an activation (${describeValue(l.type)}) but no dense layer comes before it`);
     if (activationSet) throw new SpecError(`${at}: two activations in a row; put a dense layer between them`);
     let slope = 0;
     if (l.type === 'leakyRelu') {
       slope = l.slope === undefined ? DEFAULT_LEAKY_SLOPE : (l.slope as number);
       // The derivative is taken from the layer's output (y > 0 ⇔ z > 0), which needs slope ≥ 0.
       if (typeof slope !== 'number' || !Number.isFinite(slope) || slope < 0) {
-        throw new SpecError(`${at}.slope must be a finite number ≥ 0, got ${String(l.slope)}`);
+        throw new SpecError(`${at}.slope must be a finite number ≥ 0, got ${describeValue(l.slope)}`);
       }
     }
     dense[dense.length - 1]!.activation = { name: l.type as ActivationName, slope };
@@ -99,17 +99,17 @@ export function compilePlan(spec: NetworkSpec): Plan {
   const batchSize = requirePositiveInteger(spec.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
   const loss = spec.loss ?? 'mse';
   if (!LOSS_NAMES.includes(loss)) {
-    throw new SpecError(`unknown loss ${JSON.stringify(loss)}; expected one of ${LOSS_NAMES.join(', ')}`);
+    throw new SpecError(`unknown loss ${describeValue(loss)}; expected one of ${LOSS_NAMES.join(', ')}`);
   }
   const optimizer = normalizeOptimizer(spec.optimizer);
   const seed = spec.seed ?? 1;
-  if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new SpecError(`seed must be an integer, got ${String(seed)}`);
+  if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new SpecError(`seed must be an integer, got ${describeValue(seed)}`);
   const backend = spec.backend ?? 'auto';
   if (!BACKENDS.includes(backend)) {
-    throw new SpecError(`unknown backend ${JSON.stringify(backend)}; expected one of ${BACKENDS.join(', ')}`);
+    throw new SpecError(`unknown backend ${describeValue(backend)}; expected one of ${BACKENDS.join(', ')}`);
   }
   if (spec.standardize !== undefined && typeof spec.standardize !== 'boolean') {
-    throw new SpecError(`standardize must be true or false, got ${String(spec.standardize)}`);
+    throw new SpecError(`standardize must be true or false, got ${describeValue(spec.standardize)}`);
   }
 
   let offset = 0;

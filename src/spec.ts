@@ -51,7 +51,8 @@ export type Optimizer =
 export const DEFAULT_LEAKY_SLOPE = 0.01;
 export const DEFAULT_BATCH_SIZE = 32;
 
-function describe(value: unknown): string {
+/** A value for an error message; never throws, whatever the value (a hostile toString, a Symbol). */
+export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
     return String(value);
@@ -61,21 +62,21 @@ function describe(value: unknown): string {
 
 export function requirePositiveInteger(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new SpecError(`${what} must be a positive integer, got ${describe(value)}`);
+    throw new SpecError(`${what} must be a positive integer, got ${describeValue(value)}`);
   }
   return value;
 }
 
 function requireFinite(value: unknown, what: string, low: number, high: number, range: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < low || value > high) {
-    throw new SpecError(`${what} must be a finite number ${range}, got ${describe(value)}`);
+    throw new SpecError(`${what} must be a finite number ${range}, got ${describeValue(value)}`);
   }
   return value;
 }
 
 function requireLearningRate(value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new SpecError(`optimizer.learningRate must be a finite number > 0, got ${describe(value)}`);
+    throw new SpecError(`optimizer.learningRate must be a finite number > 0, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -84,7 +85,7 @@ function requireLearningRate(value: unknown): number {
 export function normalizeOptimizer(spec: unknown): Optimizer {
   if (spec === undefined) return { type: 'sgd', learningRate: 0.1 };
   if (typeof spec !== 'object' || spec === null) {
-    throw new SpecError(`optimizer must be an object such as { type: 'sgd', learningRate: 0.1 }, got ${describe(spec)}`);
+    throw new SpecError(`optimizer must be an object such as { type: 'sgd', learningRate: 0.1 }, got ${describeValue(spec)}`);
   }
   const o = spec as Record<string, unknown>;
   const open = 'in [0, 1)';
@@ -106,6 +107,6 @@ export function normalizeOptimizer(spec: unknown): Optimizer {
         epsilon: o.epsilon === undefined ? 1e-7 : requireFinite(o.epsilon, 'optimizer.epsilon', 1e-30, 1, 'in (0, 1]'),
       };
     default:
-      throw new SpecError(`unknown optimizer type ${describe(o.type)}; expected 'sgd', 'momentum' or 'adam'`);
+      throw new SpecError(`unknown optimizer type ${describeValue(o.type)}; expected 'sgd', 'momentum' or 'adam'`);
   }
 }

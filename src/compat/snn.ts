@@ -3,7 +3,7 @@ import { toMatrix } from '../data/matrix.js';
 import { ShapeError, SpecError } from '../errors.js';
 import type { Network } from '../network.js';
 import { compilePlan } from '../plan.js';
-import type { BackendChoice, LayerSpec, NetworkSpec } from '../spec.js';
+import { describeValue, type BackendChoice, type LayerSpec, type NetworkSpec } from '../spec.js';
 
 /*
  * The seed's API (see shared/SEED-NOTES.md) on our engine. The call shape is the seed's; the
@@ -64,7 +64,7 @@ function toLayers(layers: unknown): LayerSpec[] {
     switch (l.type) {
       case 'mlp':
         if (typeof l.size !== 'number' || !Number.isInteger(l.size) || l.size <= 0) {
-          throw new SpecError(`layers[${i}].size must be a positive integer, got ${String(l.size)}`);
+          throw new SpecError(`layers[${i}].size must be a positive integer, got ${describeValue(l.size)}`);
         }
         return { type: 'dense', units: l.size };
       case 'sigmoid':
@@ -72,7 +72,7 @@ function toLayers(layers: unknown): LayerSpec[] {
       case 'relu':
         return { type: 'leakyRelu', slope: (l.slope ?? RELU_SLOPE) as number };
       default:
-        throw new SpecError(`layers[${i}].type ${JSON.stringify(l.type)} is unknown; expected 'mlp', 'sigmoid' or 'relu'`);
+        throw new SpecError(`layers[${i}].type ${describeValue(l.type)} is unknown; expected 'mlp', 'sigmoid' or 'relu'`);
     }
   });
 }

@@ -1,4 +1,5 @@
 import { ShapeError } from '../errors.js';
+import { describeValue } from '../spec.js';
 
 /** What users may pass as a batch of rows: a flat row-major array, or one array per row. */
 export type MatrixInput = Float32Array | ArrayLike<number> | ArrayLike<ArrayLike<number>>;
@@ -9,7 +10,7 @@ function isRowList(value: MatrixInput): value is ArrayLike<ArrayLike<number>> {
 
 function requireNumber(value: unknown, name: string, row: number, column: number): number {
   if (typeof value !== 'number') {
-    throw new ShapeError(`${name} has a ${typeof value} (${String(value)}) at row ${row}, column ${column}; expected a number`);
+    throw new ShapeError(`${name} has a ${typeof value} (${describeValue(value)}) at row ${row}, column ${column}; expected a number`);
   }
   return value;
 }
@@ -29,7 +30,7 @@ export function toMatrix(value: MatrixInput, width: number, name: string, widthN
     for (let r = 0; r < value.length; r++) {
       const row = value[r]!;
       if (!row || row.length !== width) {
-        throw new ShapeError(`${name} row ${r} has ${row?.length ?? 'no'} values; expected ${width} (${widthName})`);
+        throw new ShapeError(`${name} row ${r} has ${row ? describeValue(row.length) : 'no'} values; expected ${width} (${widthName})`);
       }
       for (let c = 0; c < width; c++) data[r * width + c] = requireNumber(row[c], name, r, c);
     }

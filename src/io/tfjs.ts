@@ -1,7 +1,7 @@
 import type { Standardization } from '../data/standardize.js';
 import { ModelFileError } from '../errors.js';
 import type { Plan } from '../plan.js';
-import type { LayerSpec, LossName } from '../spec.js';
+import { describeValue, type LayerSpec, type LossName } from '../spec.js';
 
 /*
  * TF.js layers-model artifacts, the in-memory form of a `model.json` plus its weight file: what
@@ -118,7 +118,7 @@ function sequentialLayers(artifacts: Record<string, unknown>): Record<string, un
   if (isRecord(topology) && isRecord(topology.model_config)) topology = topology.model_config;
   if (!isRecord(topology)) fail(`modelTopology must be a JSON object, got ${typeof topology}`);
   const model = topology as Record<string, unknown>;
-  if (model.class_name !== 'Sequential') fail(`only Sequential models can be imported, got ${JSON.stringify(model.class_name)}`);
+  if (model.class_name !== 'Sequential') fail(`only Sequential models can be imported, got ${describeValue(model.class_name)}`);
   const config = model.config;
   const layers = Array.isArray(config) ? config : isRecord(config) ? config.layers : undefined;
   if (!Array.isArray(layers) || layers.length === 0) fail('the Sequential model has no layer list');
@@ -143,7 +143,7 @@ function declaredInputs(config: Record<string, unknown>): number | undefined {
   const shape = config.batch_input_shape ?? config.batch_shape;
   if (shape === undefined) return undefined;
   if (!Array.isArray(shape) || shape.length !== 2 || !Number.isInteger(shape[1]) || shape[1] <= 0) {
-    fail(`the input shape must be [null, width], got ${JSON.stringify(shape)}`);
+    fail(`the input shape must be [null, width], got ${Array.isArray(shape) ? `[${shape.map(describeValue).join(', ')}]` : describeValue(shape)}`);
   }
   return (shape as number[])[1];
 }
@@ -168,7 +168,7 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
       fail(`weightSpecs[${i}] must be { name, shape: integer[], dtype }`);
     }
     const { name, shape, dtype } = spec as { name: string; shape: number[]; dtype?: unknown };
-    if (dtype !== undefined && dtype !== 'float32') fail(`weight ${name} has dtype ${String(dtype)}; only float32 is read`);
+    if (dtype !== undefined && dtype !== 'float32') fail(`weight ${name} has dtype ${describeValue(dtype)}; only float32 is read`);
     if (isRecord((spec as Record<string, unknown>).quantization)) fail(`weight ${name} is quantized; export the model without quantization`);
     located.set(name, { shape, offset });
     offset += shape.reduce((a, b) => a * b, 1) * 4;
@@ -200,15 +200,15 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
       softmax = true;
       return;
     }
-    if (activated) fail(`${where}: an activation (${String(name)}) needs a Dense layer without activation before it`);
+    if (activated) fail(`${where}: an activation (${describeValue(name)}) needs a Dense layer without activation before it`);
     activated = true;
     if (name === 'leakyRelu') layers.push({ type: 'leakyRelu', slope: slope! });
     else if ((KERAS_ACTIVATIONS as readonly unknown[]).includes(name)) layers.push({ type: name as 'sigmoid' | 'relu' | 'tanh' });
-    else fail(`${where} has activation ${JSON.stringify(name)}; expected one of ${KERAS_ACTIVATIONS.join(', ')}, softmax`);
+    else fail(`${where} has activation ${describeValue(name)}; expected one of ${KERAS_ACTIVATIONS.join(', ')}, softmax`);
   };
   layerList.forEach((layer, i) => {
     const config = layer.config as Record<string, unknown>;
-    const where = `layer ${i} (${String(layer.class_name)} ${String(config.name)})`;
+    const where = `layer ${i} (${describeValue(layer.class_name)} ${describeValue(config.name)})`;
     switch (layer.class_name) {
       case 'InputLayer':
         inputSize = declaredInputs(config);
@@ -216,8 +216,9 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
       case 'Dense': {
         if (softmax) fail(`${where} comes after the softmax; softmax must be the model's last operation`);
         const units = config.units;
-        if (!Number.isInteger(units) || (units as number) <= 0) fail(`${where} has units ${String(units)}; expected a positive integer`);
-        const name = String(config.name);
+        if (!Number.isInteger(units) || (units as number) <= 0) fail(`${where} has units ${describeValue(units)}; expected a positive integer`);
+        if (typeof config.name !== 'string') fail(`${where} has no name; its weights are found by it`);
+        const name = config.name as string;
         const previous = layers.filter((l) => l.type === 'dense').at(-1) as { units: number } | undefined;
         const inputs = previous?.units ?? inputSize ?? declaredInputs(config) ?? located.get(`${name}/kernel`)?.shape[0];
         if (inputs === undefined) return fail(`${where}: the model does not say its input width`);
@@ -233,7 +234,7 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
       }
       case 'LeakyReLU': {
         const alpha = config.alpha ?? config.negative_slope ?? 0.3;
-        if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha < 0) fail(`${where} has alpha ${String(alpha)}; expected a number ≥ 0`);
+        if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha < 0) fail(`${where} has alpha ${describeValue(alpha)}; expected a number ≥ 0`);
         activate('leakyRelu', where, alpha as number);
         return;
       }

@@ -175,7 +175,7 @@ describe('artifacts we cannot use are a ModelFileError', () => {
       ['no weight named dense_1/kernel']],
     ['a wrong shape', (a) => ({ ...a, weightSpecs: a.weightSpecs.map((s, i) => (i === 0 ? { ...s, shape: [6, 4] } : s)) }),
       ['dense_1/kernel has shape [6,4]', 'expected [4,6]']],
-    ['int32 weights', (a) => ({ ...a, weightSpecs: a.weightSpecs.map((s) => ({ ...s, dtype: 'int32' })) }), ['dtype int32']],
+    ['int32 weights', (a) => ({ ...a, weightSpecs: a.weightSpecs.map((s) => ({ ...s, dtype: 'int32' })) }), ['dtype "int32"']],
     ['a NaN weight', (a) => {
       const data = new Float32Array(a.weightData.slice(0));
       data[2] = NaN;
