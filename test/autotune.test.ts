@@ -47,8 +47,8 @@ describe('autotune on this adapter', () => {
         if (decision.source === 'measured') expect(Object.keys(decision.trials!).sort()).toEqual([...candidates].sort());
       }
     }
-    // The 3-unit output layer cannot use vec4 loads: the scalar kernel, with no timing.
-    expect(tuning.find((d) => d.label === 'layer 3 forward')).toMatchObject({ variant: 'scalar', source: 'only' });
+    // The 3-unit output layer cannot use vec4 loads: a scalar kernel, with no timing.
+    expect(tuning.find((d) => d.label === 'layer 3 forward')).toMatchObject({ variant: subgroups ? 'scalar+subgroups' : 'scalar', source: 'only' });
     expect(tuning.some((d) => d.source === 'measured')).toBe(true);
 
     // Same shapes again: every decision comes from the cache, and agrees with the first.

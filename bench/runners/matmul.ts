@@ -1,27 +1,73 @@
-import { MATMUL_VARIANTS, matmulTile, matmulVariantsFor, type MatmulVariant } from '../../shaders/index.js';
+import { MATMUL_VARIANTS, matmulTile, vectorizable, type MatmulVariant } from '../../shaders/index.js';
 import { typescriptKernels } from '../../src/cpu/kernels.js';
 import { DeviceError } from '../../src/errors.js';
 import { canShareBySubgroups, defaultContext } from '../../src/webgpu/device.js';
 import { packDims } from '../../src/webgpu/dims.js';
 import { getKernel } from '../../src/webgpu/kernels.js';
-import { randomMatrix, type Case } from '../cases.js';
+import type { TuningDecision } from '../../src/webgpu/autotune.js';
+import { randomMatrix, randomValues, type Case } from '../cases.js';
+import type { MatmulTiming } from '../results.js';
+import { measure, median, type Window } from '../timing.js';
 import type { Cell } from './runner.js';
 
 type MatmulCase = Extract<Case, { kind: 'matmul' }>;
 
+/** A product C [m, n] = A [m, k] · B [k, n], A stored [k, m] when transposeA, B stored [n, k] when transposeB. */
+interface Product {
+  transposeA: boolean;
+  transposeB: boolean;
+  m: number;
+  n: number;
+  k: number;
+}
+
 /**
- * The scalar kernel and every variant the autotune may pick on this device for the product
- * (matmulVariantsFor), plus the plain vec4 ones where subgroup sharing replaces them, so the table
- * shows what sharing gains; all on the device the networks use.
+ * Every kernel variant the device and size allow, including those the autotune would not consider
+ * (scalar ones where vec4 fits, plain ones where subgroup sharing replaces them), so the table shows
+ * what each idea gains; all on the device the networks use.
  */
 export async function gpuMatmulCells(c: MatmulCase): Promise<Cell[]> {
   const context = await defaultContext();
   if (!context) throw new DeviceError('the webgpu runner needs a WebGPU adapter; leave it out with --only cpu,reference');
   const { transposeA, transposeB } = c.form;
-  const shared = matmulVariantsFor(transposeA, transposeB, c.size, c.size, c.size, { subgroups: canShareBySubgroups(context) });
-  const plain = matmulVariantsFor(transposeA, transposeB, c.size, c.size, c.size, { subgroups: false });
-  const variants = [...new Set<MatmulVariant>(['scalar', ...plain, ...shared])];
-  return Promise.all(variants.map((variant) => gpuMatmulCell(context.device, c, variant)));
+  const subgroups = canShareBySubgroups(context);
+  const vec4 = vectorizable(transposeA, transposeB, c.size, c.size, c.size);
+  const variants = (Object.keys(MATMUL_VARIANTS) as MatmulVariant[])
+    .filter((variant) => (subgroups || !MATMUL_VARIANTS[variant].subgroups) && (vec4 || !MATMUL_VARIANTS[variant].vec4));
+  const product = { transposeA, transposeB, m: c.size, n: c.size, k: c.size };
+  return Promise.all(variants.map((variant) => gpuMatmulCell(context.device, product, variant)));
+}
+
+/**
+ * The forms of a step's products, by the end of the autotune's label ('layer 2 weight gradient'):
+ * forward X·W, weight gradient Xᵀ·dZ (X stored [rows, inputs]), signal dZ·Wᵀ (W stored [inputs, units]).
+ */
+const STEP_FORMS: [suffix: string, transposeA: boolean, transposeB: boolean][] = [
+  ['forward', false, false], ['weight gradient', true, false], ['signal', false, true],
+];
+
+/**
+ * Each matrix product of a network's step (its deviceInfo.tuning: label, m×n×k at the full batch, the
+ * variant the autotune chose) timed alone as the matmul cases time one, over `window`, on `device`.
+ * The epilogues (bias + activation forward, the derivative on the signal) are left out: no epilogue.
+ */
+export async function timeStepProducts(device: GPUDevice, tuning: TuningDecision[], window: Window): Promise<MatmulTiming[]> {
+  const timings: MatmulTiming[] = [];
+  for (const decision of tuning) {
+    const form = STEP_FORMS.find(([suffix]) => decision.label.endsWith(suffix));
+    const sizes = decision.shape.split('×').map(Number);
+    if (!form || sizes.length !== 3 || !sizes.every((size) => Number.isInteger(size) && size > 0)) {
+      throw new Error(`timeStepProducts: cannot read the product ${JSON.stringify(decision.label)} of shape ${JSON.stringify(decision.shape)}`);
+    }
+    const [m, n, k] = sizes as [number, number, number];
+    const cell = await gpuMatmulCell(device, { transposeA: form[1], transposeB: form[2], m, n, k }, decision.variant);
+    try {
+      timings.push({ label: decision.label, shape: decision.shape, variant: decision.variant, ms: median(await measure(cell.run, window)) });
+    } finally {
+      cell.dispose();
+    }
+  }
+  return timings;
 }
 
 /**
@@ -29,8 +75,8 @@ export async function gpuMatmulCells(c: MatmulCase): Promise<Cell[]> {
  * An operation is one dispatch; a sample records its operations in one pass, submits once and waits
  * for onSubmittedWorkDone, so it times the GPU's work rather than the submit.
  */
-async function gpuMatmulCell(device: GPUDevice, c: MatmulCase, variant: MatmulVariant): Promise<Cell> {
-  const { transposeA, transposeB } = c.form;
+async function gpuMatmulCell(device: GPUDevice, product: Product, variant: MatmulVariant): Promise<Cell> {
+  const { transposeA, transposeB, m, n, k } = product;
   const kernel = await getKernel(device, { kind: 'matmul', transposeA, transposeB, epilogue: 'none', activation: 'linear',
     ...MATMUL_VARIANTS[variant] });
   const buffers: GPUBuffer[] = [];
@@ -40,21 +86,21 @@ async function gpuMatmulCell(device: GPUDevice, c: MatmulCase, variant: MatmulVa
     buffers.push(buffer);
     return buffer;
   };
-  const { size } = c;
   const bound: Record<number, GPUBuffer> = {
-    0: upload(packDims([{ m: size, n: size, k: size, rowsAxis: 0 }]), GPUBufferUsage.UNIFORM),
+    0: upload(packDims([{ m, n, k, rowsAxis: 0 }]), GPUBufferUsage.UNIFORM),
     // Step: rows (unused: no size is the batch here), loss slot, optimizer step, start.
     1: upload(new Uint32Array([0, 0, 1, 0]), GPUBufferUsage.UNIFORM),
-    2: upload(randomMatrix(size, 1), GPUBufferUsage.STORAGE),
-    3: upload(randomMatrix(size, 2), GPUBufferUsage.STORAGE),
-    4: upload(new Float32Array(size * size), GPUBufferUsage.STORAGE),
+    // A [m, k] and B [k, n] as stored (transposed or not, the same count); C [m, n].
+    2: upload(randomValues(m * k, 1), GPUBufferUsage.STORAGE),
+    3: upload(randomValues(k * n, 2), GPUBufferUsage.STORAGE),
+    4: upload(new Float32Array(m * n), GPUBufferUsage.STORAGE),
   };
   const bindGroup = device.createBindGroup({
     layout: kernel.layout,
     entries: kernel.bindings.map((binding) => ({ binding, resource: { buffer: bound[binding]! } })),
   });
   const tile = matmulTile(MATMUL_VARIANTS[variant]);
-  const grid = [Math.ceil(size / tile.cols), Math.ceil(size / tile.rows)] as const;
+  const grid = [Math.ceil(n / tile.cols), Math.ceil(m / tile.rows)] as const;
   return {
     variant,
     async run(count) {
