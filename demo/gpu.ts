@@ -1,8 +1,4 @@
-/**
- * WebGPU detection for the page, and the device the training worker trains on. The worker creates
- * the device itself (rather than letting the engine make its default one) so that it can watch
- * `device.lost` and tell the page at once, which then offers the CPU backend.
- */
+/** WebGPU detection for the page: the adapter to show, or why there is none. */
 
 export interface AdapterSummary {
   available: boolean;
@@ -31,23 +27,4 @@ export async function detectWebGpu(): Promise<AdapterSummary> {
     software,
     text: `WebGPU adapter: ${name}${description ? ` (${description})` : ''}${software ? ' — a software adapter: "GPU" code runs on the CPU here' : ''}`,
   };
-}
-
-/**
- * A device with what the engine's own default device asks for: the adapter's largest buffers (big
- * layers and datasets fit where the hardware allows) and 'subgroups' where offered (the SwiftShader
- * matmul shares loads between lanes with it). Null when there is no adapter.
- */
-export async function requestTrainingDevice(): Promise<GPUDevice | null> {
-  const adapter = await navigator.gpu?.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) return null;
-  const { limits } = adapter;
-  return adapter.requestDevice({
-    requiredFeatures: adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [],
-    requiredLimits: {
-      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
-      maxBufferSize: limits.maxBufferSize,
-      maxComputeWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
-    },
-  });
 }

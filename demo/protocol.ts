@@ -1,4 +1,4 @@
-import type { DeviceInfo, NetworkSpec } from '../src/index.js';
+import type { BackendChoice, DeviceInfo, NetworkSpec } from '../src/index.js';
 import type { MnistDigits } from './mnist.js';
 import type { LabelledSet } from './toy.js';
 
@@ -11,7 +11,7 @@ export type TrainingData =
   | { kind: 'toy'; train: LabelledSet; test: LabelledSet; boundaryResolution: number };
 
 export interface RunRequest {
-  /** Everything but `device`, which the worker makes itself. batchSize and seed are always set. */
+  /** batchSize and seed are always set; no `device`: a GPUDevice cannot be posted to a worker. */
   spec: Omit<NetworkSpec, 'device'> & { batchSize: number; seed: number };
   data: TrainingData;
   epochs: number;
@@ -19,11 +19,21 @@ export interface RunRequest {
   liveAccuracy: boolean;
 }
 
+/** A model file (net.save()) to evaluate on `data`, whose shape it must have; `seed` picks the MNIST split. */
+export interface LoadRequest {
+  model: Uint8Array;
+  backend: BackendChoice;
+  data: TrainingData;
+  seed: number;
+}
+
 export type ToWorker =
   | { type: 'start'; run: RunRequest }
+  | { type: 'load'; request: LoadRequest }
   | { type: 'pause' }
   | { type: 'resume' }
-  | { type: 'predict'; id: number; x: Float32Array };
+  | { type: 'predict'; id: number; x: Float32Array }
+  | { type: 'save'; id: number };
 
 export type FromWorker =
   | { type: 'ready'; info: DeviceInfo; batchesPerEpoch: number; trainRows: number }
@@ -39,9 +49,14 @@ export type FromWorker =
   | { type: 'paused' }
   | { type: 'resumed' }
   | { type: 'done'; trainingSeconds: number; examplesPerSecond: number; finalLoss: number }
-  | { type: 'prediction'; id: number; probabilities: Float32Array }
-  | { type: 'predictionFailed'; id: number; message: string }
-  | { type: 'error'; message: string; deviceLost: boolean };
+  /** A model file was loaded and evaluated on the test set. */
+  | { type: 'loaded'; info: DeviceInfo; description: string; testLoss: number; testAccuracy: number }
+  /** The GPU device was lost; the network went on on the CPU from its last synchronised state. */
+  | { type: 'deviceLost'; message: string; info: DeviceInfo }
+  | { type: 'error'; message: string }
+  /** Answers to predict and save requests, by id. */
+  | { type: 'reply'; id: number; result: Float32Array | Uint8Array }
+  | { type: 'replyFailed'; id: number; message: string };
 
-/** What a session passes on to the page: everything but the answers to its own predict requests. */
-export type TrainingEvent = Exclude<FromWorker, { type: 'prediction' } | { type: 'predictionFailed' }>;
+/** What a session passes on to the page: everything but the answers to its own requests. */
+export type TrainingEvent = Exclude<FromWorker, { type: 'reply' } | { type: 'replyFailed' }>;

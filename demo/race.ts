@@ -117,8 +117,9 @@ export class RacePanel {
         fields.time.textContent = `${event.trainingSeconds.toFixed(2)} s`;
         break;
       case 'error':
-        fields.status.textContent = `failed: ${event.message}`;
-        this.stop(`The ${NAMES[side]} side failed: ${event.message}`);
+      case 'deviceLost':
+        fields.status.textContent = event.type === 'error' ? `failed: ${event.message}` : 'GPU device lost';
+        this.stop(`The race is off: the ${NAMES[side]} side ${event.type === 'error' ? 'failed' : 'lost its GPU device'} (${event.message}).`);
         return;
       default:
         return;
@@ -134,7 +135,7 @@ export class RacePanel {
     gpu.losses.forEach((loss, position) => (largest = Math.max(largest, relativeDifference(loss, cpu.losses.get(position) ?? NaN) || 0)));
     const [winner, loser, factor] = speedup >= 1 ? ['WebGPU', 'the CPU', speedup] : ['The CPU', 'WebGPU', 1 / speedup];
     const software = gpu.software
-      ? ' The WebGPU adapter here is a software one (such as SwiftShader): its "GPU" code runs emulated on the same CPU cores, so the CPU backend is expected to win here; the race means more on a hardware GPU.'
+      ? ' The WebGPU adapter here is a software one (such as SwiftShader): its "GPU" code runs emulated on the CPU cores the CPU backend uses too, so this race is between two CPU programs sharing them; on a hardware GPU it means more.'
       : '';
     // Float32 rounding differs between the backends (summation order). SGD and momentum carry that
     // difference along unchanged, but Adam divides each step by the gradient's running size, which

@@ -1,32 +1,41 @@
-import type { FromWorker, RunRequest, ToWorker, TrainingEvent } from './protocol.js';
+import type { FromWorker, LoadRequest, RunRequest, ToWorker, TrainingEvent } from './protocol.js';
 
 /**
- * The page's handle on one training worker: start it, pause and resume it, ask the model it holds
- * for predictions, and end it (which frees its network and GPU device).
+ * The page's handle on one training worker: start a run (or load a model file) in it, pause and
+ * resume it, ask the network it holds for predictions or its model file, and end it (which frees
+ * its network and GPU resources).
  */
 export class TrainingSession {
   private readonly worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-  private readonly pending = new Map<number, { resolve: (probabilities: Float32Array) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (result: Float32Array | Uint8Array) => void; reject: (error: Error) => void }>();
   private nextId = 0;
 
-  constructor(run: RunRequest, onMessage: (event: TrainingEvent) => void) {
+  constructor(job: RunRequest | LoadRequest, onEvent: (event: TrainingEvent) => void) {
     this.worker.onmessage = (event: MessageEvent<FromWorker>) => {
       const message = event.data;
-      if (message.type === 'prediction' || message.type === 'predictionFailed') {
+      if (message.type === 'reply' || message.type === 'replyFailed') {
         const request = this.pending.get(message.id);
         this.pending.delete(message.id);
-        if (message.type === 'prediction') request?.resolve(message.probabilities);
+        if (message.type === 'reply') request?.resolve(message.result);
         else request?.reject(new Error(message.message));
       } else {
-        onMessage(message);
+        onEvent(message);
       }
     };
-    this.worker.onerror = (event) => onMessage({ type: 'error', message: event.message || 'the training worker failed to start', deviceLost: false });
-    this.send({ type: 'start', run });
+    this.worker.onerror = (event) => onEvent({ type: 'error', message: event.message || 'the training worker failed to start' });
+    this.send('model' in job ? { type: 'load', request: job } : { type: 'start', run: job });
   }
 
-  private send(message: ToWorker, transfer: Transferable[] = []): void {
-    this.worker.postMessage(message, transfer);
+  private send(message: ToWorker): void {
+    this.worker.postMessage(message);
+  }
+
+  private request<T extends Float32Array | Uint8Array>(message: (id: number) => ToWorker): Promise<T> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (result: Float32Array | Uint8Array) => void, reject });
+      this.send(message(id));
+    });
   }
 
   pause(): void {
@@ -39,11 +48,12 @@ export class TrainingSession {
 
   /** Outputs of the worker's network for the rows of x (softmax applied for softmax cross-entropy). */
   predict(x: Float32Array): Promise<Float32Array> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.send({ type: 'predict', id, x });
-    });
+    return this.request((id) => ({ type: 'predict', id, x }));
+  }
+
+  /** The network's model file (net.save()), weights as they are now. */
+  save(): Promise<Uint8Array> {
+    return this.request((id) => ({ type: 'save', id }));
   }
 
   end(): void {

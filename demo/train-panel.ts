@@ -6,7 +6,8 @@ import { TrainingSession } from './session.js';
 
 /**
  * The Train section: runs the editor's network in a worker and shows its progress live — loss and
- * accuracy per chunk of batches and per epoch, throughput, and for toy sets the decision boundary.
+ * accuracy per chunk of batches and per epoch, throughput, and for toy sets the decision boundary —
+ * and saves the network to a model file or loads one to evaluate it.
  */
 
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -29,6 +30,8 @@ export class TrainPanel {
   private readonly status = byId<HTMLParagraphElement>('status');
   private readonly pauseButton = byId<HTMLButtonElement>('pause');
   private readonly resetButton = byId<HTMLButtonElement>('reset');
+  private readonly saveButton = byId<HTMLButtonElement>('save-model');
+  private readonly loadInput = byId<HTMLInputElement>('load-model');
   private readonly boundaryFigure = byId<HTMLElement>('boundary-figure');
   private readonly boundaryCanvas = byId<HTMLCanvasElement>('boundary');
   private readonly batchChart = new LiveChart(byId('chart-batch'), {
@@ -65,6 +68,12 @@ export class TrainPanel {
     });
     this.pauseButton.addEventListener('click', () => this.togglePause());
     this.resetButton.addEventListener('click', () => this.reset());
+    this.saveButton.addEventListener('click', () => void this.save());
+    this.loadInput.addEventListener('change', () => {
+      const file = this.loadInput.files?.[0];
+      if (file) void file.arrayBuffer().then((bytes) => this.load(file.name, new Uint8Array(bytes)));
+      this.loadInput.value = '';
+    });
   }
 
   private setStatus(state: TrainingState, text: string): void {
@@ -73,6 +82,7 @@ export class TrainPanel {
     this.pauseButton.disabled = state !== 'training' && state !== 'paused';
     this.pauseButton.textContent = state === 'paused' ? 'Resume' : 'Pause';
     this.resetButton.disabled = state === 'idle';
+    this.saveButton.disabled = !this.session || state === 'idle' || state === 'loading' || state === 'error';
   }
 
   private metric(name: string, text: string, value?: number): void {
@@ -81,18 +91,52 @@ export class TrainPanel {
     if (value !== undefined) element.dataset.value = String(value);
   }
 
-  private async start(): Promise<void> {
+  /** Resets, then waits for the editor's dataset; undefined when the form is invalid or a reset came meanwhile. */
+  private async prepare(): Promise<{ run: EditorState; data: TrainingData } | undefined> {
     const run = this.editor.read();
-    if (!run) return;
+    if (!run) return undefined;
     this.reset();
     this.run = run;
     this.setStatus('loading', run.dataset === 'mnist' ? 'Waiting for the MNIST download…' : 'Starting…');
     const data = await this.trainingData(run);
-    if (this.run !== run) return; // reset or restarted while the data loaded
+    if (this.run !== run) return undefined;
     this.data = data;
     this.boundaryFigure.hidden = data.kind !== 'toy';
     this.drawBoundary();
+    return { run, data };
+  }
+
+  private async start(): Promise<void> {
+    const prepared = await this.prepare();
+    if (!prepared) return;
+    const { run, data } = prepared;
     this.session = new TrainingSession({ spec: run.spec, data, epochs: run.epochs, liveAccuracy: true }, (event) => this.handle(event));
+  }
+
+  /** Evaluates a model file on the chosen dataset; it then answers the digit pad like a trained one. */
+  private async load(name: string, model: Uint8Array): Promise<void> {
+    const prepared = await this.prepare();
+    if (!prepared) return;
+    const { run, data } = prepared;
+    this.status.textContent = `Loading ${name}…`;
+    this.session = new TrainingSession({ model, backend: run.spec.backend ?? 'auto', data, seed: run.spec.seed }, (event) => this.handle(event));
+  }
+
+  private async save(): Promise<void> {
+    const session = this.session;
+    if (!session || !this.run) return;
+    const name = `webgpu-backprop-${this.run.dataset}.wgbp`;
+    try {
+      const bytes = await session.save();
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/octet-stream' }));
+      link.download = name;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+      this.status.textContent += ` Saved ${name} (${(bytes.byteLength / 1024).toFixed(0)} KiB).`;
+    } catch (error) {
+      this.status.textContent += ` Could not save the model: ${(error as Error).message}.`;
+    }
   }
 
   private togglePause(): void {
@@ -165,11 +209,20 @@ export class TrainPanel {
           `${Math.round(event.examplesPerSecond).toLocaleString()} examples/s, final training loss ${event.finalLoss.toPrecision(4)}, ` +
           `test accuracy ${byId('metric-accuracy').textContent}.`);
         break;
+      case 'loaded':
+        this.metric('backend', event.info.backend);
+        this.metric('accuracy', percent(event.testAccuracy), event.testAccuracy);
+        this.setStatus('done', `Loaded a ${event.description} model: test loss ${event.testLoss.toPrecision(4)}, ` +
+          `test accuracy ${percent(event.testAccuracy)} on ${run.dataset}.`);
+        this.onModel({ session, summary: `loaded from a file, test accuracy ${percent(event.testAccuracy)}` }, run.dataset);
+        break;
+      case 'deviceLost':
+        this.metric('backend', event.info.backend);
+        this.status.textContent = `The GPU device was lost; the network went on on the CPU from its last completed batches. (${event.message})`;
+        this.onDeviceLost(event.message);
+        break;
       case 'error':
-        this.setStatus('error', event.deviceLost
-          ? `${event.message}. The CPU backend is selected instead: press Train to go on without the GPU.`
-          : `Training failed: ${event.message}`);
-        if (event.deviceLost) this.onDeviceLost(event.message);
+        this.setStatus('error', `Failed: ${event.message}`);
         break;
     }
   }

@@ -1,21 +1,21 @@
-import { createNetwork, type Network } from '../src/index.js';
+import { createNetwork, DeviceLostError, loadNetwork, type Network } from '../src/index.js';
 import { gatherRows } from '../src/data/matrix.js';
 import { mulberry32, shuffleInto } from '../src/data/random.js';
-import { requestTrainingDevice } from './gpu.js';
 import { splitMnist } from './mnist.js';
-import type { FromWorker, RunRequest, ToWorker } from './protocol.js';
+import type { FromWorker, LoadRequest, RunRequest, ToWorker, TrainingData } from './protocol.js';
 import { boundaryGrid, type LabelledSet } from './toy.js';
 
 /**
  * Trains one network off the page's thread. One worker per run: the page terminates it to reset,
- * which also frees its GPU device.
+ * which also frees its GPU resources.
  *
  * Per-batch curves without slowing the GPU: `fit` reads no loss back per batch (that would stall the
  * GPU queue on every step), and `trainBatch`, which does, runs one step per round trip. So the worker
  * shuffles each epoch itself and trains it in chunks of a few whole batches, one `fit` call per chunk:
- * the GPU stays busy within a chunk and each chunk's mean loss is read back once. Batches are the
- * same whatever the chunk size, so the epoch losses equal one `fit` over the whole epoch's order, and
- * two workers given the same request (the GPU vs CPU race) train on identical batches.
+ * the GPU stays busy within a chunk, and each chunk's mean loss is read back once, together with the
+ * synchronisation of the training state that ends every `fit` (what save() and restore() use).
+ * Batches are the same whatever the chunk size, so the epoch losses equal one `fit` over the epoch's
+ * order, and two workers given the same request (the GPU vs CPU race) train on identical batches.
  */
 
 const post = (message: FromWorker, transfer: Transferable[] = []) => self.postMessage(message, { transfer });
@@ -36,19 +36,39 @@ async function pausePoint(): Promise<void> {
   post({ type: 'resumed' });
 }
 
-function splits(run: RunRequest): { train: LabelledSet; test: LabelledSet } {
-  return run.data.kind === 'mnist' ? splitMnist(run.data.digits, run.spec.seed) : run.data;
+/**
+ * Runs a network call; if the GPU device is lost meanwhile, the network continues on the CPU from
+ * its last synchronisation (the end of the last chunk) and the call is made again there.
+ */
+async function onDevice<T>(call: (network: Network) => Promise<T>): Promise<T> {
+  try {
+    return await call(net!);
+  } catch (error) {
+    if (!(error instanceof DeviceLostError)) throw error;
+    await net!.restore({ backend: 'cpu' });
+    post({ type: 'deviceLost', message: error.message, info: net!.deviceInfo });
+    return call(net!);
+  }
+}
+
+function splits(data: TrainingData, seed: number): { train: LabelledSet; test: LabelledSet } {
+  return data.kind === 'mnist' ? splitMnist(data.digits, seed) : data;
+}
+
+/** Decision-boundary heat maps for toy sets; nothing for MNIST. */
+function boundaryPainter(data: TrainingData): () => Promise<void> {
+  if (data.kind !== 'toy') return async () => undefined;
+  const grid = boundaryGrid(data.boundaryResolution);
+  return async () => {
+    const outputs = await onDevice((n) => n.predict(grid));
+    post({ type: 'boundary', outputs }, [outputs.buffer]);
+  };
 }
 
 async function train(run: RunRequest): Promise<void> {
   const { spec, epochs } = run;
-  // A device of our own where WebGPU may be used, so that losing it is noticed (see gpu.ts).
-  const device = spec.backend === 'cpu' || spec.backend === 'reference' ? null : await requestTrainingDevice();
-  device?.lost.then((info) => {
-    if (info.reason !== 'destroyed') post({ type: 'error', message: `the GPU device was lost: ${info.message || info.reason}`, deviceLost: true });
-  });
-  net = await createNetwork({ ...spec, device: device ?? undefined });
-  const { train, test } = splits(run);
+  net = await createNetwork(spec);
+  const { train, test } = splits(run.data, spec.seed);
   const inputs = spec.inputSize;
   const outputs = train.y.length / train.rows;
   const batchesPerEpoch = Math.ceil(train.rows / spec.batchSize);
@@ -59,12 +79,7 @@ async function train(run: RunRequest): Promise<void> {
   const monitorRows = Math.min(500, test.rows);
   const monitorX = test.x.subarray(0, monitorRows * inputs);
   const monitorY = test.y.subarray(0, monitorRows * outputs);
-  const grid = run.data.kind === 'toy' ? boundaryGrid(run.data.boundaryResolution) : undefined;
-  const sendBoundary = async () => {
-    if (!grid) return;
-    const values = await net!.predict(grid);
-    post({ type: 'boundary', outputs: values }, [values.buffer]);
-  };
+  const paintBoundary = boundaryPainter(run.data);
 
   const order = new Uint32Array(train.rows);
   const shuffleRandom = mulberry32(spec.seed ^ 0x2f6b1d37);
@@ -86,7 +101,7 @@ async function train(run: RunRequest): Promise<void> {
       gatherRows(train.x, order, start, rows, inputs, chunkX);
       gatherRows(train.y, order, start, rows, outputs, chunkY);
       const began = performance.now();
-      const { loss: [loss] } = await net.fit(chunkX.subarray(0, rows * inputs), chunkY.subarray(0, rows * outputs), { shuffle: false });
+      const { loss: [loss] } = await onDevice((n) => n.fit(chunkX.subarray(0, rows * inputs), chunkY.subarray(0, rows * outputs), { shuffle: false }));
       const seconds = (performance.now() - began) / 1000;
       trainingSeconds += seconds;
       lossSum += loss * rows;
@@ -101,35 +116,57 @@ async function train(run: RunRequest): Promise<void> {
       }
       if (run.liveAccuracy && monitorSeconds <= 0.1 * trainingSeconds) {
         const began = performance.now();
-        const { accuracy } = await net.evaluate(monitorX, monitorY);
+        const { accuracy } = await onDevice((n) => n.evaluate(monitorX, monitorY));
         monitorSeconds += (performance.now() - began) / 1000;
         post({ type: 'accuracy', position, accuracy });
       }
-      if (grid && performance.now() - lastBoundary > 250) {
-        await sendBoundary();
+      if (performance.now() - lastBoundary > 250) {
+        await paintBoundary();
         lastBoundary = performance.now();
       }
     }
     finalLoss = lossSum / train.rows;
-    const evaluation = await net.evaluate(test.x, test.y);
+    const evaluation = await onDevice((n) => n.evaluate(test.x, test.y));
     post({ type: 'epoch', epoch: epoch + 1, trainLoss: finalLoss, testLoss: evaluation.loss, testAccuracy: evaluation.accuracy });
   }
-  await sendBoundary();
+  await paintBoundary();
   post({ type: 'done', trainingSeconds, examplesPerSecond: (epochs * train.rows) / trainingSeconds, finalLoss });
 }
 
-async function predict(id: number, x: Float32Array): Promise<void> {
-  if (!net) throw new Error('no network has been trained in this worker yet');
-  const probabilities = await net.predict(x);
-  post({ type: 'prediction', id, probabilities }, [probabilities.buffer]);
+async function load(request: LoadRequest): Promise<void> {
+  net = await loadNetwork(request.model, { backend: request.backend });
+  const { test } = splits(request.data, request.seed);
+  const { plan } = net;
+  const outputs = test.y.length / test.rows;
+  if (plan.inputSize !== test.x.length / test.rows || plan.outputSize !== outputs) {
+    throw new Error(`the model maps ${plan.inputSize} inputs to ${plan.outputSize} outputs, but the chosen dataset has ` +
+      `${test.x.length / test.rows} and ${outputs}: choose the dataset it was trained on`);
+  }
+  const description = [String(plan.inputSize), ...plan.layers.map((l) => `${l.units} ${l.activation.name}`)].join(' → ') + ` · ${plan.loss}`;
+  const evaluation = await onDevice((n) => n.evaluate(test.x, test.y));
+  post({ type: 'loaded', info: net.deviceInfo, description, testLoss: evaluation.loss, testAccuracy: evaluation.accuracy });
+  await boundaryPainter(request.data)();
 }
+
+/** Answers a request by id: the page's session matches the reply to the promise it handed out. */
+function reply(id: number, work: () => Promise<Float32Array | Uint8Array>): void {
+  work().then(
+    (result) => post({ type: 'reply', id, result }, [result.buffer as ArrayBuffer]),
+    (error: unknown) => post({ type: 'replyFailed', id, message: (error as Error).message ?? String(error) }),
+  );
+}
+
+const noNetwork = () => Promise.reject(new Error('there is no network in this worker yet'));
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
-  const fail = (error: unknown) => post({ type: 'error', message: (error as Error).message ?? String(error), deviceLost: false });
+  const fail = (error: unknown) => post({ type: 'error', message: (error as Error).message ?? String(error) });
   switch (message.type) {
     case 'start':
       train(message.run).catch(fail);
+      break;
+    case 'load':
+      load(message.request).catch(fail);
       break;
     case 'pause':
       paused = true;
@@ -140,8 +177,10 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       wake = undefined;
       break;
     case 'predict':
-      predict(message.id, message.x).catch((error: unknown) =>
-        post({ type: 'predictionFailed', id: message.id, message: (error as Error).message ?? String(error) }));
+      reply(message.id, () => (net ? onDevice((n) => n.predict(message.x)) : noNetwork()));
+      break;
+    case 'save':
+      reply(message.id, () => (net ? onDevice((n) => n.save()) : noNetwork()));
       break;
   }
 };
