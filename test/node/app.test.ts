@@ -10,8 +10,8 @@ import { buildMnistAsset } from '../../scripts/build-mnist.js';
  * End to end: the browser app built as a static site (vite.site.config.ts, into a temporary folder),
  * served by Vite's preview server and driven in the system Chromium, headless, with WebGPU on
  * SwiftShader. The tests share one page and run in order, as a visitor would: load, train MNIST,
- * save the model and load it back, draw a digit for it, race the backends, train a toy set; then a
- * narrow page without WebGPU. Screenshots of each state go to screenshots/app/ (git-ignored).
+ * draw a digit for that model, race the backends, save the model and load it back, train a toy set;
+ * then a narrow page without WebGPU. Screenshots of each state go to screenshots/app/ (git-ignored).
  */
 
 // The browser project's flags (vitest.config.ts): WebGPU through SwiftShader, nothing fetched.
@@ -112,18 +112,6 @@ describe('the browser app, built and served as a static site', () => {
     await shot('3-mnist-trained');
   }, 90_000);
 
-  it('saves the trained model to a file and loads it back with the same test accuracy', async () => {
-    const trained = await number('#metric-accuracy', 'data-value');
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save-model')]);
-    expect(download.suggestedFilename()).toBe('webgpu-backprop-mnist.wgbp');
-    const file = await download.path();
-    expect(readFileSync(file).subarray(1, 5).toString()).toBe('WGBP');
-    await page.setInputFiles('#load-model', file);
-    await page.waitForFunction(() => document.querySelector('#status')?.textContent?.startsWith('Loaded a 784 → 256 relu'), undefined, { timeout: 20_000 });
-    expect(await number('#metric-accuracy', 'data-value')).toBe(trained);
-    await shot('4-loaded');
-  }, 30_000);
-
   it('classifies a digit drawn with the mouse', async () => {
     const pad = page.locator('#sketch');
     await pad.scrollIntoViewIfNeeded();
@@ -139,7 +127,7 @@ describe('the browser app, built and served as a static site', () => {
     const probabilities = await page.$$eval('#probabilities li', (items) => items.map((item) => Number(item.getAttribute('data-probability'))));
     console.log(`drawn 7 classified as ${await page.locator('#probabilities').getAttribute('data-predicted')}`);
     expect(probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
-    await shot('5-digit');
+    await shot('4-digit');
   }, 20_000);
 
   it('races WebGPU against the CPU: both finish, a speed-up is shown, and the losses agree', async () => {
@@ -158,8 +146,20 @@ describe('the browser app, built and served as a static site', () => {
     expect(await page.textContent('#race-verdict')).toMatch(/\d\.\d\d× faster/);
     expect(Math.abs(gpuLoss - cpuLoss) / Math.max(gpuLoss, cpuLoss)).toBeLessThan(1e-3);
     for (const side of ['webgpu', 'cpu']) expect(await page.textContent(`#lane-${side} [data-field="status"]`)).toBe('finished');
-    await shot('6-race');
+    await shot('5-race');
   }, 100_000);
+
+  it('saves the trained model to a file and loads it back with the same test accuracy', async () => {
+    const trained = await number('#metric-accuracy', 'data-value');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save-model')]);
+    expect(download.suggestedFilename()).toBe('webgpu-backprop-mnist.wgbp');
+    const file = await download.path();
+    expect(readFileSync(file).subarray(1, 5).toString()).toBe('WGBP');
+    await page.setInputFiles('#load-model', file);
+    await page.waitForFunction(() => document.querySelector('#status')?.textContent?.startsWith('Loaded a 784 → 256 relu'), undefined, { timeout: 20_000 });
+    expect(await number('#metric-accuracy', 'data-value')).toBe(trained);
+    await shot('6-loaded');
+  }, 30_000);
 
   it('draws the decision boundary of a toy set as it trains', async () => {
     await configure('circles', 30);
