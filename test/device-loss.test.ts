@@ -130,6 +130,20 @@ describe('device loss', () => {
     other.dispose();
   });
 
+  it('a network made on a device that is already lost refuses its calls and restores from its initial weights', async () => {
+    const device = await newDevice();
+    device.destroy();
+    const net = await within(createNetwork({ ...spec, device }));
+    const fresh = await createNetwork({ ...spec, backend: 'cpu' });
+    const initial = plain(await fresh.getWeights());
+    fresh.dispose();
+    await expectLost(net.trainBatch(X.slice(0, 4), Y.slice(0, 4)), 'trainBatch');
+    await expectLost(net.predict(X), 'predict');
+    await within(net.restore({ backend: 'cpu' }));
+    expect(plain(await net.getWeights())).toEqual(initial);
+    net.dispose();
+  });
+
   it('restore() on a working network moves it without losing a step; dispose() stays harmless', async () => {
     const net = await createNetwork(spec);
     await net.trainBatch(X.slice(0, 4), Y.slice(0, 4));
