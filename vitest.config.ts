@@ -1,29 +1,18 @@
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, mergeConfig } from 'vitest/config';
+import { chromiumArgs } from './test/support/chromium';
 import viteConfig from './vite.config';
 
 /**
- * Two projects:
+ * Three projects:
  *  - `node`:    every test in test/**, GPU through Dawn (npm `webgpu`); the engine locates SwiftShader
  *               itself, so VK_ICD_FILENAMES is deliberately NOT set here.
  *  - `browser`: the same tests minus test/node/** in headless system Chromium, WebGPU on SwiftShader.
+ *  - `e2e`:     test/e2e/**, the browser app built as a static site and driven in Chromium by Playwright.
  * SwiftShader is a CPU emulation, so timeouts are generous and parallelism is low; the node group runs
- * first, then the browser group (sequence.groupOrder), so the two never compete for the CPU.
+ * first, then the browser group, then e2e (sequence.groupOrder), so they never compete for the CPU.
  */
 const GPU_TIMEOUT_MS = 60_000;
-
-const chromiumArgs = [
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--enable-unsafe-swiftshader',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 export default mergeConfig(
   viteConfig,
@@ -39,7 +28,7 @@ export default mergeConfig(
             name: 'node',
             environment: 'node',
             include: ['test/**/*.test.ts'],
-            exclude: ['**/node_modules/**', 'test/browser/**'],
+            exclude: ['**/node_modules/**', 'test/browser/**', 'test/e2e/**'],
             pool: 'forks', // Dawn is a native addon: keep it out of worker_threads
             maxWorkers: 2,
             sequence: { groupOrder: 0 },
@@ -50,7 +39,7 @@ export default mergeConfig(
           test: {
             name: 'browser',
             include: ['test/**/*.test.ts'],
-            exclude: ['**/node_modules/**', 'test/node/**'],
+            exclude: ['**/node_modules/**', 'test/node/**', 'test/e2e/**'],
             fileParallelism: false,
             sequence: { groupOrder: 1 },
             browser: {
@@ -65,6 +54,16 @@ export default mergeConfig(
               }),
               instances: [{ browser: 'chromium' }],
             },
+          },
+        },
+        {
+          extends: true,
+          test: {
+            name: 'e2e',
+            environment: 'node',
+            include: ['test/e2e/**/*.test.ts'],
+            fileParallelism: false,
+            sequence: { groupOrder: 2 },
           },
         },
       ],

@@ -6,7 +6,7 @@ import 'uplot/dist/uPlot.min.css';
  * they go into the data arrays at once and the chart is redrawn at most once per animation frame.
  */
 
-export interface SeriesSpec {
+interface SeriesSpec {
   label: string;
   stroke: string;
   /** 'left' (default) or 'right' axis. */
@@ -14,7 +14,7 @@ export interface SeriesSpec {
   dash?: number[];
 }
 
-export interface ChartSpec {
+interface ChartSpec {
   title: string;
   xLabel: string;
   leftLabel: string;

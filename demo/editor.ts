@@ -8,7 +8,7 @@ import type { ToyName } from './toy.js';
  * into a network spec; choosing a dataset loads settings known to train it well.
  */
 
-export type DatasetName = 'mnist' | ToyName;
+type DatasetName = 'mnist' | ToyName;
 
 interface HiddenLayer {
   units: number;

@@ -1,6 +1,6 @@
 /** WebGPU detection for the page: the adapter to show, or why there is none. */
 
-export interface AdapterSummary {
+interface AdapterSummary {
   available: boolean;
   /** One line for the page: the adapter, or why there is none. */
   text: string;

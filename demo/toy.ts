@@ -7,7 +7,6 @@ import { mulberry32 } from '../src/data/random.js';
  */
 
 export type ToyName = 'xor' | 'circles' | 'spiral';
-export const TOY_NAMES: readonly ToyName[] = ['xor', 'circles', 'spiral'];
 
 export interface LabelledSet {
   /** [rows, 2] */

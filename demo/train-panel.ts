@@ -14,7 +14,7 @@ const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) 
 const percent = (fraction: number) => `${(fraction * 100).toFixed(2)}%`;
 const BLUE = '#2b59c3', ORANGE = '#e07b12', GREEN = '#2a9d4b';
 
-export type TrainingState = 'idle' | 'loading' | 'training' | 'paused' | 'done' | 'error';
+type TrainingState = 'idle' | 'loading' | 'training' | 'paused' | 'done' | 'error';
 
 export interface TrainedModel {
   session: TrainingSession;
@@ -146,7 +146,7 @@ export class TrainPanel {
     this.status.textContent = this.status.dataset.state === 'paused' ? 'Resuming…' : 'Pausing after the current batches…';
   }
 
-  reset(): void {
+  private reset(): void {
     this.session?.end();
     this.session = undefined;
     this.run = undefined;
@@ -205,7 +205,7 @@ export class TrainPanel {
         break;
       case 'done':
         this.metric('speed', Math.round(event.examplesPerSecond).toLocaleString(), event.examplesPerSecond);
-        this.setStatus('done', `Done: ${run.epochs} epoch${run.epochs > 1 ? 's' : ''} in ${event.trainingSeconds.toPrecision(2)} s of training, ` +
+        this.setStatus('done', `Done: ${run.epochs} epoch${run.epochs > 1 ? 's' : ''} in ${event.trainingSeconds.toFixed(event.trainingSeconds < 10 ? 2 : 1)} s of training, ` +
           `${Math.round(event.examplesPerSecond).toLocaleString()} examples/s, final training loss ${event.finalLoss.toPrecision(4)}, ` +
           `test accuracy ${byId('metric-accuracy').textContent}.`);
         break;

@@ -18,7 +18,8 @@ import { boundaryGrid, type LabelledSet } from './toy.js';
  * order, and two workers given the same request (the GPU vs CPU race) train on identical batches.
  */
 
-const post = (message: FromWorker, transfer: Transferable[] = []) => self.postMessage(message, { transfer });
+// Results are copied, not transferred: arrays the engine returns are its to keep, and they are small.
+const post = (message: FromWorker) => self.postMessage(message);
 
 let net: Network | undefined;
 let paused = false;
@@ -61,7 +62,7 @@ function boundaryPainter(data: TrainingData): () => Promise<void> {
   const grid = boundaryGrid(data.boundaryResolution);
   return async () => {
     const outputs = await onDevice((n) => n.predict(grid));
-    post({ type: 'boundary', outputs }, [outputs.buffer]);
+    post({ type: 'boundary', outputs });
   };
 }
 
@@ -151,7 +152,7 @@ async function load(request: LoadRequest): Promise<void> {
 /** Answers a request by id: the page's session matches the reply to the promise it handed out. */
 function reply(id: number, work: () => Promise<Float32Array | Uint8Array>): void {
   work().then(
-    (result) => post({ type: 'reply', id, result }, [result.buffer as ArrayBuffer]),
+    (result) => post({ type: 'reply', id, result }),
     (error: unknown) => post({ type: 'replyFailed', id, message: (error as Error).message ?? String(error) }),
   );
 }

@@ -13,7 +13,7 @@ import { encodeMnist, intensityToByte, MNIST_ASSET, MNIST_SIDE } from '../demo/m
 
 const require = createRequire(import.meta.url);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const MNIST_ASSET_PATH = resolve(root, 'demo/public', MNIST_ASSET);
+const MNIST_ASSET_PATH = resolve(root, 'demo/public', MNIST_ASSET);
 
 interface PackageDigit {
   id: number;

@@ -5,6 +5,7 @@ import { chromium, type Browser, type Page } from 'playwright';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMnistAsset } from '../../scripts/build-mnist.js';
+import { chromiumArgs } from '../support/chromium.js';
 
 /**
  * End to end: the browser app built as a static site (vite.site.config.ts, into a temporary folder),
@@ -14,12 +15,6 @@ import { buildMnistAsset } from '../../scripts/build-mnist.js';
  * then a narrow page without WebGPU. Screenshots of each state go to screenshots/app/ (git-ignored).
  */
 
-// The browser project's flags (vitest.config.ts): WebGPU through SwiftShader, nothing fetched.
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader', '--enable-unsafe-swiftshader', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run',
-];
 const SCREENSHOTS = join('screenshots', 'app');
 
 let siteDir: string;
@@ -60,7 +55,7 @@ beforeAll(async () => {
   siteDir = mkdtempSync(join(tmpdir(), 'webgpu-backprop-site-'));
   await build({ configFile: 'vite.site.config.ts', logLevel: 'warn', build: { outDir: siteDir } });
   server = await preview({ configFile: 'vite.site.config.ts', logLevel: 'warn', build: { outDir: siteDir }, preview: { host: '127.0.0.1', port: 0 } });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on('console', (message) => {
     if (message.type() === 'error') consoleErrors.push(message.text());
