@@ -27,14 +27,18 @@ const FLAGS = {
 export const USAGE = `Usage: npm run bench -- [flags]
 
 Races our backends (webgpu, cpu, reference) against jax-js (jax-webgpu, jax-wasm) and TF.js
-(tfjs-webgpu, tfjs-wasm, tfjs-cpu) on the same cases: cold start, training steps, fit throughput and
-the matmul forms. Prints a table as it goes, writes bench/results/<device>-<date>.json and
-regenerates BENCHMARKS.md from every file in bench/results.
+(tfjs-webgpu, tfjs-wasm, tfjs-cpu) on the same cases: cold start, training steps, fit throughput,
+the matmul forms, and the step against the batch and the width (webgpu, cpu and jax-js only).
+Prints a table as it goes, writes bench/results/<device>-<date>.json and regenerates BENCHMARKS.md
+(and its scaling plot, BENCHMARKS-scaling.svg) from every file in bench/results.
 
-  --quick           smoke run: short timing windows, no 1024-wide network, matmul up to 512
+  --quick           smoke run: short timing windows, no 1024-wide network, matmul up to 512, one
+                    point of each scaling sweep
   --only A,B,...    runner names (webgpu, cpu, reference, jax-webgpu, jax-wasm, tfjs-webgpu, tfjs-wasm,
-                    tfjs-cpu) and/or case-name prefixes (warmup, step, fit-, matmul-ab)
-  --out DIR         where the JSON goes (default bench/results; BENCHMARKS.md always reads bench/results)
+                    tfjs-cpu) and/or case-name prefixes (warmup, step, fit-, matmul-ab, scale,
+                    scale-batch, scale-width)
+  --out DIR         where the JSON goes (default bench/results; BENCHMARKS.md always reads bench/results),
+                    with the run's scaling plot beside it (<file>-scaling.svg)
   --no-markdown     leave BENCHMARKS.md alone
   -h, --help        this text`;
 

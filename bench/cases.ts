@@ -6,8 +6,11 @@ import { mulberry32 } from '../src/data/random.js';
  * epoch of fit, one matrix product, or the cold start up to the first finished step.
  */
 export type Case =
-  /** One trainBatch on `batch` rows, the loss read back. Sizes: input, hidden…, output. */
-  | { kind: 'step'; name: string; sizes: number[]; batch: number }
+  /**
+   * One trainBatch on `batch` rows, the loss read back. Sizes: input, hidden…, output. A scaling
+   * point names its sweep and the runners it is for (the others leave it out).
+   */
+  | { kind: 'step'; name: string; sizes: number[]; batch: number; sweep?: SweepPoint; runners?: readonly string[] }
   /** One epoch of fit over `rows` rows in batches of `batch`, the loss read once at the end. */
   | { kind: 'fit'; name: string; sizes: number[]; batch: number; rows: number }
   /**
@@ -17,6 +20,26 @@ export type Case =
   | { kind: 'warmup'; name: string; sizes: number[]; batch: number }
   /** One square product of `size`, in one of the forms backprop uses. */
   | { kind: 'matmul'; name: string; form: MatmulForm; size: number };
+
+/** Where a scaling case sits: the batch of a 784-256-128-10 network, or the width w of 784-w-w-10 at batch 256. */
+export interface SweepPoint {
+  axis: Sweep;
+  value: number;
+}
+
+export type Sweep = 'batch' | 'width';
+export const SWEEPS: Sweep[] = ['batch', 'width'];
+
+/**
+ * The runners of the scaling cases: ours and jax-js's. TF.js is 5–10× slower per step on both its
+ * CPU and WebGPU backends, and the sweeps' largest points would keep it busy for many minutes.
+ */
+export const SCALING_RUNNERS = ['webgpu', 'cpu', 'jax-webgpu', 'jax-wasm'] as const;
+
+/** Whether the runner measures the case (a case without a list is for every runner). */
+export function caseRunsOn(c: Case, runner: string): boolean {
+  return c.kind !== 'step' || !c.runners || c.runners.includes(runner);
+}
 
 /** The training settings every runner uses for the step and fit cases. */
 export const TRAINING = {
@@ -71,6 +94,23 @@ const WIDE_SIZES = [784, 1024, 1024, 10];
 const WIDE_BATCH = 1024;
 /** An epoch of the wide fit case: few batches, since one step takes seconds on a 2-core machine. */
 const WIDE_FIT_BATCHES = 4;
+const SCALING_BATCHES = [32, 64, 128, 256, 512, 1024, 2048, 4096];
+const SCALING_WIDTHS = [64, 128, 256, 512, 1024, 2048];
+
+/**
+ * Case 5: the step against the batch (at 784-256-128-10) and against the width (784-w-w-10 at batch
+ * 256). A quick run keeps the smallest point of each sweep, so the smoke test walks the code path.
+ */
+function scalingCases(quick: boolean): Case[] {
+  const batches = quick ? SCALING_BATCHES.slice(0, 1) : SCALING_BATCHES;
+  const widths = quick ? SCALING_WIDTHS.slice(0, 1) : SCALING_WIDTHS;
+  const point = (axis: Sweep, value: number, sizes: number[], batch: number): Case =>
+    ({ kind: 'step', name: `scale-${axis}-${axis === 'batch' ? 'b' : 'w'}${value}`, sizes, batch, sweep: { axis, value }, runners: SCALING_RUNNERS });
+  return [
+    ...batches.map((batch) => point('batch', batch, MNIST_SIZES, batch)),
+    ...widths.map((width) => point('width', width, [784, width, width, 10], MNIST_BATCH)),
+  ];
+}
 
 export function benchCases(quick: boolean): Case[] {
   const matmulSizes = quick ? [256, 512] : [256, 512, 1024];
@@ -87,6 +127,8 @@ export function benchCases(quick: boolean): Case[] {
     // The fixed cost of a step: with almost no arithmetic, what remains is dispatch, submit and readback.
     { kind: 'step', name: 'step-2-2-2-b1', sizes: [2, 2, 2], batch: 1 },
     ...MATMUL_FORMS.flatMap((form) => matmulSizes.map((size): Case => ({ kind: 'matmul', name: `matmul-${form.name}-${size}`, form, size }))),
+    // Last: many cells, each timed over a shorter window (timing.ts SCALING).
+    ...scalingCases(quick),
   ];
 }
 
@@ -115,6 +157,11 @@ export function trainingData(sizes: number[], rows: number): { x: Float32Array; 
 
 /** A square matrix with entries in [-1, 1). */
 export function randomMatrix(size: number, seed: number): Float32Array {
+  return randomValues(size * size, seed);
+}
+
+/** `count` entries in [-1, 1), seeded. */
+export function randomValues(count: number, seed: number): Float32Array {
   const random = mulberry32(seed);
-  return Float32Array.from({ length: size * size }, () => random() * 2 - 1);
+  return Float32Array.from({ length: count }, () => random() * 2 - 1);
 }

@@ -1,12 +1,17 @@
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { machineName } from './device.js';
+import { isScalingRow, scalingPoints, scalingRunners, SWEEP_TITLES, writeScalingPlot } from './plot.js';
 import { readAllResults, RESULTS_DIR, type Results, type Row } from './results.js';
 import { BASELINE, GPU_BASELINE } from './runners/index.js';
 import { LOSS_TOLERANCE } from './runners/shared.js';
-import { COLUMNS, RIGHT_ALIGNED, tableRow } from './table.js';
+import { SWEEPS } from './cases.js';
+import { COLUMNS, formatNumber, matmulSumLine, RIGHT_ALIGNED, tableRow } from './table.js';
 
 const MARKDOWN_FILE = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
+/** The scaling plot of the newest results that have scaling points, beside BENCHMARKS.md. */
+const PLOT_NAME = 'BENCHMARKS-scaling.svg';
+const PLOT_FILE = fileURLToPath(new URL(`../${PLOT_NAME}`, import.meta.url));
 
 const PREAMBLE = `# Benchmarks
 
@@ -37,7 +42,15 @@ backprop (A·B, A·Bᵀ, Aᵀ·B) on square matrices: our WebGPU kernels (scalar
 jax-js's \`np.matmul\` of transposed views (each product waited for: jax-js is lazy) and TF.js's
 \`tf.matMul\` with its transpose flags.
 
-Each cell but the warm-up is warmed up, then repeated for at least 2 s; the figure is the median.
+Scaling (\`scale-batch-…\`, \`scale-width-…\`): one training step, as above, against the batch (32 to
+4,096 rows of the 784-256-128-10 network) and against the width (784-w-w-10 for w from 64 to 2,048, on
+batches of 256), shown as a table per sweep and as a log-log plot (\`${PLOT_NAME}\`, of the newest run
+that has them). Only our \`webgpu\` and \`cpu\` and jax-js's \`jax-webgpu\` and \`jax-wasm\` run them:
+TF.js is 5–10× slower per step, and its sweeps alone would take many minutes. They are many cells, so
+each has a shorter window: one step to warm up, then at least 2 samples and at least 1 s (\`--quick\`
+keeps only the smallest point of each sweep).
+
+Each other cell but the warm-up is warmed up, then repeated for at least 2 s; the figure is the median.
 \`× ${BASELINE}\` is how many times faster than our ${BASELINE} backend in the same case and run;
 \`vs ${GPU_BASELINE}\` is the same against our ${GPU_BASELINE} backend (the fastest of its kernels in the matmul cases), so
 "jax-webgpu … 0.50×" reads "jax-js on WebGPU takes twice as long as ours".
@@ -53,10 +66,11 @@ Where the adapter is SwiftShader, "WebGPU" is a CPU emulation of a GPU (Vulkan o
 CPU backends may well win there; those figures track the kernels' progress, not what a GPU does.
 `;
 
-function section(file: string, { device, date, node, quick, cases, versions, notes }: Results): string {
-  // Grouped by case, the baseline first, so each case reads as one comparison.
+/** One run's section; `plot` names the scaling plot when it was drawn from this run. */
+export function section(file: string, { device, date, node, quick, cases, versions, notes }: Results, plot?: string): string {
+  // Grouped by case, the baseline first, so each case reads as one comparison. The scaling points have tables of their own.
   const byCase = new Map<string, Row[]>();
-  for (const row of cases) byCase.set(row.case, [...(byCase.get(row.case) ?? []), row]);
+  for (const row of cases.filter((item) => !isScalingRow(item))) byCase.set(row.case, [...(byCase.get(row.case) ?? []), row]);
   const rows = [...byCase.values()].flatMap((group) => group.sort((a, b) => Number(b.runner === BASELINE) - Number(a.runner === BASELINE)));
   const line = (values: string[]) => `| ${values.join(' | ')} |`;
   const checked = cases.filter((row) => row.lossCheck !== undefined && row.runner !== BASELINE);
@@ -71,28 +85,81 @@ function section(file: string, { device, date, node, quick, cases, versions, not
     ...rows.map((row) => line(tableRow(row, cases))),
     ...(checked.length > 0 ? ['', `First-step loss against our cpu backend's: ${checked.length} training cells checked, largest relative difference ${worst.toExponential(1)} (limit ${LOSS_TOLERANCE}).`] : []),
     ...memoryLines(cases),
+    ...matmulLines(cases),
+    ...scalingTables(cases, plot),
     ...((notes ?? []).length > 0 ? ['', 'Not measured:', '', ...notes!.map((note) => `- ${note.case} · ${note.runner} — ${note.kind}: ${note.text.replaceAll('|', '\\|')}`)] : []),
   ].join('\n');
 }
 
 const megabytes = (bytes: number) => (bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(2)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`);
 
-/** Our webgpu training cells: GPU memory held against the minimum, and resources created while timed. */
+/**
+ * The WebGPU training cells, ours and the peers' side by side per case: GPU memory held after the
+ * timed steps against the minimum, the peers' peak while timed, and what was created while timed.
+ */
 function memoryLines(cases: Row[]): string[] {
   const measured = cases.filter((row) => row.gpuBytes !== undefined && row.minimumBytes !== undefined);
   if (measured.length === 0) return [];
-  return ['', 'GPU memory of our webgpu networks (weights, gradients, optimizer state, activations, staging, training set) ' +
-    'against the least any trainer needs (weights, gradients, optimizer state, one batch of activations), and buffers + bind groups ' +
-    'created while the cell was timed:', '',
-    ...measured.map((row) => `- ${row.case}: ${megabytes(row.gpuBytes!)} held, minimum ${megabytes(row.minimumBytes!)} ` +
-      `(${(row.gpuBytes! / row.minimumBytes!).toFixed(2)}×); created while timed: ${row.createdWhileTimed ?? '—'}`)];
+  const byCase = new Map<string, Row[]>();
+  for (const row of measured) byCase.set(row.case, [...(byCase.get(row.case) ?? []), row]);
+  const cell = (row: Row) => `${row.runner} ${megabytes(row.gpuBytes!)}` +
+    (row.peakGpuBytes === undefined ? '' : ` (peak ${megabytes(row.peakGpuBytes)})`) +
+    ` = ${(row.gpuBytes! / row.minimumBytes!).toFixed(2)}×, created while timed ${row.createdWhileTimed?.toLocaleString('en-US') ?? '—'}`;
+  return ['', 'GPU memory held after the timed steps against the least any trainer needs (weights, gradients, optimizer state, one ' +
+    'batch of activations), and buffers + bind groups created while the cell was timed. Ours: the network\'s buffers (weights, ' +
+    'gradients, optimizer state, activations, staging, training set). The peers\': every buffer live on the device they requested ' +
+    '(counted on the navigator.gpu the bench gives them; their buffer pools and anything else they keep there included), and ' +
+    'the peak while timed:', '',
+    ...[...byCase].map(([name, rows]) => `- ${name}: minimum ${megabytes(rows[0]!.minimumBytes!)}; ${rows.map(cell).join('; ')}`)];
 }
 
-/** Rewrites BENCHMARKS.md from every file in bench/results, newest first. */
-export async function writeMarkdown(): Promise<string> {
+/** Our webgpu step cases against the sum of their matmuls, each timed alone. */
+function matmulLines(cases: Row[]): string[] {
+  const measured = cases.filter((row) => row.matmulMs !== undefined);
+  if (measured.length === 0) return [];
+  return ['', 'Our webgpu step against its matrix products, each timed alone as the matmul cases time one (its m×n×k at the ' +
+    'full batch, the kernel variant the autotune chose, no epilogue: the bias + activation and the activation derivative are left out; ' +
+    'the issue\'s target is a step within 1.5× of the sum):', '',
+    ...measured.map((row) => `- ${row.case}: ${matmulSumLine(row)}` +
+      (row.matmuls ? ` — ${row.matmuls.map((p) => `${p.label} ${p.shape} ${p.variant} ${formatNumber(p.ms)}`).join(', ')}` : ''))];
+}
+
+/** A table per sweep: its values down, the runners across, ms per step; '—' where a cell was not measured. */
+function scalingTables(cases: Row[], plot: string | undefined): string[] {
+  const points = scalingPoints(cases);
+  if (points.length === 0) return [];
+  const runners = scalingRunners(points);
+  const line = (values: string[]) => `| ${values.join(' | ')} |`;
+  const tables = SWEEPS.flatMap((axis) => {
+    const mine = points.filter((p) => p.axis === axis);
+    if (mine.length === 0) return [];
+    const values = [...new Set(mine.map((p) => p.value))].sort((a, b) => a - b);
+    const ms = (value: number, runner: string) => mine.find((p) => p.value === value && p.runner === runner)?.ms;
+    return ['', `Step time against the ${SWEEP_TITLES[axis].axis}, ms per step:`, '',
+      line([SWEEP_TITLES[axis].heading, ...runners]), line([...runners, ''].map(() => '---:')),
+      ...values.map((value) => line([String(value), ...runners.map((runner) => {
+        const figure = ms(value, runner);
+        return figure === undefined ? '—' : formatNumber(figure);
+      })]))];
+  });
+  return [...tables, ...(plot ? ['', `![Step time against the batch and the width, log-log](${plot})`] : [])];
+}
+
+/**
+ * Rewrites BENCHMARKS.md from every file in bench/results, newest first, and the scaling plot beside
+ * it from the newest file that has scaling points. The paths written.
+ */
+export async function writeMarkdown(): Promise<string[]> {
   const all = await readAllResults(RESULTS_DIR);
   all.sort((a, b) => b.results.date.localeCompare(a.results.date) || a.file.localeCompare(b.file));
-  const sections = all.map(({ file, results }) => section(file, results));
+  const plotted = all.find(({ results }) => results.cases.some(isScalingRow));
+  if (plotted) await writeScalingPlot(plotted.results.cases, plotTitle(plotted.results), PLOT_FILE);
+  const sections = all.map((entry) => section(entry.file, entry.results, entry === plotted ? PLOT_NAME : undefined));
   await writeFile(MARKDOWN_FILE, `${[PREAMBLE, ...sections].join('\n')}\n`);
-  return MARKDOWN_FILE;
+  return plotted ? [MARKDOWN_FILE, PLOT_FILE] : [MARKDOWN_FILE];
+}
+
+/** The plot's title: what it shows and the run it comes from. */
+export function plotTitle({ device, date }: Results): string {
+  return `Training step time, ${machineName(device)}, ${date}`;
 }

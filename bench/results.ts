@@ -15,11 +15,31 @@ export interface Row {
   samples: number;
   /** The training cases: the first-step loss's relative difference from ours (cpu backend). */
   lossCheck?: number;
-  /** Our webgpu training cells: GPU bytes the network holds, and the least any trainer needs. */
+  /**
+   * The WebGPU training cells: GPU bytes held after the timed steps (ours: the network's; a peer's:
+   * everything live on its device), and the least any trainer needs.
+   */
   gpuBytes?: number;
   minimumBytes?: number;
-  /** Our webgpu training cells: buffers + bind groups created while the cell was timed (should be 0). */
+  /** The peers' WebGPU training cells: the most GPU bytes live on their device while timed. */
+  peakGpuBytes?: number;
+  /** The WebGPU training cells: buffers + bind groups created while the cell was timed (ours: should be 0). */
   createdWhileTimed?: number;
+  /** Our webgpu step cells (not the scaling points): the sum of `matmuls`' times, ms. */
+  matmulMs?: number;
+  /** Each matrix product of that step timed alone, with the variant the autotune chose and no epilogue. */
+  matmuls?: MatmulTiming[];
+}
+
+/** One product of a step timed alone (bench/runners/matmul.ts timeStepProducts). */
+export interface MatmulTiming {
+  /** As the autotune names it, e.g. 'layer 2 weight gradient'. */
+  label: string;
+  /** `m×n×k` at the full batch. */
+  shape: string;
+  variant: string;
+  /** Median ms per product. */
+  ms: number;
 }
 
 /** A cell that was not measured: skipped (with the reason) or failed (with the error). */
@@ -52,9 +72,9 @@ const cellKey = (item: { case: string; runner: string }) => `${item.case} ${item
 /**
  * Writes `<device>-<date>[-quick].json` in `dir`. Rows of an earlier run of the same day and machine
  * that this run did not measure are kept, so `--only` refreshes part of a file without losing the
- * rest. Written to a .tmp file first (ignored by git), then renamed, so a file is never half-written.
+ * rest. The file and what it now holds. Written to a .tmp file first (ignored by git), then renamed, so a file is never half-written.
  */
-export async function writeResults(dir: string, results: Results): Promise<string> {
+export async function writeResults(dir: string, results: Results): Promise<{ file: string; merged: Results }> {
   const file = path.join(dir, `${machineSlug(results.device)}-${results.date}${results.quick ? '-quick' : ''}.json`);
   const fresh = new Set(results.cases.map(rowKey));
   const noted = new Set((results.notes ?? []).map(cellKey));
@@ -67,7 +87,7 @@ export async function writeResults(dir: string, results: Results): Promise<strin
   await mkdir(dir, { recursive: true });
   await writeFile(`${file}.tmp`, `${JSON.stringify(merged, null, 2)}\n`);
   await rename(`${file}.tmp`, file);
-  return file;
+  return { file, merged };
 }
 
 async function readResults(file: string): Promise<Results> {

@@ -7,14 +7,15 @@
 import path from 'node:path';
 import { BackpropError } from '../src/index.js';
 import { parseBenchArgs, select, UsageError, USAGE, type BenchOptions } from './args.js';
-import { benchCases, figure, unitOf, type Case } from './cases.js';
+import { benchCases, caseRunsOn, figure, unitOf, type Case } from './cases.js';
 import { describeMachine, machineName } from './device.js';
-import { writeMarkdown } from './markdown.js';
+import { plotTitle, writeMarkdown } from './markdown.js';
+import { writeScalingPlot } from './plot.js';
 import { RESULTS_DIR, writeResults, type Note, type Row } from './results.js';
 import { RUNNERS, type Cell, type Runner, type Skip } from './runners/index.js';
 import { CheckError, peerVersions } from './runners/shared.js';
-import { COLUMNS, consoleLine, tableRow } from './table.js';
-import { FULL, measure, median, QUICK, type Operation, type Window } from './timing.js';
+import { COLUMNS, consoleLine, matmulSumLine, tableRow } from './table.js';
+import { FULL, measure, median, QUICK, SCALING, type Operation, type Window } from './timing.js';
 
 const HINT = 'Run `npm run bench -- --help` for the flags.';
 
@@ -48,7 +49,8 @@ async function bench(options: BenchOptions): Promise<number> {
   const chosen = select(options.only, RUNNERS.map((r) => r.name), allCases.map((c) => c.name));
   const runners = RUNNERS.filter((r) => chosen.runners.includes(r.name));
   const cases = allCases.filter((c) => chosen.cases.includes(c.name));
-  const window = options.quick ? QUICK : FULL;
+  // The scaling points are many: a shorter window for them (a quick run's is shorter still).
+  const windowOf = (c: Case): Window => (options.quick ? QUICK : c.kind === 'step' && c.sweep ? SCALING : FULL);
 
   const device = await describeMachine();
   const versions = runners.some((r) => r.peer) ? peerVersions() : undefined;
@@ -73,7 +75,7 @@ async function bench(options: BenchOptions): Promise<number> {
   };
 
   for (const c of cases) {
-    for (const runner of runners) {
+    for (const runner of runners.filter((r) => caseRunsOn(c, r.name))) {
       let prepared: Cell[] | Skip;
       try {
         prepared = await runner.prepare(c, log);
@@ -90,24 +92,32 @@ async function bench(options: BenchOptions): Promise<number> {
       const measured: Row[] = [];
       for (const cell of prepared) {
         try {
-          measured.push(await measureCell(c, runner.name, cell, window));
+          measured.push(await measureCell(c, runner.name, cell, windowOf(c)));
         } catch (error) {
           if (report(c, runner, error)) continue;
           throw error;
         }
       }
       rows.push(...measured);
-      for (const row of measured) out.write(`${consoleLine(tableRow(row, rows))}\n`);
+      for (const row of measured) {
+        out.write(`${consoleLine(tableRow(row, rows))}\n`);
+        if (row.matmulMs !== undefined) log(`matmuls ${row.case} ${row.runner}: ${matmulSumLine(row)}`);
+      }
     }
   }
   if (rows.length === 0 && notes.length === 0) throw new UsageError('--only left nothing to measure (no runner chosen has any case chosen)');
 
-  const file = await writeResults(options.out ?? RESULTS_DIR, {
+  const { file, merged } = await writeResults(options.out ?? RESULTS_DIR, {
     device, date: new Date().toISOString().slice(0, 10), node: process.version, quick: options.quick, cases: rows,
     ...(versions ? { versions } : {}), notes,
   });
   out.write(`\nwrote ${shortPath(file)}`);
-  if (options.markdown) out.write(`, ${shortPath(await writeMarkdown())}`);
+  // With --out (a test, a trial), the scaling plot goes beside the JSON; BENCHMARKS.md's beside it is regenerated with it.
+  if (options.out) {
+    const plot = file.replace(/\.json$/, '-scaling.svg');
+    if (await writeScalingPlot(merged.cases, plotTitle(merged), plot)) out.write(`, ${shortPath(plot)}`);
+  }
+  if (options.markdown) out.write(`, ${(await writeMarkdown()).map(shortPath).join(', ')}`);
   out.write(` · ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
   if (checkFailures === 0) return 0;
   process.stderr.write(`bench: ${checkFailures} cell(s) failed the first-step loss check (see above)\n`);
@@ -124,6 +134,8 @@ async function measureCell(c: Case, runner: string, cell: Cell, window: Window):
   try {
     // A warm-up is a cold start: it happens once, so it is timed once.
     const samples = c.kind === 'warmup' ? [await timeOnce(cell.run)] : await measure(cell.run, window);
+    // Read before dispose, after the timing (a report may time more, e.g. a step's matmuls alone).
+    const extra = await cell.report?.(window);
     return {
       case: c.name,
       runner,
@@ -132,7 +144,7 @@ async function measureCell(c: Case, runner: string, cell: Cell, window: Window):
       unit: unitOf(c),
       samples: samples.length,
       ...(cell.lossCheck === undefined ? {} : { lossCheck: cell.lossCheck }),
-      ...cell.report?.(),
+      ...extra,
     };
   } finally {
     cell.dispose();

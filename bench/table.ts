@@ -26,7 +26,7 @@ function speedup(row: Row, rows: Row[], runner: string): number | undefined {
 }
 
 /** Three significant digits, but whole numbers from 1,000 up (no exponents). */
-function formatNumber(value: number): string {
+export function formatNumber(value: number): string {
   return value >= 1000 ? Math.round(value).toLocaleString('en-US') : value.toPrecision(3);
 }
 
@@ -37,6 +37,12 @@ const formatRatio = (value: number | undefined) => (value === undefined ? '—' 
 export function tableRow(row: Row, rows: Row[]): string[] {
   return [row.case, runnerLabel(row), formatNumber(row.median), row.unit,
     formatRatio(speedup(row, rows, BASELINE)), formatRatio(speedup(row, rows, GPU_BASELINE))];
+}
+
+/** Our webgpu step against its matmuls timed alone: "step 208 ms = 1.35× the sum of its 8 matmuls (154 ms)". */
+export function matmulSumLine(row: Row): string {
+  const sum = row.matmulMs!;
+  return `step ${formatNumber(row.median)} ms = ${(row.median / sum).toFixed(2)}× the sum of its ${row.matmuls?.length ?? '?'} matmuls (${formatNumber(sum)} ms)`;
 }
 
 const WIDTHS = [27, 22, 10, 11, 8, 9];

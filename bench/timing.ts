@@ -8,6 +8,11 @@ export interface Window {
 
 export const FULL: Window = { warmupMs: 500, measureMs: 2000, minSamples: 3 };
 export const QUICK: Window = { warmupMs: 50, measureMs: 300, minSamples: 1 };
+/**
+ * The scaling cases: many cells, some of seconds a step. One operation warms up (the sample size
+ * found on the way), then at least two samples and at least a second.
+ */
+export const SCALING: Window = { warmupMs: 0, measureMs: 1000, minSamples: 2 };
 
 /**
  * Operations are grouped so that a sample lasts at least this long: timer and call overheads stay

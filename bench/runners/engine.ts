@@ -1,8 +1,10 @@
 import { createNetwork, DeviceError, type BackendName, type Network } from '../../src/index.js';
 import { defaultContext, requestAdapter } from '../../src/webgpu/device.js';
 import { stepFlops, trainingData, type Case, type TrainingCase } from '../cases.js';
-import { cpuMatmulCell, gpuMatmulCells } from './matmul.js';
-import type { Cell, Log, Runner, Skip } from './runner.js';
+import { minimumTrainingBytes } from './gpu-memory.js';
+import { cpuMatmulCell, gpuMatmulCells, timeStepProducts } from './matmul.js';
+import type { Window } from '../timing.js';
+import type { Cell, Log, Runner, RowExtras, Skip } from './runner.js';
 import { batchesOf, checkFirstLoss, knownSlow, networkSpec, timed, timedFirstStep } from './shared.js';
 
 /**
@@ -59,13 +61,18 @@ async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step
     // (for fit, after one epoch: its first call uploads the training set).
     if (backend === 'webgpu' && c.kind === 'fit') await net.fit(x, y, { epochs: 1 });
     const before = net.stats();
-    const report = backend !== 'webgpu' ? undefined : () => {
+    const report = backend !== 'webgpu' ? undefined : async (window: Window): Promise<RowExtras> => {
       const after = net.stats();
-      return {
+      const memory = {
         gpuBytes: after.liveBytes,
-        minimumBytes: minimumTrainingBytes(net, c.batch),
+        minimumBytes: minimumOf(net, c.batch),
         createdWhileTimed: after.buffersCreated - before.buffersCreated + after.bindGroupsCreated - before.bindGroupsCreated,
       };
+      // The issue's target: a step within 1.5× of its products' time. Not for the many scaling points (time).
+      if (c.kind !== 'step' || c.sweep) return memory;
+      const context = await defaultContext();
+      const matmuls = await timeStepProducts(context!.device, net.deviceInfo.tuning ?? [], window);
+      return { ...memory, matmulMs: matmuls.reduce((sum, product) => sum + product.ms, 0), matmuls };
     };
     return [{ lossCheck, run, dispose: () => net.dispose(), ...(report ? { report } : {}) }];
   } catch (error) {
@@ -74,16 +81,10 @@ async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step
   }
 }
 
-/**
- * The least memory any trainer of this network needs, in bytes: weights and biases, their gradients,
- * the optimizer's state (none for SGD), and the activations of one batch (its input and every layer's output).
- */
-function minimumTrainingBytes(net: Network, batch: number): number {
+/** minimumTrainingBytes of the network's plan (its sizes and optimizer), as the peers' rows use it. */
+function minimumOf(net: Network, batch: number): number {
   const { layers, inputSize, optimizer } = net.plan;
-  const parameters = layers.reduce((sum, l) => sum + (l.inputs + 1) * l.units, 0);
-  const moments = optimizer.type === 'adam' ? 2 : optimizer.type === 'momentum' ? 1 : 0;
-  const activations = batch * (inputSize + layers.reduce((sum, l) => sum + l.units, 0));
-  return 4 * (parameters * (2 + moments) + activations);
+  return minimumTrainingBytes([inputSize, ...layers.map((l) => l.units)], batch, optimizer.type);
 }
 
 /**

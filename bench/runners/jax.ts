@@ -1,5 +1,6 @@
 import type { Array as JaxArray } from '@jax-js/jax';
 import { TRAINING, randomMatrix, type Case, type TrainingCase } from '../cases.js';
+import { peerMemoryReport } from './gpu-memory.js';
 import type { Cell, Log, Runner, Skip } from './runner.js';
 import { batchesOf, checkFirstLoss, initialWeights, installNavigatorGpu, knownSlow, timed, timedFirstStep } from './shared.js';
 
@@ -136,7 +137,9 @@ async function trainingCell(jax: Jax, device: JaxDevice, name: string, c: Extrac
           await read(total!);
         }
       };
-    return [{ lossCheck, run, dispose }];
+    // Last before the timing: what its device holds and makes from here on is the cell's.
+    const report = device === 'webgpu' ? peerMemoryReport(jax.getWebGPUDevice(), c.sizes, c.batch) : undefined;
+    return [{ lossCheck, run, dispose, ...(report ? { report } : {}) }];
   } catch (error) {
     dispose();
     throw error;

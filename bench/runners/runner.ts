@@ -1,6 +1,6 @@
 import type { Case } from '../cases.js';
 import type { Row } from '../results.js';
-import type { Operation } from '../timing.js';
+import type { Operation, Window } from '../timing.js';
 
 /** One timed thing: a runner's operation for a case, ready to run. */
 export interface Cell {
@@ -11,12 +11,18 @@ export interface Cell {
    * weights and batch), relative. Checked before the cell is returned (see checkFirstLoss).
    */
   lossCheck?: number;
-  /** Called after the timing, before dispose: extra figures for the cell's row (GPU memory, say). */
-  report?(): Pick<Row, 'gpuBytes' | 'minimumBytes' | 'createdWhileTimed'>;
+  /**
+   * Called after the timing, before dispose: extra figures for the cell's row (GPU memory; for our
+   * webgpu step, its matmuls timed alone over the cell's `window`).
+   */
+  report?(window: Window): Promise<RowExtras>;
   /** Performs `count` operations. A warm-up case's cell is run once, with count 1: its operation is the cold start. */
   run: Operation;
   dispose(): void;
 }
+
+/** What a cell's report may add to its row. */
+export type RowExtras = Pick<Row, 'gpuBytes' | 'minimumBytes' | 'peakGpuBytes' | 'createdWhileTimed' | 'matmulMs' | 'matmuls'>;
 
 /** A case the runner leaves out, and why (printed and kept with the results). */
 export interface Skip {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createNetwork, type BackendName, type LayerWeights, type NetworkSpec } from '../../src/index.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
 import { caseRows, TRAINING, trainingData, type TrainingCase } from '../cases.js';
+import { countDevices } from './gpu-memory.js';
 import type { Log, Skip } from './runner.js';
 
 /**
@@ -153,7 +154,8 @@ export function installNavigatorGpu(): Promise<boolean> {
     if (!(await requestAdapter())) return false;
     const moduleName = 'webgpu';
     const dawn = (await import(/* @vite-ignore */ moduleName)) as { create: (options: string[]) => GPU };
-    const gpu = dawn.create([]);
+    // Every device the peers request from it counts its buffers (gpu-memory.ts).
+    const gpu = countDevices(dawn.create([]));
     if (scope.navigator) Object.defineProperty(scope.navigator, 'gpu', { value: gpu, configurable: true });
     else Object.defineProperty(globalThis, 'navigator', { value: { gpu, userAgent: `Node.js/${process.version}` }, configurable: true, writable: true });
     return true;

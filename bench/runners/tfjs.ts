@@ -1,6 +1,7 @@
 import type { Scalar, Tensor, Variable } from '@tensorflow/tfjs';
 import { fileURLToPath } from 'node:url';
 import { TRAINING, randomMatrix, type Case, type TrainingCase } from '../cases.js';
+import { peerMemoryReport } from './gpu-memory.js';
 import type { Cell, Log, Runner, Skip } from './runner.js';
 import { batchesOf, checkFirstLoss, initialWeights, installNavigatorGpu, knownSlow, timed, timedFirstStep, type Batch } from './shared.js';
 
@@ -145,11 +146,18 @@ async function trainingCell(tf: Tf, name: string, backend: TfBackend, c: Extract
           await read(total!);
         }
       };
-    return [{ lossCheck, run, dispose }];
+    // Last before the timing: what its device holds and makes from here on is the cell's.
+    const report = backend === 'webgpu' ? peerMemoryReport(webgpuDevice(tf), c.sizes, c.batch) : undefined;
+    return [{ lossCheck, run, dispose, ...(report ? { report } : {}) }];
   } catch (error) {
     dispose();
     throw error;
   }
+}
+
+/** The active webgpu backend's device (tfjs-backend-webgpu's WebGPUBackend keeps it as `device`). */
+function webgpuDevice(tf: Tf): GPUDevice {
+  return (tf.backend() as unknown as { device: GPUDevice }).device;
 }
 
 /** Backend start (the first time in the process), variables uploaded, the first step's kernels compiled and run, loss read. */

@@ -6,10 +6,13 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MATMUL_VARIANTS } from '../../shaders/index.js';
 import { select, UsageError } from '../../bench/args.js';
-import { benchCases, UNITS, unitOf } from '../../bench/cases.js';
+import { benchCases, caseRunsOn, SCALING_RUNNERS, UNITS, unitOf } from '../../bench/cases.js';
+import { section } from '../../bench/markdown.js';
 import type { Results } from '../../bench/results.js';
 import { RUNNERS } from '../../bench/runners/index.js';
+import { countDevices, deviceCounts, minimumTrainingBytes, peerMemoryReport } from '../../bench/runners/gpu-memory.js';
 import { CheckError, checkFirstLoss, LOSS_TOLERANCE } from '../../bench/runners/shared.js';
+import { requestAdapter } from '../../src/webgpu/device.js';
 
 const run = promisify(execFile);
 
@@ -35,17 +38,19 @@ describe('npm run bench --quick', () => {
   let out: string;
   let results: Results;
   let stdout: string;
+  let files: string[];
 
   beforeAll(async () => {
     out = await mkdtemp(path.join(tmpdir(), 'bench-'));
     const result = await bench('--quick', '--out', out, '--no-markdown', '--only', QUICK_RUNNERS.join(','));
     expect(result.code, result.stderr).toBe(0);
     stdout = result.stdout;
-    const files = await readdir(out);
-    expect(files).toHaveLength(1);
+    // The JSON, then the scaling plot beside it.
+    files = (await readdir(out)).sort((a, b) => Number(b.endsWith('.json')) - Number(a.endsWith('.json')));
+    expect(files).toHaveLength(2);
     expect(files[0]).toMatch(/-\d{4}-\d{2}-\d{2}-quick\.json$/);
     results = JSON.parse(await readFile(path.join(out, files[0]!), 'utf8')) as Results;
-  }, 180_000);
+  }, 300_000);
 
   afterAll(() => rm(out, { recursive: true, force: true }));
 
@@ -77,7 +82,64 @@ describe('npm run bench --quick', () => {
       else expect(Number.isInteger(row.samples) && row.samples >= 1).toBe(true);
     }
     const measured = (runner: string) => new Set(results.cases.filter((row) => row.runner === runner).map((row) => row.case));
-    for (const runner of QUICK_RUNNERS) expect(measured(runner), runner).toEqual(new Set(cases.keys()));
+    const expected = (runner: string) => new Set([...cases.values()].filter((c) => caseRunsOn(c, runner)).map((c) => c.name));
+    for (const runner of QUICK_RUNNERS) expect(measured(runner), runner).toEqual(expected(runner));
+  });
+
+  it('measures a point of each scaling sweep on the scaling runners only, and tables and plots them', async () => {
+    const scaling = benchCases(true).filter((c) => c.kind === 'step' && c.sweep);
+    expect(scaling.map((c) => c.name)).toEqual(['scale-batch-b32', 'scale-width-w64']);
+    for (const c of scaling) {
+      const runners = results.cases.filter((row) => row.case === c.name).map((row) => row.runner).sort();
+      expect(runners, c.name).toEqual(QUICK_RUNNERS.filter((r) => (SCALING_RUNNERS as readonly string[]).includes(r)).sort());
+    }
+    const markdown = section(files[0]!, results, 'plot.svg');
+    expect(markdown).toMatch(/\| batch \| webgpu \| cpu \| jax-wasm \|\n(\| ---: )+\|\n\| 32 \| [\d.,]+ \| [\d.,]+ \| [\d.,]+ \|/);
+    expect(markdown).toMatch(/\| width w \| webgpu \| cpu \| jax-wasm \|\n(\| ---: )+\|\n\| 64 \| [\d.,]+ \| [\d.,]+ \| [\d.,]+ \|/);
+    expect(markdown).toContain('](plot.svg)');
+    // The scaling points are in their tables, not in the main one.
+    expect(markdown).not.toMatch(/^\| scale-/m);
+    // The plot goes beside the JSON (never beside BENCHMARKS.md in a run with --out).
+    expect(files[1]).toBe(files[0]!.replace(/\.json$/, '-scaling.svg'));
+    const svg = await readFile(path.join(out, files[1]!), 'utf8');
+    expect(svg).toMatch(/^<svg /);
+    for (const label of ['webgpu', 'cpu', 'jax-wasm', 'batch (784-256-128-10)', 'ms per step (log)']) expect(svg).toContain(`>${label}</text>`);
+  });
+
+  it('times each matmul of our webgpu steps alone and compares the step with their sum', () => {
+    const steps = benchCases(true).filter((c) => c.kind === 'step');
+    for (const c of steps) {
+      const row = results.cases.find((item) => item.case === c.name && item.runner === 'webgpu')!;
+      if (c.kind !== 'step' || c.sweep) {
+        expect(row.matmulMs, c.name).toBeUndefined();
+        continue;
+      }
+      // Per layer: forward and weight gradient, and the signal sent down for all but the first.
+      const layers = c.sizes.length - 1;
+      expect(row.matmuls?.length, c.name).toBe(3 * layers - 1);
+      for (const product of row.matmuls!) {
+        expect(product.label).toMatch(/^layer \d forward|weight gradient|signal$/);
+        expect(product.shape).toMatch(/^\d+×\d+×\d+$/);
+        expect(Object.keys(MATMUL_VARIANTS)).toContain(product.variant);
+        expect(product.ms).toBeGreaterThan(0);
+      }
+      expect(row.matmulMs).toBeCloseTo(row.matmuls!.reduce((sum, p) => sum + p.ms, 0), 9);
+      expect(stdout).toContain(`matmuls ${c.name} webgpu: step `);
+      expect(section(files[0]!, results)).toContain(`- ${c.name}: step `);
+      expect(section(files[0]!, results)).toMatch(new RegExp(`- ${c.name}: step [\\d.,]+ ms = [\\d.]+× the sum of its ${3 * layers - 1} matmuls \\([\\d.,]+ ms\\)`));
+    }
+    expect(results.cases.filter((row) => row.matmulMs !== undefined).every((row) => row.runner === 'webgpu')).toBe(true);
+  });
+
+  it('reports our webgpu training cells\' GPU memory against the same minimum as the peers\'', () => {
+    for (const c of benchCases(true)) {
+      if (c.kind !== 'step' && c.kind !== 'fit') continue;
+      const row = results.cases.find((item) => item.case === c.name && item.runner === 'webgpu')!;
+      expect(row.minimumBytes, c.name).toBe(minimumTrainingBytes(c.sizes, c.batch));
+      expect(row.gpuBytes, c.name).toBeGreaterThanOrEqual(row.minimumBytes!);
+      expect(row.createdWhileTimed, c.name).toBe(0);
+    }
+    expect(section(files[0]!, results)).toMatch(/- step-2-2-2-b1: minimum 0\.1 KiB; webgpu [\d.]+ KiB = [\d.]+×, created while timed 0/);
   });
 
   it('checks the first-step loss of every training cell against ours, and prints the check', () => {
@@ -89,7 +151,8 @@ describe('npm run bench --quick', () => {
       expect(stdout).toContain(`check  ${row.case} ${row.runner}: first-step loss`);
     }
     for (const peer of ['jax-wasm', 'tfjs-wasm']) {
-      expect(results.cases.filter((row) => row.runner === peer && row.lossCheck !== undefined).length, peer).toBe(training.size);
+      const mine = benchCases(true).filter((c) => training.has(c.name) && caseRunsOn(c, peer));
+      expect(results.cases.filter((row) => row.runner === peer && row.lossCheck !== undefined).length, peer).toBe(mine.length);
     }
   });
 
@@ -105,6 +168,60 @@ describe('npm run bench --quick', () => {
   });
 });
 
+describe('peer GPU memory', () => {
+  it('counts the buffers and bind groups of every device an instrumented GPU object makes', async () => {
+    // As installNavigatorGpu does: our adapter first (it points Vulkan at SwiftShader), then a Dawn GPU object of the peers'.
+    expect(await requestAdapter()).toBeTruthy();
+    const { create } = (await import('webgpu')) as { create: (options: string[]) => GPU };
+    const gpu = countDevices(create([]));
+    const device = await (await gpu.requestAdapter())!.requestDevice();
+    try {
+      const counts = deviceCounts(device)!;
+      expect(counts).toEqual({ liveBytes: 0, peakBytes: 0, buffers: 0, bindGroups: 0 });
+      const storage = GPUBufferUsage.STORAGE;
+      const kept = device.createBuffer({ size: 1024, usage: storage });
+      const report = peerMemoryReport(device, [2, 2, 2], 1)!;
+      const dropped = device.createBuffer({ size: 4096, usage: storage });
+      const layout = device.createBindGroupLayout({ entries: [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } }] });
+      device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: dropped } }] });
+      dropped.destroy();
+      dropped.destroy();
+      // Live: the kept buffer; peak while "timed": both; made while timed: one buffer and one bind group.
+      expect(await report()).toEqual({ gpuBytes: 1024, peakGpuBytes: 5120, minimumBytes: 120, createdWhileTimed: 2 });
+      kept.destroy();
+      expect(counts.liveBytes).toBe(0);
+      expect(deviceCounts(await (await create([]).requestAdapter())!.requestDevice())).toBeUndefined();
+    } finally {
+      device.destroy();
+    }
+  });
+
+  it('is the minimum our webgpu rows use: parameters and gradients (and optimizer state) and one batch of activations', () => {
+    // 784-256-128-10: (785·256 + 257·128 + 129·10) parameters, ×2 with gradients; 256 × (784 + 256 + 128 + 10) activations.
+    expect(minimumTrainingBytes([784, 256, 128, 10], 256)).toBe(4 * (2 * (785 * 256 + 257 * 128 + 129 * 10) + 256 * 1178));
+    expect(minimumTrainingBytes([2, 2, 2], 1, 'adam')).toBe(4 * (4 * 12 + 6));
+  });
+
+  it('reports a jax-js webgpu training cell\'s device memory and what it made while timed', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'bench-'));
+    try {
+      const result = await bench('--quick', '--out', dir, '--no-markdown', '--only', 'jax-webgpu,step-2-2-2');
+      expect(result.code, result.stderr).toBe(0);
+      const [file] = await readdir(dir);
+      const results = JSON.parse(await readFile(path.join(dir, file!), 'utf8')) as Results;
+      const { cases } = results;
+      const row = cases.find((item) => item.case === 'step-2-2-2-b1' && item.runner === 'jax-webgpu')!;
+      expect(row.minimumBytes).toBe(minimumTrainingBytes([2, 2, 2], 1));
+      expect(row.gpuBytes).toBeGreaterThan(0);
+      expect(row.peakGpuBytes).toBeGreaterThanOrEqual(row.gpuBytes!);
+      expect(Number.isInteger(row.createdWhileTimed) && row.createdWhileTimed! >= 0).toBe(true);
+      expect(section(file!, { ...results, cases })).toMatch(/- step-2-2-2-b1: minimum 0\.1 KiB; jax-webgpu [\d.]+ (KiB|MiB) \(peak [\d.]+ (KiB|MiB)\) = [\d.]+×, created while timed [\d,]+/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
 describe('bench command line', () => {
   const runners = RUNNERS.map((r) => r.name);
   const cases = benchCases(false).map((c) => c.name);
@@ -116,6 +233,11 @@ describe('bench command line', () => {
     expect(select(['matmul-ab-', 'step-2'], runners, cases)).toEqual({
       runners, cases: ['step-2-2-2-b1', 'matmul-ab-256', 'matmul-ab-512', 'matmul-ab-1024'],
     });
+  });
+
+  it('--only picks the scaling sweeps by prefix', () => {
+    expect(select(['scale-batch'], runners, cases).cases).toEqual([32, 64, 128, 256, 512, 1024, 2048, 4096].map((b) => `scale-batch-b${b}`));
+    expect(select(['scale-width'], runners, cases).cases).toEqual([64, 128, 256, 512, 1024, 2048].map((w) => `scale-width-w${w}`));
   });
 
   it('refuses an --only item that names nothing', () => {
