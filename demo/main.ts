@@ -61,7 +61,7 @@ new TrainPanel(
   editor,
   trainingData,
   (model, dataset) => sketchpad.setModel(dataset === 'mnist' ? model : undefined),
-  (message) => offerCpuOnly(`The GPU device was lost (${message}).`),
+  () => offerCpuOnly('The GPU device was lost during training.'),
 );
 
 void detectWebGpu().then((adapter) => {

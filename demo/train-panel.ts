@@ -60,7 +60,7 @@ export class TrainPanel {
     /** Called when the model the page may ask for predictions changes (undefined: none). */
     private readonly onModel: (model: TrainedModel | undefined, dataset: string) => void,
     /** Called when the GPU device is lost: the page then offers only the CPU backend. */
-    private readonly onDeviceLost: (message: string) => void,
+    private readonly onDeviceLost: () => void,
   ) {
     editor.form.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -218,8 +218,9 @@ export class TrainPanel {
         break;
       case 'deviceLost':
         this.metric('backend', event.info.backend);
-        this.status.textContent = `The GPU device was lost; the network went on on the CPU from its last completed batches. (${event.message})`;
-        this.onDeviceLost(event.message);
+        this.status.textContent = 'The GPU device was lost; training went on on the CPU from the last completed batches.';
+        this.status.title = event.message;
+        this.onDeviceLost();
         break;
       case 'error':
         this.setStatus('error', `Failed: ${event.message}`);

@@ -11,8 +11,8 @@ import { chromiumArgs } from '../support/chromium.js';
  * End to end: the browser app built as a static site (vite.site.config.ts, into a temporary folder),
  * served by Vite's preview server and driven in the system Chromium, headless, with WebGPU on
  * SwiftShader. The tests share one page and run in order, as a visitor would: load, train MNIST,
- * draw a digit for that model, race the backends, save the model and load it back, train a toy set;
- * then a narrow page without WebGPU. Screenshots of each state go to screenshots/app/ (git-ignored).
+ * draw a digit for that model, race the backends, save the model and load it back, train a toy set,
+ * lose the GPU device mid-run; then a narrow page without WebGPU. Screenshots of each state go to screenshots/app/ (git-ignored).
  */
 
 const SCREENSHOTS = join('screenshots', 'app');
@@ -178,6 +178,36 @@ describe('the browser app, built and served as a static site', () => {
     expect(consoleErrors).toEqual([]);
   }, 90_000);
 
+  it('goes on training on the CPU when the GPU device is lost mid-run', async () => {
+    await configure('xor', 40);
+    const started = page.waitForEvent('worker');
+    await page.click('#start');
+    const worker = await started;
+    await page.waitForSelector('#status[data-state="training"]', { timeout: 20_000 });
+    await page.click('#pause');
+    await page.waitForSelector('#status[data-state="paused"]', { timeout: 10_000 });
+    // Inside the training worker: the next command encoder the engine asks for destroys its device
+    // first, as a driver reset or a lost GPU would, in the middle of a step.
+    await worker.evaluate(() => {
+      const proto = GPUDevice.prototype;
+      const createCommandEncoder = proto.createCommandEncoder;
+      proto.createCommandEncoder = function (this: GPUDevice, descriptor?: GPUCommandEncoderDescriptor) {
+        proto.createCommandEncoder = createCommandEncoder;
+        this.destroy();
+        return createCommandEncoder.call(this, descriptor);
+      };
+    });
+    await page.click('#pause');
+    await page.waitForSelector('#adapter[data-state="unavailable"]', { timeout: 20_000 });
+    expect(await page.textContent('#adapter')).toContain('The GPU device was lost');
+    await page.waitForSelector('#status[data-state="done"]', { timeout: 60_000 });
+    expect(await page.textContent('#metric-backend')).toBe('cpu');
+    expect(await number('#metric-accuracy', 'data-value')).toBeGreaterThan(0.9);
+    expect(await page.inputValue('#backend')).toBe('cpu');
+    await shot('8-device-lost');
+    expect(consoleErrors).toEqual([]);
+  }, 90_000);
+
   it('says so where WebGPU is missing, and trains on the CPU backend instead', async () => {
     const bare = await browser.newPage({ viewport: { width: 390, height: 844 } });
     await bare.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
@@ -191,7 +221,7 @@ describe('the browser app, built and served as a static site', () => {
     await bare.click('#start');
     await bare.waitForSelector('#status[data-state="done"]', { timeout: 30_000 });
     expect(await bare.textContent('#metric-backend')).toBe('cpu');
-    await bare.screenshot({ path: join(SCREENSHOTS, '8-no-webgpu-narrow.png'), fullPage: true });
+    await bare.screenshot({ path: join(SCREENSHOTS, '9-no-webgpu-narrow.png'), fullPage: true });
     await bare.close();
   }, 40_000);
 });
