@@ -1,11 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { machineName } from './device.js';
-import { isScalingRow, scalingPoints, scalingRunners, SWEEP_TITLES, writeScalingPlot } from './plot.js';
+import { SWEEPS } from './cases.js';
+import { isScalingRow, plotTitle, scalingPoints, scalingRunners, SWEEP_TITLES, writeScalingPlot } from './plot.js';
 import { readAllResults, RESULTS_DIR, type Results, type Row } from './results.js';
 import { BASELINE, GPU_BASELINE } from './runners/index.js';
 import { LOSS_TOLERANCE } from './runners/shared.js';
-import { SWEEPS } from './cases.js';
 import { COLUMNS, formatNumber, matmulSumLine, RIGHT_ALIGNED, tableRow } from './table.js';
 
 const MARKDOWN_FILE = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
@@ -157,9 +157,4 @@ export async function writeMarkdown(): Promise<string[]> {
   const sections = all.map((entry) => section(entry.file, entry.results, entry === plotted ? PLOT_NAME : undefined));
   await writeFile(MARKDOWN_FILE, `${[PREAMBLE, ...sections].join('\n')}\n`);
   return plotted ? [MARKDOWN_FILE, PLOT_FILE] : [MARKDOWN_FILE];
-}
-
-/** The plot's title: what it shows and the run it comes from. */
-export function plotTitle({ device, date }: Results): string {
-  return `Training step time, ${machineName(device)}, ${date}`;
 }

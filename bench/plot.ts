@@ -3,7 +3,8 @@ import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 import { benchCases, SCALING_RUNNERS, SWEEPS, type Sweep, type SweepPoint } from './cases.js';
-import type { Row } from './results.js';
+import { machineName } from './device.js';
+import type { Results, Row } from './results.js';
 
 /** One measured scaling point: a runner's ms per step at one batch or width. */
 export interface ScalingPoint extends SweepPoint {
@@ -74,6 +75,11 @@ export async function scalingSvg(points: ScalingPoint[], title: string): Promise
   } finally {
     view.finalize();
   }
+}
+
+/** The plot's title: what it shows and the run it comes from. */
+export function plotTitle({ device, date }: Results): string {
+  return `Training step time, ${machineName(device)}, ${date}`;
 }
 
 /** Writes the scaling plot of these rows to `file`; false (nothing written) when they have no scaling point. */

@@ -9,8 +9,8 @@ import { BackpropError } from '../src/index.js';
 import { parseBenchArgs, select, UsageError, USAGE, type BenchOptions } from './args.js';
 import { benchCases, caseRunsOn, figure, unitOf, type Case } from './cases.js';
 import { describeMachine, machineName } from './device.js';
-import { plotTitle, writeMarkdown } from './markdown.js';
-import { writeScalingPlot } from './plot.js';
+import { writeMarkdown } from './markdown.js';
+import { plotTitle, writeScalingPlot } from './plot.js';
 import { RESULTS_DIR, writeResults, type Note, type Row } from './results.js';
 import { RUNNERS, type Cell, type Runner, type Skip } from './runners/index.js';
 import { CheckError, peerVersions } from './runners/shared.js';
@@ -112,7 +112,8 @@ async function bench(options: BenchOptions): Promise<number> {
     ...(versions ? { versions } : {}), notes,
   });
   out.write(`\nwrote ${shortPath(file)}`);
-  // With --out (a test, a trial), the scaling plot goes beside the JSON; BENCHMARKS.md's beside it is regenerated with it.
+  // With --out (a test, a trial) the run's scaling plot goes beside its JSON, so it never touches the
+  // committed plot: that one is redrawn with BENCHMARKS.md, from bench/results.
   if (options.out) {
     const plot = file.replace(/\.json$/, '-scaling.svg');
     if (await writeScalingPlot(merged.cases, plotTitle(merged), plot)) out.write(`, ${shortPath(plot)}`);
