@@ -21,6 +21,9 @@ export default mergeConfig(
       testTimeout: GPU_TIMEOUT_MS,
       hookTimeout: GPU_TIMEOUT_MS,
       teardownTimeout: GPU_TIMEOUT_MS,
+      // Autotune decisions stay in memory: a stored file from an earlier run would change what the
+      // tests see (test/node/tuning-store.test.ts checks the stored path on its own file).
+      env: { WEBGPU_BACKPROP_TUNING: 'off' },
       projects: [
         {
           extends: true,

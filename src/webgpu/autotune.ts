@@ -1,9 +1,10 @@
-import { MATMUL_VARIANTS, matmulTile, matmulVariantsFor, type KernelKey, type MatmulVariant } from '../../shaders/index.js';
+import { kernelSource, MATMUL_VARIANTS, matmulTile, matmulVariantsFor, type KernelKey, type MatmulVariant } from '../../shaders/index.js';
 import { DIMS_BYTES, STEP_BYTES } from '../../shaders/index.js';
 import type { Dims } from './dims.js';
 import { packDims } from './dims.js';
 import type { GpuContext } from './device.js';
 import { getKernel } from './kernels.js';
+import { readDecisions, saveDecisions, type Decisions } from './tuning-store.js';
 
 /** A matrix product of the plan before its kernel variant is chosen: the key without variant fields. */
 export interface ProductShape {
@@ -20,7 +21,10 @@ export interface TuningDecision {
   /** `m×n×k` of the product at the full batch. */
   shape: string;
   variant: MatmulVariant;
-  /** 'measured', 'cached' (same adapter and shape class earlier in this process) or 'only' (one candidate). */
+  /**
+   * 'measured' now; 'cached': decided earlier for this adapter, shape class and kernel source, in this
+   * process or a stored earlier one (tuning-store.ts); 'only': one candidate, nothing to decide.
+   */
   source: 'measured' | 'cached' | 'only';
   /** Best trial time per candidate, in ms, when measured. */
   trials?: Partial<Record<MatmulVariant, number>>;
@@ -31,7 +35,7 @@ export interface TuningDecision {
  * linear in k, so the ranking holds, and a 784×256×784 product costs a sixth of a step instead of a
  * whole one. Warm-up time matters (it is a benchmark case of its own).
  */
-const TRIAL_K = 128;
+const TRIAL_K = 64;
 /**
  * Timed rounds per candidate after one untimed run, the order reversed every round; the best round
  * counts, since other work on the machine only ever adds time (with 2 rounds, a busy 2-core machine
@@ -39,18 +43,27 @@ const TRIAL_K = 128;
  */
 const TRIAL_ROUNDS = 3;
 
-/** Winners per adapter and shape class, for this process (a page or a Node process). */
-const cache = new Map<string, MatmulVariant>();
+/** Winners by shapeClass: this process's, after the stored ones are read once. */
+let cache: Promise<Decisions> | undefined;
+
+/** 32-bit FNV-1a, in hex: a short name for the candidates' WGSL. */
+function fingerprint(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return (hash >>> 0).toString(16).padStart(8, '0');
+}
 
 /**
  * Products of similar shape share a decision: the form, the epilogue, and each size rounded to the
- * nearest power of two.
+ * nearest power of two; on the same adapter, with the same candidate kernels (their source's
+ * fingerprint, so a changed kernel is timed again).
  */
-function shapeClass(context: GpuContext, shape: ProductShape): string {
+function shapeClass(context: GpuContext, shape: ProductShape, candidates: MatmulVariant[]): string {
   const { key, dims } = shape;
   const octave = (size: number) => Math.round(Math.log2(Math.max(1, size)));
+  const source = candidates.map((variant) => kernelSource({ ...key, ...MATMUL_VARIANTS[variant] })).join('\n');
   return [context.vendor, context.architecture, context.description, key.transposeA, key.transposeB, key.epilogue,
-    octave(dims.m), octave(dims.n), octave(dims.k)].join('|');
+    octave(dims.m), octave(dims.n), octave(dims.k), fingerprint(source)].join('|');
 }
 
 /** The candidate the trials favour: the lowest of each candidate's best time (ties keep list order). */
@@ -66,36 +79,46 @@ export function fastest<T extends string>(trials: Map<T, number[]>): T {
 
 /**
  * Picks a kernel variant for every product of a plan on this device. Where more than one variant
- * can compute a product (matmulVariantsFor) and this process has not decided for its shape class
- * yet, each candidate's pipeline is compiled (the winner's is the one the network then uses, from
+ * can compute a product (matmulVariantsFor) and no decision is known for its shape class yet (in
+ * this process or stored by an earlier one), each candidate's pipeline is compiled (the winner's is the one the network then uses, from
  * the pipeline cache) and timed on scratch buffers of the product's shape, interleaved, best of
- * TRIAL_ROUNDS. No timing is trusted across adapters: the cache key names the adapter.
+ * TRIAL_ROUNDS, and the winner stored. No timing is trusted across adapters: the key names the adapter.
  */
 export async function tuneProducts(context: GpuContext, shapes: ProductShape[], subgroups: boolean): Promise<TuningDecision[]> {
   const candidatesOf = (shape: ProductShape) =>
     matmulVariantsFor(shape.key.transposeA, shape.key.transposeB, shape.dims.m, shape.dims.n, shape.dims.k, { subgroups });
-  const open = (shape: ProductShape) => candidatesOf(shape).length > 1 && !candidatesOf(shape).includes(cache.get(shapeClass(context, shape))!);
+  cache ??= readDecisions();
+  const known = await cache;
+  const decided = (shape: ProductShape): MatmulVariant | undefined => {
+    const candidates = candidatesOf(shape);
+    const variant = known[shapeClass(context, shape, candidates)];
+    return candidates.find((candidate) => candidate === variant);
+  };
+  const open = (shape: ProductShape) => candidatesOf(shape).length > 1 && !decided(shape);
   // Every pipeline first, in parallel: compilation running beside a trial would slow it.
   await Promise.all(shapes.filter(open).flatMap((shape) =>
     candidatesOf(shape).map((variant) => getKernel(context.device, { ...shape.key, ...MATMUL_VARIANTS[variant] }))));
   const decisions: TuningDecision[] = [];
+  const fresh: Decisions = {};
   for (const shape of shapes) {
     const { m, n, k } = shape.dims;
     const candidates = candidatesOf(shape);
     const decision = { label: shape.label, shape: `${m}×${n}×${k}` };
-    const cached = cache.get(shapeClass(context, shape));
+    const cached = decided(shape);
     if (candidates.length === 1) {
       decisions.push({ ...decision, variant: candidates[0]!, source: 'only' });
-    } else if (cached && candidates.includes(cached)) {
+    } else if (cached) {
       decisions.push({ ...decision, variant: cached, source: 'cached' });
     } else {
       const trials = await timeCandidates(context.device, shape, candidates);
       const variant = fastest(trials);
-      cache.set(shapeClass(context, shape), variant);
+      known[shapeClass(context, shape, candidates)] = variant;
+      fresh[shapeClass(context, shape, candidates)] = variant;
       decisions.push({ ...decision, variant, source: 'measured',
         trials: Object.fromEntries([...trials].map(([v, times]) => [v, Math.min(...times)])) });
     }
   }
+  if (Object.keys(fresh).length > 0) await saveDecisions(fresh);
   return decisions;
 }
 
