@@ -14,6 +14,10 @@ export interface DeviceInfo {
   software?: boolean;
   /** One line saying what was chosen and why. */
   reason: string;
+  /** CPU only: 'wasm-simd' (WebAssembly 128-bit SIMD), or 'typescript' where wasm SIMD is missing. */
+  kernels?: 'wasm-simd' | 'typescript';
+  /** CPU only: threads the kernels split products across (workers over shared memory, and the caller). */
+  threads?: number;
   /** WebGPU only: the matmul kernel variant each product of the step runs, and how it was chosen. */
   tuning?: TuningDecision[];
 }

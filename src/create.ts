@@ -1,4 +1,6 @@
+import { autoDecision, probeStep, probeVerdict } from './auto.js';
 import type { Backend, TrainingState } from './backend.js';
+import { availableCores, MAX_THREADS } from './cpu/choose.js';
 import { CpuBackend } from './cpu/cpu.js';
 import { DeviceError, SpecError } from './errors.js';
 import { decodeModelFile, specOf } from './io/model-file.js';
@@ -6,7 +8,7 @@ import { parseTfjsArtifacts } from './io/tfjs.js';
 import { Network, type NetworkOrigin, type RestoreOptions } from './network.js';
 import { compilePlan, initialParameters, type Plan } from './plan.js';
 import { ReferenceBackend } from './reference/reference.js';
-import type { BackendChoice, LossName, NetworkSpec, OptimizerSpec } from './spec.js';
+import { describeValue, type BackendChoice, type LossName, type NetworkSpec, type OptimizerSpec } from './spec.js';
 import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
 import { checkLimits, WebGpuBackend } from './webgpu/trainer.js';
 
@@ -16,6 +18,12 @@ const MAX_HOST_BATCH_FLOATS = 2 ** 28;
 function checkDevice(device: unknown): void {
   if (device !== undefined && (typeof device !== 'object' || device === null || !('queue' in device))) {
     throw new SpecError('device must be a GPUDevice');
+  }
+}
+
+function checkThreads(threads: unknown): void {
+  if (threads !== undefined && (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)) {
+    throw new SpecError(`threads must be an integer from 1 to ${MAX_THREADS}, got ${describeValue(threads)}`);
   }
 }
 
@@ -34,6 +42,7 @@ function checkHostMemory(plan: Plan): void {
  */
 async function buildBackend(base: Plan, state: () => TrainingState, options: RestoreOptions): Promise<Backend> {
   checkDevice(options.device);
+  checkThreads(options.threads);
   // Compiling the same description with another backend validates the choice; the layout is the same.
   const plan = options.backend === undefined ? base : compilePlan({ ...specOf(base), backend: options.backend });
   const restored = async (backend: Backend) => {
@@ -45,38 +54,44 @@ async function buildBackend(base: Plan, state: () => TrainingState, options: Res
     checkHostMemory(plan);
     return restored(new ReferenceBackend(plan, state().parameters, 'reference backend requested'));
   }
-  if (plan.backend === 'cpu') {
+  const threads = options.threads ?? Math.min(MAX_THREADS, await availableCores());
+  const cpu = async (reason: string) => {
     checkHostMemory(plan);
-    return restored(new CpuBackend(plan, state().parameters, 'cpu backend requested'));
-  }
+    return CpuBackend.create(plan, state().parameters, reason, threads);
+  };
+  if (plan.backend === 'cpu') return restored(await cpu('cpu backend requested'));
   const context: GpuContext | null = options.device ? describeDevice(options.device) : await defaultContext();
-  if (!context) {
-    if (plan.backend === 'webgpu') {
-      throw new DeviceError('backend "webgpu" was requested but no WebGPU adapter is available here ' +
-        '(in Node, install Debian\'s chromium and libvulkan1 for SwiftShader, or a GPU driver)');
-    }
-    checkHostMemory(plan);
-    return restored(new CpuBackend(plan, state().parameters, 'auto: no WebGPU adapter here, so the CPU backend'));
+  if (!context && plan.backend === 'webgpu') {
+    throw new DeviceError('backend "webgpu" was requested but no WebGPU adapter is available here ' +
+      '(in Node, install Debian\'s chromium and libvulkan1 for SwiftShader, or a GPU driver)');
   }
-  const adapter = `${context.vendor} ${context.architecture}`.trim();
-  const reason = plan.backend === 'webgpu'
-    ? `webgpu backend requested (${adapter})`
-    : `auto: WebGPU adapter found (${adapter}${context.software ? ', software' : ''})`;
-  checkLimits(plan, context.device.limits);
-  return restored(await WebGpuBackend.create(plan, context, state().parameters, reason));
+  const gpu = async (gpuContext: GpuContext, reason: string) => {
+    checkLimits(plan, gpuContext.device.limits);
+    return WebGpuBackend.create(plan, gpuContext, state().parameters, reason);
+  };
+  if (plan.backend === 'webgpu') return restored(await gpu(context!, `webgpu backend requested (${`${context!.vendor} ${context!.architecture}`.trim()})`));
+  if (options.device) return restored(await gpu(context!, 'auto: the GPUDevice the caller passed'));
+  const decision = autoDecision(context);
+  if (decision.backend === 'cpu') return restored(await cpu(decision.reason));
+  // A hardware adapter: time one step of this network on each device, then build the faster afresh.
+  const trials = [await gpu(context!, 'auto probe'), await cpu('auto probe')];
+  const [gpuMs, cpuMs] = [await probeStep(trials[0]!, plan), await probeStep(trials[1]!, plan)];
+  for (const trial of trials) trial.dispose();
+  const verdict = probeVerdict(decision.adapter, gpuMs, cpuMs);
+  return restored(await (verdict.backend === 'cpu' ? cpu(verdict.reason) : gpu(context!, verdict.reason)));
 }
 
 /** Builds the backend and the Network around a state (made lazily, once, by `makeState`). */
 async function openNetwork(plan: Plan, makeState: () => TrainingState, source: string, device: GPUDevice | undefined,
-  extras: Pick<NetworkOrigin, 'standardization' | 'shuffleDraws'> = {}): Promise<Network> {
+  extras: Pick<NetworkOrigin, 'standardization' | 'shuffleDraws'> = {}, threads?: number): Promise<Network> {
   let made: TrainingState | undefined;
   const state = () => (made ??= makeState());
-  const impl = await buildBackend(plan, state, { device });
+  const impl = await buildBackend(plan, state, { device, threads });
   return new Network(plan, impl, {
     state: state(),
     source,
     ...extras,
-    factory: (p, s, options) => buildBackend(p, () => s, options),
+    factory: (p, s, options) => buildBackend(p, () => s, { threads, ...options }),
   });
 }
 
@@ -84,7 +99,8 @@ async function openNetwork(plan: Plan, makeState: () => TrainingState, source: s
 export async function createNetwork(spec: NetworkSpec): Promise<Network> {
   const plan = compilePlan(spec);
   checkDevice(spec.device);
-  return openNetwork(plan, () => ({ parameters: initialParameters(plan), moments: [], step: 0 }), 'creation', spec.device);
+  checkThreads(spec.threads);
+  return openNetwork(plan, () => ({ parameters: initialParameters(plan), moments: [], step: 0 }), 'creation', spec.device, {}, spec.threads);
 }
 
 export interface LoadOptions {

@@ -67,6 +67,8 @@ export interface RestoreOptions {
   backend?: BackendChoice;
   /** A GPUDevice to continue on (WebGPU backend only). */
   device?: GPUDevice;
+  /** CPU backend: threads its kernels may use. Default: the network's (see NetworkSpec.threads). */
+  threads?: number;
 }
 
 /** Builds a backend for a plan from a training state; supplied by createNetwork's module. */

@@ -36,8 +36,13 @@ export interface NetworkSpec {
   standardize?: boolean;
   /** Seeds the initial weights and the per-epoch shuffles. Default 1. */
   seed?: number;
-  /** Default 'auto': WebGPU when an adapter exists, else the CPU backend. */
+  /**
+   * Default 'auto': WebGPU on a hardware adapter (or the caller's `device`), the CPU backend where
+   * there is none or it is a software one (SwiftShader), or where the CPU is faster on this network.
+   */
   backend?: BackendChoice;
+  /** CPU backend: threads its kernels may use. Default: every core (at most 16). */
+  threads?: number;
   /** A GPUDevice to share with the host application (WebGPU backend only). */
   device?: GPUDevice;
 }

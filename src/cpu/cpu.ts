@@ -1,15 +1,29 @@
 import type { DeviceInfo, TrainingState } from '../backend.js';
 import { HostBackend } from '../host.js';
 import type { Plan } from '../plan.js';
-import { typescriptKernels, type CpuKernels } from './kernels.js';
+import { chooseKernels, type CpuKernelChoice } from './choose.js';
+import type { CpuKernels } from './kernels.js';
+
+/** Every buffer the backend holds, as lengths in floats, in the order the constructor allocates them. */
+function bufferLengths(plan: Plan): number[] {
+  const { parameterCount, batchSize, optimizer, layers } = plan;
+  return [
+    parameterCount, parameterCount, // params, grads
+    optimizer.type === 'sgd' ? 0 : parameterCount, optimizer.type === 'adam' ? parameterCount : 0, // moments
+    ...layers.map((l) => batchSize * l.units), ...layers.map((l) => batchSize * l.units), // outputs, zGrads
+    batchSize * plan.outputSize, batchSize * plan.inputSize, batchSize * plan.outputSize, // probabilities, x, y
+  ];
+}
 
 /**
- * The optimized CPU backend: float32 throughout, every buffer allocated once for the largest batch,
- * and the step written against the CpuKernels interface so the kernels can be swapped.
+ * The optimized CPU backend: float32 throughout, every buffer allocated once for the largest batch
+ * (in the kernels' memory), and the step written against the CpuKernels interface: WebAssembly SIMD
+ * on every core where the platform allows, the TypeScript kernels where it does not.
  */
 export class CpuBackend extends HostBackend {
   readonly name = 'cpu' as const;
   readonly info: DeviceInfo;
+  private readonly kernels: CpuKernels;
   private readonly params: Float32Array;
   private readonly grads: Float32Array;
   private readonly moment1: Float32Array;
@@ -24,23 +38,37 @@ export class CpuBackend extends HostBackend {
   private readonly zGrads: Float32Array[];
   /** [batchSize, outputs]: softmax of the output for softmaxCrossEntropy predictions. */
   private readonly probabilities: Float32Array;
+  /** [batchSize, inputSize] and [batchSize, outputSize]: each batch is copied here, where the kernels read. */
+  private readonly batchInput: Float32Array;
+  private readonly batchTarget: Float32Array;
   private t = 0;
 
-  constructor(plan: Plan, initial: Float32Array, reason: string, private readonly kernels: CpuKernels = typescriptKernels) {
+  /** A backend on the fastest kernels the platform allows, with `threads` threads at most. */
+  static async create(plan: Plan, initial: Float32Array, reason: string, threads: number): Promise<CpuBackend> {
+    return new CpuBackend(plan, initial, reason, await chooseKernels(bufferLengths(plan), threads));
+  }
+
+  private constructor(plan: Plan, initial: Float32Array, reason: string, choice: CpuKernelChoice) {
     super(plan);
-    this.info = { backend: 'cpu', reason };
-    this.params = Float32Array.from(initial);
-    this.grads = new Float32Array(plan.parameterCount);
-    this.moment1 = new Float32Array(plan.optimizer.type === 'sgd' ? 0 : plan.parameterCount);
-    this.moment2 = new Float32Array(plan.optimizer.type === 'adam' ? plan.parameterCount : 0);
+    const { kernels, kind, threads, fallback } = choice;
+    const runs = kind === 'wasm-simd' ? `wasm SIMD, ${threads} thread${threads > 1 ? 's' : ''}` : 'TypeScript kernels';
+    this.info = { backend: 'cpu', reason: `${reason} · ${runs}${fallback ? ` (${fallback})` : ''}`, kernels: kind, threads };
+    this.kernels = kernels;
+    const [params, grads, moment1, moment2, ...rest] = bufferLengths(plan).map((length) => kernels.allocate(length));
+    const count = plan.layers.length;
+    this.params = params!;
+    this.params.set(initial);
+    this.grads = grads!;
+    this.moment1 = moment1!;
+    this.moment2 = moment2!;
+    this.layerOutputs = rest.slice(0, count);
+    this.zGrads = rest.slice(count, 2 * count);
+    [this.probabilities, this.batchInput, this.batchTarget] = rest.slice(2 * count) as [Float32Array, Float32Array, Float32Array];
     const view = (array: Float32Array, offset: number, length: number) => array.subarray(offset, offset + length);
     this.weights = plan.layers.map((l) => view(this.params, l.weightsOffset, l.inputs * l.units));
     this.bias = plan.layers.map((l) => view(this.params, l.biasOffset, l.units));
     this.weightGrads = plan.layers.map((l) => view(this.grads, l.weightsOffset, l.inputs * l.units));
     this.biasGrads = plan.layers.map((l) => view(this.grads, l.biasOffset, l.units));
-    this.layerOutputs = plan.layers.map((l) => new Float32Array(plan.batchSize * l.units));
-    this.zGrads = plan.layers.map((l) => new Float32Array(plan.batchSize * l.units));
-    this.probabilities = new Float32Array(plan.batchSize * plan.outputSize);
   }
 
   async getParameters(): Promise<Float32Array> {
@@ -66,35 +94,34 @@ export class CpuBackend extends HostBackend {
   }
 
   private forward(x: Float32Array, rows: number): Float32Array {
-    let input = x;
+    let input = this.batchInput;
+    input.set(x.subarray(0, rows * this.plan.inputSize));
     this.plan.layers.forEach((layer, l) => {
       const output = this.layerOutputs[l]!;
-      // output [rows, units] = input [rows, inputs] · weights [inputs, units]
-      this.kernels.matmul(input, this.weights[l]!, output, rows, layer.units, layer.inputs, layer.inputs, 1, layer.units, 1);
-      this.kernels.biasActivation(output, this.bias[l]!, rows, layer.units, layer.activation);
+      this.kernels.forward(input, this.weights[l]!, this.bias[l]!, output, rows, layer.inputs, layer.units, layer.activation);
       input = output;
     });
     return input;
   }
 
-  protected step(x: Float32Array, y: Float32Array, rows: number): number {
+  private outputLoss(output: Float32Array, y: Float32Array, rows: number): number {
     const { layers, outputSize } = this.plan;
     const last = layers.length - 1;
-    const output = this.forward(x, rows);
-    const loss = this.kernels.loss(this.plan.loss, output, y, this.zGrads[last]!, rows, outputSize, layers[last]!.activation);
-    for (let l = last; l >= 0; l--) {
+    this.batchTarget.set(y.subarray(0, rows * outputSize));
+    return this.kernels.loss(this.plan.loss, output, this.batchTarget, this.zGrads[last]!, rows, outputSize, layers[last]!.activation);
+  }
+
+  protected step(x: Float32Array, y: Float32Array, rows: number): number {
+    const { layers } = this.plan;
+    const loss = this.outputLoss(this.forward(x, rows), y, rows);
+    for (let l = layers.length - 1; l >= 0; l--) {
       const layer = layers[l]!;
-      const input = l === 0 ? x : this.layerOutputs[l - 1]!;
+      const input = l === 0 ? this.batchInput : this.layerOutputs[l - 1]!;
       const zGrad = this.zGrads[l]!;
-      // weightGrad [inputs, units] = inputᵀ · zGrad: the batch sum is the inner dimension
-      this.kernels.matmul(input, zGrad, this.weightGrads[l]!, layer.inputs, layer.units, rows, 1, layer.inputs, layer.units, 1);
-      this.kernels.columnSums(zGrad, rows, layer.units, this.biasGrads[l]!);
+      this.kernels.weightGradient(input, zGrad, this.weightGrads[l]!, this.biasGrads[l]!, rows, layer.inputs, layer.units);
       if (l > 0) {
-        const below = layers[l - 1]!;
-        const belowGrad = this.zGrads[l - 1]!;
-        // belowGrad [rows, inputs] = zGrad [rows, units] · weightsᵀ, then × f'(below's output)
-        this.kernels.matmul(zGrad, this.weights[l]!, belowGrad, rows, layer.inputs, layer.units, layer.units, 1, 1, layer.units);
-        this.kernels.multiplyDerivative(belowGrad, this.layerOutputs[l - 1]!, rows * layer.inputs, below.activation);
+        this.kernels.inputGradient(zGrad, this.weights[l]!, this.layerOutputs[l - 1]!, this.zGrads[l - 1]!, rows,
+          layer.inputs, layer.units, layers[l - 1]!.activation);
       }
     }
     this.t += 1;
@@ -110,9 +137,11 @@ export class CpuBackend extends HostBackend {
   }
 
   protected batchLoss(x: Float32Array, y: Float32Array, rows: number): number {
-    const { layers, outputSize } = this.plan;
-    const output = this.forward(x, rows);
-    const last = layers.length - 1;
-    return this.kernels.loss(this.plan.loss, output, y, this.zGrads[last]!, rows, outputSize, layers[last]!.activation);
+    return this.outputLoss(this.forward(x, rows), y, rows);
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.kernels.dispose();
   }
 }

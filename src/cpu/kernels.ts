@@ -2,23 +2,26 @@ import type { Activation } from '../plan.js';
 import type { ActivationName, LossName, Optimizer } from '../spec.js';
 
 /**
- * The CPU backend's kernels behind one small interface, so a faster implementation (WebAssembly
- * SIMD) can replace this one without touching the backend. All arrays are Float32Array views
- * prepared once; nothing here allocates.
+ * The CPU backend's kernels behind one small interface: the WebAssembly SIMD kernels (wasm/) and
+ * these TypeScript ones, the fallback where wasm SIMD is missing. The backend allocates its buffers
+ * through `allocate` (wasm kernels can only read their own memory) once; nothing here allocates
+ * per call. Shapes: input [rows, inputs], weights [inputs, units], bias and outputs per unit.
  */
 export interface CpuKernels {
+  /** A zeroed array the kernels can read and write. */
+  allocate(length: number): Float32Array;
+  /** output = f(input · weights + bias): the dense layer's forward product with its epilogue. */
+  forward(input: Float32Array, weights: Float32Array, bias: Float32Array, output: Float32Array,
+    rows: number, inputs: number, units: number, activation: Activation): void;
   /**
-   * c[i·n + j] = Σ_k a[i·aRow + k·aCol] · b[k·bRow + j·bCol] for i < m, j < n. The strides let one
-   * kernel read A·B, A·Bᵀ and Aᵀ·B without materialising a transpose.
+   * belowGrad [rows, inputs] = (zGrad [rows, units] · weightsᵀ) ⊙ f'(belowOutput): the error sent
+   * down, with the derivative of the layer below (taken from its output) fused in.
    */
-  matmul(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number,
-    aRow: number, aCol: number, bRow: number, bCol: number): void;
-  /** z[r, j] ← f(z[r, j] + bias[j]) in place. */
-  biasActivation(z: Float32Array, bias: Float32Array, rows: number, units: number, activation: Activation): void;
-  /** grad[i] ← grad[i] · f'(output[i]), the derivative taken from the layer's output. */
-  multiplyDerivative(grad: Float32Array, output: Float32Array, count: number, activation: Activation): void;
-  /** sums[j] = Σ_r grad[r, j]. */
-  columnSums(grad: Float32Array, rows: number, units: number, sums: Float32Array): void;
+  inputGradient(zGrad: Float32Array, weights: Float32Array, belowOutput: Float32Array, belowGrad: Float32Array,
+    rows: number, inputs: number, units: number, activation: Activation): void;
+  /** weightGrad [inputs, units] = inputᵀ · zGrad (the batch sum is the inner dimension); biasGrad = Σ_rows zGrad. */
+  weightGradient(input: Float32Array, zGrad: Float32Array, weightGrad: Float32Array, biasGrad: Float32Array,
+    rows: number, inputs: number, units: number): void;
   /** Writes dL/dz of the output layer into `grad` and returns the batch's loss. */
   loss(loss: LossName, output: Float32Array, target: Float32Array, grad: Float32Array, rows: number, n: number,
     activation: Activation): number;
@@ -26,6 +29,8 @@ export interface CpuKernels {
   /** One optimizer step over the whole parameter vector; `t` counts steps from 1. */
   optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moment1: Float32Array,
     moment2: Float32Array, t: number): void;
+  /** Frees what the kernels hold (a wasm memory, its workers' instances). */
+  dispose(): void;
 }
 
 /**
@@ -89,26 +94,32 @@ function dot(a: Float32Array, b: Float32Array, i: number, j: number, k: number,
   return sum;
 }
 
-export const typescriptKernels: CpuKernels = {
+/** The TypeScript kernels; `matmul` (any strides) is also exposed for the benchmark. */
+export const typescriptKernels: CpuKernels & { matmul: typeof matmul } = {
   matmul,
 
-  biasActivation(z, bias, rows, units, activation) {
+  allocate: (length) => new Float32Array(length),
+
+  forward(input, weights, bias, output, rows, inputs, units, activation) {
+    matmul(input, weights, output, rows, units, inputs, inputs, 1, units, 1);
     for (let r = 0; r < rows; r++) {
       const base = r * units;
-      for (let j = 0; j < units; j++) z[base + j] = activate(z[base + j]! + bias[j]!, activation);
+      for (let j = 0; j < units; j++) output[base + j] = activate(output[base + j]! + bias[j]!, activation);
     }
   },
 
-  multiplyDerivative(grad, output, count, activation) {
+  inputGradient(zGrad, weights, belowOutput, belowGrad, rows, inputs, units, activation) {
+    matmul(zGrad, weights, belowGrad, rows, inputs, units, units, 1, 1, units);
     if (activation.name === 'linear') return;
-    for (let i = 0; i < count; i++) grad[i] = grad[i]! * derivativeFromOutput(output[i]!, activation);
+    for (let i = 0; i < rows * inputs; i++) belowGrad[i] = belowGrad[i]! * derivativeFromOutput(belowOutput[i]!, activation);
   },
 
-  columnSums(grad, rows, units, sums) {
-    sums.fill(0, 0, units);
+  weightGradient(input, zGrad, weightGrad, biasGrad, rows, inputs, units) {
+    matmul(input, zGrad, weightGrad, inputs, units, rows, 1, inputs, units, 1);
+    biasGrad.fill(0, 0, units);
     for (let r = 0; r < rows; r++) {
       const base = r * units;
-      for (let j = 0; j < units; j++) sums[j] = sums[j]! + grad[base + j]!;
+      for (let j = 0; j < units; j++) biasGrad[j] = biasGrad[j]! + zGrad[base + j]!;
     }
   },
 
@@ -182,4 +193,6 @@ export const typescriptKernels: CpuKernels = {
       }
     }
   },
+
+  dispose: () => undefined,
 };

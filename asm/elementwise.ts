@@ -1,0 +1,199 @@
+// AssemblyScript: the element-wise kernels of the wasm CPU backend — matmul epilogues, the bias
+// gradient, losses, softmax and optimizer updates. Pointers are byte offsets; ranges let a worker
+// pool split the parallel ones.
+import { storeLanes } from './matmul';
+
+// Activation codes, shared with src/cpu/wasm/kernels.ts (ACTIVATION_CODES).
+const LINEAR = 0;
+const SIGMOID = 1;
+const RELU = 2;
+const LEAKY_RELU = 3;
+const TANH = 4;
+
+// @ts-ignore: decorator
+@inline function activate(z: f32, activation: i32, slope: f32): f32 {
+  if (activation == SIGMOID) return 1 / (1 + Mathf.exp(-z));
+  if (activation == RELU) return z > 0 ? z : 0;
+  if (activation == LEAKY_RELU) return z > 0 ? z : slope * z;
+  if (activation == TANH) return Mathf.tanh(z);
+  return z;
+}
+
+/** f'(z) written in terms of the output y = f(z), so backward needs only stored outputs. */
+// @ts-ignore: decorator
+@inline function derivative(y: f32, activation: i32, slope: f32): f32 {
+  if (activation == SIGMOID) return y * (1 - y);
+  if (activation == RELU) return y > 0 ? 1 : 0;
+  if (activation == LEAKY_RELU) return y > 0 ? 1 : slope;
+  if (activation == TANH) return 1 - y * y;
+  return 1;
+}
+
+/** The same derivatives on four outputs at once. */
+// @ts-ignore: decorator
+@inline function derivative4(y: v128, activation: i32, slope: f32): v128 {
+  const one = f32x4.splat(1);
+  if (activation == SIGMOID) return f32x4.mul(y, f32x4.sub(one, y));
+  if (activation == TANH) return f32x4.sub(one, f32x4.mul(y, y));
+  const positive = f32x4.gt(y, f32x4.splat(0));
+  return v128.bitselect(one, f32x4.splat(activation == RELU ? 0 : slope), positive);
+}
+
+/** Rows [rowStart, rowEnd) of z [rows, n]: z ← f(z + bias), the forward product's epilogue. */
+export function biasActivation(z: usize, bias: usize, n: i32, rowStart: i32, rowEnd: i32, activation: i32, slope: f32): void {
+  const n4 = n & ~3;
+  for (let r = rowStart; r < rowEnd; r++) {
+    const row = z + ((<usize>r * n) << 2);
+    for (let j = 0; j < n4; j += 4) {
+      const p = row + (<usize>j << 2);
+      let v = f32x4.add(v128.load(p), v128.load(bias + (<usize>j << 2)));
+      if (activation == RELU) v = f32x4.max(v, f32x4.splat(0));
+      else if (activation == LEAKY_RELU) v = v128.bitselect(v, f32x4.mul(v, f32x4.splat(slope)), f32x4.gt(v, f32x4.splat(0)));
+      else if (activation != LINEAR) {
+        v = f32x4.replace_lane(v, 0, activate(f32x4.extract_lane(v, 0), activation, slope));
+        v = f32x4.replace_lane(v, 1, activate(f32x4.extract_lane(v, 1), activation, slope));
+        v = f32x4.replace_lane(v, 2, activate(f32x4.extract_lane(v, 2), activation, slope));
+        v = f32x4.replace_lane(v, 3, activate(f32x4.extract_lane(v, 3), activation, slope));
+      }
+      v128.store(p, v);
+    }
+    for (let j = n4; j < n; j++) {
+      const p = row + (<usize>j << 2);
+      store<f32>(p, activate(load<f32>(p) + load<f32>(bias + (<usize>j << 2)), activation, slope));
+    }
+  }
+}
+
+/** grad[i] ← grad[i] · f'(output[i]) for i in [start, end): the backward product's epilogue. */
+export function multiplyDerivative(grad: usize, output: usize, start: i32, end: i32, activation: i32, slope: f32): void {
+  if (activation == LINEAR) return;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const offset = <usize>i << 2;
+    v128.store(grad + offset, f32x4.mul(v128.load(grad + offset), derivative4(v128.load(output + offset), activation, slope)));
+  }
+  for (; i < end; i++) {
+    const offset = <usize>i << 2;
+    store<f32>(grad + offset, load<f32>(grad + offset) * derivative(load<f32>(output + offset), activation, slope));
+  }
+}
+
+/** sums[j] = Σ_r grad[r, j] for columns [colStart, colEnd), rows summed in order. */
+export function columnSums(grad: usize, sums: usize, rows: i32, n: i32, colStart: i32, colEnd: i32): void {
+  const rowBytes = <usize>n << 2;
+  for (let j = colStart; j < colEnd; j += 4) {
+    let sum = f32x4.splat(0);
+    let p = grad + (<usize>j << 2);
+    for (let r = 0; r < rows; r++) {
+      sum = f32x4.add(sum, v128.load(p));
+      p += rowBytes;
+    }
+    storeLanes(sums + (<usize>j << 2), sum, colEnd - j);
+  }
+}
+
+/**
+ * Writes dL/dz of the output layer into grad [rows, n] and returns the batch's mean loss. The
+ * formulas are those of shaders/loss.wgsl.ts: for softmax cross-entropy (p − t·Σt)/rows from the
+ * log-sum-exp of the row (numerically stable), for mse/sse 2(y − t)/divisor, each times f'(y) of
+ * the output activation. The loss is summed in f64, in order.
+ */
+export function loss(kind: i32, output: usize, target: usize, grad: usize, rows: i32, n: i32, activation: i32, slope: f32): f64 {
+  let total: f64 = 0;
+  if (kind == 2) {
+    for (let r = 0; r < rows; r++) {
+      const base = (<usize>r * n) << 2;
+      let largest = -Infinity;
+      for (let j = 0; j < n; j++) largest = Math.max(largest, <f64>load<f32>(output + base + (<usize>j << 2)));
+      let expSum: f64 = 0;
+      let targetSum: f64 = 0;
+      for (let j = 0; j < n; j++) {
+        const offset = base + (<usize>j << 2);
+        expSum += Math.exp(<f64>load<f32>(output + offset) - largest);
+        targetSum += <f64>load<f32>(target + offset);
+      }
+      const logNorm = largest + Math.log(expSum);
+      for (let j = 0; j < n; j++) {
+        const offset = base + (<usize>j << 2);
+        const y = <f64>load<f32>(output + offset);
+        const t = <f64>load<f32>(target + offset);
+        total += t * (logNorm - y);
+        store<f32>(grad + offset, <f32>((Math.exp(y - logNorm) * targetSum - t) / rows * derivative(<f32>y, activation, slope)));
+      }
+    }
+    return total / rows;
+  }
+  const divisor: f64 = kind == 0 ? <f64>rows * n : <f64>rows;
+  for (let i = 0; i < rows * n; i++) {
+    const offset = <usize>i << 2;
+    const y = <f64>load<f32>(output + offset);
+    const diff = y - <f64>load<f32>(target + offset);
+    total += diff * diff;
+    store<f32>(grad + offset, <f32>(2 * diff / divisor * derivative(<f32>y, activation, slope)));
+  }
+  return total / divisor;
+}
+
+/** probabilities [rows, n] = softmax of each row of logits, shifted by the row's largest logit. */
+export function softmaxRows(logits: usize, probabilities: usize, rows: i32, n: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const base = (<usize>r * n) << 2;
+    let largest = -Infinity;
+    for (let j = 0; j < n; j++) largest = Math.max(largest, <f64>load<f32>(logits + base + (<usize>j << 2)));
+    let sum: f64 = 0;
+    for (let j = 0; j < n; j++) sum += Math.exp(<f64>load<f32>(logits + base + (<usize>j << 2)) - largest);
+    for (let j = 0; j < n; j++) {
+      const offset = base + (<usize>j << 2);
+      store<f32>(probabilities + offset, <f32>(Math.exp(<f64>load<f32>(logits + offset) - largest) / sum));
+    }
+  }
+}
+
+/**
+ * Parameters [start, end) take one optimizer step (kind 0 sgd, 1 momentum, 2 Adam), as TF.js:
+ * momentum a ← μa + g, p ← p − lr·a; Adam with the bias corrections 1 − βᵗ computed by the caller.
+ */
+export function optimizerStep(kind: i32, params: usize, grads: usize, moment1: usize, moment2: usize, start: i32, end: i32,
+  lr: f32, beta1: f32, beta2: f32, epsilon: f32, correction1: f32, correction2: f32): void {
+  let i = start;
+  const vlr = f32x4.splat(lr);
+  const vb1 = f32x4.splat(beta1);
+  const vb2 = f32x4.splat(beta2);
+  const vc1 = f32x4.splat(correction1);
+  const vc2 = f32x4.splat(correction2);
+  const veps = f32x4.splat(epsilon);
+  const rest1 = f32x4.splat(1 - beta1);
+  const rest2 = f32x4.splat(1 - beta2);
+  for (; i + 4 <= end; i += 4) {
+    const o = <usize>i << 2;
+    const g = v128.load(grads + o);
+    let step = g;
+    if (kind == 1) {
+      step = f32x4.add(f32x4.mul(vb1, v128.load(moment1 + o)), g);
+      v128.store(moment1 + o, step);
+    } else if (kind == 2) {
+      const m = f32x4.add(f32x4.mul(vb1, v128.load(moment1 + o)), f32x4.mul(rest1, g));
+      const v = f32x4.add(f32x4.mul(vb2, v128.load(moment2 + o)), f32x4.mul(f32x4.mul(rest2, g), g));
+      v128.store(moment1 + o, m);
+      v128.store(moment2 + o, v);
+      step = f32x4.div(f32x4.div(m, vc1), f32x4.add(f32x4.sqrt(f32x4.div(v, vc2)), veps));
+    }
+    v128.store(params + o, f32x4.sub(v128.load(params + o), f32x4.mul(vlr, step)));
+  }
+  for (; i < end; i++) {
+    const o = <usize>i << 2;
+    const g = load<f32>(grads + o);
+    let step = g;
+    if (kind == 1) {
+      step = beta1 * load<f32>(moment1 + o) + g;
+      store<f32>(moment1 + o, step);
+    } else if (kind == 2) {
+      const m = beta1 * load<f32>(moment1 + o) + (1 - beta1) * g;
+      const v = beta2 * load<f32>(moment2 + o) + (1 - beta2) * g * g;
+      store<f32>(moment1 + o, m);
+      store<f32>(moment2 + o, v);
+      step = (m / correction1) / (Mathf.sqrt(v / correction2) + epsilon);
+    }
+    store<f32>(params + o, load<f32>(params + o) - lr * step);
+  }
+}

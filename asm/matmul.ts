@@ -1,0 +1,144 @@
+// AssemblyScript: the matrix products of the wasm CPU backend (compiled by scripts/build-wasm.ts).
+//
+// Every product computes the output rows [rowStart, rowEnd) only, so a worker pool can split one
+// product by rows. Each output element is summed over k in the same order whichever block, thread
+// or edge path computes it (f32 multiply, then f32 add; wasm never fuses them), so results are
+// bit-identical for every thread count.
+//
+// Pointers are byte offsets into the imported memory. Every buffer the host allocates is followed
+// by 32 bytes of padding, so the partial vector loads at a row's end stay inside memory; the lanes
+// they read past the row are computed and never stored.
+
+/** Stores the first `count` (0–4) lanes of `value` at `ptr`. */
+// @ts-ignore: decorator
+@inline export function storeLanes(ptr: usize, value: v128, count: i32): void {
+  if (count >= 4) {
+    v128.store(ptr, value);
+    return;
+  }
+  if (count > 0) store<f32>(ptr, f32x4.extract_lane(value, 0));
+  if (count > 1) store<f32>(ptr, f32x4.extract_lane(value, 1), 4);
+  if (count > 2) store<f32>(ptr, f32x4.extract_lane(value, 2), 8);
+}
+
+// @ts-ignore: decorator
+@inline function madd(acc: v128, a: v128, b: v128): v128 {
+  return f32x4.add(acc, f32x4.mul(a, b));
+}
+
+/**
+ * C[i, j] = Σ_k A(i, k) · B[k, j] with A(i, k) at a + i·aRow + k·aStep bytes: A·B reads A row-major
+ * (aRow = 4k, aStep = 4), Aᵀ·B reads a stored [k, m] matrix (aRow = 4, aStep = 4m). B is [k, n]
+ * row-major, C is [m, n].
+ *
+ * A 4 × 8 block of C lives in eight f32x4 accumulators while k runs: each step loads two vectors of
+ * B and splats four scalars of A into 32 multiply-adds, 14 of the 16 SIMD registers V8 gives wasm
+ * on x64. The B panel (8 columns × k) stays in cache while the rows of A stream past it, hence the
+ * panel loop outside the row loop. Edge blocks clamp their row pointers to the last row (computing
+ * a duplicate) and store only the lanes that exist.
+ */
+export function matmul(a: usize, b: usize, c: usize, n: i32, k: i32, aRow: i32, aStep: i32,
+  rowStart: i32, rowEnd: i32): void {
+  const bStep = <usize>n << 2;
+  for (let j = 0; j < n; j += 8) {
+    const width = n - j;
+    for (let i = rowStart; i < rowEnd; i += 4) {
+      const last = rowEnd - 1;
+      let pa0 = a + <usize>i * aRow;
+      let pa1 = a + <usize>min(i + 1, last) * aRow;
+      let pa2 = a + <usize>min(i + 2, last) * aRow;
+      let pa3 = a + <usize>min(i + 3, last) * aRow;
+      let pb = b + (<usize>j << 2);
+      let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+      let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+      for (let kk = 0; kk < k; kk++) {
+        const b0 = v128.load(pb);
+        const b1 = v128.load(pb, 16);
+        const a0 = v128.load32_splat(pa0);
+        c00 = madd(c00, a0, b0); c01 = madd(c01, a0, b1);
+        const a1 = v128.load32_splat(pa1);
+        c10 = madd(c10, a1, b0); c11 = madd(c11, a1, b1);
+        const a2 = v128.load32_splat(pa2);
+        c20 = madd(c20, a2, b0); c21 = madd(c21, a2, b1);
+        const a3 = v128.load32_splat(pa3);
+        c30 = madd(c30, a3, b0); c31 = madd(c31, a3, b1);
+        pa0 += aStep; pa1 += aStep; pa2 += aStep; pa3 += aStep;
+        pb += bStep;
+      }
+      const rows = min(4, rowEnd - i);
+      const low = min(4, width);
+      const high = min(4, width - 4);
+      let pc = c + ((<usize>i * n + j) << 2);
+      storeLanes(pc, c00, low); storeLanes(pc + 16, c01, high);
+      if (rows > 1) { pc += bStep; storeLanes(pc, c10, low); storeLanes(pc + 16, c11, high); }
+      if (rows > 2) { pc += bStep; storeLanes(pc, c20, low); storeLanes(pc + 16, c21, high); }
+      if (rows > 3) { pc += bStep; storeLanes(pc, c30, low); storeLanes(pc + 16, c31, high); }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function horizontalSum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+/**
+ * C[i, j] = Σ_k A[i, k] · B[j, k]: A·Bᵀ with A [m, k] and B [n, k], both read along their rows, so
+ * the transpose is never materialised. A 4 × 2 block of C keeps eight f32x4 partial sums (lane l
+ * sums the k ≡ l mod 4 terms); each element then adds its lanes in a fixed order and its last
+ * k mod 4 terms, the same way in every block and thread.
+ */
+export function matmulTransposedB(a: usize, b: usize, c: usize, n: i32, k: i32, rowStart: i32, rowEnd: i32): void {
+  const k4 = k & ~3;
+  const rowBytes = <usize>k << 2;
+  for (let j = 0; j < n; j += 2) {
+    const pb0 = b + <usize>j * rowBytes;
+    const pb1 = b + <usize>min(j + 1, n - 1) * rowBytes;
+    for (let i = rowStart; i < rowEnd; i += 4) {
+      const last = rowEnd - 1;
+      const pa0 = a + <usize>i * rowBytes;
+      const pa1 = a + <usize>min(i + 1, last) * rowBytes;
+      const pa2 = a + <usize>min(i + 2, last) * rowBytes;
+      const pa3 = a + <usize>min(i + 3, last) * rowBytes;
+      let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s10 = f32x4.splat(0), s11 = f32x4.splat(0);
+      let s20 = f32x4.splat(0), s21 = f32x4.splat(0), s30 = f32x4.splat(0), s31 = f32x4.splat(0);
+      for (let offset: usize = 0; offset < (<usize>k4 << 2); offset += 16) {
+        const b0 = v128.load(pb0 + offset);
+        const b1 = v128.load(pb1 + offset);
+        const a0 = v128.load(pa0 + offset);
+        s00 = madd(s00, a0, b0); s01 = madd(s01, a0, b1);
+        const a1 = v128.load(pa1 + offset);
+        s10 = madd(s10, a1, b0); s11 = madd(s11, a1, b1);
+        const a2 = v128.load(pa2 + offset);
+        s20 = madd(s20, a2, b0); s21 = madd(s21, a2, b1);
+        const a3 = v128.load(pa3 + offset);
+        s30 = madd(s30, a3, b0); s31 = madd(s31, a3, b1);
+      }
+      const rows = min(4, rowEnd - i);
+      const pc = c + ((<usize>i * n + j) << 2);
+      const rowOut = <usize>n << 2;
+      const both = j + 1 < n;
+      store<f32>(pc, finish(horizontalSum(s00), pa0, pb0, k4, k));
+      if (both) store<f32>(pc, finish(horizontalSum(s01), pa0, pb1, k4, k), 4);
+      if (rows > 1) {
+        store<f32>(pc + rowOut, finish(horizontalSum(s10), pa1, pb0, k4, k));
+        if (both) store<f32>(pc + rowOut, finish(horizontalSum(s11), pa1, pb1, k4, k), 4);
+      }
+      if (rows > 2) {
+        store<f32>(pc + 2 * rowOut, finish(horizontalSum(s20), pa2, pb0, k4, k));
+        if (both) store<f32>(pc + 2 * rowOut, finish(horizontalSum(s21), pa2, pb1, k4, k), 4);
+      }
+      if (rows > 3) {
+        store<f32>(pc + 3 * rowOut, finish(horizontalSum(s30), pa3, pb0, k4, k));
+        if (both) store<f32>(pc + 3 * rowOut, finish(horizontalSum(s31), pa3, pb1, k4, k), 4);
+      }
+    }
+  }
+}
+
+/** Adds the terms k4 ≤ kk < k, in order, to a partial dot product. */
+// @ts-ignore: decorator
+@inline function finish(sum: f32, pa: usize, pb: usize, k4: i32, k: i32): f32 {
+  for (let kk = k4; kk < k; kk++) sum += load<f32>(pa + (<usize>kk << 2)) * load<f32>(pb + (<usize>kk << 2));
+  return sum;
+}

@@ -1,0 +1,52 @@
+import type { CpuKernels } from './kernels.js';
+import { typescriptKernels } from './kernels.js';
+import { memoryBytes, WasmKernels } from './wasm/kernels.js';
+import { wasmSupport } from './wasm/module.js';
+import { workerPool } from './wasm/pool.js';
+
+/** Threads a CPU network uses at most, whatever the machine: past this, splitting rows stops paying. */
+export const MAX_THREADS = 16;
+
+/** What the CPU backend runs on, for deviceInfo. */
+export interface CpuKernelChoice {
+  kernels: CpuKernels;
+  kind: 'wasm-simd' | 'typescript';
+  threads: number;
+  /** Why it is not wasm SIMD on the threads asked for, or '' when it is. */
+  fallback: string;
+}
+
+/** The cores this process may use (1 where the platform does not say). */
+export async function availableCores(): Promise<number> {
+  if (typeof process !== 'undefined' && typeof process.versions?.node === 'string') {
+    const os = await import(/* @vite-ignore */ 'node:os');
+    return os.availableParallelism();
+  }
+  return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+}
+
+/**
+ * Kernels for buffers of `lengths`: wasm SIMD on `threads` threads where the platform allows, one
+ * thread where memory cannot be shared (no cross-origin isolation), the TypeScript kernels where
+ * wasm SIMD is missing. Never fails for lack of a feature; `fallback` says what was given up.
+ */
+export async function chooseKernels(lengths: number[], threads: number): Promise<CpuKernelChoice> {
+  const support = await wasmSupport();
+  if (typeof support.plain === 'string') {
+    return { kernels: typescriptKernels, kind: 'typescript', threads: 1, fallback: support.plain };
+  }
+  const bytes = memoryBytes(lengths);
+  let fallback = '';
+  if (threads > 1 && typeof support.shared !== 'string') {
+    try {
+      const pool = await workerPool(threads);
+      const kernels = await WasmKernels.create(support.shared, bytes, { pool, threads });
+      return { kernels, kind: 'wasm-simd', threads, fallback };
+    } catch (cause) {
+      fallback = `1 thread: could not start workers (${(cause as Error).message})`;
+    }
+  } else if (threads > 1) {
+    fallback = `1 thread: ${support.shared}`;
+  }
+  return { kernels: await WasmKernels.create(support.plain, bytes), kind: 'wasm-simd', threads: 1, fallback };
+}

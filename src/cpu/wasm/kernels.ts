@@ -1,0 +1,118 @@
+import type { Activation } from '../../plan.js';
+import type { ActivationName, LossName } from '../../spec.js';
+import type { CpuKernels } from '../kernels.js';
+import { JOB, runJob, type WasmExports } from './jobs.js';
+import { createMemory, instantiate, PAGE_BYTES } from './module.js';
+import type { WorkerPool } from './pool.js';
+
+/** Codes of asm/elementwise.ts. */
+const ACTIVATION_CODES: Record<ActivationName, number> = { linear: 0, sigmoid: 1, relu: 2, leakyRelu: 3, tanh: 4 };
+const LOSS_CODES: Record<LossName, number> = { mse: 0, sse: 1, softmaxCrossEntropy: 2 };
+const OPTIMIZER_CODES = { sgd: 0, momentum: 1, adam: 2 } as const;
+
+/**
+ * Multiply-adds below which a product runs on the calling thread alone: waking the workers costs
+ * about as much as 10⁵ multiply-adds here, so tiny layers (and batch-1 predictions) stay serial.
+ */
+const PARALLEL_WORK = 1 << 17;
+
+/** The module's static data (math tables) lives in the first page; buffers start after it. */
+const HEAP_START = PAGE_BYTES;
+/** Each buffer is rounded to 16 bytes and followed by 32 bytes the partial vector loads may read. */
+const bufferBytes = (length: number) => Math.ceil(length / 4) * 16 + 32;
+
+/** Bytes of wasm memory that buffers of these lengths need. */
+export function memoryBytes(lengths: number[]): number {
+  return HEAP_START + lengths.reduce((sum, length) => sum + bufferBytes(length), 0);
+}
+
+let nextMemoryId = 1;
+/** A network dropped without dispose() still gives its memory back to the workers. */
+const collected = new FinalizationRegistry<{ pool: WorkerPool; id: number }>(({ pool, id }) => pool.detach(id));
+
+/**
+ * The wasm SIMD kernels over one memory holding all of a network's buffers. With a pool, products
+ * and optimizer updates large enough to pay for it are split across `threads` threads.
+ */
+export class WasmKernels implements CpuKernels {
+  private top = HEAP_START;
+  private readonly args = new Float64Array(16);
+  private readonly id = nextMemoryId++;
+
+  private constructor(private readonly memory: WebAssembly.Memory, private readonly exports: WasmExports,
+    private readonly pool: WorkerPool | undefined, readonly threads: number) {}
+
+  /**
+   * Kernels over a new memory of `bytes` (see memoryBytes); `pool` and `threads` > 1 need `module`
+   * to be the shared-memory build.
+   */
+  static async create(module: WebAssembly.Module, bytes: number, threading?: { pool: WorkerPool; threads: number }): Promise<WasmKernels> {
+    const memory = createMemory(bytes, threading !== undefined);
+    const kernels = new WasmKernels(memory, instantiate(module, memory), threading?.pool, threading?.threads ?? 1);
+    if (threading) {
+      await threading.pool.attach(kernels.id, module, memory);
+      collected.register(kernels, { pool: threading.pool, id: kernels.id }, kernels);
+    }
+    return kernels;
+  }
+
+  allocate(length: number): Float32Array {
+    const view = new Float32Array(this.memory.buffer, this.top, length);
+    this.top += bufferBytes(length);
+    return view;
+  }
+
+  /** Runs a job of runJob on as many threads as `work` multiply-adds pay for. */
+  private run(job: number, work: number, values: number[]): void {
+    if (this.pool && this.threads > 1 && work >= PARALLEL_WORK) {
+      this.pool.run(this.exports, this.id, job, values, this.threads);
+      return;
+    }
+    this.args.set(values);
+    runJob(this.exports, job, this.args, 0, 1);
+  }
+
+  forward(input: Float32Array, weights: Float32Array, bias: Float32Array, output: Float32Array,
+    rows: number, inputs: number, units: number, activation: Activation): void {
+    this.run(JOB.forward, rows * inputs * units, [input.byteOffset, weights.byteOffset, bias.byteOffset, output.byteOffset,
+      rows, inputs, units, ACTIVATION_CODES[activation.name], activation.slope]);
+  }
+
+  inputGradient(zGrad: Float32Array, weights: Float32Array, belowOutput: Float32Array, belowGrad: Float32Array,
+    rows: number, inputs: number, units: number, activation: Activation): void {
+    this.run(JOB.inputGradient, rows * inputs * units, [zGrad.byteOffset, weights.byteOffset, belowOutput.byteOffset,
+      belowGrad.byteOffset, rows, inputs, units, ACTIVATION_CODES[activation.name], activation.slope]);
+  }
+
+  weightGradient(input: Float32Array, zGrad: Float32Array, weightGrad: Float32Array, biasGrad: Float32Array,
+    rows: number, inputs: number, units: number): void {
+    this.run(JOB.weightGradient, rows * inputs * units, [input.byteOffset, zGrad.byteOffset, weightGrad.byteOffset,
+      biasGrad.byteOffset, rows, inputs, units]);
+  }
+
+  loss(loss: LossName, output: Float32Array, target: Float32Array, grad: Float32Array, rows: number, n: number,
+    activation: Activation): number {
+    return this.exports.loss(LOSS_CODES[loss], output.byteOffset, target.byteOffset, grad.byteOffset, rows, n,
+      ACTIVATION_CODES[activation.name], activation.slope);
+  }
+
+  softmaxRows(logits: Float32Array, probabilities: Float32Array, rows: number, n: number): void {
+    this.exports.softmaxRows(logits.byteOffset, probabilities.byteOffset, rows, n);
+  }
+
+  optimizerStep(optimizer: Parameters<CpuKernels['optimizerStep']>[0], params: Float32Array, grads: Float32Array,
+    moment1: Float32Array, moment2: Float32Array, t: number): void {
+    const adam = optimizer.type === 'adam' ? optimizer : undefined;
+    const beta1 = adam ? adam.beta1 : optimizer.type === 'momentum' ? optimizer.momentum : 0;
+    // An update costs about as much per parameter as a few multiply-adds of a product.
+    this.run(JOB.optimizer, 4 * params.length, [OPTIMIZER_CODES[optimizer.type], params.byteOffset, grads.byteOffset,
+      moment1.byteOffset, moment2.byteOffset, params.length, optimizer.learningRate, beta1, adam?.beta2 ?? 0,
+      adam?.epsilon ?? 0, adam ? 1 - adam.beta1 ** t : 1, adam ? 1 - adam.beta2 ** t : 1]);
+  }
+
+  dispose(): void {
+    if (!this.pool) return;
+    collected.unregister(this);
+    this.pool.detach(this.id);
+  }
+}

@@ -1,0 +1,194 @@
+import { describe, expect, it } from 'vitest';
+import { chooseKernels } from '../src/cpu/choose.js';
+import { typescriptKernels, type CpuKernels } from '../src/cpu/kernels.js';
+import type { Activation } from '../src/plan.js';
+import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
+import type { LossName, Optimizer } from '../src/spec.js';
+import { randomArray } from './support/kernel-runner.js';
+
+/**
+ * The CPU kernels against float64 oracles: WebAssembly SIMD on 1 and 2 threads, and the TypeScript
+ * fallback. Shapes are [rows, inputs, units]: 1, primes around powers of two, non-multiples of the
+ * 4 × 8 register block, and sizes large enough for the work to be split between threads.
+ */
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1], [3, 17, 65], [17, 3, 257], [65, 65, 3], [257, 17, 33], [33, 257, 1], [1, 65, 17], [257, 1, 3],
+  [257, 65, 17], [130, 97, 43], [67, 257, 9],
+];
+const ACTIVATIONS: Activation[] = [
+  { name: 'sigmoid', slope: 0 }, { name: 'leakyRelu', slope: 0.1 }, { name: 'relu', slope: 0 },
+  { name: 'tanh', slope: 0 }, { name: 'linear', slope: 0 },
+];
+const IMPLEMENTATIONS = ['wasm, 1 thread', 'wasm, 2 threads', 'typescript'] as const;
+type Implementation = (typeof IMPLEMENTATIONS)[number];
+
+/** Kernels with room for buffers of `lengths`, and those buffers. */
+async function kernelsWith(implementation: Implementation, lengths: number[]): Promise<{ kernels: CpuKernels; buffers: Float32Array[] }> {
+  if (implementation === 'typescript') return { kernels: typescriptKernels, buffers: lengths.map((l) => new Float32Array(l)) };
+  const threads = implementation === 'wasm, 1 thread' ? 1 : 2;
+  const choice = await chooseKernels(lengths, threads);
+  expect(choice.kind).toBe('wasm-simd');
+  expect(choice.threads).toBe(threads);
+  return { kernels: choice.kernels, buffers: lengths.map((l) => choice.kernels.allocate(l)) };
+}
+
+function activate(z: number, a: Activation): number {
+  return { sigmoid: 1 / (1 + Math.exp(-z)), leakyRelu: z > 0 ? z : a.slope * z, relu: Math.max(z, 0), tanh: Math.tanh(z), linear: z }[a.name];
+}
+function derivativeAtOutput(y: number, a: Activation): number {
+  return { sigmoid: y * (1 - y), leakyRelu: y > 0 ? 1 : a.slope, relu: y > 0 ? 1 : 0, tanh: 1 - y * y, linear: 1 }[a.name];
+}
+
+/** C = op(A)·op(B) in float64 and Σ|a·b| per element, which bounds float32 rounding. */
+function product(a: Float32Array, b: Float32Array, m: number, n: number, k: number, tA: boolean, tB: boolean) {
+  const value = new Float64Array(m * n);
+  const magnitude = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      let abs = 0;
+      for (let kk = 0; kk < k; kk++) {
+        const term = (tA ? a[kk * m + i]! : a[i * k + kk]!) * (tB ? b[j * k + kk]! : b[kk * n + j]!);
+        sum += term;
+        abs += Math.abs(term);
+      }
+      value[i * n + j] = sum;
+      magnitude[i * n + j] = abs;
+    }
+  }
+  return { value, magnitude };
+}
+
+function expectClose(actual: Float32Array, expected: ArrayLike<number>, bound: (i: number) => number) {
+  expect(actual.length).toBe(expected.length);
+  for (let i = 0; i < actual.length; i++) {
+    const error = Math.abs(actual[i]! - expected[i]!);
+    if (!(error <= bound(i))) throw new Error(`element ${i}: got ${actual[i]}, expected ${expected[i]} (error ${error} > ${bound(i)})`);
+  }
+}
+
+const cases = IMPLEMENTATIONS.flatMap((implementation) => SHAPES.map(([rows, inputs, units]) => [implementation, rows, inputs, units] as const));
+
+describe('CPU matmul kernels against the float64 oracle', () => {
+  it.each(cases)('forward f(x·W + b), every activation (%s) at rows %i, inputs %i, units %i', async (implementation, rows, inputs, units) => {
+    const { kernels, buffers: [x, w, bias, out] } = await kernelsWith(implementation, [rows * inputs, inputs * units, units, rows * units]);
+    x!.set(randomArray(rows * inputs, rows));
+    w!.set(randomArray(inputs * units, units + 7));
+    bias!.set(randomArray(units, inputs + 3));
+    const { value, magnitude } = product(x!, w!, rows, units, inputs, false, false);
+    for (const activation of ACTIVATIONS) {
+      kernels.forward(x!, w!, bias!, out!, rows, inputs, units, activation);
+      const expected = value.map((v, i) => activate(v + bias![i % units]!, activation));
+      // |f'| ≤ 1 for every activation, so the product's rounding bound carries over.
+      expectClose(out!, expected, (i) => 2 * (inputs + 2) * 2 ** -24 * (magnitude[i]! + Math.abs(bias![i % units]!)) + 1e-6);
+    }
+    kernels.dispose();
+  });
+
+  it.each(cases)('input gradient (dY·Wᵀ) ⊙ f\'(below), every activation (%s) at rows %i, inputs %i, units %i', async (implementation, rows, inputs, units) => {
+    const { kernels, buffers: [zGrad, w, below, out] } = await kernelsWith(implementation, [rows * units, inputs * units, rows * inputs, rows * inputs]);
+    zGrad!.set(randomArray(rows * units, rows + 11));
+    w!.set(randomArray(inputs * units, units + 5));
+    // [rows, units] · [inputs, units]ᵀ: m = rows, n = inputs, k = units.
+    const { value, magnitude } = product(zGrad!, w!, rows, inputs, units, false, true);
+    for (const activation of ACTIVATIONS) {
+      below!.set(randomArray(rows * inputs, units).map((z) => activate(3 * z, activation)));
+      kernels.inputGradient(zGrad!, w!, below!, out!, rows, inputs, units, activation);
+      const expected = value.map((v, i) => v * derivativeAtOutput(below![i]!, activation));
+      expectClose(out!, expected, (i) => 2 * (units + 2) * 2 ** -24 * magnitude[i]! + 1e-6);
+    }
+    kernels.dispose();
+  });
+
+  it.each(cases)('weight gradient xᵀ·dY and bias gradient Σ dY (%s) at rows %i, inputs %i, units %i', async (implementation, rows, inputs, units) => {
+    const { kernels, buffers: [x, zGrad, wGrad, bGrad] } = await kernelsWith(implementation, [rows * inputs, rows * units, inputs * units, units]);
+    x!.set(randomArray(rows * inputs, inputs + 1));
+    zGrad!.set(randomArray(rows * units, units + 2));
+    kernels.weightGradient(x!, zGrad!, wGrad!, bGrad!, rows, inputs, units);
+    const { value, magnitude } = product(x!, zGrad!, inputs, units, rows, true, false);
+    expectClose(wGrad!, value, (i) => 2 * rows * 2 ** -24 * magnitude[i]! + 1e-7);
+    const sums = Array.from({ length: units }, (_, j) => {
+      let sum = 0;
+      for (let r = 0; r < rows; r++) sum += zGrad![r * units + j]!;
+      return sum;
+    });
+    expectClose(bGrad!, sums, () => rows * 2 ** -23 + 1e-7);
+    kernels.dispose();
+  });
+
+  it.each([[1, 1, 1], [257, 65, 17], [300, 200, 100], [256, 784, 256]])(
+    'every form gives the same bits on 1 and 2 threads at rows %i, inputs %i, units %i', async (rows, inputs, units) => {
+      const lengths = [rows * inputs, inputs * units, units, rows * units, rows * units, rows * inputs, rows * inputs, inputs * units, units];
+      const results = await Promise.all(['wasm, 1 thread', 'wasm, 2 threads'].map(async (implementation) => {
+        const { kernels, buffers: [x, w, bias, out, zGrad, below, xGrad, wGrad, bGrad] } = await kernelsWith(implementation as Implementation, lengths);
+        x!.set(randomArray(rows * inputs, 1));
+        w!.set(randomArray(inputs * units, 2));
+        bias!.set(randomArray(units, 3));
+        zGrad!.set(randomArray(rows * units, 4));
+        below!.set(randomArray(rows * inputs, 5).map((v) => 1 / (1 + Math.exp(-v))));
+        kernels.forward(x!, w!, bias!, out!, rows, inputs, units, { name: 'tanh', slope: 0 });
+        kernels.inputGradient(zGrad!, w!, below!, xGrad!, rows, inputs, units, { name: 'sigmoid', slope: 0 });
+        kernels.weightGradient(x!, zGrad!, wGrad!, bGrad!, rows, inputs, units);
+        const copy = [out!, xGrad!, wGrad!, bGrad!].map((b) => Array.from(b));
+        kernels.dispose();
+        return copy;
+      }));
+      expect(results[1]).toEqual(results[0]);
+    });
+});
+
+describe('CPU loss, softmax and optimizer kernels against the reference', () => {
+  const LOSSES: LossName[] = ['mse', 'sse', 'softmaxCrossEntropy'];
+  const lossCases = IMPLEMENTATIONS.filter((i) => i !== 'wasm, 2 threads').flatMap((implementation) =>
+    LOSSES.flatMap((loss) => [1, 3, 17, 65, 257].map((rows) => [implementation, loss, rows, rows % 2 ? 3 : 17] as const)));
+
+  it.each(lossCases)('%s %s: gradient and loss at %i rows × %i outputs, every output activation', async (implementation, loss, rows, n) => {
+    const { kernels, buffers: [output, target, grad, probabilities] } = await kernelsWith(implementation, [rows * n, rows * n, rows * n, rows * n]);
+    for (const activation of ACTIVATIONS) {
+      output!.set(randomArray(rows * n, rows + n).map((z) => activate(2 * z, activation)));
+      target!.set(loss === 'softmaxCrossEntropy'
+        ? Float32Array.from({ length: rows * n }, (_, i) => (i % n === (Math.floor(i / n) * 7) % n ? 1 : 0))
+        : randomArray(rows * n, 99).map((v) => (v + 1) / 2));
+      const value = kernels.loss(loss, output!, target!, grad!, rows, n, activation);
+      const reference = referenceLoss(loss, Float64Array.from(output!), target!, rows, n);
+      const expectedGrad = reference.grad.map((g, i) => g * derivativeAtOutput(output![i]!, activation));
+      const gradScale = Math.max(...expectedGrad.map(Math.abs), 1e-30);
+      expectClose(grad!, expectedGrad, () => 1e-5 * gradScale + 1e-9);
+      expect(Math.abs(value - reference.loss)).toBeLessThanOrEqual(1e-5 * Math.max(1, reference.loss));
+    }
+    // Softmax of large logits: rows sum to 1 and match the float64 softmax.
+    output!.set(randomArray(rows * n, 5).map((v) => v * 30));
+    kernels.softmaxRows(output!, probabilities!, rows, n);
+    for (let r = 0; r < rows; r++) {
+      const row = Array.from(output!.subarray(r * n, (r + 1) * n));
+      const largest = Math.max(...row);
+      const sum = row.reduce((s, v) => s + Math.exp(v - largest), 0);
+      row.forEach((v, j) => expect(probabilities![r * n + j]).toBeCloseTo(Math.exp(v - largest) / sum, 6));
+    }
+    kernels.dispose();
+  });
+
+  const OPTIMIZERS: Optimizer[] = [
+    { type: 'sgd', learningRate: 0.1 },
+    { type: 'momentum', learningRate: 0.05, momentum: 0.9 },
+    { type: 'adam', learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+  ];
+  // 40,001 parameters are enough to be split between threads.
+  const optimizerCases = IMPLEMENTATIONS.flatMap((implementation) => OPTIMIZERS.flatMap((o) =>
+    [1, 3, 17, 65, 257, 40_001].map((count) => [implementation, o.type, count, o] as const)));
+
+  it.each(optimizerCases)('%s %s update of %i parameters over 3 steps', async (implementation, _name, count, optimizer) => {
+    const { kernels, buffers: [params, grads, moment1, moment2] } = await kernelsWith(implementation, [count, count, count, count]);
+    params!.set(randomArray(count, 1));
+    moment1!.set(randomArray(count, 2).map((v) => v * 0.1));
+    moment2!.set(randomArray(count, 3).map((v) => Math.abs(v) * 0.01));
+    const ref = { p: Float64Array.from(params!), m1: Float64Array.from(moment1!), m2: Float64Array.from(moment2!) };
+    for (let t = 1; t <= 3; t++) {
+      grads!.set(randomArray(count, 10 + t));
+      kernels.optimizerStep(optimizer, params!, grads!, moment1!, moment2!, t);
+      referenceUpdate(optimizer, ref.p, Float64Array.from(grads!), ref.m1, ref.m2, t);
+    }
+    expectClose(params!, ref.p, (i) => 1e-5 * Math.max(1, Math.abs(ref.p[i]!)));
+    kernels.dispose();
+  });
+});

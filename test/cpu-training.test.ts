@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { createNetwork, type NetworkSpec } from '../src/index.js';
+import type { ActivationName, LossName, OptimizerSpec } from '../src/spec.js';
+import { randomArray } from './support/kernel-runner.js';
+
+/**
+ * Multi-step training on the wasm CPU backend, on 1 and 2 threads, against the float64 reference:
+ * every loss × optimizer × activation. The network is wide enough (batch 48 × 40 inputs × 72 units)
+ * that its first products are split between the threads.
+ */
+const LOSSES: LossName[] = ['mse', 'sse', 'softmaxCrossEntropy'];
+const OPTIMIZERS: OptimizerSpec[] = [
+  { type: 'sgd', learningRate: 0.2 },
+  { type: 'momentum', learningRate: 0.05 },
+  { type: 'adam', learningRate: 0.01 },
+];
+const ACTIVATIONS: { type: ActivationName; slope?: number }[] = [
+  { type: 'sigmoid' }, { type: 'leakyRelu', slope: 0.05 }, { type: 'relu' }, { type: 'tanh' }, { type: 'linear' },
+];
+const INPUTS = 40;
+const BATCH = 48;
+
+function specFor(loss: LossName, optimizer: OptimizerSpec, activation: { type: ActivationName; slope?: number }): NetworkSpec {
+  return {
+    inputSize: INPUTS,
+    layers: [{ type: 'dense', units: 72 }, activation as never, { type: 'dense', units: 9 }, activation as never, { type: 'dense', units: 3 },
+      ...(loss === 'softmaxCrossEntropy' ? [] : [{ type: 'sigmoid' as const }])],
+    loss,
+    optimizer,
+    batchSize: BATCH,
+    seed: 3,
+  };
+}
+
+/** 100 rows: two full batches and a partial one per epoch. */
+const ROWS = 100;
+const x = randomArray(ROWS * INPUTS, 5);
+const y = new Float32Array(ROWS * 3);
+for (let r = 0; r < ROWS; r++) y[r * 3 + (x[r * INPUTS]! > 0 ? 1 : 0) + (x[r * INPUTS + 1]! > 0.3 ? 1 : 0)] = 1;
+
+async function trace(spec: NetworkSpec) {
+  const net = await createNetwork(spec);
+  const losses: number[] = [];
+  for (let step = 0; step < 2; step++) losses.push(await net.trainBatch(x.subarray(0, BATCH * INPUTS), y.subarray(0, BATCH * 3)));
+  losses.push(await net.trainBatch(x.subarray(0, 7 * INPUTS), y.subarray(0, 7 * 3)));
+  losses.push(...(await net.fit(x, y, { epochs: 1 })).loss);
+  losses.push((await net.evaluate(x, y)).loss);
+  const predictions = Array.from(await net.predict(x));
+  const weights = (await net.getWeights()).flatMap((l) => [...l.weights, ...l.bias]);
+  const info = net.deviceInfo;
+  net.dispose();
+  return { losses, weights, predictions, info };
+}
+
+function expectAgree(actual: number[], expected: number[], what: string) {
+  expect(actual.length).toBe(expected.length);
+  actual.forEach((value, i) => {
+    const error = Math.abs(value - expected[i]!);
+    if (!(error <= 1e-4 * Math.max(1, Math.abs(expected[i]!)))) throw new Error(`${what}[${i}]: ${value} vs reference ${expected[i]}`);
+  });
+}
+
+describe('the wasm CPU backend trains like the reference', () => {
+  const cases = LOSSES.flatMap((loss) => OPTIMIZERS.flatMap((optimizer) =>
+    ACTIVATIONS.map((activation) => [loss, optimizer.type, activation.type, optimizer, activation] as const)));
+
+  it.each(cases)('%s × %s × %s on 1 and 2 threads', async (loss, _o, _a, optimizer, activation) => {
+    const spec = specFor(loss, optimizer, activation);
+    const reference = await trace({ ...spec, backend: 'reference' });
+    const runs = [await trace({ ...spec, backend: 'cpu', threads: 1 }), await trace({ ...spec, backend: 'cpu', threads: 2 })];
+    runs.forEach((run, i) => {
+      expect(run.info).toMatchObject({ backend: 'cpu', kernels: 'wasm-simd', threads: i + 1 });
+      expectAgree(run.losses, reference.losses, `${i + 1} thread loss`);
+      expectAgree(run.weights, reference.weights, `${i + 1} thread weights`);
+      expectAgree(run.predictions, reference.predictions, `${i + 1} thread predictions`);
+    });
+    // The thread count changes which thread computes an element, never how: the same bits.
+    expect(runs[1]!.weights).toEqual(runs[0]!.weights);
+    expect(runs[1]!.losses).toEqual(runs[0]!.losses);
+    expect(reference.losses[reference.losses.length - 1]).not.toBe(reference.losses[0]);
+  });
+
+  it('says what it runs on, and refuses a bad thread count', async () => {
+    const net = await createNetwork({ ...specFor('mse', OPTIMIZERS[0]!, ACTIVATIONS[0]!), backend: 'cpu', threads: 2 });
+    expect(net.deviceInfo.reason).toBe('cpu backend requested · wasm SIMD, 2 threads');
+    net.dispose();
+    for (const threads of [0, 1.5, 17, '2']) {
+      await expect(createNetwork({ ...specFor('mse', OPTIMIZERS[0]!, ACTIVATIONS[0]!), backend: 'cpu', threads: threads as number }))
+        .rejects.toThrow(/threads must be an integer from 1 to 16/);
+    }
+  });
+});
