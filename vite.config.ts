@@ -10,7 +10,14 @@ import { defineConfig } from 'vite';
 // bundled or pre-bundled for the browser, and Node builtins stay external in the library build.
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
+// Cross-origin isolation: without it a page has no SharedArrayBuffer, so the wasm CPU backend cannot
+// share its memory with workers and runs on one thread. Served by the dev server, preview and the
+// browser tests (vitest.config.ts merges this file; vite.site.config.ts reuses these).
+const crossOriginIsolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
 export default defineConfig({
+  server: { headers: crossOriginIsolation },
+  preview: { headers: crossOriginIsolation },
   optimizeDeps: {
     // Pre-bundle up front so the browser test runner does not discover it late and reload the page.
     include: ['wgsl-preprocessor/wgsl-preprocessor.js'],

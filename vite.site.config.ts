@@ -12,6 +12,9 @@ export default defineConfig({
   publicDir: 'demo/public',
   // The same dependency rules as the library: wgsl-preprocessor pre-bundled, Dawn ('webgpu') never.
   optimizeDeps: library.optimizeDeps,
+  // Cross-origin isolated, so the CPU backend can use every core (see vite.config.ts).
+  server: library.server,
+  preview: library.preview,
   // Module workers: the engine's code-split dynamic imports need ES output in the worker too.
   worker: { format: 'es' },
   build: {
