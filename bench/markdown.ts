@@ -6,6 +6,7 @@ import { isScalingRow, plotTitle, scalingPoints, scalingRunners, SWEEP_TITLES, w
 import { readAllResults, RESULTS_DIR, type Results, type Row } from './results.js';
 import { BASELINE, GPU_BASELINE } from './runners/index.js';
 import { LOSS_TOLERANCE } from './runners/shared.js';
+import { targetLines } from './targets.js';
 import { COLUMNS, formatNumber, matmulSumLine, RIGHT_ALIGNED, tableRow } from './table.js';
 
 const MARKDOWN_FILE = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
@@ -38,7 +39,9 @@ over 2,560 rows (ours: \`fit\`, shuffled, loss read at the end of the epoch; the
 the batches in order, the loss summed on the device and read once at the end); the same for a
 784-1024-1024-10 network on batches of 1,024 (about 11 GFLOP a step; a runner whose first step takes
 over 15 s is left out); the fixed cost of a 2-2-2 step on one row; and the three matmul forms of
-backprop (A·B, A·Bᵀ, Aᵀ·B) on square matrices: our WebGPU kernels (scalar, vec4, and vec4 sharing loads through subgroups where the device allows) and cpu kernel,
+backprop (A·B, A·Bᵀ, Aᵀ·B) on square matrices: every variant of our WebGPU kernel the device allows
+(scalar, vec4 and vec4-wide, each also sharing loads through subgroups where the device allows; a
+network's autotune picks among them per product) and our cpu kernel,
 jax-js's \`np.matmul\` of transposed views (each product waited for: jax-js is lazy) and TF.js's
 \`tf.matMul\` with its transpose flags.
 
@@ -62,12 +65,17 @@ regenerated from all of them. A run with \`--only\` replaces just the rows it me
 file (here: the WebGPU matmul rows were re-measured after the subgroup kernels landed); the other rows
 keep the figures of the full run.
 
+A run with WebGPU matmul cells also measures the adapter's arithmetic ceiling (vec4 multiply-adds with
+no memory traffic): no kernel can pass it, so it shows how much of what the device can do a matmul
+reaches. On a hardware GPU it approaches the vendor's f32 peak.
+
 Where the adapter is SwiftShader, "WebGPU" is a CPU emulation of a GPU (Vulkan on the CPU), so the
 CPU backends may well win there; those figures track the kernels' progress, not what a GPU does.
 `;
 
 /** One run's section; `plot` names the scaling plot when it was drawn from this run. */
-export function section(file: string, { device, date, node, quick, cases, versions, notes }: Results, plot?: string): string {
+export function section(file: string, results: Results, plot?: string): string {
+  const { device, date, node, quick, cases, versions, notes } = results;
   // Grouped by case, the baseline first, so each case reads as one comparison. The scaling points have tables of their own.
   const byCase = new Map<string, Row[]>();
   for (const row of cases.filter((item) => !isScalingRow(item))) byCase.set(row.case, [...(byCase.get(row.case) ?? []), row]);
@@ -84,6 +92,7 @@ export function section(file: string, { device, date, node, quick, cases, versio
     line(COLUMNS.map((_, i) => (RIGHT_ALIGNED.has(i) ? '---:' : '---'))),
     ...rows.map((row) => line(tableRow(row, cases))),
     ...(checked.length > 0 ? ['', `First-step loss against our cpu backend's: ${checked.length} training cells checked, largest relative difference ${worst.toExponential(1)} (limit ${LOSS_TOLERANCE}).`] : []),
+    ...targetLines(results),
     ...memoryLines(cases),
     ...matmulLines(cases),
     ...scalingTables(cases, plot),

@@ -61,6 +61,11 @@ export interface Results {
   /** The peer libraries' versions (and Dawn's bindings'), by npm package. */
   versions?: Record<string, string>;
   notes?: Note[];
+  /**
+   * GFLOP/s of the WebGPU adapter's arithmetic ceiling (vec4 multiply-adds with no memory traffic,
+   * bench/runners/peak.ts), measured when a run has webgpu matmul cells: the yardstick for them.
+   */
+  arithmeticPeak?: number;
 }
 
 /** The committed results; BENCHMARKS.md is made from these. */
@@ -83,7 +88,9 @@ export async function writeResults(dir: string, results: Results): Promise<{ fil
   // A cell measured, skipped or failed now replaces what an earlier run said of it.
   const cells = new Set([...results.cases, ...(results.notes ?? [])].map(cellKey));
   const notes = [...(before?.notes ?? []).filter((note) => !cells.has(cellKey(note))), ...(results.notes ?? [])];
-  const merged: Results = { ...results, versions: { ...before?.versions, ...results.versions }, cases: [...earlier, ...results.cases], notes };
+  const arithmeticPeak = results.arithmeticPeak ?? before?.arithmeticPeak;
+  const merged: Results = { ...results, versions: { ...before?.versions, ...results.versions }, cases: [...earlier, ...results.cases], notes,
+    ...(arithmeticPeak === undefined ? {} : { arithmeticPeak }) };
   await mkdir(dir, { recursive: true });
   await writeFile(`${file}.tmp`, `${JSON.stringify(merged, null, 2)}\n`);
   await rename(`${file}.tmp`, file);

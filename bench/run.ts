@@ -12,7 +12,8 @@ import { describeMachine, machineName } from './device.js';
 import { writeMarkdown } from './markdown.js';
 import { plotTitle, writeScalingPlot } from './plot.js';
 import { RESULTS_DIR, writeResults, type Note, type Row } from './results.js';
-import { RUNNERS, type Cell, type Runner, type Skip } from './runners/index.js';
+import { GPU_BASELINE, RUNNERS, type Cell, type Runner, type Skip } from './runners/index.js';
+import { measureArithmeticPeak } from './runners/peak.js';
 import { CheckError, peerVersions } from './runners/shared.js';
 import { COLUMNS, consoleLine, matmulSumLine, tableRow } from './table.js';
 import { FULL, measure, median, QUICK, SCALING, type Operation, type Window } from './timing.js';
@@ -56,6 +57,11 @@ async function bench(options: BenchOptions): Promise<number> {
   const versions = runners.some((r) => r.peer) ? peerVersions() : undefined;
   out.write(`device  ${machineName(device)} · node ${process.version}\n`);
   if (versions) out.write(`peers   ${Object.entries(versions).map(([name, version]) => `${name} ${version}`).join(' · ')}\n`);
+  // The yardstick of the WebGPU matmul cells: what the adapter's arithmetic alone can do.
+  const arithmeticPeak = runners.some((r) => r.name === GPU_BASELINE) && cases.some((c) => c.kind === 'matmul')
+    ? await measureArithmeticPeak(options.quick ? QUICK : FULL)
+    : undefined;
+  if (arithmeticPeak !== undefined) out.write(`ceiling ${arithmeticPeak.toFixed(2)} GFLOP/s: the adapter's vec4 multiply-adds with no memory traffic\n`);
   out.write(`\n${consoleLine(COLUMNS)}\n`);
   const rows: Row[] = [];
   const notes: Note[] = [];
@@ -109,7 +115,7 @@ async function bench(options: BenchOptions): Promise<number> {
 
   const { file, merged } = await writeResults(options.out ?? RESULTS_DIR, {
     device, date: new Date().toISOString().slice(0, 10), node: process.version, quick: options.quick, cases: rows,
-    ...(versions ? { versions } : {}), notes,
+    ...(versions ? { versions } : {}), notes, ...(arithmeticPeak === undefined ? {} : { arithmeticPeak }),
   });
   out.write(`\nwrote ${shortPath(file)}`);
   // With --out (a test, a trial) the run's scaling plot goes beside its JSON, so it never touches the

@@ -46,6 +46,14 @@ const TRIAL_ROUNDS = 3;
 /** Winners by shapeClass: this process's, after the stored ones are read once. */
 let cache: Promise<Decisions> | undefined;
 
+/**
+ * Forgets every decision this process knows, stored ones included (the store itself is left as it
+ * is), so the next network tunes as on a machine's first use: the benchmark's cold start.
+ */
+export function forgetDecisions(): void {
+  cache = Promise.resolve({});
+}
+
 /** 32-bit FNV-1a, in hex: a short name for the candidates' WGSL. */
 function fingerprint(text: string): string {
   let hash = 0x811c9dc5;

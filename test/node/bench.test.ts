@@ -8,7 +8,9 @@ import { MATMUL_VARIANTS } from '../../shaders/index.js';
 import { select, UsageError } from '../../bench/args.js';
 import { benchCases, caseRunsOn, SCALING_RUNNERS, UNITS, unitOf } from '../../bench/cases.js';
 import { section } from '../../bench/markdown.js';
-import type { Results } from '../../bench/results.js';
+import type { Results, Row } from '../../bench/results.js';
+import { targetLines } from '../../bench/targets.js';
+import { FIRST_USE } from '../../bench/runners/engine.js';
 import { RUNNERS } from '../../bench/runners/index.js';
 import { countDevices, deviceCounts, minimumTrainingBytes, peerMemoryReport } from '../../bench/runners/gpu-memory.js';
 import { CheckError, checkFirstLoss, LOSS_TOLERANCE } from '../../bench/runners/shared.js';
@@ -156,10 +158,11 @@ describe('npm run bench --quick', () => {
     }
   });
 
-  it('times every WebGPU matmul variant, and only there is a variant set', () => {
+  it('times every WebGPU matmul variant, and only there (and on the first-use warm-up) is a variant set', () => {
     for (const row of results.cases) {
       const matmul = row.runner === 'webgpu' && row.case.startsWith('matmul-');
-      expect(row.variant === undefined, `${row.case} ${row.runner}`).toBe(!matmul);
+      const firstUse = row.runner === 'webgpu' && row.case.startsWith('warmup-') && row.variant === FIRST_USE;
+      expect(row.variant === undefined, `${row.case} ${row.runner}`).toBe(!matmul && !firstUse);
     }
     const casesOf = (variant: string) => results.cases.filter((row) => row.variant === variant).map((row) => row.case).sort();
     // The bench's square sizes are multiples of 4, and SwiftShader has subgroups: every variant everywhere.
@@ -263,5 +266,39 @@ describe('bench command line', () => {
     expect(stdout).toBe('');
     expect(stderr).toMatch(/unknown flag --bogus/);
     expect(stderr).toMatch(/--help/);
+  });
+});
+
+describe('bench targets', () => {
+  const row = (name: string, runner: string, median: number, extra: Partial<Row> = {}): Row =>
+    ({ case: name, runner, median, unit: name.startsWith('matmul') ? 'GFLOP/s' : 'ms', samples: 3, ...extra });
+  const results = (cases: Row[], arithmeticPeak?: number): Results =>
+    ({ device: {} as Results['device'], date: '2026-01-01', node: 'v20', quick: false, cases, ...(arithmeticPeak ? { arithmeticPeak } : {}) });
+
+  it('says which targets hold, from the rows of one run', () => {
+    const lines = targetLines(results([
+      row('step-784-256-128-10-b256', 'webgpu', 100, { matmulMs: 80 }),
+      row('step-784-256-128-10-b256', 'jax-webgpu', 150),
+      row('step-784-256-128-10-b256', 'tfjs-webgpu', 1200),
+      row('step-2-2-2-b1', 'webgpu', 0.5),
+      row('step-2-2-2-b1', 'jax-webgpu', 1),
+      row('warmup-784-256-128-10-b256', 'webgpu', 900, { variant: FIRST_USE }),
+      row('warmup-784-256-128-10-b256', 'webgpu', 500),
+      row('warmup-784-256-128-10-b256', 'jax-webgpu', 700),
+      row('matmul-ab-512', 'webgpu', 3, { variant: 'vec4' }),
+      row('matmul-ab-1024', 'webgpu', 4, { variant: 'vec4+subgroups' }),
+    ], 8)).join('\n');
+    expect(lines).toContain('jax-js WebGPU takes 1.50× our time (150 against 100 ms); target ≥ 2× — **not met** (faster, short of the aim)');
+    expect(lines).toContain('TF.js WebGPU takes 12.00× our time (1,200 against 100 ms); target ≥ 10× — **met**');
+    expect(lines).toContain('the step is 1.25× the sum of its matmuls timed alone; target ≤ 1.5× — **met**');
+    expect(lines).toContain('0.500 ms against jax-js WebGPU\'s 1.00 ms; target ≤ jax-js\'s — **met**');
+    expect(lines).toContain('warm-up (autotune decisions known): 500 ms against jax-js WebGPU\'s 700 ms; target ≤ jax-js\'s — **met**');
+    expect(lines).toContain('first use, the autotune timing its candidates: 900 ms (**not met** against jax-js');
+    expect(lines).toContain('A·B: best vec4+subgroups at 1024³, 4.00 GFLOP/s, 50% of the adapter\'s arithmetic ceiling; aim ≥ 5 GFLOP/s — **not met**');
+    expect(lines).toContain('arithmetic ceiling, measured in the same run: 8.00 GFLOP/s');
+  });
+
+  it('lists nothing for a run without the cases', () => {
+    expect(targetLines(results([row('step-784-256-128-10-b256', 'cpu', 80)]))).toEqual([]);
   });
 });
