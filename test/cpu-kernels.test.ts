@@ -26,7 +26,8 @@ type Implementation = (typeof IMPLEMENTATIONS)[number];
 async function kernelsWith(implementation: Implementation, lengths: number[]): Promise<{ kernels: CpuKernels; buffers: Float32Array[] }> {
   if (implementation === 'typescript') return { kernels: typescriptKernels, buffers: lengths.map((l) => new Float32Array(l)) };
   const threads = implementation === 'wasm, 1 thread' ? 1 : 2;
-  const choice = await chooseKernels(lengths, threads);
+  const largest = Math.max(...lengths);
+  const choice = await chooseKernels(lengths, { panelRows: largest, transposedFloats: largest }, threads);
   expect(choice.kind).toBe('wasm-simd');
   expect(choice.threads).toBe(threads);
   return { kernels: choice.kernels, buffers: lengths.map((l) => choice.kernels.allocate(l)) };
@@ -165,6 +166,16 @@ describe('CPU loss, softmax and optimizer kernels against the reference', () => 
       const sum = row.reduce((s, v) => s + Math.exp(v - largest), 0);
       row.forEach((v, j) => expect(probabilities![r * n + j]).toBeCloseTo(Math.exp(v - largest) / sum, 6));
     }
+    kernels.dispose();
+  });
+
+  it.each(['wasm, 1 thread', 'wasm, 2 threads'] as const)('%s: a confident softmax gives gradient 0, not float32 subnormals', async (implementation) => {
+    const { kernels, buffers: [output, target, grad] } = await kernelsWith(implementation, [3, 3, 3]);
+    output!.set([100, 0, -10]);
+    target!.set([1, 0, 0]);
+    kernels.loss('softmaxCrossEntropy', output!, target!, grad!, 1, 3, { name: 'linear', slope: 0 });
+    // exp(−100) ≈ 4·10⁻⁴⁴ would be a subnormal, slow to compute with downstream.
+    expect(Array.from(grad!)).toEqual([0, 0, 0]);
     kernels.dispose();
   });
 

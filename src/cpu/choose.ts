@@ -1,6 +1,6 @@
 import type { CpuKernels } from './kernels.js';
 import { typescriptKernels } from './kernels.js';
-import { memoryBytes, WasmKernels } from './wasm/kernels.js';
+import { WasmKernels, type Workspace } from './wasm/kernels.js';
 import { wasmSupport } from './wasm/module.js';
 import { workerPool } from './wasm/pool.js';
 
@@ -26,21 +26,20 @@ export async function availableCores(): Promise<number> {
 }
 
 /**
- * Kernels for buffers of `lengths`: wasm SIMD on `threads` threads where the platform allows, one
+ * Kernels for buffers of `lengths` and products within `workspace`: wasm SIMD on `threads` threads where the platform allows, one
  * thread where memory cannot be shared (no cross-origin isolation), the TypeScript kernels where
  * wasm SIMD is missing. Never fails for lack of a feature; `fallback` says what was given up.
  */
-export async function chooseKernels(lengths: number[], threads: number): Promise<CpuKernelChoice> {
+export async function chooseKernels(lengths: number[], workspace: Workspace, threads: number): Promise<CpuKernelChoice> {
   const support = await wasmSupport();
   if (typeof support.plain === 'string') {
     return { kernels: typescriptKernels, kind: 'typescript', threads: 1, fallback: support.plain };
   }
-  const bytes = memoryBytes(lengths);
   let fallback = '';
   if (threads > 1 && typeof support.shared !== 'string') {
     try {
       const pool = await workerPool(threads);
-      const kernels = await WasmKernels.create(support.shared, bytes, { pool, threads });
+      const kernels = await WasmKernels.create(support.shared, lengths, workspace, { pool, threads });
       return { kernels, kind: 'wasm-simd', threads, fallback };
     } catch (cause) {
       fallback = `1 thread: could not start workers (${(cause as Error).message})`;
@@ -48,5 +47,6 @@ export async function chooseKernels(lengths: number[], threads: number): Promise
   } else if (threads > 1) {
     fallback = `1 thread: ${support.shared}`;
   }
-  return { kernels: await WasmKernels.create(support.plain, bytes), kind: 'wasm-simd', threads: 1, fallback };
+  const kernels = await WasmKernels.create(support.plain, lengths, workspace);
+  return { kernels, kind: 'wasm-simd', threads: 1, fallback };
 }

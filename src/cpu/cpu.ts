@@ -45,7 +45,10 @@ export class CpuBackend extends HostBackend {
 
   /** A backend on the fastest kernels the platform allows, with `threads` threads at most. */
   static async create(plan: Plan, initial: Float32Array, reason: string, threads: number): Promise<CpuBackend> {
-    return new CpuBackend(plan, initial, reason, await chooseKernels(bufferLengths(plan), threads));
+    // The products' inner dimensions: a layer's inputs forward, the batch rows for the weight gradient.
+    const inputs = Math.max(...plan.layers.map((l) => l.inputs));
+    const workspace = { panelRows: Math.max(plan.batchSize, inputs), transposedFloats: plan.batchSize * inputs };
+    return new CpuBackend(plan, initial, reason, await chooseKernels(bufferLengths(plan), workspace, threads));
   }
 
   private constructor(plan: Plan, initial: Float32Array, reason: string, choice: CpuKernelChoice) {

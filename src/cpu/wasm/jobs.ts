@@ -7,7 +7,8 @@
  * its share. Shares split the output rows (columns for the bias gradient, elements for the
  * optimizer) in blocks of 4, so every thread but the last has whole register blocks; each output
  * element is computed by one thread the same way whatever the split, so results do not depend on
- * the thread count.
+ * the thread count. Products get `panels`, scratch of `panelBytes` per thread for copies of B, and
+ * the weight gradient `transposed`, room for its input transposed.
  */
 export function runJob(kernels: WasmExports, job: number, args: Float64Array, thread: number, threads: number): void {
   const share = (count: number): [number, number] => {
@@ -16,10 +17,10 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
   };
   if (job === 0) {
     // forward: output [rows, units] = f(input [rows, inputs] · weights [inputs, units] + bias)
-    const [input, weights, bias, output, rows, inputs, units, activation, slope] = args;
+    const [input, weights, bias, output, rows, inputs, units, activation, slope, panels, panelBytes] = args;
     const [start, end] = share(rows!);
     if (start >= end) return;
-    kernels.matmul(input!, weights!, output!, units!, inputs!, 4 * inputs!, 4, start, end);
+    kernels.matmul(input!, weights!, output!, units!, inputs!, 4 * inputs!, 4, start, end, panels! + thread * panelBytes!);
     kernels.biasActivation(output!, bias!, units!, start, end, activation!, slope!);
   } else if (job === 1) {
     // input gradient: belowGrad [rows, inputs] = (zGrad [rows, units] · weightsᵀ) ⊙ f'(belowOutput)
@@ -29,10 +30,15 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
     kernels.matmulTransposedB(zGrad!, weights!, belowGrad!, inputs!, units!, start, end);
     kernels.multiplyDerivative(belowGrad!, belowOutput!, start * inputs!, end * inputs!, activation!, slope!);
   } else if (job === 2) {
-    // weight gradient [inputs, units] = inputᵀ [inputs, rows] · zGrad [rows, units]; bias gradient = Σ_rows zGrad
-    const [input, zGrad, weightGrad, biasGrad, rows, inputs, units] = args;
+    // weight gradient [inputs, units] = inputᵀ [inputs, rows] · zGrad [rows, units]; bias gradient = Σ_rows zGrad.
+    // Each thread transposes its columns of the input into `transposed` (rows start..end there) first.
+    const [input, zGrad, weightGrad, biasGrad, rows, inputs, units, panels, panelBytes, transposed] = args;
     const [start, end] = share(inputs!);
-    if (start < end) kernels.matmul(input!, zGrad!, weightGrad!, units!, rows!, 4, 4 * inputs!, start, end);
+    if (start < end) {
+      const block = transposed! + 4 * start * rows!;
+      kernels.transposeColumns(input!, block, inputs!, rows!, start, end);
+      kernels.matmul(block, zGrad!, weightGrad! + 4 * start * units!, units!, rows!, 4 * rows!, 4, 0, end - start, panels! + thread * panelBytes!);
+    }
     const [first, last] = share(units!);
     if (first < last) kernels.columnSums(zGrad!, biasGrad!, rows!, units!, first, last);
   } else {
@@ -49,7 +55,10 @@ export const JOB = { forward: 0, inputGradient: 1, weightGradient: 2, optimizer:
 
 /** The module's exports (asm/index.ts); pointers are byte offsets into its memory. */
 export interface WasmExports {
-  matmul(a: number, b: number, c: number, n: number, k: number, aRow: number, aStep: number, rowStart: number, rowEnd: number): void;
+  /** `panel`: 32k bytes this thread may use to copy a panel of B (see asm/matmul.ts). */
+  matmul(a: number, b: number, c: number, n: number, k: number, aRow: number, aStep: number, rowStart: number, rowEnd: number,
+    panel: number): void;
+  transposeColumns(a: number, t: number, m: number, k: number, colStart: number, colEnd: number): void;
   matmulTransposedB(a: number, b: number, c: number, n: number, k: number, rowStart: number, rowEnd: number): void;
   biasActivation(z: number, bias: number, n: number, rowStart: number, rowEnd: number, activation: number, slope: number): void;
   multiplyDerivative(grad: number, output: number, start: number, end: number, activation: number, slope: number): void;

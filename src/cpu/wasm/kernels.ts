@@ -21,9 +21,23 @@ const HEAP_START = PAGE_BYTES;
 /** Each buffer is rounded to 16 bytes and followed by 32 bytes the partial vector loads may read. */
 const bufferBytes = (length: number) => Math.ceil(length / 4) * 16 + 32;
 
-/** Bytes of wasm memory that buffers of these lengths need. */
-export function memoryBytes(lengths: number[]): number {
-  return HEAP_START + lengths.reduce((sum, length) => sum + bufferBytes(length), 0);
+/**
+ * Scratch the products need: `panelRows`, the largest k (a B panel copy is [k][8] floats per
+ * thread, see asm/matmul.ts); `transposedFloats`, the largest input of a weight gradient, rows ×
+ * inputs, which it transposes (plus 4 rows of k: a thread's share is rounded to 4).
+ */
+export interface Workspace {
+  panelRows: number;
+  transposedFloats: number;
+}
+
+const panelBytes = (panelRows: number) => panelRows * 32;
+const transposedBytes = ({ panelRows, transposedFloats }: Workspace) => bufferBytes(transposedFloats + 4 * panelRows);
+
+/** Bytes of wasm memory that buffers of these lengths need, with the workspace for `threads`. */
+export function memoryBytes(lengths: number[], workspace: Workspace, threads: number): number {
+  return HEAP_START + threads * panelBytes(workspace.panelRows) + transposedBytes(workspace) +
+    lengths.reduce((sum, length) => sum + bufferBytes(length), 0);
 }
 
 let nextMemoryId = 1;
@@ -35,20 +49,30 @@ const collected = new FinalizationRegistry<{ pool: WorkerPool; id: number }>(({ 
  * and optimizer updates large enough to pay for it are split across `threads` threads.
  */
 export class WasmKernels implements CpuKernels {
-  private top = HEAP_START;
   private readonly args = new Float64Array(16);
   private readonly id = nextMemoryId++;
+  /** Where each thread's panel scratch starts: thread t uses panelBytes from panels + t · panelBytes. */
+  private readonly panels = HEAP_START;
+  private readonly panelBytes: number;
+  private readonly transposed: number;
+  private top: number;
 
   private constructor(private readonly memory: WebAssembly.Memory, private readonly exports: WasmExports,
-    private readonly pool: WorkerPool | undefined, readonly threads: number) {}
+    private readonly pool: WorkerPool | undefined, readonly threads: number, workspace: Workspace) {
+    this.panelBytes = panelBytes(workspace.panelRows);
+    this.transposed = this.panels + threads * this.panelBytes;
+    this.top = this.transposed + transposedBytes(workspace);
+  }
 
   /**
-   * Kernels over a new memory of `bytes` (see memoryBytes); `pool` and `threads` > 1 need `module`
-   * to be the shared-memory build.
+   * Kernels over a new memory for buffers of `lengths` and products within `workspace`; `pool` and
+   * `threads` > 1 need `module` to be the shared-memory build.
    */
-  static async create(module: WebAssembly.Module, bytes: number, threading?: { pool: WorkerPool; threads: number }): Promise<WasmKernels> {
-    const memory = createMemory(bytes, threading !== undefined);
-    const kernels = new WasmKernels(memory, instantiate(module, memory), threading?.pool, threading?.threads ?? 1);
+  static async create(module: WebAssembly.Module, lengths: number[], workspace: Workspace,
+    threading?: { pool: WorkerPool; threads: number }): Promise<WasmKernels> {
+    const threads = threading?.threads ?? 1;
+    const memory = createMemory(memoryBytes(lengths, workspace, threads), threading !== undefined);
+    const kernels = new WasmKernels(memory, instantiate(module, memory), threading?.pool, threads, workspace);
     if (threading) {
       await threading.pool.attach(kernels.id, module, memory);
       collected.register(kernels, { pool: threading.pool, id: kernels.id }, kernels);
@@ -75,7 +99,7 @@ export class WasmKernels implements CpuKernels {
   forward(input: Float32Array, weights: Float32Array, bias: Float32Array, output: Float32Array,
     rows: number, inputs: number, units: number, activation: Activation): void {
     this.run(JOB.forward, rows * inputs * units, [input.byteOffset, weights.byteOffset, bias.byteOffset, output.byteOffset,
-      rows, inputs, units, ACTIVATION_CODES[activation.name], activation.slope]);
+      rows, inputs, units, ACTIVATION_CODES[activation.name], activation.slope, this.panels, this.panelBytes]);
   }
 
   inputGradient(zGrad: Float32Array, weights: Float32Array, belowOutput: Float32Array, belowGrad: Float32Array,
@@ -87,7 +111,7 @@ export class WasmKernels implements CpuKernels {
   weightGradient(input: Float32Array, zGrad: Float32Array, weightGrad: Float32Array, biasGrad: Float32Array,
     rows: number, inputs: number, units: number): void {
     this.run(JOB.weightGradient, rows * inputs * units, [input.byteOffset, zGrad.byteOffset, weightGrad.byteOffset,
-      biasGrad.byteOffset, rows, inputs, units]);
+      biasGrad.byteOffset, rows, inputs, units, this.panels, this.panelBytes, this.transposed]);
   }
 
   loss(loss: LossName, output: Float32Array, target: Float32Array, grad: Float32Array, rows: number, n: number,
