@@ -70,7 +70,8 @@ export function matmul(a: usize, b: usize, c: usize, n: i32, k: i32, aRow: i32, 
       let pb = panelStart;
       let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
       let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-      for (let kk = 0; kk < k; kk++) {
+      const pbEnd = pb + <usize>k * bStep;
+      while (pb < pbEnd) {
         const b0 = v128.load(pb);
         const b1 = v128.load(pb, 16);
         const a0 = v128.load32_splat(pa0);
