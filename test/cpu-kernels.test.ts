@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { chooseKernels } from '../src/cpu/choose.js';
 import { typescriptKernels, type CpuKernels } from '../src/cpu/kernels.js';
+import { simdPeakGflops } from '../src/cpu/wasm/peak.js';
 import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
 import type { LossName, Optimizer } from '../src/spec.js';
@@ -201,5 +202,13 @@ describe('CPU loss, softmax and optimizer kernels against the reference', () => 
     }
     expectClose(params!, ref.p, (i) => 1e-5 * Math.max(1, Math.abs(ref.p[i]!)));
     kernels.dispose();
+  });
+});
+
+describe('the wasm SIMD ceiling probe', () => {
+  it('measures a finite, positive GFLOP/s', async () => {
+    const gflops = await simdPeakGflops(1);
+    expect(gflops).toBeGreaterThan(0);
+    expect(Number.isFinite(gflops)).toBe(true);
   });
 });

@@ -65,6 +65,7 @@ export interface WasmExports {
   columnSums(grad: number, sums: number, rows: number, n: number, colStart: number, colEnd: number): void;
   loss(kind: number, output: number, target: number, grad: number, rows: number, n: number, activation: number, slope: number): number;
   softmaxRows(logits: number, probabilities: number, rows: number, n: number): void;
+  simdPeak(iterations: number, ptr: number): number;
   optimizerStep(kind: number, params: number, grads: number, moment1: number, moment2: number, start: number, end: number,
     lr: number, beta1: number, beta2: number, epsilon: number, correction1: number, correction2: number): void;
 }
