@@ -109,6 +109,8 @@ export interface LoadOptions {
   device?: GPUDevice;
   /** Overrides the batchSize saved in the file. */
   batchSize?: number;
+  /** CPU backend: threads its kernels may use (default: every core, at most 16). */
+  threads?: number;
 }
 
 /**
@@ -119,8 +121,10 @@ export interface LoadOptions {
 export async function loadNetwork(bytes: Uint8Array | ArrayBuffer, options: LoadOptions = {}): Promise<Network> {
   if (typeof options !== 'object' || options === null) throw new SpecError('loadNetwork options must be an object');
   checkDevice(options.device);
+  checkThreads(options.threads);
   const { plan, state, standardization, training } = decodeModelFile(bytes, options);
-  return openNetwork(plan, () => state, 'the loaded file', options.device, { standardization, shuffleDraws: training?.shuffleDraws });
+  return openNetwork(plan, () => state, 'the loaded file', options.device, { standardization, shuffleDraws: training?.shuffleDraws },
+    options.threads);
 }
 
 export interface TfjsImportOptions {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createNetwork, type NetworkSpec } from '../src/index.js';
+import { createNetwork, loadNetwork, type NetworkSpec } from '../src/index.js';
 import type { ActivationName, LossName, OptimizerSpec } from '../src/spec.js';
 import { randomArray } from './support/kernel-runner.js';
 
@@ -83,6 +83,15 @@ describe('the wasm CPU backend trains like the reference', () => {
   it('says what it runs on, and refuses a bad thread count', async () => {
     const net = await createNetwork({ ...specFor('mse', OPTIMIZERS[0]!, ACTIVATIONS[0]!), backend: 'cpu', threads: 2 });
     expect(net.deviceInfo.reason).toBe('cpu backend requested · wasm SIMD, 2 threads');
+    // The thread count travels with restore() and can be given to loadNetwork().
+    await net.restore({ backend: 'reference' });
+    await net.restore({ backend: 'cpu' });
+    expect(net.deviceInfo.threads).toBe(2);
+    await net.restore({ threads: 1 });
+    expect(net.deviceInfo.threads).toBe(1);
+    const loaded = await loadNetwork(await net.save(), { backend: 'cpu', threads: 1 });
+    expect(loaded.deviceInfo).toMatchObject({ kernels: 'wasm-simd', threads: 1 });
+    loaded.dispose();
     net.dispose();
     for (const threads of [0, 1.5, 17, '2']) {
       await expect(createNetwork({ ...specFor('mse', OPTIMIZERS[0]!, ACTIVATIONS[0]!), backend: 'cpu', threads: threads as number }))
