@@ -20,6 +20,8 @@ export interface TrainConfig {
   optimizer: OptimizerName;
   learningRate: number;
   seed: number;
+  /** CPU backend threads; default every core. */
+  threads?: number;
 }
 
 export type Command = { help: true } | { help: false; config: TrainConfig };
@@ -60,6 +62,7 @@ const FLAGS = {
   optimizer: { type: 'string' },
   lr: { type: 'string' },
   seed: { type: 'string' },
+  threads: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -71,7 +74,9 @@ Trains a multilayer perceptron with backpropagation and reports loss and test ac
 each epoch (about 25 times in all for longer runs).
 
   --dataset NAME      ${list(DATASET_NAMES)} (default mnist)
-  --backend NAME      ${list(BACKENDS)} (default auto: WebGPU when an adapter exists, else CPU)
+  --backend NAME      ${list(BACKENDS)} (default auto: the CPU on a software or no adapter,
+                      else the faster of WebGPU and the CPU on this network)
+  --threads N         CPU backend threads, 1 to 16 (default every core)
   --epochs N          passes over the training set
   --batch N           rows per training step
   --layers A,B,...    hidden layer sizes, e.g. 256,128
@@ -119,6 +124,7 @@ export function parseTrainArgs(argv: string[]): Command {
       optimizer,
       learningRate: read('--lr', given.lr, positiveNumber) ?? defaults.learningRate[optimizer],
       seed: read('--seed', given.seed, seed) ?? 1,
+      threads: read('--threads', given.threads, positiveInteger),
     },
   };
 }

@@ -22,6 +22,7 @@ export function networkSpec(config: TrainConfig, data: Dataset): NetworkSpec {
     standardize: data.name === 'iris',
     seed: config.seed,
     backend: config.backend,
+    threads: config.threads,
   };
 }
 
