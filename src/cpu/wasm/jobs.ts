@@ -1,52 +1,70 @@
 /**
- * The parallel kernels, as one self-contained function that the main thread calls directly and each
- * worker runs from its source text (see pool.ts): so it may use nothing but its parameters — no
- * imports, no closures, no helpers outside it.
+ * The parallel kernels, as one self-contained function that the calling thread runs directly and
+ * each worker runs from its source text (see pool.ts): so it may use nothing but its parameters —
+ * no imports, no closures, no helpers outside it.
  *
- * `args` holds the kernel's arguments (pointers are byte offsets); `thread` of `threads` computes
- * its share. Shares split the output rows (columns for the bias gradient, elements for the
- * optimizer) in blocks of 4, so every thread but the last has whole register blocks; each output
- * element is computed by one thread the same way whatever the split, so results do not depend on
- * the thread count. Products get `panels`, scratch of `panelBytes` per thread for copies of B, and
- * the weight gradient `transposed`, room for its input transposed.
+ * A job is cut into chunks — 32 output rows of a product (whole 4-row register blocks), the bias
+ * gradient, 16,384 parameters of an update — that threads claim one at a time until none is left,
+ * so a thread the OS puts aside just takes fewer (a fixed split would make every other thread wait
+ * for it). Each output element is computed by one thread, the same way whichever, so results do not
+ * depend on the thread count or on who took what.
+ *
+ * `args` holds the kernel's arguments (pointers are byte offsets). `claim(total)` returns the next
+ * unclaimed chunk of `total`, or −1; `finished(total)` counts a chunk done. `thread` picks this
+ * thread's scratch: products get `panels` with `panelBytes` per thread for copies of B, and the
+ * weight gradient `transposed`, room for its input transposed.
  */
-export function runJob(kernels: WasmExports, job: number, args: Float64Array, thread: number, threads: number): void {
-  const share = (count: number): [number, number] => {
-    const size = Math.ceil(Math.ceil(count / 4) / threads) * 4;
-    return [Math.min(count, thread * size), Math.min(count, (thread + 1) * size)];
+export function runJob(kernels: WasmExports, job: number, args: Float64Array, thread: number,
+  claim: (total: number) => number, finished: (total: number) => void): void {
+  // Rows per chunk: 32, or more when a chunk count would pass 4096 (chunk indices have 16 bits).
+  const rowsPer = (count: number) => Math.max(32, Math.ceil(count / 4096 / 4) * 4);
+  const forEachChunk = (total: number, run: (chunk: number) => void) => {
+    for (let chunk = claim(total); chunk >= 0; chunk = claim(total)) {
+      run(chunk);
+      finished(total);
+    }
   };
   if (job === 0) {
     // forward: output [rows, units] = f(input [rows, inputs] · weights [inputs, units] + bias)
     const [input, weights, bias, output, rows, inputs, units, activation, slope, panels, panelBytes] = args;
-    const [start, end] = share(rows!);
-    if (start >= end) return;
-    kernels.matmul(input!, weights!, output!, units!, inputs!, 4 * inputs!, 4, start, end, panels! + thread * panelBytes!);
-    kernels.biasActivation(output!, bias!, units!, start, end, activation!, slope!);
+    const size = rowsPer(rows!);
+    forEachChunk(Math.ceil(rows! / size), (chunk) => {
+      const [start, end] = [chunk * size, Math.min(rows!, (chunk + 1) * size)];
+      kernels.matmul(input!, weights!, output!, units!, inputs!, 4 * inputs!, 4, start, end, panels! + thread * panelBytes!);
+      kernels.biasActivation(output!, bias!, units!, start, end, activation!, slope!);
+    });
   } else if (job === 1) {
     // input gradient: belowGrad [rows, inputs] = (zGrad [rows, units] · weightsᵀ) ⊙ f'(belowOutput)
     const [zGrad, weights, belowOutput, belowGrad, rows, inputs, units, activation, slope] = args;
-    const [start, end] = share(rows!);
-    if (start >= end) return;
-    kernels.matmulTransposedB(zGrad!, weights!, belowGrad!, inputs!, units!, start, end);
-    kernels.multiplyDerivative(belowGrad!, belowOutput!, start * inputs!, end * inputs!, activation!, slope!);
+    const size = rowsPer(rows!);
+    forEachChunk(Math.ceil(rows! / size), (chunk) => {
+      const [start, end] = [chunk * size, Math.min(rows!, (chunk + 1) * size)];
+      kernels.matmulTransposedB(zGrad!, weights!, belowGrad!, inputs!, units!, start, end);
+      kernels.multiplyDerivative(belowGrad!, belowOutput!, start * inputs!, end * inputs!, activation!, slope!);
+    });
   } else if (job === 2) {
-    // weight gradient [inputs, units] = inputᵀ [inputs, rows] · zGrad [rows, units]; bias gradient = Σ_rows zGrad.
-    // Each thread transposes its columns of the input into `transposed` (rows start..end there) first.
+    // weight gradient [inputs, units] = inputᵀ [inputs, rows] · zGrad [rows, units], a chunk of inputs
+    // at a time, each transposed into `transposed` first; the last chunk is the bias gradient Σ_rows zGrad.
     const [input, zGrad, weightGrad, biasGrad, rows, inputs, units, panels, panelBytes, transposed] = args;
-    const [start, end] = share(inputs!);
-    if (start < end) {
+    const size = rowsPer(inputs!);
+    const products = Math.ceil(inputs! / size);
+    forEachChunk(products + 1, (chunk) => {
+      if (chunk === products) {
+        kernels.columnSums(zGrad!, biasGrad!, rows!, units!, 0, units!);
+        return;
+      }
+      const [start, end] = [chunk * size, Math.min(inputs!, (chunk + 1) * size)];
       const block = transposed! + 4 * start * rows!;
       kernels.transposeColumns(input!, block, inputs!, rows!, start, end);
       kernels.matmul(block, zGrad!, weightGrad! + 4 * start * units!, units!, rows!, 4 * rows!, 4, 0, end - start, panels! + thread * panelBytes!);
-    }
-    const [first, last] = share(units!);
-    if (first < last) kernels.columnSums(zGrad!, biasGrad!, rows!, units!, first, last);
+    });
   } else {
     const [kind, params, grads, moment1, moment2, count, lr, beta1, beta2, epsilon, correction1, correction2] = args;
-    const [start, end] = share(count!);
-    if (start < end) {
-      kernels.optimizerStep(kind!, params!, grads!, moment1!, moment2!, start, end, lr!, beta1!, beta2!, epsilon!, correction1!, correction2!);
-    }
+    const size = Math.max(16384, Math.ceil(count! / 4096 / 4) * 4);
+    forEachChunk(Math.ceil(count! / size), (chunk) => {
+      kernels.optimizerStep(kind!, params!, grads!, moment1!, moment2!, chunk * size, Math.min(count!, (chunk + 1) * size),
+        lr!, beta1!, beta2!, epsilon!, correction1!, correction2!);
+    });
   }
 }
 

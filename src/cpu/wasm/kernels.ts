@@ -86,6 +86,10 @@ export class WasmKernels implements CpuKernels {
     return view;
   }
 
+  /** The next chunk of a job this thread runs alone. */
+  private nextChunk = 0;
+  private readonly claimAlone = (total: number) => (this.nextChunk < total ? this.nextChunk++ : -1);
+
   /** Runs a job of runJob on as many threads as `work` multiply-adds pay for. */
   private run(job: number, work: number, values: number[]): void {
     if (this.pool && this.threads > 1 && work >= PARALLEL_WORK) {
@@ -93,7 +97,8 @@ export class WasmKernels implements CpuKernels {
       return;
     }
     this.args.set(values);
-    runJob(this.exports, job, this.args, 0, 1);
+    this.nextChunk = 0;
+    runJob(this.exports, job, this.args, 0, this.claimAlone, () => undefined);
   }
 
   forward(input: Float32Array, weights: Float32Array, bias: Float32Array, output: Float32Array,

@@ -3,54 +3,81 @@ import { runJob, type WasmExports } from './jobs.js';
 /**
  * A process-wide pool of workers (Node worker_threads, browser Web Workers) running the parallel
  * kernels over shared wasm memories. The kernels are synchronous calls of a training step, so a
- * job is posted through a small shared control block, the calling thread computes share 0 itself,
- * and it waits for the others with Atomics: no message, promise or allocation per job.
+ * job is posted through a small shared control block, the calling thread claims chunks of it like
+ * any worker (jobs.ts), and it waits for the last chunk with Atomics: no message, promise or
+ * allocation per job.
  *
  * Workers keep one instance of the module per memory (one memory per network), attached when a
  * network is made and detached when it is disposed or collected.
  */
 
 // Int32 slots of the control block, then the job's arguments as float64 (pointers are exact).
-const GENERATION = 0;
-const REMAINING = 1;
+// WORD is generation << 16 | next unclaimed chunk: one compare-exchange claims a chunk of the
+// current job and only of it (see claimChunk).
+const WORD = 0;
+const DONE = 1;
 const MEMORY_ID = 2;
 const JOB = 3;
 const THREADS = 4;
 const FAILED = 5;
 const ARGS_OFFSET = 64;
 const ARG_COUNT = 16;
+/** Added to DONE by a worker that failed, so the caller stops waiting at once. */
+const FAILED_DONE = 1 << 24;
 /**
  * Loads a waiting thread polls before sleeping: a step's kernels follow each other within
  * microseconds, and a sleep/wake costs tens of them. About 50–100 µs of polling here.
  */
 const SPINS = 50_000;
 
-/** The worker's program: the job function's own source (jobs.ts) and a loop that waits for jobs. */
+/**
+ * The next chunk of the job of `generation`, or −1 when it has none left or a newer job was posted.
+ * Self-contained (its source runs in the workers too); slot 0 is WORD.
+ */
+export function claimChunk(control: Int32Array, generation: number, total: number): number {
+  for (;;) {
+    const word = Atomics.load(control, 0);
+    if (word >>> 16 !== generation || (word & 0xffff) >= total) return -1;
+    if (Atomics.compareExchange(control, 0, word, word + 1) === word) return word & 0xffff;
+  }
+}
+
+/** Counts a chunk done and wakes the caller after the last. Self-contained; slot 1 is DONE. */
+export function finishChunk(control: Int32Array, total: number): void {
+  if (Atomics.add(control, 1, 1) + 1 === total) Atomics.notify(control, 1);
+}
+
+/** The worker's program: the functions above and runJob from their source, and a loop that waits for jobs. */
 function workerSource(): string {
   return `'use strict';
 const __name = (target) => target;
 const runJob = (${runJob.toString()});
+const claimChunk = (${claimChunk.toString()});
+const finishChunk = (${finishChunk.toString()});
 const nodePort = typeof require === 'function' ? require('node:worker_threads').parentPort : null;
 const send = (message) => (nodePort ? nodePort.postMessage(message) : self.postMessage(message));
 const instances = new Map();
 let control, args, thread, seen;
 async function loop() {
   for (;;) {
-    for (let spin = 0; spin < ${SPINS} && Atomics.load(control, ${GENERATION}) === seen; spin++);
-    while (Atomics.load(control, ${GENERATION}) === seen) {
-      const waiting = Atomics.waitAsync(control, ${GENERATION}, seen);
+    for (let spin = 0; spin < ${SPINS} && Atomics.load(control, ${WORD}) >>> 16 === seen; spin++);
+    for (;;) {
+      const word = Atomics.load(control, ${WORD});
+      if (word >>> 16 !== seen) break;
+      const waiting = Atomics.waitAsync(control, ${WORD}, word);
       if (waiting.async) await waiting.value;
     }
-    seen = Atomics.load(control, ${GENERATION});
-    const threads = control[${THREADS}];
-    if (thread >= threads) continue;
+    const generation = (seen = Atomics.load(control, ${WORD}) >>> 16);
+    if (thread >= control[${THREADS}]) continue;
     try {
-      runJob(instances.get(control[${MEMORY_ID}]), control[${JOB}], args, thread, threads);
+      runJob(instances.get(control[${MEMORY_ID}]), control[${JOB}], args, thread,
+        (total) => claimChunk(control, generation, total), (total) => finishChunk(control, total));
     } catch (error) {
       Atomics.store(control, ${FAILED}, 1);
+      Atomics.add(control, ${DONE}, ${FAILED_DONE});
+      Atomics.notify(control, ${DONE});
       send({ type: 'failed', message: String(error && error.message) });
     }
-    if (Atomics.sub(control, ${REMAINING}, 1) === 1) Atomics.notify(control, ${REMAINING});
   }
 }
 function receive(message) {
@@ -58,7 +85,7 @@ function receive(message) {
     control = new Int32Array(message.control);
     args = new Float64Array(message.control, ${ARGS_OFFSET}, ${ARG_COUNT});
     thread = message.thread;
-    seen = Atomics.load(control, ${GENERATION});
+    seen = Atomics.load(control, ${WORD}) >>> 16;
     void loop();
   } else if (message.type === 'attach') {
     instances.set(message.id, new WebAssembly.Instance(message.module, { env: { memory: message.memory } }).exports);
@@ -121,6 +148,8 @@ export class WorkerPool {
   private queue: Promise<void> = Promise.resolve();
   private readonly blocking = canBlock();
   private failure: string | undefined;
+  /** The generation of the last job posted (16 bits, see WORD). */
+  private generation = 0;
 
   constructor() {
     const buffer = new SharedArrayBuffer(ARGS_OFFSET + 8 * ARG_COUNT);
@@ -180,24 +209,27 @@ export class WorkerPool {
     for (const worker of this.workers) worker.post({ type: 'detach', id });
   }
 
-  /** Runs `job` on `threads` threads (this one included) and returns when all are done. */
+  /** Runs `job` on up to `threads` threads (this one included) and returns when every chunk is done. */
   run(exports: WasmExports, id: number, job: number, values: ArrayLike<number>, threads: number): void {
     const control = this.control;
     this.args.set(values);
     control[MEMORY_ID] = id;
     control[JOB] = job;
     control[THREADS] = threads;
-    Atomics.store(control, REMAINING, threads - 1);
-    Atomics.add(control, GENERATION, 1);
-    Atomics.notify(control, GENERATION);
-    runJob(exports, job, this.args, 0, threads);
-    for (let spin = 0; Atomics.load(control, REMAINING) !== 0; spin++) {
-      const remaining = Atomics.load(control, REMAINING);
-      if (this.blocking && spin > SPINS && remaining !== 0) Atomics.wait(control, REMAINING, remaining);
+    Atomics.store(control, DONE, 0);
+    const generation = (this.generation = (this.generation + 1) & 0xffff);
+    Atomics.store(control, WORD, generation << 16);
+    Atomics.notify(control, WORD);
+    let total = 0;
+    runJob(exports, job, this.args, 0, (count) => claimChunk(control, generation, (total = count)), (count) => finishChunk(control, count));
+    for (let spin = 0; ; spin++) {
+      const done = Atomics.load(control, DONE);
+      if (done >= total) break;
+      if (this.blocking && spin > SPINS) Atomics.wait(control, DONE, done);
     }
     if (Atomics.load(control, FAILED) !== 0) {
       Atomics.store(control, FAILED, 0);
-      throw new Error(`a wasm worker failed: ${this.failure ?? 'unknown error'}`);
+      throw new Error(`a wasm worker failed: ${this.failure ?? 'see its error'}`);
     }
   }
 }
