@@ -26,9 +26,10 @@ export async function availableCores(): Promise<number> {
 }
 
 /**
- * Kernels for buffers of `lengths` and products within `workspace`: wasm SIMD on `threads` threads where the platform allows, one
- * thread where memory cannot be shared (no cross-origin isolation), the TypeScript kernels where
- * wasm SIMD is missing. Never fails for lack of a feature; `fallback` says what was given up.
+ * Kernels for buffers of `lengths` and products within `workspace`: wasm SIMD on `threads` threads
+ * where the platform allows, one thread where memory cannot be shared (no cross-origin isolation)
+ * or workers cannot start, the TypeScript kernels where wasm SIMD or its memory is missing. Never
+ * fails for lack of a feature; `fallback` says what was given up.
  */
 export async function chooseKernels(lengths: number[], workspace: Workspace, threads: number): Promise<CpuKernelChoice> {
   const support = await wasmSupport();
@@ -42,11 +43,16 @@ export async function chooseKernels(lengths: number[], workspace: Workspace, thr
       const kernels = await WasmKernels.create(support.shared, lengths, workspace, { pool, threads });
       return { kernels, kind: 'wasm-simd', threads, fallback };
     } catch (cause) {
-      fallback = `1 thread: could not start workers (${(cause as Error).message})`;
+      fallback = `1 thread: no workers sharing wasm memory (${(cause as Error).message})`;
     }
   } else if (threads > 1) {
     fallback = `1 thread: ${support.shared}`;
   }
-  const kernels = await WasmKernels.create(support.plain, lengths, workspace);
-  return { kernels, kind: 'wasm-simd', threads: 1, fallback };
+  try {
+    const kernels = await WasmKernels.create(support.plain, lengths, workspace);
+    return { kernels, kind: 'wasm-simd', threads: 1, fallback };
+  } catch (cause) {
+    // A memory this size may be refused (32-bit browsers): the TypeScript kernels use plain arrays.
+    return { kernels: typescriptKernels, kind: 'typescript', threads: 1, fallback: `no wasm memory: ${(cause as Error).message}` };
+  }
 }
