@@ -22,6 +22,8 @@ const THREADS = 4;
 const FAILED = 5;
 const ARGS_OFFSET = 64;
 const ARG_COUNT = 16;
+/** How long a worker may take to take a memory (it must start first): past it, the network runs on one thread. */
+const ATTACH_MS = 10_000;
 /** Added to DONE by a worker that failed, so the caller stops waiting at once. */
 const FAILED_DONE = 1 << 24;
 /**
@@ -109,11 +111,13 @@ const isNode = () => typeof process !== 'undefined' && typeof process.versions?.
 
 type WorkerMessage = { type: string; request?: number; message?: string };
 
-async function startWorker(source: string, listener: (message: WorkerMessage) => void): Promise<PoolWorker> {
+async function startWorker(source: string, listener: (message: WorkerMessage) => void,
+  failed: (why: string) => void): Promise<PoolWorker> {
   if (isNode()) {
     const { Worker } = await import(/* @vite-ignore */ 'node:worker_threads');
     const worker = new Worker(source, { eval: true });
     worker.on('message', listener);
+    worker.on('error', (error) => failed(error.message));
     // Idle workers must not keep a process alive (after the listener: adding one refs the worker),
     // but one whose answer is awaited must.
     worker.unref();
@@ -131,6 +135,8 @@ async function startWorker(source: string, listener: (message: WorkerMessage) =>
   const worker = new Worker(url);
   URL.revokeObjectURL(url);
   worker.addEventListener('message', (event) => listener(event.data));
+  // A page whose Content-Security-Policy refuses blob: workers, for one, fails here.
+  worker.addEventListener('error', (event) => failed(event.message || 'the worker could not start'));
   return { post: (m) => worker.postMessage(m), hold: () => undefined };
 }
 
@@ -142,7 +148,9 @@ export class WorkerPool {
   private readonly args: Float64Array<SharedArrayBuffer>;
   private readonly workers: PoolWorker[] = [];
   private readonly attached = new Map<number, { module: WebAssembly.Module; memory: WebAssembly.Memory }>();
-  private readonly acks = new Map<number, () => void>();
+  private readonly acks = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  /** Why a worker stopped, once one has: the pool then takes no more networks (they run on one thread). */
+  private broken: string | undefined;
   private requests = 0;
   /** grow() and attach() run one after another, so every worker gets every memory exactly once. */
   private queue: Promise<void> = Promise.resolve();
@@ -162,33 +170,46 @@ export class WorkerPool {
     return this.workers.length + 1;
   }
 
+  /** Sends `id`'s memory to `worker`; rejects if the worker fails or does not answer within ATTACH_MS. */
   private attachTo(worker: PoolWorker, id: number): Promise<void> {
     const { module, memory } = this.attached.get(id)!;
     const request = ++this.requests;
     worker.hold(true);
-    return new Promise<void>((resolve) => {
-      this.acks.set(request, resolve);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return new Promise<void>((resolve, reject) => {
+      this.acks.set(request, { resolve, reject });
+      timer = setTimeout(() => reject(new Error(`a worker did not answer within ${ATTACH_MS / 1000} s`)), ATTACH_MS);
       worker.post({ type: 'attach', id, module, memory, request });
-    }).then(() => worker.hold(false));
+    }).finally(() => {
+      clearTimeout(timer);
+      this.acks.delete(request);
+      worker.hold(false);
+    });
   }
 
-  /** Starts workers until `threads` can run a job; new workers get every memory attached so far. */
+  private fail(why: string): void {
+    this.broken ??= why;
+    for (const { reject } of this.acks.values()) reject(new Error(why));
+  }
+
   private serially(task: () => Promise<void>): Promise<void> {
-    const done = this.queue.then(task);
+    const done = this.queue.then(() => {
+      if (this.broken) throw new Error(this.broken);
+      return task();
+    });
     this.queue = done.catch(() => undefined);
     return done;
   }
 
+  /** Starts workers until `threads` can run a job; new workers get every memory attached so far. */
   grow(threads: number): Promise<void> {
     return this.serially(async () => {
       const source = workerSource();
       while (this.size < threads) {
         const worker = await startWorker(source, (message) => {
           if (message.type === 'failed') this.failure = message.message;
-          if (message.request === undefined) return;
-          this.acks.get(message.request)?.();
-          this.acks.delete(message.request);
-        });
+          if (message.request !== undefined) this.acks.get(message.request)?.resolve();
+        }, (why) => this.fail(`a worker stopped: ${why}`));
         worker.post({ type: 'start', control: this.control.buffer, thread: this.workers.length + 1 });
         await Promise.all([...this.attached.keys()].map((id) => this.attachTo(worker, id)));
         this.workers.push(worker);
