@@ -1,10 +1,11 @@
 // AssemblyScript: the arithmetic ceiling of wasm SIMD on this machine, the benchmark's yardstick.
+import { madd } from './matmul';
 
 /**
  * `iterations` steps of the matmul's inner loop (asm/matmul.ts) with its operands always at `ptr`
  * (48 bytes, so in L1): two vector loads, four splats and 32 multiply-adds into eight f32x4
- * accumulators, 64 flops per step. Wasm SIMD has no fused multiply-add that gives the same bits
- * everywhere, so each multiply-add is two instructions; this is the most such a loop can do here.
+ * accumulators, 64 flops per step, with the build's multiply-add (two instructions, or one FMA in
+ * the relaxed-SIMD build): the most such a loop can do here.
  * Returns a lane of the sum so the work cannot be dropped.
  */
 export function simdPeak(iterations: i32, ptr: usize): f32 {
@@ -14,13 +15,13 @@ export function simdPeak(iterations: i32, ptr: usize): f32 {
     const b0 = v128.load(ptr);
     const b1 = v128.load(ptr, 16);
     const a0 = v128.load32_splat(ptr, 32);
-    c00 = f32x4.add(c00, f32x4.mul(a0, b0)); c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+    c00 = madd(c00, a0, b0); c01 = madd(c01, a0, b1);
     const a1 = v128.load32_splat(ptr, 36);
-    c10 = f32x4.add(c10, f32x4.mul(a1, b0)); c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+    c10 = madd(c10, a1, b0); c11 = madd(c11, a1, b1);
     const a2 = v128.load32_splat(ptr, 40);
-    c20 = f32x4.add(c20, f32x4.mul(a2, b0)); c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+    c20 = madd(c20, a2, b0); c21 = madd(c21, a2, b1);
     const a3 = v128.load32_splat(ptr, 44);
-    c30 = f32x4.add(c30, f32x4.mul(a3, b0)); c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    c30 = madd(c30, a3, b0); c31 = madd(c31, a3, b1);
   }
   const sum = f32x4.add(f32x4.add(f32x4.add(c00, c01), f32x4.add(c10, c11)), f32x4.add(f32x4.add(c20, c21), f32x4.add(c30, c31)));
   return f32x4.extract_lane(sum, 0);

@@ -1,6 +1,9 @@
 import type { BackendName, Optimizer } from './spec.js';
 import type { TuningDecision } from './webgpu/autotune.js';
 
+/** The CPU backend's kernels, fastest first. */
+export type CpuKernelsKind = 'wasm-relaxed-simd' | 'wasm-simd' | 'typescript';
+
 /** What a network runs on, for users and logs. */
 export interface DeviceInfo {
   backend: BackendName;
@@ -14,8 +17,11 @@ export interface DeviceInfo {
   software?: boolean;
   /** One line saying what was chosen and why. */
   reason: string;
-  /** CPU only: 'wasm-simd' (WebAssembly 128-bit SIMD), or 'typescript' where wasm SIMD is missing. */
-  kernels?: 'wasm-simd' | 'typescript';
+  /**
+   * CPU only: 'wasm-relaxed-simd' (WebAssembly 128-bit SIMD with fused multiply-adds), 'wasm-simd'
+   * where relaxed SIMD is missing, 'typescript' where wasm SIMD is.
+   */
+  kernels?: CpuKernelsKind;
   /** CPU only: threads the kernels split products across (workers over shared memory, and the caller). */
   threads?: number;
   /** WebGPU only: the matmul kernel variant each product of the step runs, and how it was chosen. */

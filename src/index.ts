@@ -5,7 +5,7 @@ export type { BatchInfo, EpochInfo, Evaluation, FitOptions, FitResult, LayerWeig
 export type { TfjsArtifacts, TfjsWeightSpec } from './io/tfjs.js';
 export { MODEL_FILE_VERSION } from './io/model-file.js';
 export type { ActivationName, BackendChoice, BackendName, LayerSpec, LossName, NetworkSpec, OptimizerSpec } from './spec.js';
-export type { DeviceInfo, ResourceStats } from './backend.js';
+export type { CpuKernelsKind, DeviceInfo, ResourceStats } from './backend.js';
 export type { MatrixInput } from './data/matrix.js';
 export {
   BackpropError, DeviceError, DeviceLostError, DisposedError, DivergenceError, ModelFileError, ShapeError, SpecError,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { chooseKernels } from '../src/cpu/choose.js';
 import { typescriptKernels, type CpuKernels } from '../src/cpu/kernels.js';
+import { wasmSupport } from '../src/cpu/wasm/module.js';
 import { simdPeakGflops } from '../src/cpu/wasm/peak.js';
 import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
@@ -29,7 +30,7 @@ async function kernelsWith(implementation: Implementation, lengths: number[]): P
   const threads = implementation === 'wasm, 1 thread' ? 1 : 2;
   const largest = Math.max(...lengths);
   const choice = await chooseKernels(lengths, { panelRows: largest, transposedFloats: largest }, threads);
-  expect(choice.kind).toBe('wasm-simd');
+  expect(choice.kind).toBe((await wasmSupport()).relaxed ? 'wasm-relaxed-simd' : 'wasm-simd');
   expect(choice.threads).toBe(threads);
   return { kernels: choice.kernels, buffers: lengths.map((l) => choice.kernels.allocate(l)) };
 }

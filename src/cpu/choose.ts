@@ -1,3 +1,4 @@
+import type { CpuKernelsKind } from '../backend.js';
 import type { CpuKernels } from './kernels.js';
 import { typescriptKernels } from './kernels.js';
 import { WasmKernels, type Workspace } from './wasm/kernels.js';
@@ -10,7 +11,7 @@ export const MAX_THREADS = 16;
 /** What the CPU backend runs on, for deviceInfo. */
 export interface CpuKernelChoice {
   kernels: CpuKernels;
-  kind: 'wasm-simd' | 'typescript';
+  kind: CpuKernelsKind;
   threads: number;
   /** Why it is not wasm SIMD on the threads asked for, or '' when it is. */
   fallback: string;
@@ -36,12 +37,13 @@ export async function chooseKernels(lengths: number[], workspace: Workspace, thr
   if (typeof support.plain === 'string') {
     return { kernels: typescriptKernels, kind: 'typescript', threads: 1, fallback: support.plain };
   }
+  const kind = support.relaxed ? 'wasm-relaxed-simd' : 'wasm-simd';
   let fallback = '';
   if (threads > 1 && typeof support.shared !== 'string') {
     try {
       const pool = await workerPool(threads);
       const kernels = await WasmKernels.create(support.shared, lengths, workspace, { pool, threads });
-      return { kernels, kind: 'wasm-simd', threads, fallback };
+      return { kernels, kind, threads, fallback };
     } catch (cause) {
       fallback = `1 thread: no workers sharing wasm memory (${(cause as Error).message})`;
     }
@@ -50,7 +52,7 @@ export async function chooseKernels(lengths: number[], workspace: Workspace, thr
   }
   try {
     const kernels = await WasmKernels.create(support.plain, lengths, workspace);
-    return { kernels, kind: 'wasm-simd', threads: 1, fallback };
+    return { kernels, kind, threads: 1, fallback };
   } catch (cause) {
     // A memory this size may be refused (32-bit browsers): the TypeScript kernels use plain arrays.
     return { kernels: typescriptKernels, kind: 'typescript', threads: 1, fallback: `no wasm memory: ${(cause as Error).message}` };

@@ -54,7 +54,8 @@ export class CpuBackend extends HostBackend {
   private constructor(plan: Plan, initial: Float32Array, reason: string, choice: CpuKernelChoice) {
     super(plan);
     const { kernels, kind, threads, fallback } = choice;
-    const runs = kind === 'wasm-simd' ? `wasm SIMD, ${threads} thread${threads > 1 ? 's' : ''}` : 'TypeScript kernels';
+    const wasm = { 'wasm-relaxed-simd': 'wasm relaxed SIMD', 'wasm-simd': 'wasm SIMD', typescript: undefined }[kind];
+    const runs = wasm ? `${wasm}, ${threads} thread${threads > 1 ? 's' : ''}` : 'TypeScript kernels';
     this.info = { backend: 'cpu', reason: `${reason} · ${runs}${fallback ? ` (${fallback})` : ''}`, kernels: kind, threads };
     this.kernels = kernels;
     const [params, grads, moment1, moment2, ...rest] = bufferLengths(plan).map((length) => kernels.allocate(length));

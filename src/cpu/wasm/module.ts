@@ -1,4 +1,4 @@
-import { PLAIN_KERNELS_BASE64, SHARED_KERNELS_BASE64 } from './binary.js';
+import { PLAIN_KERNELS_BASE64, PLAIN_RELAXED_KERNELS_BASE64, SHARED_KERNELS_BASE64, SHARED_RELAXED_KERNELS_BASE64 } from './binary.js';
 import type { WasmExports } from './jobs.js';
 
 /** 64 KiB wasm pages. */
@@ -19,6 +19,8 @@ export interface WasmSupport {
   plain: WebAssembly.Module | string;
   /** The shared-memory module, or why threads are off (no SharedArrayBuffer: not cross-origin isolated). */
   shared: WebAssembly.Module | string;
+  /** Whether these are the relaxed-SIMD builds (fused multiply-adds). */
+  relaxed: boolean;
 }
 
 let support: Promise<WasmSupport> | undefined;
@@ -32,14 +34,18 @@ async function compileOrReason(base64: string, what: string): Promise<WebAssembl
 }
 
 async function detect(): Promise<WasmSupport> {
-  if (typeof WebAssembly === 'undefined') return { plain: 'no WebAssembly here', shared: 'no WebAssembly here' };
-  const plain = await compileOrReason(PLAIN_KERNELS_BASE64, 'WebAssembly SIMD unavailable');
-  if (typeof plain === 'string') return { plain, shared: plain };
+  if (typeof WebAssembly === 'undefined') return { plain: 'no WebAssembly here', shared: 'no WebAssembly here', relaxed: false };
+  // Relaxed SIMD where it compiles (it needs plain SIMD too), else plain SIMD.
+  const relaxedPlain = await compileOrReason(PLAIN_RELAXED_KERNELS_BASE64, 'no relaxed SIMD');
+  const relaxed = typeof relaxedPlain !== 'string';
+  const plain = relaxed ? relaxedPlain : await compileOrReason(PLAIN_KERNELS_BASE64, 'WebAssembly SIMD unavailable');
+  if (typeof plain === 'string') return { plain, shared: plain, relaxed };
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
   if (typeof SharedArrayBuffer === 'undefined' || isolated === false) {
-    return { plain, shared: 'no SharedArrayBuffer (the page is not cross-origin isolated: serve it with COOP/COEP headers)' };
+    return { plain, shared: 'no SharedArrayBuffer (the page is not cross-origin isolated: serve it with COOP/COEP headers)', relaxed };
   }
-  return { plain, shared: await compileOrReason(SHARED_KERNELS_BASE64, 'wasm threads unavailable') };
+  const shared = await compileOrReason(relaxed ? SHARED_RELAXED_KERNELS_BASE64 : SHARED_KERNELS_BASE64, 'wasm threads unavailable');
+  return { plain, shared, relaxed };
 }
 
 /** Compiles both builds once per process (a few milliseconds) and says what works here. */
