@@ -34,8 +34,8 @@ Prints a table as it goes, writes bench/results/<device>-<date>.json and regener
 
   --quick           smoke run: short timing windows, no 1024-wide network, matmul up to 512, one
                     point of each scaling sweep
-  --only A,B,...    runner names (webgpu, cpu, reference, jax-webgpu, jax-wasm, tfjs-webgpu, tfjs-wasm,
-                    tfjs-cpu) and/or case-name prefixes (warmup, step, fit-, matmul-ab, scale,
+  --only A,B,...    runner names (webgpu, cpu, cpu-1t, reference, jax-webgpu, jax-wasm, tfjs-webgpu,
+                    tfjs-wasm, tfjs-cpu) and/or case-name prefixes (warmup, step, fit-, matmul-ab, scale,
                     scale-batch, scale-width)
   --out DIR         where the JSON goes (default bench/results; BENCHMARKS.md always reads bench/results),
                     with the run's scaling plot beside it (<file>-scaling.svg)

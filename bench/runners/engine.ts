@@ -16,15 +16,18 @@ import { batchesOf, checkFirstLoss, knownSlow, networkSpec, timed, timedFirstSte
  */
 const REFERENCE_MAX_STEP_FLOPS = 10 * 0.4e9;
 
-/** One of our backends, through the public API (createNetwork) for training and its own kernels for matmul. */
-export function engineRunner(backend: BackendName): Runner {
+/**
+ * One of our backends, through the public API (createNetwork) for training and its own kernels for
+ * matmul. `threads` sets the cpu backend's (default every core); the runner is then `cpu-<n>t`.
+ */
+export function engineRunner(backend: BackendName, threads?: number): Runner {
   return {
-    name: backend,
+    name: threads === undefined ? backend : `${backend}-${threads}t`,
     async prepare(c, log) {
       // The float64 oracle has no matmul kernel worth timing, and its fit throughput tells nothing its step does not.
       if (c.kind === 'matmul') {
         if (backend === 'webgpu') return gpuMatmulCells(c);
-        return backend === 'cpu' ? [cpuMatmulCell(c)] : [];
+        return backend === 'cpu' ? [await cpuMatmulCell(c, threads)] : [];
       }
       if (backend === 'reference' && c.kind === 'fit') return [];
       if (backend === 'reference' && stepFlops(c) > REFERENCE_MAX_STEP_FLOPS) {
@@ -32,17 +35,18 @@ export function engineRunner(backend: BackendName): Runner {
       }
       if (c.kind === 'warmup') {
         // WebGPU twice: as on a machine's first use (the autotune times its candidates), then with its decisions known.
-        return backend === 'webgpu' ? [await warmupCell(backend, c, true), await warmupCell(backend, c)] : [await warmupCell(backend, c)];
+        return backend === 'webgpu' ? [await warmupCell(backend, c, true), await warmupCell(backend, c)] : [await warmupCell(backend, c, false, threads)];
       }
-      return trainingCell(backend, c, log);
+      return trainingCell(backend, c, log, threads);
     },
   };
 }
 
-async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step' | 'fit' }>, log: Log): Promise<Cell[] | Skip> {
+async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step' | 'fit' }>, log: Log,
+  threads?: number): Promise<Cell[] | Skip> {
   const slow = knownSlow(backend, c);
   if (slow) return slow;
-  const net = await createNetwork(networkSpec(backend, c.sizes, c.batch));
+  const net = await createNetwork({ ...networkSpec(backend, c.sizes, c.batch), threads });
   try {
     // One step first: its time decides whether the case is worth timing, its loss is checked against ours (cpu).
     const first = batchesOf(c)[0]!;
@@ -99,7 +103,7 @@ export const FIRST_USE = 'first use (autotune)';
  * inside the timing (adapter and device as the engine asks for them: the default device's features
  * and limits), so that no pipeline is cached yet: pipelines are cached per device.
  */
-async function warmupCell(backend: BackendName, c: TrainingCase, firstUse = false): Promise<Cell> {
+async function warmupCell(backend: BackendName, c: TrainingCase, firstUse = false, threads?: number): Promise<Cell> {
   const { x, y } = trainingData(c.sizes, c.batch);
   let descriptor: GPUDeviceDescriptor | undefined;
   if (backend === 'webgpu') {
@@ -120,7 +124,7 @@ async function warmupCell(backend: BackendName, c: TrainingCase, firstUse = fals
           if (!adapter) throw new DeviceError('no WebGPU adapter for a fresh device');
           fresh.device = await adapter.requestDevice(descriptor);
         }
-        fresh.net = await createNetwork({ ...networkSpec(backend, c.sizes, c.batch), ...(fresh.device ? { device: fresh.device } : {}) });
+        fresh.net = await createNetwork({ ...networkSpec(backend, c.sizes, c.batch), threads, ...(fresh.device ? { device: fresh.device } : {}) });
         await fresh.net.trainBatch(x, y);
       }
     },

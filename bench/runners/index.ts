@@ -11,11 +11,12 @@ export const BASELINE = 'cpu';
 export const GPU_BASELINE = 'webgpu';
 
 /**
- * Ours (cpu first, then webgpu, so each case's ratios can be printed as its other rows come in), then
- * the peers: jax-js and TF.js, each on WebGPU and on the CPU (WebAssembly; TF.js also plain JS).
+ * Ours (cpu first, then webgpu, so each case's ratios can be printed as its other rows come in; cpu on
+ * every core, then on one thread as cpu-1t), then the peers: jax-js and TF.js, each on WebGPU and on
+ * the CPU (WebAssembly; TF.js also plain JS).
  */
 export const RUNNERS: Runner[] = [
-  engineRunner('cpu'), engineRunner('webgpu'), engineRunner('reference'),
+  engineRunner('cpu'), engineRunner('cpu', 1), engineRunner('webgpu'), engineRunner('reference'),
   jaxRunner('webgpu'), jaxRunner('wasm'),
   tfjsRunner('webgpu'), tfjsRunner('wasm'), tfjsRunner('cpu'),
 ];

@@ -1,5 +1,5 @@
 import { MATMUL_VARIANTS, matmulTile, vectorizable, type MatmulVariant } from '../../shaders/index.js';
-import { typescriptKernels } from '../../src/cpu/kernels.js';
+import { availableCores, chooseKernels, MAX_THREADS } from '../../src/cpu/choose.js';
 import { DeviceError } from '../../src/errors.js';
 import { canShareBySubgroups, defaultContext } from '../../src/webgpu/device.js';
 import { packDims } from '../../src/webgpu/dims.js';
@@ -117,20 +117,31 @@ async function gpuMatmulCell(device: GPUDevice, product: Product, variant: Matmu
   };
 }
 
-/** The cpu backend's matmul on the same product, reading the transposed operand through its strides. */
-export function cpuMatmulCell(c: MatmulCase): Cell {
+/**
+ * Our cpu backend's product in the case's form, through the kernels its step runs (wasm SIMD on
+ * `threads` threads, default every core): A·B is the forward product, A·Bᵀ the signal, Aᵀ·B the weight
+ * gradient, each with a linear epilogue (Aᵀ·B also sums the bias gradient: n² additions beside n³).
+ */
+export async function cpuMatmulCell(c: MatmulCase, threads?: number): Promise<Cell> {
   const { size: n } = c;
   const { transposeA, transposeB } = c.form;
-  const a = randomMatrix(n, 1);
-  const b = randomMatrix(n, 2);
-  const out = new Float32Array(n * n);
+  const count = threads ?? Math.min(MAX_THREADS, await availableCores());
+  const { kernels } = await chooseKernels([n * n, n * n, n * n, n], { panelRows: n, transposedFloats: n * n }, count);
+  const [a, b, out, vector] = [n * n, n * n, n * n, n].map((length) => kernels.allocate(length)) as
+    [Float32Array, Float32Array, Float32Array, Float32Array];
   // A is [m, k] (stored [k, m] when transposed), B is [k, n] (stored [n, k]); here m = n = k.
-  const [aRow, aCol] = transposeA ? [1, n] : [n, 1];
-  const [bRow, bCol] = transposeB ? [1, n] : [n, 1];
+  a.set(randomMatrix(n, 1));
+  b.set(randomMatrix(n, 2));
+  const linear = { name: 'linear', slope: 0 } as const;
+  const product = transposeA
+    ? () => kernels.weightGradient(a, b, out, vector, n, n, n)
+    : transposeB
+      ? () => kernels.inputGradient(a, b, out, out, n, n, n, linear)
+      : () => kernels.forward(a, b, vector, out, n, n, n, linear);
   return {
-    async run(count) {
-      for (let i = 0; i < count; i++) typescriptKernels.matmul(a, b, out, n, n, n, aRow, aCol, bRow, bCol);
+    async run(times) {
+      for (let i = 0; i < times; i++) product();
     },
-    dispose: () => undefined,
+    dispose: () => kernels.dispose(),
   };
 }

@@ -94,10 +94,8 @@ function dot(a: Float32Array, b: Float32Array, i: number, j: number, k: number,
   return sum;
 }
 
-/** The TypeScript kernels; `matmul` (any strides) is also exposed for the benchmark. */
-export const typescriptKernels: CpuKernels & { matmul: typeof matmul } = {
-  matmul,
-
+/** The TypeScript kernels, the fallback where wasm SIMD is missing. */
+export const typescriptKernels: CpuKernels = {
   allocate: (length) => new Float32Array(length),
 
   forward(input, weights, bias, output, rows, inputs, units, activation) {
