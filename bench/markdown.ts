@@ -22,7 +22,16 @@ const PREAMBLE = `# Benchmarks
 the CPU, in one process and one run: **jax-js** (\`@jax-js/jax\`) on \`webgpu\` and \`wasm\`, and
 **TF.js** (\`@tensorflow/tfjs\`) on \`webgpu\`, \`wasm\` and \`cpu\`. In Node they reach WebGPU through the
 same Dawn (npm \`webgpu\`) and the same adapter as ours, each with a device of its own; their \`wasm\`
-backends run on one thread there, as does our \`cpu\` backend.
+backends run on one thread there. Our \`cpu\` backend is WebAssembly SIMD on every core (\`cpu\`) and,
+as \`cpu-1t\`, on one thread.
+
+The CPU's ceiling for such code: wasm SIMD vectors hold 4 floats, and without relaxed SIMD (Node 20
+has none) a multiply-add is two instructions, a multiply then an add. The matmul's inner loop alone,
+its operands in L1 (\`simdPeak\`, asm/peak.ts), runs at about 41 GFLOP/s on one core of this Xeon
+(46 with Node's \`--experimental-wasm-relaxed-simd\`, whose multiply-add is one FMA) — three 4-lane
+operations per cycle at about 3.4 GHz, if the core issues its most (the clock is not reported here).
+Native AVX-512 code with two FMA units could do 64 flops per cycle, five times more; WebAssembly cannot
+reach them. So \`cpu-1t\`'s matmul GFLOP/s read against ~41, and \`cpu\`'s against twice that.
 
 Every runner trains the same network on the same data from the same initial weights (ours: seeded
 He-uniform before leakyRelu, Glorot-uniform otherwise, biases 0), with the same loss (mse, the mean
@@ -41,7 +50,8 @@ the batches in order, the loss summed on the device and read once at the end); t
 over 15 s is left out); the fixed cost of a 2-2-2 step on one row; and the three matmul forms of
 backprop (A·B, A·Bᵀ, Aᵀ·B) on square matrices: every variant of our WebGPU kernel the device allows
 (scalar, vec4 and vec4-wide, each also sharing loads through subgroups where the device allows; a
-network's autotune picks among them per product) and our cpu kernel,
+network's autotune picks among them per product) and our cpu backend's wasm products (with their
+linear epilogues) on every core and on one,
 jax-js's \`np.matmul\` of transposed views (each product waited for: jax-js is lazy) and TF.js's
 \`tf.matMul\` with its transpose flags.
 
