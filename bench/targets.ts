@@ -63,8 +63,10 @@ export function targetLines({ cases, arithmeticPeak }: Results): string[] {
   }
   if (lines.length === 0) return [];
   return ['', 'The GPU targets of the performance issue, from this run:', '', ...lines,
-    ...(arithmeticPeak ? ['', `The adapter's arithmetic ceiling, measured in the same run: ${arithmeticPeak.toFixed(2)} GFLOP/s — vec4 ` +
-      'multiply-adds in registers with no memory traffic (bench/runners/peak.ts). No matmul, which must also load its operands, can pass it.'] : [])];
+    ...(arithmeticPeak ? ['', `The adapter's arithmetic ceiling, measured in the same run just before and just after the matmul cells ` +
+      `(the higher of the two): ${arithmeticPeak.toFixed(2)} GFLOP/s — vec4 multiply-adds in registers with no memory traffic ` +
+      '(bench/runners/peak.ts). A matmul, which must also load its operands, cannot pass it on an idle machine; on a shared one the ' +
+      'load changes between cells, so read the percentages as approximate.'] : [])];
 }
 
 const sizeOf = (row: Row) => row.case.split('-').at(-1);
