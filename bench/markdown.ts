@@ -72,8 +72,7 @@ Each other cell but the warm-up is warmed up, then repeated for at least 2 s; th
 case), \`--only\` (runners or case-name prefixes, e.g. \`--only cpu,webgpu,jax-wasm,matmul\`), \`--out\`,
 \`--no-markdown\`. Each run writes \`bench/results/<device>-<date>.json\`, kept in git, and this file is
 regenerated from all of them. A run with \`--only\` replaces just the rows it measured in that day's
-file (here: the WebGPU matmul rows were re-measured after the subgroup kernels landed); the other rows
-keep the figures of the full run.
+file; the other rows keep the figures of the full run.
 
 A run with WebGPU matmul cells also measures the adapter's arithmetic ceiling (vec4 multiply-adds with
 no memory traffic): no kernel can pass it, so it shows how much of what the device can do a matmul
