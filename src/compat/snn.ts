@@ -30,7 +30,7 @@ export interface SnnOptions {
   standardize?: boolean;
   /** Print every batch's cost, as the seed did. Default true. */
   printCost?: boolean;
-  /** Default 'auto' (WebGPU when there is an adapter). */
+  /** Default 'auto': WebGPU on a hardware adapter, the CPU backend otherwise (see createNetwork). */
   backend?: BackendChoice;
   seed?: number;
 }
