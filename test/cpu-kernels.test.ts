@@ -7,6 +7,7 @@ import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
 import type { LossName, Optimizer } from '../src/spec.js';
 import { randomArray } from './support/kernel-runner.js';
+import { activate, derivativeAtOutput, expectClose, matmulOracle } from './support/oracle.js';
 
 /**
  * The CPU kernels against float64 oracles: WebAssembly SIMD on 1 and 2 threads, and the TypeScript
@@ -35,40 +36,6 @@ async function kernelsWith(implementation: Implementation, lengths: number[]): P
   return { kernels: choice.kernels, buffers: lengths.map((l) => choice.kernels.allocate(l)) };
 }
 
-function activate(z: number, a: Activation): number {
-  return { sigmoid: 1 / (1 + Math.exp(-z)), leakyRelu: z > 0 ? z : a.slope * z, relu: Math.max(z, 0), tanh: Math.tanh(z), linear: z }[a.name];
-}
-function derivativeAtOutput(y: number, a: Activation): number {
-  return { sigmoid: y * (1 - y), leakyRelu: y > 0 ? 1 : a.slope, relu: y > 0 ? 1 : 0, tanh: 1 - y * y, linear: 1 }[a.name];
-}
-
-/** C = op(A)·op(B) in float64 and Σ|a·b| per element, which bounds float32 rounding. */
-function product(a: Float32Array, b: Float32Array, m: number, n: number, k: number, tA: boolean, tB: boolean) {
-  const value = new Float64Array(m * n);
-  const magnitude = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let sum = 0;
-      let abs = 0;
-      for (let kk = 0; kk < k; kk++) {
-        const term = (tA ? a[kk * m + i]! : a[i * k + kk]!) * (tB ? b[j * k + kk]! : b[kk * n + j]!);
-        sum += term;
-        abs += Math.abs(term);
-      }
-      value[i * n + j] = sum;
-      magnitude[i * n + j] = abs;
-    }
-  }
-  return { value, magnitude };
-}
-
-function expectClose(actual: Float32Array, expected: ArrayLike<number>, bound: (i: number) => number) {
-  expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < actual.length; i++) {
-    const error = Math.abs(actual[i]! - expected[i]!);
-    if (!(error <= bound(i))) throw new Error(`element ${i}: got ${actual[i]}, expected ${expected[i]} (error ${error} > ${bound(i)})`);
-  }
-}
 
 const cases = IMPLEMENTATIONS.flatMap((implementation) => SHAPES.map(([rows, inputs, units]) => [implementation, rows, inputs, units] as const));
 
@@ -78,7 +45,7 @@ describe('CPU matmul kernels against the float64 oracle', () => {
     x!.set(randomArray(rows * inputs, rows));
     w!.set(randomArray(inputs * units, units + 7));
     bias!.set(randomArray(units, inputs + 3));
-    const { value, magnitude } = product(x!, w!, rows, units, inputs, false, false);
+    const { value, magnitude } = matmulOracle(x!, w!, rows, units, inputs, false, false);
     for (const activation of ACTIVATIONS) {
       kernels.forward(x!, w!, bias!, out!, rows, inputs, units, activation);
       const expected = value.map((v, i) => activate(v + bias![i % units]!, activation));
@@ -93,7 +60,7 @@ describe('CPU matmul kernels against the float64 oracle', () => {
     zGrad!.set(randomArray(rows * units, rows + 11));
     w!.set(randomArray(inputs * units, units + 5));
     // [rows, units] · [inputs, units]ᵀ: m = rows, n = inputs, k = units.
-    const { value, magnitude } = product(zGrad!, w!, rows, inputs, units, false, true);
+    const { value, magnitude } = matmulOracle(zGrad!, w!, rows, inputs, units, false, true);
     for (const activation of ACTIVATIONS) {
       below!.set(randomArray(rows * inputs, units).map((z) => activate(3 * z, activation)));
       kernels.inputGradient(zGrad!, w!, below!, out!, rows, inputs, units, activation);
@@ -108,7 +75,7 @@ describe('CPU matmul kernels against the float64 oracle', () => {
     x!.set(randomArray(rows * inputs, inputs + 1));
     zGrad!.set(randomArray(rows * units, units + 2));
     kernels.weightGradient(x!, zGrad!, wGrad!, bGrad!, rows, inputs, units);
-    const { value, magnitude } = product(x!, zGrad!, inputs, units, rows, true, false);
+    const { value, magnitude } = matmulOracle(x!, zGrad!, inputs, units, rows, true, false);
     expectClose(wGrad!, value, (i) => 2 * rows * 2 ** -24 * magnitude[i]! + 1e-7);
     const sums = Array.from({ length: units }, (_, j) => {
       let sum = 0;
