@@ -78,6 +78,29 @@ export const MATMUL_WORKGROUP = 8;
 /** Each thread accumulates a block of ROWS × 4 outputs in registers. */
 const ROWS = 8;
 
+/**
+ * What every matmul kernel declares: the subgroups extension where used, the uniforms, A, B and C,
+ * the epilogue's input (the bias [n], or the gate: the output [m, n] of the layer whose
+ * pre-activation gradient the product is), and the activation functions; `element` is the type the
+ * kernel reads and writes them as.
+ */
+function declarations(key: MatmulKey, element: 'f32' | 'vec4f'): string {
+  return wgsl`
+#if ${key.subgroups === true}
+enable subgroups;
+#endif
+${UNIFORMS}
+@group(0) @binding(2) var<storage, read> a: array<${element}>;
+@group(0) @binding(3) var<storage, read> b: array<${element}>;
+@group(0) @binding(4) var<storage, read_write> c: array<${element}>;
+#if ${key.epilogue === 'biasActivation'}
+@group(0) @binding(5) var<storage, read> bias: array<${element}>;
+#elif ${key.epilogue === 'derivative'}
+@group(0) @binding(5) var<storage, read> gate: array<${element}>;
+#endif
+${activationFunctions(key.activation)}`;
+}
+
 /*
  * Register blocking, not workgroup-memory tiling: per k, each thread loads 4 values of B and 8 of A
  * and does 32 multiply-adds, so loads are reused without a barrier. Software adapters (SwiftShader)
@@ -97,20 +120,7 @@ ${rows.map((i) => `    acc[${i}] += subgroupBroadcast(shared${Math.floor(i / 4)}
       acc[i] += loadA(min(row0 + i, m - 1u), kk, m, k) * bv;
     }`;
   return wgsl`
-#if ${subgroups}
-enable subgroups;
-#endif
-${UNIFORMS}
-@group(0) @binding(2) var<storage, read> a: array<f32>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
-#if ${epilogue === 'biasActivation'}
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
-#elif ${epilogue === 'derivative'}
-// The output of the layer whose pre-activation gradient this product produces: [m, n].
-@group(0) @binding(5) var<storage, read> gate: array<f32>;
-#endif
-${activationFunctions(key.activation)}
+${declarations(key, 'f32')}
 
 fn loadA(row: u32, kk: u32, m: u32, k: u32) -> f32 {
 #if ${transposeA}
@@ -260,19 +270,7 @@ ${accumulate((i, c) => `a${i}.x * b0_${c} + a${i}.y * b1_${c} + a${i}.z * b2_${c
   }`;
   }
   return wgsl`
-#if ${subgroups}
-enable subgroups;
-#endif
-${UNIFORMS}
-@group(0) @binding(2) var<storage, read> a: array<vec4f>;
-@group(0) @binding(3) var<storage, read> b: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> c: array<vec4f>;
-#if ${epilogue === 'biasActivation'}
-@group(0) @binding(5) var<storage, read> bias: array<vec4f>;
-#elif ${epilogue === 'derivative'}
-@group(0) @binding(5) var<storage, read> gate: array<vec4f>;
-#endif
-${activationFunctions(key.activation)}
+${declarations(key, 'vec4f')}
 
 fn epilogue(value: vec4f, index: u32, col: u32) -> vec4f {
 #if ${epilogue === 'biasActivation'}
