@@ -88,40 +88,43 @@ export function fastest<T extends string>(trials: Map<T, number[]>): T {
 /**
  * Picks a kernel variant for every product of a plan on this device. Where more than one variant
  * can compute a product (matmulVariantsFor) and no decision is known for its shape class yet (in
- * this process or stored by an earlier one), each candidate's pipeline is compiled (the winner's is the one the network then uses, from
- * the pipeline cache) and timed on scratch buffers of the product's shape, interleaved, best of
- * TRIAL_ROUNDS, and the winner stored. No timing is trusted across adapters: the key names the adapter.
+ * this process or stored by an earlier one), each candidate's pipeline is compiled (the winner's is
+ * the one the network then uses, from the pipeline cache) and timed on scratch buffers of the
+ * product's shape, interleaved, best of TRIAL_ROUNDS, and the winner stored. No timing is trusted
+ * across adapters: the key names the adapter.
  */
 export async function tuneProducts(context: GpuContext, shapes: ProductShape[], subgroups: boolean): Promise<TuningDecision[]> {
-  const candidatesOf = (shape: ProductShape) =>
-    matmulVariantsFor(shape.key.transposeA, shape.key.transposeB, shape.dims.m, shape.dims.n, shape.dims.k, { subgroups });
   cache ??= readDecisions();
   const known = await cache;
-  const decided = (shape: ProductShape): MatmulVariant | undefined => {
-    const candidates = candidatesOf(shape);
-    const variant = known[shapeClass(context, shape, candidates)];
-    return candidates.find((candidate) => candidate === variant);
-  };
-  const open = (shape: ProductShape) => candidatesOf(shape).length > 1 && !decided(shape);
+  // Each product's candidates, and its shape class where there is a choice (the class names the
+  // candidates' WGSL, so it is worked out once per product).
+  const products = shapes.map((shape) => {
+    const { transposeA, transposeB } = shape.key;
+    const candidates = matmulVariantsFor(transposeA, transposeB, shape.dims.m, shape.dims.n, shape.dims.k, { subgroups });
+    const classKey = candidates.length > 1 ? shapeClass(context, shape, candidates) : undefined;
+    return { shape, candidates, classKey };
+  });
+  const decided = ({ candidates, classKey }: (typeof products)[number]) =>
+    classKey === undefined ? undefined : candidates.find((candidate) => candidate === known[classKey]);
   // Every pipeline first, in parallel: compilation running beside a trial would slow it.
-  await Promise.all(shapes.filter(open).flatMap((shape) =>
-    candidatesOf(shape).map((variant) => getKernel(context.device, { ...shape.key, ...MATMUL_VARIANTS[variant] }))));
+  await Promise.all(products.filter((p) => p.classKey !== undefined && !decided(p)).flatMap(({ shape, candidates }) =>
+    candidates.map((variant) => getKernel(context.device, { ...shape.key, ...MATMUL_VARIANTS[variant] }))));
   const decisions: TuningDecision[] = [];
   const fresh: Decisions = {};
-  for (const shape of shapes) {
+  for (const product of products) {
+    const { shape, candidates, classKey } = product;
     const { m, n, k } = shape.dims;
-    const candidates = candidatesOf(shape);
     const decision = { label: shape.label, shape: `${m}×${n}×${k}` };
-    const cached = decided(shape);
-    if (candidates.length === 1) {
+    const cached = decided(product);
+    if (classKey === undefined) {
       decisions.push({ ...decision, variant: candidates[0]!, source: 'only' });
     } else if (cached) {
       decisions.push({ ...decision, variant: cached, source: 'cached' });
     } else {
       const trials = await timeCandidates(context.device, shape, candidates);
       const variant = fastest(trials);
-      known[shapeClass(context, shape, candidates)] = variant;
-      fresh[shapeClass(context, shape, candidates)] = variant;
+      known[classKey] = variant;
+      fresh[classKey] = variant;
       decisions.push({ ...decision, variant, source: 'measured',
         trials: Object.fromEntries([...trials].map(([v, times]) => [v, Math.min(...times)])) });
     }
