@@ -180,8 +180,9 @@ export class WebGpuBackend implements Backend {
       // Compiled before the autotune times anything, so compilation does not skew its trials.
       await Promise.all(fixedKeys.map((key) => getKernel(device, key)));
       const shapes = plan.layers.map((_, l) => layerShapes(plan, l));
-      const tuning = await tuneProducts(context, shapes.flatMap(shapesOf), canShareBySubgroups(context));
-      const variants = new Map(shapes.flatMap(shapesOf).map((shape, i) => [shape, tuning[i]!.variant]));
+      const allShapes = shapes.flatMap(shapesOf);
+      const tuning = await tuneProducts(context, allShapes, canShareBySubgroups(context));
+      const variants = new Map(allShapes.map((shape, i) => [shape, tuning[i]!.variant]));
       const products = shapes.map((layer) => withVariants(layer, variants));
       const keys = [...fixedKeys, ...products.flatMap((layer) => productsOf(layer).map((product) => product.key))];
       const unique = [...new Map(keys.map((key) => [JSON.stringify(key), key])).values()];
