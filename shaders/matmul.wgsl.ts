@@ -65,12 +65,15 @@ export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
 /**
  * The variants that can compute a product of this form and shape on a device: vec4 ones where the
  * shape allows (vectorizable), subgroup ones only where lanes may share (canShareBySubgroups) and
- * then instead of their plain twins, which they beat on every measured shape.
+ * then instead of their plain twins, which they beat on every measured shape. The first is the
+ * guess a product runs until the autotune has measured them: the wide one for Aᵀ·B, where its
+ * extra columns share each load of A, the narrow one elsewhere.
  */
 export function matmulVariantsFor(transposeA: boolean, transposeB: boolean, m: number, n: number, k: number,
   device: { subgroups: boolean }): MatmulVariant[] {
   if (!vectorizable(transposeA, transposeB, m, n, k)) return device.subgroups ? ['scalar+subgroups'] : ['scalar'];
-  return device.subgroups ? ['vec4+subgroups', 'vec4-wide+subgroups'] : ['vec4', 'vec4-wide'];
+  const variants: MatmulVariant[] = device.subgroups ? ['vec4+subgroups', 'vec4-wide+subgroups'] : ['vec4', 'vec4-wide'];
+  return transposeA ? variants.reverse() : variants;
 }
 
 /** A workgroup is 8×8 threads. */

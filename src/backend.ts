@@ -84,5 +84,10 @@ export interface Backend {
   /** Mean loss over any number of rows, and the outputs (softmax applied) for accuracy. */
   evaluate(x: Float32Array, y: Float32Array, rows: number): Promise<{ loss: number; outputs: Float32Array }>;
   stats(): ResourceStats;
+  /**
+   * WebGPU: settles when every matrix product runs the kernel variant the autotune chose (its
+   * trials may run beside the first steps; see DeviceInfo.tuning). Never rejects.
+   */
+  tuned?(): Promise<void>;
   dispose(): void;
 }

@@ -160,6 +160,16 @@ export class Network {
     return this.impl.info;
   }
 
+  /**
+   * Settles when every matrix product runs the kernel variant the autotune chose for this device.
+   * On a device's first use the trials run beside the first steps (those run a default variant,
+   * with the same results); deviceInfo.tuning then says 'pending' until this settles. Resolves at
+   * once on the CPU backends and when every decision was known. Never rejects.
+   */
+  tuned(): Promise<void> {
+    return this.impl.tuned?.() ?? Promise.resolve();
+  }
+
   private attach(impl: Backend): void {
     this.unsubscribeLoss?.();
     this.impl = impl;

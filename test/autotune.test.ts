@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { matmulVariantsFor } from '../shaders/index.js';
 import { createNetwork, type NetworkSpec } from '../src/index.js';
-import { fastest } from '../src/webgpu/autotune.js';
+import { fastest, forgetDecisions } from '../src/webgpu/autotune.js';
 import { canShareBySubgroups, defaultContext } from '../src/webgpu/device.js';
 
 describe('autotune decision', () => {
@@ -29,6 +29,7 @@ describe('autotune on this adapter', () => {
     const subgroups = canShareBySubgroups(context);
     // An odd batch size keeps these shape classes apart from every other test's networks.
     const first = await createNetwork(spec(44));
+    await first.tuned();
     const tuning = first.deviceInfo.tuning!;
     expect(tuning.map((d) => d.label)).toEqual([
       'layer 1 forward', 'layer 1 weight gradient',
@@ -59,4 +60,55 @@ describe('autotune on this adapter', () => {
     first.dispose();
     second.dispose();
   });
+
+  it('on first use trains on the first candidates while the trials run, then switches with the same results', async () => {
+    const context = (await defaultContext())!;
+    const background = context.device.features.has('timestamp-query');
+    forgetDecisions();
+    const { x, y } = batch(40, 12, 3);
+    const first = await createNetwork({ ...spec(40), seed: 5 });
+    const start = first.deviceInfo.tuning!.map((d) => ({ ...d }));
+    // Where the device has timestamps the trials run beside training: every choice is pending, on its first candidate.
+    for (const decision of start.filter((d) => d.source !== 'only')) {
+      const [m, n, k] = decision.shape.split('×').map(Number) as [number, number, number];
+      const form = decision.label.endsWith('forward') ? [false, false] : decision.label.endsWith('gradient') ? [true, false] : [false, true];
+      if (background) {
+        expect(decision).toMatchObject({ source: 'pending', variant: matmulVariantsFor(form[0]!, form[1]!, m, n, k, { subgroups: canShareBySubgroups(context) })[0] });
+      } else {
+        expect(decision.source).toBe('measured');
+      }
+    }
+    const losses = [await first.trainBatch(x, y)];
+    await first.tuned();
+    const tuned = first.deviceInfo.tuning!;
+    expect(tuned.every((d) => d.source === 'measured' || d.source === 'cached' || d.source === 'only')).toBe(true);
+    for (let i = 0; i < 3; i++) losses.push(await first.trainBatch(x, y));
+
+    // A second network starts on the decisions; the same seed and data give bit-identical losses,
+    // whichever variants each step ran (the vec4 variants compute identically).
+    const second = await createNetwork({ ...spec(40), seed: 5 });
+    expect(second.deviceInfo.tuning!.map((d) => d.variant)).toEqual(tuned.map((d) => d.variant));
+    const again = [];
+    for (let i = 0; i < 4; i++) again.push(await second.trainBatch(x, y));
+    expect(again).toEqual(losses);
+    expect(losses[3]!).toBeLessThan(losses[0]!);
+    first.dispose();
+    second.dispose();
+  });
+
+  it('settles its trials when the network is disposed while they run', async () => {
+    forgetDecisions();
+    const net = await createNetwork(spec(52));
+    net.dispose();
+    await net.tuned();
+    // The trials ran on scratch buffers of their own: their decisions stand, for the next network.
+    expect(net.deviceInfo.tuning!.some((d) => d.source === 'pending')).toBe(false);
+  });
 });
+
+/** A deterministic batch of `rows` rows: inputs in [-1, 1], one-hot-free targets in [0, 1]. */
+function batch(rows: number, inputs: number, outputs: number): { x: Float32Array; y: Float32Array } {
+  const x = Float32Array.from({ length: rows * inputs }, (_, i) => Math.sin(i * 1.7) * 0.9);
+  const y = Float32Array.from({ length: rows * outputs }, (_, i) => (Math.cos(i * 0.9) + 1) / 2);
+  return { x, y };
+}

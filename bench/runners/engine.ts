@@ -48,6 +48,8 @@ async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step
   if (slow) return slow;
   const net = await createNetwork({ ...networkSpec(backend, c.sizes, c.batch), threads });
   try {
+    // Every step timed runs the variants the autotune chose, not the defaults used while it measures.
+    await net.tuned();
     // One step first: its time decides whether the case is worth timing, its loss is checked against ours (cpu).
     const first = batchesOf(c)[0]!;
     const [loss, ms] = await timed(() => net.trainBatch(first.x, first.y));
@@ -126,6 +128,9 @@ async function warmupCell(backend: BackendName, c: TrainingCase, firstUse = fals
         }
         fresh.net = await createNetwork({ ...networkSpec(backend, c.sizes, c.batch), threads, ...(fresh.device ? { device: fresh.device } : {}) });
         await fresh.net.trainBatch(x, y);
+        // On first use the autotune's trials go on beside the steps; they must not run into the next
+        // sample's timing. Destroying the device ends them (the network keeps its default variants).
+        if (firstUse) fresh.device?.destroy();
       }
     },
     dispose() {

@@ -23,19 +23,24 @@ export interface TuningDecision {
   variant: MatmulVariant;
   /**
    * 'measured' now; 'cached': decided earlier for this adapter, shape class and kernel source, in this
-   * process or a stored earlier one (tuning-store.ts); 'only': one candidate, nothing to decide.
+   * process or a stored earlier one (tuning-store.ts); 'only': one candidate, nothing to decide;
+   * 'pending': running the first candidate while the trials are under way (Network.tuned());
+   * 'guess': kept the first candidate because the trials could not finish (the device was lost).
    */
-  source: 'measured' | 'cached' | 'only';
+  source: 'measured' | 'cached' | 'only' | 'pending' | 'guess';
   /** Best trial time per candidate, in ms, when measured. */
   trials?: Partial<Record<MatmulVariant, number>>;
 }
 
 /**
- * Trials run on the product's real m and n but with k cut to this many steps: a kernel's time is
- * linear in k, so the ranking holds, and a 784×256×784 product costs a sixth of a step instead of a
- * whole one. Warm-up time matters (it is a benchmark case of its own).
+ * Trials run on the product's real m and n, with k cut to at most this many steps: a kernel's time
+ * is linear in k once its operands outgrow the caches. Trials that createNetwork waits for (on a
+ * device without timestamps) cut k to 64, so they cost a fraction of a step; trials in the
+ * background (see Network.tuned) to 256, because at 64 the operands of a 256×256 product still
+ * fit in the caches: on SwiftShader vec4-wide A·B then looked as fast as vec4, and at k ≥ 128 it is
+ * 1.3–1.5× slower.
  */
-const TRIAL_K = 64;
+export const TRIAL_K = { blocking: 64, background: 256 } as const;
 /**
  * Timed rounds per candidate after one untimed run, the order reversed every round; the best round
  * counts, since other work on the machine only ever adds time (with 2 rounds, a busy 2-core machine
@@ -85,58 +90,172 @@ export function fastest<T extends string>(trials: Map<T, number[]>): T {
   return best.variant;
 }
 
+/** A product whose variant is still to be measured, and where its decision goes. */
+interface PendingProduct {
+  index: number;
+  shape: ProductShape;
+  candidates: MatmulVariant[];
+  classKey: string;
+}
+
 /**
- * Picks a kernel variant for every product of a plan on this device. Where more than one variant
- * can compute a product (matmulVariantsFor) and no decision is known for its shape class yet (in
- * this process or stored by an earlier one), each candidate's pipeline is compiled (the winner's is
- * the one the network then uses, from the pipeline cache) and timed on scratch buffers of the
- * product's shape, interleaved, best of TRIAL_ROUNDS, and the winner stored. No timing is trusted
+ * What the autotune knows when a network is created: a decision for every product (known ones
+ * 'cached' or 'only'; the rest 'pending' on their first candidate, the rule-of-thumb guess), and
+ * `measure`, which runs the trials of the pending ones and returns their final decisions (absent
+ * when nothing is pending).
+ */
+export interface TuningPlan {
+  decisions: TuningDecision[];
+  /** Runs the trials with k cut to `kLimit` (a TRIAL_K) and returns every product's final decision. */
+  measure?: (kLimit: number) => Promise<TuningDecision[]>;
+}
+
+/**
+ * Plans the choice of a kernel variant for every product of a plan on this device. Where more than
+ * one variant can compute a product (matmulVariantsFor) and no decision is known for its shape class
+ * yet (in this process or stored by an earlier one), the product starts on its first candidate and
+ * `measure` later compiles every candidate's pipeline and times them on scratch buffers of the
+ * product's shape, interleaved, best of TRIAL_ROUNDS, and stores the winners. No timing is trusted
  * across adapters: the key names the adapter.
  */
-export async function tuneProducts(context: GpuContext, shapes: ProductShape[], subgroups: boolean): Promise<TuningDecision[]> {
+export async function planTuning(context: GpuContext, shapes: ProductShape[], subgroups: boolean): Promise<TuningPlan> {
   cache ??= readDecisions();
   const known = await cache;
-  // Each product's candidates, and its shape class where there is a choice (the class names the
-  // candidates' WGSL, so it is worked out once per product).
-  const products = shapes.map((shape) => {
-    const { transposeA, transposeB } = shape.key;
-    const candidates = matmulVariantsFor(transposeA, transposeB, shape.dims.m, shape.dims.n, shape.dims.k, { subgroups });
-    const classKey = candidates.length > 1 ? shapeClass(context, shape, candidates) : undefined;
-    return { shape, candidates, classKey };
-  });
-  const decided = ({ candidates, classKey }: (typeof products)[number]) =>
-    classKey === undefined ? undefined : candidates.find((candidate) => candidate === known[classKey]);
-  // Every pipeline first, in parallel: compilation running beside a trial would slow it.
-  await Promise.all(products.filter((p) => p.classKey !== undefined && !decided(p)).flatMap(({ shape, candidates }) =>
-    candidates.map((variant) => getKernel(context.device, { ...shape.key, ...MATMUL_VARIANTS[variant] }))));
   const decisions: TuningDecision[] = [];
-  const fresh: Decisions = {};
-  for (const product of products) {
-    const { shape, candidates, classKey } = product;
+  const pending: PendingProduct[] = [];
+  for (const [index, shape] of shapes.entries()) {
+    const { transposeA, transposeB } = shape.key;
     const { m, n, k } = shape.dims;
+    const candidates = matmulVariantsFor(transposeA, transposeB, m, n, k, { subgroups });
     const decision = { label: shape.label, shape: `${m}×${n}×${k}` };
-    const cached = decided(product);
+    // The class names the candidates' WGSL, so it is worked out only where there is a choice.
+    const classKey = candidates.length > 1 ? shapeClass(context, shape, candidates) : undefined;
+    const cached = classKey === undefined ? undefined : candidates.find((candidate) => candidate === known[classKey]);
     if (classKey === undefined) {
       decisions.push({ ...decision, variant: candidates[0]!, source: 'only' });
     } else if (cached) {
       decisions.push({ ...decision, variant: cached, source: 'cached' });
     } else {
-      const trials = await timeCandidates(context.device, shape, candidates);
-      const variant = fastest(trials);
-      known[classKey] = variant;
-      fresh[classKey] = variant;
-      decisions.push({ ...decision, variant, source: 'measured',
-        trials: Object.fromEntries([...trials].map(([v, times]) => [v, Math.min(...times)])) });
+      decisions.push({ ...decision, variant: candidates[0]!, source: 'pending' });
+      pending.push({ index, shape, candidates, classKey });
     }
   }
-  if (Object.keys(fresh).length > 0) await saveDecisions(fresh);
+  if (pending.length === 0) return { decisions };
+  return { decisions, measure: (kLimit) => measurePending(context, pending, decisions, known, kLimit) };
+}
+
+/**
+ * Picks every product's variant now, trials included: planTuning, then its measure. For callers
+ * that need final decisions before they start (the trainer on a device without timestamps).
+ */
+export async function tuneProducts(context: GpuContext, shapes: ProductShape[], subgroups: boolean): Promise<TuningDecision[]> {
+  const plan = await planTuning(context, shapes, subgroups);
+  return plan.measure ? plan.measure(TRIAL_K.blocking) : plan.decisions;
+}
+
+async function measurePending(context: GpuContext, pending: PendingProduct[], planned: TuningDecision[], known: Decisions,
+  kLimit: number): Promise<TuningDecision[]> {
+  // Every pipeline first, in parallel: compilation running beside a trial would slow it.
+  await Promise.all(pending.flatMap(({ shape, candidates }) =>
+    candidates.map((variant) => getKernel(context.device, { ...shape.key, ...MATMUL_VARIANTS[variant] }))));
+  const decisions = [...planned];
+  const fresh: Decisions = {};
+  for (const { index, shape, candidates, classKey } of pending) {
+    // An earlier product of this run may have settled the class already.
+    const settled = candidates.find((candidate) => candidate === fresh[classKey]);
+    if (settled) {
+      decisions[index] = { ...planned[index]!, variant: settled, source: 'cached' };
+      continue;
+    }
+    const trials = await timeCandidates(context.device, shape, candidates, kLimit);
+    const variant = fastest(trials);
+    known[classKey] = variant;
+    fresh[classKey] = variant;
+    decisions[index] = { ...planned[index]!, variant, source: 'measured',
+      trials: Object.fromEntries([...trials].map(([v, times]) => [v, Math.min(...times)])) };
+  }
+  await saveDecisions(fresh);
   return decisions;
 }
 
+/** A candidate ready to dispatch on the scratch buffers. */
+interface TrialRun {
+  variant: MatmulVariant;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  grid: readonly [number, number];
+}
+
+/** The passes of a trial: each candidate once untimed, then TRIAL_ROUNDS rounds, every other one in reverse order. */
+function trialOrder(runs: TrialRun[]): { run: TrialRun; timed: boolean }[] {
+  const order = runs.map((run) => ({ run, timed: false }));
+  for (let round = 0; round < TRIAL_ROUNDS; round++) {
+    for (const run of round % 2 === 0 ? runs : [...runs].reverse()) order.push({ run, timed: true });
+  }
+  return order;
+}
+
+function encodeRun(pass: GPUComputePassEncoder, run: TrialRun): void {
+  pass.setPipeline(run.pipeline);
+  pass.setBindGroup(0, run.bindGroup);
+  pass.dispatchWorkgroups(run.grid[0], run.grid[1]);
+  pass.end();
+}
+
+/**
+ * Every pass of the trial in one submit, each timed by the device's own timestamps (a submit and
+ * its wait cost a few ms on SwiftShader, more than many trials). Undefined when the timestamps
+ * cannot be trusted (any pass not later than its start), and the caller times by submits instead.
+ */
+async function timeByTimestamps(device: GPUDevice, runs: TrialRun[]): Promise<Map<MatmulVariant, number[]> | undefined> {
+  const order = trialOrder(runs);
+  const count = 2 * order.length;
+  const querySet = device.createQuerySet({ type: 'timestamp', count, label: 'autotune timestamps' });
+  const resolved = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, label: 'autotune timestamps' });
+  const readback = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'autotune timestamps readback' });
+  try {
+    const encoder = device.createCommandEncoder();
+    order.forEach(({ run }, i) => encodeRun(encoder.beginComputePass({
+      timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+    }), run));
+    encoder.resolveQuerySet(querySet, 0, count, resolved, 0);
+    encoder.copyBufferToBuffer(resolved, 0, readback, 0, count * 8);
+    device.queue.submit([encoder.finish()]);
+    await readback.mapAsync(GPUMapMode.READ);
+    const stamps = new BigUint64Array(readback.getMappedRange().slice(0));
+    readback.unmap();
+    const trials = new Map<MatmulVariant, number[]>(runs.map((run) => [run.variant, []]));
+    for (const [i, { run, timed }] of order.entries()) {
+      const nanoseconds = Number(stamps[2 * i + 1]! - stamps[2 * i]!);
+      if (!(stamps[2 * i + 1]! > stamps[2 * i]!) || !Number.isFinite(nanoseconds)) return undefined;
+      if (timed) trials.get(run.variant)!.push(nanoseconds / 1e6);
+    }
+    return trials;
+  } finally {
+    querySet.destroy();
+    resolved.destroy();
+    readback.destroy();
+  }
+}
+
+/** Every pass of the trial in a submit of its own, timed from submit to onSubmittedWorkDone. */
+async function timeBySubmits(device: GPUDevice, runs: TrialRun[]): Promise<Map<MatmulVariant, number[]>> {
+  const trials = new Map<MatmulVariant, number[]>(runs.map((run) => [run.variant, []]));
+  for (const { run, timed } of trialOrder(runs)) {
+    const encoder = device.createCommandEncoder();
+    encodeRun(encoder.beginComputePass(), run);
+    const start = performance.now();
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    if (timed) trials.get(run.variant)!.push(performance.now() - start);
+  }
+  return trials;
+}
+
 /** Times each candidate on zero-filled scratch buffers (values do not change a kernel's speed). */
-async function timeCandidates(device: GPUDevice, shape: ProductShape, candidates: MatmulVariant[]): Promise<Map<MatmulVariant, number[]>> {
+async function timeCandidates(device: GPUDevice, shape: ProductShape, candidates: MatmulVariant[], kLimit: number): Promise<Map<MatmulVariant, number[]>> {
   const { m, n } = shape.dims;
-  const k = Math.min(shape.dims.k, TRIAL_K);
+  const k = Math.min(shape.dims.k, kLimit);
   const kernels = await Promise.all(candidates.map((variant) => getKernel(device, { ...shape.key, ...MATMUL_VARIANTS[variant] })));
   const storage = GPUBufferUsage.STORAGE;
   const uniform = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
@@ -151,7 +270,7 @@ async function timeCandidates(device: GPUDevice, shape: ProductShape, candidates
   ];
   try {
     device.queue.writeBuffer(scratch[0]!, 0, packDims([{ ...shape.dims, k, rowsAxis: 0 }]), 0, DIMS_BYTES);
-    const runs = candidates.map((variant, i) => {
+    const runs = candidates.map((variant, i): TrialRun => {
       const kernel = kernels[i]!;
       const bindGroup = device.createBindGroup({
         layout: kernel.layout,
@@ -160,24 +279,7 @@ async function timeCandidates(device: GPUDevice, shape: ProductShape, candidates
       const tile = matmulTile(MATMUL_VARIANTS[variant]);
       return { variant, pipeline: kernel.pipeline, bindGroup, grid: [Math.ceil(n / tile.cols), Math.ceil(m / tile.rows)] as const };
     });
-    const time = async (run: (typeof runs)[number]) => {
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      pass.setPipeline(run.pipeline);
-      pass.setBindGroup(0, run.bindGroup);
-      pass.dispatchWorkgroups(run.grid[0], run.grid[1]);
-      pass.end();
-      const start = performance.now();
-      device.queue.submit([encoder.finish()]);
-      await device.queue.onSubmittedWorkDone();
-      return performance.now() - start;
-    };
-    const trials = new Map<MatmulVariant, number[]>(candidates.map((variant) => [variant, []]));
-    for (const run of runs) await time(run);
-    for (let round = 0; round < TRIAL_ROUNDS; round++) {
-      for (const run of round % 2 === 0 ? runs : [...runs].reverse()) trials.get(run.variant)!.push(await time(run));
-    }
-    return trials;
+    return (device.features.has('timestamp-query') && await timeByTimestamps(device, runs)) || await timeBySubmits(device, runs);
   } finally {
     for (const buffer of scratch) buffer.destroy();
   }

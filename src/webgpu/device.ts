@@ -106,8 +106,9 @@ async function createContext(): Promise<GpuContext | null> {
   if (!adapter) return null;
   // Ask for the adapter's largest buffers so big layers and datasets fit where the hardware allows.
   const limits = adapter.limits;
-  // Subgroups let the SwiftShader matmul share loads between lanes (see shaders/matmul.wgsl.ts).
-  const features: GPUFeatureName[] = adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [];
+  // Subgroups let the SwiftShader matmul share loads between lanes (see shaders/matmul.wgsl.ts);
+  // timestamps let the autotune time its trials in one submit (autotune.ts).
+  const features = (['subgroups', 'timestamp-query'] as GPUFeatureName[]).filter((feature) => adapter.features.has(feature));
   const device = await adapter.requestDevice({
     requiredFeatures: features,
     requiredLimits: {

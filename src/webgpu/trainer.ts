@@ -3,7 +3,7 @@ import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backe
 import { gatherRows } from '../data/matrix.js';
 import { DeviceError } from '../errors.js';
 import type { Activation, Plan } from '../plan.js';
-import { tuneProducts, type ProductShape, type TuningDecision } from './autotune.js';
+import { planTuning, TRIAL_K, type ProductShape, type TuningDecision } from './autotune.js';
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import { getKernel, type Kernel } from './kernels.js';
@@ -55,6 +55,11 @@ export class WebGpuBackend implements Backend {
   private readonly kernels: Map<string, Kernel>;
   private readonly uniforms: GPUBuffer;
   private t = 0;
+  /** Each matrix product's dispatch by its label ('layer 1 forward'), for the autotune to switch its variant. */
+  private readonly productDispatches = new Map<string, { product: Product; dispatch: Dispatch }>();
+  /** Settles when every product runs its final variant (the background trials are done or have failed). */
+  private tuning: Promise<void> = Promise.resolve();
+  private disposed = false;
 
   private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, products: LayerProducts[],
     tuning: TuningDecision[], initial: Float32Array, reason: string) {
@@ -112,9 +117,11 @@ export class WebGpuBackend implements Backend {
       pending.push({ key, dims: dimsList.push(dims) - 1, buffers, grid });
       return pending.length - 1;
     };
-    const matmul = ({ key, dims }: Product, buffers: Buffers) => {
-      const tile = matmulTile(key);
-      return add(key, dims, buffers, (rows) => [ceilDiv(dims.n, tile.cols), ceilDiv(dims.rowsAxis === 1 ? rows : dims.m, tile.rows)]);
+    const productIndices: [Product, number][] = [];
+    const matmul = (product: Product, buffers: Buffers) => {
+      const index = add(product.key, product.dims, buffers, matmulGrid(product));
+      productIndices.push([product, index]);
+      return index;
     };
     const segment = (buffer: GPUBuffer, offset: number, count: number) => ({ buffer, offset: offset * FLOAT, size: count * FLOAT });
 
@@ -162,6 +169,42 @@ export class WebGpuBackend implements Backend {
     this.lossDispatches = pick([...forward, ...loss, ...softmaxPass]);
     this.predictDispatches = pick([...forward, ...softmaxPass]);
     this.lossReduce = { dims: pending[lossReduceIndex]!.dims, rowLoss, dispatch: dispatches[lossReduceIndex]! };
+    for (const [product, index] of productIndices) this.productDispatches.set(product.label, { product, dispatch: dispatches[index]! });
+  }
+
+  /**
+   * Runs the autotune's trials while the network trains, then switches each product whose winner is
+   * not the variant it started on. Every candidate binds the same buffers the same way, so the
+   * product's bind group stays (its layout is group-equivalent to the winner's); only its pipeline
+   * and grid change, between two steps. The trials time themselves with timestamps, so training
+   * work queued beside them does not count in their times. If they fail (the device lost, say), the
+   * products keep the variants they started on.
+   */
+  private tuneInBackground(measure: () => Promise<TuningDecision[]>): void {
+    const decisions = this.info.tuning!;
+    this.tuning = measure().then(async (final) => {
+      for (const [i, decision] of final.entries()) {
+        const entry = this.productDispatches.get(decision.label)!;
+        if (decision.variant !== decisions[i]!.variant && !this.disposed) {
+          const product: Product = { ...entry.product, key: { ...entry.product.key, ...MATMUL_VARIANTS[decision.variant] } };
+          // Compiled for the trials: the pipeline cache has it.
+          const kernel = await getKernel(this.device, product.key);
+          entry.product = product;
+          entry.dispatch.kernel = kernel;
+          entry.dispatch.grid = matmulGrid(product);
+        }
+        decisions[i] = decision;
+      }
+    }, () => {
+      for (const [i, decision] of decisions.entries()) {
+        if (decision.source === 'pending') decisions[i] = { ...decision, source: 'guess' };
+      }
+    });
+  }
+
+  /** Settles when every product runs the variant the autotune chose for it. */
+  tuned(): Promise<void> {
+    return this.tuning;
   }
 
   /**
@@ -181,13 +224,19 @@ export class WebGpuBackend implements Backend {
       await Promise.all(fixedKeys.map((key) => getKernel(device, key)));
       const shapes = plan.layers.map((_, l) => layerShapes(plan, l));
       const allShapes = shapes.flatMap(shapesOf);
-      const tuning = await tuneProducts(context, allShapes, canShareBySubgroups(context));
+      const tuningPlan = await planTuning(context, allShapes, canShareBySubgroups(context));
+      // Trials run beside training where the device times them itself (timestamps), so the first
+      // step need not wait for them; elsewhere they run now, on an idle queue.
+      const { measure } = tuningPlan;
+      const background = measure && device.features.has('timestamp-query') ? () => measure(TRIAL_K.background) : undefined;
+      const tuning = measure && !background ? await measure(TRIAL_K.blocking) : tuningPlan.decisions;
       const variants = new Map(allShapes.map((shape, i) => [shape, tuning[i]!.variant]));
       const products = shapes.map((layer) => withVariants(layer, variants));
       const keys = [...fixedKeys, ...products.flatMap((layer) => productsOf(layer).map((product) => product.key))];
       const unique = [...new Map(keys.map((key) => [JSON.stringify(key), key])).values()];
       const compiled = await Promise.all(unique.map(async (key) => [JSON.stringify(key), await getKernel(device, key)] as const));
       backend = new WebGpuBackend(plan, context, new Map(compiled), products, tuning, initial, reason);
+      if (background) backend.tuneInBackground(background);
     } finally {
       const [memory, validation] = [await device.popErrorScope(), await device.popErrorScope()];
       const error = memory ?? validation;
@@ -465,16 +514,24 @@ export class WebGpuBackend implements Backend {
   }
 
   dispose(): void {
+    this.disposed = true;
     for (const buffer of this.owned) buffer.destroy();
     this.owned.length = 0;
     this.trainingSet = undefined;
   }
 }
 
-/** One matrix product of the step: its kernel and its sizes. */
+/** One matrix product of the step: where it sits ('layer 1 forward'), its kernel and its sizes. */
 interface Product {
+  label: string;
   key: Extract<KernelKey, { kind: 'matmul' }>;
   dims: Dims;
+}
+
+/** A product's grid as a function of the batch's rows: one workgroup per tile of the output. */
+function matmulGrid({ key, dims }: Product): Dispatch['grid'] {
+  const tile = matmulTile(key);
+  return (rows) => [ceilDiv(dims.n, tile.cols), ceilDiv(dims.rowsAxis === 1 ? rows : dims.m, tile.rows)];
 }
 
 const LINEAR: Activation = { name: 'linear', slope: 0 };
@@ -511,7 +568,7 @@ function layerShapes(plan: Plan, l: number): LayerOf<ProductShape> {
 }
 
 function withVariants(layer: LayerOf<ProductShape>, variants: Map<ProductShape, MatmulVariant>): LayerProducts {
-  const product = (shape: ProductShape): Product => ({ key: { ...shape.key, ...MATMUL_VARIANTS[variants.get(shape)!] }, dims: shape.dims });
+  const product = (shape: ProductShape): Product => ({ label: shape.label, key: { ...shape.key, ...MATMUL_VARIANTS[variants.get(shape)!] }, dims: shape.dims });
   return { forward: product(layer.forward), gradient: product(layer.gradient), signal: layer.signal && product(layer.signal) };
 }
 

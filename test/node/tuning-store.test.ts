@@ -12,6 +12,7 @@ const SCRIPT = `
 import { createNetwork } from './src/index.js';
 const net = await createNetwork({ inputSize: 20, layers: [{ type: 'dense', units: 40 }, { type: 'relu' }, { type: 'dense', units: 8 }],
   loss: 'mse', optimizer: { type: 'sgd', learningRate: 0.1 }, batchSize: 28, backend: 'webgpu' });
+await net.tuned();
 console.log(JSON.stringify(net.deviceInfo.tuning.map((d) => [d.label, d.variant, d.source])));
 net.dispose();
 `;
