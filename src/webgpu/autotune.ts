@@ -53,10 +53,15 @@ let cache: Promise<Decisions> | undefined;
 
 /**
  * Forgets every decision this process knows, stored ones included (the store itself is left as it
- * is), so the next network tunes as on a machine's first use: the benchmark's cold start.
+ * is), so the next network tunes as on a machine's first use: the benchmark's cold start. Returns a
+ * function that brings back what was forgotten.
  */
-export function forgetDecisions(): void {
+export function forgetDecisions(): () => void {
+  const known = cache;
   cache = Promise.resolve({});
+  return () => {
+    cache = known;
+  };
 }
 
 /** 32-bit FNV-1a, in hex: a short name for the candidates' WGSL. */
