@@ -47,7 +47,7 @@ network (leakyRelu hidden, sigmoid output) on a batch of 256 with the loss read 
 over 2,560 rows (ours: \`fit\`, shuffled, loss read at the end of the epoch; the peers: their step over
 the batches in order, the loss summed on the device and read once at the end); the same for a
 784-1024-1024-10 network on batches of 1,024 (about 11 GFLOP a step; a runner whose first step takes
-over 15 s is left out); the fixed cost of a 2-2-2 step on one row; and the three matmul forms of
+over 30 s is left out of the step case, over 15 s out of the fit case); the fixed cost of a 2-2-2 step on one row; and the three matmul forms of
 backprop (A·B, A·Bᵀ, Aᵀ·B) on square matrices: every variant of our WebGPU kernel the device allows
 (scalar, vec4 and vec4-wide, each also sharing loads through subgroups where the device allows; a
 network's autotune picks among them per product) and our cpu backend's wasm products (with their
@@ -63,7 +63,7 @@ TF.js is 5–10× slower per step, and its sweeps alone would take many minutes.
 each has a shorter window: one step to warm up, then at least 2 samples and at least 1 s (\`--quick\`
 keeps only the smallest point of each sweep).
 
-Each other cell but the warm-up is warmed up, then repeated for at least 2 s; the figure is the median.
+Each other cell but the warm-up is warmed up, then repeated for at least 5 s (and 3 times); the figure is the median.
 \`× ${BASELINE}\` is how many times faster than our ${BASELINE} backend in the same case and run;
 \`vs ${GPU_BASELINE}\` is the same against our ${GPU_BASELINE} backend (the fastest of its kernels in the matmul cases), so
 "jax-webgpu … 0.50×" reads "jax-js on WebGPU takes twice as long as ours".

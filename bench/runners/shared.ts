@@ -33,8 +33,14 @@ export function networkSpec(backend: BackendName, sizes: number[], batch: number
 /** How far a runner's first-step loss may be from ours, relative. */
 export const LOSS_TOLERANCE = 1e-4;
 
-/** A runner whose one step (measured first, compilation included) takes longer is left out of the case. */
-export const STEP_LIMIT_MS = 15_000;
+/**
+ * A runner whose one step (measured first, compilation included) takes longer is left out of the
+ * case: 30 s for the step cases (warm-up and three samples then take about two minutes), 15 s for
+ * the fit cases, whose every operation is an epoch of several steps.
+ */
+export const STEP_LIMIT_MS = { step: 30_000, fit: 15_000 } as const;
+
+const limitOf = (c: TrainingCase) => (c.kind === 'fit' ? STEP_LIMIT_MS.fit : STEP_LIMIT_MS.step);
 
 /** A runner computed something else than ours: its cell fails, loudly, and the run's exit code says so. */
 export class CheckError extends Error {
@@ -110,24 +116,26 @@ export async function checkFirstLoss(c: TrainingCase, runner: string, loss: numb
   return relative;
 }
 
-const slowSteps = new Map<string, number>();
+const firstSteps = new Map<string, number>();
 const stepKey = (runner: string, c: TrainingCase) => `${runner} ${c.sizes.join('-')} b${c.batch}`;
 
-/** A Skip when this runner's step at these sizes was already found too slow (so the fit case does not pay for it again). */
+/**
+ * A Skip when this runner's first step at these sizes, timed in an earlier case, is over this
+ * case's limit (so the fit case does not pay for a step already found too slow).
+ */
 export function knownSlow(runner: string, c: TrainingCase): Skip | undefined {
-  const ms = slowSteps.get(stepKey(runner, c));
-  return ms === undefined ? undefined : tooSlow(ms);
+  const ms = firstSteps.get(stepKey(runner, c));
+  return ms === undefined || ms <= limitOf(c) ? undefined : tooSlow(ms, c);
 }
 
-/** Records how long this runner's first step took; a Skip when it is over STEP_LIMIT_MS. */
+/** Records how long this runner's first step took; a Skip when it is over the case's STEP_LIMIT_MS. */
 export function timedFirstStep(runner: string, c: TrainingCase, ms: number): Skip | undefined {
-  if (ms <= STEP_LIMIT_MS) return undefined;
-  slowSteps.set(stepKey(runner, c), ms);
-  return tooSlow(ms);
+  firstSteps.set(stepKey(runner, c), ms);
+  return ms <= limitOf(c) ? undefined : tooSlow(ms, c);
 }
 
-function tooSlow(ms: number): Skip {
-  return { skip: `one step took ${(ms / 1000).toFixed(1)} s (first step, compilation included), over the ${STEP_LIMIT_MS / 1000} s limit` };
+function tooSlow(ms: number, c: TrainingCase): Skip {
+  return { skip: `one step took ${(ms / 1000).toFixed(1)} s (first step, compilation included), over the ${limitOf(c) / 1000} s limit of a ${c.kind} case` };
 }
 
 /** Milliseconds an async call took, with its result. */
