@@ -50,7 +50,9 @@ the batches in order, the loss summed on the device and read once at the end); t
 over 30 s is left out of the step case, over 15 s out of the fit case); the fixed cost of a 2-2-2 step on one row; and the three matmul forms of
 backprop (A·B, A·Bᵀ, Aᵀ·B) on square matrices: every variant of our WebGPU kernel the device allows
 (scalar, vec4 and vec4-wide, each also sharing loads through subgroups where the device allows; a
-network's autotune picks among them per product) and our cpu backend's wasm products (with their
+network's autotune picks among them per product; the autotune's two candidates also run as a
+"loads only" probe: the same kernel with its multiply-adds replaced by one add per accumulator, the
+cost of its memory traffic alone) and our cpu backend's wasm products (with their
 linear epilogues) on every core and on one,
 jax-js's \`np.matmul\` of transposed views (each product waited for: jax-js is lazy) and TF.js's
 \`tf.matMul\` with its transpose flags.

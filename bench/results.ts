@@ -71,6 +71,15 @@ export interface Results {
 /** The committed results; BENCHMARKS.md is made from these. */
 export const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url));
 
+/**
+ * The suffix of a matmul row's variant that marks the loads-only probe (MatmulKey.loadsOnly): a
+ * kernel's memory traffic timed without its arithmetic, not a way to multiply matrices.
+ */
+export const LOADS_ONLY = 'loads only';
+
+/** Whether a row is a loads-only probe rather than a kernel that computes the product. */
+export const isProbe = (row: Pick<Row, 'variant'>) => row.variant?.endsWith(LOADS_ONLY) === true;
+
 const rowKey = (row: Row) => `${row.case} ${row.runner} ${row.variant ?? ''}`;
 const cellKey = (item: { case: string; runner: string }) => `${item.case} ${item.runner}`;
 

@@ -1,5 +1,5 @@
 import { lowerIsBetter } from './cases.js';
-import type { Row } from './results.js';
+import { isProbe, type Row } from './results.js';
 import { BASELINE, GPU_BASELINE } from './runners/index.js';
 
 export const COLUMNS = ['case', 'runner', 'median', 'unit', `× ${BASELINE}`, `vs ${GPU_BASELINE}`];
@@ -19,7 +19,7 @@ const ratio = (row: Row, base: Row) => (lowerIsBetter(row.unit) ? base.median / 
  * it. Where the runner has several rows (the WebGPU matmul variants), against its best one.
  */
 function speedup(row: Row, rows: Row[], runner: string): number | undefined {
-  const bases = rows.filter((other) => other.case === row.case && other.runner === runner);
+  const bases = rows.filter((other) => other.case === row.case && other.runner === runner && !isProbe(other));
   if (bases.length === 0) return undefined;
   const best = bases.reduce((a, b) => (ratio(a, b) >= 1 ? a : b));
   return ratio(row, best);

@@ -1,4 +1,4 @@
-import type { Results, Row } from './results.js';
+import { isProbe, LOADS_ONLY, type Results, type Row } from './results.js';
 import { formatNumber } from './table.js';
 
 /**
@@ -55,11 +55,18 @@ export function targetLines({ cases, arithmeticPeak }: Results): string[] {
   // Case 4: the best WGSL variant per form, at its best size.
   const forms = [['ab', 'A·B'], ['abt', 'A·Bᵀ'], ['atb', 'Aᵀ·B']] as const;
   for (const [form, title] of forms) {
-    const matmuls = cases.filter((r) => r.runner === 'webgpu' && r.case.startsWith(`matmul-${form}-`));
+    const rows = cases.filter((r) => r.runner === 'webgpu' && r.case.startsWith(`matmul-${form}-`));
+    const matmuls = rows.filter((r) => !isProbe(r));
     if (matmuls.length === 0) continue;
     const best = matmuls.reduce((a, b) => (b.median > a.median ? b : a));
     const ofPeak = arithmeticPeak ? `, ${(100 * best.median / arithmeticPeak).toFixed(0)}% of the adapter's arithmetic ceiling` : '';
-    lines.push(`- ${title}: best ${best.variant} at ${sizeOf(best)}³, ${best.median.toFixed(2)} GFLOP/s${ofPeak}; aim ≥ 5 GFLOP/s — ${verdict(best.median >= 5)}`);
+    // The probe of the same kernel: its loads alone, at "GFLOP/s" of the product it does not compute.
+    const probe = rows.find((r) => r.case === best.case && r.variant === `${best.variant} ${LOADS_ONLY}`);
+    const loads = probe
+      ? `; its loads alone (the same kernel without its multiply-adds) take ${(100 * best.median / probe.median).toFixed(0)}% of its time, ` +
+        `so with these loads no arithmetic at all would reach ${probe.median.toFixed(2)} GFLOP/s`
+      : '';
+    lines.push(`- ${title}: best ${best.variant} at ${sizeOf(best)}³, ${best.median.toFixed(2)} GFLOP/s${ofPeak}${loads}; aim ≥ 5 GFLOP/s — ${verdict(best.median >= 5)}`);
   }
   if (lines.length === 0) return [];
   return ['', 'The GPU targets of the performance issue, from this run:', '', ...lines,

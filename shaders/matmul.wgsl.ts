@@ -30,6 +30,12 @@ export interface MatmulKey {
   subgroups?: boolean;
   /** vec4 only: each thread computes 8 columns (two vec4s) instead of 4. Default false. */
   wide?: boolean;
+  /**
+   * vec4 only, a benchmark probe, never trained with: the kernel's loads, addressing and loop with
+   * its multiply-adds replaced by one add per accumulator that uses every value loaded. Its time is
+   * what the variant's memory traffic costs alone (bench case 4). Default false.
+   */
+  loadsOnly?: boolean;
 }
 
 /**
@@ -233,8 +239,9 @@ function matmulVec4Shader(key: MatmulKey): string {
   const sharedRowsA = subgroups
     ? rows.filter((i) => i % 4 === 0).map((i) => `    let shared${i / 4} = a[min(row0 + ${i}u + (lane & 3u), m - 1u) * k4 + kk];`).join('\n')
     : '';
-  const accumulate = (expression: (i: number, c: number) => string) =>
-    rows.flatMap((i) => groups.map((c) => `    acc${i}_${c} += ${expression(i, c)};`)).join('\n');
+  // `loaded` names values whose sum uses every load of the step: what the loadsOnly probe adds up.
+  const accumulate = (expression: (i: number, c: number) => string, loaded: (i: number, c: number) => string) =>
+    rows.flatMap((i) => groups.map((c) => `    acc${i}_${c} += ${key.loadsOnly ? loaded(i, c) : expression(i, c)};`)).join('\n');
   let loop: string;
   if (transposeA) {
     const rowGroups = rows.filter((i) => i % 4 === 0).map((i) => i / 4);
@@ -244,7 +251,7 @@ function matmulVec4Shader(key: MatmulKey): string {
 ${groups.map((c) => `    let b${q}_${c} = b[(${kk}) * n4 + colLoad${c}];`).join('\n')}
 ${subgroups ? `    let mine${q} = a[(${kk}) * m4 + min(row0 / 4u + (lane & ${rowGroups.length - 1}u), m4 - 1u)];` : ''}
 ${rowGroups.map((g) => `    let a${g}_${q} = ${subgroups ? shareFromLane(`mine${q}`, g) : `a[(${kk}) * m4 + min(row0 / 4u + ${g}u, m4 - 1u)]`};`).join('\n')}
-${accumulate((i, c) => `a${Math.floor(i / 4)}_${q}[${i % 4}] * b${q}_${c}`)}`;
+${accumulate((i, c) => `a${Math.floor(i / 4)}_${q}[${i % 4}] * b${q}_${c}`, (i, c) => `a${Math.floor(i / 4)}_${q} + b${q}_${c}`)}`;
     loop = `
   let m4 = m / 4u;
   let k2 = k & ~1u;
@@ -260,7 +267,7 @@ ${accumulate((i, c) => `a${Math.floor(i / 4)}_${q}[${i % 4}] * b${q}_${c}`)}`;
 ${groups.flatMap((c) => range(4).map((j) => `    let b${j}_${c} = b[(colLoad${c} * 4u + ${j}u) * k4 + kk];`)).join('\n')}
 ${sharedRowsA}
 ${rows.map((i) => `    let a${i} = ${loadRowA(i)};`).join('\n')}
-${accumulate((i, c) => `vec4f(dot(a${i}, b0_${c}), dot(a${i}, b1_${c}), dot(a${i}, b2_${c}), dot(a${i}, b3_${c}))`)}
+${accumulate((i, c) => `vec4f(dot(a${i}, b0_${c}), dot(a${i}, b1_${c}), dot(a${i}, b2_${c}), dot(a${i}, b3_${c}))`, (i, c) => `a${i} + b${i % 4}_${c}`)}
   }`;
   } else {
     loop = `
@@ -269,7 +276,7 @@ ${accumulate((i, c) => `vec4f(dot(a${i}, b0_${c}), dot(a${i}, b1_${c}), dot(a${i
 ${groups.flatMap((c) => range(4).map((j) => `    let b${j}_${c} = b[(kk * 4u + ${j}u) * n4 + colLoad${c}];`)).join('\n')}
 ${sharedRowsA}
 ${rows.map((i) => `    let a${i} = ${loadRowA(i)};`).join('\n')}
-${accumulate((i, c) => `a${i}.x * b0_${c} + a${i}.y * b1_${c} + a${i}.z * b2_${c} + a${i}.w * b3_${c}`)}
+${accumulate((i, c) => `a${i}.x * b0_${c} + a${i}.y * b1_${c} + a${i}.z * b2_${c} + a${i}.w * b3_${c}`, (i, c) => `a${i} + b${i % 4}_${c}`)}
   }`;
   }
   return wgsl`

@@ -1,4 +1,4 @@
-import { MATMUL_VARIANTS, matmulTile, vectorizable, type MatmulVariant } from '../../shaders/index.js';
+import { MATMUL_VARIANTS, matmulTile, matmulVariantsFor, vectorizable, type MatmulVariant } from '../../shaders/index.js';
 import { availableCores, chooseKernels, MAX_THREADS } from '../../src/cpu/choose.js';
 import { DeviceError } from '../../src/errors.js';
 import { canShareBySubgroups, defaultContext } from '../../src/webgpu/device.js';
@@ -6,7 +6,7 @@ import { packDims } from '../../src/webgpu/dims.js';
 import { getKernel } from '../../src/webgpu/kernels.js';
 import type { TuningDecision } from '../../src/webgpu/autotune.js';
 import { randomMatrix, randomValues, type Case } from '../cases.js';
-import type { MatmulTiming } from '../results.js';
+import { LOADS_ONLY, type MatmulTiming } from '../results.js';
 import { measure, median, type Window } from '../timing.js';
 import type { Cell } from './runner.js';
 
@@ -35,7 +35,12 @@ export async function gpuMatmulCells(c: MatmulCase): Promise<Cell[]> {
   const variants = (Object.keys(MATMUL_VARIANTS) as MatmulVariant[])
     .filter((variant) => (subgroups || !MATMUL_VARIANTS[variant].subgroups) && (vec4 || !MATMUL_VARIANTS[variant].vec4));
   const product = { transposeA, transposeB, m: c.size, n: c.size, k: c.size };
-  return Promise.all(variants.map((variant) => gpuMatmulCell(context.device, product, variant)));
+  // The autotune's candidates once more as the loads-only probe: what their memory traffic costs alone.
+  const probed = vec4 ? matmulVariantsFor(transposeA, transposeB, c.size, c.size, c.size, { subgroups }) : [];
+  return Promise.all([
+    ...variants.map((variant) => gpuMatmulCell(context.device, product, variant)),
+    ...probed.map((variant) => gpuMatmulCell(context.device, product, variant, true)),
+  ]);
 }
 
 /**
@@ -75,10 +80,10 @@ export async function timeStepProducts(device: GPUDevice, tuning: TuningDecision
  * An operation is one dispatch; a sample records its operations in one pass, submits once and waits
  * for onSubmittedWorkDone, so it times the GPU's work rather than the submit.
  */
-async function gpuMatmulCell(device: GPUDevice, product: Product, variant: MatmulVariant): Promise<Cell> {
+async function gpuMatmulCell(device: GPUDevice, product: Product, variant: MatmulVariant, loadsOnly = false): Promise<Cell> {
   const { transposeA, transposeB, m, n, k } = product;
   const kernel = await getKernel(device, { kind: 'matmul', transposeA, transposeB, epilogue: 'none', activation: 'linear',
-    ...MATMUL_VARIANTS[variant] });
+    ...MATMUL_VARIANTS[variant], ...(loadsOnly ? { loadsOnly } : {}) });
   const buffers: GPUBuffer[] = [];
   const upload = (data: ArrayBuffer | Float32Array | Uint32Array, usage: GPUBufferUsageFlags) => {
     const buffer = device.createBuffer({ size: data.byteLength, usage: usage | GPUBufferUsage.COPY_DST });
@@ -102,7 +107,7 @@ async function gpuMatmulCell(device: GPUDevice, product: Product, variant: Matmu
   const tile = matmulTile(MATMUL_VARIANTS[variant]);
   const grid = [Math.ceil(n / tile.cols), Math.ceil(m / tile.rows)] as const;
   return {
-    variant,
+    variant: loadsOnly ? `${variant} ${LOADS_ONLY}` : variant,
     async run(count) {
       const encoder = device.createCommandEncoder();
       const pass = encoder.beginComputePass();
