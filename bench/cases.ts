@@ -112,8 +112,9 @@ function scalingCases(quick: boolean): Case[] {
   ];
 }
 
-export function benchCases(quick: boolean): Case[] {
-  const matmulSizes = quick ? [256, 512] : [256, 512, 1024];
+/** The cases of a run; `realGpu` (a hardware adapter) adds the 4096³ products, minutes a cell on SwiftShader. */
+export function benchCases(quick: boolean, realGpu = false): Case[] {
+  const matmulSizes = quick ? [256, 512] : [256, 512, 1024, 2048, ...(realGpu ? [4096] : [])];
   return [
     // First, so that every runner meets it cold: nothing of its backend has run in this process yet.
     { kind: 'warmup', name: 'warmup-784-256-128-10-b256', sizes: MNIST_SIZES, batch: MNIST_BATCH },

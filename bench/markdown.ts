@@ -48,7 +48,8 @@ over 2,560 rows (ours: \`fit\`, shuffled, loss read at the end of the epoch; the
 the batches in order, the loss summed on the device and read once at the end); the same for a
 784-1024-1024-10 network on batches of 1,024 (about 11 GFLOP a step; a runner whose first step takes
 over 30 s is left out of the step case, over 15 s out of the fit case); the fixed cost of a 2-2-2 step on one row; and the three matmul forms of
-backprop (A·B, A·Bᵀ, Aᵀ·B) on square matrices: every variant of our WebGPU kernel the device allows
+backprop (A·B, A·Bᵀ, Aᵀ·B) on square matrices of 256 to 2,048 (4,096 on a hardware GPU; a cell whose one product
+would take over 10 s at its rate at the next smaller size is left out): every variant of our WebGPU kernel the device allows
 (scalar, vec4 and vec4-wide, each also sharing loads through subgroups where the device allows; a
 network's autotune picks among them per product; the autotune's two candidates also run as a
 "loads only" probe: the same kernel with its multiply-adds replaced by one add per accumulator, the

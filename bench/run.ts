@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { BackpropError } from '../src/index.js';
+import { defaultContext } from '../src/webgpu/device.js';
 import { parseBenchArgs, select, UsageError, USAGE, type BenchOptions } from './args.js';
 import { benchCases, caseRunsOn, figure, unitOf, type Case } from './cases.js';
 import { describeMachine, machineName } from './device.js';
@@ -14,7 +15,7 @@ import { plotTitle, writeScalingPlot } from './plot.js';
 import { RESULTS_DIR, writeResults, type Note, type Row } from './results.js';
 import { GPU_BASELINE, RUNNERS, type Cell, type Runner, type Skip } from './runners/index.js';
 import { measureArithmeticPeak } from './runners/peak.js';
-import { CheckError, peerVersions } from './runners/shared.js';
+import { CheckError, peerVersions, predictedSlow } from './runners/shared.js';
 import { COLUMNS, consoleLine, matmulSumLine, tableRow } from './table.js';
 import { FULL, measure, median, QUICK, SCALING, type Operation, type Window } from './timing.js';
 
@@ -46,7 +47,8 @@ const CHECK_FAILED = 3;
 async function bench(options: BenchOptions): Promise<number> {
   const started = performance.now();
   const out = process.stdout;
-  const allCases = benchCases(options.quick);
+  const context = await defaultContext().catch(() => null);
+  const allCases = benchCases(options.quick, context !== null && !context.software);
   const chosen = select(options.only, RUNNERS.map((r) => r.name), allCases.map((c) => c.name));
   const runners = RUNNERS.filter((r) => chosen.runners.includes(r.name));
   const cases = allCases.filter((c) => chosen.cases.includes(c.name));
@@ -103,6 +105,13 @@ async function bench(options: BenchOptions): Promise<number> {
       // A runner's rows are printed together, once all are in: its ratios may depend on each other.
       const measured: Row[] = [];
       for (const cell of prepared) {
+        const slow = c.kind === 'matmul' ? predictedSlow(c, runner.name, cell.variant, rows) : undefined;
+        if (slow) {
+          cell.dispose();
+          notes.push({ case: c.name, runner: cell.variant === undefined ? runner.name : `${runner.name} ${cell.variant}`, kind: 'skipped', text: slow });
+          out.write(`${consoleLine([c.name, cell.variant === undefined ? runner.name : `${runner.name} ${cell.variant}`])}  skipped: ${slow}\n`);
+          continue;
+        }
         try {
           measured.push(await measureCell(c, runner.name, cell, windowOf(c)));
         } catch (error) {

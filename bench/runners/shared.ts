@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createNetwork, type BackendName, type LayerWeights, type NetworkSpec } from '../../src/index.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
-import { caseRows, TRAINING, trainingData, type TrainingCase } from '../cases.js';
+import { caseRows, TRAINING, trainingData, type Case, type TrainingCase } from '../cases.js';
+import type { Row } from '../results.js';
 import { countDevices } from './gpu-memory.js';
 import type { Log, Skip } from './runner.js';
 
@@ -39,6 +40,12 @@ export const LOSS_TOLERANCE = 1e-4;
  * the fit cases, whose every operation is an epoch of several steps.
  */
 export const STEP_LIMIT_MS = { step: 30_000, fit: 15_000 } as const;
+
+/**
+ * A matmul cell whose one product would take longer (predicted from the next smaller size) is left
+ * out: at 2048³ the scalar kernels and the slower peers would take minutes a cell.
+ */
+export const MATMUL_LIMIT_MS = 10_000;
 
 const limitOf = (c: TrainingCase) => (c.kind === 'fit' ? STEP_LIMIT_MS.fit : STEP_LIMIT_MS.step);
 
@@ -185,4 +192,18 @@ export function peerVersions(): Record<string, string> {
     }
   }
   return versions;
+}
+
+/**
+ * Why a matmul cell is left out, if it is: its rate at the next smaller size (half, 8× fewer FLOPs)
+ * says one product here would take over MATMUL_LIMIT_MS, and a cell takes at least four (warm-up and
+ * three samples). Undefined when it stays, or when there is no smaller size to go by.
+ */
+export function predictedSlow(c: Extract<Case, { kind: 'matmul' }>, runner: string, variant: string | undefined, rows: Row[]): string | undefined {
+  const smaller = rows.find((row) => row.case === `matmul-${c.form.name}-${c.size / 2}` && row.runner === runner && row.variant === variant);
+  if (!smaller) return undefined;
+  const ms = (2 * c.size ** 3) / (smaller.median * 1e6);
+  if (ms <= MATMUL_LIMIT_MS) return undefined;
+  return `at ${c.size / 2}³ it ran ${smaller.median.toPrecision(3)} GFLOP/s, so one ${c.size}³ product would take about ` +
+    `${(ms / 1000).toFixed(0)} s, over the ${MATMUL_LIMIT_MS / 1000} s limit`;
 }

@@ -6,14 +6,14 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MATMUL_VARIANTS } from '../../shaders/index.js';
 import { select, UsageError } from '../../bench/args.js';
-import { benchCases, caseRunsOn, SCALING_RUNNERS, UNITS, unitOf } from '../../bench/cases.js';
+import { benchCases, caseRunsOn, SCALING_RUNNERS, UNITS, unitOf, type Case } from '../../bench/cases.js';
 import { section } from '../../bench/markdown.js';
 import { LOADS_ONLY, type Results, type Row } from '../../bench/results.js';
 import { targetLines } from '../../bench/targets.js';
 import { FIRST_USE } from '../../bench/runners/engine.js';
 import { RUNNERS } from '../../bench/runners/index.js';
 import { countDevices, deviceCounts, minimumTrainingBytes, peerMemoryReport } from '../../bench/runners/gpu-memory.js';
-import { CheckError, checkFirstLoss, LOSS_TOLERANCE } from '../../bench/runners/shared.js';
+import { CheckError, checkFirstLoss, LOSS_TOLERANCE, MATMUL_LIMIT_MS, predictedSlow } from '../../bench/runners/shared.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
 
 const run = promisify(execFile);
@@ -306,5 +306,30 @@ describe('bench targets', () => {
 
   it('lists nothing for a run without the cases', () => {
     expect(targetLines(results([row('step-784-256-128-10-b256', 'cpu', 80)]))).toEqual([]);
+  });
+});
+
+describe('matmul cells too slow to time', () => {
+  const c = benchCases(false).find((x) => x.name === 'matmul-ab-2048') as Extract<Case, { kind: 'matmul' }>;
+  const at1024 = (runner: string, median: number, variant?: string): Row =>
+    ({ case: 'matmul-ab-1024', runner, median, unit: 'GFLOP/s', samples: 3, ...(variant ? { variant } : {}) });
+
+  it('leaves out a cell whose one product, at its rate at the next smaller size, would take over the limit', () => {
+    // 2·2048³ = 17.2 GFLOP: 10 s at 1.72 GFLOP/s.
+    const rows = [at1024('webgpu', 0.5, 'scalar'), at1024('webgpu', 4, 'vec4'), at1024('tfjs-cpu', 1.7), at1024('cpu', 60)];
+    expect(predictedSlow(c, 'webgpu', 'scalar', rows)).toBe('at 1024³ it ran 0.500 GFLOP/s, so one 2048³ product would take about 34 s, over the 10 s limit');
+    expect(predictedSlow(c, 'webgpu', 'vec4', rows)).toBeUndefined();
+    expect(predictedSlow(c, 'tfjs-cpu', undefined, rows)).toMatch(/about 10 s, over the 10 s limit/);
+    expect(predictedSlow(c, 'cpu', undefined, rows)).toBeUndefined();
+    // Nothing to go by: timed.
+    expect(predictedSlow(c, 'jax-webgpu', undefined, rows)).toBeUndefined();
+    expect(MATMUL_LIMIT_MS).toBe(10_000);
+  });
+
+  it('goes to 2048³ in a full run and to 512³ in a quick one', () => {
+    const sizes = (quick: boolean) => benchCases(quick).filter((x) => x.kind === 'matmul' && x.form.name === 'ab').map((x) => (x as { size: number }).size);
+    expect(sizes(false)).toEqual([256, 512, 1024, 2048]);
+    expect(sizes(true)).toEqual([256, 512]);
+    expect(benchCases(false, true).filter((x) => x.kind === 'matmul' && x.form.name === 'ab').map((x) => (x as { size: number }).size).at(-1)).toBe(4096);
   });
 });
