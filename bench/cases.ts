@@ -114,12 +114,14 @@ function scalingCases(quick: boolean): Case[] {
 
 /** The cases of a run; `realGpu` (a hardware adapter) adds the 4096³ products, minutes a cell on SwiftShader. */
 export function benchCases(quick: boolean, realGpu = false): Case[] {
-  const matmulSizes = quick ? [256, 512] : [256, 512, 1024, 2048, ...(realGpu ? [4096] : [])];
+  const matmulSizes = quick ? [256] : [256, 512, 1024, 2048, ...(realGpu ? [4096] : [])];
+  // A quick run's epoch is two batches: enough to walk fit's code, and TF.js WebGPU takes ~1 s a batch.
+  const fitBatches = quick ? 2 : 10;
   return [
     // First, so that every runner meets it cold: nothing of its backend has run in this process yet.
     { kind: 'warmup', name: 'warmup-784-256-128-10-b256', sizes: MNIST_SIZES, batch: MNIST_BATCH },
     { kind: 'step', name: 'step-784-256-128-10-b256', sizes: MNIST_SIZES, batch: MNIST_BATCH },
-    { kind: 'fit', name: 'fit-784-256-128-10-b256', sizes: MNIST_SIZES, batch: MNIST_BATCH, rows: 10 * MNIST_BATCH },
+    { kind: 'fit', name: 'fit-784-256-128-10-b256', sizes: MNIST_SIZES, batch: MNIST_BATCH, rows: fitBatches * MNIST_BATCH },
     // About 11 GFLOP a step, 30 times the MNIST step: where arithmetic, not overhead, decides.
     ...(quick ? [] : [
       { kind: 'step', name: 'step-784-1024-1024-10-b1024', sizes: WIDE_SIZES, batch: WIDE_BATCH },

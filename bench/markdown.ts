@@ -72,7 +72,7 @@ Each other cell but the warm-up is warmed up, then repeated for at least 5 s (an
 "jax-webgpu … 0.50×" reads "jax-js on WebGPU takes twice as long as ours".
 
 \`npm run bench -- --help\` lists the flags: \`--quick\` (a smoke run: short windows, no 1024-wide
-case), \`--only\` (runners or case-name prefixes, e.g. \`--only cpu,webgpu,jax-wasm,matmul\`), \`--out\`,
+case, matmuls at 256³ only, fit epochs of two batches), \`--only\` (runners or case-name prefixes, e.g. \`--only cpu,webgpu,jax-wasm,matmul\`), \`--out\`,
 \`--no-markdown\`. Each run writes \`bench/results/<device>-<date>.json\`, kept in git, and this file is
 regenerated from all of them. A run with \`--only\` replaces just the rows it measured in that day's
 file; the other rows keep the figures of the full run.

@@ -47,7 +47,7 @@ export function targetLines({ cases, arithmeticPeak }: Results): string[] {
     if (tf) lines.push(`- warm-up: against TF.js WebGPU's ${formatNumber(tf.median)} ms, ${(tf.median / ourWarm.median).toFixed(1)}× faster; target ≥ 5× — ${verdict(ourWarm.median * 5 <= tf.median)}`);
     const firstUse = cases.find((r) => r.case === ourWarm.case && r.runner === 'webgpu' && r.variant !== undefined);
     if (firstUse) {
-      lines.push(`- warm-up on a machine's first use (no autotune decision known: the first step runs the first-guess variants while the trials start beside it): ${formatNumber(firstUse.median)} ms` +
+      lines.push(`- warm-up on a machine's first use (no autotune decision known: the first step runs each product's first-guess variant, and the trials follow it): ${formatNumber(firstUse.median)} ms` +
         (jax ? `; target ≤ jax-js's — ${verdict(firstUse.median <= jax.median)}` : ''));
     }
   }

@@ -8,7 +8,7 @@ export interface Window {
 
 /** The window: warmed up, then samples for at least 5 s. */
 export const FULL: Window = { warmupMs: 500, measureMs: 5000, minSamples: 3 };
-export const QUICK: Window = { warmupMs: 50, measureMs: 300, minSamples: 1 };
+export const QUICK: Window = { warmupMs: 0, measureMs: 150, minSamples: 1 };
 /**
  * The scaling cases: many cells, some of seconds a step. One operation warms up (the sample size
  * found on the way), then at least two samples and at least a second.
