@@ -41,13 +41,16 @@ peers train as their users would write it: jax-js a \`jit\`-compiled \`valueAndG
 \`tf.train.sgd(0.1).minimize\`.
 
 The cases: the cold start (\`warmup-…\`: from nothing to the first finished 784-256-128-10 step on a
-batch of 256 — device and backend start, network and parameters, kernel compilation — timed once,
-before any other case, on a fresh device for our webgpu); one training step of a 784-256-128-10
+batch of 256 — device and backend start, network and parameters, kernel compilation — before any
+other case; timed once for the peers, whose caches live as long as their process, and for our webgpu
+the median of five starts, each on a fresh device, so with nothing compiled or cached; on first use
+the autotune knows no decision and the first step runs each product's first-guess kernel, its trials
+following the step); one training step of a 784-256-128-10
 network (leakyRelu hidden, sigmoid output) on a batch of 256 with the loss read back, and one epoch
 over 2,560 rows (ours: \`fit\`, shuffled, loss read at the end of the epoch; the peers: their step over
 the batches in order, the loss summed on the device and read once at the end); the same for a
 784-1024-1024-10 network on batches of 1,024 (about 11 GFLOP a step; a runner whose first step takes
-over 30 s is left out of the step case, over 15 s out of the fit case); the fixed cost of a 2-2-2 step on one row; and the three matmul forms of
+over 60 s is left out of the step case, over 15 s out of the fit case); the fixed cost of a 2-2-2 step on one row; and the three matmul forms of
 backprop (A·B, A·Bᵀ, Aᵀ·B) on square matrices of 256 to 2,048 (4,096 on a hardware GPU; a cell whose one product
 would take over 10 s at its rate at the next smaller size is left out): every variant of our WebGPU kernel the device allows
 (scalar, vec4 and vec4-wide, each also sharing loads through subgroups where the device allows; a

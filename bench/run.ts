@@ -17,7 +17,7 @@ import { GPU_BASELINE, RUNNERS, type Cell, type Runner, type Skip } from './runn
 import { measureArithmeticPeak } from './runners/peak.js';
 import { CheckError, peerVersions, predictedSlow } from './runners/shared.js';
 import { COLUMNS, consoleLine, matmulSumLine, tableRow } from './table.js';
-import { FULL, measure, median, QUICK, SCALING, type Operation, type Window } from './timing.js';
+import { FULL, measure, median, QUICK, SCALING, type Window } from './timing.js';
 
 const HINT = 'Run `npm run bench -- --help` for the flags.';
 
@@ -155,8 +155,8 @@ function shortPath(file: string): string {
 
 async function measureCell(c: Case, runner: string, cell: Cell, window: Window): Promise<Row> {
   try {
-    // A warm-up is a cold start: it happens once, so it is timed once.
-    const samples = c.kind === 'warmup' ? [await timeOnce(cell.run)] : await measure(cell.run, window);
+    // A warm-up is a cold start: timed once, or as many times as the cell can start cold again.
+    const samples = c.kind === 'warmup' ? await timeColdStarts(cell, window === QUICK ? 1 : cell.coldStarts ?? 1) : await measure(cell.run, window);
     // Read before dispose, after the timing (a report may time more, e.g. a step's matmuls alone).
     const extra = await cell.report?.(window);
     return {
@@ -174,10 +174,14 @@ async function measureCell(c: Case, runner: string, cell: Cell, window: Window):
   }
 }
 
-async function timeOnce(run: Operation): Promise<number> {
-  const start = performance.now();
-  await run(1);
-  return performance.now() - start;
+async function timeColdStarts(cell: Cell, count: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    await cell.run(1);
+    samples.push(performance.now() - start);
+  }
+  return samples;
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -97,6 +97,9 @@ function minimumOf(net: Network, batch: number): number {
   return minimumTrainingBytes([inputSize, ...layers.map((l) => l.units)], batch, optimizer.type);
 }
 
+/** Cold starts timed for each of our webgpu warm-up rows (the row is their median): one alone is at the mercy of a shared machine. */
+const WEBGPU_COLD_STARTS = 5;
+
 /** The variant of our webgpu warm-up row timed with no autotune decision known (the other row: decisions stored). */
 export const FIRST_USE = 'first use (autotune)';
 
@@ -122,6 +125,8 @@ async function warmupCell(backend: BackendName, c: TrainingCase, firstUse = fals
   }
   return {
     ...(firstUse ? { variant: FIRST_USE } : {}),
+    // Each start on a fresh device compiles every pipeline again: as cold as the first.
+    ...(descriptor ? { coldStarts: WEBGPU_COLD_STARTS } : {}),
     async run(count) {
       for (let i = 0; i < count; i++) {
         const remember = firstUse ? forgetDecisions() : undefined;

@@ -16,8 +16,14 @@ export interface Cell {
    * webgpu step, its matmuls timed alone over the cell's `window`).
    */
   report?(window: Window): Promise<RowExtras>;
-  /** Performs `count` operations. A warm-up case's cell is run once, with count 1: its operation is the cold start. */
+  /** Performs `count` operations. A warm-up case's cell is run with count 1: its operation is the cold start. */
   run: Operation;
+  /**
+   * Warm-up cells only: how many cold starts can be timed, each as cold as the first (ours on WebGPU:
+   * a fresh device each, so nothing is cached); the row is their median. Default 1: a peer's
+   * process-wide caches make only its first start cold.
+   */
+  coldStarts?: number;
   dispose(): void;
 }
 

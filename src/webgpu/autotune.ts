@@ -183,6 +183,53 @@ async function measurePending(context: GpuContext, pending: PendingProduct[], pl
   return decisions;
 }
 
+/**
+ * A network's trials run in the background: they wait for start() (or the work given to
+ * startAfter), measure, and hand each changed decision to `apply` (which switches the product's
+ * kernel between two steps), updating `decisions` (the network's deviceInfo.tuning) in place. The
+ * trials time themselves with timestamps, so training work queued beside them does not count. If
+ * they fail (the device lost, say), the products keep their first guesses, marked 'guess'.
+ */
+export class BackgroundTuning {
+  /** Settles when every decision is final and applied, or the trials have failed; never rejects. */
+  readonly settled: Promise<void>;
+  private release: (() => void) | undefined;
+  private armed = false;
+
+  constructor(measure: () => Promise<TuningDecision[]>, decisions: TuningDecision[], apply: (decision: TuningDecision) => Promise<void>) {
+    const started = new Promise<void>((resolve) => {
+      this.release = resolve;
+    });
+    this.settled = started.then(measure).then(async (final) => {
+      for (const [i, decision] of final.entries()) {
+        if (decision.variant !== decisions[i]!.variant) await apply(decision);
+        decisions[i] = decision;
+      }
+    }, () => {
+      for (const [i, decision] of decisions.entries()) {
+        if (decision.source === 'pending') decisions[i] = { ...decision, source: 'guess' };
+      }
+    });
+  }
+
+  /** Starts the trials now, if they have not started. */
+  start(): void {
+    this.release?.();
+    this.release = undefined;
+  }
+
+  /**
+   * Starts the trials once `work` (called at most once) has settled: the network's first step or
+   * predict, which the candidates' compilation beside it would slow.
+   */
+  startAfter(work: () => Promise<unknown>): void {
+    if (this.armed || !this.release) return;
+    this.armed = true;
+    const start = () => this.start();
+    void work().then(start, start);
+  }
+}
+
 /** A candidate ready to dispatch on the scratch buffers. */
 interface TrialRun {
   variant: MatmulVariant;

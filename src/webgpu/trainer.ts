@@ -3,7 +3,7 @@ import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backe
 import { gatherRows } from '../data/matrix.js';
 import { DeviceError } from '../errors.js';
 import type { Activation, Plan } from '../plan.js';
-import { planTuning, TRIAL_K, type ProductShape, type TuningDecision } from './autotune.js';
+import { BackgroundTuning, planTuning, TRIAL_K, type ProductShape, type TuningDecision } from './autotune.js';
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import { getKernel, type Kernel } from './kernels.js';
@@ -57,10 +57,8 @@ export class WebGpuBackend implements Backend {
   private t = 0;
   /** Each matrix product's dispatch by its label ('layer 1 forward'), for the autotune to switch its variant. */
   private readonly productDispatches = new Map<string, { product: Product; dispatch: Dispatch }>();
-  /** Settles when every product runs its final variant (the background trials are done or have failed). */
-  private tuning: Promise<void> = Promise.resolve();
-  /** Starts the background trials, once: after the first work submitted has finished, or when tuned() is called. */
-  private startTuning: (() => void) | undefined;
+  /** The autotune's trials of this network's undecided products, where they run beside training. */
+  private background: BackgroundTuning | undefined;
   private disposed = false;
 
   private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, products: LayerProducts[],
@@ -175,57 +173,29 @@ export class WebGpuBackend implements Backend {
   }
 
   /**
-   * Runs the autotune's trials while the network trains, then switches each product whose winner is
-   * not the variant it started on. Every candidate binds the same buffers the same way, so the
-   * product's bind group stays (its layout is group-equivalent to the winner's); only its pipeline
-   * and grid change, between two steps. The trials time themselves with timestamps, so training
-   * work queued beside them does not count in their times. If they fail (the device lost, say), the
-   * products keep the variants they started on.
+   * Moves a product to the variant the autotune chose, between two steps. Every candidate binds the
+   * same buffers the same way, so the product's bind group stays (its layout is group-equivalent to
+   * the winner's); only its pipeline, compiled for the trials, and its grid change.
    */
-  private tuneInBackground(measure: () => Promise<TuningDecision[]>): void {
-    let start!: () => void;
-    const started = new Promise<void>((resolve) => {
-      start = resolve;
-    });
-    this.startTuning = () => {
-      this.startTuning = undefined;
-      start();
-    };
-    const decisions = this.info.tuning!;
-    // The trials wait for the first step (or predict) to finish: compiling the candidates beside it
-    // would slow the very step a cold start is measured by.
-    this.tuning = started.then(measure).then(async (final) => {
-      for (const [i, decision] of final.entries()) {
-        const entry = this.productDispatches.get(decision.label)!;
-        if (decision.variant !== decisions[i]!.variant && !this.disposed) {
-          const product: Product = { ...entry.product, key: { ...entry.product.key, ...MATMUL_VARIANTS[decision.variant] } };
-          // Compiled for the trials: the pipeline cache has it.
-          const kernel = await getKernel(this.device, product.key);
-          entry.product = product;
-          entry.dispatch.kernel = kernel;
-          entry.dispatch.grid = matmulGrid(product);
-        }
-        decisions[i] = decision;
-      }
-    }, () => {
-      for (const [i, decision] of decisions.entries()) {
-        if (decision.source === 'pending') decisions[i] = { ...decision, source: 'guess' };
-      }
-    });
+  private async switchVariant(decision: TuningDecision): Promise<void> {
+    if (this.disposed) return;
+    const entry = this.productDispatches.get(decision.label)!;
+    const product: Product = { ...entry.product, key: { ...entry.product.key, ...MATMUL_VARIANTS[decision.variant] } };
+    const kernel = await getKernel(this.device, product.key);
+    entry.product = product;
+    entry.dispatch.kernel = kernel;
+    entry.dispatch.grid = matmulGrid(product);
   }
 
   /** Settles when every product runs the variant the autotune chose for it (starting the trials if the network has not run yet). */
   tuned(): Promise<void> {
-    this.startTuning?.();
-    return this.tuning;
+    this.background?.start();
+    return this.background?.settled ?? Promise.resolve();
   }
 
-  /** After the first submit: once it has finished, the background trials may start. */
+  /** After each submit: the background trials start once the first submitted work has finished. */
   private submitted(): void {
-    if (!this.startTuning) return;
-    const start = this.startTuning;
-    this.startTuning = undefined;
-    void this.device.queue.onSubmittedWorkDone().then(start, start);
+    this.background?.startAfter(() => this.device.queue.onSubmittedWorkDone());
   }
 
   /**
@@ -257,7 +227,10 @@ export class WebGpuBackend implements Backend {
       const unique = [...new Map(keys.map((key) => [JSON.stringify(key), key])).values()];
       const compiled = await Promise.all(unique.map(async (key) => [JSON.stringify(key), await getKernel(device, key)] as const));
       backend = new WebGpuBackend(plan, context, new Map(compiled), products, tuning, initial, reason);
-      if (background) backend.tuneInBackground(background);
+      if (background) {
+        const made = backend;
+        made.background = new BackgroundTuning(background, made.info.tuning!, (decision) => made.switchVariant(decision));
+      }
     } finally {
       const [memory, validation] = [await device.popErrorScope(), await device.popErrorScope()];
       const error = memory ?? validation;
