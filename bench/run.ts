@@ -180,6 +180,7 @@ async function timeColdStarts(cell: Cell, count: number): Promise<number[]> {
     const start = performance.now();
     await cell.run(1);
     samples.push(performance.now() - start);
+    await cell.settle?.();
   }
   return samples;
 }

@@ -117,6 +117,8 @@ async function warmupCell(backend: BackendName, c: TrainingCase, firstUse = fals
     descriptor = { requiredFeatures: [...engine.device.features] as GPUFeatureName[], requiredLimits: limitsOf(engine.device) };
   }
   const made: { device?: GPUDevice; net?: Network }[] = [];
+  // The decisions this process knew before a first-use start forgot them, to bring back after it.
+  let remember: (() => void) | undefined;
   if (backend === 'webgpu' && !firstUse) {
     // "Decisions known": the autotune's decisions for these shapes are made before the timing.
     const tuned = await createNetwork(networkSpec(backend, c.sizes, c.batch));
@@ -129,7 +131,7 @@ async function warmupCell(backend: BackendName, c: TrainingCase, firstUse = fals
     ...(descriptor ? { coldStarts: WEBGPU_COLD_STARTS } : {}),
     async run(count) {
       for (let i = 0; i < count; i++) {
-        const remember = firstUse ? forgetDecisions() : undefined;
+        remember = firstUse ? forgetDecisions() : undefined;
         const fresh: { device?: GPUDevice; net?: Network } = {};
         made.push(fresh);
         if (descriptor) {
@@ -139,12 +141,18 @@ async function warmupCell(backend: BackendName, c: TrainingCase, firstUse = fals
         }
         fresh.net = await createNetwork({ ...networkSpec(backend, c.sizes, c.batch), threads, ...(fresh.device ? { device: fresh.device } : {}) });
         await fresh.net.trainBatch(x, y);
-        // On first use the autotune's trials go on beside the steps; they must not run into the next
-        // sample's timing. Destroying the device ends them (the network keeps its default variants),
-        // and the decisions known before come back for the other rows.
-        if (firstUse) fresh.device?.destroy();
-        remember?.();
       }
+    },
+    // On first use the autotune's trials follow the first step: they finish here, untimed, rather
+    // than run into the next start's timing (Dawn goes on compiling even for a destroyed device);
+    // then the decisions known before come back for the other rows.
+    async settle() {
+      const last = made.at(-1);
+      await last?.net?.tuned();
+      last?.net?.dispose();
+      last?.device?.destroy();
+      remember?.();
+      remember = undefined;
     },
     dispose() {
       for (const { device, net } of made) {

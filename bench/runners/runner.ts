@@ -24,6 +24,8 @@ export interface Cell {
    * process-wide caches make only its first start cold.
    */
   coldStarts?: number;
+  /** Warm-up cells only: untimed, after each cold start, for work it left running to finish. */
+  settle?(): Promise<void>;
   dispose(): void;
 }
 
