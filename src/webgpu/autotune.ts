@@ -38,7 +38,7 @@ export interface TuningDecision {
  * device without timestamps) cut k to 64, so they cost a fraction of a step; trials in the
  * background (see Network.tuned) to 256, because at 64 the operands of a 256×256 product still
  * fit in the caches: on SwiftShader vec4-wide A·B then looked as fast as vec4, and at k ≥ 128 it is
- * 1.3–1.5× slower.
+ * 1.2–1.5× slower.
  */
 export const TRIAL_K = { blocking: 64, background: 256 } as const;
 /**
@@ -147,15 +147,6 @@ export async function planTuning(context: GpuContext, shapes: ProductShape[], su
   }
   if (pending.length === 0) return { decisions };
   return { decisions, measure: (kLimit) => measurePending(context, pending, decisions, known, kLimit) };
-}
-
-/**
- * Picks every product's variant now, trials included: planTuning, then its measure. For callers
- * that need final decisions before they start (the trainer on a device without timestamps).
- */
-export async function tuneProducts(context: GpuContext, shapes: ProductShape[], subgroups: boolean): Promise<TuningDecision[]> {
-  const plan = await planTuning(context, shapes, subgroups);
-  return plan.measure ? plan.measure(TRIAL_K.blocking) : plan.decisions;
 }
 
 async function measurePending(context: GpuContext, pending: PendingProduct[], planned: TuningDecision[], known: Decisions,
