@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { matmulVariantsFor } from '../shaders/index.js';
 import { createNetwork, type NetworkSpec } from '../src/index.js';
-import { fastest, forgetDecisions } from '../src/webgpu/autotune.js';
+import { BackgroundTuning, fastest, forgetDecisions, type TuningDecision } from '../src/webgpu/autotune.js';
 import { canShareBySubgroups, defaultContext } from '../src/webgpu/device.js';
 
 describe('autotune decision', () => {
@@ -10,6 +10,43 @@ describe('autotune decision', () => {
     expect(fastest(new Map([['a', [5, 9]], ['b', [4, 8]]]))).toBe('b');
     expect(fastest(new Map([['a', [2]], ['b', [2]]]))).toBe('a');
     expect(() => fastest(new Map())).toThrow(/no candidates/);
+  });
+
+  it('background trials never reject: a failed switch leaves that product and the rest on their guesses', async () => {
+    const pending = (label: string): TuningDecision => ({ label, shape: '8×8×8', variant: 'vec4+subgroups', source: 'pending' });
+    const decisions = [pending('a'), pending('b'), pending('c')];
+    const measured = decisions.map((d): TuningDecision => ({ ...d, variant: 'vec4-wide+subgroups', source: 'measured' }));
+    const applied: string[] = [];
+    const tuning = new BackgroundTuning(async () => measured, decisions, async (decision) => {
+      if (decision.label === 'b') throw new Error('device lost');
+      applied.push(decision.label);
+    });
+    tuning.start();
+    await expect(tuning.settled).resolves.toBeUndefined();
+    expect(applied).toEqual(['a']);
+    expect(decisions.map((d) => [d.variant, d.source])).toEqual([
+      ['vec4-wide+subgroups', 'measured'], ['vec4+subgroups', 'guess'], ['vec4+subgroups', 'guess'],
+    ]);
+  });
+
+  it('background trials start once, after the work they are told to wait for', async () => {
+    let runs = 0;
+    const tuning = new BackgroundTuning(async () => {
+      runs++;
+      return [];
+    }, [], async () => undefined);
+    let finish!: () => void;
+    const work = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    tuning.startAfter(() => work);
+    tuning.startAfter(() => Promise.resolve());
+    await Promise.resolve();
+    expect(runs).toBe(0);
+    finish();
+    await tuning.settled;
+    tuning.start();
+    expect(runs).toBe(1);
   });
 });
 

@@ -191,12 +191,13 @@ export class BackgroundTuning {
     const started = new Promise<void>((resolve) => {
       this.release = resolve;
     });
+    // A failure in the trials or in a switch: what was not applied stays on its guess.
     this.settled = started.then(measure).then(async (final) => {
       for (const [i, decision] of final.entries()) {
         if (decision.variant !== decisions[i]!.variant) await apply(decision);
         decisions[i] = decision;
       }
-    }, () => {
+    }).catch(() => {
       for (const [i, decision] of decisions.entries()) {
         if (decision.source === 'pending') decisions[i] = { ...decision, source: 'guess' };
       }
