@@ -84,7 +84,7 @@ export function figure(c: Case, msPerOperation: number): number {
     case 'step':
     case 'warmup': return msPerOperation;
     case 'fit': return c.rows / (msPerOperation / 1000);
-    case 'matmul': return (2 * c.size ** 3) / (msPerOperation * 1e6);
+    case 'matmul': return matmulFlops(c.size) / (msPerOperation * 1e6);
   }
 }
 
@@ -133,6 +133,11 @@ export function benchCases(quick: boolean, realGpu = false): Case[] {
     // Last: many cells, each timed over a shorter window (timing.ts SCALING).
     ...scalingCases(quick),
   ];
+}
+
+/** FLOPs of one square product of `size`: a multiply and an add per term. */
+export function matmulFlops(size: number): number {
+  return 2 * size ** 3;
 }
 
 /** About the FLOPs of one training step: per layer, 2 per multiply-add forward and 4 backward (two products). */

@@ -108,8 +108,9 @@ async function bench(options: BenchOptions): Promise<number> {
         const slow = c.kind === 'matmul' ? predictedSlow(c, runner.name, cell.variant, rows) : undefined;
         if (slow) {
           cell.dispose();
-          notes.push({ case: c.name, runner: cell.variant === undefined ? runner.name : `${runner.name} ${cell.variant}`, kind: 'skipped', text: slow });
-          out.write(`${consoleLine([c.name, cell.variant === undefined ? runner.name : `${runner.name} ${cell.variant}`])}  skipped: ${slow}\n`);
+          const label = cell.variant === undefined ? runner.name : `${runner.name} ${cell.variant}`;
+          notes.push({ case: c.name, runner: label, kind: 'skipped', text: slow });
+          out.write(`${consoleLine([c.name, label])}  skipped: ${slow}\n`);
           continue;
         }
         try {

@@ -147,7 +147,8 @@ async function warmupCell(backend: BackendName, c: TrainingCase, firstUse = fals
     // than run into the next start's timing (Dawn goes on compiling even for a destroyed device);
     // then the decisions known before come back for the other rows.
     async settle() {
-      const last = made.at(-1);
+      // Freed here, so dispose() is left with only a start that did not settle.
+      const last = made.pop();
       await last?.net?.tuned();
       last?.net?.dispose();
       last?.device?.destroy();

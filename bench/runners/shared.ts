@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createNetwork, type BackendName, type LayerWeights, type NetworkSpec } from '../../src/index.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
-import { caseRows, TRAINING, trainingData, type Case, type TrainingCase } from '../cases.js';
+import { caseRows, matmulFlops, TRAINING, trainingData, type Case, type TrainingCase } from '../cases.js';
 import type { Row } from '../results.js';
 import { countDevices } from './gpu-memory.js';
 import type { Log, Skip } from './runner.js';
@@ -203,7 +203,7 @@ export function peerVersions(): Record<string, string> {
 export function predictedSlow(c: Extract<Case, { kind: 'matmul' }>, runner: string, variant: string | undefined, rows: Row[]): string | undefined {
   const smaller = rows.find((row) => row.case === `matmul-${c.form.name}-${c.size / 2}` && row.runner === runner && row.variant === variant);
   if (!smaller) return undefined;
-  const ms = (2 * c.size ** 3) / (smaller.median * 1e6);
+  const ms = matmulFlops(c.size) / (smaller.median * 1e6);
   if (ms <= MATMUL_LIMIT_MS) return undefined;
   return `at ${c.size / 2}³ it ran ${smaller.median.toPrecision(3)} GFLOP/s, so one ${c.size}³ product would take about ` +
     `${(ms / 1000).toFixed(0)} s, over the ${MATMUL_LIMIT_MS / 1000} s limit`;
