@@ -1,5 +1,6 @@
 import type { BackendName, Optimizer } from './spec.js';
 import type { TuningDecision } from './webgpu/autotune.js';
+import type { GpuWait } from './webgpu/waiter.js';
 
 /** The CPU backend's kernels, fastest first. */
 export type CpuKernelsKind = 'wasm-relaxed-simd' | 'wasm-simd' | 'typescript';
@@ -24,6 +25,8 @@ export interface DeviceInfo {
   kernels?: CpuKernelsKind;
   /** CPU only: threads the kernels split products across (workers over shared memory, and the caller). */
   threads?: number;
+  /** WebGPU only: how the JS thread waits for the GPU (NetworkSpec.gpuWait). */
+  gpuWait?: GpuWait;
   /** WebGPU only: the matmul kernel variant each product of the step runs, and how it was chosen. */
   tuning?: TuningDecision[];
 }

@@ -11,6 +11,7 @@ import { ReferenceBackend } from './reference/reference.js';
 import { describeValue, type BackendChoice, type LossName, type NetworkSpec, type OptimizerSpec } from './spec.js';
 import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
 import { checkLimits, WebGpuBackend } from './webgpu/trainer.js';
+import { defaultGpuWait, GPU_WAITS, type GpuWait } from './webgpu/waiter.js';
 
 /** Past 2^28 floats (1 GiB) of batch buffers on the host, a batchSize is a mistake: refuse before allocating. */
 const MAX_HOST_BATCH_FLOATS = 2 ** 28;
@@ -25,6 +26,23 @@ function checkThreads(threads: unknown): void {
   if (threads !== undefined && (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)) {
     throw new SpecError(`threads must be an integer from 1 to ${MAX_THREADS}, got ${describeValue(threads)}`);
   }
+}
+
+function checkGpuWait(gpuWait: unknown): void {
+  if (gpuWait !== undefined && !GPU_WAITS.includes(gpuWait as GpuWait)) {
+    throw new SpecError(`gpuWait must be ${GPU_WAITS.map((w) => `'${w}'`).join(' or ')}, got ${describeValue(gpuWait)}`);
+  }
+}
+
+/** Settings of how a backend runs, not of what it computes: not saved with a model. */
+interface Runtime {
+  threads?: number;
+  gpuWait?: GpuWait;
+}
+
+function checkRuntime(runtime: Runtime): void {
+  checkThreads(runtime.threads);
+  checkGpuWait(runtime.gpuWait);
 }
 
 function checkHostMemory(plan: Plan): void {
@@ -42,7 +60,7 @@ function checkHostMemory(plan: Plan): void {
  */
 async function buildBackend(base: Plan, state: () => TrainingState, options: RestoreOptions): Promise<Backend> {
   checkDevice(options.device);
-  checkThreads(options.threads);
+  checkRuntime(options);
   // Compiling the same description with another backend validates the choice; the layout is the same.
   const plan = options.backend === undefined ? base : compilePlan({ ...specOf(base), backend: options.backend });
   const restored = async (backend: Backend) => {
@@ -67,7 +85,7 @@ async function buildBackend(base: Plan, state: () => TrainingState, options: Res
   }
   const gpu = async (gpuContext: GpuContext, reason: string) => {
     checkLimits(plan, gpuContext.device.limits);
-    return WebGpuBackend.create(plan, gpuContext, state().parameters, reason);
+    return WebGpuBackend.create(plan, gpuContext, state().parameters, reason, options.gpuWait ?? defaultGpuWait());
   };
   if (plan.backend === 'webgpu') return restored(await gpu(context!, `webgpu backend requested (${`${context!.vendor} ${context!.architecture}`.trim()})`));
   if (options.device) return restored(await gpu(context!, 'auto: the GPUDevice the caller passed'));
@@ -83,15 +101,15 @@ async function buildBackend(base: Plan, state: () => TrainingState, options: Res
 
 /** Builds the backend and the Network around a state (made lazily, once, by `makeState`). */
 async function openNetwork(plan: Plan, makeState: () => TrainingState, source: string, device: GPUDevice | undefined,
-  extras: Pick<NetworkOrigin, 'standardization' | 'shuffleDraws'> = {}, threads?: number): Promise<Network> {
+  extras: Pick<NetworkOrigin, 'standardization' | 'shuffleDraws'> = {}, runtime: Runtime = {}): Promise<Network> {
   let made: TrainingState | undefined;
   const state = () => (made ??= makeState());
-  const impl = await buildBackend(plan, state, { device, threads });
+  const impl = await buildBackend(plan, state, { device, ...runtime });
   return new Network(plan, impl, {
     state: state(),
     source,
     ...extras,
-    factory: (p, s, options) => buildBackend(p, () => s, { threads, ...options }),
+    factory: (p, s, options) => buildBackend(p, () => s, { ...runtime, ...options }),
   });
 }
 
@@ -99,8 +117,9 @@ async function openNetwork(plan: Plan, makeState: () => TrainingState, source: s
 export async function createNetwork(spec: NetworkSpec): Promise<Network> {
   const plan = compilePlan(spec);
   checkDevice(spec.device);
-  checkThreads(spec.threads);
-  return openNetwork(plan, () => ({ parameters: initialParameters(plan), moments: [], step: 0 }), 'creation', spec.device, {}, spec.threads);
+  checkRuntime(spec);
+  return openNetwork(plan, () => ({ parameters: initialParameters(plan), moments: [], step: 0 }), 'creation', spec.device, {},
+    { threads: spec.threads, gpuWait: spec.gpuWait });
 }
 
 export interface LoadOptions {
@@ -111,6 +130,8 @@ export interface LoadOptions {
   batchSize?: number;
   /** CPU backend: threads its kernels may use (default: every core, at most 16). */
   threads?: number;
+  /** WebGPU backend: how to wait for the GPU (see NetworkSpec.gpuWait). */
+  gpuWait?: GpuWait;
 }
 
 /**
@@ -121,10 +142,10 @@ export interface LoadOptions {
 export async function loadNetwork(bytes: Uint8Array | ArrayBuffer, options: LoadOptions = {}): Promise<Network> {
   if (typeof options !== 'object' || options === null) throw new SpecError('loadNetwork options must be an object');
   checkDevice(options.device);
-  checkThreads(options.threads);
+  checkRuntime(options);
   const { plan, state, standardization, training } = decodeModelFile(bytes, options);
   return openNetwork(plan, () => state, 'the loaded file', options.device, { standardization, shuffleDraws: training?.shuffleDraws },
-    options.threads);
+    { threads: options.threads, gpuWait: options.gpuWait });
 }
 
 export interface TfjsImportOptions {

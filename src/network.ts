@@ -1,4 +1,5 @@
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from './backend.js';
+import type { GpuWait } from './webgpu/waiter.js';
 import { accuracy, toMatrix, type MatrixInput } from './data/matrix.js';
 import { mulberry32, shuffleInto } from './data/random.js';
 import { applyStandardization, computeStandardization, type Standardization } from './data/standardize.js';
@@ -69,6 +70,8 @@ export interface RestoreOptions {
   device?: GPUDevice;
   /** CPU backend: threads its kernels may use. Default: the network's (see NetworkSpec.threads). */
   threads?: number;
+  /** WebGPU backend: how to wait for the GPU. Default: the network's (see NetworkSpec.gpuWait). */
+  gpuWait?: GpuWait;
 }
 
 /** Builds a backend for a plan from a training state; supplied by createNetwork's module. */

@@ -1,4 +1,5 @@
 import { SpecError } from './errors.js';
+import type { GpuWait } from './webgpu/waiter.js';
 
 /** Activation functions the engine knows; each has a forward and a derivative in every backend. */
 export type ActivationName = 'sigmoid' | 'leakyRelu' | 'relu' | 'tanh' | 'linear';
@@ -45,6 +46,13 @@ export interface NetworkSpec {
   threads?: number;
   /** A GPUDevice to share with the host application (WebGPU backend only). */
   device?: GPUDevice;
+  /**
+   * WebGPU backend: how the JS thread waits for the GPU. 'sleep' (the default in Node) sleeps on a
+   * timer through most of the time the same work last took before asking the device, because Dawn's
+   * Node binding keeps the thread busy polling while a map is pending; 'await' (the default in
+   * browsers) asks at once.
+   */
+  gpuWait?: GpuWait;
 }
 
 /** Optimizer settings with every default filled in. */

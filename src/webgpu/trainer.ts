@@ -7,6 +7,7 @@ import { BackgroundTuning, planTuning, TRIAL_K, type ProductShape, type TuningDe
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import { getKernel, type Kernel } from './kernels.js';
+import { defaultGpuWait, GpuWaiter, type GpuWait } from './waiter.js';
 
 /** One recorded dispatch: its kernel, bound buffers, and its grid as a function of the batch's rows. */
 interface Dispatch {
@@ -60,11 +61,14 @@ export class WebGpuBackend implements Backend {
   /** The autotune's trials of this network's undecided products, where they run beside training. */
   private background: BackgroundTuning | undefined;
   private disposed = false;
+  /** Waits for the queue, sleeping through most of a long wait (waiter.ts). */
+  private readonly waiter: GpuWaiter;
 
   private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, products: LayerProducts[],
-    tuning: TuningDecision[], initial: Float32Array, reason: string) {
+    tuning: TuningDecision[], initial: Float32Array, reason: string, gpuWait: GpuWait) {
     this.device = context.device;
     this.kernels = kernels;
+    this.waiter = new GpuWaiter(gpuWait);
     this.info = {
       backend: 'webgpu',
       vendor: context.vendor,
@@ -72,6 +76,7 @@ export class WebGpuBackend implements Backend {
       description: context.description,
       software: context.software,
       reason,
+      gpuWait,
       tuning,
     };
     const { batchSize, inputSize, outputSize, parameterCount, layers, optimizer } = plan;
@@ -204,7 +209,8 @@ export class WebGpuBackend implements Backend {
    * caller has checked the plan against the device's limits (checkLimits) before making the initial
    * parameters.
    */
-  static async create(plan: Plan, context: GpuContext, initial: Float32Array, reason: string): Promise<WebGpuBackend> {
+  static async create(plan: Plan, context: GpuContext, initial: Float32Array, reason: string,
+    gpuWait: GpuWait = defaultGpuWait()): Promise<WebGpuBackend> {
     const device = context.device;
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
@@ -226,7 +232,7 @@ export class WebGpuBackend implements Backend {
       const keys = [...fixedKeys, ...products.flatMap((layer) => productsOf(layer).map((product) => product.key))];
       const unique = [...new Map(keys.map((key) => [JSON.stringify(key), key])).values()];
       const compiled = await Promise.all(unique.map(async (key) => [JSON.stringify(key), await getKernel(device, key)] as const));
-      backend = new WebGpuBackend(plan, context, new Map(compiled), products, tuning, initial, reason);
+      backend = new WebGpuBackend(plan, context, new Map(compiled), products, tuning, initial, reason, gpuWait);
       if (background) {
         const made = backend;
         made.background = new BackgroundTuning(background, made.info.tuning!, (decision) => made.switchVariant(decision));
@@ -307,8 +313,13 @@ export class WebGpuBackend implements Backend {
     pass.end();
   }
 
-  private async readBack(staging: GPUBuffer, floats: number): Promise<Float32Array> {
-    await staging.mapAsync(GPUMapMode.READ, 0, floats * FLOAT);
+  /**
+   * Reads `floats` from a staging buffer; with `work`, the waiter first sleeps through most of the
+   * time that kind of work takes (waiter.ts: Dawn's Node binding spins while a map is pending).
+   */
+  private async readBack(staging: GPUBuffer, floats: number, work?: { kind: string; submittedAt: number }): Promise<Float32Array> {
+    const map = () => staging.mapAsync(GPUMapMode.READ, 0, floats * FLOAT);
+    await (work ? this.waiter.wait(work.kind, work.submittedAt, map) : map());
     const data = new Float32Array(staging.getMappedRange(0, floats * FLOAT)).slice();
     staging.unmap();
     return data;
@@ -366,7 +377,7 @@ export class WebGpuBackend implements Backend {
     this.device.queue.writeBuffer(this.input, 0, x, 0, rows * this.plan.inputSize);
     this.device.queue.writeBuffer(this.target, 0, y, 0, rows * this.plan.outputSize);
     this.submitStep(rows, 0, 0, undefined, (encoder) => encoder.copyBufferToBuffer(this.lossRecord, 0, this.lossStaging, 0, FLOAT));
-    return (await this.readBack(this.lossStaging, 1))[0]!;
+    return (await this.readBack(this.lossStaging, 1, { kind: `step:${rows}`, submittedAt: this.waiter.now() }))[0]!;
   }
 
   setTrainingSet(x: Float32Array, y: Float32Array, rows: number): void {
@@ -450,11 +461,21 @@ export class WebGpuBackend implements Backend {
       const start = batch * batchSize;
       const rows = Math.min(batchSize, order.length - start);
       if (!set.gather) this.uploadRows(set, order, start, rows);
+      const kind = `epoch step:${rows}`;
+      const submittedAt = this.waiter.now();
       this.submitStep(rows, batch, start, set.gather?.dispatches);
       afterBatch?.(batch, rows);
-      inFlight.push(this.device.queue.onSubmittedWorkDone());
-      if (inFlight.length >= STEPS_IN_FLIGHT) await inFlight.shift();
+      const done = this.waiter.wait(kind, submittedAt, () => this.device.queue.onSubmittedWorkDone());
+      // A step long enough to sleep through is waited for before the next is encoded: that costs the
+      // GPU only the encoding (well under 1% of such a step), while a pending promise would keep
+      // Dawn's Node binding polling. Short steps stay a few in flight.
+      if (this.waiter.sleeps(kind)) await done;
+      else {
+        inFlight.push(done);
+        if (inFlight.length >= STEPS_IN_FLIGHT) await inFlight.shift();
+      }
     }
+    await Promise.all(inFlight);
     const encoder = this.device.createCommandEncoder();
     encoder.copyBufferToBuffer(this.lossRecord, 0, this.lossStaging, 0, batches * FLOAT);
     this.device.queue.submit([encoder.finish()]);
@@ -491,9 +512,10 @@ export class WebGpuBackend implements Backend {
       this.record(encoder, dispatches, count);
       encoder.copyBufferToBuffer(this.outputs, 0, this.outputStaging, 0, count * outputSize * FLOAT);
       if (y) encoder.copyBufferToBuffer(this.lossRecord, 0, this.outputStaging, batchSize * outputSize * FLOAT, FLOAT);
+      const submittedAt = this.waiter.now();
       this.device.queue.submit([encoder.finish()]);
       this.submitted();
-      const data = await this.readBack(this.outputStaging, batchSize * outputSize + 1);
+      const data = await this.readBack(this.outputStaging, batchSize * outputSize + 1, { kind: `${y ? 'evaluate' : 'predict'}:${count}`, submittedAt });
       outputs.set(data.subarray(0, count * outputSize), start * outputSize);
       // Every loss is a mean over rows, so chunk losses weighted by their row counts give the mean.
       weightedLoss += data[batchSize * outputSize]! * count;

@@ -1,0 +1,100 @@
+/**
+ * How the JS thread waits for GPU work.
+ *
+ * Dawn's Node binding (npm `webgpu`) settles mapAsync and onSubmittedWorkDone by polling the device
+ * from a setImmediate loop that runs for as long as such a promise is pending, so an `await` keeps
+ * the JS thread busy for the whole of the GPU's work: measured at 68–79% of a core during training
+ * steps here. On a hardware GPU that is a wasted core. Where the adapter is the CPU itself
+ * (SwiftShader), it takes that core from the threads that run the shaders: on 2 cores the
+ * 784-256-128-10 step went from 123 ms to 80 ms, and a 1024³ product from 504 ms to 332 ms, once the
+ * JS thread slept instead (`.scratch`-style probes, side by side).
+ *
+ * So in 'sleep' mode a wait first sleeps on a timer through most of the time the same kind of work
+ * last took, and only then asks Dawn, which polls for the rest. Browsers run the GPU elsewhere and
+ * settle promises without polling in the page, and their timers can be throttled (a background tab),
+ * so there the default is 'await': ask at once.
+ */
+export type GpuWait = 'sleep' | 'await';
+export const GPU_WAITS: readonly GpuWait[] = ['sleep', 'await'];
+
+/** Node (Dawn's binding polls): sleep; elsewhere: await. */
+export function defaultGpuWait(): GpuWait {
+  const node = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+  return node ? 'sleep' : 'await';
+}
+
+/** The share of the expected time slept through: the rest is left to polling, so a slightly faster run is not overslept. */
+export const SLEEP_SHARE = 0.85;
+/** Shorter sleeps are not worth a timer (its granularity is about a millisecond); such work is awaited at once. */
+export const MIN_SLEEP_MS = 4;
+
+interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: Clock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/**
+ * Waits for one device queue's work, learning per kind of work ('step:256') how long it takes.
+ *
+ * A kind's expected time is what its last wait measured: from its submit, or from the previous wait's
+ * end if that was later (work on one queue runs in order, so it could not start before), to the
+ * promise settling. A wait that settles almost at once after its sleep may have been overslept (the
+ * work got faster, or the first sample included compilation): its time is only an upper bound, so
+ * the expectation is halved, and a too-long guess costs a few steps at most.
+ */
+export class GpuWaiter {
+  private readonly expected = new Map<string, number>();
+  private lastSettled = -Infinity;
+
+  constructor(readonly mode: GpuWait, private readonly clock: Clock = realClock) {}
+
+  /** Whether a wait for this kind of work would sleep first (a long enough expectation, in 'sleep' mode). */
+  sleeps(kind: string): boolean {
+    return this.mode === 'sleep' && (this.expected.get(kind) ?? 0) * SLEEP_SHARE >= MIN_SLEEP_MS;
+  }
+
+  /** What the waiter expects this kind of work to take, in ms (undefined until one was measured). */
+  expectation(kind: string): number | undefined {
+    return this.expected.get(kind);
+  }
+
+  /**
+   * Waits for work of `kind` submitted at `submittedAt` (clock ms): sleeps through most of its expected
+   * time when that pays, then runs `settle` (the call that asks the device, such as mapAsync).
+   */
+  async wait<T>(kind: string, submittedAt: number, settle: () => Promise<T>): Promise<T> {
+    const from = Math.max(submittedAt, this.lastSettled);
+    let wokeAt: number | undefined;
+    if (this.sleeps(kind)) {
+      const ms = from + SLEEP_SHARE * this.expected.get(kind)! - this.clock.now();
+      if (ms >= MIN_SLEEP_MS) {
+        await this.clock.sleep(ms);
+        wokeAt = this.clock.now();
+      }
+    }
+    const result = await settle();
+    const settledAt = this.clock.now();
+    this.lastSettled = Math.max(this.lastSettled, settledAt);
+    const took = settledAt - from;
+    const expected = this.expected.get(kind) ?? 0;
+    const overslept = wokeAt !== undefined && settledAt - wokeAt < Math.min(OVERSLEPT_MS, (1 - SLEEP_SHARE) * expected / 3);
+    this.expected.set(kind, overslept ? took / 2 : took);
+    return result;
+  }
+
+  /** The clock's time now, to stamp a submit with. */
+  now(): number {
+    return this.clock.now();
+  }
+}
+
+/**
+ * Settling within this long of waking (or within a third of the share left to polling, if less) means
+ * the work was probably done before: the sleep was too long.
+ */
+const OVERSLEPT_MS = 1;
