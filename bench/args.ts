@@ -32,10 +32,10 @@ the matmul forms, and the step against the batch and the width (webgpu, cpu and 
 Prints a table as it goes, writes bench/results/<device>-<date>.json and regenerates BENCHMARKS.md
 (and its scaling plot, BENCHMARKS-scaling.svg) from every file in bench/results.
 
-  --quick           smoke run: short timing windows, no 1024-wide network, matmul up to 512, one
-                    point of each scaling sweep
-  --only A,B,...    runner names (webgpu, cpu, cpu-1t, reference, jax-webgpu, jax-wasm, tfjs-webgpu,
-                    tfjs-wasm, tfjs-cpu) and/or case-name prefixes (warmup, step, fit-, matmul-ab, scale,
+  --quick           smoke run: short timing windows, no 1024-wide network, matmuls at 256 only, fit
+                    epochs of two batches, one point of each scaling sweep
+  --only A,B,...    runner names (webgpu, webgpu-await, cpu, cpu-1t, reference, jax-webgpu, jax-wasm,
+                    tfjs-webgpu, tfjs-wasm, tfjs-cpu) and/or case-name prefixes (warmup, step, fit-, matmul-ab, scale,
                     scale-batch, scale-width)
   --out DIR         where the JSON goes (default bench/results; BENCHMARKS.md always reads bench/results),
                     with the run's scaling plot beside it (<file>-scaling.svg)

@@ -24,22 +24,24 @@ const workDoneAt = (clock: { t: number }, doneAt: number) => async () => {
 };
 
 describe('GpuWaiter', () => {
-  it('asks at once the first time, then sleeps through most of what that kind of work took', async () => {
+  it('asks at once the first time (counting that measure half), then sleeps through most of what the work took', async () => {
     const { clock, slept } = fakeClock();
     const waiter = new GpuWaiter('sleep', clock);
     expect(waiter.sleeps('step')).toBe(false);
     await waiter.wait('step', 0, workDoneAt(clock, 100));
     expect(slept).toEqual([]);
-    expect(waiter.expectation('step')).toBe(100);
+    expect(waiter.expectation('step')).toBe(50);
     expect(waiter.sleeps('step')).toBe(true);
     await waiter.wait('step', 100, workDoneAt(clock, 200));
-    expect(slept).toEqual([SLEEP_SHARE * 100]);
+    expect(slept).toEqual([SLEEP_SHARE * 50]);
     expect(waiter.expectation('step')).toBe(100);
+    await waiter.wait('step', 200, workDoneAt(clock, 300));
+    expect(slept).toEqual([SLEEP_SHARE * 50, SLEEP_SHARE * 100]);
     // Another kind has its own expectation.
     expect(waiter.sleeps('predict')).toBe(false);
   });
 
-  it('halves an expectation that was overslept, so a long first sample (compilation) costs a few waits', async () => {
+  it('shrinks an overslept expectation faster each time in a row, so a long first sample (compilation) costs a few waits', async () => {
     const { clock, slept } = fakeClock();
     const waiter = new GpuWaiter('sleep', clock);
     await waiter.wait('step', 0, workDoneAt(clock, 800));
@@ -49,7 +51,8 @@ describe('GpuWaiter', () => {
       await waiter.wait('step', start, workDoneAt(clock, start + 100));
       start = clock.t;
     }
-    expect(slept.map(Math.round)).toEqual([680, 289, 123, 52, 85, 85]);
+    // 800 counts as 400; then 340 × 0.8, 231 × 0.8², 126 × 0.8³, and 55 is short of the work: its 100 stands.
+    expect(slept.map(Math.round)).toEqual([340, 231, 126, 55, 85, 85]);
     expect(waiter.expectation('step')).toBe(100);
   });
 
@@ -58,7 +61,7 @@ describe('GpuWaiter', () => {
     const waiter = new GpuWaiter('sleep', clock);
     await waiter.wait('step', 0, workDoneAt(clock, 50));
     await waiter.wait('step', 50, workDoneAt(clock, 250));
-    expect(slept).toEqual([SLEEP_SHARE * 50]);
+    expect(slept).toEqual([SLEEP_SHARE * 25]);
     expect(waiter.expectation('step')).toBe(200);
   });
 

@@ -1,6 +1,7 @@
 import { createNetwork, DeviceError, type BackendName, type Network } from '../../src/index.js';
 import { forgetDecisions } from '../../src/webgpu/autotune.js';
 import { defaultContext, requestAdapter } from '../../src/webgpu/device.js';
+import type { GpuWait } from '../../src/webgpu/waiter.js';
 import { stepFlops, trainingData, type Case, type TrainingCase } from '../cases.js';
 import { minimumTrainingBytes } from './gpu-memory.js';
 import { cpuMatmulCell, gpuMatmulCells, timeStepProducts } from './matmul.js';
@@ -19,11 +20,14 @@ const REFERENCE_MAX_STEP_FLOPS = 10 * 0.4e9;
 /**
  * One of our backends, through the public API (createNetwork) for training and its own kernels for
  * matmul. `threads` sets the cpu backend's (default every core); the runner is then `cpu-<n>t`.
+ * `gpuWait` sets how the webgpu backend waits (default: sleep, in Node); the runner is then
+ * `webgpu-<mode>` and runs only the step cases, to show what waiting without Dawn's poll gains.
  */
-export function engineRunner(backend: BackendName, threads?: number): Runner {
+export function engineRunner(backend: BackendName, threads?: number, gpuWait?: GpuWait): Runner {
   return {
-    name: threads === undefined ? backend : `${backend}-${threads}t`,
+    name: gpuWait !== undefined ? `${backend}-${gpuWait}` : threads === undefined ? backend : `${backend}-${threads}t`,
     async prepare(c, log) {
+      if (gpuWait !== undefined && (c.kind !== 'step' || c.sweep)) return [];
       // The float64 oracle has no matmul kernel worth timing, and its fit throughput tells nothing its step does not.
       if (c.kind === 'matmul') {
         if (backend === 'webgpu') return gpuMatmulCells(c);
@@ -37,16 +41,16 @@ export function engineRunner(backend: BackendName, threads?: number): Runner {
         // WebGPU twice: as on a machine's first use (the autotune times its candidates), then with its decisions known.
         return backend === 'webgpu' ? [await warmupCell(backend, c, true), await warmupCell(backend, c)] : [await warmupCell(backend, c, false, threads)];
       }
-      return trainingCell(backend, c, log, threads);
+      return trainingCell(backend, c, log, threads, gpuWait);
     },
   };
 }
 
 async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step' | 'fit' }>, log: Log,
-  threads?: number): Promise<Cell[] | Skip> {
+  threads?: number, gpuWait?: GpuWait): Promise<Cell[] | Skip> {
   const slow = knownSlow(backend, c);
   if (slow) return slow;
-  const net = await createNetwork({ ...networkSpec(backend, c.sizes, c.batch), threads });
+  const net = await createNetwork({ ...networkSpec(backend, c.sizes, c.batch), threads, gpuWait });
   try {
     // Every step timed runs the variants the autotune chose, not the defaults used while it measures.
     await net.tuned();

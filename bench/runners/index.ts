@@ -12,11 +12,12 @@ export const GPU_BASELINE = 'webgpu';
 
 /**
  * Ours (cpu first, then webgpu, so each case's ratios can be printed as its other rows come in; cpu on
- * every core, then on one thread as cpu-1t), then the peers: jax-js and TF.js, each on WebGPU and on
+ * every core, then on one thread as cpu-1t; webgpu also awaiting the GPU as the peers do, as
+ * webgpu-await, in the step cases), then the peers: jax-js and TF.js, each on WebGPU and on
  * the CPU (WebAssembly; TF.js also plain JS).
  */
 export const RUNNERS: Runner[] = [
-  engineRunner('cpu'), engineRunner('cpu', 1), engineRunner('webgpu'), engineRunner('reference'),
+  engineRunner('cpu'), engineRunner('cpu', 1), engineRunner('webgpu'), engineRunner('webgpu', undefined, 'await'), engineRunner('reference'),
   jaxRunner('webgpu'), jaxRunner('wasm'),
   tfjsRunner('webgpu'), tfjsRunner('wasm'), tfjsRunner('cpu'),
 ];

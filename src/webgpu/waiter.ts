@@ -43,12 +43,19 @@ const realClock: Clock = {
  *
  * A kind's expected time is what its last wait measured: from its submit, or from the previous wait's
  * end if that was later (work on one queue runs in order, so it could not start before), to the
- * promise settling. A wait that settles almost at once after its sleep may have been overslept (the
- * work got faster, or the first sample included compilation): its time is only an upper bound, so
- * the expectation is halved, and a too-long guess costs a few steps at most.
+ * promise settling. The first measure of a kind counts half: it was polled all the way (on
+ * SwiftShader that made the work 1.5–2.4× slower) and may include compilation.
+ *
+ * A wait that settles almost at once after its sleep was probably overslept (the work got faster, or
+ * the guess was long): its time is only an upper bound, so the expectation shrinks to 0.8× that, then
+ * 0.8² of the next if that is overslept too, and so on, so that a long guess costs a few waits.
+ * A measure that ends in polling is a little long (the work ran slower while polled), which keeps
+ * the sleep just short of the work: at a steady state ~5% over the work's own time here.
  */
 export class GpuWaiter {
   private readonly expected = new Map<string, number>();
+  /** Consecutive overslept waits per kind. */
+  private readonly overslept = new Map<string, number>();
   private lastSettled = -Infinity;
 
   constructor(readonly mode: GpuWait, private readonly clock: Clock = realClock) {}
@@ -81,9 +88,17 @@ export class GpuWaiter {
     const settledAt = this.clock.now();
     this.lastSettled = Math.max(this.lastSettled, settledAt);
     const took = settledAt - from;
-    const expected = this.expected.get(kind) ?? 0;
-    const overslept = wokeAt !== undefined && settledAt - wokeAt < Math.min(OVERSLEPT_MS, (1 - SLEEP_SHARE) * expected / 3);
-    this.expected.set(kind, overslept ? took / 2 : took);
+    const expected = this.expected.get(kind);
+    if (expected === undefined) {
+      this.expected.set(kind, took * FIRST_SHARE);
+    } else if (wokeAt !== undefined && settledAt - wokeAt < Math.min(OVERSLEPT_MS, (1 - SLEEP_SHARE) * expected / 3)) {
+      const streak = (this.overslept.get(kind) ?? 0) + 1;
+      this.overslept.set(kind, streak);
+      this.expected.set(kind, took * OVERSLEPT_SHRINK ** streak);
+    } else {
+      this.overslept.delete(kind);
+      this.expected.set(kind, took);
+    }
     return result;
   }
 
@@ -93,6 +108,10 @@ export class GpuWaiter {
   }
 }
 
+/** What the first measure of a kind counts for (see GpuWaiter). */
+const FIRST_SHARE = 0.5;
+/** How an overslept wait's time shrinks, per consecutive overslept wait. */
+const OVERSLEPT_SHRINK = 0.8;
 /**
  * Settling within this long of waking (or within a third of the share left to polling, if less) means
  * the work was probably done before: the sleep was too long.
