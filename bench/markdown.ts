@@ -25,6 +25,15 @@ same Dawn (npm \`webgpu\`) and the same adapter as ours, each with a device of i
 backends run on one thread there. Our \`cpu\` backend is WebAssembly SIMD on every core (\`cpu\`) and,
 as \`cpu-1t\`, on one thread.
 
+How each waits for the GPU matters here. Dawn's Node binding settles \`mapAsync\` and
+\`onSubmittedWorkDone\` by polling from a \`setImmediate\` loop, so a plain \`await\` keeps the JS thread
+busy for the GPU's whole work (70–80% of a core, measured); where the adapter is SwiftShader, that
+core is taken from the threads that run the shaders. Our WebGPU backend sleeps through most of each
+wait in Node (\`gpuWait: 'sleep'\`, its default there; the matmul cells and the ceiling probe wait the
+same way); jax-js and TF.js await as usual. \`webgpu-await\` is our backend set to \`gpuWait: 'await'\`,
+run in the step cases so the table shows what that part of our lead is worth; in a browser no library
+pays the poll, and our default there is \`'await'\`.
+
 The CPU's ceiling for such code: wasm SIMD vectors hold 4 floats, and without relaxed SIMD (Node 20
 has none) a multiply-add is two instructions, a multiply then an add. The matmul's inner loop alone,
 its operands in L1 (\`simdPeak\`, asm/peak.ts), runs at about 41 GFLOP/s on one core of this Xeon
