@@ -4,6 +4,7 @@ import { typescriptKernels } from './kernels.js';
 import { WasmKernels, type Workspace } from './wasm/kernels.js';
 import { wasmSupport } from './wasm/module.js';
 import { workerPool } from './wasm/pool.js';
+import { isNode } from '../platform.js';
 
 /** Threads a CPU network uses at most, whatever the machine: past this, splitting rows stops paying. */
 export const MAX_THREADS = 16;
@@ -19,7 +20,7 @@ export interface CpuKernelChoice {
 
 /** The cores this process may use (1 where the platform does not say). */
 export async function availableCores(): Promise<number> {
-  if (typeof process !== 'undefined' && typeof process.versions?.node === 'string') {
+  if (isNode()) {
     const os = await import(/* @vite-ignore */ 'node:os');
     return os.availableParallelism();
   }

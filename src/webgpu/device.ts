@@ -1,4 +1,5 @@
 import { DeviceError } from '../errors.js';
+import { isNode } from '../platform.js';
 
 /** A device and what we know of the adapter behind it. */
 export interface GpuContext {
@@ -25,10 +26,6 @@ const SWIFTSHADER_ICDS = [
   '/usr/lib64/chromium/vk_swiftshader_icd.json',
   '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
 ];
-
-function isNode(): boolean {
-  return typeof process !== 'undefined' && typeof process.versions?.node === 'string';
-}
 
 /** Node: the Dawn bindings from the npm package `webgpu`, loaded only when a Node process needs them. */
 async function nodeGpu(): Promise<{ create: (options: string[]) => GPU }> {

@@ -1,3 +1,5 @@
+import { isNode } from '../platform.js';
+
 /**
  * Where autotune decisions outlive the process, so only the first network of a shape class on a
  * machine pays for the trials (about half a second on SwiftShader):
@@ -16,8 +18,6 @@ interface Store {
 }
 
 const STORAGE_KEY = 'webgpu-backprop:autotune';
-
-const isNode = () => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
 /** Only plain string → string entries survive a read: the file may be old, damaged or someone else's. */
 function parse(text: string | null | undefined): Decisions {

@@ -1,3 +1,5 @@
+import { isNode } from '../platform.js';
+
 /**
  * How the JS thread waits for GPU work.
  *
@@ -19,8 +21,7 @@ export const GPU_WAITS: readonly GpuWait[] = ['sleep', 'await'];
 
 /** Node (Dawn's binding polls): sleep; elsewhere: await. */
 export function defaultGpuWait(): GpuWait {
-  const node = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
-  return node ? 'sleep' : 'await';
+  return isNode() ? 'sleep' : 'await';
 }
 
 /** The share of the expected time slept through: the rest is left to polling, so a slightly faster run is not overslept. */

@@ -1,4 +1,5 @@
 import { runJob, type WasmExports } from './jobs.js';
+import { isNode } from '../../platform.js';
 
 /**
  * A process-wide pool of workers (Node worker_threads, browser Web Workers) running the parallel
@@ -106,8 +107,6 @@ interface PoolWorker {
   /** Holds (true) or releases one reason for the worker to keep the process alive (Node; browsers decide themselves). */
   hold(held: boolean): void;
 }
-
-const isNode = () => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
 type WorkerMessage = { type: string; request?: number; message?: string };
 
