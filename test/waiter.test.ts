@@ -65,6 +65,24 @@ describe('GpuWaiter', () => {
     expect(waiter.expectation('step')).toBe(200);
   });
 
+  it('keeps one long measure (work queued ahead, say) from moving the expectation, and follows a lasting change', async () => {
+    const { clock, slept } = fakeClock();
+    const waiter = new GpuWaiter('sleep', clock);
+    const step = async (took: number) => {
+      const start = clock.t;
+      await waiter.wait('step', start, workDoneAt(clock, start + took));
+    };
+    for (const took of [100, 100, 100, 100]) await step(took);
+    expect(waiter.expectation('step')).toBe(100);
+    await step(400);
+    expect(waiter.expectation('step')).toBe(100);
+    await step(100);
+    expect(slept.at(-1)).toBe(SLEEP_SHARE * 100);
+    await step(400);
+    await step(400);
+    expect(waiter.expectation('step')).toBe(400);
+  });
+
   it('times queued work from the previous wait, since one queue runs in order', async () => {
     const { clock } = fakeClock();
     const waiter = new GpuWaiter('sleep', clock);

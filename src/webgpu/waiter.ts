@@ -42,10 +42,13 @@ const realClock: Clock = {
 /**
  * Waits for one device queue's work, learning per kind of work ('step:256') how long it takes.
  *
- * A kind's expected time is what its last wait measured: from its submit, or from the previous wait's
- * end if that was later (work on one queue runs in order, so it could not start before), to the
- * promise settling. The first measure of a kind counts half: it was polled all the way (on
- * SwiftShader that made the work 1.5–2.4× slower) and may include compilation.
+ * A wait measures from its submit, or from the previous wait's end if that was later (work on one
+ * queue runs in order, so it could not start before), to the promise settling. A kind's expected time
+ * is the median of its last three measures (the latest while it has fewer): one long measure, say of
+ * a step queued behind the autotune's trials or behind a host application's own work on a shared
+ * device, does not make the next waits oversleep, and a lasting change is followed within two. The
+ * first measure of a kind counts half: it was polled all the way (on SwiftShader that made the work
+ * 1.5–2.4× slower) and may include compilation.
  *
  * A wait that settles almost at once after its sleep was probably overslept (the work got faster, or
  * the guess was long): its time is only an upper bound, so the expectation shrinks to 0.8× that, then
@@ -54,7 +57,8 @@ const realClock: Clock = {
  * the sleep just short of the work: at a steady state ~5% over the work's own time here.
  */
 export class GpuWaiter {
-  private readonly expected = new Map<string, number>();
+  /** The last measures per kind, oldest first (at most MEASURES_KEPT). */
+  private readonly measures = new Map<string, number[]>();
   /** Consecutive overslept waits per kind. */
   private readonly overslept = new Map<string, number>();
   private lastSettled = -Infinity;
@@ -63,12 +67,15 @@ export class GpuWaiter {
 
   /** Whether a wait for this kind of work would sleep first (a long enough expectation, in 'sleep' mode). */
   sleeps(kind: string): boolean {
-    return this.mode === 'sleep' && (this.expected.get(kind) ?? 0) * SLEEP_SHARE >= MIN_SLEEP_MS;
+    return this.mode === 'sleep' && (this.expectation(kind) ?? 0) * SLEEP_SHARE >= MIN_SLEEP_MS;
   }
 
   /** What the waiter expects this kind of work to take, in ms (undefined until one was measured). */
   expectation(kind: string): number | undefined {
-    return this.expected.get(kind);
+    const measures = this.measures.get(kind);
+    if (!measures) return undefined;
+    if (measures.length < MEASURES_KEPT) return measures.at(-1)!;
+    return [...measures].sort((a, b) => a - b)[MEASURES_KEPT >> 1]!;
   }
 
   /**
@@ -79,7 +86,7 @@ export class GpuWaiter {
     const from = Math.max(submittedAt, this.lastSettled);
     let wokeAt: number | undefined;
     if (this.sleeps(kind)) {
-      const ms = from + SLEEP_SHARE * this.expected.get(kind)! - this.clock.now();
+      const ms = from + SLEEP_SHARE * this.expectation(kind)! - this.clock.now();
       if (ms >= MIN_SLEEP_MS) {
         await this.clock.sleep(ms);
         wokeAt = this.clock.now();
@@ -89,16 +96,19 @@ export class GpuWaiter {
     const settledAt = this.clock.now();
     this.lastSettled = Math.max(this.lastSettled, settledAt);
     const took = settledAt - from;
-    const expected = this.expected.get(kind);
+    const expected = this.expectation(kind);
     if (expected === undefined) {
-      this.expected.set(kind, took * FIRST_SHARE);
+      this.measures.set(kind, [took * FIRST_SHARE]);
     } else if (wokeAt !== undefined && settledAt - wokeAt < Math.min(OVERSLEPT_MS, (1 - SLEEP_SHARE) * expected / 3)) {
+      // Only an upper bound, and the earlier measures are longer still: they go.
       const streak = (this.overslept.get(kind) ?? 0) + 1;
       this.overslept.set(kind, streak);
-      this.expected.set(kind, took * OVERSLEPT_SHRINK ** streak);
+      this.measures.set(kind, [took * OVERSLEPT_SHRINK ** streak]);
     } else {
       this.overslept.delete(kind);
-      this.expected.set(kind, took);
+      const measures = this.measures.get(kind)!;
+      measures.push(took);
+      if (measures.length > MEASURES_KEPT) measures.shift();
     }
     return result;
   }
@@ -109,6 +119,8 @@ export class GpuWaiter {
   }
 }
 
+/** Measures kept per kind: the expectation is their median. */
+const MEASURES_KEPT = 3;
 /** What the first measure of a kind counts for (see GpuWaiter). */
 const FIRST_SHARE = 0.5;
 /** How an overslept wait's time shrinks, per consecutive overslept wait. */
