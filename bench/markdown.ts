@@ -62,8 +62,9 @@ the batches in order, the loss summed on the device and read once at the end); t
 over 60 s is left out of the step case, over 15 s out of the fit case); the fixed cost of a 2-2-2 step on one row; and the three matmul forms of
 backprop (A·B, A·Bᵀ, Aᵀ·B) on square matrices of 256 to 2,048 (4,096 on a hardware GPU; a cell whose one product
 would take over 10 s at its rate at the next smaller size is left out): every variant of our WebGPU kernel the device allows
-(scalar, vec4 and vec4-wide, each also sharing loads through subgroups where the device allows; a
-network's autotune picks among them per product; the autotune's two candidates also run as a
+(scalar, vec4 and vec4-wide, each also sharing loads through subgroups where the device allows, and
+tiled through workgroup memory; a
+network's autotune picks among them per product; the autotune's vec4 candidates also run as a
 "loads only" probe: the same kernel with its multiply-adds replaced by one add per accumulator, the
 cost of its memory traffic alone) and our cpu backend's wasm products (with their
 linear epilogues) on every core and on one,

@@ -31,6 +31,11 @@ export interface MatmulKey {
   /** vec4 only: each thread computes 8 columns (two vec4s) instead of 4. Default false. */
   wide?: boolean;
   /**
+   * Workgroup-memory tiles (see matmulTiledShader): any shape, scalar loads, two barriers per 16 of
+   * k. For adapters where barriers are cheap (hardware GPUs); not vec4, not subgroups. Default false.
+   */
+  tiled?: boolean;
+  /**
    * vec4 only, a benchmark probe, never trained with: the kernel's loads, addressing and loop with
    * its multiply-adds replaced by one add per accumulator that uses every value loaded. Its time is
    * what the variant's memory traffic costs alone (bench case 4). Default false.
@@ -56,30 +61,36 @@ export function vectorizable(transposeA: boolean, transposeB: boolean, m: number
  *   vec4-wide       vec4 with 8×8 outputs per thread: more reuse per load, more registers.
  *   …+subgroups     lanes of a 4-wide subgroup load different rows of A and broadcast them
  *                   (SwiftShader: ~1.5–2× faster, as a load whose address is the same in every lane is slow there).
+ *   tiled           any shape; 64×64 outputs per workgroup staged through workgroup memory, 16 of k
+ *                   at a time: each value loaded once per workgroup instead of once per thread, at the
+ *                   cost of two barriers per tile (cheap on GPUs, ruinous on SwiftShader).
  */
 export const MATMUL_VARIANTS = {
-  scalar: { vec4: false, wide: false, subgroups: false },
-  'scalar+subgroups': { vec4: false, wide: false, subgroups: true },
-  vec4: { vec4: true, wide: false, subgroups: false },
-  'vec4-wide': { vec4: true, wide: true, subgroups: false },
-  'vec4+subgroups': { vec4: true, wide: false, subgroups: true },
-  'vec4-wide+subgroups': { vec4: true, wide: true, subgroups: true },
-} as const satisfies Record<string, Pick<MatmulKey, 'vec4' | 'wide' | 'subgroups'>>;
+  scalar: { vec4: false, wide: false, subgroups: false, tiled: false },
+  'scalar+subgroups': { vec4: false, wide: false, subgroups: true, tiled: false },
+  tiled: { vec4: false, wide: false, subgroups: false, tiled: true },
+  vec4: { vec4: true, wide: false, subgroups: false, tiled: false },
+  'vec4-wide': { vec4: true, wide: true, subgroups: false, tiled: false },
+  'vec4+subgroups': { vec4: true, wide: false, subgroups: true, tiled: false },
+  'vec4-wide+subgroups': { vec4: true, wide: true, subgroups: true, tiled: false },
+} as const satisfies Record<string, Pick<MatmulKey, 'vec4' | 'wide' | 'subgroups' | 'tiled'>>;
 
 export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
 
 /**
  * The variants that can compute a product of this form and shape on a device: vec4 ones where the
  * shape allows (vectorizable), subgroup ones only where lanes may share (canShareBySubgroups) and
- * then instead of their plain twins, which they beat on every measured shape. The first is the
- * guess a product runs until the autotune has measured them: the wide one for Aᵀ·B, where its
- * extra columns share each load of A, the narrow one elsewhere.
+ * then instead of their plain twins, which they beat on every measured shape, and the tiled one on
+ * hardware adapters (on SwiftShader its barriers make it several times slower: a known loss, not
+ * worth a trial). The first is the guess a product runs until the autotune has measured them: the
+ * wide one for Aᵀ·B, where its extra columns share each load of A, the narrow one elsewhere.
  */
 export function matmulVariantsFor(transposeA: boolean, transposeB: boolean, m: number, n: number, k: number,
-  device: { subgroups: boolean }): MatmulVariant[] {
-  if (!vectorizable(transposeA, transposeB, m, n, k)) return device.subgroups ? ['scalar+subgroups'] : ['scalar'];
+  device: { subgroups: boolean; hardware?: boolean }): MatmulVariant[] {
+  const tiles: MatmulVariant[] = device.hardware ? ['tiled'] : [];
+  if (!vectorizable(transposeA, transposeB, m, n, k)) return [device.subgroups ? 'scalar+subgroups' : 'scalar', ...tiles];
   const variants: MatmulVariant[] = device.subgroups ? ['vec4+subgroups', 'vec4-wide+subgroups'] : ['vec4', 'vec4-wide'];
-  return transposeA ? variants.reverse() : variants;
+  return [...(transposeA ? variants.reverse() : variants), ...tiles];
 }
 
 /** A workgroup is 8×8 threads. */
@@ -117,6 +128,7 @@ ${activationFunctions(key.activation)}`;
  * Which variant runs where is measured per adapter (src/webgpu/autotune.ts).
  */
 export function matmulShader(key: MatmulKey): string {
+  if (key.tiled) return matmulTiledShader(key);
   if (key.vec4) return matmulVec4Shader(key);
   const { transposeA, transposeB, epilogue, subgroups } = key;
   // With subgroups, lane j of each group of 4 loads rows row0 + j and row0 + 4 + j of A and the
@@ -211,9 +223,113 @@ const range = (count: number) => Array.from({ length: count }, (_, i) => i);
 const rows = range(ROWS);
 
 /** Where a product's kernel writes: the outputs one workgroup covers, [rows, cols]. */
-export function matmulTile(key: Pick<MatmulKey, 'vec4' | 'wide'>): { rows: number; cols: number } {
+export function matmulTile(key: Pick<MatmulKey, 'vec4' | 'wide' | 'tiled'>): { rows: number; cols: number } {
+  if (key.tiled) return { rows: TILE, cols: TILE };
   return { rows: MATMUL_WORKGROUP * ROWS, cols: MATMUL_WORKGROUP * 4 * (key.vec4 && key.wide ? 2 : 1) };
 }
+
+/** The tiled kernel: a TILE × TILE block of C per workgroup of TILE_THREADS², TILE_K of k per stage. */
+const TILE = 64;
+const TILE_THREADS = 16;
+const TILE_K = 16;
+
+/*
+ * Workgroup-memory tiling, the classic GPU matmul: per stage the workgroup's 256 threads copy a
+ * 64 × 16 block of A and a 16 × 64 block of B into workgroup memory (four values each, consecutive
+ * threads reading consecutive addresses of whichever layout the operand has), wait, and each thread
+ * adds 16 products into its 4 × 4 outputs: rows ty + 16i and columns tx + 16j, so that neighbouring
+ * threads read neighbouring words of the tiles. Values past an edge are loaded as 0 and the last
+ * stage stops at k, so every output is the sum of the same products in the same order (k ascending)
+ * as the scalar kernel's: the two give identical bits. No thread returns early: all must reach the
+ * barriers.
+ */
+function matmulTiledShader(key: MatmulKey): string {
+  const { transposeA, transposeB, epilogue } = key;
+  const threads = TILE_THREADS * TILE_THREADS;
+  const loads = (TILE * TILE_K) / threads;
+  // Element e of a stage's block, as (kk, i): i is the row of A or the column of B within the tile.
+  // The operand's contiguous axis takes e's low bits, so a warp's loads are consecutive words.
+  const place = (contiguousIsK: boolean) => contiguousIsK
+    ? `let kk = e % ${TILE_K}u;
+      let i = e / ${TILE_K}u;`
+    : `let i = e % ${TILE}u;
+      let kk = e / ${TILE}u;`;
+  return wgsl`
+${declarations(key, 'f32')}
+
+var<workgroup> tileA: array<f32, ${TILE_K * TILE}>;
+var<workgroup> tileB: array<f32, ${TILE_K * TILE}>;
+
+@compute @workgroup_size(${TILE_THREADS}, ${TILE_THREADS})
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local: vec3u,
+  @builtin(local_invocation_index) thread: u32) {
+  let size = sizes();
+  let m = size.x;
+  let n = size.y;
+  let k = size.z;
+  let row0 = group.y * ${TILE}u;
+  let col0 = group.x * ${TILE}u;
+${quad.flatMap((i) => quad.map((j) => `  var acc${i}${j} = 0.0;`)).join('\n')}
+  for (var k0 = 0u; k0 < k; k0 += ${TILE_K}u) {
+    for (var q = 0u; q < ${loads}u; q++) {
+      let e = thread + q * ${threads}u;
+      {
+      ${place(!transposeA)}
+      let row = row0 + i;
+      let kAt = k0 + kk;
+      var value = 0.0;
+      if (row < m && kAt < k) {
+#if ${transposeA}
+        value = a[kAt * m + row];
+#else
+        value = a[row * k + kAt];
+#endif
+      }
+      tileA[kk * ${TILE}u + i] = value;
+      }
+      {
+      ${place(transposeB)}
+      let col = col0 + i;
+      let kAt = k0 + kk;
+      var value = 0.0;
+      if (col < n && kAt < k) {
+#if ${transposeB}
+        value = b[col * k + kAt];
+#else
+        value = b[kAt * n + col];
+#endif
+      }
+      tileB[kk * ${TILE}u + i] = value;
+      }
+    }
+    workgroupBarrier();
+    let stageK = min(${TILE_K}u, k - k0);
+    for (var kk = 0u; kk < stageK; kk++) {
+${quad.map((i) => `      let a${i} = tileA[kk * ${TILE}u + local.y + ${i * TILE_THREADS}u];`).join('\n')}
+${quad.map((j) => `      let b${j} = tileB[kk * ${TILE}u + local.x + ${j * TILE_THREADS}u];`).join('\n')}
+${quad.flatMap((i) => quad.map((j) => `      acc${i}${j} += a${i} * b${j};`)).join('\n')}
+    }
+    workgroupBarrier();
+  }
+${quad.flatMap((i) => quad.map((j) => `  store(row0 + local.y + ${i * TILE_THREADS}u, col0 + local.x + ${j * TILE_THREADS}u, m, n, acc${i}${j});`)).join('\n')}
+}
+
+fn store(row: u32, col: u32, m: u32, n: u32, sum: f32) {
+  if (row < m && col < n) {
+    let index = row * n + col;
+    var value = sum;
+#if ${epilogue === 'biasActivation'}
+    value = activate(value + bias[col], dims.slope);
+#elif ${epilogue === 'derivative'}
+    value = value * activationDerivative(gate[index], dims.slope);
+#endif
+    c[index] = value;
+  }
+}
+`;
+}
+
+const quad = range(4);
 
 /*
  * The vec4 kernel: ROWS rows × (4 or 8) columns per thread, kept as vec4 accumulators acc{row}_{group},

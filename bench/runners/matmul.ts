@@ -37,7 +37,8 @@ export async function gpuMatmulCells(c: MatmulCase): Promise<Cell[]> {
     .filter((variant) => (subgroups || !MATMUL_VARIANTS[variant].subgroups) && (vec4 || !MATMUL_VARIANTS[variant].vec4));
   const product = { transposeA, transposeB, m: c.size, n: c.size, k: c.size };
   // The autotune's candidates once more as the loads-only probe: what their memory traffic costs alone.
-  const probed = vec4 ? matmulVariantsFor(transposeA, transposeB, c.size, c.size, c.size, { subgroups }) : [];
+  const probed = vec4 ? matmulVariantsFor(transposeA, transposeB, c.size, c.size, c.size, { subgroups, hardware: !context.software })
+    .filter((variant) => MATMUL_VARIANTS[variant].vec4) : [];
   return Promise.all([
     ...variants.map((variant) => gpuMatmulCell(context.device, product, variant)),
     ...probed.map((variant) => gpuMatmulCell(context.device, product, variant, true)),

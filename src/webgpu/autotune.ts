@@ -131,7 +131,7 @@ export async function planTuning(context: GpuContext, shapes: ProductShape[], su
   for (const [index, shape] of shapes.entries()) {
     const { transposeA, transposeB } = shape.key;
     const { m, n, k } = shape.dims;
-    const candidates = matmulVariantsFor(transposeA, transposeB, m, n, k, { subgroups });
+    const candidates = matmulVariantsFor(transposeA, transposeB, m, n, k, { subgroups, hardware: !context.software });
     const decision = { label: shape.label, shape: `${m}×${n}×${k}` };
     // The class names the candidates' WGSL, so it is worked out only where there is a choice.
     const classKey = candidates.length > 1 ? shapeClass(context, shape, candidates) : undefined;

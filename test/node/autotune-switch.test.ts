@@ -18,7 +18,7 @@ vi.mock('../../src/webgpu/autotune.js', async (importOriginal) => {
           if (decision.source !== 'pending') return decision;
           const [m, n, k] = decision.shape.split('×').map(Number) as [number, number, number];
           const form = decision.label.endsWith('forward') ? [false, false] : decision.label.endsWith('gradient') ? [true, false] : [false, true];
-          const candidates = matmulVariantsFor(form[0]!, form[1]!, m, n, k, { subgroups: canShareBySubgroups(args[0]) });
+          const candidates = matmulVariantsFor(form[0]!, form[1]!, m, n, k, { subgroups: canShareBySubgroups(args[0]), hardware: !args[0].software });
           return { ...decision, variant: candidates.find((c) => c !== decision.variant)!, source: 'measured' as const };
         }),
       };
