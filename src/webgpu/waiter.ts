@@ -8,11 +8,11 @@ import { isNode } from '../platform.js';
  * the JS thread busy for the whole of the GPU's work: measured at 68–79% of a core during training
  * steps here. On a hardware GPU that is a wasted core. Where the adapter is the CPU itself
  * (SwiftShader), it takes that core from the threads that run the shaders: on 2 cores the
- * 784-256-128-10 step went from 123 ms to 80 ms, and a 1024³ product from 504 ms to 332 ms, once the
- * JS thread slept instead (`.scratch`-style probes, side by side).
+ * 784-256-128-10 step took 70–83 ms with the thread asleep against 106–168 ms awaited (`npm run
+ * bench`, `webgpu` against `webgpu-await`, side by side).
  *
  * So in 'sleep' mode a wait first sleeps on a timer through most of the time the same kind of work
- * last took, and only then asks Dawn, which polls for the rest. Browsers run the GPU elsewhere and
+ * is expected to take (GpuWaiter), and only then asks Dawn, which polls for the rest. Browsers run the GPU elsewhere and
  * settle promises without polling in the page, and their timers can be throttled (a background tab),
  * so there the default is 'await': ask at once.
  */
