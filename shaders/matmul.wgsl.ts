@@ -207,16 +207,19 @@ ${loadRows}
       }
       let index = row * n + col;
       var value = acc[i][j + shift];
-#if ${epilogue === 'biasActivation'}
-      value = activate(value + bias[col], dims.slope);
-#elif ${epilogue === 'derivative'}
-      value = value * activationDerivative(gate[index], dims.slope);
-#endif
+      ${scalarEpilogue(epilogue)}
       c[index] = value;
     }
   }
 }
 `;
+}
+
+/** The scalar and tiled kernels' epilogue on `value`, output `index` in column `col`: + bias then the activation, or × f'(gate). */
+function scalarEpilogue(epilogue: MatmulEpilogue): string {
+  if (epilogue === 'biasActivation') return 'value = activate(value + bias[col], dims.slope);';
+  if (epilogue === 'derivative') return 'value = value * activationDerivative(gate[index], dims.slope);';
+  return '';
 }
 
 const range = (count: number) => Array.from({ length: count }, (_, i) => i);
@@ -254,6 +257,18 @@ function matmulTiledShader(key: MatmulKey): string {
       let i = e / ${TILE_K}u;`
     : `let i = e % ${TILE}u;
       let kk = e / ${TILE}u;`;
+  // One operand's share of a stage: element e of its block, at row or column `start + i` of the
+  // operand (below `limit`) and k0 + kk, read at `address`; 0 past either edge.
+  const stage = (tile: string, operand: string, start: string, limit: string, contiguousIsK: boolean, address: string) => `      {
+      ${place(contiguousIsK)}
+      let at = ${start} + i;
+      let kAt = k0 + kk;
+      var value = 0.0;
+      if (at < ${limit} && kAt < k) {
+        value = ${operand}[${address}];
+      }
+      ${tile}[kk * ${TILE}u + i] = value;
+      }`;
   return wgsl`
 ${declarations(key, 'f32')}
 
@@ -273,34 +288,8 @@ ${quad.flatMap((i) => quad.map((j) => `  var acc${i}${j} = 0.0;`)).join('\n')}
   for (var k0 = 0u; k0 < k; k0 += ${TILE_K}u) {
     for (var q = 0u; q < ${loads}u; q++) {
       let e = thread + q * ${threads}u;
-      {
-      ${place(!transposeA)}
-      let row = row0 + i;
-      let kAt = k0 + kk;
-      var value = 0.0;
-      if (row < m && kAt < k) {
-#if ${transposeA}
-        value = a[kAt * m + row];
-#else
-        value = a[row * k + kAt];
-#endif
-      }
-      tileA[kk * ${TILE}u + i] = value;
-      }
-      {
-      ${place(transposeB)}
-      let col = col0 + i;
-      let kAt = k0 + kk;
-      var value = 0.0;
-      if (col < n && kAt < k) {
-#if ${transposeB}
-        value = b[col * k + kAt];
-#else
-        value = b[kAt * n + col];
-#endif
-      }
-      tileB[kk * ${TILE}u + i] = value;
-      }
+${stage('tileA', 'a', 'row0', 'm', !transposeA, transposeA ? 'kAt * m + at' : 'at * k + kAt')}
+${stage('tileB', 'b', 'col0', 'n', transposeB, transposeB ? 'at * k + kAt' : 'kAt * n + at')}
     }
     workgroupBarrier();
     let stageK = min(${TILE_K}u, k - k0);
@@ -318,11 +307,7 @@ fn store(row: u32, col: u32, m: u32, n: u32, sum: f32) {
   if (row < m && col < n) {
     let index = row * n + col;
     var value = sum;
-#if ${epilogue === 'biasActivation'}
-    value = activate(value + bias[col], dims.slope);
-#elif ${epilogue === 'derivative'}
-    value = value * activationDerivative(gate[index], dims.slope);
-#endif
+    ${scalarEpilogue(epilogue)}
     c[index] = value;
   }
 }
