@@ -92,6 +92,23 @@ describe('GpuWaiter', () => {
     expect(waiter.expectation('step')).toBe(90);
   });
 
+  it('times waits pending at once (steps in flight) from the one before, not from their submits', async () => {
+    const { clock } = fakeClock();
+    const waiter = new GpuWaiter('sleep', clock);
+    const finish: (() => void)[] = [];
+    const pending = (resolve: () => void) => finish.push(resolve);
+    // Three 2 ms steps submitted at 0, 0.1 and 0.2 run one after another: done at 2, 4 and 6.
+    const waits = [0, 0.1, 0.2].map((submittedAt) => waiter.wait('step', submittedAt, () => new Promise<void>(pending)));
+    for (const [i, resolve] of finish.entries()) {
+      clock.t = 2 * (i + 1);
+      resolve();
+      await waits[i];
+    }
+    // The first counts half (1); then 2 and 2, each from the previous one's end: not 3.9 and 5.8.
+    expect(waiter.expectation('step')).toBe(2);
+    expect(waiter.sleeps('step')).toBe(false);
+  });
+
   it('never sleeps for short work or in await mode', async () => {
     const short = fakeClock();
     const waiter = new GpuWaiter('sleep', short.clock);

@@ -83,10 +83,9 @@ export class GpuWaiter {
    * time when that pays, then runs `settle` (the call that asks the device, such as mapAsync).
    */
   async wait<T>(kind: string, submittedAt: number, settle: () => Promise<T>): Promise<T> {
-    const from = Math.max(submittedAt, this.lastSettled);
     let wokeAt: number | undefined;
     if (this.sleeps(kind)) {
-      const ms = from + SLEEP_SHARE * this.expectation(kind)! - this.clock.now();
+      const ms = Math.max(submittedAt, this.lastSettled) + SLEEP_SHARE * this.expectation(kind)! - this.clock.now();
       if (ms >= MIN_SLEEP_MS) {
         await this.clock.sleep(ms);
         wokeAt = this.clock.now();
@@ -94,8 +93,10 @@ export class GpuWaiter {
     }
     const result = await settle();
     const settledAt = this.clock.now();
+    // Read now, not before settling: with several waits pending at once (fit's short steps in
+    // flight), the one before this has settled by now, and this work could not start before it.
+    const took = settledAt - Math.max(submittedAt, this.lastSettled);
     this.lastSettled = Math.max(this.lastSettled, settledAt);
-    const took = settledAt - from;
     const expected = this.expectation(kind);
     if (expected === undefined) {
       this.measures.set(kind, [took * FIRST_SHARE]);
