@@ -133,6 +133,26 @@ describe('GpuWaiter', () => {
   });
 });
 
+describe('gpuWait errors', () => {
+  it('restore() with an unknown gpuWait rejects with a SpecError and leaves the network training as before', async () => {
+    const spec: NetworkSpec = {
+      inputSize: 3, layers: [{ type: 'dense', units: 4 }, { type: 'tanh' }, { type: 'dense', units: 2 }], backend: 'cpu', seed: 3,
+    };
+    const [net, control] = [await createNetwork(spec), await createNetwork(spec)];
+    const x = Float32Array.from({ length: 12 }, (_, i) => Math.sin(i));
+    const y = Float32Array.from({ length: 8 }, (_, i) => Math.cos(i));
+    await net.trainBatch(x, y);
+    await control.trainBatch(x, y);
+    await expect(net.restore({ gpuWait: 'spin' as 'sleep' })).rejects.toThrow(SpecError);
+    await expect(net.restore({ gpuWait: 'spin' as 'sleep' })).rejects.toThrow(/gpuWait must be 'sleep' or 'await', got "spin"/);
+    expect(net.backend).toBe('cpu');
+    // The same next step as a network that never saw the bad call: nothing was touched.
+    expect(await net.trainBatch(x, y)).toBe(await control.trainBatch(x, y));
+    net.dispose();
+    control.dispose();
+  });
+});
+
 const hasGpu = (await defaultContext()) !== null;
 
 describe.runIf(hasGpu)('gpuWait on a WebGPU network', () => {
