@@ -4,11 +4,11 @@ import { DeviceError } from '../../src/errors.js';
 import { canShareBySubgroups, defaultContext } from '../../src/webgpu/device.js';
 import { packDims } from '../../src/webgpu/dims.js';
 import { getKernel } from '../../src/webgpu/kernels.js';
-import { defaultGpuWait, GpuWaiter } from '../../src/webgpu/waiter.js';
 import type { TuningDecision } from '../../src/webgpu/autotune.js';
 import { randomMatrix, randomValues, type Case } from '../cases.js';
 import { LOADS_ONLY, type MatmulTiming } from '../results.js';
 import { measure, median, type Window } from '../timing.js';
+import { repeatDispatch } from './dispatch.js';
 import type { Cell } from './runner.js';
 
 type MatmulCase = Extract<Case, { kind: 'matmul' }>;
@@ -80,9 +80,7 @@ export async function timeStepProducts(device: GPUDevice, tuning: TuningDecision
 /**
  * One kernel bound as the trainer binds it (Dims uniform, Step uniform, A, B, C), without epilogue.
  * An operation is one dispatch; a sample records its operations in one pass, submits once and waits
- * for onSubmittedWorkDone, so it times the GPU's work rather than the submit. It waits as the trainer
- * does (GpuWaiter, the default mode here: in Node, sleeping through most of the expected time instead
- * of keeping the JS thread in Dawn's poll, which on SwiftShader takes a core from the shader).
+ * for the queue as the trainer does (repeatDispatch), so it times the GPU's work rather than the submit.
  */
 async function gpuMatmulCell(device: GPUDevice, product: Product, variant: MatmulVariant, loadsOnly = false): Promise<Cell> {
   const { transposeA, transposeB, m, n, k } = product;
@@ -110,20 +108,9 @@ async function gpuMatmulCell(device: GPUDevice, product: Product, variant: Matmu
   });
   const tile = matmulTile(MATMUL_VARIANTS[variant]);
   const grid = [Math.ceil(n / tile.cols), Math.ceil(m / tile.rows)] as const;
-  const waiter = new GpuWaiter(defaultGpuWait());
   return {
     variant: loadsOnly ? `${variant} ${LOADS_ONLY}` : variant,
-    async run(count) {
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      pass.setPipeline(kernel.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      for (let i = 0; i < count; i++) pass.dispatchWorkgroups(grid[0], grid[1]);
-      pass.end();
-      const submittedAt = waiter.now();
-      device.queue.submit([encoder.finish()]);
-      await waiter.wait(String(count), submittedAt, () => device.queue.onSubmittedWorkDone());
-    },
+    run: repeatDispatch(device, kernel.pipeline, bindGroup, grid),
     dispose: () => buffers.forEach((buffer) => buffer.destroy()),
   };
 }

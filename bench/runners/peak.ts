@@ -1,7 +1,7 @@
 import { DeviceError } from '../../src/errors.js';
 import { defaultContext } from '../../src/webgpu/device.js';
-import { defaultGpuWait, GpuWaiter } from '../../src/webgpu/waiter.js';
 import { measure, median, type Window } from '../timing.js';
+import { repeatDispatch } from './dispatch.js';
 
 /**
  * The adapter's arithmetic ceiling as WGSL sees it: every thread runs CHAINS independent vec4
@@ -47,20 +47,8 @@ export async function measureArithmeticPeak(window: Window): Promise<number> {
   });
   const sink = device.createBuffer({ size: WORKGROUPS * WORKGROUP * 16, usage: GPUBufferUsage.STORAGE });
   const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: sink } }] });
-  // Waited for as the matmul cells wait (gpuMatmulCell).
-  const waiter = new GpuWaiter(defaultGpuWait());
   try {
-    const samples = await measure(async (count) => {
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      for (let i = 0; i < count; i++) pass.dispatchWorkgroups(WORKGROUPS);
-      pass.end();
-      const submittedAt = waiter.now();
-      device.queue.submit([encoder.finish()]);
-      await waiter.wait(String(count), submittedAt, () => device.queue.onSubmittedWorkDone());
-    }, window);
+    const samples = await measure(repeatDispatch(device, pipeline, bindGroup, [WORKGROUPS]), window);
     return PEAK_FLOPS / (median(samples) * 1e6);
   } finally {
     sink.destroy();

@@ -7,7 +7,7 @@ import { BackgroundTuning, planTuning, TRIAL_K, type ProductShape, type TuningDe
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import { getKernel, type Kernel } from './kernels.js';
-import { defaultGpuWait, GpuWaiter, type GpuWait } from './waiter.js';
+import { GpuWaiter, type GpuWait } from './waiter.js';
 
 /** One recorded dispatch: its kernel, bound buffers, and its grid as a function of the batch's rows. */
 interface Dispatch {
@@ -210,7 +210,7 @@ export class WebGpuBackend implements Backend {
    * parameters.
    */
   static async create(plan: Plan, context: GpuContext, initial: Float32Array, reason: string,
-    gpuWait: GpuWait = defaultGpuWait()): Promise<WebGpuBackend> {
+    gpuWait: GpuWait): Promise<WebGpuBackend> {
     const device = context.device;
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
