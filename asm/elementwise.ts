@@ -2,13 +2,18 @@
 // gradient, losses, softmax and optimizer updates. Pointers are byte offsets; ranges let a worker
 // pool split the parallel ones.
 import { storeLanes } from './matmul';
+import {
+  ACTIVATION_LEAKY_RELU as LEAKY_RELU, ACTIVATION_LINEAR as LINEAR, ACTIVATION_RELU as RELU, ACTIVATION_SIGMOID as SIGMOID,
+  ACTIVATION_TANH as TANH, LOSS_MSE, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SSE, OPTIMIZER_ADAM, OPTIMIZER_MOMENTUM, OPTIMIZER_SGD,
+} from '../src/ops/wasm-codes';
+// The op codes come from the TypeScript side's file (the op tables' wasmCode), so the two cannot drift.
+// Each kernel traps (unreachable) on a code it does not handle, so an op added to a table but not
+// here fails loudly in the tests instead of computing another op.
 
-// Activation codes, shared with src/cpu/wasm/kernels.ts (ACTIVATION_CODES).
-const LINEAR = 0;
-const SIGMOID = 1;
-const RELU = 2;
-const LEAKY_RELU = 3;
-const TANH = 4;
+// @ts-ignore: decorator
+@inline function checkActivation(activation: i32): void {
+  if (activation != LINEAR && activation != SIGMOID && activation != RELU && activation != LEAKY_RELU && activation != TANH) unreachable();
+}
 
 // @ts-ignore: decorator
 @inline function activate(z: f32, activation: i32, slope: f32): f32 {
@@ -41,6 +46,7 @@ const TANH = 4;
 
 /** Rows [rowStart, rowEnd) of z [rows, n]: z ← f(z + bias), the forward product's epilogue. */
 export function biasActivation(z: usize, bias: usize, n: i32, rowStart: i32, rowEnd: i32, activation: i32, slope: f32): void {
+  checkActivation(activation);
   const n4 = n & ~3;
   for (let r = rowStart; r < rowEnd; r++) {
     const row = z + ((<usize>r * n) << 2);
@@ -66,6 +72,7 @@ export function biasActivation(z: usize, bias: usize, n: i32, rowStart: i32, row
 
 /** grad[i] ← grad[i] · f'(output[i]) for i in [start, end): the backward product's epilogue. */
 export function multiplyDerivative(grad: usize, output: usize, start: i32, end: i32, activation: i32, slope: f32): void {
+  checkActivation(activation);
   if (activation == LINEAR) return;
   let i = start;
   for (; i + 4 <= end; i += 4) {
@@ -110,8 +117,10 @@ export function columnSums(grad: usize, sums: usize, rows: i32, n: i32, colStart
  * the output activation. The loss is summed in f64, in order.
  */
 export function loss(kind: i32, output: usize, target: usize, grad: usize, rows: i32, n: i32, activation: i32, slope: f32): f64 {
+  checkActivation(activation);
+  if (kind != LOSS_SOFTMAX_CROSS_ENTROPY && kind != LOSS_MSE && kind != LOSS_SSE) unreachable();
   let total: f64 = 0;
-  if (kind == 2) {
+  if (kind == LOSS_SOFTMAX_CROSS_ENTROPY) {
     for (let r = 0; r < rows; r++) {
       const base = (<usize>r * n) << 2;
       let largest = -Infinity;
@@ -134,7 +143,7 @@ export function loss(kind: i32, output: usize, target: usize, grad: usize, rows:
     }
     return total / rows;
   }
-  const divisor: f64 = kind == 0 ? <f64>rows * n : <f64>rows;
+  const divisor: f64 = kind == LOSS_MSE ? <f64>rows * n : <f64>rows;
   for (let i = 0; i < rows * n; i++) {
     const offset = <usize>i << 2;
     const y = <f64>load<f32>(output + offset);
@@ -161,11 +170,12 @@ export function softmaxRows(logits: usize, probabilities: usize, rows: i32, n: i
 }
 
 /**
- * Parameters [start, end) take one optimizer step (kind 0 sgd, 1 momentum, 2 Adam), as TF.js:
+ * Parameters [start, end) take one optimizer step (OPTIMIZER_* codes: sgd, momentum, Adam), as TF.js:
  * momentum a ← μa + g, p ← p − lr·a; Adam with the bias corrections 1 − βᵗ computed by the caller.
  */
 export function optimizerStep(kind: i32, params: usize, grads: usize, moment1: usize, moment2: usize, start: i32, end: i32,
   lr: f32, beta1: f32, beta2: f32, epsilon: f32, correction1: f32, correction2: f32): void {
+  if (kind != OPTIMIZER_SGD && kind != OPTIMIZER_MOMENTUM && kind != OPTIMIZER_ADAM) unreachable();
   let i = start;
   const vlr = f32x4.splat(lr);
   const vb1 = f32x4.splat(beta1);
@@ -179,10 +189,10 @@ export function optimizerStep(kind: i32, params: usize, grads: usize, moment1: u
     const o = <usize>i << 2;
     const g = v128.load(grads + o);
     let step = g;
-    if (kind == 1) {
+    if (kind == OPTIMIZER_MOMENTUM) {
       step = f32x4.add(f32x4.mul(vb1, v128.load(moment1 + o)), g);
       v128.store(moment1 + o, step);
-    } else if (kind == 2) {
+    } else if (kind == OPTIMIZER_ADAM) {
       const m = f32x4.add(f32x4.mul(vb1, v128.load(moment1 + o)), f32x4.mul(rest1, g));
       const v = f32x4.add(f32x4.mul(vb2, v128.load(moment2 + o)), f32x4.mul(f32x4.mul(rest2, g), g));
       v128.store(moment1 + o, m);
@@ -195,10 +205,10 @@ export function optimizerStep(kind: i32, params: usize, grads: usize, moment1: u
     const o = <usize>i << 2;
     const g = load<f32>(grads + o);
     let step = g;
-    if (kind == 1) {
+    if (kind == OPTIMIZER_MOMENTUM) {
       step = beta1 * load<f32>(moment1 + o) + g;
       store<f32>(moment1 + o, step);
-    } else if (kind == 2) {
+    } else if (kind == OPTIMIZER_ADAM) {
       const m = beta1 * load<f32>(moment1 + o) + (1 - beta1) * g;
       const v = beta2 * load<f32>(moment2 + o) + (1 - beta2) * g * g;
       store<f32>(moment1 + o, m);

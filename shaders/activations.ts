@@ -1,4 +1,4 @@
-import type { ActivationName } from '../src/spec.js';
+import type { ActivationName } from '../src/ops/index.js';
 
 /**
  * The activation table: each entry is a forward expression of the pre-activation `z` and a

@@ -1,5 +1,4 @@
-import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import type { ActivationName, LossName } from '../src/spec.js';
+import type { ActivationName, LossName } from '../src/ops/index.js';
 import { activationFunctions } from './activations.js';
 import { LINEAR_WORKGROUP, UNIFORMS } from './common.js';
 
@@ -21,8 +20,7 @@ export interface LossKey {
  *         which is (p − t)/rows for one-hot targets and exact for any target rows.
  */
 export function lossShader(key: LossKey): string {
-  const softmax = key.loss === 'softmaxCrossEntropy';
-  return wgsl`
+  return /* wgsl */ `
 ${UNIFORMS}
 @group(0) @binding(2) var<storage, read> output: array<f32>;
 @group(0) @binding(3) var<storage, read> targets: array<f32>;
@@ -41,7 +39,16 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   }
   let base = row * n;
   var total = 0.0;
-#if ${softmax}
+${rowLossBody(key.loss)}
+  rowLoss[row] = total;
+}
+`;
+}
+
+/** One row's loss into `total` and its dL/dz into outputGrad, per loss (formulas above). */
+function rowLossBody(loss: LossName): string {
+  switch (loss) {
+    case 'softmaxCrossEntropy': return `
   var largest = output[base];
   for (var j = 1u; j < n; j++) {
     largest = max(largest, output[base + j]);
@@ -60,19 +67,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     total += t * (logNorm - y);
     let p = exp(y - logNorm);
     outputGrad[base + j] = (p * targetSum - t) * gradScale * activationDerivative(y, dims.slope);
-  }
-#else
+  }`;
+    // dims.scale is n for mse (the mean over every element), 1 for sse.
+    case 'mse':
+    case 'sse': return `
   let gradScale = 2.0 / (f32(rows) * dims.scale);
   for (var j = 0u; j < n; j++) {
     let y = output[base + j];
     let diff = y - targets[base + j];
     total += diff * diff;
     outputGrad[base + j] = diff * gradScale * activationDerivative(y, dims.slope);
+  }`;
+    default: return loss satisfies never;
   }
-#endif
-  rowLoss[row] = total;
-}
-`;
 }
 
 /** Threads of the single workgroup that sums the row losses. */

@@ -1,5 +1,5 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import type { ActivationName } from '../src/spec.js';
+import type { ActivationName } from '../src/ops/index.js';
 import { activationFunctions } from './activations.js';
 import { UNIFORMS } from './common.js';
 

@@ -1,19 +1,40 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import type { Optimizer } from '../src/spec.js';
+import { OPTIMIZERS, type OptimizerName } from '../src/ops/index.js';
 import { LINEAR_WORKGROUP, UNIFORMS } from './common.js';
 
-export type OptimizerKind = Optimizer['type'];
+export type OptimizerKind = OptimizerName;
 
-/** Optimizer hyper-parameters as the shader reads them (a uniform written once). */
-export const OPTIMIZER_PARAMS = /* wgsl */ `
-struct OptimizerParams {
-  learningRate: f32,
-  // momentum for 'momentum'; beta1 for 'adam'
-  decay1: f32,
-  beta2: f32,
-  epsilon: f32,
+/**
+ * Optimizer hyper-parameters as the shader reads them: a uniform written once, one f32 per name of
+ * the optimizer's `uniform` list in src/ops/optimizers.ts, in that order (the trainer writes the
+ * same list), padded to 16 bytes.
+ */
+export function optimizerParams(kind: OptimizerKind): string {
+  const fields = OPTIMIZERS[kind].uniform;
+  const padding = Array.from({ length: (4 - (fields.length % 4)) % 4 }, (_, i) => `pad${i}`);
+  return `struct OptimizerParams {\n${[...fields, ...padding].map((name) => `  ${name}: f32,`).join('\n')}\n}\n`;
 }
-`;
+
+/** The body of the update of vec4 `i`, given `g`, per optimizer (see the table in optimizerShader). */
+function updateBody(kind: OptimizerKind): string {
+  switch (kind) {
+    case 'sgd': return 'params[i] -= hyper.learningRate * g;';
+    case 'momentum': return `
+  let a = hyper.momentum * moment1[i] + g;
+  moment1[i] = a;
+  params[i] -= hyper.learningRate * a;`;
+    case 'adam': return `
+  let t = f32(step.t);
+  let m = hyper.beta1 * moment1[i] + (1.0 - hyper.beta1) * g;
+  let v = hyper.beta2 * moment2[i] + (1.0 - hyper.beta2) * g * g;
+  moment1[i] = m;
+  moment2[i] = v;
+  let mHat = m / (1.0 - pow(hyper.beta1, t));
+  let vHat = v / (1.0 - pow(hyper.beta2, t));
+  params[i] -= hyper.learningRate * mHat / (sqrt(vHat) + hyper.epsilon);`;
+    default: return kind satisfies never;
+  }
+}
 
 /** Linear index of a thread in a 2-D grid of workgroups (grids wider than 65,535 groups wrap to y). */
 export const LINEAR_INDEX = /* wgsl */ `
@@ -34,17 +55,18 @@ fn linearIndex(gid: vec3u, groups: vec3u) -> u32 {
  * Dims: m = parameter count / 4 (the plan pads the vector to a multiple of PARAMETER_ALIGNMENT).
  */
 export function optimizerShader(kind: OptimizerKind): string {
+  const moments = OPTIMIZERS[kind].moments;
   return wgsl`
 ${UNIFORMS}
-${OPTIMIZER_PARAMS}
+${optimizerParams(kind)}
 ${LINEAR_INDEX}
 @group(0) @binding(2) var<uniform> hyper: OptimizerParams;
 @group(0) @binding(3) var<storage, read_write> params: array<vec4f>;
 @group(0) @binding(4) var<storage, read> grads: array<vec4f>;
-#if ${kind !== 'sgd'}
+#if ${moments >= 1}
 @group(0) @binding(5) var<storage, read_write> moment1: array<vec4f>;
 #endif
-#if ${kind === 'adam'}
+#if ${moments >= 2}
 @group(0) @binding(6) var<storage, read_write> moment2: array<vec4f>;
 #endif
 
@@ -55,22 +77,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
     return;
   }
   let g = grads[i];
-#if ${kind === 'sgd'}
-  params[i] -= hyper.learningRate * g;
-#elif ${kind === 'momentum'}
-  let a = hyper.decay1 * moment1[i] + g;
-  moment1[i] = a;
-  params[i] -= hyper.learningRate * a;
-#else
-  let t = f32(step.t);
-  let m = hyper.decay1 * moment1[i] + (1.0 - hyper.decay1) * g;
-  let v = hyper.beta2 * moment2[i] + (1.0 - hyper.beta2) * g * g;
-  moment1[i] = m;
-  moment2[i] = v;
-  let mHat = m / (1.0 - pow(hyper.decay1, t));
-  let vHat = v / (1.0 - pow(hyper.beta2, t));
-  params[i] -= hyper.learningRate * mHat / (sqrt(vHat) + hyper.epsilon);
-#endif
+  ${updateBody(kind)}
 }
 `;
 }

@@ -1,6 +1,23 @@
-import type { BackendName, Optimizer } from './spec.js';
-import type { TuningDecision } from './webgpu/autotune.js';
-import type { GpuWait } from './webgpu/waiter.js';
+import type { BackendName } from './spec.js';
+import type { MatmulVariant } from '../shaders/index.js';
+import type { GpuWait } from './spec.js';
+
+/** What the autotune decided for one product, and what it measured (empty when it had no choice or a cached one). */
+export interface TuningDecision {
+  label: string;
+  /** `m×n×k` of the product at the full batch. */
+  shape: string;
+  variant: MatmulVariant;
+  /**
+   * 'measured' now; 'cached': decided earlier for this adapter, shape class and kernel source, in this
+   * process or a stored earlier one (tuning-store.ts); 'only': one candidate, nothing to decide;
+   * 'pending': running the first candidate while the trials are under way (Network.tuned());
+   * 'guess': kept the first candidate because the trials could not finish (the device was lost).
+   */
+  source: 'measured' | 'cached' | 'only' | 'pending' | 'guess';
+  /** Best trial time per candidate, in ms, when measured. */
+  trials?: Partial<Record<MatmulVariant, number>>;
+}
 
 /** The CPU backend's kernels, fastest first. */
 export type CpuKernelsKind = 'wasm-relaxed-simd' | 'wasm-simd' | 'typescript';
@@ -51,10 +68,6 @@ export interface TrainingState {
   step: number;
 }
 
-/** Moment vectors the optimizer keeps: none for sgd, the velocity for momentum, m and v for Adam. */
-export function momentCount(optimizer: Optimizer): number {
-  return optimizer.type === 'adam' ? 2 : optimizer.type === 'momentum' ? 1 : 0;
-}
 
 /**
  * The narrow interface between a Network and a device. Every backend interprets the same Plan;

@@ -3,15 +3,16 @@ import type { Backend, TrainingState } from './backend.js';
 import { availableCores, MAX_THREADS } from './cpu/choose.js';
 import { CpuBackend } from './cpu/cpu.js';
 import { DeviceError, SpecError } from './errors.js';
-import { decodeModelFile, specOf } from './io/model-file.js';
+import { decodeModelFile } from './io/model-file.js';
+import { checkKeys } from './ops/index.js';
 import { parseTfjsArtifacts } from './io/tfjs.js';
 import { Network, type NetworkOrigin, type RestoreOptions } from './network.js';
 import { compilePlan, initialParameters, type Plan } from './plan.js';
 import { ReferenceBackend } from './reference/reference.js';
-import { describeValue, type BackendChoice, type LossName, type NetworkSpec, type OptimizerSpec } from './spec.js';
+import { describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossName, type NetworkSpec, type OptimizerSpec } from './spec.js';
 import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
 import { checkLimits, WebGpuBackend } from './webgpu/trainer.js';
-import { defaultGpuWait, GPU_WAITS, type GpuWait } from './webgpu/waiter.js';
+import { defaultGpuWait } from './webgpu/waiter.js';
 
 /** Past 2^28 floats (1 GiB) of batch buffers on the host, a batchSize is a mistake: refuse before allocating. */
 const MAX_HOST_BATCH_FLOATS = 2 ** 28;
@@ -34,13 +35,23 @@ function checkGpuWait(gpuWait: unknown): void {
   }
 }
 
-/** Settings of how a backend runs, not of what it computes: not saved with a model. */
+const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu', 'reference'];
+
+function checkBackend(backend: unknown): void {
+  if (backend !== undefined && !BACKENDS.includes(backend as BackendChoice)) {
+    throw new SpecError(`unknown backend ${describeValue(backend)}; expected one of ${BACKENDS.join(', ')}`);
+  }
+}
+
+/** Settings of where and how a network runs, not of what it computes: not part of the plan, not saved with a model. */
 interface Runtime {
+  backend?: BackendChoice;
   threads?: number;
   gpuWait?: GpuWait;
 }
 
 function checkRuntime(runtime: Runtime): void {
+  checkBackend(runtime.backend);
   checkThreads(runtime.threads);
   checkGpuWait(runtime.gpuWait);
 }
@@ -54,21 +65,20 @@ function checkHostMemory(plan: Plan): void {
 }
 
 /**
- * Picks and builds the backend for `plan` (or for options.backend instead of the plan's) holding
- * `state`. The state is made only once the backend is known to fit the device, so a network too
- * large for it is refused before anything big is allocated.
+ * Picks and builds the backend options.backend names (default 'auto') for `plan`, holding `state`.
+ * The state is made only once the backend is known to fit the device, so a network too large for it
+ * is refused before anything big is allocated.
  */
-async function buildBackend(base: Plan, state: () => TrainingState, options: RestoreOptions): Promise<Backend> {
+async function buildBackend(plan: Plan, state: () => TrainingState, options: RestoreOptions): Promise<Backend> {
   checkDevice(options.device);
   checkRuntime(options);
-  // Compiling the same description with another backend validates the choice; the layout is the same.
-  const plan = options.backend === undefined ? base : compilePlan({ ...specOf(base), backend: options.backend });
+  const backend = options.backend ?? 'auto';
   const restored = async (backend: Backend) => {
     const { step, moments } = state();
     if (step > 0 || moments.length > 0) await backend.setState(state());
     return backend;
   };
-  if (plan.backend === 'reference') {
+  if (backend === 'reference') {
     checkHostMemory(plan);
     return restored(new ReferenceBackend(plan, state().parameters, 'reference backend requested'));
   }
@@ -77,9 +87,9 @@ async function buildBackend(base: Plan, state: () => TrainingState, options: Res
     checkHostMemory(plan);
     return CpuBackend.create(plan, state().parameters, reason, threads);
   };
-  if (plan.backend === 'cpu') return restored(await cpu('cpu backend requested'));
+  if (backend === 'cpu') return restored(await cpu('cpu backend requested'));
   const context: GpuContext | null = options.device ? describeDevice(options.device) : await defaultContext();
-  if (!context && plan.backend === 'webgpu') {
+  if (!context && backend === 'webgpu') {
     throw new DeviceError('backend "webgpu" was requested but no WebGPU adapter is available here ' +
       '(in Node, install Debian\'s chromium and libvulkan1 for SwiftShader, or a GPU driver)');
   }
@@ -87,7 +97,7 @@ async function buildBackend(base: Plan, state: () => TrainingState, options: Res
     checkLimits(plan, gpuContext.device.limits);
     return WebGpuBackend.create(plan, gpuContext, state().parameters, reason, options.gpuWait ?? defaultGpuWait());
   };
-  if (plan.backend === 'webgpu') return restored(await gpu(context!, `webgpu backend requested (${`${context!.vendor} ${context!.architecture}`.trim()})`));
+  if (backend === 'webgpu') return restored(await gpu(context!, `webgpu backend requested (${`${context!.vendor} ${context!.architecture}`.trim()})`));
   if (options.device) return restored(await gpu(context!, 'auto: the GPUDevice the caller passed'));
   const decision = autoDecision(context);
   if (decision.backend === 'cpu') return restored(await cpu(decision.reason));
@@ -119,7 +129,7 @@ export async function createNetwork(spec: NetworkSpec): Promise<Network> {
   checkDevice(spec.device);
   checkRuntime(spec);
   return openNetwork(plan, () => ({ parameters: initialParameters(plan), moments: [], step: 0 }), 'creation', spec.device, {},
-    { threads: spec.threads, gpuWait: spec.gpuWait });
+    { backend: spec.backend, threads: spec.threads, gpuWait: spec.gpuWait });
 }
 
 export interface LoadOptions {
@@ -134,6 +144,8 @@ export interface LoadOptions {
   gpuWait?: GpuWait;
 }
 
+const LOAD_KEYS: readonly (keyof LoadOptions)[] = ['backend', 'device', 'batchSize', 'threads', 'gpuWait'];
+
 /**
  * Rebuilds a network from `net.save()`'s bytes. The file is checked completely before anything is
  * allocated (a damaged, truncated or foreign file is a ModelFileError); predictions then match the
@@ -141,12 +153,15 @@ export interface LoadOptions {
  */
 export async function loadNetwork(bytes: Uint8Array | ArrayBuffer, options: LoadOptions = {}): Promise<Network> {
   if (typeof options !== 'object' || options === null) throw new SpecError('loadNetwork options must be an object');
+  checkKeys(options, LOAD_KEYS, 'loadNetwork options');
   checkDevice(options.device);
   checkRuntime(options);
-  const { plan, state, standardization, training } = decodeModelFile(bytes, options);
+  const { plan, state, standardization, training } = decodeModelFile(bytes, { batchSize: options.batchSize });
   return openNetwork(plan, () => state, 'the loaded file', options.device, { standardization, shuffleDraws: training?.shuffleDraws },
-    { threads: options.threads, gpuWait: options.gpuWait });
+    { backend: options.backend, threads: options.threads, gpuWait: options.gpuWait });
 }
+
+const TFJS_IMPORT_KEYS: readonly (keyof TfjsImportOptions)[] = ['backend', 'device', 'loss', 'optimizer', 'batchSize', 'seed'];
 
 export interface TfjsImportOptions {
   backend?: BackendChoice;
@@ -169,16 +184,18 @@ export async function fromTfjsArtifacts(artifacts: unknown, options: TfjsImportO
   if (model.loss && options.loss !== undefined && options.loss !== model.loss) {
     throw new SpecError(`the model ends in a softmax, so its loss is 'softmaxCrossEntropy', not ${JSON.stringify(options.loss)}`);
   }
-  const { device, ...rest } = options;
+  checkKeys(options, TFJS_IMPORT_KEYS, 'fromTfjsArtifacts options');
+  const { device, backend, ...rest } = options;
   const plan = compilePlan({ ...rest, inputSize: model.inputSize, layers: model.layers, loss: model.loss ?? options.loss });
   checkDevice(device);
+  checkBackend(backend);
   const parameters = () => {
     const vector = new Float32Array(plan.parameterCount);
     plan.layers.forEach((layer, l) => {
-      vector.set(model.weights[l]!.weights, layer.weightsOffset);
-      vector.set(model.weights[l]!.bias, layer.biasOffset);
+      vector.set(model.weights[l]!.weights, layer.weights.offset);
+      vector.set(model.weights[l]!.bias, layer.bias.offset);
     });
     return { parameters: vector, moments: [], step: 0 };
   };
-  return openNetwork(plan, parameters, 'the imported TF.js model', device);
+  return openNetwork(plan, parameters, 'the imported TF.js model', device, {}, { backend });
 }

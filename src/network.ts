@@ -1,12 +1,13 @@
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from './backend.js';
-import type { GpuWait } from './webgpu/waiter.js';
+import type { GpuWait } from './spec.js';
 import { accuracy, toMatrix, type MatrixInput } from './data/matrix.js';
 import { mulberry32, shuffleInto } from './data/random.js';
 import { applyStandardization, computeStandardization, type Standardization } from './data/standardize.js';
 import { DeviceLostError, DisposedError, DivergenceError, ShapeError, SpecError } from './errors.js';
 import { encodeModelFile } from './io/model-file.js';
 import { toTfjsArtifacts, type TfjsArtifacts } from './io/tfjs.js';
-import type { Plan } from './plan.js';
+import { readView, viewOf, type ParameterView, type Plan } from './plan.js';
+import { checkKeys } from './ops/index.js';
 import { describeValue, type BackendChoice, type BackendName } from './spec.js';
 
 /** One dense layer's parameters: weights row-major [inputs][units], bias [units]. */
@@ -46,6 +47,9 @@ export interface FitOptions {
    */
   onEpochEnd?: (info: EpochInfo) => void | Promise<void>;
 }
+
+const FIT_OPTION_KEYS: readonly (keyof FitOptions)[] = ['epochs', 'shuffle', 'onBatchEnd', 'onEpochEnd'];
+const RESTORE_OPTION_KEYS: readonly (keyof RestoreOptions)[] = ['backend', 'device', 'threads', 'gpuWait'];
 
 export interface FitResult {
   /** Mean training loss per epoch. */
@@ -287,10 +291,7 @@ export class Network {
   getWeights(): Promise<LayerWeights[]> {
     return this.run('getWeights', async (impl) => {
       const params = await impl.getParameters();
-      return this.plan.layers.map((l) => ({
-        weights: params.slice(l.weightsOffset, l.weightsOffset + l.inputs * l.units),
-        bias: params.slice(l.biasOffset, l.biasOffset + l.units),
-      }));
+      return this.plan.layers.map((l) => ({ weights: readView(params, l.weights), bias: readView(params, l.bias) }));
     });
   }
 
@@ -304,18 +305,20 @@ export class Network {
       const params = new Float32Array(parameterCount);
       list.forEach((entry, i) => {
         const layer = layers[i]!;
-        const check = (values: ArrayLike<number> | undefined, length: number, what: string) => {
-          if (!values || values.length !== length) {
-            throw new ShapeError(`setWeights: layer ${i} ${what} needs ${length} values, got ${values?.length ?? 'none'}`);
+        // Copy, then validate the copy: each value is read once, so a getter or Proxy cannot pass the
+        // check with one value and hand over another.
+        const copy = (values: ArrayLike<number> | undefined, view: ParameterView, what: string) => {
+          const length = values?.length;
+          if (!values || length !== view.length) {
+            throw new ShapeError(`setWeights: layer ${i} ${what} needs ${view.length} values, got ${length ?? 'none'}`);
           }
-          for (let j = 0; j < length; j++) {
-            if (!Number.isFinite(values[j])) throw new ShapeError(`setWeights: layer ${i} ${what}[${j}] is ${describeValue(values[j])}`);
-          }
+          const target = viewOf(params, view);
+          for (let j = 0; j < view.length; j++) target[j] = values[j] as number;
+          const bad = firstNonFinite(target);
+          if (bad >= 0) throw new ShapeError(`setWeights: layer ${i} ${what}[${bad}] is ${target[bad]}`);
         };
-        check(entry?.weights, layer.inputs * layer.units, `weights [${layer.inputs}, ${layer.units}]`);
-        check(entry.bias, layer.units, `bias [${layer.units}]`);
-        params.set(entry.weights, layer.weightsOffset);
-        params.set(entry.bias, layer.biasOffset);
+        copy(entry?.weights, layer.weights, `weights [${layer.inputs}, ${layer.units}]`);
+        copy(entry.bias, layer.bias, `bias [${layer.units}]`);
       });
       await impl.setParameters(params);
       this.synced = { parameters: params, moments: [], step: 0 };
@@ -346,6 +349,8 @@ export class Network {
   fit(x: MatrixInput, y: MatrixInput, fitOptions?: FitOptions): Promise<FitResult> {
     return this.run('fit', async () => {
       const options = fitOptions ?? {};
+      if (typeof options !== 'object' || options === null) throw new SpecError(`fit options must be an object, got ${describeValue(options)}`);
+      checkKeys(options, FIT_OPTION_KEYS, 'fit options');
       const epochs = requireEpochs(options.epochs ?? 1);
       const set = this.trainingPair(x, y);
       const owner = {};
@@ -440,6 +445,8 @@ export class Network {
    */
   restore(options: RestoreOptions = {}): Promise<void> {
     return this.run('restore', async (impl) => {
+      if (typeof options !== 'object' || options === null) throw new SpecError(`restore options must be an object, got ${describeValue(options)}`);
+      checkKeys(options, RESTORE_OPTION_KEYS, 'restore options');
       if (this.lostReason === undefined && this.changed) await this.synchronise(impl, 'restore()');
       const next = await this.factory(this.plan, this.synced, options);
       this.release();

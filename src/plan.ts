@@ -1,14 +1,31 @@
 import { SpecError } from './errors.js';
 import {
-  ACTIVATION_NAMES, DEFAULT_BATCH_SIZE, DEFAULT_LEAKY_SLOPE, describeValue, LOSS_NAMES, normalizeOptimizer, requirePositiveInteger,
-  type ActivationName, type BackendChoice, type LossName, type NetworkSpec, type Optimizer,
-} from './spec.js';
+  ACTIVATION_NAMES, ACTIVATIONS, checkKeys, describeValue, isActivationName, isLossName, LOSS_NAMES, LOSSES, readParams,
+  type ActivationName, type LossName, type Optimizer,
+} from './ops/index.js';
+import { DEFAULT_BATCH_SIZE, NETWORK_SPEC_KEYS, normalizeOptimizer, requirePositiveInteger, type NetworkSpec } from './spec.js';
 import { mulberry32 } from './data/random.js';
 
-/** An activation with its parameter; `slope` is only read by leakyRelu and is 0 for the others. */
+/**
+ * An activation with its parameter: `slope` carries the activation's one scalar parameter (the
+ * leaky-ReLU slope) and is 0 for activations that have none. Every backend's kernels take it so.
+ */
 export interface Activation {
   name: ActivationName;
   slope: number;
+}
+
+/**
+ * A named segment of the parameter vector: the plan computes every offset and length once, and the
+ * backends, get/setWeights, the model file and the interchange formats all read these views.
+ */
+export interface ParameterView {
+  /** Offset in floats inside the parameter vector (a multiple of PARAMETER_ALIGNMENT). */
+  offset: number;
+  /** Floats in the segment: the product of `shape`. */
+  length: number;
+  /** Row-major shape, e.g. [inputs, units] for dense weights. */
+  shape: readonly number[];
 }
 
 /** One dense layer followed by its activation: `output = activation(input · weights + bias)`. */
@@ -17,16 +34,17 @@ export interface DenseLayerPlan {
   inputs: number;
   units: number;
   activation: Activation;
-  /** Offset in floats of `weights` [inputs, units] (row-major) inside the parameter vector. */
-  weightsOffset: number;
-  /** Offset in floats of `bias` [units] inside the parameter vector. */
-  biasOffset: number;
+  /** `weights` [inputs, units], row-major. */
+  weights: ParameterView;
+  /** `bias` [units]. */
+  bias: ParameterView;
 }
 
 /**
- * The compiled network: concrete shapes and one flat parameter vector holding every layer's
- * weights and bias. Every backend interprets this same plan; the gradient and the optimizer state
- * use the same layout, so one optimizer pass updates the whole network.
+ * The compiled network: what is computed, never where (the backend is the caller's choice).
+ * Concrete shapes and one flat parameter vector holding every layer's weights and bias. Every
+ * backend interprets this same plan; the gradient and the optimizer state use the same layout, so
+ * one optimizer pass updates the whole network.
  */
 export interface Plan {
   inputSize: number;
@@ -37,7 +55,6 @@ export interface Plan {
   optimizer: Optimizer;
   standardize: boolean;
   seed: number;
-  backend: BackendChoice;
   /** Length of the parameter vector in floats, segments padded (see PARAMETER_ALIGNMENT). */
   parameterCount: number;
   /** The widest layer (input included): activation buffers are sized batchSize × this. */
@@ -50,107 +67,127 @@ export interface Plan {
  */
 export const PARAMETER_ALIGNMENT = 64;
 
-const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu', 'reference'];
 /** Past 2^28 floats (1 GiB) a parameter vector is a mistake, not a network: refuse before allocating. */
 const MAX_PARAMETERS = 2 ** 28;
 
 const alignUp = (n: number) => Math.ceil(n / PARAMETER_ALIGNMENT) * PARAMETER_ALIGNMENT;
 
-function compileLayers(inputSize: number, layers: unknown): Omit<DenseLayerPlan, 'weightsOffset' | 'biasOffset' | 'index'>[] {
+/** The activation a layer object describes (`type` an activation name), its parameters read from the table. */
+function readActivation(name: ActivationName, layer: Record<string, unknown>, at: string): Activation {
+  const values: Record<string, number | boolean> = readParams(ACTIVATIONS[name].params, layer, at);
+  const [parameter] = Object.values(values);
+  return { name, slope: typeof parameter === 'number' ? parameter : 0 };
+}
+
+const LAYER_TYPES = ['dense', ...ACTIVATION_NAMES];
+
+type DenseShape = Omit<DenseLayerPlan, 'weights' | 'bias' | 'index'>;
+
+function compileLayers(inputSize: number, layers: unknown): DenseShape[] {
   if (!Array.isArray(layers) || layers.length === 0) {
     throw new SpecError('layers must be a non-empty array such as [{ type: "dense", units: 10 }, { type: "sigmoid" }]');
   }
-  const dense: Omit<DenseLayerPlan, 'weightsOffset' | 'biasOffset' | 'index'>[] = [];
+  const dense: DenseShape[] = [];
   let activationSet = false;
-  layers.forEach((layer: unknown, i: number) => {
+  for (let i = 0; i < layers.length; i++) {
     const at = `layers[${i}]`;
+    const layer: unknown = layers[i];
     if (typeof layer !== 'object' || layer === null) throw new SpecError(`${at} must be an object, got ${describeValue(layer)}`);
     const l = layer as Record<string, unknown>;
-    if (l.type === 'dense') {
+    const type = l.type;
+    if (type === 'dense') {
+      checkKeys(l, ['type', 'units', 'activation'], at);
       const units = requirePositiveInteger(l.units, `${at}.units`);
       const inputs = dense.length === 0 ? inputSize : dense[dense.length - 1]!.units;
-      dense.push({ inputs, units, activation: { name: 'linear', slope: 0 } });
-      activationSet = false;
-      return;
-    }
-    if (!ACTIVATION_NAMES.includes(l.type as ActivationName)) {
-      throw new SpecError(`${at}.type ${describeValue(l.type)} is unknown; expected 'dense' or one of ${ACTIVATION_NAMES.join(', ')}`);
-    }
-    if (dense.length === 0) throw new SpecError(`${at} is an activation (${describeValue(l.type)}) but no dense layer comes before it`);
-    if (activationSet) throw new SpecError(`${at}: two activations in a row; put a dense layer between them`);
-    let slope = 0;
-    if (l.type === 'leakyRelu') {
-      slope = l.slope === undefined ? DEFAULT_LEAKY_SLOPE : (l.slope as number);
-      // The derivative is taken from the layer's output (y > 0 ⇔ z > 0), which needs slope ≥ 0.
-      if (typeof slope !== 'number' || !Number.isFinite(slope) || slope < 0) {
-        throw new SpecError(`${at}.slope must be a finite number ≥ 0, got ${describeValue(l.slope)}`);
+      const activation = l.activation;
+      if (activation !== undefined && !isActivationName(activation)) {
+        throw new SpecError(`${at}.activation ${describeValue(activation)} is unknown; expected one of ${ACTIVATION_NAMES.join(', ')}`);
       }
+      // `activation` on a dense layer is the activation layer written inline, with its defaults.
+      dense.push({ inputs, units, activation: readActivation(activation ?? 'linear', { type: activation }, `${at}.activation`) });
+      activationSet = activation !== undefined;
+      continue;
     }
-    dense[dense.length - 1]!.activation = { name: l.type as ActivationName, slope };
+    if (!isActivationName(type)) {
+      throw new SpecError(`${at}.type ${describeValue(type)} is unknown; expected one of ${LAYER_TYPES.join(', ')}`);
+    }
+    if (dense.length === 0) throw new SpecError(`${at} is an activation (${describeValue(type)}) but no dense layer comes before it`);
+    if (activationSet) throw new SpecError(`${at}: two activations in a row; put a dense layer between them`);
+    dense[dense.length - 1]!.activation = readActivation(type, l, at);
     activationSet = true;
-  });
+  }
   return dense;
 }
 
 /** Validates a user spec and compiles it into a Plan. Throws SpecError naming the first problem. */
 export function compilePlan(spec: NetworkSpec): Plan {
   if (typeof spec !== 'object' || spec === null) throw new SpecError('createNetwork needs a spec object');
+  checkKeys(spec, NETWORK_SPEC_KEYS, 'the network spec');
   const inputSize = requirePositiveInteger(spec.inputSize, 'inputSize');
   const batchSize = requirePositiveInteger(spec.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
-  const loss = spec.loss ?? 'mse';
-  if (!LOSS_NAMES.includes(loss)) {
+  const loss: unknown = spec.loss ?? 'mse';
+  if (!isLossName(loss)) {
     throw new SpecError(`unknown loss ${describeValue(loss)}; expected one of ${LOSS_NAMES.join(', ')}`);
   }
   const optimizer = normalizeOptimizer(spec.optimizer);
   const seed = spec.seed ?? 1;
   if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new SpecError(`seed must be an integer, got ${describeValue(seed)}`);
-  const backend = spec.backend ?? 'auto';
-  if (!BACKENDS.includes(backend)) {
-    throw new SpecError(`unknown backend ${describeValue(backend)}; expected one of ${BACKENDS.join(', ')}`);
-  }
   if (spec.standardize !== undefined && typeof spec.standardize !== 'boolean') {
     throw new SpecError(`standardize must be true or false, got ${describeValue(spec.standardize)}`);
   }
 
   let offset = 0;
-  const layers = compileLayers(inputSize, spec.layers).map((layer, index) => {
-    const weightsOffset = offset;
-    offset = alignUp(offset + layer.inputs * layer.units);
-    const biasOffset = offset;
-    offset = alignUp(offset + layer.units);
-    return { ...layer, index, weightsOffset, biasOffset };
-  });
+  const view = (shape: number[]): ParameterView => {
+    const length = shape.reduce((a, b) => a * b, 1);
+    const segment = { offset, length, shape };
+    offset = alignUp(offset + length);
+    return segment;
+  };
+  const layers = compileLayers(inputSize, spec.layers).map((layer, index) => ({
+    ...layer, index, weights: view([layer.inputs, layer.units]), bias: view([layer.units]),
+  }));
   if (offset > MAX_PARAMETERS) {
     throw new SpecError(`the network has ${offset} parameters; more than ${MAX_PARAMETERS} is not supported`);
   }
+  const outputSize = layers[layers.length - 1]!.units;
+  const { minOutputs } = LOSSES[loss];
+  if (outputSize < minOutputs) {
+    throw new SpecError(`loss ${loss} needs at least ${minOutputs} output units, the last dense layer has ${outputSize}` +
+      (loss === 'softmaxCrossEntropy' ? ' (the softmax of one unit is always 1, so nothing would train)' : ''));
+  }
   return {
     inputSize,
-    outputSize: layers[layers.length - 1]!.units,
+    outputSize,
     batchSize,
     layers,
     loss,
     optimizer,
     standardize: spec.standardize ?? false,
     seed,
-    backend,
     parameterCount: offset,
     maxWidth: Math.max(inputSize, ...layers.map((l) => l.units)),
   };
 }
 
+/** A copy of segment `view` of a parameter vector. */
+export const readView = (vector: Float32Array, view: ParameterView): Float32Array => vector.slice(view.offset, view.offset + view.length);
+
+/** The subarray of `vector` that segment `view` is (shares its memory). */
+export const viewOf = (vector: Float32Array, view: ParameterView): Float32Array => vector.subarray(view.offset, view.offset + view.length);
+
 /**
  * Initial parameters from the seed, identical on every backend. Weights are uniform in ±limit:
- * He (limit √(6/in)) before ReLU-like activations, Glorot (limit √(6/(in+out))) before the others,
- * so the variance of the signal stays near 1 through the layer. Biases start at 0.
+ * He (limit √(6/in)) before ReLU-like activations, Glorot (limit √(6/(in+out))) before the others
+ * (ACTIVATIONS[name].init), so the variance of the signal stays near 1 through the layer. Biases start at 0.
  */
 export function initialParameters(plan: Plan): Float32Array {
   const params = new Float32Array(plan.parameterCount);
   const random = mulberry32(plan.seed);
   for (const layer of plan.layers) {
-    const reluLike = layer.activation.name === 'relu' || layer.activation.name === 'leakyRelu';
-    const limit = Math.sqrt(6 / (reluLike ? layer.inputs : layer.inputs + layer.units));
-    const count = layer.inputs * layer.units;
-    for (let i = 0; i < count; i++) params[layer.weightsOffset + i] = (2 * random() - 1) * limit;
+    const he = ACTIVATIONS[layer.activation.name].init === 'he';
+    const limit = Math.sqrt(6 / (he ? layer.inputs : layer.inputs + layer.units));
+    const weights = viewOf(params, layer.weights);
+    for (let i = 0; i < weights.length; i++) weights[i] = (2 * random() - 1) * limit;
   }
   return params;
 }

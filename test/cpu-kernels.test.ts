@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TEST_ACTIVATIONS, TEST_LOSSES } from './support/ops.js';
 import { chooseKernels } from '../src/cpu/choose.js';
 import { typescriptKernels, type CpuKernels } from '../src/cpu/kernels.js';
 import { wasmSupport } from '../src/cpu/wasm/module.js';
@@ -18,10 +19,7 @@ const SHAPES: [number, number, number][] = [
   [1, 1, 1], [3, 17, 65], [17, 3, 257], [65, 65, 3], [257, 17, 33], [33, 257, 1], [1, 65, 17], [257, 1, 3],
   [257, 65, 17], [130, 97, 43], [67, 257, 9],
 ];
-const ACTIVATIONS: Activation[] = [
-  { name: 'sigmoid', slope: 0 }, { name: 'leakyRelu', slope: 0.1 }, { name: 'relu', slope: 0 },
-  { name: 'tanh', slope: 0 }, { name: 'linear', slope: 0 },
-];
+const ACTIVATIONS: Activation[] = TEST_ACTIVATIONS;
 const IMPLEMENTATIONS = ['wasm, 1 thread', 'wasm, 2 threads', 'typescript'] as const;
 type Implementation = (typeof IMPLEMENTATIONS)[number];
 
@@ -108,7 +106,7 @@ describe('CPU matmul kernels against the float64 oracle', () => {
 });
 
 describe('CPU loss, softmax and optimizer kernels against the reference', () => {
-  const LOSSES: LossName[] = ['mse', 'sse', 'softmaxCrossEntropy'];
+  const LOSSES: LossName[] = TEST_LOSSES;
   const lossCases = IMPLEMENTATIONS.filter((i) => i !== 'wasm, 2 threads').flatMap((implementation) =>
     LOSSES.flatMap((loss) => [1, 3, 17, 65, 257].map((rows) => [implementation, loss, rows, rows % 2 ? 3 : 17] as const)));
 

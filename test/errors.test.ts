@@ -173,6 +173,19 @@ const SPEC_CASES: [string, Record<string, unknown>, Fragment[]][] = [
   ['seed NaN', { seed: NaN }, ['seed must be an integer', 'NaN']],
   ['seed as a string', { seed: '1' }, ['seed must be an integer']],
   ['standardize not a boolean', { standardize: 'yes' }, ['standardize', 'true or false']],
+  // Unknown keys, with the closest known one
+  ['an unknown spec key', { learningRate: 0.1 }, ['the network spec', 'unknown key "learningRate"', 'known: inputSize, layers']],
+  ['a misspelt spec key', { batchsize: 8 }, ['unknown key "batchsize"', 'did you mean "batchSize"']],
+  ['an unknown dense key', { layers: [{ type: 'dense', units: 4, unit: 3 }, dense(1)] }, ['layers[0]', 'unknown key "unit"', 'did you mean "units"']],
+  ['an unknown activation key', { layers: [dense(4), { type: 'leakyRelu', alpha: 0.2 }, dense(1)] }, ['layers[1]', 'unknown key "alpha"', 'known: type, slope']],
+  ['a parameter on an activation without one', { layers: [dense(4), { type: 'relu', slope: 0.1 }, dense(1)] }, ['layers[1]', 'unknown key "slope"']],
+  ['an unknown dense activation', { layers: [{ type: 'dense', units: 4, activation: 'swish' }, dense(1)] }, ['layers[0].activation', '"swish"', 'unknown']],
+  ['an activation after a dense activation', { layers: [{ type: 'dense', units: 4, activation: 'relu' }, { type: 'tanh' }, dense(1)] },
+    ['layers[1]', 'two activations in a row']],
+  ['an unknown optimizer key', { optimizer: { type: 'adam', learningRate: 0.1, beta: 0.9 } }, ['optimizer', 'unknown key "beta"', 'did you mean "beta1"']],
+  ['an sgd momentum', { optimizer: { type: 'sgd', learningRate: 0.1, momentum: 0.9 } }, ['optimizer', 'unknown key "momentum"']],
+  // What cannot train
+  ['softmaxCrossEntropy on one output', { loss: 'softmaxCrossEntropy' }, ['softmaxCrossEntropy', 'at least 2 output units', 'has 1', 'always 1']],
 ];
 
 describe('createNetwork refuses a bad spec with SpecError', () => {
@@ -249,6 +262,7 @@ const DATA_CASES: DataCase[] = [
   ['fit: epochs 1.5', (n) => n.fit(X_ALL, Y_ALL, { epochs: 1.5 }), SpecError, ['epochs', 'got 1.5']],
   ['fit: epochs -1', (n) => n.fit(X_ALL, Y_ALL, { epochs: -1 }), SpecError, ['epochs', 'got -1']],
   ['fit: epochs NaN', (n) => n.fit(X_ALL, Y_ALL, { epochs: NaN }), SpecError, ['epochs', 'got NaN']],
+  ['fit: an unknown option', (n) => n.fit(X_ALL, Y_ALL, { epoch: 2 } as never), SpecError, ['fit options', 'unknown key "epoch"', 'did you mean "epochs"']],
   // predict / evaluate
   ['predict: x length not a multiple of inputSize', (n) => n.predict(X_ALL.slice(0, 4)), ShapeError, ['x has 4 values', 'inputSize 3']],
   ['predict: x row of wrong width', (n) => n.predict([[1, 2, 3], [1, 2]]), ShapeError, ['x row 1', 'expected 3']],

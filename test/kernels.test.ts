@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TEST_ACTIVATIONS, TEST_LOSSES } from './support/ops.js';
 import { LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, vectorizable, type MatmulVariant } from '../shaders/index.js';
 import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
@@ -26,10 +27,7 @@ function matmulCases(transposeA: boolean, transposeB: boolean): [number, number,
     ...VARIANTS.filter((v) => VARIANT_KEYS[v].vec4).flatMap((variant) => eligible.map(([m, n, k]) => [m, n, k, variant] as [number, number, number, Variant])),
   ];
 }
-const ACTIVATIONS: Activation[] = [
-  { name: 'sigmoid', slope: 0 }, { name: 'leakyRelu', slope: 0.1 }, { name: 'relu', slope: 0 },
-  { name: 'tanh', slope: 0 }, { name: 'linear', slope: 0 },
-];
+const ACTIVATIONS: Activation[] = TEST_ACTIVATIONS;
 
 const grid2d = (m: number, n: number, variant: Variant): [number, number] => {
   const tile = matmulTile(VARIANT_KEYS[variant]);
@@ -124,7 +122,7 @@ describe('matmul kernels against the float64 oracle', () => {
 });
 
 describe('loss kernels against the reference', () => {
-  const LOSSES: LossName[] = ['mse', 'sse', 'softmaxCrossEntropy'];
+  const LOSSES: LossName[] = TEST_LOSSES;
   const cases = LOSSES.flatMap((loss) => [1, 3, 17, 65, 257].map((rows) => [loss, rows, rows % 2 ? 3 : 17] as const));
 
   it.each(cases)('%s: gradient and row losses at %i rows × %i outputs, for every output activation', async (loss, rows, n) => {

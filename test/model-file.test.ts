@@ -179,7 +179,7 @@ describe('a damaged or hostile model file is a ModelFileError', () => {
     await refused(withSpec({ inputSize: -3 }), 'invalid network', 'inputSize');
     await refused(withSpec({ layers: [{ type: 'conv2d' }] }), 'invalid network', 'conv2d');
     await refused(withSpec({ batchSize: 2 ** 30 }), 'batchSize 1073741824', 'smaller batchSize');
-    const many = Array.from({ length: 1500 }, () => ({ type: 'dense', units: 1 }));
+    const many = Array.from({ length: 1500 }, () => ({ type: 'dense', units: 2 }));
     await refused(withSpec({ layers: many }), '1500 dense layers');
   });
 

@@ -4,16 +4,11 @@ import { compilePlan, initialParameters } from '../src/plan.js';
 import { referenceGradient } from '../src/reference/reference.js';
 import type { ActivationName, LossName, OptimizerSpec } from '../src/spec.js';
 import { randomArray } from './support/kernel-runner.js';
+import { TEST_ACTIVATION_LAYERS, TEST_LOSSES, TEST_OPTIMIZERS } from './support/ops.js';
 
-const LOSSES: LossName[] = ['mse', 'sse', 'softmaxCrossEntropy'];
-const OPTIMIZERS: OptimizerSpec[] = [
-  { type: 'sgd', learningRate: 0.2 },
-  { type: 'momentum', learningRate: 0.05 },
-  { type: 'adam', learningRate: 0.01 },
-];
-const ACTIVATIONS: { type: ActivationName; slope?: number }[] = [
-  { type: 'sigmoid' }, { type: 'leakyRelu', slope: 0.05 }, { type: 'relu' }, { type: 'tanh' }, { type: 'linear' },
-];
+const LOSSES = TEST_LOSSES;
+const OPTIMIZERS = TEST_OPTIMIZERS;
+const ACTIVATIONS = TEST_ACTIVATION_LAYERS as { type: ActivationName; slope?: number }[];
 
 /**
  * Widths: 5-7-6-3 uses the scalar matmul kernels everywhere; 8-12-8-3 makes the hidden products
@@ -101,14 +96,15 @@ describe('the reference gradient', () => {
     const plan = compilePlan(specFor(loss, { type: 'sgd', learningRate: 0.1 }, activation));
     const params = Float64Array.from(initialParameters(plan));
     // Biases away from 0 keep relu's kink away from the probe points.
-    for (const layer of plan.layers) for (let u = 0; u < layer.units; u++) params[layer.biasOffset + u] = 0.05 + 0.01 * u;
+    for (const layer of plan.layers) for (let u = 0; u < layer.units; u++) params[layer.bias.offset + u] = 0.05 + 0.01 * u;
     const { x, y } = dataset(6);
     const { gradients } = referenceGradient(plan, params, x, y, 6);
     const h = 1e-6;
     let checked = 0;
     for (const layer of plan.layers) {
-      const indices = [layer.weightsOffset, layer.weightsOffset + layer.inputs * layer.units - 1, layer.biasOffset + layer.units - 1,
-        layer.weightsOffset + Math.floor(layer.inputs * layer.units / 2)];
+      const { weights, bias } = layer;
+      const indices = [weights.offset, weights.offset + weights.length - 1, bias.offset + bias.length - 1,
+        weights.offset + Math.floor(weights.length / 2)];
       for (const i of indices) {
         const saved = params[i]!;
         params[i] = saved + h;

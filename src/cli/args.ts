@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
 import { DATASET_NAMES, type DatasetName } from '../data/datasets.js';
 import type { BackendChoice } from '../index.js';
+import { ACTIVATION_NAMES, OPTIMIZER_NAMES, type ActivationName, type OptimizerName } from '../ops/index.js';
 
 export const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu', 'reference'];
-export const OPTIMIZERS = ['sgd', 'momentum', 'adam'] as const;
-export const ACTIVATIONS = ['relu', 'leakyRelu', 'sigmoid', 'tanh'] as const;
-export type OptimizerName = (typeof OPTIMIZERS)[number];
-export type HiddenActivation = (typeof ACTIVATIONS)[number];
+export const OPTIMIZERS: readonly OptimizerName[] = OPTIMIZER_NAMES;
+/** Hidden activations: every one of the table but linear (a linear hidden layer adds nothing to the one after it). */
+export const ACTIVATIONS = ACTIVATION_NAMES.filter((name): name is HiddenActivation => name !== 'linear');
+export type { OptimizerName };
+export type HiddenActivation = Exclude<ActivationName, 'linear'>;
 
 /** Everything the trainer needs, every default filled in. */
 export interface TrainConfig {

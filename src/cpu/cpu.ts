@@ -1,6 +1,7 @@
 import type { DeviceInfo, TrainingState } from '../backend.js';
 import { HostBackend } from '../host.js';
-import type { Plan } from '../plan.js';
+import { LOSSES, momentCount } from '../ops/index.js';
+import { viewOf, type Plan } from '../plan.js';
 import { chooseKernels, type CpuKernelChoice } from './choose.js';
 import type { CpuKernels } from './kernels.js';
 
@@ -9,7 +10,7 @@ function bufferLengths(plan: Plan): number[] {
   const { parameterCount, batchSize, optimizer, layers } = plan;
   return [
     parameterCount, parameterCount, // params, grads
-    optimizer.type === 'sgd' ? 0 : parameterCount, optimizer.type === 'adam' ? parameterCount : 0, // moments
+    momentCount(optimizer) >= 1 ? parameterCount : 0, momentCount(optimizer) >= 2 ? parameterCount : 0, // moments
     ...layers.map((l) => batchSize * l.units), ...layers.map((l) => batchSize * l.units), // outputs, zGrads
     batchSize * plan.outputSize, batchSize * plan.inputSize, batchSize * plan.outputSize, // probabilities, x, y
   ];
@@ -68,11 +69,10 @@ export class CpuBackend extends HostBackend {
     this.layerOutputs = rest.slice(0, count);
     this.zGrads = rest.slice(count, 2 * count);
     [this.probabilities, this.batchInput, this.batchTarget] = rest.slice(2 * count) as [Float32Array, Float32Array, Float32Array];
-    const view = (array: Float32Array, offset: number, length: number) => array.subarray(offset, offset + length);
-    this.weights = plan.layers.map((l) => view(this.params, l.weightsOffset, l.inputs * l.units));
-    this.bias = plan.layers.map((l) => view(this.params, l.biasOffset, l.units));
-    this.weightGrads = plan.layers.map((l) => view(this.grads, l.weightsOffset, l.inputs * l.units));
-    this.biasGrads = plan.layers.map((l) => view(this.grads, l.biasOffset, l.units));
+    this.weights = plan.layers.map((l) => viewOf(this.params, l.weights));
+    this.bias = plan.layers.map((l) => viewOf(this.params, l.bias));
+    this.weightGrads = plan.layers.map((l) => viewOf(this.grads, l.weights));
+    this.biasGrads = plan.layers.map((l) => viewOf(this.grads, l.bias));
   }
 
   async getParameters(): Promise<Float32Array> {
@@ -135,9 +135,14 @@ export class CpuBackend extends HostBackend {
 
   protected outputs(x: Float32Array, rows: number): Float32Array {
     const output = this.forward(x, rows);
-    if (this.plan.loss !== 'softmaxCrossEntropy') return output;
-    this.kernels.softmaxRows(output, this.probabilities, rows, this.plan.outputSize);
-    return this.probabilities;
+    const transform = LOSSES[this.plan.loss].outputTransform;
+    switch (transform) {
+      case 'none': return output;
+      case 'softmax':
+        this.kernels.softmaxRows(output, this.probabilities, rows, this.plan.outputSize);
+        return this.probabilities;
+      default: return transform satisfies never;
+    }
   }
 
   protected batchLoss(x: Float32Array, y: Float32Array, rows: number): number {

@@ -1,5 +1,5 @@
 import type { Activation } from '../plan.js';
-import type { ActivationName, LossName, Optimizer } from '../spec.js';
+import type { ActivationName, LossName, Optimizer } from '../ops/index.js';
 
 /**
  * The CPU backend's kernels behind one small interface: the WebAssembly SIMD kernels (wasm/) and
@@ -124,35 +124,40 @@ export const typescriptKernels: CpuKernels = {
   // The same losses as the WGSL kernels (see shaders/loss.wgsl.ts for the formulas).
   loss(loss, output, target, grad, rows, n, activation) {
     let total = 0;
-    if (loss === 'softmaxCrossEntropy') {
-      for (let r = 0; r < rows; r++) {
-        const base = r * n;
-        let largest = -Infinity;
-        for (let j = 0; j < n; j++) largest = Math.max(largest, output[base + j]!);
-        let expSum = 0;
-        let targetSum = 0;
-        for (let j = 0; j < n; j++) {
-          expSum += Math.exp(output[base + j]! - largest);
-          targetSum += target[base + j]!;
+    switch (loss) {
+      case 'softmaxCrossEntropy':
+        for (let r = 0; r < rows; r++) {
+          const base = r * n;
+          let largest = -Infinity;
+          for (let j = 0; j < n; j++) largest = Math.max(largest, output[base + j]!);
+          let expSum = 0;
+          let targetSum = 0;
+          for (let j = 0; j < n; j++) {
+            expSum += Math.exp(output[base + j]! - largest);
+            targetSum += target[base + j]!;
+          }
+          const logNorm = largest + Math.log(expSum);
+          for (let j = 0; j < n; j++) {
+            const y = output[base + j]!;
+            const t = target[base + j]!;
+            total += t * (logNorm - y);
+            grad[base + j] = (Math.exp(y - logNorm) * targetSum - t) / rows * derivativeFromOutput(y, activation);
+          }
         }
-        const logNorm = largest + Math.log(expSum);
-        for (let j = 0; j < n; j++) {
-          const y = output[base + j]!;
-          const t = target[base + j]!;
-          total += t * (logNorm - y);
-          grad[base + j] = (Math.exp(y - logNorm) * targetSum - t) / rows * derivativeFromOutput(y, activation);
+        return total / rows;
+      case 'mse':
+      case 'sse': {
+        const divisor = loss === 'mse' ? rows * n : rows;
+        for (let i = 0; i < rows * n; i++) {
+          const y = output[i]!;
+          const diff = y - target[i]!;
+          total += diff * diff;
+          grad[i] = 2 * diff / divisor * derivativeFromOutput(y, activation);
         }
+        return total / divisor;
       }
-      return total / rows;
+      default: return loss satisfies never;
     }
-    const divisor = loss === 'mse' ? rows * n : rows;
-    for (let i = 0; i < rows * n; i++) {
-      const y = output[i]!;
-      const diff = y - target[i]!;
-      total += diff * diff;
-      grad[i] = 2 * diff / divisor * derivativeFromOutput(y, activation);
-    }
-    return total / divisor;
   },
 
   softmaxRows(logits, probabilities, rows, n) {
@@ -168,27 +173,34 @@ export const typescriptKernels: CpuKernels = {
 
   optimizerStep(optimizer, params, grads, moment1, moment2, t) {
     const lr = optimizer.learningRate;
-    if (optimizer.type === 'sgd') {
-      for (let i = 0; i < params.length; i++) params[i] = params[i]! - lr * grads[i]!;
-    } else if (optimizer.type === 'momentum') {
-      const mu = optimizer.momentum;
-      for (let i = 0; i < params.length; i++) {
-        const a = mu * moment1[i]! + grads[i]!;
-        moment1[i] = a;
-        params[i] = params[i]! - lr * a;
+    switch (optimizer.type) {
+      case 'sgd':
+        for (let i = 0; i < params.length; i++) params[i] = params[i]! - lr * grads[i]!;
+        return;
+      case 'momentum': {
+        const mu = optimizer.momentum;
+        for (let i = 0; i < params.length; i++) {
+          const a = mu * moment1[i]! + grads[i]!;
+          moment1[i] = a;
+          params[i] = params[i]! - lr * a;
+        }
+        return;
       }
-    } else {
-      const { beta1, beta2, epsilon } = optimizer;
-      const correction1 = 1 - beta1 ** t;
-      const correction2 = 1 - beta2 ** t;
-      for (let i = 0; i < params.length; i++) {
-        const g = grads[i]!;
-        const m = beta1 * moment1[i]! + (1 - beta1) * g;
-        const v = beta2 * moment2[i]! + (1 - beta2) * g * g;
-        moment1[i] = m;
-        moment2[i] = v;
-        params[i] = params[i]! - lr * (m / correction1) / (Math.sqrt(v / correction2) + epsilon);
+      case 'adam': {
+        const { beta1, beta2, epsilon } = optimizer;
+        const correction1 = 1 - beta1 ** t;
+        const correction2 = 1 - beta2 ** t;
+        for (let i = 0; i < params.length; i++) {
+          const g = grads[i]!;
+          const m = beta1 * moment1[i]! + (1 - beta1) * g;
+          const v = beta2 * moment2[i]! + (1 - beta2) * g * g;
+          moment1[i] = m;
+          moment2[i] = v;
+          params[i] = params[i]! - lr * (m / correction1) / (Math.sqrt(v / correction2) + epsilon);
+        }
+        return;
       }
+      default: optimizer satisfies never;
     }
   },
 

@@ -1,8 +1,10 @@
-import { momentCount, type TrainingState } from '../backend.js';
+import type { TrainingState } from '../backend.js';
+import { momentCount } from '../ops/index.js';
 import type { Standardization } from '../data/standardize.js';
 import { BackpropError, ModelFileError } from '../errors.js';
 import { compilePlan, type Plan } from '../plan.js';
-import type { BackendChoice, LayerSpec, NetworkSpec } from '../spec.js';
+import { ACTIVATIONS } from '../ops/index.js';
+import type { LayerSpec, NetworkSpec } from '../spec.js';
 
 /*
  * The model file, version 1. Little-endian throughout:
@@ -50,8 +52,9 @@ export function specOf(plan: Plan): NetworkSpec {
   for (const layer of plan.layers) {
     layers.push({ type: 'dense', units: layer.units });
     const { name, slope } = layer.activation;
-    if (name === 'leakyRelu') layers.push({ type: 'leakyRelu', slope });
-    else if (name !== 'linear') layers.push({ type: name });
+    // The activation's one parameter, if it has one, under its table name (leakyRelu's slope).
+    const [parameter] = Object.keys(ACTIVATIONS[name].params);
+    if (name !== 'linear') layers.push((parameter ? { type: name, [parameter]: slope } : { type: name }) as LayerSpec);
   }
   const { inputSize, loss, optimizer, batchSize, standardize, seed } = plan;
   return { inputSize, layers, loss, optimizer, batchSize, standardize, seed };
@@ -76,8 +79,8 @@ const compactCount = (plan: Plan) => plan.layers.reduce((sum, l) => sum + l.inpu
 /** The parameter-layout segments of a plan, in file order. */
 function segments(plan: Plan): { offset: number; length: number; what: string }[] {
   return plan.layers.flatMap((l) => [
-    { offset: l.weightsOffset, length: l.inputs * l.units, what: `layer ${l.index} weights` },
-    { offset: l.biasOffset, length: l.units, what: `layer ${l.index} bias` },
+    { ...l.weights, what: `layer ${l.index} weights` },
+    { ...l.bias, what: `layer ${l.index} bias` },
   ]);
 }
 
@@ -124,7 +127,6 @@ const isCount = (value: unknown): value is number =>
   typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 2 ** 53;
 
 export interface DecodeOptions {
-  backend?: BackendChoice;
   /** Overrides the batchSize stored in the file. */
   batchSize?: number;
 }
@@ -221,9 +223,7 @@ function planOf(spec: Record<string, unknown>, options: DecodeOptions): Plan {
   try {
     plan = compilePlan({
       ...(spec as unknown as NetworkSpec),
-      backend: options.backend,
       batchSize: options.batchSize ?? (spec.batchSize as number),
-      device: undefined,
     });
   } catch (cause) {
     if (!(cause instanceof BackpropError)) throw cause;

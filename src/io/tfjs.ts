@@ -1,6 +1,6 @@
 import type { Standardization } from '../data/standardize.js';
 import { ModelFileError } from '../errors.js';
-import type { Plan } from '../plan.js';
+import { readView, type Plan } from '../plan.js';
 import { describeValue, type LayerSpec, type LossName } from '../spec.js';
 
 /*
@@ -39,8 +39,8 @@ export function toTfjsArtifacts(plan: Plan, parameters: Float32Array, standardiz
   const values: Float32Array[] = [];
   plan.layers.forEach((layer, l) => {
     const name = `dense_${l + 1}`;
-    const kernel = parameters.slice(layer.weightsOffset, layer.weightsOffset + layer.inputs * layer.units);
-    const bias = parameters.slice(layer.biasOffset, layer.biasOffset + layer.units);
+    const kernel = readView(parameters, layer.weights);
+    const bias = readView(parameters, layer.bias);
     if (l === 0 && standardization) foldStandardization(kernel, bias, layer.units, standardization);
     const last = l === plan.layers.length - 1;
     const { name: activation, slope } = layer.activation;

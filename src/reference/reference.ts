@@ -1,7 +1,7 @@
-import { momentCount, type DeviceInfo, type TrainingState } from '../backend.js';
+import type { DeviceInfo, TrainingState } from '../backend.js';
 import { HostBackend } from '../host.js';
 import type { Activation, DenseLayerPlan, Plan } from '../plan.js';
-import type { LossName, Optimizer } from '../spec.js';
+import { LOSSES, momentCount, type LossName, type Optimizer } from '../ops/index.js';
 
 /*
  * The oracle: a direct transcription of the math, in float64, written to be obviously right rather
@@ -44,27 +44,33 @@ function softmaxRow(logits: ArrayLike<number>, start: number, width: number): nu
 export function referenceLoss(loss: LossName, output: Matrix, target: ArrayLike<number>, rows: number, n: number) {
   const grad = new Float64Array(rows * n);
   let total = 0;
-  for (let r = 0; r < rows; r++) {
-    if (loss === 'softmaxCrossEntropy') {
-      const p = softmaxRow(output, r * n, n);
-      let targetSum = 0;
-      for (let j = 0; j < n; j++) targetSum += target[r * n + j]!;
-      for (let j = 0; j < n; j++) {
-        const t = target[r * n + j]!;
-        total -= t * Math.log(p[j]!);
-        // d/dy_j of −Σ t·log softmax(y) = p_j·Σt − t_j
-        grad[r * n + j] = (p[j]! * targetSum - t) / rows;
+  switch (loss) {
+    case 'softmaxCrossEntropy':
+      for (let r = 0; r < rows; r++) {
+        const p = softmaxRow(output, r * n, n);
+        let targetSum = 0;
+        for (let j = 0; j < n; j++) targetSum += target[r * n + j]!;
+        for (let j = 0; j < n; j++) {
+          const t = target[r * n + j]!;
+          total -= t * Math.log(p[j]!) / rows;
+          // d/dy_j of −Σ t·log softmax(y) = p_j·Σt − t_j
+          grad[r * n + j] = (p[j]! * targetSum - t) / rows;
+        }
       }
-    } else {
+      break;
+    case 'mse':
+    case 'sse': {
       const divisor = loss === 'mse' ? rows * n : rows;
-      for (let j = 0; j < n; j++) {
-        const diff = output[r * n + j]! - target[r * n + j]!;
+      for (let i = 0; i < rows * n; i++) {
+        const diff = output[i]! - target[i]!;
         total += diff * diff / divisor;
-        grad[r * n + j] = 2 * diff / divisor;
+        grad[i] = 2 * diff / divisor;
       }
+      break;
     }
+    default: loss satisfies never;
   }
-  return { loss: loss === 'softmaxCrossEntropy' ? total / rows : total, grad };
+  return { loss: total, grad };
 }
 
 interface ForwardPass {
@@ -83,9 +89,9 @@ function forward(params: Float64Array, layers: DenseLayerPlan[], x: ArrayLike<nu
     const y = new Float64Array(rows * layer.units);
     for (let r = 0; r < rows; r++) {
       for (let u = 0; u < layer.units; u++) {
-        let sum = params[layer.biasOffset + u]!;
+        let sum = params[layer.bias.offset + u]!;
         for (let i = 0; i < layer.inputs; i++) {
-          sum += input[r * layer.inputs + i]! * params[layer.weightsOffset + i * layer.units + u]!;
+          sum += input[r * layer.inputs + i]! * params[layer.weights.offset + i * layer.units + u]!;
         }
         z[r * layer.units + u] = sum;
         y[r * layer.units + u] = activate(sum, layer.activation);
@@ -112,11 +118,11 @@ export function referenceGradient(plan: Plan, params: Float64Array, x: ArrayLike
     for (let r = 0; r < rows; r++) {
       for (let u = 0; u < layer.units; u++) {
         const g = zGrad[r * layer.units + u]!;
-        gradients[layer.biasOffset + u] += g;
+        gradients[layer.bias.offset + u] += g;
         for (let i = 0; i < layer.inputs; i++) {
           // dW = inputᵀ · dZ, summed over the batch; dInput = dZ · Wᵀ (weights before the update)
-          gradients[layer.weightsOffset + i * layer.units + u] += input[r * layer.inputs + i]! * g;
-          inputGrad[r * layer.inputs + i] += g * params[layer.weightsOffset + i * layer.units + u]!;
+          gradients[layer.weights.offset + i * layer.units + u] += input[r * layer.inputs + i]! * g;
+          inputGrad[r * layer.inputs + i] += g * params[layer.weights.offset + i * layer.units + u]!;
         }
       }
     }
@@ -130,18 +136,24 @@ export function referenceUpdate(optimizer: Optimizer, params: Float64Array, grad
   moment1: Float64Array, moment2: Float64Array, t: number): void {
   for (let i = 0; i < params.length; i++) {
     const g = gradients[i]!;
-    if (optimizer.type === 'sgd') {
-      params[i] -= optimizer.learningRate * g;
-    } else if (optimizer.type === 'momentum') {
-      moment1[i] = optimizer.momentum * moment1[i]! + g;
-      params[i] -= optimizer.learningRate * moment1[i]!;
-    } else {
-      const { beta1, beta2, epsilon, learningRate } = optimizer;
-      moment1[i] = beta1 * moment1[i]! + (1 - beta1) * g;
-      moment2[i] = beta2 * moment2[i]! + (1 - beta2) * g * g;
-      const mHat = moment1[i]! / (1 - beta1 ** t);
-      const vHat = moment2[i]! / (1 - beta2 ** t);
-      params[i] -= learningRate * mHat / (Math.sqrt(vHat) + epsilon);
+    switch (optimizer.type) {
+      case 'sgd':
+        params[i] -= optimizer.learningRate * g;
+        break;
+      case 'momentum':
+        moment1[i] = optimizer.momentum * moment1[i]! + g;
+        params[i] -= optimizer.learningRate * moment1[i]!;
+        break;
+      case 'adam': {
+        const { beta1, beta2, epsilon, learningRate } = optimizer;
+        moment1[i] = beta1 * moment1[i]! + (1 - beta1) * g;
+        moment2[i] = beta2 * moment2[i]! + (1 - beta2) * g * g;
+        const mHat = moment1[i]! / (1 - beta1 ** t);
+        const vHat = moment2[i]! / (1 - beta2 ** t);
+        params[i] -= learningRate * mHat / (Math.sqrt(vHat) + epsilon);
+        break;
+      }
+      default: optimizer satisfies never;
     }
   }
 }
@@ -195,10 +207,16 @@ export class ReferenceBackend extends HostBackend {
     const { inputs } = forward(this.params, this.plan.layers, x, rows);
     const output = inputs[inputs.length - 1]!;
     const n = this.plan.outputSize;
-    if (this.plan.loss !== 'softmaxCrossEntropy') return Float32Array.from(output);
-    const result = new Float32Array(rows * n);
-    for (let r = 0; r < rows; r++) result.set(softmaxRow(output, r * n, n), r * n);
-    return result;
+    const transform = LOSSES[this.plan.loss].outputTransform;
+    switch (transform) {
+      case 'none': return Float32Array.from(output);
+      case 'softmax': {
+        const result = new Float32Array(rows * n);
+        for (let r = 0; r < rows; r++) result.set(softmaxRow(output, r * n, n), r * n);
+        return result;
+      }
+      default: return transform satisfies never;
+    }
   }
 
   protected batchLoss(x: Float32Array, y: Float32Array, rows: number): number {

@@ -5,6 +5,8 @@ import { packDims } from './dims.js';
 import type { GpuContext } from './device.js';
 import { getKernel } from './kernels.js';
 import { readDecisions, saveDecisions, type Decisions } from './tuning-store.js';
+import type { TuningDecision } from '../backend.js';
+export type { TuningDecision } from '../backend.js';
 
 /** A matrix product of the plan before its kernel variant is chosen: the key without variant fields. */
 export interface ProductShape {
@@ -15,22 +17,6 @@ export interface ProductShape {
   dims: Dims;
 }
 
-/** What the autotune decided for one product, and what it measured (empty when it had no choice or a cached one). */
-export interface TuningDecision {
-  label: string;
-  /** `m×n×k` of the product at the full batch. */
-  shape: string;
-  variant: MatmulVariant;
-  /**
-   * 'measured' now; 'cached': decided earlier for this adapter, shape class and kernel source, in this
-   * process or a stored earlier one (tuning-store.ts); 'only': one candidate, nothing to decide;
-   * 'pending': running the first candidate while the trials are under way (Network.tuned());
-   * 'guess': kept the first candidate because the trials could not finish (the device was lost).
-   */
-  source: 'measured' | 'cached' | 'only' | 'pending' | 'guess';
-  /** Best trial time per candidate, in ms, when measured. */
-  trials?: Partial<Record<MatmulVariant, number>>;
-}
 
 /**
  * Trials run on the product's real m and n, with k cut to at most this many steps: a kernel's time

@@ -2,7 +2,8 @@ import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, STEP_BYTES, 
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backend.js';
 import { gatherRows } from '../data/matrix.js';
 import { DeviceError } from '../errors.js';
-import type { Activation, Plan } from '../plan.js';
+import { LOSSES, momentCount, OPTIMIZERS, type LossName } from '../ops/index.js';
+import type { Activation, ParameterView, Plan } from '../plan.js';
 import { BackgroundTuning, planTuning, TRIAL_K, type ProductShape, type TuningDecision } from './autotune.js';
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
@@ -87,16 +88,12 @@ export class WebGpuBackend implements Backend {
     this.params = floats(parameterCount, 'parameters');
     this.device.queue.writeBuffer(this.params, 0, initial);
     const grads = floats(parameterCount, 'gradients');
-    const momentCount = optimizer.type === 'adam' ? 2 : optimizer.type === 'momentum' ? 1 : 0;
-    this.moments = Array.from({ length: momentCount }, (_, i) => floats(parameterCount, `moment${i + 1}`));
-    const hyper = this.buffer(16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'optimizer hyper-parameters');
-    const o = optimizer;
-    this.device.queue.writeBuffer(hyper, 0, new Float32Array([
-      o.learningRate,
-      o.type === 'momentum' ? o.momentum : o.type === 'adam' ? o.beta1 : 0,
-      o.type === 'adam' ? o.beta2 : 0,
-      o.type === 'adam' ? o.epsilon : 0,
-    ]));
+    this.moments = Array.from({ length: momentCount(optimizer) }, (_, i) => floats(parameterCount, `moment${i + 1}`));
+    // The hyper-parameters in the order of the optimizer's uniform list (shaders/optimizer.wgsl.ts declares the same).
+    const values = optimizer as unknown as Record<string, number>;
+    const hyperValues = Float32Array.from(OPTIMIZERS[optimizer.type].uniform, (name) => values[name]!);
+    const hyper = this.buffer(Math.ceil(hyperValues.byteLength / 16) * 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'optimizer hyper-parameters');
+    this.device.queue.writeBuffer(hyper, 0, hyperValues);
     this.step = this.buffer(STEP_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
 
     this.input = floats(batchSize * inputSize, 'input [batchSize, inputSize]');
@@ -105,7 +102,7 @@ export class WebGpuBackend implements Backend {
     const zGrads = layers.map((l) => floats(batchSize * l.units, `layer ${l.index} dL/dz [batchSize, ${l.units}]`));
     const rowLoss = floats(batchSize, 'row losses [batchSize]');
     this.lossRecord = floats(1, 'loss record [batches]');
-    const softmax = plan.loss === 'softmaxCrossEntropy';
+    const softmax = LOSSES[plan.loss].outputTransform === 'softmax';
     const probabilities = softmax ? floats(batchSize * outputSize, 'probabilities [batchSize, outputs]') : undefined;
     this.outputs = probabilities ?? layerOutputs[layerOutputs.length - 1]!;
 
@@ -128,14 +125,14 @@ export class WebGpuBackend implements Backend {
       productIndices.push([product, index]);
       return index;
     };
-    const segment = (buffer: GPUBuffer, offset: number, count: number) => ({ buffer, offset: offset * FLOAT, size: count * FLOAT });
+    const segment = (buffer: GPUBuffer, view: ParameterView) => ({ buffer, offset: view.offset * FLOAT, size: view.length * FLOAT });
 
     const forward: number[] = layers.map((layer, l) => matmul(products[l]!.forward, {
-      2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: segment(this.params, layer.weightsOffset, layer.inputs * layer.units),
-      4: layerOutputs[l]!, 5: segment(this.params, layer.biasOffset, layer.units),
+      2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: segment(this.params, layer.weights),
+      4: layerOutputs[l]!, 5: segment(this.params, layer.bias),
     }));
     const last = layers[layers.length - 1]!;
-    const lossDims: Dims = { m: batchSize, n: outputSize, k: 0, rowsAxis: 1, slope: last.activation.slope, scale: plan.loss === 'mse' ? outputSize : 1 };
+    const lossDims: Dims = { m: batchSize, n: outputSize, k: 0, rowsAxis: 1, slope: last.activation.slope, scale: lossScale(plan.loss, outputSize) };
     const loss = [
       add({ kind: 'loss', loss: plan.loss, activation: last.activation.name }, lossDims,
         { 2: layerOutputs[layers.length - 1]!, 3: this.target, 4: zGrads[layers.length - 1]!, 5: rowLoss },
@@ -148,12 +145,12 @@ export class WebGpuBackend implements Backend {
       const layer = layers[l]!;
       const { gradient, signal } = products[l]!;
       backward.push(matmul(gradient,
-        { 2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: zGrads[l]!, 4: segment(grads, layer.weightsOffset, layer.inputs * layer.units) }));
+        { 2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: zGrads[l]!, 4: segment(grads, layer.weights) }));
       backward.push(add({ kind: 'biasGradient' }, { m: batchSize, n: layer.units, k: 0, rowsAxis: 1 },
-        { 2: zGrads[l]!, 3: segment(grads, layer.biasOffset, layer.units) },
+        { 2: zGrads[l]!, 3: segment(grads, layer.bias) },
         () => [ceilDiv(layer.units, LINEAR_WORKGROUP), 1]));
       if (signal) {
-        backward.push(matmul(signal, { 2: zGrads[l]!, 3: segment(this.params, layer.weightsOffset, layer.inputs * layer.units),
+        backward.push(matmul(signal, { 2: zGrads[l]!, 3: segment(this.params, layer.weights),
           4: zGrads[l - 1]!, 5: layerOutputs[l - 1]! }));
       }
     }
@@ -594,7 +591,18 @@ function withVariants(layer: LayerOf<ProductShape>, variants: Map<ProductShape, 
 function fixedKernelKeys(plan: Plan): KernelKey[] {
   const last = plan.layers[plan.layers.length - 1]!;
   return [{ kind: 'lossReduce' }, { kind: 'biasGradient' }, { kind: 'gatherRows' }, { kind: 'optimizer', optimizer: plan.optimizer.type },
-    { kind: 'loss', loss: plan.loss, activation: last.activation.name }, ...(plan.loss === 'softmaxCrossEntropy' ? [{ kind: 'softmax' } as const] : [])];
+    { kind: 'loss', loss: plan.loss, activation: last.activation.name },
+    ...(LOSSES[plan.loss].outputTransform === 'softmax' ? [{ kind: 'softmax' } as const] : [])];
+}
+
+/** What the loss shader divides a row's sum by besides the rows: the outputs for mse (a mean over every element). */
+function lossScale(loss: LossName, outputs: number): number {
+  switch (loss) {
+    case 'mse': return outputs;
+    case 'sse':
+    case 'softmaxCrossEntropy': return 1;
+    default: return loss satisfies never;
+  }
 }
 
 /** Fails with a clear DeviceError before allocating when a buffer or a grid exceeds the device's limits. */

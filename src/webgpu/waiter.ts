@@ -1,3 +1,4 @@
+import type { GpuWait } from '../spec.js';
 import { isNode } from '../platform.js';
 
 /**
@@ -16,8 +17,6 @@ import { isNode } from '../platform.js';
  * settle promises without polling in the page, and their timers can be throttled (a background tab),
  * so there the default is 'await': ask at once.
  */
-export type GpuWait = 'sleep' | 'await';
-export const GPU_WAITS: readonly GpuWait[] = ['sleep', 'await'];
 
 /** Node (Dawn's binding polls): sleep; elsewhere: await. */
 export function defaultGpuWait(): GpuWait {
@@ -56,6 +55,8 @@ const realClock: Clock = {
  * A measure that ends in polling is a little long (the work ran slower while polled), which keeps
  * the sleep just short of the work: at a steady state ~5% over the work's own time here.
  */
+export type { GpuWait } from '../spec.js';
+
 export class GpuWaiter {
   /** The last measures per kind, oldest first (at most MEASURES_KEPT). */
   private readonly measures = new Map<string, number[]>();

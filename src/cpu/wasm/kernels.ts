@@ -1,14 +1,9 @@
 import type { Activation } from '../../plan.js';
-import type { ActivationName, LossName } from '../../spec.js';
+import { ACTIVATIONS, LOSSES, OPTIMIZERS, type LossName, type Optimizer } from '../../ops/index.js';
 import type { CpuKernels } from '../kernels.js';
 import { JOB, runJob, type WasmExports } from './jobs.js';
 import { createMemory, instantiate, PAGE_BYTES } from './module.js';
 import type { WorkerPool } from './pool.js';
-
-/** Codes of asm/elementwise.ts. */
-const ACTIVATION_CODES: Record<ActivationName, number> = { linear: 0, sigmoid: 1, relu: 2, leakyRelu: 3, tanh: 4 };
-const LOSS_CODES: Record<LossName, number> = { mse: 0, sse: 1, softmaxCrossEntropy: 2 };
-const OPTIMIZER_CODES = { sgd: 0, momentum: 1, adam: 2 } as const;
 
 /**
  * Multiply-adds below which a product runs on the calling thread alone: waking the workers costs
@@ -104,13 +99,13 @@ export class WasmKernels implements CpuKernels {
   forward(input: Float32Array, weights: Float32Array, bias: Float32Array, output: Float32Array,
     rows: number, inputs: number, units: number, activation: Activation): void {
     this.run(JOB.forward, rows * inputs * units, [input.byteOffset, weights.byteOffset, bias.byteOffset, output.byteOffset,
-      rows, inputs, units, ACTIVATION_CODES[activation.name], activation.slope, this.panels, this.panelBytes]);
+      rows, inputs, units, ACTIVATIONS[activation.name].wasmCode, activation.slope, this.panels, this.panelBytes]);
   }
 
   inputGradient(zGrad: Float32Array, weights: Float32Array, belowOutput: Float32Array, belowGrad: Float32Array,
     rows: number, inputs: number, units: number, activation: Activation): void {
     this.run(JOB.inputGradient, rows * inputs * units, [zGrad.byteOffset, weights.byteOffset, belowOutput.byteOffset,
-      belowGrad.byteOffset, rows, inputs, units, ACTIVATION_CODES[activation.name], activation.slope]);
+      belowGrad.byteOffset, rows, inputs, units, ACTIVATIONS[activation.name].wasmCode, activation.slope]);
   }
 
   weightGradient(input: Float32Array, zGrad: Float32Array, weightGrad: Float32Array, biasGrad: Float32Array,
@@ -121,22 +116,31 @@ export class WasmKernels implements CpuKernels {
 
   loss(loss: LossName, output: Float32Array, target: Float32Array, grad: Float32Array, rows: number, n: number,
     activation: Activation): number {
-    return this.exports.loss(LOSS_CODES[loss], output.byteOffset, target.byteOffset, grad.byteOffset, rows, n,
-      ACTIVATION_CODES[activation.name], activation.slope);
+    return this.exports.loss(LOSSES[loss].wasmCode, output.byteOffset, target.byteOffset, grad.byteOffset, rows, n,
+      ACTIVATIONS[activation.name].wasmCode, activation.slope);
   }
 
   softmaxRows(logits: Float32Array, probabilities: Float32Array, rows: number, n: number): void {
     this.exports.softmaxRows(logits.byteOffset, probabilities.byteOffset, rows, n);
   }
 
-  optimizerStep(optimizer: Parameters<CpuKernels['optimizerStep']>[0], params: Float32Array, grads: Float32Array,
-    moment1: Float32Array, moment2: Float32Array, t: number): void {
-    const adam = optimizer.type === 'adam' ? optimizer : undefined;
-    const beta1 = adam ? adam.beta1 : optimizer.type === 'momentum' ? optimizer.momentum : 0;
+  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moment1: Float32Array, moment2: Float32Array,
+    t: number): void {
+    // asm/elementwise.ts reads [decay1, beta2, epsilon, correction1, correction2] whatever the kind.
+    let hyper: [number, number, number, number, number];
+    switch (optimizer.type) {
+      case 'sgd': hyper = [0, 0, 0, 1, 1]; break;
+      case 'momentum': hyper = [optimizer.momentum, 0, 0, 1, 1]; break;
+      case 'adam': {
+        const { beta1, beta2, epsilon } = optimizer;
+        hyper = [beta1, beta2, epsilon, 1 - beta1 ** t, 1 - beta2 ** t];
+        break;
+      }
+      default: return optimizer satisfies never;
+    }
     // An update costs about as much per parameter as a few multiply-adds of a product.
-    this.run(JOB.optimizer, 4 * params.length, [OPTIMIZER_CODES[optimizer.type], params.byteOffset, grads.byteOffset,
-      moment1.byteOffset, moment2.byteOffset, params.length, optimizer.learningRate, beta1, adam?.beta2 ?? 0,
-      adam?.epsilon ?? 0, adam ? 1 - adam.beta1 ** t : 1, adam ? 1 - adam.beta2 ** t : 1]);
+    this.run(JOB.optimizer, 4 * params.length, [OPTIMIZERS[optimizer.type].wasmCode, params.byteOffset, grads.byteOffset,
+      moment1.byteOffset, moment2.byteOffset, params.length, optimizer.learningRate, ...hyper]);
   }
 
   dispose(): void {

@@ -1,0 +1,113 @@
+import { SpecError } from '../errors.js';
+
+/**
+ * A numeric parameter of an op (a leaky-ReLU slope, Adam's beta1, Huber's delta): its default and
+ * its range. Validation and its message come from here, so every entry of the op tables states its
+ * limits once and every reader (spec validation, the CLI, the app's menus, io) agrees on them.
+ */
+export interface NumberParam {
+  kind: 'number';
+  /** Undefined: the parameter is required. */
+  default?: number;
+  min: number;
+  max: number;
+  /** The bounds themselves are excluded. */
+  minOpen?: boolean;
+  maxOpen?: boolean;
+  /** What it is, for docs and the app's labels. */
+  doc: string;
+}
+
+export interface BooleanParam {
+  kind: 'boolean';
+  default: boolean;
+  doc: string;
+}
+
+export type ParamSpec = NumberParam | BooleanParam;
+export type ParamTable = Readonly<Record<string, ParamSpec>>;
+
+/** The values of a table's parameters with every default filled in. */
+export type ParamValues<T extends ParamTable> = { -readonly [K in keyof T]: T[K] extends BooleanParam ? boolean : number };
+
+/** A value for an error message; never throws, whatever the value (a hostile toString, a Symbol). */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
+    return String(value);
+  }
+  return Array.isArray(value) ? 'an array' : typeof value;
+}
+
+/** The range of a numeric parameter in words: "in [0, 1)", "> 0". */
+export function describeRange(param: NumberParam): string {
+  const low = Number.isFinite(param.min);
+  const high = Number.isFinite(param.max) && param.max < Number.MAX_VALUE;
+  if (low && high) return `in ${param.minOpen ? '(' : '['}${param.min}, ${param.max}${param.maxOpen ? ')' : ']'}`;
+  if (low) return `${param.minOpen ? '>' : '≥'} ${param.min}`;
+  if (high) return `${param.maxOpen ? '<' : '≤'} ${param.max}`;
+  return 'finite';
+}
+
+/** Edit distance (insertions, deletions, substitutions; case ignored) for "did you mean" hints. */
+function editDistance(a: string, b: string): number {
+  const [s, t] = [a.toLowerCase(), b.toLowerCase()];
+  let previous = Array.from({ length: t.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= s.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= t.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (s[i - 1] === t[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[t.length]!;
+}
+
+/** The known name closest to `name`, if one is close enough to be a likely slip (at most ~half its letters off). */
+export function closest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 2)) + 1;
+  for (const candidate of known) {
+    const distance = editDistance(name, candidate);
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best;
+}
+
+/** Rejects every own key of `object` not in `known`, naming the closest known one. */
+export function checkKeys(object: object, known: readonly string[], at: string): void {
+  for (const key of Object.keys(object)) {
+    if (known.includes(key)) continue;
+    const hint = closest(key, known);
+    throw new SpecError(`${at} has an unknown key ${JSON.stringify(key)}${hint === undefined ? '' : `; did you mean ${JSON.stringify(hint)}?`}` +
+      ` (known: ${known.join(', ')})`);
+  }
+}
+
+/** One parameter's value from `given` (undefined: its default), checked against its range. */
+export function readParam(param: ParamSpec, given: unknown, at: string): number | boolean {
+  if (param.kind === 'boolean') {
+    if (given === undefined) return param.default;
+    if (typeof given !== 'boolean') throw new SpecError(`${at} must be true or false, got ${describeValue(given)}`);
+    return given;
+  }
+  if (given === undefined && param.default !== undefined) return param.default;
+  const value = given;
+  const inRange = typeof value === 'number' && Number.isFinite(value) &&
+    (param.minOpen ? value > param.min : value >= param.min) && (param.maxOpen ? value < param.max : value <= param.max);
+  if (!inRange) throw new SpecError(`${at} must be a finite number ${describeRange(param)}, got ${describeValue(given)}`);
+  return value;
+}
+
+/**
+ * Every parameter of `table` read from `object` (`at` names it in messages: "layers[1]"), defaults
+ * filled in. `others` are keys the object may hold besides the parameters (its `type`); any other key
+ * is a SpecError. Each value is read once, so a getter cannot change it between check and use.
+ */
+export function readParams<T extends ParamTable>(table: T, object: Record<string, unknown>, at: string,
+  others: readonly string[] = ['type']): ParamValues<T> {
+  checkKeys(object, [...others, ...Object.keys(table)], at);
+  const values: Record<string, number | boolean> = {};
+  for (const [name, param] of Object.entries(table)) values[name] = readParam(param, object[name], `${at}.${name}`);
+  return values as ParamValues<T>;
+}
