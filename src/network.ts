@@ -1,108 +1,29 @@
-import type { Backend, DeviceInfo, ResourceStats, TrainingState } from './backend.js';
-import type { GpuWait } from './spec.js';
+import type { Backend, DeviceInfo, ResourceStats } from './backend.js';
+import { CallQueue } from './call-queue.js';
 import { accuracy, toMatrix, type MatrixInput } from './data/matrix.js';
 import { mulberry32, shuffleInto } from './data/random.js';
 import { applyStandardization, computeStandardization, type Standardization } from './data/standardize.js';
-import { DeviceLostError, DisposedError, DivergenceError, ShapeError, SpecError } from './errors.js';
+import { DeviceLostError, DisposedError, ShapeError, SpecError } from './errors.js';
 import { encodeModelFile } from './io/model-file.js';
 import { toTfjsArtifacts, type TfjsArtifacts } from './io/tfjs.js';
-import { readView, viewOf, type ParameterView, type Plan } from './plan.js';
+import {
+  FIT_OPTION_KEYS, RESTORE_OPTION_KEYS, type BackendFactory, type Evaluation, type FitOptions, type FitResult, type LayerWeights,
+  type NetworkOrigin, type RestoreOptions, type SaveOptions,
+} from './network-types.js';
 import { checkKeys } from './ops/index.js';
-import { describeValue, type BackendChoice, type BackendName } from './spec.js';
+import { readView, viewOf, type ParameterView, type Plan } from './plan.js';
+import { describeValue, type BackendName } from './spec.js';
+import { firstNonFinite, SyncedState } from './synced-state.js';
 
-/** One dense layer's parameters: weights row-major [inputs][units], bias [units]. */
-export interface LayerWeights {
-  weights: Float32Array;
-  bias: Float32Array;
-}
-
-export interface BatchInfo {
-  epoch: number;
-  batch: number;
-  batchCount: number;
-  rows: number;
-}
-
-export interface EpochInfo {
-  epoch: number;
-  /** Mean training loss of the epoch (batch losses weighted by their rows). */
-  loss: number;
-  /** Each batch's loss before its update, read once at the end of the epoch. */
-  batchLosses: Float32Array;
-}
-
-export interface FitOptions {
-  /** Default 1. */
-  epochs?: number;
-  /** Seeded reshuffle of the rows every epoch. Default true. */
-  shuffle?: boolean;
-  /**
-   * Called after each batch is queued. The GPU reads no loss back per batch, so none is given here.
-   * Network calls made here run after fit() (it is not awaited).
-   */
-  onBatchEnd?: (info: BatchInfo) => void;
-  /**
-   * Called after each epoch with its loss; a returned promise is awaited. Network calls made here
-   * (`await net.evaluate(...)`, even a nested fit) run at once, and fit resumes after them.
-   */
-  onEpochEnd?: (info: EpochInfo) => void | Promise<void>;
-}
-
-const FIT_OPTION_KEYS: readonly (keyof FitOptions)[] = ['epochs', 'shuffle', 'onBatchEnd', 'onEpochEnd'];
-const RESTORE_OPTION_KEYS: readonly (keyof RestoreOptions)[] = ['backend', 'device', 'threads', 'gpuWait'];
-
-export interface FitResult {
-  /** Mean training loss per epoch. */
-  loss: number[];
-}
-
-export interface Evaluation {
-  loss: number;
-  /** Fraction of rows whose argmax matches the target's (0.5 threshold for one output). */
-  accuracy: number;
-}
-
-export interface SaveOptions {
-  /** Also save the optimizer's moments, step count and shuffle position, so training resumes exactly. Default false. */
-  optimizerState?: boolean;
-}
-
-export interface RestoreOptions {
-  /** Where to continue. Default: the backend the network was created with (for 'auto', a fresh choice). */
-  backend?: BackendChoice;
-  /** A GPUDevice to continue on (WebGPU backend only). */
-  device?: GPUDevice;
-  /** CPU backend: threads its kernels may use. Default: the network's (see NetworkSpec.threads). */
-  threads?: number;
-  /** WebGPU backend: how to wait for the GPU. Default: the network's (see NetworkSpec.gpuWait). */
-  gpuWait?: GpuWait;
-}
-
-/** Builds a backend for a plan from a training state; supplied by createNetwork's module. */
-export type BackendFactory = (plan: Plan, state: TrainingState, options: RestoreOptions) => Promise<Backend>;
-
-/** What a network is built from besides its plan and backend: its synchronised state and host-side extras. */
-export interface NetworkOrigin {
-  state: TrainingState;
-  /** Words for where `state` came from, used in error messages ("creation", "the loaded file"). */
-  source: string;
-  standardization?: Standardization;
-  /** Draws already taken from the shuffle stream (a resumed training continues it). */
-  shuffleDraws?: number;
-  factory: BackendFactory;
-}
+export type {
+  BackendFactory, BatchInfo, EpochInfo, Evaluation, FitOptions, FitResult, LayerWeights, NetworkOrigin, RestoreOptions, SaveOptions,
+} from './network-types.js';
 
 function requireEpochs(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
     throw new SpecError(`fit: epochs must be a positive integer, got ${describeValue(value)}`);
   }
   return value;
-}
-
-/** Index of the first NaN or ±Infinity, or -1. */
-function firstNonFinite(values: ArrayLike<number>): number {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;
-  return -1;
 }
 
 /** The seed of the shuffle stream, and mulberry32's step: its state after n draws is seed + n·step (mod 2^32). */
@@ -119,35 +40,20 @@ const MULBERRY_STEP = 0x6d2b79f5;
  * device is lost restore() continues from it.
  */
 export class Network {
-  private impl!: Backend;
+  private readonly calls: CallQueue;
+  private readonly synced: SyncedState;
   private standardization: Standardization | undefined;
-  /** Calls run one after another on a lane: the network's own, or a callback's while fit awaits it. */
-  private readonly rootLane: { tail: Promise<unknown> } = { tail: Promise.resolve() };
-  private lane = this.rootLane;
   /** Which fit() the backend's current training set belongs to (a fit inside a callback replaces it). */
   private trainingSetOwner: object | undefined;
-  private disposed = false;
-  /** Calls queued or running: dispose() frees the backend at once when there are none. */
-  private pending = 0;
-  private synced: TrainingState;
-  private syncedAt: string;
-  /** Whether the backend may hold state newer than `synced`. */
-  private changed = false;
-  /** Set when the current backend's device is lost: the reason. */
-  private lostReason: string | undefined;
-  /** Stops listening for the current backend's device loss. */
-  private unsubscribeLoss: (() => void) | undefined;
-  /** Rejecters of the calls running now: a device loss rejects them at once, so none can hang. */
-  private readonly running = new Set<() => void>();
   private shuffleDraws: number;
   private readonly shuffleRandom: () => number;
   private readonly factory: BackendFactory;
 
   /** Use createNetwork(), loadNetwork() or fromTfjsArtifacts(). */
   constructor(readonly plan: Plan, impl: Backend, origin: NetworkOrigin) {
-    this.attach(impl);
-    this.synced = origin.state;
-    this.syncedAt = origin.source;
+    this.synced = new SyncedState(origin.state, origin.source);
+    this.calls = new CallQueue(impl, (name, reason) => new DeviceLostError(`${name}(): the WebGPU device was lost (${reason}); ` +
+      `the network keeps its weights from ${this.synced.at}: call restore() to continue on a new device or on the CPU`));
     this.standardization = origin.standardization;
     this.factory = origin.factory;
     // A stream of its own, so shuffles do not depend on how weights were initialised.
@@ -160,11 +66,11 @@ export class Network {
   }
 
   get backend(): BackendName {
-    return this.impl.name;
+    return this.calls.backend.name;
   }
 
   get deviceInfo(): DeviceInfo {
-    return this.impl.info;
+    return this.calls.backend.info;
   }
 
   /**
@@ -174,93 +80,7 @@ export class Network {
    * once on the CPU backends and when every decision was known. Never rejects.
    */
   tuned(): Promise<void> {
-    return this.impl.tuned?.() ?? Promise.resolve();
-  }
-
-  private attach(impl: Backend): void {
-    this.unsubscribeLoss?.();
-    this.impl = impl;
-    this.lostReason = undefined;
-    this.unsubscribeLoss = impl.onLost?.((reason) => {
-      this.lostReason = reason;
-      for (const reject of [...this.running]) reject();
-    });
-  }
-
-  /** Frees the backend and stops listening to its device. */
-  private release(): void {
-    this.unsubscribeLoss?.();
-    this.unsubscribeLoss = undefined;
-    this.impl.dispose();
-  }
-
-  private lostError(name: string): DeviceLostError {
-    return new DeviceLostError(`${name}(): the WebGPU device was lost (${this.lostReason}); the network keeps its weights ` +
-      `from ${this.syncedAt}: call restore() to continue on a new device or on the CPU`);
-  }
-
-  private run<T>(name: string, task: (impl: Backend) => Promise<T>, evenIfLost = false): Promise<T> {
-    if (this.disposed) return Promise.reject(new DisposedError(`${name}() called after dispose()`));
-    const lane = this.lane;
-    this.pending += 1;
-    const result = lane.tail.then(() => {
-      if (this.disposed) throw new DisposedError(`${name}() called after dispose()`);
-      if (this.lostReason !== undefined && !evenIfLost) throw this.lostError(name);
-      const impl = this.impl;
-      const work = task(impl).catch((error: unknown) => {
-        throw this.lostReason !== undefined && impl === this.impl ? this.lostError(name) : error;
-      });
-      if (!impl.onLost || evenIfLost) return work;
-      return new Promise<T>((resolve, reject) => {
-        const lost = () => reject(this.lostError(name));
-        this.running.add(lost);
-        work.then(resolve, reject).finally(() => this.running.delete(lost));
-      });
-    }).finally(() => {
-      this.pending -= 1;
-    });
-    lane.tail = result.catch(() => undefined);
-    return result;
-  }
-
-  /**
-   * Awaits a user callback at a safe point of fit (between epochs, nothing in flight). Calls the
-   * callback makes run on a lane of their own, in order, and fit resumes once they are done; queued
-   * behind fit instead, an awaited `evaluate()` in onEpochEnd would wait for fit forever.
-   */
-  private async callback(invoke: () => void | Promise<void>): Promise<void> {
-    const outer = this.lane;
-    const inner = { tail: Promise.resolve() as Promise<unknown> };
-    this.lane = inner;
-    try {
-      await invoke();
-    } finally {
-      this.lane = outer;
-      await inner.tail;
-    }
-  }
-
-  /**
-   * Copies the backend's state to the host as the new last good state. Non-finite weights or
-   * moments are divergence: the backend goes back to the previous state instead.
-   */
-  private async synchronise(impl: Backend, at: string, epoch?: number, batch?: number): Promise<void> {
-    const state = await impl.getState();
-    const vectors: [string, Float32Array][] = [['weights', state.parameters], ...state.moments.map((m, i): [string, Float32Array] => [`optimizer moment ${i + 1}`, m])];
-    for (const [what, vector] of vectors) {
-      const bad = firstNonFinite(vector);
-      if (bad >= 0) await this.diverged(impl, `the ${what} hold ${vector[bad]} at ${at}`, epoch, batch);
-    }
-    this.synced = state;
-    this.syncedAt = at;
-    this.changed = false;
-  }
-
-  private async diverged(impl: Backend, what: string, epoch?: number, batch?: number): Promise<never> {
-    await impl.setState(this.synced);
-    this.changed = false;
-    throw new DivergenceError(`training diverged: ${what}; the network is back to its weights from ${this.syncedAt} ` +
-      '(try a smaller learning rate)', epoch, batch);
+    return this.calls.backend.tuned?.() ?? Promise.resolve();
   }
 
   private standardized(x: Float32Array): Float32Array {
@@ -289,7 +109,7 @@ export class Network {
 
   /** One dense layer's { weights, bias } per layer, read from the device. */
   getWeights(): Promise<LayerWeights[]> {
-    return this.run('getWeights', async (impl) => {
+    return this.calls.run('getWeights', async (impl) => {
       const params = await impl.getParameters();
       return this.plan.layers.map((l) => ({ weights: readView(params, l.weights), bias: readView(params, l.bias) }));
     });
@@ -297,7 +117,7 @@ export class Network {
 
   /** Replaces every layer's weights and bias, and resets the optimizer state. */
   setWeights(list: { weights: ArrayLike<number>; bias: ArrayLike<number> }[]): Promise<void> {
-    return this.run('setWeights', async (impl) => {
+    return this.calls.run('setWeights', async (impl) => {
       const { layers, parameterCount } = this.plan;
       if (!Array.isArray(list) || list.length !== layers.length) {
         throw new ShapeError(`setWeights needs ${layers.length} layers, got ${Array.isArray(list) ? list.length : typeof list}`);
@@ -321,9 +141,7 @@ export class Network {
         copy(entry.bias, layer.bias, `bias [${layer.units}]`);
       });
       await impl.setParameters(params);
-      this.synced = { parameters: params, moments: [], step: 0 };
-      this.syncedAt = 'setWeights()';
-      this.changed = false;
+      this.synced.replace({ parameters: params, moments: [], step: 0 }, 'setWeights()');
     });
   }
 
@@ -332,11 +150,11 @@ export class Network {
    * A NaN or infinite loss rejects with DivergenceError and puts back the last synchronised state.
    */
   trainBatch(x: MatrixInput, y: MatrixInput): Promise<number> {
-    return this.run('trainBatch', async (impl) => {
+    return this.calls.run('trainBatch', async (impl) => {
       const batch = this.trainingPair(x, y, this.plan.batchSize);
       const loss = await impl.trainBatch(batch.x, batch.y, batch.rows);
-      this.changed = true;
-      if (!Number.isFinite(loss)) await this.diverged(impl, `trainBatch's loss is ${loss}`);
+      this.synced.changed = true;
+      if (!Number.isFinite(loss)) await this.synced.diverged(impl, `trainBatch's loss is ${loss}`);
       return loss;
     });
   }
@@ -347,7 +165,7 @@ export class Network {
    * DivergenceError and leaves the network at the end of the last good epoch.
    */
   fit(x: MatrixInput, y: MatrixInput, fitOptions?: FitOptions): Promise<FitResult> {
-    return this.run('fit', async () => {
+    return this.calls.run('fit', async () => {
       const options = fitOptions ?? {};
       if (typeof options !== 'object' || options === null) throw new SpecError(`fit options must be an object, got ${describeValue(options)}`);
       checkKeys(options, FIT_OPTION_KEYS, 'fit options');
@@ -357,11 +175,11 @@ export class Network {
       const order = new Uint32Array(set.rows);
       const batchCount = Math.ceil(set.rows / this.plan.batchSize);
       const losses: number[] = [];
-      if (this.changed) await this.synchronise(this.impl, 'the start of fit()');
+      if (this.synced.changed) await this.synced.synchronise(this.calls.backend, 'the start of fit()');
       for (let epoch = 0; epoch < epochs; epoch++) {
-        if (this.disposed) throw new DisposedError(`fit(): the network was disposed during epoch ${epoch}`);
+        if (this.calls.isDisposed) throw new DisposedError(`fit(): the network was disposed during epoch ${epoch}`);
         // Read each epoch: a callback may have moved the network to another backend (restore()).
-        const impl = this.impl;
+        const impl = this.calls.backend;
         if (this.trainingSetOwner !== owner) {
           impl.setTrainingSet(set.x, set.y, set.rows);
           this.trainingSetOwner = owner;
@@ -370,18 +188,18 @@ export class Network {
         else order.forEach((_, i) => (order[i] = i));
         const batchLosses = await impl.trainEpoch(order, options.onBatchEnd &&
           ((batch, rows) => options.onBatchEnd!({ epoch, batch, batchCount, rows })));
-        if (impl !== this.impl) throw this.lostError('fit');
-        this.changed = true;
+        if (impl !== this.calls.backend) throw this.calls.lost('fit');
+        this.synced.changed = true;
         const bad = firstNonFinite(batchLosses);
-        if (bad >= 0) await this.diverged(impl, `the loss of epoch ${epoch}, batch ${bad} is ${batchLosses[bad]}`, epoch, bad);
-        await this.synchronise(impl, `the end of epoch ${epoch} of fit()`, epoch, batchCount - 1);
+        if (bad >= 0) await this.synced.diverged(impl, `the loss of epoch ${epoch}, batch ${bad} is ${batchLosses[bad]}`, epoch, bad);
+        await this.synced.synchronise(impl, `the end of epoch ${epoch} of fit()`, epoch, batchCount - 1);
         let weighted = 0;
         batchLosses.forEach((loss, batch) => {
           weighted += loss * Math.min(this.plan.batchSize, set.rows - batch * this.plan.batchSize);
         });
         losses.push(weighted / set.rows);
         const onEpochEnd = options.onEpochEnd;
-        if (onEpochEnd) await this.callback(() => onEpochEnd({ epoch, loss: losses[epoch]!, batchLosses }));
+        if (onEpochEnd) await this.calls.callback(() => onEpochEnd({ epoch, loss: losses[epoch]!, batchLosses }));
       }
       return { loss: losses };
     });
@@ -389,7 +207,7 @@ export class Network {
 
   /** Outputs for every row of x, row-major [rows, outputs]; softmax applied for softmaxCrossEntropy. */
   predict(x: MatrixInput): Promise<Float32Array> {
-    return this.run('predict', async (impl) => {
+    return this.calls.run('predict', async (impl) => {
       const { data, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
       return impl.predict(this.standardized(data), rows);
     });
@@ -397,7 +215,7 @@ export class Network {
 
   /** Mean loss and accuracy over (x, y), without training. */
   evaluate(x: MatrixInput, y: MatrixInput): Promise<Evaluation> {
-    return this.run('evaluate', async (impl) => {
+    return this.calls.run('evaluate', async (impl) => {
       const pair = this.checked(x, y);
       const { loss, outputs } = await impl.evaluate(this.standardized(pair.x), pair.y, pair.rows);
       return { loss, accuracy: accuracy(outputs, pair.y, pair.rows, this.plan.outputSize) };
@@ -406,7 +224,7 @@ export class Network {
 
   /** Copies the training state to the host now: what restore() continues from if the device is lost later. */
   sync(): Promise<void> {
-    return this.run('sync', (impl) => this.synchronise(impl, 'the last sync()'));
+    return this.calls.run('sync', (impl) => this.synced.synchronise(impl, 'the last sync()'));
   }
 
   /**
@@ -415,10 +233,10 @@ export class Network {
    * finite reject with DivergenceError, so no file ever holds them.
    */
   save(options?: SaveOptions): Promise<Uint8Array> {
-    return this.run('save', async (impl) => {
-      if (this.changed) await this.synchronise(impl, 'save()');
+    return this.calls.run('save', async (impl) => {
+      if (this.synced.changed) await this.synced.synchronise(impl, 'save()');
       return encodeModelFile(this.plan, {
-        state: this.synced,
+        state: this.synced.state,
         standardization: this.standardization,
         training: options?.optimizerState ? { shuffleDraws: this.shuffleDraws } : undefined,
       });
@@ -432,9 +250,9 @@ export class Network {
    * is refused.
    */
   toTfjsArtifacts(): Promise<TfjsArtifacts> {
-    return this.run('toTfjsArtifacts', async (impl) => {
-      if (this.changed) await this.synchronise(impl, 'toTfjsArtifacts()');
-      return toTfjsArtifacts(this.plan, this.synced.parameters, this.standardization);
+    return this.calls.run('toTfjsArtifacts', async (impl) => {
+      if (this.synced.changed) await this.synced.synchronise(impl, 'toTfjsArtifacts()');
+      return toTfjsArtifacts(this.plan, this.synced.state.parameters, this.standardization);
     });
   }
 
@@ -444,13 +262,13 @@ export class Network {
    * synchronised first, so nothing is lost; then it is freed.
    */
   restore(options: RestoreOptions = {}): Promise<void> {
-    return this.run('restore', async (impl) => {
+    return this.calls.run('restore', async (impl) => {
       if (typeof options !== 'object' || options === null) throw new SpecError(`restore options must be an object, got ${describeValue(options)}`);
       checkKeys(options, RESTORE_OPTION_KEYS, 'restore options');
-      if (this.lostReason === undefined && this.changed) await this.synchronise(impl, 'restore()');
-      const next = await this.factory(this.plan, this.synced, options);
-      this.release();
-      this.attach(next);
+      if (!this.calls.isLost && this.synced.changed) await this.synced.synchronise(impl, 'restore()');
+      const next = await this.factory(this.plan, this.synced.state, options);
+      this.calls.release();
+      this.calls.attach(next);
       this.trainingSetOwner = undefined;
     }, true);
   }
@@ -460,7 +278,7 @@ export class Network {
    * (constant from step to step after the first: nothing is allocated per step). Zero on the CPU.
    */
   stats(): ResourceStats {
-    return this.impl.stats();
+    return this.calls.backend.stats();
   }
 
   /**
@@ -468,9 +286,6 @@ export class Network {
    * Later calls reject with DisposedError; a second dispose() does nothing.
    */
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    if (this.pending === 0) this.release();
-    else void this.rootLane.tail.then(() => this.release());
+    this.calls.dispose();
   }
 }
