@@ -3,7 +3,8 @@
 // pool split the parallel ones.
 import { storeLanes } from './matmul';
 import {
-  ACTIVATION_LEAKY_RELU as LEAKY_RELU, ACTIVATION_LINEAR as LINEAR, ACTIVATION_RELU as RELU, ACTIVATION_SIGMOID as SIGMOID,
+  ACTIVATION_ELU as ELU, ACTIVATION_GELU as GELU, ACTIVATION_LEAKY_RELU as LEAKY_RELU, ACTIVATION_LINEAR as LINEAR,
+  ACTIVATION_RELU as RELU, ACTIVATION_SIGMOID as SIGMOID, ACTIVATION_SILU as SILU, ACTIVATION_SOFTPLUS as SOFTPLUS,
   ACTIVATION_TANH as TANH, LOSS_MSE, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SSE, OPTIMIZER_ADAM, OPTIMIZER_MOMENTUM, OPTIMIZER_SGD,
 } from '../src/ops/wasm-codes';
 // The op codes come from the TypeScript side's file (the op tables' wasmCode), so the two cannot drift.
@@ -12,47 +13,102 @@ import {
 
 // @ts-ignore: decorator
 @inline function checkActivation(activation: i32): void {
-  if (activation != LINEAR && activation != SIGMOID && activation != RELU && activation != LEAKY_RELU && activation != TANH) unreachable();
+  if (activation != LINEAR && activation != SIGMOID && activation != RELU && activation != LEAKY_RELU && activation != TANH
+    && activation != ELU && activation != SOFTPLUS && activation != SILU && activation != GELU) unreachable();
 }
+
+/** erf, as ERF in shaders/activations.ts: Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7. */
+// @ts-ignore: decorator
+@inline function erf(x: f32): f32 {
+  const a = Mathf.abs(x);
+  const t: f32 = 1 / (1 + 0.3275911 * a);
+  const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return Mathf.sign(x) * (1 - poly * Mathf.exp(-a * a));
+}
+
+// @ts-ignore: decorator
+@inline function sigmoid(z: f32): f32 {
+  return 1 / (1 + Mathf.exp(-z));
+}
+
+/** √(2/π), GELU's tanh approximation's scale; `slope` is 1 for that form (gelu's approximate). */
+const GELU_C: f32 = 0.7978845608;
 
 // @ts-ignore: decorator
 @inline function activate(z: f32, activation: i32, slope: f32): f32 {
-  if (activation == SIGMOID) return 1 / (1 + Mathf.exp(-z));
+  if (activation == SIGMOID) return sigmoid(z);
   if (activation == RELU) return z > 0 ? z : 0;
   if (activation == LEAKY_RELU) return z > 0 ? z : slope * z;
   if (activation == TANH) return Mathf.tanh(z);
+  if (activation == ELU) return z > 0 ? z : slope * (Mathf.exp(z) - 1);
+  if (activation == SOFTPLUS) return Mathf.max(z, 0) + Mathf.log(1 + Mathf.exp(-Mathf.abs(z)));
+  if (activation == SILU) return z * sigmoid(z);
+  if (activation == GELU) {
+    if (slope != 0) return 0.5 * z * (1 + Mathf.tanh(GELU_C * (z + 0.044715 * z * z * z)));
+    return 0.5 * z * (1 + erf(z * 0.7071067812));
+  }
   return z;
 }
 
-/** f'(z) written in terms of the output y = f(z), so backward needs only stored outputs. */
+/**
+ * f'(z) from the gate, the value backward keeps (ACTIVATIONS[name].backward in src/ops/): the
+ * output y = f(z) for most activations, z itself for silu and gelu.
+ */
 // @ts-ignore: decorator
-@inline function derivative(y: f32, activation: i32, slope: f32): f32 {
-  if (activation == SIGMOID) return y * (1 - y);
-  if (activation == RELU) return y > 0 ? 1 : 0;
-  if (activation == LEAKY_RELU) return y > 0 ? 1 : slope;
-  if (activation == TANH) return 1 - y * y;
+@inline function derivative(gate: f32, activation: i32, slope: f32): f32 {
+  if (activation == SIGMOID) return gate * (1 - gate);
+  if (activation == RELU) return gate > 0 ? 1 : 0;
+  if (activation == LEAKY_RELU) return gate > 0 ? 1 : slope;
+  if (activation == TANH) return 1 - gate * gate;
+  if (activation == ELU) return gate > 0 ? 1 : gate + slope;
+  if (activation == SOFTPLUS) return 1 - Mathf.exp(-gate);
+  if (activation == SILU) {
+    const s = sigmoid(gate);
+    return s * (1 + gate * (1 - s));
+  }
+  if (activation == GELU) {
+    const z = gate;
+    if (slope != 0) {
+      const t = Mathf.tanh(GELU_C * (z + 0.044715 * z * z * z));
+      return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * GELU_C * (1 + 0.134145 * z * z);
+    }
+    return 0.5 * (1 + erf(z * 0.7071067812)) + z * 0.3989422804 * Mathf.exp(-0.5 * z * z);
+  }
   return 1;
 }
 
-/** The same derivatives on four outputs at once. */
+/** The same derivatives on four gates at once (lane by lane where there is no vector form). */
 // @ts-ignore: decorator
 @inline function derivative4(y: v128, activation: i32, slope: f32): v128 {
   const one = f32x4.splat(1);
   if (activation == SIGMOID) return f32x4.mul(y, f32x4.sub(one, y));
   if (activation == TANH) return f32x4.sub(one, f32x4.mul(y, y));
   const positive = f32x4.gt(y, f32x4.splat(0));
-  return v128.bitselect(one, f32x4.splat(activation == RELU ? 0 : slope), positive);
+  if (activation == RELU || activation == LEAKY_RELU) return v128.bitselect(one, f32x4.splat(activation == RELU ? 0 : slope), positive);
+  if (activation == ELU) return v128.bitselect(one, f32x4.add(y, f32x4.splat(slope)), positive);
+  let d = y;
+  d = f32x4.replace_lane(d, 0, derivative(f32x4.extract_lane(y, 0), activation, slope));
+  d = f32x4.replace_lane(d, 1, derivative(f32x4.extract_lane(y, 1), activation, slope));
+  d = f32x4.replace_lane(d, 2, derivative(f32x4.extract_lane(y, 2), activation, slope));
+  return f32x4.replace_lane(d, 3, derivative(f32x4.extract_lane(y, 3), activation, slope));
 }
 
-/** Rows [rowStart, rowEnd) of z [rows, n]: z ← f(z + bias), the forward product's epilogue. */
-export function biasActivation(z: usize, bias: usize, n: i32, rowStart: i32, rowEnd: i32, activation: i32, slope: f32): void {
+/**
+ * Rows [rowStart, rowEnd) of z [rows, n]: z ← f(z + bias), the forward product's epilogue; where
+ * `preActivation` is not 0, z + bias is stored there too (for derivatives that read z).
+ */
+export function biasActivation(z: usize, bias: usize, n: i32, rowStart: i32, rowEnd: i32, activation: i32, slope: f32,
+  preActivation: usize): void {
   checkActivation(activation);
   const n4 = n & ~3;
+  const keep = preActivation != 0;
   for (let r = rowStart; r < rowEnd; r++) {
-    const row = z + ((<usize>r * n) << 2);
+    const offset = (<usize>r * n) << 2;
+    const row = z + offset;
     for (let j = 0; j < n4; j += 4) {
       const p = row + (<usize>j << 2);
       let v = f32x4.add(v128.load(p), v128.load(bias + (<usize>j << 2)));
+      if (keep) v128.store(preActivation + offset + (<usize>j << 2), v);
       if (activation == RELU) v = f32x4.max(v, f32x4.splat(0));
       else if (activation == LEAKY_RELU) v = v128.bitselect(v, f32x4.mul(v, f32x4.splat(slope)), f32x4.gt(v, f32x4.splat(0)));
       else if (activation != LINEAR) {
@@ -65,12 +121,14 @@ export function biasActivation(z: usize, bias: usize, n: i32, rowStart: i32, row
     }
     for (let j = n4; j < n; j++) {
       const p = row + (<usize>j << 2);
-      store<f32>(p, activate(load<f32>(p) + load<f32>(bias + (<usize>j << 2)), activation, slope));
+      const value = load<f32>(p) + load<f32>(bias + (<usize>j << 2));
+      if (keep) store<f32>(preActivation + offset + (<usize>j << 2), value);
+      store<f32>(p, activate(value, activation, slope));
     }
   }
 }
 
-/** grad[i] ← grad[i] · f'(output[i]) for i in [start, end): the backward product's epilogue. */
+/** grad[i] ← grad[i] · f'(gate[i]) for i in [start, end): the backward product's epilogue (the gate: see derivative). */
 export function multiplyDerivative(grad: usize, output: usize, start: i32, end: i32, activation: i32, slope: f32): void {
   checkActivation(activation);
   if (activation == LINEAR) return;

@@ -36,7 +36,7 @@ pays the poll, and our default there is \`'await'\`.
 
 The CPU's ceiling for such code: wasm SIMD vectors hold 4 floats, and without relaxed SIMD (Node 20
 has none) a multiply-add is two instructions, a multiply then an add. The matmul's inner loop alone,
-its operands in L1 (\`simdPeak\`, asm/peak.ts), runs at about 41 GFLOP/s on one core of this Xeon
+its operands in L1 (\`simdPeak\`, bench/asm/peak.ts), runs at about 41 GFLOP/s on one core of this Xeon
 (46 with Node's \`--experimental-wasm-relaxed-simd\`, whose multiply-add is one FMA) — three 4-lane
 operations per cycle at about 3.4 GHz, if the core issues its most (the clock is not reported here).
 Native AVX-512 code with two FMA units could do 64 flops per cycle, five times more; WebAssembly cannot

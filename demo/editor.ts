@@ -1,4 +1,5 @@
 import type { ActivationName, BackendChoice, LayerSpec, LossName, OptimizerSpec } from '../src/index.js';
+import { ACTIVATION_NAMES, ACTIVATIONS } from '../src/ops/index.js';
 import { MNIST_CLASSES, MNIST_SIDE } from './mnist.js';
 import type { RunRequest } from './protocol.js';
 import type { ToyName } from './toy.js';
@@ -40,7 +41,13 @@ const PRESETS: Record<DatasetName, Preset> = {
 
 const ACTIVATION_LABELS: Record<ActivationName, string> = {
   relu: 'ReLU', leakyRelu: 'leaky ReLU', sigmoid: 'sigmoid', tanh: 'tanh', linear: 'linear (none)',
+  elu: 'ELU', softplus: 'softplus', silu: 'SiLU (swish)', gelu: 'GELU',
 };
+
+/** The numeric parameter an activation takes (leakyRelu's slope, elu's alpha), shown in the layer's parameter field. */
+function numericParameter(name: ActivationName): string | undefined {
+  return Object.entries(ACTIVATIONS[name].params).find(([, param]) => param.kind === 'number')?.[0];
+}
 
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -90,13 +97,26 @@ export class NetworkEditor {
     set('epochs', preset.epochs);
   }
 
-  /** Shows the slope field only while leaky ReLU is chosen. */
+  /** Shows the parameter field only while an activation with a numeric parameter (leakyRelu, elu) is chosen. */
   private activationSelect(select: HTMLSelectElement, slopeLabel: HTMLElement): void {
     if (select.options.length === 0) {
       for (const [value, label] of Object.entries(ACTIVATION_LABELS)) select.add(new Option(label, value));
     }
-    const sync = () => (slopeLabel.hidden = select.value !== 'leakyRelu');
-    select.addEventListener('change', sync);
+    // The label names the parameter ("Slope", "Output alpha"); `data-prefix` holds the part before it.
+    const prefix = slopeLabel.dataset.prefix;
+    const sync = () => {
+      const parameter = numericParameter(select.value as ActivationName);
+      slopeLabel.hidden = parameter === undefined;
+      if (parameter) slopeLabel.firstChild!.textContent = prefix ? `${prefix}${parameter} ` : `${parameter[0]!.toUpperCase()}${parameter.slice(1)} `;
+      return parameter;
+    };
+    select.addEventListener('change', () => {
+      const parameter = sync();
+      if (parameter === undefined) return;
+      // A newly chosen activation starts from its own default (elu's alpha 1, leakyRelu's slope 0.01).
+      const params: Record<string, { default?: unknown }> = ACTIVATIONS[select.value as ActivationName].params;
+      slopeLabel.querySelector('input')!.value = String(params[parameter]!.default);
+    });
     sync();
   }
 
@@ -110,7 +130,7 @@ export class NetworkEditor {
       <button type="button" class="remove">Remove</button>`;
     const [units, slope] = item.querySelectorAll('input');
     const activation = item.querySelector('select')!;
-    for (const name of ['relu', 'leakyRelu', 'sigmoid', 'tanh'] as const) activation.add(new Option(ACTIVATION_LABELS[name], name));
+    for (const name of ACTIVATION_NAMES) if (name !== 'linear') activation.add(new Option(ACTIVATION_LABELS[name], name));
     units.value = String(layer.units);
     activation.value = layer.activation;
     slope.value = String(layer.slope);
@@ -140,8 +160,10 @@ export class NetworkEditor {
     if (!this.form.reportValidity()) return null;
     const number = (id: string) => Number(byId<HTMLInputElement>(id).value);
     const value = (id: string) => byId<HTMLSelectElement>(id).value;
-    const activation = (name: ActivationName, slope: number): LayerSpec =>
-      name === 'leakyRelu' ? { type: 'leakyRelu', slope } : { type: name } as LayerSpec;
+    const activation = (name: ActivationName, value: number): LayerSpec => {
+      const parameter = numericParameter(name);
+      return (parameter ? { type: name, [parameter]: value } : { type: name }) as LayerSpec;
+    };
     const layers: LayerSpec[] = [...this.layers.children].flatMap((item) => {
       const [units, slope] = item.querySelectorAll('input');
       return [{ type: 'dense', units: Number(units.value) }, activation(item.querySelector('select')!.value as ActivationName, Number(slope.value))];

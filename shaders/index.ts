@@ -1,4 +1,6 @@
+import type { ActivationName } from '../src/ops/index.js';
 import { gatherRowsShader, softmaxShader } from './data.wgsl.js';
+import { activationDerivativeShader } from './elementwise.wgsl.js';
 import { lossReduceShader, lossShader, type LossKey } from './loss.wgsl.js';
 import { matmulShader, type MatmulKey } from './matmul.wgsl.js';
 import { optimizerShader, type OptimizerKind } from './optimizer.wgsl.js';
@@ -15,7 +17,8 @@ export type KernelKey =
   | { kind: 'biasGradient' }
   | { kind: 'optimizer'; optimizer: OptimizerKind }
   | { kind: 'gatherRows' }
-  | { kind: 'softmax' };
+  | { kind: 'softmax' }
+  | { kind: 'activationDerivative'; activation: ActivationName };
 
 export function kernelName(key: KernelKey): string {
   return Object.entries(key).map(([name, value]) => `${name}=${String(value)}`).join(',');
@@ -30,10 +33,11 @@ export function kernelSource(key: KernelKey): string {
     case 'optimizer': return optimizerShader(key.optimizer);
     case 'gatherRows': return gatherRowsShader();
     case 'softmax': return softmaxShader();
+    case 'activationDerivative': return activationDerivativeShader(key.activation);
   }
 }
 
-export { ACTIVATIONS } from './activations.js';
+export { ACTIVATIONS, derivativeInput } from './activations.js';
 export { DIMS_BYTES, LINEAR_WORKGROUP, STEP_BYTES } from './common.js';
 export { LOSS_REDUCE_WORKGROUP } from './loss.wgsl.js';
 export { MATMUL_VARIANTS, matmulTile, matmulVariantsFor, vectorizable, type MatmulVariant, type MatmulEpilogue, type MatmulKey } from './matmul.wgsl.js';

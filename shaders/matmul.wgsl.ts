@@ -18,6 +18,11 @@ export interface MatmulKey {
   /** The activation applied (biasActivation) or whose derivative gates the result (derivative). */
   activation: ActivationName;
   /**
+   * biasActivation only: also store z = A·B + bias in `preActivation` (binding 6), for activations
+   * whose derivative is taken from z (the op table's `backward: 'preActivation'`). Default false.
+   */
+  preActivation?: boolean;
+  /**
    * Read and write whole vec4s (see vectorizable()): a quarter of the loads and bounds checks. On
    * SwiftShader this measured ~3× the scalar kernel's GFLOP/s on the MNIST shapes.
    */
@@ -115,7 +120,11 @@ ${UNIFORMS}
 @group(0) @binding(4) var<storage, read_write> c: array<${element}>;
 #if ${key.epilogue === 'biasActivation'}
 @group(0) @binding(5) var<storage, read> bias: array<${element}>;
-#elif ${key.epilogue === 'derivative'}
+#endif
+#if ${key.preActivation === true}
+@group(0) @binding(6) var<storage, read_write> preActivation: array<${element}>;
+#endif
+#if ${key.epilogue === 'derivative'}
 @group(0) @binding(5) var<storage, read> gate: array<${element}>;
 #endif
 ${activationFunctions(key.activation)}`;
@@ -207,7 +216,7 @@ ${loadRows}
       }
       let index = row * n + col;
       var value = acc[i][j + shift];
-      ${scalarEpilogue(epilogue)}
+      ${scalarEpilogue(epilogue, key.preActivation)}
       c[index] = value;
     }
   }
@@ -216,7 +225,8 @@ ${loadRows}
 }
 
 /** The scalar and tiled kernels' epilogue on `value`, output `index` in column `col`: + bias then the activation, or × f'(gate). */
-function scalarEpilogue(epilogue: MatmulEpilogue): string {
+function scalarEpilogue(epilogue: MatmulEpilogue, preActivation = false): string {
+  if (epilogue === 'biasActivation' && preActivation) return 'value += bias[col];\n      preActivation[index] = value;\n      value = activate(value, dims.slope);';
   if (epilogue === 'biasActivation') return 'value = activate(value + bias[col], dims.slope);';
   if (epilogue === 'derivative') return 'value = value * activationDerivative(gate[index], dims.slope);';
   return '';
@@ -307,7 +317,7 @@ fn store(row: u32, col: u32, m: u32, n: u32, sum: f32) {
   if (row < m && col < n) {
     let index = row * n + col;
     var value = sum;
-    ${scalarEpilogue(epilogue)}
+    ${scalarEpilogue(epilogue, key.preActivation)}
     c[index] = value;
   }
 }
@@ -386,6 +396,9 @@ ${declarations(key, 'vec4f')}
 fn epilogue(value: vec4f, index: u32, col: u32) -> vec4f {
 #if ${epilogue === 'biasActivation'}
   let z = value + bias[col];
+#if ${key.preActivation === true}
+  preActivation[index] = z;
+#endif
   return vec4f(activate(z.x, dims.slope), activate(z.y, dims.slope), activate(z.z, dims.slope), activate(z.w, dims.slope));
 #elif ${epilogue === 'derivative'}
   let y = gate[index];

@@ -7,8 +7,9 @@ import { DEFAULT_BATCH_SIZE, NETWORK_SPEC_KEYS, normalizeOptimizer, requirePosit
 import { mulberry32 } from './data/random.js';
 
 /**
- * An activation with its parameter: `slope` carries the activation's one scalar parameter (the
- * leaky-ReLU slope) and is 0 for activations that have none. Every backend's kernels take it so.
+ * An activation with its parameter: `slope` carries the activation's one parameter as a number
+ * (leakyRelu's slope, elu's alpha, gelu's approximate as 1 or 0) and is 0 for activations that have
+ * none. Every backend's kernels take it so (the GPU's in the Dims uniform).
  */
 export interface Activation {
   name: ActivationName;
@@ -76,7 +77,7 @@ const alignUp = (n: number) => Math.ceil(n / PARAMETER_ALIGNMENT) * PARAMETER_AL
 function readActivation(name: ActivationName, layer: Record<string, unknown>, at: string): Activation {
   const values: Record<string, number | boolean> = readParams(ACTIVATIONS[name].params, layer, at);
   const [parameter] = Object.values(values);
-  return { name, slope: typeof parameter === 'number' ? parameter : 0 };
+  return { name, slope: typeof parameter === 'boolean' ? Number(parameter) : parameter ?? 0 };
 }
 
 const LAYER_TYPES = ['dense', ...ACTIVATION_NAMES];

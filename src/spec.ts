@@ -4,13 +4,13 @@ import { describeValue, isOptimizerName, OPTIMIZER_NAMES, OPTIMIZERS, readParams
 export type { ActivationName, LossName, Optimizer } from './ops/index.js';
 export { ACTIVATION_NAMES, LOSS_NAMES, describeValue } from './ops/index.js';
 
+/** A layer of a spec: dense (optionally with its activation inline), or an activation after one (src/ops/activations.ts). */
 export type LayerSpec =
   | { type: 'dense'; units: number; activation?: ActivationName }
-  | { type: 'sigmoid' }
+  | { type: 'sigmoid' | 'relu' | 'tanh' | 'linear' | 'softplus' | 'silu' }
   | { type: 'leakyRelu'; slope?: number }
-  | { type: 'relu' }
-  | { type: 'tanh' }
-  | { type: 'linear' };
+  | { type: 'elu'; alpha?: number }
+  | { type: 'gelu'; approximate?: boolean };
 
 
 export type OptimizerSpec =

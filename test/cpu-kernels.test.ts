@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { ACTIVATIONS as ACTIVATION_TABLE } from '../src/ops/index.js';
 import { TEST_ACTIVATIONS, TEST_LOSSES } from './support/ops.js';
 import { chooseKernels } from '../src/cpu/choose.js';
 import { typescriptKernels, type CpuKernels } from '../src/cpu/kernels.js';
 import { wasmSupport } from '../src/cpu/wasm/module.js';
-import { simdPeakGflops } from '../src/cpu/wasm/peak.js';
 import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
 import type { LossName, Optimizer } from '../src/spec.js';
 import { randomArray } from './support/kernel-runner.js';
-import { activate, derivativeAtOutput, expectClose, matmulOracle } from './support/oracle.js';
+import { activate, derivativeAt, expectClose, gateOf, matmulOracle } from './support/oracle.js';
 
 /**
  * The CPU kernels against float64 oracles: WebAssembly SIMD on 1 and 2 threads, and the TypeScript
@@ -20,6 +20,8 @@ const SHAPES: [number, number, number][] = [
   [257, 65, 17], [130, 97, 43], [67, 257, 9],
 ];
 const ACTIVATIONS: Activation[] = TEST_ACTIVATIONS;
+/** The output activations the loss kernel fuses: those whose derivative reads the output (the others run multiplyDerivative after it). */
+const FUSED_INTO_LOSS = ACTIVATIONS.filter((a) => ACTIVATION_TABLE[a.name].backward === 'output');
 const IMPLEMENTATIONS = ['wasm, 1 thread', 'wasm, 2 threads', 'typescript'] as const;
 type Implementation = (typeof IMPLEMENTATIONS)[number];
 
@@ -39,31 +41,43 @@ const cases = IMPLEMENTATIONS.flatMap((implementation) => SHAPES.map(([rows, inp
 
 describe('CPU matmul kernels against the float64 oracle', () => {
   it.each(cases)('forward f(x·W + b), every activation (%s) at rows %i, inputs %i, units %i', async (implementation, rows, inputs, units) => {
-    const { kernels, buffers: [x, w, bias, out] } = await kernelsWith(implementation, [rows * inputs, inputs * units, units, rows * units]);
+    const { kernels, buffers: [x, w, bias, out, kept] } = await kernelsWith(implementation, [rows * inputs, inputs * units, units, rows * units, rows * units]);
     x!.set(randomArray(rows * inputs, rows));
     w!.set(randomArray(inputs * units, units + 7));
     bias!.set(randomArray(units, inputs + 3));
     const { value, magnitude } = matmulOracle(x!, w!, rows, units, inputs, false, false);
     for (const activation of ACTIVATIONS) {
-      kernels.forward(x!, w!, bias!, out!, rows, inputs, units, activation);
-      const expected = value.map((v, i) => activate(v + bias![i % units]!, activation));
-      // |f'| ≤ 1 for every activation, so the product's rounding bound carries over.
-      expectClose(out!, expected, (i) => 2 * (inputs + 2) * 2 ** -24 * (magnitude[i]! + Math.abs(bias![i % units]!)) + 1e-6);
+      // Where the derivative reads z, the forward pass keeps it.
+      const preActivation = ACTIVATION_TABLE[activation.name].backward === 'preActivation' ? kept! : undefined;
+      kernels.forward(x!, w!, bias!, out!, rows, inputs, units, activation, preActivation);
+      const z = value.map((v, i) => v + bias![i % units]!);
+      // |f'| ≤ 1.13 for every activation (gelu's largest), so the product's rounding bound carries over with the factor 2.
+      const bound = (i: number) => 2 * (inputs + 2) * 2 ** -24 * (magnitude[i]! + Math.abs(bias![i % units]!)) + 1e-6;
+      expectClose(out!, z.map((v) => activate(v, activation)), bound);
+      if (preActivation) expectClose(preActivation, z, bound);
     }
     kernels.dispose();
   });
 
   it.each(cases)('input gradient (dY·Wᵀ) ⊙ f\'(below), every activation (%s) at rows %i, inputs %i, units %i', async (implementation, rows, inputs, units) => {
-    const { kernels, buffers: [zGrad, w, below, out] } = await kernelsWith(implementation, [rows * units, inputs * units, rows * inputs, rows * inputs]);
+    const { kernels, buffers: [zGrad, w, below, out, grad] } = await kernelsWith(implementation,
+      [rows * units, inputs * units, rows * inputs, rows * inputs, rows * inputs]);
     zGrad!.set(randomArray(rows * units, rows + 11));
     w!.set(randomArray(inputs * units, units + 5));
     // [rows, units] · [inputs, units]ᵀ: m = rows, n = inputs, k = units.
     const { value, magnitude } = matmulOracle(zGrad!, w!, rows, inputs, units, false, true);
     for (const activation of ACTIVATIONS) {
-      below!.set(randomArray(rows * inputs, units).map((z) => activate(3 * z, activation)));
+      // The gate: the layer below's outputs, or its pre-activations for gelu and silu.
+      const z = randomArray(rows * inputs, units).map((v) => 3 * v);
+      below!.set(z.map((v) => gateOf(v, activation)));
       kernels.inputGradient(zGrad!, w!, below!, out!, rows, inputs, units, activation);
-      const expected = value.map((v, i) => v * derivativeAtOutput(below![i]!, activation));
+      const expected = value.map((v, i) => v * derivativeAt(z[i]!, activation));
       expectClose(out!, expected, (i) => 2 * (units + 2) * 2 ** -24 * magnitude[i]! + 1e-6);
+      // The same derivative alone, as the output layer applies it where the loss cannot fuse it.
+      const values = randomArray(rows * inputs, 5);
+      grad!.set(values);
+      kernels.multiplyDerivative(grad!, below!, rows * inputs, activation);
+      expectClose(grad!, values.map((v, i) => v * derivativeAt(z[i]!, activation)), () => 1e-6);
     }
     kernels.dispose();
   });
@@ -112,14 +126,15 @@ describe('CPU loss, softmax and optimizer kernels against the reference', () => 
 
   it.each(lossCases)('%s %s: gradient and loss at %i rows × %i outputs, every output activation', async (implementation, loss, rows, n) => {
     const { kernels, buffers: [output, target, grad, probabilities] } = await kernelsWith(implementation, [rows * n, rows * n, rows * n, rows * n]);
-    for (const activation of ACTIVATIONS) {
-      output!.set(randomArray(rows * n, rows + n).map((z) => activate(2 * z, activation)));
+    for (const activation of FUSED_INTO_LOSS) {
+      const z = randomArray(rows * n, rows + n).map((v) => 2 * v);
+      output!.set(z.map((v) => activate(v, activation)));
       target!.set(loss === 'softmaxCrossEntropy'
         ? Float32Array.from({ length: rows * n }, (_, i) => (i % n === (Math.floor(i / n) * 7) % n ? 1 : 0))
         : randomArray(rows * n, 99).map((v) => (v + 1) / 2));
       const value = kernels.loss(loss, output!, target!, grad!, rows, n, activation);
       const reference = referenceLoss(loss, Float64Array.from(output!), target!, rows, n);
-      const expectedGrad = reference.grad.map((g, i) => g * derivativeAtOutput(output![i]!, activation));
+      const expectedGrad = reference.grad.map((g, i) => g * derivativeAt(z[i]!, activation));
       const gradScale = Math.max(...expectedGrad.map(Math.abs), 1e-30);
       expectClose(grad!, expectedGrad, () => 1e-5 * gradScale + 1e-9);
       expect(Math.abs(value - reference.loss)).toBeLessThanOrEqual(1e-5 * Math.max(1, reference.loss));
@@ -171,10 +186,3 @@ describe('CPU loss, softmax and optimizer kernels against the reference', () => 
   });
 });
 
-describe('the wasm SIMD ceiling probe', () => {
-  it('measures a finite, positive GFLOP/s', async () => {
-    const gflops = await simdPeakGflops(1);
-    expect(gflops).toBeGreaterThan(0);
-    expect(Number.isFinite(gflops)).toBe(true);
-  });
-});

@@ -173,6 +173,9 @@ const SPEC_CASES: [string, Record<string, unknown>, Fragment[]][] = [
   ['seed NaN', { seed: NaN }, ['seed must be an integer', 'NaN']],
   ['seed as a string', { seed: '1' }, ['seed must be an integer']],
   ['standardize not a boolean', { standardize: 'yes' }, ['standardize', 'true or false']],
+  ['elu alpha -1', { layers: [dense(4), { type: 'elu', alpha: -1 }, dense(1)] }, ['layers[1].alpha', '≥ 0', 'got -1']],
+  ['elu alpha NaN', { layers: [dense(4), { type: 'elu', alpha: NaN }, dense(1)] }, ['layers[1].alpha', 'got NaN']],
+  ['gelu approximate not a boolean', { layers: [dense(4), { type: 'gelu', approximate: 1 }, dense(1)] }, ['layers[1].approximate', 'true or false', 'got 1']],
   // Unknown keys, with the closest known one
   ['an unknown spec key', { learningRate: 0.1 }, ['the network spec', 'unknown key "learningRate"', 'known: inputSize, layers']],
   ['a misspelt spec key', { batchsize: 8 }, ['unknown key "batchsize"', 'did you mean "batchSize"']],

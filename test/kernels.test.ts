@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { ACTIVATIONS as ACTIVATION_TABLE } from '../src/ops/index.js';
 import { TEST_ACTIVATIONS, TEST_LOSSES } from './support/ops.js';
 import { LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, vectorizable, type MatmulVariant } from '../shaders/index.js';
 import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
 import type { LossName, Optimizer } from '../src/spec.js';
 import { randomArray, runKernel } from './support/kernel-runner.js';
-import { activate, derivativeAtOutput, expectClose, matmulOracle } from './support/oracle.js';
+import { activate, derivativeAt, expectClose, gateOf, matmulOracle } from './support/oracle.js';
 
 // Awkward sizes: 1, primes around powers of two, and non-multiples of the 32-wide tile and 4-wide block.
 const SHAPES: [number, number, number][] = [
@@ -28,6 +29,8 @@ function matmulCases(transposeA: boolean, transposeB: boolean): [number, number,
   ];
 }
 const ACTIVATIONS: Activation[] = TEST_ACTIVATIONS;
+/** The output activations the loss kernel fuses: those whose derivative reads the output (the others run activationDerivative after it). */
+const FUSED_INTO_LOSS = ACTIVATIONS.filter((a) => ACTIVATION_TABLE[a.name].backward === 'output');
 
 const grid2d = (m: number, n: number, variant: Variant): [number, number] => {
   const tile = matmulTile(VARIANT_KEYS[variant]);
@@ -42,16 +45,22 @@ describe('matmul kernels against the float64 oracle', () => {
     const bias = randomArray(n, k + 3);
     const { value, magnitude } = matmulOracle(a, b, m, n, k, false, false);
     for (const activation of ACTIVATIONS) {
+      // Where the derivative reads z, the product stores it too (binding 6).
+      const preActivation = ACTIVATION_TABLE[activation.name].backward === 'preActivation';
       const out = await runKernel({
-        key: { kind: 'matmul', transposeA: false, transposeB: false, epilogue: 'biasActivation', activation: activation.name, ...VARIANT_KEYS[variant] },
+        key: { kind: 'matmul', transposeA: false, transposeB: false, epilogue: 'biasActivation', activation: activation.name,
+          ...(preActivation ? { preActivation } : {}), ...VARIANT_KEYS[variant] },
         dims: { m, n, k, rowsAxis: 0, slope: activation.slope },
-        data: { 2: a, 3: b, 4: new Float32Array(m * n), 5: bias },
-        read: [4],
+        data: preActivation ? { 2: a, 3: b, 4: new Float32Array(m * n), 5: bias, 6: new Float32Array(m * n) } : { 2: a, 3: b, 4: new Float32Array(m * n), 5: bias },
+        read: preActivation ? [4, 6] : [4],
         grid: grid2d(m, n, variant),
       });
-      const expected = value.map((v, i) => activate(v + bias[i % n]!, activation));
-      // Every activation here has |f'| ≤ 1, so the product's error bound carries over.
-      expectClose(out[4]!, expected, (i) => 2 * (k + 2) * 2 ** -24 * (magnitude[i]! + Math.abs(bias[i % n]!)) + 1e-6);
+      const z = value.map((v, i) => v + bias[i % n]!);
+      const expected = z.map((v) => activate(v, activation));
+      // Every activation has |f'| ≤ 1.13 (gelu's largest), so the product's error bound carries over with the factor 2.
+      const bound = (i: number) => 2 * (k + 2) * 2 ** -24 * (magnitude[i]! + Math.abs(bias[i % n]!)) + 1e-6;
+      expectClose(out[4]!, expected, bound);
+      if (preActivation) expectClose(out[6]!, z, bound);
     }
   });
 
@@ -60,8 +69,10 @@ describe('matmul kernels against the float64 oracle', () => {
     const b = randomArray(n * k, n + 5); // stored [n, k]: the weights of the layer above
     const { value, magnitude } = matmulOracle(a, b, m, n, k, false, true);
     for (const activation of ACTIVATIONS) {
-      // The gate holds outputs of the layer below, in that activation's range.
-      const gate = randomArray(m * n, k).map((z) => activate(3 * z, activation));
+      // The gate holds what the derivative of the layer below reads: its outputs (in that
+      // activation's range) or, for gelu and silu, its pre-activations.
+      const z = randomArray(m * n, k).map((v) => 3 * v);
+      const gate = z.map((v) => gateOf(v, activation));
       const out = await runKernel({
         key: { kind: 'matmul', transposeA: false, transposeB: true, epilogue: 'derivative', activation: activation.name, ...VARIANT_KEYS[variant] },
         dims: { m, n, k, rowsAxis: 1, slope: activation.slope },
@@ -70,7 +81,7 @@ describe('matmul kernels against the float64 oracle', () => {
         read: [4],
         grid: grid2d(m, n, variant),
       });
-      const expected = value.map((v, i) => v * derivativeAtOutput(gate[i]!, activation));
+      const expected = value.map((v, i) => v * derivativeAt(z[i]!, activation));
       expectClose(out[4]!, expected, (i) => 2 * (k + 2) * 2 ** -24 * magnitude[i]! + 1e-6);
     }
   });
@@ -121,13 +132,32 @@ describe('matmul kernels against the float64 oracle', () => {
   });
 });
 
+describe('the output activation\'s derivative where the loss cannot fuse it', () => {
+  it.each([[1, 1], [3, 17], [65, 3], [257, 5]])('grad ⊙ f\'(gate) for every activation at %i rows × %i units', async (rows, n) => {
+    for (const activation of ACTIVATIONS) {
+      const z = randomArray(rows * n, rows + 2 * n).map((v) => 3 * v);
+      const grad = randomArray(rows * n, 7);
+      const out = await runKernel({
+        key: { kind: 'activationDerivative', activation: activation.name },
+        dims: { m: rows, n, k: 0, rowsAxis: 1, slope: activation.slope },
+        step: [rows, 0, 1, 0],
+        data: { 2: z.map((v) => gateOf(v, activation)), 3: grad },
+        read: [3],
+        grid: [Math.ceil(rows * n / LINEAR_WORKGROUP), 1],
+      });
+      expectClose(out[3]!, grad.map((g, i) => g * derivativeAt(z[i]!, activation)), () => 2e-6);
+    }
+  });
+});
+
 describe('loss kernels against the reference', () => {
   const LOSSES: LossName[] = TEST_LOSSES;
   const cases = LOSSES.flatMap((loss) => [1, 3, 17, 65, 257].map((rows) => [loss, rows, rows % 2 ? 3 : 17] as const));
 
   it.each(cases)('%s: gradient and row losses at %i rows × %i outputs, for every output activation', async (loss, rows, n) => {
-    for (const activation of ACTIVATIONS) {
-      const output = randomArray(rows * n, rows + n).map((z) => activate(2 * z, activation));
+    for (const activation of FUSED_INTO_LOSS) {
+      const z = randomArray(rows * n, rows + n).map((v) => 2 * v);
+      const output = z.map((v) => activate(v, activation));
       // One-hot targets for softmax, values in [0, 1] otherwise.
       const target = loss === 'softmaxCrossEntropy'
         ? Float32Array.from({ length: rows * n }, (_, i) => (i % n === (Math.floor(i / n) * 7) % n ? 1 : 0))
@@ -142,7 +172,7 @@ describe('loss kernels against the reference', () => {
         grid: rowsGrid(rows),
       });
       const reference = referenceLoss(loss, Float64Array.from(output), target, rows, n);
-      const expectedGrad = reference.grad.map((g, i) => g * derivativeAtOutput(output[i]!, activation));
+      const expectedGrad = reference.grad.map((g, i) => g * derivativeAt(z[i]!, activation));
       const gradScale = Math.max(...expectedGrad.map(Math.abs), 1e-30);
       expectClose(out[4]!, expectedGrad, () => 1e-5 * gradScale + 1e-9);
       const rowTotal = out[5]!.reduce((s, v) => s + v, 0) / (loss === 'mse' ? rows * n : rows);

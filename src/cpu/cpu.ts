@@ -1,9 +1,14 @@
 import type { DeviceInfo, TrainingState } from '../backend.js';
 import { HostBackend } from '../host.js';
-import { LOSSES, momentCount } from '../ops/index.js';
-import { viewOf, type Plan } from '../plan.js';
+import { ACTIVATIONS, LOSSES, momentCount } from '../ops/index.js';
+import { viewOf, type Activation, type DenseLayerPlan, type Plan } from '../plan.js';
 import { chooseKernels, type CpuKernelChoice } from './choose.js';
 import type { CpuKernels } from './kernels.js';
+
+const LINEAR: Activation = { name: 'linear', slope: 0 };
+
+/** Whether a layer's activation's derivative reads its pre-activation z (so forward must keep it). */
+const readsPreActivation = (layer: DenseLayerPlan) => ACTIVATIONS[layer.activation.name].backward === 'preActivation';
 
 /** Every buffer the backend holds, as lengths in floats, in the order the constructor allocates them. */
 function bufferLengths(plan: Plan): number[] {
@@ -12,6 +17,7 @@ function bufferLengths(plan: Plan): number[] {
     parameterCount, parameterCount, // params, grads
     momentCount(optimizer) >= 1 ? parameterCount : 0, momentCount(optimizer) >= 2 ? parameterCount : 0, // moments
     ...layers.map((l) => batchSize * l.units), ...layers.map((l) => batchSize * l.units), // outputs, zGrads
+    ...layers.map((l) => (readsPreActivation(l) ? batchSize * l.units : 0)), // pre-activations, where backward reads z
     batchSize * plan.outputSize, batchSize * plan.inputSize, batchSize * plan.outputSize, // probabilities, x, y
   ];
 }
@@ -37,6 +43,12 @@ export class CpuBackend extends HostBackend {
   /** Per layer: its output [batchSize, units], and dL/dz [batchSize, units]. */
   private readonly layerOutputs: Float32Array[];
   private readonly zGrads: Float32Array[];
+  /**
+   * Per layer, what its activation's derivative reads (ACTIVATIONS[name].backward): its output, or
+   * its pre-activation z [batchSize, units], kept by the forward pass for gelu and silu.
+   */
+  private readonly preActivations: (Float32Array | undefined)[];
+  private readonly gates: Float32Array[];
   /** [batchSize, outputs]: softmax of the output for softmaxCrossEntropy predictions. */
   private readonly probabilities: Float32Array;
   /** [batchSize, inputSize] and [batchSize, outputSize]: each batch is copied here, where the kernels read. */
@@ -68,7 +80,9 @@ export class CpuBackend extends HostBackend {
     this.moment2 = moment2!;
     this.layerOutputs = rest.slice(0, count);
     this.zGrads = rest.slice(count, 2 * count);
-    [this.probabilities, this.batchInput, this.batchTarget] = rest.slice(2 * count) as [Float32Array, Float32Array, Float32Array];
+    this.preActivations = rest.slice(2 * count, 3 * count).map((buffer, l) => (readsPreActivation(plan.layers[l]!) ? buffer : undefined));
+    this.gates = this.layerOutputs.map((output, l) => this.preActivations[l] ?? output);
+    [this.probabilities, this.batchInput, this.batchTarget] = rest.slice(3 * count) as [Float32Array, Float32Array, Float32Array];
     this.weights = plan.layers.map((l) => viewOf(this.params, l.weights));
     this.bias = plan.layers.map((l) => viewOf(this.params, l.bias));
     this.weightGrads = plan.layers.map((l) => viewOf(this.grads, l.weights));
@@ -102,17 +116,27 @@ export class CpuBackend extends HostBackend {
     input.set(x.subarray(0, rows * this.plan.inputSize));
     this.plan.layers.forEach((layer, l) => {
       const output = this.layerOutputs[l]!;
-      this.kernels.forward(input, this.weights[l]!, this.bias[l]!, output, rows, layer.inputs, layer.units, layer.activation);
+      this.kernels.forward(input, this.weights[l]!, this.bias[l]!, output, rows, layer.inputs, layer.units, layer.activation,
+        this.preActivations[l]);
       input = output;
     });
     return input;
   }
 
+  /**
+   * The batch's loss, and dL/dz of the output layer in its zGrad. The loss kernel fuses the output
+   * activation's derivative when it reads the output; one that reads z is applied after it.
+   */
   private outputLoss(output: Float32Array, y: Float32Array, rows: number): number {
     const { layers, outputSize } = this.plan;
     const last = layers.length - 1;
+    const { activation } = layers[last]!;
+    const preActivation = this.preActivations[last];
     this.batchTarget.set(y.subarray(0, rows * outputSize));
-    return this.kernels.loss(this.plan.loss, output, this.batchTarget, this.zGrads[last]!, rows, outputSize, layers[last]!.activation);
+    const loss = this.kernels.loss(this.plan.loss, output, this.batchTarget, this.zGrads[last]!, rows, outputSize,
+      preActivation ? LINEAR : activation);
+    if (preActivation) this.kernels.multiplyDerivative(this.zGrads[last]!, preActivation, rows * outputSize, activation);
+    return loss;
   }
 
   protected step(x: Float32Array, y: Float32Array, rows: number): number {
@@ -124,7 +148,7 @@ export class CpuBackend extends HostBackend {
       const zGrad = this.zGrads[l]!;
       this.kernels.weightGradient(input, zGrad, this.weightGrads[l]!, this.biasGrads[l]!, rows, layer.inputs, layer.units);
       if (l > 0) {
-        this.kernels.inputGradient(zGrad, this.weights[l]!, this.layerOutputs[l - 1]!, this.zGrads[l - 1]!, rows,
+        this.kernels.inputGradient(zGrad, this.weights[l]!, this.gates[l - 1]!, this.zGrads[l - 1]!, rows,
           layer.inputs, layer.units, layers[l - 1]!.activation);
       }
     }

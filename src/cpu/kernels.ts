@@ -10,15 +10,21 @@ import type { ActivationName, LossName, Optimizer } from '../ops/index.js';
 export interface CpuKernels {
   /** A zeroed array the kernels can read and write. */
   allocate(length: number): Float32Array;
-  /** output = f(input · weights + bias): the dense layer's forward product with its epilogue. */
-  forward(input: Float32Array, weights: Float32Array, bias: Float32Array, output: Float32Array,
-    rows: number, inputs: number, units: number, activation: Activation): void;
   /**
-   * belowGrad [rows, inputs] = (zGrad [rows, units] · weightsᵀ) ⊙ f'(belowOutput): the error sent
-   * down, with the derivative of the layer below (taken from its output) fused in.
+   * output = f(input · weights + bias): the dense layer's forward product with its epilogue; with
+   * `preActivation`, z = input · weights + bias is stored there too (for derivatives that read z).
    */
-  inputGradient(zGrad: Float32Array, weights: Float32Array, belowOutput: Float32Array, belowGrad: Float32Array,
+  forward(input: Float32Array, weights: Float32Array, bias: Float32Array, output: Float32Array,
+    rows: number, inputs: number, units: number, activation: Activation, preActivation?: Float32Array): void;
+  /**
+   * belowGrad [rows, inputs] = (zGrad [rows, units] · weightsᵀ) ⊙ f'(belowGate): the error sent
+   * down, with the derivative of the layer below fused in. The gate is what that derivative reads
+   * (ACTIVATIONS[name].backward): the layer's output, or its pre-activation z.
+   */
+  inputGradient(zGrad: Float32Array, weights: Float32Array, belowGate: Float32Array, belowGrad: Float32Array,
     rows: number, inputs: number, units: number, activation: Activation): void;
+  /** grad[i] ← grad[i] · f'(gate[i]) for i < count: the output layer's derivative where the loss cannot fuse it (it reads z). */
+  multiplyDerivative(grad: Float32Array, gate: Float32Array, count: number, activation: Activation): void;
   /** weightGrad [inputs, units] = inputᵀ · zGrad (the batch sum is the inner dimension); biasGrad = Σ_rows zGrad. */
   weightGradient(input: Float32Array, zGrad: Float32Array, weightGrad: Float32Array, biasGrad: Float32Array,
     rows: number, inputs: number, units: number): void;
@@ -33,20 +39,45 @@ export interface CpuKernels {
   dispose(): void;
 }
 
+/** The CPU twin of ERF in shaders/activations.ts: Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7. */
+function erf(x: number): number {
+  const a = Math.abs(x);
+  const t = 1 / (1 + 0.3275911 * a);
+  const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return Math.sign(x) * (1 - poly * Math.exp(-a * a));
+}
+
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+const GELU_C = 0.7978845608;
+
 /**
  * The CPU twin of shaders/activations.ts: a forward of the pre-activation z and a derivative taken
- * from the output y = f(z), so backward needs only the stored outputs.
+ * from the gate, the value backward keeps (ACTIVATIONS[name].backward in src/ops/): the output
+ * y = f(z) for most, z itself for gelu and silu.
  */
-const ACTIVATIONS: Record<ActivationName, { forward(z: number, slope: number): number; derivative(y: number, slope: number): number }> = {
-  sigmoid: { forward: (z) => 1 / (1 + Math.exp(-z)), derivative: (y) => y * (1 - y) },
+const ACTIVATIONS: Record<ActivationName, { forward(z: number, slope: number): number; derivative(gate: number, slope: number): number }> = {
+  sigmoid: { forward: sigmoid, derivative: (y) => y * (1 - y) },
   tanh: { forward: (z) => Math.tanh(z), derivative: (y) => 1 - y * y },
   relu: { forward: (z) => (z > 0 ? z : 0), derivative: (y) => (y > 0 ? 1 : 0) },
   leakyRelu: { forward: (z, slope) => (z > 0 ? z : slope * z), derivative: (y, slope) => (y > 0 ? 1 : slope) },
   linear: { forward: (z) => z, derivative: () => 1 },
+  elu: { forward: (z, alpha) => (z > 0 ? z : alpha * (Math.exp(z) - 1)), derivative: (y, alpha) => (y > 0 ? 1 : y + alpha) },
+  softplus: { forward: (z) => Math.max(z, 0) + Math.log(1 + Math.exp(-Math.abs(z))), derivative: (y) => 1 - Math.exp(-y) },
+  silu: { forward: (z) => z * sigmoid(z), derivative: (z) => { const s = sigmoid(z); return s * (1 + z * (1 - s)); } },
+  gelu: {
+    forward: (z, approximate) => (approximate
+      ? 0.5 * z * (1 + Math.tanh(GELU_C * (z + 0.044715 * z * z * z)))
+      : 0.5 * z * (1 + erf(z * Math.SQRT1_2))),
+    derivative: (z, approximate) => {
+      if (!approximate) return 0.5 * (1 + erf(z * Math.SQRT1_2)) + z * 0.3989422804 * Math.exp(-0.5 * z * z);
+      const t = Math.tanh(GELU_C * (z + 0.044715 * z * z * z));
+      return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * GELU_C * (1 + 0.134145 * z * z);
+    },
+  },
 };
 
 const activate = (z: number, { name, slope }: Activation) => ACTIVATIONS[name].forward(z, slope);
-const derivativeFromOutput = (y: number, { name, slope }: Activation) => ACTIVATIONS[name].derivative(y, slope);
+const derivativeAtGate = (gate: number, { name, slope }: Activation) => ACTIVATIONS[name].derivative(gate, slope);
 
 /*
  * Register blocking: a 4×4 block of outputs lives in 16 local variables while k runs, so each value
@@ -98,18 +129,26 @@ function dot(a: Float32Array, b: Float32Array, i: number, j: number, k: number,
 export const typescriptKernels: CpuKernels = {
   allocate: (length) => new Float32Array(length),
 
-  forward(input, weights, bias, output, rows, inputs, units, activation) {
+  forward(input, weights, bias, output, rows, inputs, units, activation, preActivation) {
     matmul(input, weights, output, rows, units, inputs, inputs, 1, units, 1);
     for (let r = 0; r < rows; r++) {
       const base = r * units;
-      for (let j = 0; j < units; j++) output[base + j] = activate(output[base + j]! + bias[j]!, activation);
+      for (let j = 0; j < units; j++) {
+        const z = output[base + j]! + bias[j]!;
+        if (preActivation) preActivation[base + j] = z;
+        output[base + j] = activate(z, activation);
+      }
     }
   },
 
-  inputGradient(zGrad, weights, belowOutput, belowGrad, rows, inputs, units, activation) {
+  inputGradient(zGrad, weights, belowGate, belowGrad, rows, inputs, units, activation) {
     matmul(zGrad, weights, belowGrad, rows, inputs, units, units, 1, 1, units);
     if (activation.name === 'linear') return;
-    for (let i = 0; i < rows * inputs; i++) belowGrad[i] = belowGrad[i]! * derivativeFromOutput(belowOutput[i]!, activation);
+    for (let i = 0; i < rows * inputs; i++) belowGrad[i] = belowGrad[i]! * derivativeAtGate(belowGate[i]!, activation);
+  },
+
+  multiplyDerivative(grad, gate, count, activation) {
+    for (let i = 0; i < count; i++) grad[i] = grad[i]! * derivativeAtGate(gate[i]!, activation);
   },
 
   weightGradient(input, zGrad, weightGrad, biasGrad, rows, inputs, units) {
@@ -141,7 +180,7 @@ export const typescriptKernels: CpuKernels = {
             const y = output[base + j]!;
             const t = target[base + j]!;
             total += t * (logNorm - y);
-            grad[base + j] = (Math.exp(y - logNorm) * targetSum - t) / rows * derivativeFromOutput(y, activation);
+            grad[base + j] = (Math.exp(y - logNorm) * targetSum - t) / rows * derivativeAtGate(y, activation);
           }
         }
         return total / rows;
@@ -152,7 +191,7 @@ export const typescriptKernels: CpuKernels = {
           const y = output[i]!;
           const diff = y - target[i]!;
           total += diff * diff;
-          grad[i] = 2 * diff / divisor * derivativeFromOutput(y, activation);
+          grad[i] = 2 * diff / divisor * derivativeAtGate(y, activation);
         }
         return total / divisor;
       }

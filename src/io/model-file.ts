@@ -53,8 +53,9 @@ export function specOf(plan: Plan): NetworkSpec {
     layers.push({ type: 'dense', units: layer.units });
     const { name, slope } = layer.activation;
     // The activation's one parameter, if it has one, under its table name (leakyRelu's slope).
-    const [parameter] = Object.keys(ACTIVATIONS[name].params);
-    if (name !== 'linear') layers.push((parameter ? { type: name, [parameter]: slope } : { type: name }) as LayerSpec);
+    const [parameter] = Object.entries(ACTIVATIONS[name].params);
+    const value = parameter?.[1].kind === 'boolean' ? slope !== 0 : slope;
+    if (name !== 'linear') layers.push((parameter ? { type: name, [parameter[0]]: value } : { type: name }) as LayerSpec);
   }
   const { inputSize, loss, optimizer, batchSize, standardize, seed } = plan;
   return { inputSize, layers, loss, optimizer, batchSize, standardize, seed };

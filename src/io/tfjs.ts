@@ -1,6 +1,7 @@
 import type { Standardization } from '../data/standardize.js';
-import { ModelFileError } from '../errors.js';
-import { readView, type Plan } from '../plan.js';
+import { ModelFileError, SpecError } from '../errors.js';
+import { ACTIVATION_NAMES, ACTIVATIONS } from '../ops/index.js';
+import { readView, type Activation, type Plan } from '../plan.js';
 import { describeValue, type LayerSpec, type LossName } from '../spec.js';
 
 /*
@@ -26,7 +27,43 @@ export interface TfjsArtifacts {
   weightData: ArrayBuffer;
 }
 
-const KERAS_ACTIVATIONS = ['sigmoid', 'relu', 'tanh', 'linear'] as const;
+/**
+ * The TF.js `activation` string for an activation and its parameter (src/ops/activations.ts), or
+ * undefined where it is a layer of its own (LeakyReLU). What TF.js lacks (elu with alpha ≠ 1, the
+ * tanh form of gelu) is a
+ * SpecError naming it.
+ */
+function tfjsActivation({ name, slope }: Activation): string | undefined {
+  const tfjs = ACTIVATIONS[name].tfjs;
+  if ('layer' in tfjs) return undefined;
+  const activation = (tfjs.activations as Readonly<Record<number, string>>)[slope];
+  if (activation === undefined) {
+    const [parameter] = Object.keys(ACTIVATIONS[name].params);
+    throw new SpecError(`toTfjsArtifacts: TF.js has no ${name} with ${parameter} ${slope} (it has ` +
+      `${Object.keys(tfjs.activations).map((value) => `${parameter} ${value}`).join(', ')})`);
+  }
+  return activation;
+}
+
+/** Our activation layer for a TF.js `activation` string (the inverse of tfjsActivation). */
+function fromTfjsActivation(activation: string): LayerSpec | undefined {
+  for (const name of ACTIVATION_NAMES) {
+    const tfjs = ACTIVATIONS[name].tfjs;
+    if ('layer' in tfjs) continue;
+    const found = Object.entries(tfjs.activations).find(([, value]) => value === activation);
+    if (!found) continue;
+    const [parameter] = Object.entries(ACTIVATIONS[name].params);
+    const value = Number(found[0]);
+    return (parameter ? { type: name, [parameter[0]]: parameter[1].kind === 'boolean' ? value !== 0 : value } : { type: name }) as LayerSpec;
+  }
+  return undefined;
+}
+
+/** Every `activation` string an imported Dense or Activation layer may carry. */
+const TFJS_ACTIVATIONS = [...ACTIVATION_NAMES.flatMap((name) => {
+  const tfjs = ACTIVATIONS[name].tfjs;
+  return 'layer' in tfjs ? [] : Object.values(tfjs.activations);
+}), 'softmax'];
 
 /**
  * Exports a plan and its parameters. Standardization is folded into the first layer, since a TF.js
@@ -49,7 +86,7 @@ export function toTfjsArtifacts(plan: Plan, parameters: Float32Array, standardiz
       class_name: 'Dense',
       config: {
         units: layer.units,
-        activation: softmaxHere ? 'softmax' : activation === 'leakyRelu' ? 'linear' : activation,
+        activation: softmaxHere ? 'softmax' : tfjsActivation(layer.activation) ?? 'linear',
         use_bias: true,
         name,
         trainable: true,
@@ -202,9 +239,9 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
     }
     if (activated) fail(`${where}: an activation (${describeValue(name)}) needs a Dense layer without activation before it`);
     activated = true;
-    if (name === 'leakyRelu') layers.push({ type: 'leakyRelu', slope: slope! });
-    else if ((KERAS_ACTIVATIONS as readonly unknown[]).includes(name)) layers.push({ type: name as 'sigmoid' | 'relu' | 'tanh' });
-    else fail(`${where} has activation ${describeValue(name)}; expected one of ${KERAS_ACTIVATIONS.join(', ')}, softmax`);
+    const layer = name === 'leakyRelu' ? { type: 'leakyRelu', slope: slope! } as const : typeof name === 'string' ? fromTfjsActivation(name) : undefined;
+    if (!layer) return fail(`${where} has activation ${describeValue(name)}; expected one of ${TFJS_ACTIVATIONS.join(', ')}`);
+    layers.push(layer);
   };
   layerList.forEach((layer, i) => {
     const config = layer.config as Record<string, unknown>;

@@ -7,6 +7,10 @@ export const ACTIVATION_SIGMOID = 1;
 export const ACTIVATION_RELU = 2;
 export const ACTIVATION_LEAKY_RELU = 3;
 export const ACTIVATION_TANH = 4;
+export const ACTIVATION_ELU = 5;
+export const ACTIVATION_SOFTPLUS = 6;
+export const ACTIVATION_SILU = 7;
+export const ACTIVATION_GELU = 8;
 
 export const LOSS_MSE = 0;
 export const LOSS_SSE = 1;

@@ -2,7 +2,7 @@ import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, STEP_BYTES, 
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backend.js';
 import { gatherRows } from '../data/matrix.js';
 import { DeviceError } from '../errors.js';
-import { LOSSES, momentCount, OPTIMIZERS, type LossName } from '../ops/index.js';
+import { ACTIVATIONS, LOSSES, momentCount, OPTIMIZERS, type LossName } from '../ops/index.js';
 import type { Activation, ParameterView, Plan } from '../plan.js';
 import { BackgroundTuning, planTuning, TRIAL_K, type ProductShape, type TuningDecision } from './autotune.js';
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
@@ -100,6 +100,11 @@ export class WebGpuBackend implements Backend {
     this.target = floats(batchSize * outputSize, 'target [batchSize, outputs]');
     const layerOutputs = layers.map((l) => floats(batchSize * l.units, `layer ${l.index} output [batchSize, ${l.units}]`));
     const zGrads = layers.map((l) => floats(batchSize * l.units, `layer ${l.index} dL/dz [batchSize, ${l.units}]`));
+    // z of the layers whose activation's derivative reads it (gelu, silu), [batchSize, units]; the
+    // backward pass gates with these instead of the outputs.
+    const preActivations = layers.map((l) => (readsPreActivation(l.activation)
+      ? floats(batchSize * l.units, `layer ${l.index} pre-activation [batchSize, ${l.units}]`) : undefined));
+    const gates = layers.map((_, l) => preActivations[l] ?? layerOutputs[l]!);
     const rowLoss = floats(batchSize, 'row losses [batchSize]');
     this.lossRecord = floats(1, 'loss record [batches]');
     const softmax = LOSSES[plan.loss].outputTransform === 'softmax';
@@ -127,20 +132,28 @@ export class WebGpuBackend implements Backend {
     };
     const segment = (buffer: GPUBuffer, view: ParameterView) => ({ buffer, offset: view.offset * FLOAT, size: view.length * FLOAT });
 
-    const forward: number[] = layers.map((layer, l) => matmul(products[l]!.forward, {
-      2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: segment(this.params, layer.weights),
-      4: layerOutputs[l]!, 5: segment(this.params, layer.bias),
-    }));
+    const forward: number[] = layers.map((layer, l) => {
+      const buffers: Buffers = { 2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: segment(this.params, layer.weights),
+        4: layerOutputs[l]!, 5: segment(this.params, layer.bias) };
+      const preActivation = preActivations[l];
+      if (preActivation) buffers[6] = preActivation;
+      return matmul(products[l]!.forward, buffers);
+    });
     const last = layers[layers.length - 1]!;
     const lossDims: Dims = { m: batchSize, n: outputSize, k: 0, rowsAxis: 1, slope: last.activation.slope, scale: lossScale(plan.loss, outputSize) };
     const loss = [
-      add({ kind: 'loss', loss: plan.loss, activation: last.activation.name }, lossDims,
+      add(lossKernelKey(plan), lossDims,
         { 2: layerOutputs[layers.length - 1]!, 3: this.target, 4: zGrads[layers.length - 1]!, 5: rowLoss },
         (rows) => [ceilDiv(rows, LINEAR_WORKGROUP), 1]),
       add({ kind: 'lossReduce' }, lossDims, { 2: rowLoss, 3: this.lossRecord }, () => [1, 1]),
     ];
     const lossReduceIndex = loss[1]!;
     const backward: number[] = [];
+    // The output activation's derivative, where the loss kernel could not fuse it (it reads z).
+    if (readsPreActivation(last.activation)) {
+      backward.push(add({ kind: 'activationDerivative', activation: last.activation.name }, { ...lossDims, scale: 1 },
+        { 2: preActivations[layers.length - 1]!, 3: zGrads[layers.length - 1]! }, (rows) => this.linearGrid(rows * outputSize)));
+    }
     for (let l = layers.length - 1; l >= 0; l--) {
       const layer = layers[l]!;
       const { gradient, signal } = products[l]!;
@@ -151,7 +164,7 @@ export class WebGpuBackend implements Backend {
         () => [ceilDiv(layer.units, LINEAR_WORKGROUP), 1]));
       if (signal) {
         backward.push(matmul(signal, { 2: zGrads[l]!, 3: segment(this.params, layer.weights),
-          4: zGrads[l - 1]!, 5: layerOutputs[l - 1]! }));
+          4: zGrads[l - 1]!, 5: gates[l - 1]! }));
       }
     }
     // The optimizer updates the parameters four at a time (parameterCount is a multiple of PARAMETER_ALIGNMENT).
@@ -563,7 +576,21 @@ const shapesOf = <T>(layer: LayerOf<T>): T[] => [layer.forward, layer.gradient, 
 const productsOf = shapesOf<Product>;
 
 function shape(label: string, transposeA: boolean, transposeB: boolean, epilogue: MatmulEpilogue, activation: Activation, dims: Dims): ProductShape {
-  return { label, key: { kind: 'matmul', transposeA, transposeB, epilogue, activation: activation.name }, dims: { ...dims, slope: activation.slope } };
+  // A forward product also stores z where the activation's derivative reads it.
+  const preActivation = epilogue === 'biasActivation' && readsPreActivation(activation) ? { preActivation: true } : {};
+  return { label, key: { kind: 'matmul', transposeA, transposeB, epilogue, activation: activation.name, ...preActivation }, dims: { ...dims, slope: activation.slope } };
+}
+
+/** Whether the activation's derivative is taken from the pre-activation z rather than the output. */
+const readsPreActivation = (activation: Activation) => ACTIVATIONS[activation.name].backward === 'preActivation';
+
+/**
+ * The loss kernel fuses the output activation's derivative when it is a function of the output; a
+ * derivative that reads z runs after it (activationDerivative), so the loss kernel sees a linear output.
+ */
+function lossKernelKey(plan: Plan): KernelKey {
+  const last = plan.layers[plan.layers.length - 1]!.activation;
+  return { kind: 'loss', loss: plan.loss, activation: readsPreActivation(last) ? 'linear' : last.name };
 }
 
 /** The products of layer l, before their kernel variants are chosen. */
@@ -591,7 +618,7 @@ function withVariants(layer: LayerOf<ProductShape>, variants: Map<ProductShape, 
 function fixedKernelKeys(plan: Plan): KernelKey[] {
   const last = plan.layers[plan.layers.length - 1]!;
   return [{ kind: 'lossReduce' }, { kind: 'biasGradient' }, { kind: 'gatherRows' }, { kind: 'optimizer', optimizer: plan.optimizer.type },
-    { kind: 'loss', loss: plan.loss, activation: last.activation.name },
+    lossKernelKey(plan), ...(readsPreActivation(last.activation) ? [{ kind: 'activationDerivative', activation: last.activation.name } as const] : []),
     ...(LOSSES[plan.loss].outputTransform === 'softmax' ? [{ kind: 'softmax' } as const] : [])];
 }
 

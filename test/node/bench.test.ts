@@ -12,6 +12,7 @@ import { LOADS_ONLY, type Results, type Row } from '../../bench/results.js';
 import { targetLines } from '../../bench/targets.js';
 import { FIRST_USE } from '../../bench/runners/engine.js';
 import { RUNNERS } from '../../bench/runners/index.js';
+import { simdPeakGflops } from '../../bench/runners/simd-peak.js';
 import { countDevices, deviceCounts, minimumTrainingBytes, peerMemoryReport } from '../../bench/runners/gpu-memory.js';
 import { CheckError, checkFirstLoss, LOSS_TOLERANCE, MATMUL_LIMIT_MS, predictedSlow } from '../../bench/runners/shared.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
@@ -335,5 +336,13 @@ describe('matmul cells too slow to time', () => {
     expect(sizes(false)).toEqual([256, 512, 1024, 2048]);
     expect(sizes(true)).toEqual([256]);
     expect(benchCases(false, true).filter((x) => x.kind === 'matmul' && x.form.name === 'ab').map((x) => (x as { size: number }).size).at(-1)).toBe(4096);
+  });
+});
+
+describe('the wasm SIMD ceiling probe', () => {
+  it('measures a finite, positive GFLOP/s', async () => {
+    const gflops = await simdPeakGflops(1);
+    expect(gflops).toBeGreaterThan(0);
+    expect(Number.isFinite(gflops)).toBe(true);
   });
 });

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createNetwork, fromTfjsArtifacts, ModelFileError, type NetworkSpec, type TfjsArtifacts } from '../../src/index.js';
+import { createNetwork, fromTfjsArtifacts, ModelFileError, type LayerSpec, type NetworkSpec, type TfjsArtifacts } from '../../src/index.js';
 
 const X = Array.from({ length: 9 }, (_, r) => [Math.sin(r) * 2 + 4, (r % 3) - 1, Math.cos(r) / 2, r / 9]);
 const Y = X.map(([a, b]) => (a! - 4 + b! > 0 ? [1, 0, 0] : b! > 0 ? [0, 1, 0] : [0, 0, 1]));
@@ -48,6 +48,11 @@ const EXPORTS: [string, Partial<NetworkSpec>][] = [
   ['a sigmoid under the softmax (an Activation layer)', {
     layers: [{ type: 'dense', units: 5 }, { type: 'tanh' }, { type: 'dense', units: 3 }, { type: 'sigmoid' }],
   }],
+  // Every activation of the table that TF.js has, under its TF.js name (silu: swish).
+  ...([{ type: 'gelu' }, { type: 'silu' }, { type: 'elu' }, { type: 'softplus' }] as LayerSpec[])
+    .map((layer): [string, Partial<NetworkSpec>] => [JSON.stringify(layer), {
+      layers: [{ type: 'dense', units: 5 }, layer, { type: 'dense', units: 4 }, layer, { type: 'dense', units: 3 }],
+    }]),
 ];
 
 const baseSpec: NetworkSpec = {
@@ -163,8 +168,8 @@ describe('artifacts we cannot use are a ModelFileError', () => {
     ['not an object', () => 'model.json', ['ModelArtifacts object']],
     ['a functional model', (a) => ({ ...a, modelTopology: { ...a.modelTopology, class_name: 'Model' } }), ['only Sequential', '"Model"']],
     ['a Conv2D layer', (a) => withLayers(a, [{ class_name: 'Conv2D', config: { name: 'conv' } }]), ['Conv2D', 'only Dense']],
-    ['an unknown activation', (a) => withLayers(a, [{ class_name: 'Dense', config: { units: 6, activation: 'elu', name: 'dense_1',
-      batch_input_shape: [null, 4] } }]), ['"elu"']],
+    ['an unknown activation', (a) => withLayers(a, [{ class_name: 'Dense', config: { units: 6, activation: 'selu', name: 'dense_1',
+      batch_input_shape: [null, 4] } }]), ['"selu"']],
     ['softmax before the last layer', (a) => {
       const layers = structuredClone(a.modelTopology.config.layers) as { config: Record<string, unknown> }[];
       layers[0]!.config.activation = 'softmax';

@@ -7,20 +7,27 @@ import { ACTIVATION_NAMES, ACTIVATIONS, LOSS_NAMES, OPTIMIZER_NAMES, type Activa
 import type { Activation } from '../../src/plan.js';
 import type { LayerSpec, OptimizerSpec } from '../../src/spec.js';
 
-/** A test value for an activation's one parameter (leakyRelu's slope), 0 where it has none. */
-function testParameter(name: ActivationName): { key?: string; value: number } {
-  const [key] = Object.keys(ACTIVATIONS[name].params);
-  return key === undefined ? { value: 0 } : { key, value: 0.1 };
+/**
+ * A test value for an activation's one parameter, off its default: 0.1 for a number (leakyRelu's
+ * slope, elu's alpha), true for a flag (gelu's approximate); none where it has none.
+ */
+function testParameter(name: ActivationName): { key?: string; value?: number | boolean } {
+  const [entry] = Object.entries(ACTIVATIONS[name].params);
+  if (!entry) return {};
+  return { key: entry[0], value: entry[1].kind === 'boolean' ? true : 0.1 };
 }
 
-/** Every activation as the kernels take it. */
-export const TEST_ACTIVATIONS: Activation[] = ACTIVATION_NAMES.map((name) => ({ name, slope: testParameter(name).value }));
+/** Every activation as the kernels take it (a flag as 1). */
+export const TEST_ACTIVATIONS: Activation[] = ACTIVATION_NAMES.map((name) => ({ name, slope: Number(testParameter(name).value ?? 0) }));
 
 /** Every activation as a layer of a spec. */
 export const TEST_ACTIVATION_LAYERS: LayerSpec[] = ACTIVATION_NAMES.map((name) => {
   const { key, value } = testParameter(name);
   return (key === undefined ? { type: name } : { type: name, [key]: value }) as LayerSpec;
 });
+
+/** Every activation as a layer with its parameter at the default. */
+export const DEFAULT_ACTIVATION_LAYERS: LayerSpec[] = ACTIVATION_NAMES.map((name) => ({ type: name }) as LayerSpec);
 
 export const TEST_LOSSES: LossName[] = [...LOSS_NAMES];
 

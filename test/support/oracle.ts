@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { ACTIVATIONS as TABLE } from '../../src/ops/index.js';
 import type { Activation } from '../../src/plan.js';
 
 /*
@@ -6,14 +7,56 @@ import type { Activation } from '../../src/plan.js';
  * engine's activation table and kernels, so a wrong entry there shows up as a mismatch here.
  */
 
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+/** erf to ~1e-13 (Abramowitz & Stegun 7.1.28 would do less; this is the series, fine for |z| ≤ 6). */
+function erf(x: number): number {
+  if (Math.abs(x) > 6) return Math.sign(x);
+  let term = x;
+  let sum = x;
+  for (let n = 1; n < 200; n++) {
+    term *= -x * x / n;
+    sum += term / (2 * n + 1);
+  }
+  return 2 / Math.sqrt(Math.PI) * sum;
+}
+const geluTanh = (z: number) => Math.tanh(Math.sqrt(2 / Math.PI) * (z + 0.044715 * z ** 3));
+
 /** Independent float64 forms of the activations, for the oracle side of these tests. */
 export function activate(z: number, a: Activation): number {
-  return { sigmoid: 1 / (1 + Math.exp(-z)), leakyRelu: z > 0 ? z : a.slope * z, relu: Math.max(z, 0),
-    tanh: Math.tanh(z), linear: z }[a.name];
+  switch (a.name) {
+    case 'sigmoid': return sigmoid(z);
+    case 'leakyRelu': return z > 0 ? z : a.slope * z;
+    case 'relu': return Math.max(z, 0);
+    case 'tanh': return Math.tanh(z);
+    case 'linear': return z;
+    case 'elu': return z > 0 ? z : a.slope * (Math.exp(z) - 1);
+    case 'softplus': return Math.log(1 + Math.exp(z));
+    case 'silu': return z * sigmoid(z);
+    case 'gelu': return a.slope ? 0.5 * z * (1 + geluTanh(z)) : 0.5 * z * (1 + erf(z / Math.SQRT2));
+  }
 }
-export function derivativeAtOutput(y: number, a: Activation): number {
-  return { sigmoid: y * (1 - y), leakyRelu: y > 0 ? 1 : a.slope, relu: y > 0 ? 1 : 0, tanh: 1 - y * y, linear: 1 }[a.name];
+
+/** f'(z), each derived by hand from the forms above. */
+export function derivativeAt(z: number, a: Activation): number {
+  switch (a.name) {
+    case 'sigmoid': return sigmoid(z) * (1 - sigmoid(z));
+    case 'leakyRelu': return z > 0 ? 1 : a.slope;
+    case 'relu': return z > 0 ? 1 : 0;
+    case 'tanh': return 1 - Math.tanh(z) ** 2;
+    case 'linear': return 1;
+    case 'elu': return z > 0 ? 1 : a.slope * Math.exp(z);
+    case 'softplus': return sigmoid(z);
+    case 'silu': return sigmoid(z) * (1 + z * (1 - sigmoid(z)));
+    case 'gelu': {
+      if (!a.slope) return 0.5 * (1 + erf(z / Math.SQRT2)) + z * Math.exp(-z * z / 2) / Math.sqrt(2 * Math.PI);
+      const t = geluTanh(z);
+      return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * Math.sqrt(2 / Math.PI) * (1 + 3 * 0.044715 * z * z);
+    }
+  }
 }
+
+/** The value a kernel's derivative reads for pre-activation z (the op table's `backward`): f(z), or z itself. */
+export const gateOf = (z: number, a: Activation): number => (TABLE[a.name].backward === 'output' ? activate(z, a) : z);
 
 /** C = op(A)·op(B) in float64, plus Σ|a·b| per element, which bounds the float32 rounding error. */
 export function matmulOracle(a: Float32Array, b: Float32Array, m: number, n: number, k: number, tA: boolean, tB: boolean) {

@@ -25,22 +25,23 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
     }
   };
   if (job === 0) {
-    // forward: output [rows, units] = f(input [rows, inputs] · weights [inputs, units] + bias)
-    const [input, weights, bias, output, rows, inputs, units, activation, slope, panels, panelBytes] = args;
+    // forward: output [rows, units] = f(input [rows, inputs] · weights [inputs, units] + bias), and
+    // z = input · weights + bias into preActivation where that is not 0
+    const [input, weights, bias, output, rows, inputs, units, activation, slope, panels, panelBytes, preActivation] = args;
     const size = rowsPer(rows!);
     forEachChunk(Math.ceil(rows! / size), (chunk) => {
       const [start, end] = [chunk * size, Math.min(rows!, (chunk + 1) * size)];
       kernels.matmul(input!, weights!, output!, units!, inputs!, 4 * inputs!, 4, start, end, panels! + thread * panelBytes!);
-      kernels.biasActivation(output!, bias!, units!, start, end, activation!, slope!);
+      kernels.biasActivation(output!, bias!, units!, start, end, activation!, slope!, preActivation!);
     });
   } else if (job === 1) {
-    // input gradient: belowGrad [rows, inputs] = (zGrad [rows, units] · weightsᵀ) ⊙ f'(belowOutput)
-    const [zGrad, weights, belowOutput, belowGrad, rows, inputs, units, activation, slope] = args;
+    // input gradient: belowGrad [rows, inputs] = (zGrad [rows, units] · weightsᵀ) ⊙ f'(belowGate)
+    const [zGrad, weights, belowGate, belowGrad, rows, inputs, units, activation, slope] = args;
     const size = rowsPer(rows!);
     forEachChunk(Math.ceil(rows! / size), (chunk) => {
       const [start, end] = [chunk * size, Math.min(rows!, (chunk + 1) * size)];
       kernels.matmulTransposedB(zGrad!, weights!, belowGrad!, inputs!, units!, start, end);
-      kernels.multiplyDerivative(belowGrad!, belowOutput!, start * inputs!, end * inputs!, activation!, slope!);
+      kernels.multiplyDerivative(belowGrad!, belowGate!, start * inputs!, end * inputs!, activation!, slope!);
     });
   } else if (job === 2) {
     // weight gradient [inputs, units] = inputᵀ [inputs, rows] · zGrad [rows, units], a chunk of inputs
@@ -78,12 +79,13 @@ export interface WasmExports {
     panel: number): void;
   transposeColumns(a: number, t: number, m: number, k: number, colStart: number, colEnd: number): void;
   matmulTransposedB(a: number, b: number, c: number, n: number, k: number, rowStart: number, rowEnd: number): void;
-  biasActivation(z: number, bias: number, n: number, rowStart: number, rowEnd: number, activation: number, slope: number): void;
-  multiplyDerivative(grad: number, output: number, start: number, end: number, activation: number, slope: number): void;
+  /** `preActivation`: where to store z too, or 0 for nowhere. */
+  biasActivation(z: number, bias: number, n: number, rowStart: number, rowEnd: number, activation: number, slope: number,
+    preActivation: number): void;
+  multiplyDerivative(grad: number, gate: number, start: number, end: number, activation: number, slope: number): void;
   columnSums(grad: number, sums: number, rows: number, n: number, colStart: number, colEnd: number): void;
   loss(kind: number, output: number, target: number, grad: number, rows: number, n: number, activation: number, slope: number): number;
   softmaxRows(logits: number, probabilities: number, rows: number, n: number): void;
-  simdPeak(iterations: number, ptr: number): number;
   optimizerStep(kind: number, params: number, grads: number, moment1: number, moment2: number, start: number, end: number,
     lr: number, beta1: number, beta2: number, epsilon: number, correction1: number, correction2: number): void;
 }

@@ -97,15 +97,20 @@ export class WasmKernels implements CpuKernels {
   }
 
   forward(input: Float32Array, weights: Float32Array, bias: Float32Array, output: Float32Array,
-    rows: number, inputs: number, units: number, activation: Activation): void {
+    rows: number, inputs: number, units: number, activation: Activation, preActivation?: Float32Array): void {
+    // Buffers start after the first page (HEAP_START), so 0 means "no pre-activation to keep".
     this.run(JOB.forward, rows * inputs * units, [input.byteOffset, weights.byteOffset, bias.byteOffset, output.byteOffset,
-      rows, inputs, units, ACTIVATIONS[activation.name].wasmCode, activation.slope, this.panels, this.panelBytes]);
+      rows, inputs, units, ACTIVATIONS[activation.name].wasmCode, activation.slope, this.panels, this.panelBytes, preActivation?.byteOffset ?? 0]);
   }
 
-  inputGradient(zGrad: Float32Array, weights: Float32Array, belowOutput: Float32Array, belowGrad: Float32Array,
+  inputGradient(zGrad: Float32Array, weights: Float32Array, belowGate: Float32Array, belowGrad: Float32Array,
     rows: number, inputs: number, units: number, activation: Activation): void {
-    this.run(JOB.inputGradient, rows * inputs * units, [zGrad.byteOffset, weights.byteOffset, belowOutput.byteOffset,
+    this.run(JOB.inputGradient, rows * inputs * units, [zGrad.byteOffset, weights.byteOffset, belowGate.byteOffset,
       belowGrad.byteOffset, rows, inputs, units, ACTIVATIONS[activation.name].wasmCode, activation.slope]);
+  }
+
+  multiplyDerivative(grad: Float32Array, gate: Float32Array, count: number, activation: Activation): void {
+    this.exports.multiplyDerivative(grad.byteOffset, gate.byteOffset, 0, count, ACTIVATIONS[activation.name].wasmCode, activation.slope);
   }
 
   weightGradient(input: Float32Array, zGrad: Float32Array, weightGrad: Float32Array, biasGrad: Float32Array,

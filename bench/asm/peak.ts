@@ -1,5 +1,6 @@
-// AssemblyScript: the arithmetic ceiling of wasm SIMD on this machine, the benchmark's yardstick.
-import { madd } from './matmul';
+// AssemblyScript: the arithmetic ceiling of wasm SIMD on this machine, the benchmark's yardstick (not
+// part of the library's module: bench/runners/simd-peak.ts compiles it when asked).
+import { madd } from '../../asm/matmul';
 
 /**
  * `iterations` steps of the matmul's inner loop (asm/matmul.ts) with its operands always at `ptr`
