@@ -1,4 +1,5 @@
-import { gatherRowsShader, softmaxShader } from './data.wgsl.js';
+import type { OutputTransform } from '../src/ops/index.js';
+import { gatherRowsShader, outputTransformShader } from './data.wgsl.js';
 import { lossReduceShader, lossShader, type LossKey } from './loss.wgsl.js';
 import { matmulShader, type MatmulKey } from './matmul.wgsl.js';
 import { optimizerShader, type OptimizerKind } from './optimizer.wgsl.js';
@@ -15,7 +16,7 @@ export type KernelKey =
   | { kind: 'biasGradient' }
   | { kind: 'optimizer'; optimizer: OptimizerKind }
   | { kind: 'gatherRows' }
-  | { kind: 'softmax' };
+  | { kind: 'outputTransform'; transform: Exclude<OutputTransform, 'none'> };
 
 export function kernelName(key: KernelKey): string {
   return Object.entries(key).map(([name, value]) => `${name}=${String(value)}`).join(',');
@@ -29,7 +30,7 @@ export function kernelSource(key: KernelKey): string {
     case 'biasGradient': return biasGradientShader();
     case 'optimizer': return optimizerShader(key.optimizer);
     case 'gatherRows': return gatherRowsShader();
-    case 'softmax': return softmaxShader();
+    case 'outputTransform': return outputTransformShader(key.transform);
   }
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createNetwork, type Network, type NetworkSpec } from '../src/index.js';
 import { compilePlan, initialParameters } from '../src/plan.js';
 import { referenceGradient } from '../src/reference/reference.js';
-import type { ActivationName, LossName, OptimizerSpec } from '../src/spec.js';
+import type { ActivationName, Loss, OptimizerSpec } from '../src/spec.js';
 import { randomArray } from './support/kernel-runner.js';
 import { TEST_ACTIVATION_LAYERS, TEST_LOSSES, TEST_OPTIMIZERS } from './support/ops.js';
 
@@ -16,12 +16,16 @@ const ACTIVATIONS = TEST_ACTIVATION_LAYERS as { type: ActivationName; slope?: nu
  */
 const WIDTHS = { scalar: [5, 7, 6], vec4: [8, 12, 8] } as const;
 
-function specFor(loss: LossName, optimizer: OptimizerSpec, activation: { type: ActivationName; slope?: number },
+/**
+ * A network every loss trains: three outputs, logits for softmaxCrossEntropy, a sigmoid otherwise
+ * (binaryCrossEntropy folds it into the loss); the dataset's one-hot targets are in [0, 1] for all.
+ */
+function specFor(loss: Loss, optimizer: OptimizerSpec, activation: { type: ActivationName; slope?: number },
   widths: readonly number[] = WIDTHS.scalar): NetworkSpec {
   return {
     inputSize: widths[0]!,
     layers: [{ type: 'dense', units: widths[1]! }, activation as never, { type: 'dense', units: widths[2]! }, activation as never, { type: 'dense', units: 3 },
-      ...(loss === 'softmaxCrossEntropy' ? [] : [{ type: 'sigmoid' as const }])],
+      ...(loss.type === 'softmaxCrossEntropy' ? [] : [{ type: 'sigmoid' as const }])],
     loss,
     optimizer,
     batchSize: 8,
@@ -73,9 +77,9 @@ async function trainTrace(spec: NetworkSpec) {
 
 describe('webgpu, cpu and reference agree step by step', () => {
   const cases = (['scalar', 'vec4'] as const).flatMap((kernels) => LOSSES.flatMap((loss) => OPTIMIZERS.flatMap((optimizer) =>
-    ACTIVATIONS.map((activation) => [loss, optimizer.type, activation.type, kernels, optimizer, activation] as const))));
+    ACTIVATIONS.map((activation) => [loss.type, optimizer.type, activation.type, kernels, loss, optimizer, activation] as const))));
 
-  it.each(cases)('%s × %s × %s (%s kernels)', async (loss, _o, _a, kernels, optimizer, activation) => {
+  it.each(cases)('%s × %s × %s (%s kernels)', async (_l, _o, _a, kernels, loss, optimizer, activation) => {
     const spec = specFor(loss, optimizer, activation, WIDTHS[kernels]);
     const reference = await trainTrace({ ...spec, backend: 'reference' });
     for (const backend of ['cpu', 'webgpu'] as const) {
@@ -90,14 +94,15 @@ describe('webgpu, cpu and reference agree step by step', () => {
 });
 
 describe('the reference gradient', () => {
-  const cases = LOSSES.flatMap((loss) => ACTIVATIONS.map((activation) => [loss, activation.type, activation] as const));
+  const cases = LOSSES.flatMap((loss) => ACTIVATIONS.map((activation) => [loss.type, activation.type, loss, activation] as const));
 
-  it.each(cases)('matches central finite differences: %s, %s', (loss, _name, activation) => {
+  it.each(cases)('matches central finite differences: %s, %s', (_loss, _name, loss, activation) => {
     const plan = compilePlan(specFor(loss, { type: 'sgd', learningRate: 0.1 }, activation));
     const params = Float64Array.from(initialParameters(plan));
     // Biases away from 0 keep relu's kink away from the probe points.
     for (const layer of plan.layers) for (let u = 0; u < layer.units; u++) params[layer.bias.offset + u] = 0.05 + 0.01 * u;
-    const { x, y } = dataset(6);
+    const { x, y: values } = dataset(6);
+    const y = { values, labels: false };
     const { gradients } = referenceGradient(plan, params, x, y, 6);
     const h = 1e-6;
     let checked = 0;
@@ -123,7 +128,7 @@ describe('the reference gradient', () => {
 
 describe('batch semantics', () => {
   it.each(['cpu', 'webgpu', 'reference'] as const)('duplicating every row of a batch leaves the update unchanged (%s)', async (backend) => {
-    const base = { ...specFor('sse', { type: 'sgd', learningRate: 0.3 }, { type: 'tanh' }), batchSize: 16, backend };
+    const base = { ...specFor({ type: 'sse' }, { type: 'sgd', learningRate: 0.3 }, { type: 'tanh' }), batchSize: 16, backend };
     const { x, y } = dataset(6);
     const doubledX = new Float32Array(12 * 5);
     const doubledY = new Float32Array(12 * 3);
@@ -146,7 +151,7 @@ describe('batch semantics', () => {
   });
 
   it('the same seed gives the same initial weights on every backend; another seed does not', async () => {
-    const spec = specFor('mse', { type: 'sgd', learningRate: 0.1 }, { type: 'relu' });
+    const spec = specFor({ type: 'mse' }, { type: 'sgd', learningRate: 0.1 }, { type: 'relu' });
     const weights = await Promise.all((['reference', 'cpu', 'webgpu'] as const).map(async (backend) => {
       const net = await createNetwork({ ...spec, backend });
       const w = await flatWeights(net);
@@ -166,7 +171,7 @@ describe('batch semantics', () => {
   });
 
   it('the same seed gives the same training on webgpu twice (shuffles included)', async () => {
-    const spec = { ...specFor('softmaxCrossEntropy', { type: 'adam', learningRate: 0.01 }, { type: 'leakyRelu' }), backend: 'webgpu' as const };
+    const spec = { ...specFor({ type: 'softmaxCrossEntropy' }, { type: 'adam', learningRate: 0.01 }, { type: 'leakyRelu' }), backend: 'webgpu' as const };
     const a = await trainTrace(spec);
     const b = await trainTrace(spec);
     expect(Array.from(b.weights)).toEqual(Array.from(a.weights));
@@ -176,7 +181,7 @@ describe('batch semantics', () => {
   it.each(['cpu', 'webgpu'] as const)('standardize: statistics from the first fit are kept and applied to predictions (%s)', async (backend) => {
     const { x, y } = dataset(19);
     const shifted = x.map((v, i) => v * (1 + (i % 5) * 10) + 100 * (i % 5));
-    const spec = { ...specFor('mse', { type: 'sgd', learningRate: 0.1 }, { type: 'tanh' }), backend, standardize: true };
+    const spec = { ...specFor({ type: 'mse' }, { type: 'sgd', learningRate: 0.1 }, { type: 'tanh' }), backend, standardize: true };
     const net = await createNetwork(spec);
     await net.fit(shifted, y, { epochs: 1, shuffle: false });
     // A network fed the standardized data by hand must match exactly.

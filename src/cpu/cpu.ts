@@ -1,4 +1,5 @@
 import type { DeviceInfo, TrainingState } from '../backend.js';
+import type { Targets } from '../data/matrix.js';
 import { HostBackend } from '../host.js';
 import { LOSSES, momentCount } from '../ops/index.js';
 import { viewOf, type Plan } from '../plan.js';
@@ -37,9 +38,9 @@ export class CpuBackend extends HostBackend {
   /** Per layer: its output [batchSize, units], and dL/dz [batchSize, units]. */
   private readonly layerOutputs: Float32Array[];
   private readonly zGrads: Float32Array[];
-  /** [batchSize, outputs]: softmax of the output for softmaxCrossEntropy predictions. */
+  /** [batchSize, outputs]: the output transformed (softmax, sigmoid) for predictions, where the loss has a transform. */
   private readonly probabilities: Float32Array;
-  /** [batchSize, inputSize] and [batchSize, outputSize]: each batch is copied here, where the kernels read. */
+  /** [batchSize, inputSize] and [batchSize, outputSize] (labels: [batchSize, 1] of it): each batch is copied here, where the kernels read. */
   private readonly batchInput: Float32Array;
   private readonly batchTarget: Float32Array;
   private t = 0;
@@ -108,14 +109,15 @@ export class CpuBackend extends HostBackend {
     return input;
   }
 
-  private outputLoss(output: Float32Array, y: Float32Array, rows: number): number {
+  private outputLoss(output: Float32Array, y: Targets, rows: number): number {
     const { layers, outputSize } = this.plan;
     const last = layers.length - 1;
-    this.batchTarget.set(y.subarray(0, rows * outputSize));
-    return this.kernels.loss(this.plan.loss, output, this.batchTarget, this.zGrads[last]!, rows, outputSize, layers[last]!.activation);
+    this.batchTarget.set(y.values.subarray(0, rows * (y.labels ? 1 : outputSize)));
+    return this.kernels.loss(this.plan.loss, output, this.batchTarget, this.zGrads[last]!, rows, outputSize, layers[last]!.activation,
+      y.labels);
   }
 
-  protected step(x: Float32Array, y: Float32Array, rows: number): number {
+  protected step(x: Float32Array, y: Targets, rows: number): number {
     const { layers } = this.plan;
     const loss = this.outputLoss(this.forward(x, rows), y, rows);
     for (let l = layers.length - 1; l >= 0; l--) {
@@ -135,17 +137,13 @@ export class CpuBackend extends HostBackend {
 
   protected outputs(x: Float32Array, rows: number): Float32Array {
     const output = this.forward(x, rows);
-    const transform = LOSSES[this.plan.loss].outputTransform;
-    switch (transform) {
-      case 'none': return output;
-      case 'softmax':
-        this.kernels.softmaxRows(output, this.probabilities, rows, this.plan.outputSize);
-        return this.probabilities;
-      default: return transform satisfies never;
-    }
+    const transform = LOSSES[this.plan.loss.type].outputTransform;
+    if (transform === 'none') return output;
+    this.kernels.outputTransform(transform, output, this.probabilities, rows, this.plan.outputSize);
+    return this.probabilities;
   }
 
-  protected batchLoss(x: Float32Array, y: Float32Array, rows: number): number {
+  protected batchLoss(x: Float32Array, y: Targets, rows: number): number {
     return this.outputLoss(this.forward(x, rows), y, rows);
   }
 

@@ -101,7 +101,7 @@ describe('import from TF.js', () => {
   it.each(['cpu', 'webgpu'] as const)('a Sequential of Dense and LeakyReLU layers predicts what TF.js predicts (%s)', async (backend) => {
     const model = tfModel();
     const net = await fromTfjsArtifacts(await artifactsOf(model), { backend, optimizer: { type: 'sgd', learningRate: 0.1 } });
-    expect(net.plan.loss).toBe('softmaxCrossEntropy');
+    expect(net.plan.loss).toEqual({ type: 'softmaxCrossEntropy' });
     expect(net.plan.layers.map((l) => [l.inputs, l.units, l.activation.name])).toEqual([
       [4, 7, 'relu'], [7, 5, 'leakyRelu'], [5, 4, 'tanh'], [4, 3, 'linear']]);
     expect(net.plan.layers[1]!.activation.slope).toBeCloseTo(0.15, 7);
@@ -118,10 +118,10 @@ describe('import from TF.js', () => {
     model.add(tf.layers.dense({ units: 3, inputShape: [4], activation: 'sigmoid', useBias: false }));
     const artifacts = await artifactsOf(model);
     const mse = await fromTfjsArtifacts(artifacts, { backend: 'cpu' });
-    expect(mse.plan.loss).toBe('mse');
+    expect(mse.plan.loss).toEqual({ type: 'mse' });
     expectClose(await mse.predict(X), await tfPredict(model, X));
     const sse = await fromTfjsArtifacts(artifacts, { backend: 'cpu', loss: 'sse' });
-    expect(sse.plan.loss).toBe('sse');
+    expect(sse.plan.loss).toEqual({ type: 'sse' });
     model.dispose();
     mse.dispose();
     sse.dispose();
