@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createNetwork, type Network, type NetworkSpec } from '../src/index.js';
+import { createNetwork, type MatrixInput, type Network, type NetworkSpec } from '../src/index.js';
 import { compilePlan, initialParameters } from '../src/plan.js';
 import { referenceGradient } from '../src/reference/reference.js';
 import type { ActivationName, Loss, OptimizerSpec } from '../src/spec.js';
@@ -123,6 +123,44 @@ describe('the reference gradient', () => {
       }
     }
     expect(checked).toBe(12);
+  });
+});
+
+describe('class labels', () => {
+  /** trainBatch on 8 rows and on a partial 3, fit for 2 epochs (the GPU gathers the labels at width 1), evaluate, predict. */
+  async function labelTrace(spec: NetworkSpec, x: Float32Array, y: (start: number, end: number) => MatrixInput) {
+    const net = await createNetwork(spec);
+    const width = spec.inputSize;
+    const losses = [await net.trainBatch(x.subarray(0, 8 * width), y(0, 8)), await net.trainBatch(x.subarray(8 * width, 11 * width), y(8, 11))];
+    losses.push(...(await net.fit(x, y(0, 19), { epochs: 2 })).loss);
+    const evaluation = await net.evaluate(x, y(0, 19));
+    const trace = { losses, evaluation, weights: Array.from(await flatWeights(net)), predictions: Array.from(await net.predict(x)) };
+    net.dispose();
+    return trace;
+  }
+
+  const { x, y: oneHot } = dataset(19);
+  const classes = Array.from({ length: 19 }, (_, r) => [0, 1, 2].find((j) => oneHot[r * 3 + j] === 1)!);
+  const binary = classes.map((c) => (c > 0 ? 1 : 0));
+  const softmaxSpec = specFor({ type: 'softmaxCrossEntropy' }, { type: 'adam', learningRate: 0.01 }, { type: 'tanh' });
+  const binarySpec: NetworkSpec = { ...softmaxSpec, loss: 'binaryCrossEntropy', layers: [...softmaxSpec.layers.slice(0, -1), { type: 'dense', units: 1 }, { type: 'sigmoid' }] };
+  const CASES: [string, NetworkSpec, (start: number, end: number) => MatrixInput, (start: number, end: number) => MatrixInput, (p: Float32Array) => number][] = [
+    ['softmaxCrossEntropy, Int32Array class indices', softmaxSpec, (a, b) => Int32Array.from(classes.slice(a, b)), (a, b) => oneHot.slice(a * 3, b * 3),
+      (p) => classes.filter((c, r) => [0, 1, 2].every((j) => p[r * 3 + j]! <= p[r * 3 + c]!)).length / 19],
+    ['softmaxCrossEntropy, number[] class indices', softmaxSpec, (a, b) => classes.slice(a, b), (a, b) => oneHot.slice(a * 3, b * 3),
+      (p) => classes.filter((c, r) => [0, 1, 2].every((j) => p[r * 3 + j]! <= p[r * 3 + c]!)).length / 19],
+    ['binaryCrossEntropy, Uint8Array 0/1 labels', binarySpec, (a, b) => Uint8Array.from(binary.slice(a, b)), (a, b) => Float32Array.from(binary.slice(a, b)),
+      (p) => binary.filter((t, r) => (p[r]! >= 0.5) === (t === 1)).length / 19],
+  ];
+
+  describe.each(['reference', 'cpu', 'webgpu'] as const)('%s', (backend) => {
+    it.each(CASES)('%s train, fit and evaluate exactly as their one-hot rows', async (_what, spec, labels, targets, accuracyOf) => {
+      const withLabels = await labelTrace({ ...spec, backend }, x, labels);
+      const withTargets = await labelTrace({ ...spec, backend }, x, targets);
+      expect(withLabels).toEqual(withTargets);
+      expect(withLabels.evaluation.accuracy).toBe(accuracyOf(Float32Array.from(withLabels.predictions)));
+      expect(withLabels.losses[withLabels.losses.length - 1]).toBeLessThan(withLabels.losses[0]!);
+    });
   });
 });
 
