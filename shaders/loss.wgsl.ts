@@ -87,7 +87,7 @@ function rowLossBody(loss: LossName): string {
     let p = exp(y - logNorm);
     outputGrad[base + j] = (p * targetSum - t) * gradScale * activationDerivative(y, dims.slope);
   }`;
-    // dims.scale is n for mse (the mean over every element), 1 for sse.
+    // dims.scale is n for mse (the mean over every element), 1 for sse; n for the losses below.
     case 'mse':
     case 'sse': return `
   let gradScale = 2.0 / (f32(rows) * dims.scale);

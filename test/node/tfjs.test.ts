@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createNetwork, fromTfjsArtifacts, ModelFileError, type NetworkSpec, type TfjsArtifacts } from '../../src/index.js';
+import { createNetwork, fromTfjsArtifacts, ModelFileError, SpecError, type NetworkSpec, type TfjsArtifacts } from '../../src/index.js';
 
 const X = Array.from({ length: 9 }, (_, r) => [Math.sin(r) * 2 + 4, (r % 3) - 1, Math.cos(r) / 2, r / 9]);
 const Y = X.map(([a, b]) => (a! - 4 + b! > 0 ? [1, 0, 0] : b! > 0 ? [0, 1, 0] : [0, 0, 1]));
@@ -48,6 +48,14 @@ const EXPORTS: [string, Partial<NetworkSpec>][] = [
   ['a sigmoid under the softmax (an Activation layer)', {
     layers: [{ type: 'dense', units: 5 }, { type: 'tanh' }, { type: 'dense', units: 3 }, { type: 'sigmoid' }],
   }],
+  // The sigmoid of binaryCrossEntropy is the loss's in our plan and the Dense layer's in TF.js.
+  ['binaryCrossEntropy on logits (a sigmoid output in TF.js)', {
+    layers: [{ type: 'dense', units: 5 }, { type: 'relu' }, { type: 'dense', units: 3 }], loss: 'binaryCrossEntropy',
+  }],
+  ['binaryCrossEntropy after a sigmoid layer', {
+    layers: [{ type: 'dense', units: 5 }, { type: 'relu' }, { type: 'dense', units: 3 }, { type: 'sigmoid' }], loss: 'binaryCrossEntropy',
+  }],
+  ['huber, a linear output', { layers: [{ type: 'dense', units: 5 }, { type: 'tanh' }, { type: 'dense', units: 3 }], loss: { type: 'huber', delta: 0.5 } }],
 ];
 
 const baseSpec: NetworkSpec = {
@@ -125,6 +133,36 @@ describe('import from TF.js', () => {
     model.dispose();
     mse.dispose();
     sse.dispose();
+  });
+
+  it('a model ending in a sigmoid trains with binaryCrossEntropy, predicting what TF.js predicts', async () => {
+    const model = tf.sequential();
+    model.add(tf.layers.dense({ units: 5, inputShape: [4], activation: 'tanh', biasInitializer: 'randomNormal' }));
+    model.add(tf.layers.dense({ units: 3, activation: 'sigmoid', biasInitializer: 'randomNormal' }));
+    const artifacts = await artifactsOf(model);
+    const net = await fromTfjsArtifacts(artifacts, { backend: 'cpu', loss: 'binaryCrossEntropy', optimizer: { type: 'adam', learningRate: 0.05 } });
+    expect(net.plan.loss).toEqual({ type: 'binaryCrossEntropy' });
+    expect(net.plan.layers.map((l) => l.activation.name)).toEqual(['tanh', 'linear']);
+    expectClose(await net.predict(X), await tfPredict(model, X));
+    const { loss } = await net.fit(X, Y, { epochs: 3 });
+    expect(loss[2]!).toBeLessThan(loss[0]!);
+    // Exported again, it is a Dense layer with a sigmoid, as it came.
+    const layers = (await net.toTfjsArtifacts()).modelTopology.config.layers as { config: { activation: string } }[];
+    expect(layers.map((l) => l.config.activation)).toEqual(['tanh', 'sigmoid']);
+    model.dispose();
+    net.dispose();
+  });
+
+  it('a model ending in softmax takes softmaxCrossEntropy as a name or an object, and refuses another loss', async () => {
+    const model = tfModel();
+    const artifacts = await artifactsOf(model);
+    const net = await fromTfjsArtifacts(artifacts, { backend: 'cpu', loss: { type: 'softmaxCrossEntropy' } });
+    expect(net.plan.loss).toEqual({ type: 'softmaxCrossEntropy' });
+    const refused = fromTfjsArtifacts(artifacts, { backend: 'cpu', loss: 'binaryCrossEntropy' });
+    await expect(refused).rejects.toBeInstanceOf(SpecError);
+    await expect(refused).rejects.toThrow("ends in a softmax, so its loss is 'softmaxCrossEntropy', not 'binaryCrossEntropy'");
+    model.dispose();
+    net.dispose();
   });
 
   it('reads what the Keras converter writes: model_config, an InputLayer, scoped weight names, split weight data', async () => {
