@@ -464,8 +464,8 @@ export class Network {
   /**
    * The model as TF.js layers-model artifacts: `tf.loadLayersModel(tf.io.fromMemory(artifacts))`
    * loads it (a Sequential of Dense layers; LeakyReLU as its own layer; softmax on the output for
-   * softmaxCrossEntropy, a sigmoid for binaryCrossEntropy). Standardization is not part of a TF.js model, so a standardizing network
-   * is refused.
+   * softmaxCrossEntropy, a sigmoid for binaryCrossEntropy). Standardization is not part of a TF.js
+   * model, so a standardizing network's statistics are folded into its first layer.
    */
   toTfjsArtifacts(): Promise<TfjsArtifacts> {
     return this.run('toTfjsArtifacts', async (impl) => {
