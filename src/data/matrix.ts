@@ -18,7 +18,7 @@ export interface Targets {
 }
 
 /** The target of output j of row r: its value, or 1 where j is the row's class index and 0 elsewhere. */
-export const targetAt = ({ values, labels }: Targets, r: number, j: number, width: number): number =>
+const targetAt = ({ values, labels }: Targets, r: number, j: number, width: number): number =>
   labels ? (values[r] === j ? 1 : 0) : values[r * width + j]!;
 
 const INTEGER_ARRAYS = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array];
