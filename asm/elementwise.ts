@@ -5,7 +5,8 @@ import { storeLanes } from './matmul';
 import {
   ACTIVATION_ELU as ELU, ACTIVATION_GELU as GELU, ACTIVATION_LEAKY_RELU as LEAKY_RELU, ACTIVATION_LINEAR as LINEAR,
   ACTIVATION_RELU as RELU, ACTIVATION_SIGMOID as SIGMOID, ACTIVATION_SILU as SILU, ACTIVATION_SOFTPLUS as SOFTPLUS,
-  ACTIVATION_TANH as TANH, LOSS_MSE, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SSE, OPTIMIZER_ADAM, OPTIMIZER_MOMENTUM, OPTIMIZER_SGD,
+  ACTIVATION_TANH as TANH, LOSS_BINARY_CROSS_ENTROPY, LOSS_HUBER, LOSS_MEAN_ABSOLUTE_ERROR, LOSS_MSE, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SSE,
+  OPTIMIZER_ADAM, OPTIMIZER_MOMENTUM, OPTIMIZER_SGD,
 } from '../src/ops/wasm-codes';
 // The op codes come from the TypeScript side's file (the op tables' wasmCode), so the two cannot drift.
 // Each kernel traps (unreachable) on a code it does not handle, so an op added to a table but not
@@ -168,15 +169,35 @@ export function columnSums(grad: usize, sums: usize, rows: i32, n: i32, colStart
   return Math.abs(g) < 7.888609052210118e-31 ? 0 : <f32>g;
 }
 
+/** σ(z) from e^−|z| ≤ 1, which never overflows. */
+// @ts-ignore: decorator
+@inline function stableSigmoid(z: f64): f64 {
+  const e = Math.exp(-Math.abs(z));
+  return z >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+
 /**
  * Writes dL/dz of the output layer into grad [rows, n] and returns the batch's mean loss. The
  * formulas are those of shaders/loss.wgsl.ts: for softmax cross-entropy (p − t·Σt)/rows from the
- * log-sum-exp of the row (numerically stable), for mse/sse 2(y − t)/divisor, each times f'(y) of
- * the output activation. The loss is summed in f64, in order.
+ * log-sum-exp of the row (numerically stable); for mse/sse 2(y − t)/divisor; for binary
+ * cross-entropy on the logit z, max(z, 0) − z·t + log(1 + e^−|z|) with gradient σ(z) − t; for mean
+ * absolute error sign(y − t); for Huber ½d² or δ(|d| − ½δ) with gradient d clamped to ±δ; each over
+ * rows·n (rows for sse and softmax) and times f'(y) of the output activation. With `labels`, target
+ * holds one class index per row, whose one-hot rows are first written into grad: each element
+ * reads its target there before writing its gradient over it. The loss is summed in f64, in order.
  */
-export function loss(kind: i32, output: usize, target: usize, grad: usize, rows: i32, n: i32, activation: i32, slope: f32): f64 {
+export function loss(kind: i32, output: usize, target: usize, grad: usize, rows: i32, n: i32, activation: i32, slope: f32,
+  delta: f32, labels: i32): f64 {
   checkActivation(activation);
-  if (kind != LOSS_SOFTMAX_CROSS_ENTROPY && kind != LOSS_MSE && kind != LOSS_SSE) unreachable();
+  if (kind != LOSS_SOFTMAX_CROSS_ENTROPY && kind != LOSS_MSE && kind != LOSS_SSE && kind != LOSS_BINARY_CROSS_ENTROPY
+    && kind != LOSS_MEAN_ABSOLUTE_ERROR && kind != LOSS_HUBER) unreachable();
+  if (labels) {
+    memory.fill(grad, 0, (<usize>rows * n) << 2);
+    for (let r = 0; r < rows; r++) {
+      store<f32>(grad + ((<usize>r * n + <usize>load<f32>(target + (<usize>r << 2))) << 2), 1);
+    }
+    target = grad;
+  }
   let total: f64 = 0;
   if (kind == LOSS_SOFTMAX_CROSS_ENTROPY) {
     for (let r = 0; r < rows; r++) {
@@ -201,13 +222,29 @@ export function loss(kind: i32, output: usize, target: usize, grad: usize, rows:
     }
     return total / rows;
   }
-  const divisor: f64 = kind == LOSS_MSE ? <f64>rows * n : <f64>rows;
+  const divisor: f64 = kind == LOSS_SSE ? <f64>rows : <f64>rows * n;
+  const d = <f64>delta;
   for (let i = 0; i < rows * n; i++) {
     const offset = <usize>i << 2;
     const y = <f64>load<f32>(output + offset);
-    const diff = y - <f64>load<f32>(target + offset);
-    total += diff * diff;
-    store<f32>(grad + offset, flushTiny(2 * diff / divisor * derivative(<f32>y, activation, slope)));
+    const t = <f64>load<f32>(target + offset);
+    const diff = y - t;
+    let dy: f64;
+    if (kind == LOSS_MSE || kind == LOSS_SSE) {
+      total += diff * diff;
+      dy = 2 * diff;
+    } else if (kind == LOSS_BINARY_CROSS_ENTROPY) {
+      total += Math.max(y, 0) - y * t + Math.log1p(Math.exp(-Math.abs(y)));
+      dy = stableSigmoid(y) - t;
+    } else if (kind == LOSS_MEAN_ABSOLUTE_ERROR) {
+      total += Math.abs(diff);
+      dy = diff > 0 ? 1 : diff < 0 ? -1 : 0;
+    } else {
+      const size = Math.abs(diff);
+      total += size <= d ? 0.5 * diff * diff : d * (size - 0.5 * d);
+      dy = Math.min(Math.max(diff, -d), d);
+    }
+    store<f32>(grad + offset, flushTiny(dy / divisor * derivative(<f32>y, activation, slope)));
   }
   return total / divisor;
 }
@@ -224,6 +261,14 @@ export function softmaxRows(logits: usize, probabilities: usize, rows: i32, n: i
       const offset = base + (<usize>j << 2);
       store<f32>(probabilities + offset, <f32>(Math.exp(<f64>load<f32>(logits + offset) - largest) / sum));
     }
+  }
+}
+
+/** probabilities[i] = σ(logits[i]) for the count elements, computed in f64 without overflow. */
+export function sigmoidRows(logits: usize, probabilities: usize, count: i32): void {
+  for (let i = 0; i < count; i++) {
+    const offset = <usize>i << 2;
+    store<f32>(probabilities + offset, <f32>stableSigmoid(<f64>load<f32>(logits + offset)));
   }
 }
 

@@ -13,7 +13,8 @@ struct Dims {
   rowsAxis: u32,
   slope: f32,
   scale: f32,
-  extra: u32,
+  // Huber's δ, for the loss kernel.
+  delta: f32,
   pad: u32,
 }
 struct Step {

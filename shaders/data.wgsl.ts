@@ -1,3 +1,4 @@
+import type { OutputTransform } from '../src/ops/index.js';
 import { LINEAR_WORKGROUP, UNIFORMS } from './common.js';
 import { LINEAR_INDEX } from './optimizer.wgsl.js';
 
@@ -30,11 +31,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
 }
 
 /*
- * Row-wise softmax for predictions of a softmaxCrossEntropy network (the logits stay the layer's
- * output; probabilities are written beside them). Subtracting the row's max keeps exp finite.
- * Dims: m = rows (from Step), n = outputs.
+ * The loss's output transform for predictions (the logits stay the layer's output; probabilities
+ * are written beside them), one thread per row. Dims: m = rows (from Step), n = outputs.
+ *   softmax  each row's, shifted by the row's largest logit so exp stays finite
+ *   sigmoid  each element's, σ(z) from e = e^−|z| ≤ 1: 1/(1 + e) for z ≥ 0, e/(1 + e) below
  */
-export function softmaxShader(): string {
+export function outputTransformShader(transform: Exclude<OutputTransform, 'none'>): string {
   return /* wgsl */ `
 ${UNIFORMS}
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
@@ -48,6 +50,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     return;
   }
   let base = row * size.y;
+${transformBody(transform)}
+}
+`;
+}
+
+function transformBody(transform: Exclude<OutputTransform, 'none'>): string {
+  switch (transform) {
+    case 'softmax': return `
   var largest = logits[base];
   for (var j = 1u; j < size.y; j++) {
     largest = max(largest, logits[base + j]);
@@ -58,7 +68,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   }
   for (var j = 0u; j < size.y; j++) {
     probabilities[base + j] = exp(logits[base + j] - largest) / sum;
+  }`;
+    case 'sigmoid': return `
+  for (var j = 0u; j < size.y; j++) {
+    let z = logits[base + j];
+    let e = exp(-abs(z));
+    probabilities[base + j] = select(e / (1.0 + e), 1.0 / (1.0 + e), z >= 0.0);
+  }`;
+    default: return transform satisfies never;
   }
-}
-`;
 }

@@ -1,5 +1,5 @@
-import type { ActivationName } from '../src/ops/index.js';
-import { gatherRowsShader, softmaxShader } from './data.wgsl.js';
+import type { ActivationName, OutputTransform } from '../src/ops/index.js';
+import { gatherRowsShader, outputTransformShader } from './data.wgsl.js';
 import { activationDerivativeShader } from './elementwise.wgsl.js';
 import { lossReduceShader, lossShader, type LossKey } from './loss.wgsl.js';
 import { matmulShader, type MatmulKey } from './matmul.wgsl.js';
@@ -17,7 +17,7 @@ export type KernelKey =
   | { kind: 'biasGradient' }
   | { kind: 'optimizer'; optimizer: OptimizerKind }
   | { kind: 'gatherRows' }
-  | { kind: 'softmax' }
+  | { kind: 'outputTransform'; transform: Exclude<OutputTransform, 'none'> }
   | { kind: 'activationDerivative'; activation: ActivationName };
 
 export function kernelName(key: KernelKey): string {
@@ -32,7 +32,7 @@ export function kernelSource(key: KernelKey): string {
     case 'biasGradient': return biasGradientShader();
     case 'optimizer': return optimizerShader(key.optimizer);
     case 'gatherRows': return gatherRowsShader();
-    case 'softmax': return softmaxShader();
+    case 'outputTransform': return outputTransformShader(key.transform);
     case 'activationDerivative': return activationDerivativeShader(key.activation);
   }
 }

@@ -6,18 +6,29 @@ export interface LossKey {
   loss: LossName;
   /** The output layer's activation: its derivative turns dL/dy into dL/dz in the same pass. */
   activation: ActivationName;
+  /**
+   * `targets` holds one class index per row ([rows, 1], exact integers in f32) instead of
+   * [rows, n] values: the target of output j is 1 where j is the row's class, else 0.
+   */
+  labels: boolean;
 }
 
 
 /*
  * One thread per row: writes the row's loss term and the gradient with respect to the output
  * layer's pre-activation, dL/dz = dL/dy · f'(y), for every output of the row. Dims: m = rows
- * (from Step), n = outputs.
+ * (from Step), n = outputs, scale = n for the means over every element (1 otherwise), delta = δ.
  *   mse   L = Σ(y − t)² / (rows·n)       dL/dy = 2(y − t) / (rows·n)
  *   sse   L = Σ(y − t)² / rows           dL/dy = 2(y − t) / rows
  *   softmaxCrossEntropy on the logits y: p = softmax(y), L = −Σ t·log p / rows, with
  *         log p = y − (max + log Σ exp(y − max)) (no overflow), dL/dy = (p·Σt − t) / rows,
  *         which is (p − t)/rows for one-hot targets and exact for any target rows.
+ *   binaryCrossEntropy on the logits y: L = Σ −t·log σ(y) − (1 − t)·log(1 − σ(y)) / (rows·n),
+ *         each term written max(y, 0) − y·t + log(1 + e^−|y|) (no overflow, exact for any y),
+ *         dL/dy = (σ(y) − t) / (rows·n), σ taken from e^−|y| too.
+ *   meanAbsoluteError  L = Σ|y − t| / (rows·n)    dL/dy = sign(y − t) / (rows·n), 0 at 0 (TF.js)
+ *   huber  with d = y − t: L = Σ (½d² if |d| ≤ δ, else δ(|d| − ½δ)) / (rows·n) (Keras),
+ *         dL/dy = clamp(d, −δ, δ) / (rows·n)
  */
 export function lossShader(key: LossKey): string {
   return /* wgsl */ `
@@ -27,6 +38,7 @@ ${UNIFORMS}
 @group(0) @binding(4) var<storage, read_write> outputGrad: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rowLoss: array<f32>;
 ${activationFunctions(key.activation)}
+${targetFunction(key.labels)}
 
 @compute @workgroup_size(${LINEAR_WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
@@ -45,6 +57,13 @@ ${rowLossBody(key.loss)}
 `;
 }
 
+/** `targetAt(row, j, n)`: the target of output j of a row, read from its value or its class index. */
+function targetFunction(labels: boolean): string {
+  return labels
+    ? 'fn targetAt(row: u32, j: u32, n: u32) -> f32 { return select(0.0, 1.0, u32(targets[row]) == j); }'
+    : 'fn targetAt(row: u32, j: u32, n: u32) -> f32 { return targets[row * n + j]; }';
+}
+
 /** One row's loss into `total` and its dL/dz into outputGrad, per loss (formulas above). */
 function rowLossBody(loss: LossName): string {
   switch (loss) {
@@ -57,26 +76,56 @@ function rowLossBody(loss: LossName): string {
   var targetSum = 0.0;
   for (var j = 0u; j < n; j++) {
     expSum += exp(output[base + j] - largest);
-    targetSum += targets[base + j];
+    targetSum += targetAt(row, j, n);
   }
   let logNorm = largest + log(expSum);
   let gradScale = 1.0 / f32(rows);
   for (var j = 0u; j < n; j++) {
     let y = output[base + j];
-    let t = targets[base + j];
+    let t = targetAt(row, j, n);
     total += t * (logNorm - y);
     let p = exp(y - logNorm);
     outputGrad[base + j] = (p * targetSum - t) * gradScale * activationDerivative(y, dims.slope);
   }`;
-    // dims.scale is n for mse (the mean over every element), 1 for sse.
+    // dims.scale is n for mse (the mean over every element), 1 for sse; n for the losses below.
     case 'mse':
     case 'sse': return `
   let gradScale = 2.0 / (f32(rows) * dims.scale);
   for (var j = 0u; j < n; j++) {
     let y = output[base + j];
-    let diff = y - targets[base + j];
+    let diff = y - targetAt(row, j, n);
     total += diff * diff;
     outputGrad[base + j] = diff * gradScale * activationDerivative(y, dims.slope);
+  }`;
+    // e = e^−|y| ≤ 1: σ(y) = 1/(1 + e) for y ≥ 0, e/(1 + e) below, neither overflows.
+    case 'binaryCrossEntropy': return `
+  let gradScale = 1.0 / (f32(rows) * dims.scale);
+  for (var j = 0u; j < n; j++) {
+    let y = output[base + j];
+    let t = targetAt(row, j, n);
+    let e = exp(-abs(y));
+    total += max(y, 0.0) - y * t + log(1.0 + e);
+    let p = select(e / (1.0 + e), 1.0 / (1.0 + e), y >= 0.0);
+    outputGrad[base + j] = (p - t) * gradScale * activationDerivative(y, dims.slope);
+  }`;
+    case 'meanAbsoluteError': return `
+  let gradScale = 1.0 / (f32(rows) * dims.scale);
+  for (var j = 0u; j < n; j++) {
+    let y = output[base + j];
+    let diff = y - targetAt(row, j, n);
+    total += abs(diff);
+    outputGrad[base + j] = sign(diff) * gradScale * activationDerivative(y, dims.slope);
+  }`;
+    // clamp(d, −δ, δ) is d inside the quadratic zone and δ·sign(d) beyond it.
+    case 'huber': return `
+  let gradScale = 1.0 / (f32(rows) * dims.scale);
+  let delta = dims.delta;
+  for (var j = 0u; j < n; j++) {
+    let y = output[base + j];
+    let diff = y - targetAt(row, j, n);
+    let size = abs(diff);
+    total += select(delta * (size - 0.5 * delta), 0.5 * diff * diff, size <= delta);
+    outputGrad[base + j] = clamp(diff, -delta, delta) * gradScale * activationDerivative(y, dims.slope);
   }`;
     default: return loss satisfies never;
   }
@@ -88,7 +137,7 @@ export const LOSS_REDUCE_WORKGROUP = 256;
 /*
  * Sums the batch's row losses into lossRecord[step.slot] with one workgroup: strided partial sums,
  * then a tree in workgroup memory. Dims: m = rows (from Step); scale = 1/(rows·scale) applied at the
- * end (scale is n for mse, 1 otherwise). Slots let a whole epoch run without a readback: the losses
+ * end (scale is n for the means over every element, 1 otherwise). Slots let a whole epoch run without a readback: the losses
  * of every batch are read once at the end.
  */
 export function lossReduceShader(): string {

@@ -27,7 +27,7 @@ export function autoDecision(adapter: AdapterFacts | null): AutoDecision {
 /** Milliseconds of one training step on `backend` (best of two after a warm-up), on zero data of batchSize rows. */
 export async function probeStep(backend: Backend, plan: Plan): Promise<number> {
   const x = new Float32Array(plan.batchSize * plan.inputSize);
-  const y = new Float32Array(plan.batchSize * plan.outputSize);
+  const y = { values: new Float32Array(plan.batchSize * plan.outputSize), labels: false };
   await backend.trainBatch(x, y, plan.batchSize);
   let best = Infinity;
   for (let trial = 0; trial < 2; trial++) {

@@ -1,3 +1,4 @@
+import type { Targets } from './data/matrix.js';
 import type { BackendName } from './spec.js';
 import type { MatmulVariant } from '../shaders/index.js';
 import type { GpuWait } from './spec.js';
@@ -87,18 +88,18 @@ export interface Backend {
   /** Calls `listener` with the reason if the device behind the backend is lost (WebGPU only); returns an unsubscribe. */
   onLost?(listener: (reason: string) => void): () => void;
   /** One step on `rows` ≤ batchSize rows; returns the batch's loss before the update. */
-  trainBatch(x: Float32Array, y: Float32Array, rows: number): Promise<number>;
+  trainBatch(x: Float32Array, y: Targets, rows: number): Promise<number>;
   /** Keeps a training set where batches can be taken from it by index (on the GPU: uploaded once). */
-  setTrainingSet(x: Float32Array, y: Float32Array, rows: number): void;
+  setTrainingSet(x: Float32Array, y: Targets, rows: number): void;
   /**
    * One epoch over the training set in `order`, in batches of batchSize (the last may be smaller).
    * Returns every batch's loss, read once at the end. `afterBatch` runs after each batch is queued.
    */
   trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void): Promise<Float32Array>;
-  /** Outputs (softmax applied for softmaxCrossEntropy) for any number of rows. */
+  /** Outputs (the loss's output transform applied: softmax, sigmoid) for any number of rows. */
   predict(x: Float32Array, rows: number): Promise<Float32Array>;
-  /** Mean loss over any number of rows, and the outputs (softmax applied) for accuracy. */
-  evaluate(x: Float32Array, y: Float32Array, rows: number): Promise<{ loss: number; outputs: Float32Array }>;
+  /** Mean loss over any number of rows, and the outputs (transformed as predict's) for accuracy. */
+  evaluate(x: Float32Array, y: Targets, rows: number): Promise<{ loss: number; outputs: Float32Array }>;
   stats(): ResourceStats;
   /**
    * WebGPU: settles when every matrix product runs the kernel variant the autotune chose (its

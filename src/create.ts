@@ -9,7 +9,7 @@ import { parseTfjsArtifacts } from './io/tfjs.js';
 import { Network, type NetworkOrigin, type RestoreOptions } from './network.js';
 import { compilePlan, initialParameters, type Plan } from './plan.js';
 import { ReferenceBackend } from './reference/reference.js';
-import { describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossName, type NetworkSpec, type OptimizerSpec } from './spec.js';
+import { describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossSpec, type NetworkSpec, type OptimizerSpec } from './spec.js';
 import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
 import { checkLimits, WebGpuBackend } from './webgpu/trainer.js';
 import { defaultGpuWait } from './webgpu/waiter.js';
@@ -166,8 +166,11 @@ const TFJS_IMPORT_KEYS: readonly (keyof TfjsImportOptions)[] = ['backend', 'devi
 export interface TfjsImportOptions {
   backend?: BackendChoice;
   device?: GPUDevice;
-  /** Default 'mse'; a model ending in softmax always gets 'softmaxCrossEntropy'. */
-  loss?: LossName;
+  /**
+   * Default 'mse'; a model ending in softmax always gets 'softmaxCrossEntropy'. A model ending in a
+   * sigmoid trains with 'binaryCrossEntropy' when given it (the sigmoid becomes the loss's).
+   */
+  loss?: LossSpec;
   optimizer?: OptimizerSpec;
   batchSize?: number;
   seed?: number;
@@ -181,12 +184,12 @@ export interface TfjsImportOptions {
 export async function fromTfjsArtifacts(artifacts: unknown, options: TfjsImportOptions = {}): Promise<Network> {
   if (typeof options !== 'object' || options === null) throw new SpecError('fromTfjsArtifacts options must be an object');
   const model = parseTfjsArtifacts(artifacts);
-  if (model.loss && options.loss !== undefined && options.loss !== model.loss) {
-    throw new SpecError(`the model ends in a softmax, so its loss is 'softmaxCrossEntropy', not ${JSON.stringify(options.loss)}`);
-  }
   checkKeys(options, TFJS_IMPORT_KEYS, 'fromTfjsArtifacts options');
   const { device, backend, ...rest } = options;
-  const plan = compilePlan({ ...rest, inputSize: model.inputSize, layers: model.layers, loss: model.loss ?? options.loss });
+  const plan = compilePlan({ ...rest, inputSize: model.inputSize, layers: model.layers, loss: rest.loss ?? model.loss });
+  if (model.loss && plan.loss.type !== model.loss) {
+    throw new SpecError(`the model ends in a softmax, so its loss is '${model.loss}', not '${plan.loss.type}'`);
+  }
   checkDevice(device);
   checkBackend(backend);
   const parameters = () => {

@@ -1,5 +1,5 @@
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from './backend.js';
-import { gatherRows } from './data/matrix.js';
+import { gatherRows, type Targets } from './data/matrix.js';
 import type { Plan } from './plan.js';
 import type { BackendName } from './spec.js';
 
@@ -12,8 +12,8 @@ export abstract class HostBackend implements Backend {
   abstract readonly name: BackendName;
   abstract readonly info: DeviceInfo;
   private trainX: Float32Array = new Float32Array(0);
-  private trainY: Float32Array = new Float32Array(0);
-  // Batch staging [batchSize, inputSize] and [batchSize, outputSize], reused by every epoch.
+  private trainY: Targets = { values: new Float32Array(0), labels: false };
+  // Batch staging [batchSize, inputSize] and [batchSize, outputSize] (labels take [batchSize, 1] of it), reused by every epoch.
   private readonly batchX: Float32Array;
   private readonly batchY: Float32Array;
 
@@ -27,30 +27,36 @@ export abstract class HostBackend implements Backend {
   abstract getState(): Promise<TrainingState>;
   abstract setState(state: TrainingState): Promise<void>;
   /** One training step; returns the loss before the update. */
-  protected abstract step(x: Float32Array, y: Float32Array, rows: number): number;
-  /** Outputs of `rows` ≤ batchSize rows, softmax applied for softmaxCrossEntropy. */
+  protected abstract step(x: Float32Array, y: Targets, rows: number): number;
+  /** Outputs of `rows` ≤ batchSize rows, the loss's output transform applied. */
   protected abstract outputs(x: Float32Array, rows: number): Float32Array;
   /** Loss of `rows` ≤ batchSize rows without an update. */
-  protected abstract batchLoss(x: Float32Array, y: Float32Array, rows: number): number;
+  protected abstract batchLoss(x: Float32Array, y: Targets, rows: number): number;
 
-  async trainBatch(x: Float32Array, y: Float32Array, rows: number): Promise<number> {
+  /** Floats per row of `y`: one class index, or a value per output. */
+  private targetWidth(y: Targets): number {
+    return y.labels ? 1 : this.plan.outputSize;
+  }
+
+  async trainBatch(x: Float32Array, y: Targets, rows: number): Promise<number> {
     return this.step(x, y, rows);
   }
 
-  setTrainingSet(x: Float32Array, y: Float32Array): void {
+  setTrainingSet(x: Float32Array, y: Targets): void {
     this.trainX = x;
     this.trainY = y;
   }
 
   async trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void): Promise<Float32Array> {
-    const { batchSize, inputSize, outputSize } = this.plan;
+    const { batchSize, inputSize } = this.plan;
     const losses = new Float32Array(Math.ceil(order.length / batchSize));
+    const batchTargets: Targets = { values: this.batchY, labels: this.trainY.labels };
     for (let batch = 0; batch < losses.length; batch++) {
       const start = batch * batchSize;
       const rows = Math.min(batchSize, order.length - start);
       gatherRows(this.trainX, order, start, rows, inputSize, this.batchX);
-      gatherRows(this.trainY, order, start, rows, outputSize, this.batchY);
-      losses[batch] = this.step(this.batchX, this.batchY, rows);
+      gatherRows(this.trainY.values, order, start, rows, this.targetWidth(this.trainY), this.batchY);
+      losses[batch] = this.step(this.batchX, batchTargets, rows);
       afterBatch?.(batch, rows);
     }
     return losses;
@@ -67,13 +73,14 @@ export abstract class HostBackend implements Backend {
     return result;
   }
 
-  async evaluate(x: Float32Array, y: Float32Array, rows: number): Promise<{ loss: number; outputs: Float32Array }> {
-    const { batchSize, inputSize, outputSize } = this.plan;
+  async evaluate(x: Float32Array, y: Targets, rows: number): Promise<{ loss: number; outputs: Float32Array }> {
+    const { batchSize, inputSize } = this.plan;
+    const width = this.targetWidth(y);
     let weightedLoss = 0;
     for (let start = 0; start < rows; start += batchSize) {
       const count = Math.min(batchSize, rows - start);
       const xChunk = x.subarray(start * inputSize, (start + count) * inputSize);
-      const yChunk = y.subarray(start * outputSize, (start + count) * outputSize);
+      const yChunk = { values: y.values.subarray(start * width, (start + count) * width), labels: y.labels };
       // Every loss is a mean over rows, so chunk losses weighted by their row counts give the mean.
       weightedLoss += this.batchLoss(xChunk, yChunk, count) * count;
     }
@@ -86,6 +93,6 @@ export abstract class HostBackend implements Backend {
 
   dispose(): void {
     this.trainX = new Float32Array(0);
-    this.trainY = new Float32Array(0);
+    this.trainY = { values: new Float32Array(0), labels: false };
   }
 }

@@ -51,7 +51,10 @@ export interface FitResult {
 
 export interface Evaluation {
   loss: number;
-  /** Fraction of rows whose argmax matches the target's (0.5 threshold for one output). */
+  /**
+   * Fraction of rows whose argmax matches the target's or the class label (0.5 threshold for one
+   * output); for binaryCrossEntropy, fraction of outputs on the target's side of 0.5.
+   */
   accuracy: number;
 }
 

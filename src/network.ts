@@ -1,6 +1,6 @@
 import type { Backend, DeviceInfo, ResourceStats } from './backend.js';
 import { CallQueue } from './call-queue.js';
-import { accuracy, toMatrix, type MatrixInput } from './data/matrix.js';
+import { accuracy, checkRange, isLabelForm, toLabels, toMatrix, type MatrixInput, type Targets } from './data/matrix.js';
 import { mulberry32, shuffleInto } from './data/random.js';
 import { applyStandardization, computeStandardization, type Standardization } from './data/standardize.js';
 import { DeviceLostError, DisposedError, ShapeError, SpecError } from './errors.js';
@@ -10,7 +10,7 @@ import {
   FIT_OPTION_KEYS, RESTORE_OPTION_KEYS, type BackendFactory, type Evaluation, type FitOptions, type FitResult, type LayerWeights,
   type NetworkOrigin, type RestoreOptions, type SaveOptions,
 } from './network-types.js';
-import { checkKeys } from './ops/index.js';
+import { checkKeys, LOSSES } from './ops/index.js';
 import { readView, viewOf, type ParameterView, type Plan } from './plan.js';
 import { describeValue, type BackendName } from './spec.js';
 import { firstNonFinite, SyncedState } from './synced-state.js';
@@ -90,9 +90,39 @@ export class Network {
   /** Checks x (and y, with matching rows) completely; nothing is standardized yet. */
   private checked(x: MatrixInput, y: MatrixInput) {
     const { data: xData, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
-    const { data: yData, rows: yRows } = toMatrix(y, this.plan.outputSize, 'y', 'the output width');
+    return { x: xData, y: this.targets(y, rows), rows };
+  }
+
+  /**
+   * y as targets [rows, outputs], or as labels, one integer per row (an integer typed array, or a
+   * number[] of `rows` values for several outputs), where the loss takes them (LossEntry.labels).
+   */
+  private targets(y: MatrixInput, rows: number): Targets {
+    const { loss, outputSize } = this.plan;
+    const entry = LOSSES[loss.type];
+    if (isLabelForm(y, rows, outputSize)) {
+      const labels = y as ArrayLike<unknown>;
+      const kind = entry.labels;
+      switch (kind) {
+        case 'classes':
+          return { values: toLabels(labels, rows, outputSize, 'y', `a class index, an integer in [0, ${outputSize})`), labels: true };
+        case 'binary':
+          if (outputSize !== 1) {
+            throw new ShapeError(`y is given as labels, one per row, but loss ${loss.type} takes 0/1 labels only for one output unit ` +
+              `and this network has ${outputSize}: give y as [rows, ${outputSize}] targets in [0, 1]`);
+          }
+          // 0 or 1 for the one output: the labels are the targets themselves.
+          return { values: toLabels(labels, rows, 2, 'y', '0 or 1'), labels: false };
+        case 'none':
+          throw new ShapeError(`y is given as class labels, one per row, which loss ${loss.type} cannot take: ` +
+            `give y as [rows, ${outputSize}] targets (a Float32Array or rows of numbers)`);
+        default: return kind satisfies never;
+      }
+    }
+    const { data, rows: yRows } = toMatrix(y, outputSize, 'y', 'the output width');
     if (yRows !== rows) throw new ShapeError(`y has ${yRows} rows but x has ${rows}`);
-    return { x: xData, y: yData, rows };
+    if (entry.probabilityTargets) checkRange(data, outputSize, 0, 1, 'y', `${loss.type} targets (probabilities)`);
+    return { values: data, labels: false };
   }
 
   /** Training data: checked completely before the first fit's standardization statistics are taken from x. */
@@ -147,6 +177,9 @@ export class Network {
 
   /**
    * One training step on at most batchSize rows; resolves to that batch's loss before the update.
+   * `y` is [rows, outputs] targets, or class labels for softmaxCrossEntropy (an integer typed array
+   * or a number[], one class index per row) and 0/1 labels for binaryCrossEntropy on one output;
+   * fit and evaluate take the same forms.
    * A NaN or infinite loss rejects with DivergenceError and puts back the last synchronised state.
    */
   trainBatch(x: MatrixInput, y: MatrixInput): Promise<number> {
@@ -205,7 +238,7 @@ export class Network {
     });
   }
 
-  /** Outputs for every row of x, row-major [rows, outputs]; softmax applied for softmaxCrossEntropy. */
+  /** Outputs for every row of x, row-major [rows, outputs]; probabilities for softmaxCrossEntropy and binaryCrossEntropy. */
   predict(x: MatrixInput): Promise<Float32Array> {
     return this.calls.run('predict', async (impl) => {
       const { data, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
@@ -218,7 +251,7 @@ export class Network {
     return this.calls.run('evaluate', async (impl) => {
       const pair = this.checked(x, y);
       const { loss, outputs } = await impl.evaluate(this.standardized(pair.x), pair.y, pair.rows);
-      return { loss, accuracy: accuracy(outputs, pair.y, pair.rows, this.plan.outputSize) };
+      return { loss, accuracy: accuracy(outputs, pair.y, pair.rows, this.plan.outputSize, LOSSES[this.plan.loss.type].accuracy) };
     });
   }
 
@@ -246,8 +279,8 @@ export class Network {
   /**
    * The model as TF.js layers-model artifacts: `tf.loadLayersModel(tf.io.fromMemory(artifacts))`
    * loads it (a Sequential of Dense layers; LeakyReLU as its own layer; softmax on the output for
-   * softmaxCrossEntropy). Standardization is not part of a TF.js model, so a standardizing network
-   * is refused.
+   * softmaxCrossEntropy, a sigmoid for binaryCrossEntropy). Standardization is not part of a TF.js
+   * model, so a standardizing network's statistics are folded into its first layer.
    */
   toTfjsArtifacts(): Promise<TfjsArtifacts> {
     return this.calls.run('toTfjsArtifacts', async (impl) => {

@@ -1,9 +1,9 @@
 import { SpecError } from './errors.js';
 import {
-  ACTIVATION_NAMES, ACTIVATIONS, checkKeys, describeValue, isActivationName, isLossName, LOSS_NAMES, LOSSES, readParams,
-  type ActivationName, type LossName, type Optimizer,
+  ACTIVATION_NAMES, ACTIVATIONS, checkKeys, describeValue, isActivationName, LOSSES, readParams,
+  type ActivationName, type Loss, type Optimizer,
 } from './ops/index.js';
-import { DEFAULT_BATCH_SIZE, NETWORK_SPEC_KEYS, normalizeOptimizer, requirePositiveInteger, type NetworkSpec } from './spec.js';
+import { DEFAULT_BATCH_SIZE, NETWORK_SPEC_KEYS, normalizeLoss, normalizeOptimizer, requirePositiveInteger, type NetworkSpec } from './spec.js';
 import { mulberry32 } from './data/random.js';
 
 /**
@@ -52,7 +52,11 @@ export interface Plan {
   outputSize: number;
   batchSize: number;
   layers: DenseLayerPlan[];
-  loss: LossName;
+  /**
+   * The loss with its parameters. For binaryCrossEntropy the last layer is linear: its output is the
+   * logit, and the sigmoid a spec may put after it is the loss's output transform (see compilePlan).
+   */
+  loss: Loss;
   optimizer: Optimizer;
   standardize: boolean;
   seed: number;
@@ -120,16 +124,39 @@ function compileLayers(inputSize: number, layers: unknown): DenseShape[] {
   return dense;
 }
 
+/**
+ * A loss of the logit whose sigmoid is its output transform (binaryCrossEntropy) takes the last
+ * dense layer with a sigmoid after it or with none, and the plan makes it linear in both cases: the
+ * loss then reads z itself, and `predict` applies the sigmoid. That is exact and stable: from the
+ * probability y = σ(z) the cross-entropy needs log y and log(1 − y), and in float32 1 − y is 0 once
+ * z > 17 (TF.js clips y at 1e-7 for that reason), while max(z, 0) − z·t + log(1 + e^−|z|) is exact
+ * for every z, and so is its gradient σ(z) − t (the sigmoid's derivative cancels into it). Both
+ * specs compute the same function, so they compile to the same plan.
+ */
+function foldOutputActivation(loss: Loss, last: DenseShape): void {
+  const rule = LOSSES[loss.type].outputActivation;
+  switch (rule) {
+    case 'any': return;
+    case 'sigmoidOrLinear': {
+      const { name } = last.activation;
+      if (name !== 'sigmoid' && name !== 'linear') {
+        throw new SpecError(`loss ${loss.type} takes the logits of the last dense layer: follow it with a sigmoid layer or with ` +
+          `no activation, not ${name}`);
+      }
+      last.activation = { name: 'linear', slope: 0 };
+      return;
+    }
+    default: rule satisfies never;
+  }
+}
+
 /** Validates a user spec and compiles it into a Plan. Throws SpecError naming the first problem. */
 export function compilePlan(spec: NetworkSpec): Plan {
   if (typeof spec !== 'object' || spec === null) throw new SpecError('createNetwork needs a spec object');
   checkKeys(spec, NETWORK_SPEC_KEYS, 'the network spec');
   const inputSize = requirePositiveInteger(spec.inputSize, 'inputSize');
   const batchSize = requirePositiveInteger(spec.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
-  const loss: unknown = spec.loss ?? 'mse';
-  if (!isLossName(loss)) {
-    throw new SpecError(`unknown loss ${describeValue(loss)}; expected one of ${LOSS_NAMES.join(', ')}`);
-  }
+  const loss = normalizeLoss(spec.loss);
   const optimizer = normalizeOptimizer(spec.optimizer);
   const seed = spec.seed ?? 1;
   if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new SpecError(`seed must be an integer, got ${describeValue(seed)}`);
@@ -144,17 +171,21 @@ export function compilePlan(spec: NetworkSpec): Plan {
     offset = alignUp(offset + length);
     return segment;
   };
-  const layers = compileLayers(inputSize, spec.layers).map((layer, index) => ({
+  const shapes = compileLayers(inputSize, spec.layers);
+  foldOutputActivation(loss, shapes[shapes.length - 1]!);
+  const layers = shapes.map((layer, index) => ({
     ...layer, index, weights: view([layer.inputs, layer.units]), bias: view([layer.units]),
   }));
   if (offset > MAX_PARAMETERS) {
     throw new SpecError(`the network has ${offset} parameters; more than ${MAX_PARAMETERS} is not supported`);
   }
   const outputSize = layers[layers.length - 1]!.units;
-  const { minOutputs } = LOSSES[loss];
+  const { minOutputs } = LOSSES[loss.type];
   if (outputSize < minOutputs) {
-    throw new SpecError(`loss ${loss} needs at least ${minOutputs} output units, the last dense layer has ${outputSize}` +
-      (loss === 'softmaxCrossEntropy' ? ' (the softmax of one unit is always 1, so nothing would train)' : ''));
+    throw new SpecError(`loss ${loss.type} needs at least ${minOutputs} output units, the last dense layer has ${outputSize}` +
+      (loss.type === 'softmaxCrossEntropy'
+        ? ' (the softmax of one unit is always 1, so nothing would train); for two classes on one output use \'binaryCrossEntropy\''
+        : ''));
   }
   return {
     inputSize,

@@ -1,7 +1,10 @@
 import { SpecError } from './errors.js';
-import { describeValue, isOptimizerName, OPTIMIZER_NAMES, OPTIMIZERS, readParams, type ActivationName, type LossName, type Optimizer } from './ops/index.js';
+import {
+  describeValue, isLossName, isOptimizerName, LOSS_NAMES, LOSSES, OPTIMIZER_NAMES, OPTIMIZERS, readParams,
+  type ActivationName, type Loss, type LossSpec, type Optimizer,
+} from './ops/index.js';
 
-export type { ActivationName, LossName, Optimizer } from './ops/index.js';
+export type { ActivationName, Loss, LossName, LossSpec, Optimizer } from './ops/index.js';
 export { ACTIVATION_NAMES, LOSS_NAMES, describeValue } from './ops/index.js';
 
 /** A layer of a spec: dense (optionally with its activation inline), or an activation after one (src/ops/activations.ts). */
@@ -28,8 +31,11 @@ export type BackendChoice = BackendName | 'auto';
 export interface NetworkSpec {
   inputSize: number;
   layers: LayerSpec[];
-  /** Default 'mse'. */
-  loss?: LossName;
+  /**
+   * Default 'mse'. A name, or an object with the loss's parameters: `{ type: 'huber', delta: 2 }`.
+   * binaryCrossEntropy takes the last dense layer followed by a sigmoid layer or by none.
+   */
+  loss?: LossSpec;
   /** Default `{ type: 'sgd', learningRate: 0.1 }`. */
   optimizer?: OptimizerSpec;
   /** The largest batch one step takes; buffers are sized for it. Default 32. */
@@ -67,6 +73,19 @@ export function requirePositiveInteger(value: unknown, what: string): number {
     throw new SpecError(`${what} must be a positive integer, got ${describeValue(value)}`);
   }
   return value;
+}
+
+/** Reads a loss name or `{ type, ...parameters }`, filling defaults (src/ops/losses.ts) and checking every value and key. */
+export function normalizeLoss(spec: unknown): Loss {
+  const given = spec ?? 'mse';
+  const object: unknown = typeof given === 'string' ? { type: given } : given;
+  if (typeof object !== 'object' || object === null) {
+    throw new SpecError(`loss must be a name such as 'mse' or an object such as { type: 'huber', delta: 1 }, got ${describeValue(given)}`);
+  }
+  const l = object as Record<string, unknown>;
+  const type = l.type;
+  if (!isLossName(type)) throw new SpecError(`unknown loss ${describeValue(type)}; expected one of ${LOSS_NAMES.join(', ')}`);
+  return { type, ...readParams(LOSSES[type].params, l, 'loss') } as Loss;
 }
 
 /** Fills optimizer defaults (from the table in src/ops/optimizers.ts) and checks every value and key. */

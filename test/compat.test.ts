@@ -41,7 +41,7 @@ describe('SNN, the seed\'s API', () => {
       learningRate: 0.3, printCost: false, backend: 'cpu' }).network;
     expect(custom.plan.layers.map((l) => [l.inputs, l.units, l.activation.name, l.activation.slope]))
       .toEqual([[2, 6, 'leakyRelu', 0.1], [6, 2, 'sigmoid', 0]]);
-    expect(custom.plan.loss).toBe('sse');
+    expect(custom.plan.loss).toEqual({ type: 'sse' });
     expect(custom.plan.optimizer).toEqual({ type: 'sgd', learningRate: 0.3 });
     const defaults = await SNN({ trainFeatures: FEATURES, trainLabels: LABELS, printCost: false, backend: 'cpu' }).network;
     expect(defaults.plan.layers.map((l) => [l.units, l.activation.name])).toEqual([[10, 'sigmoid'], [12, 'sigmoid'], [2, 'sigmoid']]);

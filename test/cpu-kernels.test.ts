@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ACTIVATIONS as ACTIVATION_TABLE } from '../src/ops/index.js';
-import { TEST_ACTIVATIONS, TEST_LOSSES } from './support/ops.js';
+import { TEST_ACTIVATIONS, TEST_LOSSES, testLabels, testTargets } from './support/ops.js';
 import { chooseKernels } from '../src/cpu/choose.js';
 import { typescriptKernels, type CpuKernels } from '../src/cpu/kernels.js';
 import { wasmSupport } from '../src/cpu/wasm/module.js';
 import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
-import type { LossName, Optimizer } from '../src/spec.js';
+import type { Optimizer } from '../src/spec.js';
 import { randomArray } from './support/kernel-runner.js';
 import { activate, derivativeAt, expectClose, gateOf, matmulOracle } from './support/oracle.js';
 
@@ -119,43 +119,66 @@ describe('CPU matmul kernels against the float64 oracle', () => {
     });
 });
 
-describe('CPU loss, softmax and optimizer kernels against the reference', () => {
-  const LOSSES: LossName[] = TEST_LOSSES;
-  const lossCases = IMPLEMENTATIONS.filter((i) => i !== 'wasm, 2 threads').flatMap((implementation) =>
-    LOSSES.flatMap((loss) => [1, 3, 17, 65, 257].map((rows) => [implementation, loss, rows, rows % 2 ? 3 : 17] as const)));
+describe('CPU loss, output transform and optimizer kernels against the reference', () => {
+  // Every awkward size as rows and as outputs; each loss on [rows, n] targets and on class indices.
+  const SIZES: [number, number][] = [[1, 17], [3, 3], [17, 1], [65, 257], [257, 65]];
+  // The loss runs on the calling thread; with 2 threads it is the shared-memory build's.
+  const lossCases = IMPLEMENTATIONS.flatMap((implementation) =>
+    TEST_LOSSES.flatMap((loss) => [false, true].flatMap((labels) =>
+      SIZES.map(([rows, n]) => [implementation, loss.type, labels ? 'class labels' : 'targets', rows, n, loss, labels] as const))));
 
-  it.each(lossCases)('%s %s: gradient and loss at %i rows × %i outputs, every output activation', async (implementation, loss, rows, n) => {
-    const { kernels, buffers: [output, target, grad, probabilities] } = await kernelsWith(implementation, [rows * n, rows * n, rows * n, rows * n]);
+  it.each(lossCases)('%s %s on %s: gradient and loss at %i rows × %i outputs, every output activation', async (implementation, _name, _form, rows, n, loss, labels) => {
+    const { kernels, buffers: [output, target, grad] } = await kernelsWith(implementation, [rows * n, rows * n, rows * n]);
     for (const activation of FUSED_INTO_LOSS) {
       const z = randomArray(rows * n, rows + n).map((v) => 2 * v);
       output!.set(z.map((v) => activate(v, activation)));
-      target!.set(loss === 'softmaxCrossEntropy'
-        ? Float32Array.from({ length: rows * n }, (_, i) => (i % n === (Math.floor(i / n) * 7) % n ? 1 : 0))
-        : randomArray(rows * n, 99).map((v) => (v + 1) / 2));
-      const value = kernels.loss(loss, output!, target!, grad!, rows, n, activation);
-      const reference = referenceLoss(loss, Float64Array.from(output!), target!, rows, n);
+      const targets = labels ? testLabels(rows, n) : testTargets(loss, rows, n, (length) => randomArray(length, 99));
+      target!.set(targets);
+      // NaN wherever the kernel would leave a gradient unwritten.
+      grad!.fill(NaN);
+      const value = kernels.loss(loss, output!, target!, grad!, rows, n, activation, labels);
+      const reference = referenceLoss(loss, Float64Array.from(output!), { values: targets, labels }, rows, n);
       const expectedGrad = reference.grad.map((g, i) => g * derivativeAt(z[i]!, activation));
       const gradScale = Math.max(...expectedGrad.map(Math.abs), 1e-30);
       expectClose(grad!, expectedGrad, () => 1e-5 * gradScale + 1e-9);
       expect(Math.abs(value - reference.loss)).toBeLessThanOrEqual(1e-5 * Math.max(1, reference.loss));
     }
-    // Softmax of large logits: rows sum to 1 and match the float64 softmax.
-    output!.set(randomArray(rows * n, 5).map((v) => v * 30));
-    kernels.softmaxRows(output!, probabilities!, rows, n);
-    for (let r = 0; r < rows; r++) {
-      const row = Array.from(output!.subarray(r * n, (r + 1) * n));
-      const largest = Math.max(...row);
-      const sum = row.reduce((s, v) => s + Math.exp(v - largest), 0);
-      row.forEach((v, j) => expect(probabilities![r * n + j]).toBeCloseTo(Math.exp(v - largest) / sum, 6));
-    }
     kernels.dispose();
   });
+
+  it.each(IMPLEMENTATIONS)('%s: binary cross-entropy is exact for huge logits, where σ(z) is 0 or 1 in float32', async (implementation) => {
+    const { kernels, buffers: [output, target, grad] } = await kernelsWith(implementation, [8, 8, 8]);
+    output!.set([1000, -1000, 30, -30, 1000, -1000, 0, 17]);
+    target!.set([1, 0, 1, 0, 0, 1, 0.5, 0.25]);
+    const value = kernels.loss({ type: 'binaryCrossEntropy' }, output!, target!, grad!, 1, 8, { name: 'linear', slope: 0 }, false);
+    const reference = referenceLoss({ type: 'binaryCrossEntropy' }, Float64Array.from(output!), { values: target!, labels: false }, 1, 8);
+    expectClose(grad!, reference.grad, () => 1e-7);
+    expect(value).toBeCloseTo(reference.loss, 6);
+    kernels.dispose();
+  });
+
+  it.each(IMPLEMENTATIONS.flatMap((implementation) => [[1, 1], [3, 17], [17, 3], [257, 10]].map(([rows, n]) => [implementation, rows!, n!] as const)))(
+    '%s: output transforms at %i×%i, large logits: softmax rows sum to 1, sigmoid matches float64', async (implementation, rows, n) => {
+      const { kernels, buffers: [logits, probabilities] } = await kernelsWith(implementation, [rows * n, rows * n]);
+      logits!.set(randomArray(rows * n, 5).map((v) => v * 30));
+      kernels.outputTransform('softmax', logits!, probabilities!, rows, n);
+      for (let r = 0; r < rows; r++) {
+        const row = Array.from(logits!.subarray(r * n, (r + 1) * n));
+        const largest = Math.max(...row);
+        const sum = row.reduce((s, v) => s + Math.exp(v - largest), 0);
+        row.forEach((v, j) => expect(probabilities![r * n + j]).toBeCloseTo(Math.exp(v - largest) / sum, 6));
+      }
+      logits!.set(randomArray(rows * n, 6).map((v, i) => (i % 7 === 0 ? v * 1000 : v * 30)));
+      kernels.outputTransform('sigmoid', logits!, probabilities!, rows, n);
+      expectClose(probabilities!, Array.from(logits!, (z) => 1 / (1 + Math.exp(-z))), () => 1e-7);
+      kernels.dispose();
+    });
 
   it.each(['wasm, 1 thread', 'wasm, 2 threads'] as const)('%s: a confident softmax gives gradient 0, not float32 subnormals', async (implementation) => {
     const { kernels, buffers: [output, target, grad] } = await kernelsWith(implementation, [3, 3, 3]);
     output!.set([100, 0, -10]);
     target!.set([1, 0, 0]);
-    kernels.loss('softmaxCrossEntropy', output!, target!, grad!, 1, 3, { name: 'linear', slope: 0 });
+    kernels.loss({ type: 'softmaxCrossEntropy' }, output!, target!, grad!, 1, 3, { name: 'linear', slope: 0 }, false);
     // exp(−100) ≈ 4·10⁻⁴⁴ would be a subnormal, slow to compute with downstream.
     expect(Array.from(grad!)).toEqual([0, 0, 0]);
     kernels.dispose();

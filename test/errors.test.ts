@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   BackpropError, createNetwork, DeviceError, DisposedError, ShapeError, SpecError,
-  type LayerWeights, type Network, type NetworkSpec,
+  type LayerWeights, type MatrixInput, type Network, type NetworkSpec,
 } from '../src/index.js';
 
 type ErrorClass = typeof SpecError | typeof ShapeError | typeof DeviceError | typeof DisposedError;
@@ -51,10 +51,39 @@ function rowsWithValue(rows: number[][], row: number, column: number, value: num
 const BACKENDS = ['cpu', 'webgpu'] as const;
 type Backend = (typeof BACKENDS)[number];
 
-function dataSpec(backend: Backend): NetworkSpec {
+/** A network's loss and output layers, and the valid y it trains on (every form the loss takes appears somewhere). */
+interface Task {
+  spec: Pick<NetworkSpec, 'loss' | 'layers'>;
+  /** For X4, for the row lists X_ROWS, for X_ALL. */
+  y4: MatrixInput;
+  yRows: MatrixInput;
+  yAll: MatrixInput;
+}
+
+const HIDDEN = [{ type: 'dense', units: 4 }, { type: 'tanh' }] as const;
+/** Row r's class: which of the two one-hot outputs of Y_ROWS is 1. */
+const CLASSES = Y_ROWS.map((row) => (row[0] === 1 ? 0 : 1));
+const TASKS = {
+  /** mse on two sigmoid outputs. */
+  regression: { spec: { loss: 'mse', layers: [...HIDDEN, { type: 'dense', units: OUTPUT }, { type: 'sigmoid' }] }, y4: Y4, yRows: Y_ROWS, yAll: Y_ALL },
+  /** softmaxCrossEntropy on two logits, trained on class indices. */
+  classes: {
+    spec: { loss: 'softmaxCrossEntropy', layers: [...HIDDEN, { type: 'dense', units: OUTPUT }] },
+    y4: Int32Array.from(CLASSES.slice(0, 4)), yRows: CLASSES, yAll: Uint8Array.from(CLASSES),
+  },
+  /** binaryCrossEntropy on one sigmoid output: probabilities and 0/1 labels. */
+  binary: {
+    spec: { loss: 'binaryCrossEntropy', layers: [...HIDDEN, { type: 'dense', units: 1 }, { type: 'sigmoid' }] },
+    y4: Float32Array.from(CLASSES.slice(0, 4)), yRows: CLASSES.map((c) => [c]), yAll: Uint16Array.from(CLASSES),
+  },
+  /** binaryCrossEntropy on two logits (multi-label). */
+  multiLabel: { spec: { loss: 'binaryCrossEntropy', layers: [...HIDDEN, { type: 'dense', units: OUTPUT }] }, y4: Y4, yRows: Y_ROWS, yAll: Y_ALL },
+} satisfies Record<string, Task>;
+
+function dataSpec(backend: Backend, task: Task = TASKS.regression): NetworkSpec {
   return {
     inputSize: INPUT,
-    layers: [{ type: 'dense', units: 4 }, { type: 'tanh' }, { type: 'dense', units: OUTPUT }, { type: 'sigmoid' }],
+    ...task.spec,
     batchSize: 4,
     seed: 7,
     // Adam: optimizer state (moments, step count) that a refused call must not touch either.
@@ -71,14 +100,14 @@ const plainArrays = (layers: LayerWeights[]) => layers.map((l) => ({ weights: Ar
  * The same valid calls on both networks must give bit-identical losses, weights and predictions,
  * and the weights must have moved (the network really trained).
  */
-async function expectSameTraining(net: Network, twin: Network): Promise<void> {
-  const batchLoss = await net.trainBatch(X4, Y4);
-  expect(batchLoss).toBe(await twin.trainBatch(X4, Y4));
+async function expectSameTraining(net: Network, twin: Network, task: Task = TASKS.regression): Promise<void> {
+  const batchLoss = await net.trainBatch(X4, task.y4);
+  expect(batchLoss).toBe(await twin.trainBatch(X4, task.y4));
   expect(Number.isFinite(batchLoss)).toBe(true);
 
   const before = plainArrays(await net.getWeights());
-  const fitted = await net.fit(X_ROWS, Y_ROWS, { epochs: 2 });
-  expect(fitted.loss).toEqual((await twin.fit(X_ROWS, Y_ROWS, { epochs: 2 })).loss);
+  const fitted = await net.fit(X_ROWS, task.yRows, { epochs: 2 });
+  expect(fitted.loss).toEqual((await twin.fit(X_ROWS, task.yRows, { epochs: 2 })).loss);
   expect(fitted.loss).toHaveLength(2);
   fitted.loss.forEach((loss) => expect(Number.isFinite(loss)).toBe(true));
 
@@ -87,8 +116,8 @@ async function expectSameTraining(net: Network, twin: Network): Promise<void> {
   expect(after).not.toEqual(before); // it did train
 
   expect(Array.from(await net.predict(X_ALL))).toEqual(Array.from(await twin.predict(X_ALL)));
-  const evaluation = await net.evaluate(X_ALL, Y_ALL);
-  expect(evaluation).toEqual(await twin.evaluate(X_ALL, Y_ALL));
+  const evaluation = await net.evaluate(X_ALL, task.yAll);
+  expect(evaluation).toEqual(await twin.evaluate(X_ALL, task.yAll));
 }
 
 /** Runs `call` on a fresh network, expects the refusal, then checks the network against its twin. */
@@ -98,15 +127,16 @@ async function expectRefusedHarmlessly(
   type: ErrorClass,
   fragments: Fragment[],
   warmUp = false,
+  task: Task = TASKS.regression,
 ): Promise<void> {
-  const [net, twin] = await Promise.all([createNetwork(dataSpec(backend)), createNetwork(dataSpec(backend))]);
+  const [net, twin] = await Promise.all([createNetwork(dataSpec(backend, task)), createNetwork(dataSpec(backend, task))]);
   try {
     expect(net.backend).toBe(backend);
     if (warmUp) {
-      expect(await net.trainBatch(X4, Y4)).toBe(await twin.trainBatch(X4, Y4));
+      expect(await net.trainBatch(X4, task.y4)).toBe(await twin.trainBatch(X4, task.y4));
     }
     await expectRejects(call(net), type, ...fragments);
-    await expectSameTraining(net, twin);
+    await expectSameTraining(net, twin, task);
   } finally {
     net.dispose();
     twin.dispose();
@@ -188,7 +218,25 @@ const SPEC_CASES: [string, Record<string, unknown>, Fragment[]][] = [
   ['an unknown optimizer key', { optimizer: { type: 'adam', learningRate: 0.1, beta: 0.9 } }, ['optimizer', 'unknown key "beta"', 'did you mean "beta1"']],
   ['an sgd momentum', { optimizer: { type: 'sgd', learningRate: 0.1, momentum: 0.9 } }, ['optimizer', 'unknown key "momentum"']],
   // What cannot train
-  ['softmaxCrossEntropy on one output', { loss: 'softmaxCrossEntropy' }, ['softmaxCrossEntropy', 'at least 2 output units', 'has 1', 'always 1']],
+  ['softmaxCrossEntropy on one output', { loss: 'softmaxCrossEntropy' }, ['softmaxCrossEntropy', 'at least 2 output units', 'has 1', 'always 1',
+    'use \'binaryCrossEntropy\'']],
+  ['binaryCrossEntropy after a tanh output', { loss: 'binaryCrossEntropy', layers: [dense(4), { type: 'relu' }, dense(1), { type: 'tanh' }] },
+    ['loss binaryCrossEntropy', 'logits', 'a sigmoid layer or with no activation', 'not tanh']],
+  ['binaryCrossEntropy after an inline relu output', { loss: 'binaryCrossEntropy', layers: [dense(4), { type: 'tanh' }, { type: 'dense', units: 1, activation: 'relu' }] },
+    ['loss binaryCrossEntropy', 'not relu']],
+  ['binaryCrossEntropy after a leakyRelu output', { loss: 'binaryCrossEntropy', layers: [dense(4), { type: 'tanh' }, dense(2), { type: 'leakyRelu' }] },
+    ['loss binaryCrossEntropy', 'not leakyRelu']],
+  // Loss objects
+  ['huber delta 0', { loss: { type: 'huber', delta: 0 } }, ['loss.delta', '> 0', 'got 0']],
+  ['huber delta -1', { loss: { type: 'huber', delta: -1 } }, ['loss.delta', '> 0', 'got -1']],
+  ['huber delta NaN', { loss: { type: 'huber', delta: NaN } }, ['loss.delta', 'got NaN']],
+  ['huber delta Infinity', { loss: { type: 'huber', delta: Infinity } }, ['loss.delta', 'finite', 'got Infinity']],
+  ['huber delta as a string', { loss: { type: 'huber', delta: '2' } }, ['loss.delta', 'got "2"']],
+  ['a misspelt huber key', { loss: { type: 'huber', delt: 2 } }, ['loss', 'unknown key "delt"', 'did you mean "delta"']],
+  ['a parameter on a loss without one', { loss: { type: 'mse', delta: 1 } }, ['loss', 'unknown key "delta"', 'known: type']],
+  ['an unknown loss type in an object', { loss: { type: 'hinge' } }, ['unknown loss', '"hinge"', 'huber']],
+  ['a loss object without a type', { loss: { delta: 1 } }, ['unknown loss', 'undefined']],
+  ['a loss that is neither a name nor an object', { loss: 3 }, ['loss must be a name', 'got 3']],
 ];
 
 describe('createNetwork refuses a bad spec with SpecError', () => {
@@ -213,6 +261,13 @@ describe('createNetwork refuses a bad spec with SpecError', () => {
       spec({ layers: [dense(2), { type: 'leakyRelu', slope: 0 }, dense(1)] }),
       spec({ seed: -5 }),
       spec({ seed: 0 }),
+      spec({ loss: { type: 'huber', delta: 1e-9 } }),
+      spec({ loss: { type: 'huber' } }),
+      spec({ loss: 'huber' }),
+      spec({ loss: 'binaryCrossEntropy' }),
+      spec({ loss: 'binaryCrossEntropy', layers: [dense(1), { type: 'sigmoid' }] }),
+      spec({ loss: { type: 'binaryCrossEntropy' }, layers: [{ type: 'dense', units: 1, activation: 'sigmoid' }] }),
+      spec({ loss: 'meanAbsoluteError', layers: [dense(1), { type: 'relu' }] }),
     ];
     for (const s of ok) (await createNetwork(s)).dispose();
   });
@@ -276,11 +331,47 @@ const DATA_CASES: DataCase[] = [
   ['evaluate: y rows ≠ x rows', (n) => n.evaluate(X_ALL, Y4), ShapeError, ['y has 4 rows but x has 10']],
   ['evaluate: y row width ≠ output width', (n) => n.evaluate(X_ROWS.slice(0, 1), [[1]]), ShapeError, ['y row 0', 'expected 2', 'output width']],
   ['evaluate: NaN in y', (n) => n.evaluate(X_ALL, withValue(Y_ALL, 6 * OUTPUT + 1, NaN)), ShapeError, ['y has a non-finite value', 'row 6, column 1']],
+  // labels for a loss that takes none
+  ['trainBatch: Int32Array class labels for mse', (n) => n.trainBatch(X4, Int32Array.of(0, 1, 1, 0)), ShapeError,
+    ['y is given as class labels', 'loss mse cannot take', '[rows, 2] targets']],
+  ['fit: number[] class labels (one per row) for mse', (n) => n.fit(X_ALL, CLASSES), ShapeError, ['class labels', 'loss mse cannot take']],
+  ['evaluate: Uint8Array class labels for mse', (n) => n.evaluate(X_ALL, Uint8Array.from(CLASSES)), ShapeError, ['class labels', 'loss mse']],
+];
+
+/** [what, network, call, error class, message fragments]: y refused for what the network's loss takes. */
+const LOSS_DATA_CASES: [string, Task, (net: Network) => Promise<unknown>, ErrorClass, Fragment[]][] = [
+  ['trainBatch: class 2 of 2', TASKS.classes, (n) => n.trainBatch(X4, Int32Array.of(0, 1, 2, 0)), ShapeError,
+    ['y row 2 has the label 2', 'a class index, an integer in [0, 2)']],
+  ['trainBatch: class -1 (Int8Array)', TASKS.classes, (n) => n.trainBatch(X4, Int8Array.of(0, -1, 0, 1)), ShapeError, ['y row 1 has the label -1']],
+  ['trainBatch: class 0.5 (number[])', TASKS.classes, (n) => n.trainBatch(X4, [0, 1, 0.5, 1]), ShapeError, ['y row 2 has the label 0.5', 'an integer']],
+  ['trainBatch: class NaN', TASKS.classes, (n) => n.trainBatch(X4, [NaN, 1, 0, 1]), ShapeError, ['y row 0 has the label NaN']],
+  ['trainBatch: a class as a string', TASKS.classes, (n) => n.trainBatch(X4, [0, '1', 0, 1] as never), ShapeError, ['y row 1 has the label "1"']],
+  ['trainBatch: 3 class labels for 4 rows', TASKS.classes, (n) => n.trainBatch(X4, Int32Array.of(0, 1, 0)), ShapeError,
+    ['y has 3 class labels (one per row) but x has 4 rows']],
+  ['fit: class 7 in the last batch', TASKS.classes, (n) => n.fit(X_ALL, Uint8Array.from(CLASSES, (c, r) => (r === 9 ? 7 : c))), ShapeError,
+    ['y row 9 has the label 7']],
+  ['evaluate: class 4294967295 (Uint32Array)', TASKS.classes, (n) => n.evaluate(X_ALL, Uint32Array.from(CLASSES, (c, r) => (r === 5 ? 2 ** 32 - 1 : c))),
+    ShapeError, ['y row 5 has the label 4294967295']],
+  ['trainBatch: target 1.5', TASKS.binary, (n) => n.trainBatch(X4, Float32Array.of(0, 1, 1.5, 0)), ShapeError,
+    ['y has 1.5 at row 2, column 0', 'binaryCrossEntropy targets (probabilities) must be in [0, 1]']],
+  ['fit: target -0.5 (row lists)', TASKS.binary, (n) => n.fit(X_ROWS, CLASSES.map((c, r) => [r === 6 ? -0.5 : c])), ShapeError,
+    ['y has -0.5 at row 6, column 0', '[0, 1]']],
+  ['evaluate: target 2', TASKS.binary, (n) => n.evaluate(X_ALL, Float32Array.from(CLASSES, (c, r) => (r === 8 ? 2 : c))), ShapeError,
+    ['y has 2 at row 8, column 0']],
+  ['trainBatch: label 2 (Int32Array)', TASKS.binary, (n) => n.trainBatch(X4, Int32Array.of(0, 2, 1, 0)), ShapeError, ['y row 1 has the label 2', '0 or 1']],
+  ['trainBatch: 0/1 labels for two outputs', TASKS.multiLabel, (n) => n.trainBatch(X4, Int32Array.of(0, 1, 1, 0)), ShapeError,
+    ['labels', 'binaryCrossEntropy takes 0/1 labels only for one output unit', 'has 2', '[rows, 2] targets in [0, 1]']],
+  ['fit: target 1.01 in the second batch', TASKS.multiLabel, (n) => n.fit(X_ALL, withValue(Y_ALL, 5 * OUTPUT + 1, 1.01)), ShapeError,
+    ['at row 5, column 1', '[0, 1]']],
 ];
 
 describe.each(BACKENDS)('data errors on a %s network', (backend) => {
   it.each(DATA_CASES)('%s', async (_what, call, type, fragments) => {
     await expectRefusedHarmlessly(backend, call, type, fragments);
+  });
+
+  it.each(LOSS_DATA_CASES)('%s', async (_what, task, call, type, fragments) => {
+    await expectRefusedHarmlessly(backend, call, type, fragments, false, task);
   });
 
   it('fit accepts more rows than batchSize, as Float32Array and as row lists', async () => {

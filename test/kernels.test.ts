@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ACTIVATIONS as ACTIVATION_TABLE } from '../src/ops/index.js';
-import { TEST_ACTIVATIONS, TEST_LOSSES } from './support/ops.js';
+import { TEST_ACTIVATIONS, TEST_LOSSES, testLabels, testTargets } from './support/ops.js';
 import { LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, vectorizable, type MatmulVariant } from '../shaders/index.js';
 import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
-import type { LossName, Optimizer } from '../src/spec.js';
+import { lossDelta, type Loss, type LossName } from '../src/ops/index.js';
+import type { Optimizer } from '../src/spec.js';
 import { randomArray, runKernel } from './support/kernel-runner.js';
 import { activate, derivativeAt, expectClose, gateOf, matmulOracle } from './support/oracle.js';
 
@@ -150,44 +151,53 @@ describe('the output activation\'s derivative where the loss cannot fuse it', ()
   });
 });
 
-describe('loss kernels against the reference', () => {
-  const LOSSES: LossName[] = TEST_LOSSES;
-  const cases = LOSSES.flatMap((loss) => [1, 3, 17, 65, 257].map((rows) => [loss, rows, rows % 2 ? 3 : 17] as const));
+/** What each loss's sum is divided by besides the rows: every element (n per row), or rows alone. */
+const MEAN_OVER: Record<LossName, 'elements' | 'rows'> = {
+  mse: 'elements', sse: 'rows', softmaxCrossEntropy: 'rows', binaryCrossEntropy: 'elements', meanAbsoluteError: 'elements', huber: 'elements',
+};
 
-  it.each(cases)('%s: gradient and row losses at %i rows × %i outputs, for every output activation', async (loss, rows, n) => {
+/** Runs the loss kernel and the loss reduction the way the trainer does, on `targets` [rows, n] or class indices [rows]. */
+async function runLoss(loss: Loss, activation: Activation, output: Float32Array, targets: Float32Array, labels: boolean, rows: number, n: number) {
+  const scale = MEAN_OVER[loss.type] === 'elements' ? n : 1;
+  const dims = { m: rows, n, k: 0, rowsAxis: 1 as const, slope: activation.slope, scale, delta: lossDelta(loss) };
+  const out = await runKernel({
+    key: { kind: 'loss', loss: loss.type, activation: activation.name, labels },
+    dims,
+    step: [rows, 0, 1, 0],
+    data: { 2: output, 3: targets, 4: new Float32Array(rows * n), 5: new Float32Array(rows) },
+    read: [4, 5],
+    grid: rowsGrid(rows),
+  });
+  const reduced = await runKernel({
+    key: { kind: 'lossReduce' },
+    dims,
+    step: [rows, 2, 1, 0],
+    data: { 2: out[5]!, 3: new Float32Array(4) },
+    read: [3],
+    grid: [1, 1],
+  });
+  expect(reduced[3]![0]).toBe(0); // only the step's slot is written
+  return { grad: out[4]!, rowLoss: out[5]!, loss: reduced[3]![2]!, divisor: rows * scale };
+}
+
+describe('loss kernels against the reference', () => {
+  // Every awkward size as rows and as outputs; each loss on [rows, n] targets and on class indices.
+  const SIZES: [number, number][] = [[1, 17], [3, 3], [17, 1], [65, 257], [257, 65]];
+  const cases = TEST_LOSSES.flatMap((loss) => [false, true].flatMap((labels) =>
+    SIZES.map(([rows, n]) => [loss.type, labels ? 'class labels' : 'targets', rows, n, loss, labels] as const)));
+
+  it.each(cases)('%s on %s: gradient and row losses at %i rows × %i outputs, for every output activation', async (_name, _form, rows, n, loss, labels) => {
     for (const activation of FUSED_INTO_LOSS) {
       const z = randomArray(rows * n, rows + n).map((v) => 2 * v);
       const output = z.map((v) => activate(v, activation));
-      // One-hot targets for softmax, values in [0, 1] otherwise.
-      const target = loss === 'softmaxCrossEntropy'
-        ? Float32Array.from({ length: rows * n }, (_, i) => (i % n === (Math.floor(i / n) * 7) % n ? 1 : 0))
-        : randomArray(rows * n, 99).map((v) => (v + 1) / 2);
-      const scale = loss === 'mse' ? n : 1;
-      const out = await runKernel({
-        key: { kind: 'loss', loss, activation: activation.name },
-        dims: { m: rows, n, k: 0, rowsAxis: 1, slope: activation.slope, scale },
-        step: [rows, 0, 1, 0],
-        data: { 2: output, 3: target, 4: new Float32Array(rows * n), 5: new Float32Array(rows) },
-        read: [4, 5],
-        grid: rowsGrid(rows),
-      });
-      const reference = referenceLoss(loss, Float64Array.from(output), target, rows, n);
+      const targets = labels ? testLabels(rows, n) : testTargets(loss, rows, n, (length) => randomArray(length, 99));
+      const { grad, rowLoss, loss: reduced, divisor } = await runLoss(loss, activation, output, targets, labels, rows, n);
+      const reference = referenceLoss(loss, Float64Array.from(output), { values: targets, labels }, rows, n);
       const expectedGrad = reference.grad.map((g, i) => g * derivativeAt(z[i]!, activation));
       const gradScale = Math.max(...expectedGrad.map(Math.abs), 1e-30);
-      expectClose(out[4]!, expectedGrad, () => 1e-5 * gradScale + 1e-9);
-      const rowTotal = out[5]!.reduce((s, v) => s + v, 0) / (loss === 'mse' ? rows * n : rows);
-      expect(rowTotal).toBeCloseTo(reference.loss, 4);
-
-      const reduced = await runKernel({
-        key: { kind: 'lossReduce' },
-        dims: { m: rows, n, k: 0, rowsAxis: 1, scale },
-        step: [rows, 2, 1, 0],
-        data: { 2: out[5]!, 3: new Float32Array(4) },
-        read: [3],
-        grid: [1, 1],
-      });
-      expect(Math.abs(reduced[3]![2]! - reference.loss)).toBeLessThanOrEqual(1e-5 * Math.max(1, reference.loss));
-      expect(reduced[3]![0]).toBe(0); // only the step's slot is written
+      expectClose(grad, expectedGrad, () => 1e-5 * gradScale + 1e-9);
+      expect(rowLoss.reduce((s, v) => s + v, 0) / divisor).toBeCloseTo(reference.loss, 4);
+      expect(Math.abs(reduced - reference.loss)).toBeLessThanOrEqual(1e-5 * Math.max(1, reference.loss));
     }
   });
 
@@ -195,17 +205,28 @@ describe('loss kernels against the reference', () => {
     const output = new Float32Array([1000, -1000, 0, 80, 90, 100]);
     const target = new Float32Array([1, 0, 0, 0, 0, 1]);
     const out = await runKernel({
-      key: { kind: 'loss', loss: 'softmaxCrossEntropy', activation: 'linear' },
+      key: { kind: 'loss', loss: 'softmaxCrossEntropy', activation: 'linear', labels: false },
       dims: { m: 2, n: 3, k: 0, rowsAxis: 1 },
       step: [2, 0, 1, 0],
       data: { 2: output, 3: target, 4: new Float32Array(6), 5: new Float32Array(2) },
       read: [4, 5],
       grid: [1, 1],
     });
-    const reference = referenceLoss('softmaxCrossEntropy', Float64Array.from(output), target, 2, 3);
+    const reference = referenceLoss({ type: 'softmaxCrossEntropy' }, Float64Array.from(output), { values: target, labels: false }, 2, 3);
     expectClose(out[4]!, reference.grad, () => 1e-6);
     expect(out[5]![0]).toBeCloseTo(0, 5);
     expect(out[5]![1]).toBeCloseTo(-Math.log(1 / (1 + Math.exp(-10) + Math.exp(-20))), 4);
+  });
+
+  it('binary cross-entropy is exact for huge logits, where σ(z) is 0 or 1 in float32', async () => {
+    // Each term is max(z, 0) − z·t + log(1 + e^−|z|): 0 for a confident right answer, |z| for a wrong one.
+    const output = new Float32Array([1000, -1000, 30, -30, 1000, -1000, 0, 17]);
+    const target = new Float32Array([1, 0, 1, 0, 0, 1, 0.5, 0.25]);
+    const { grad, rowLoss } = await runLoss({ type: 'binaryCrossEntropy' }, { name: 'linear', slope: 0 }, output, target, false, 1, 8);
+    const reference = referenceLoss({ type: 'binaryCrossEntropy' }, Float64Array.from(output), { values: target, labels: false }, 1, 8);
+    expectClose(grad, reference.grad, () => 1e-7);
+    expect(Math.abs(rowLoss[0]! / 8 - reference.loss)).toBeLessThan(1e-4);
+    expect(reference.loss).toBeCloseTo((1000 + 1000 + Math.log1p(Math.exp(-30)) * 2 + Math.log(2) + 17 * 0.75 + Math.log1p(Math.exp(-17))) / 8, 9);
   });
 });
 
@@ -249,7 +270,7 @@ describe('reductions, data movement and optimizers', () => {
   it.each([[1, 1], [3, 17], [17, 3], [257, 10]])('softmax rows sum to 1 and match the reference at %i×%i', async (rows, n) => {
     const logits = randomArray(rows * n, 5).map((v) => v * 30);
     const out = await runKernel({
-      key: { kind: 'softmax' },
+      key: { kind: 'outputTransform', transform: 'softmax' },
       dims: { m: rows, n, k: 0, rowsAxis: 1 },
       step: [rows, 0, 1, 0],
       data: { 2: logits, 3: new Float32Array(rows * n) },
@@ -262,6 +283,19 @@ describe('reductions, data movement and optimizers', () => {
       const sum = row.reduce((s, v) => s + Math.exp(v - largest), 0);
       row.forEach((v, j) => expect(out[3]![r * n + j]).toBeCloseTo(Math.exp(v - largest) / sum, 6));
     }
+  });
+
+  it.each([[1, 1], [3, 17], [17, 3], [257, 10]])('the sigmoid transform matches the float64 sigmoid at %i×%i, huge logits included', async (rows, n) => {
+    const logits = randomArray(rows * n, 6).map((v, i) => (i % 7 === 0 ? v * 1000 : v * 30));
+    const out = await runKernel({
+      key: { kind: 'outputTransform', transform: 'sigmoid' },
+      dims: { m: rows, n, k: 0, rowsAxis: 1 },
+      step: [rows, 0, 1, 0],
+      data: { 2: logits, 3: new Float32Array(rows * n) },
+      read: [3],
+      grid: rowsGrid(rows),
+    });
+    expectClose(out[3]!, Array.from(logits, (z) => 1 / (1 + Math.exp(-z))), () => 1e-6);
   });
 
   const OPTIMIZERS: Optimizer[] = [

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createNetwork, fromTfjsArtifacts, loadNetwork, SpecError, type ActivationName, type LayerSpec, type NetworkSpec } from '../src/index.js';
 import { ACTIVATION_NAMES, ACTIVATIONS, LOSS_NAMES, LOSSES, OPTIMIZER_NAMES, OPTIMIZERS } from '../src/ops/index.js';
 import { compilePlan } from '../src/plan.js';
-import { DEFAULT_ACTIVATION_LAYERS, TEST_ACTIVATION_LAYERS, TEST_OPTIMIZERS } from './support/ops.js';
+import { DEFAULT_ACTIVATION_LAYERS, TEST_ACTIVATION_LAYERS, TEST_LOSSES, TEST_OPTIMIZERS } from './support/ops.js';
 
 const X = Float32Array.from({ length: 6 * 3 }, (_, i) => Math.sin(i * 1.7) * 2);
 const Y = Float32Array.from({ length: 6 * 2 }, (_, i) => (i % 2 === Math.floor(i / 2) % 2 ? 1 : 0));
@@ -30,6 +30,7 @@ describe('the op tables', () => {
       expect(new Set(codes).size).toBe(codes.length);
     }
     expect(ACTIVATION_NAMES.length).toBe(TEST_ACTIVATION_LAYERS.length);
+    expect(LOSS_NAMES.length).toBe(TEST_LOSSES.length);
     expect(OPTIMIZER_NAMES.length).toBe(TEST_OPTIMIZERS.length);
     for (const [name, entry] of Object.entries(OPTIMIZERS)) {
       // The uniform names only parameters the optimizer has.
@@ -69,15 +70,36 @@ describe('the op tables', () => {
       net.dispose();
     });
 
-  it.each(LOSS_NAMES)('loss %s survives the model file', async (loss) => {
+  it.each(TEST_LOSSES.map((loss) => [loss.type, loss] as const))('loss %s survives the model file and the TF.js interchange', async (_name, loss) => {
     const net = await createNetwork({ ...specWith({ type: 'tanh' }, { loss }), backend: 'cpu' });
     const trained = await net.fit(X, Y, { epochs: 2 });
+    expect(net.plan.loss).toEqual(loss);
     const loaded = await loadNetwork(await net.save(), { backend: 'cpu' });
-    expect(loaded.plan.loss).toBe(loss);
+    expect(loaded.plan).toEqual(net.plan);
     expect(await loaded.evaluate(X, Y)).toEqual(await net.evaluate(X, Y));
     expect(trained.loss.every(Number.isFinite)).toBe(true);
-    net.dispose();
-    loaded.dispose();
+    // The loss is not part of a TF.js model: the importer names it (a softmax-ended model implies its own).
+    const imported = await fromTfjsArtifacts(await net.toTfjsArtifacts(), { backend: 'cpu', loss, batchSize: 4, seed: 3,
+      optimizer: { type: 'adam', learningRate: 0.01 } });
+    expect(imported.plan).toEqual(net.plan);
+    expect(Array.from(await imported.predict(X))).toEqual(Array.from(await net.predict(X)));
+    for (const n of [net, loaded, imported]) n.dispose();
+  });
+
+  it('binaryCrossEntropy: a sigmoid after the last dense layer or none is the same network, predicting probabilities', async () => {
+    const layers = [{ type: 'dense', units: 5 }, { type: 'tanh' }, { type: 'dense', units: 2 }] as const;
+    const bare = await createNetwork({ ...specWith({ type: 'tanh' }), layers: [...layers], loss: 'binaryCrossEntropy', backend: 'cpu' });
+    const sigmoid = compilePlan({ ...specWith({ type: 'tanh' }), layers: [...layers, { type: 'sigmoid' }], loss: 'binaryCrossEntropy' });
+    const inline = compilePlan({ ...specWith({ type: 'tanh' }), layers: [layers[0], layers[1], { type: 'dense', units: 2, activation: 'sigmoid' }],
+      loss: 'binaryCrossEntropy' });
+    expect(sigmoid).toEqual(bare.plan);
+    expect(inline).toEqual(bare.plan);
+    expect(bare.plan.layers[1]!.activation.name).toBe('linear');
+    const logits = await createNetwork({ ...specWith({ type: 'tanh' }), layers: [...layers], loss: 'mse', backend: 'cpu' });
+    const probabilities = await bare.predict(X);
+    Array.from(await logits.predict(X)).forEach((z, i) => expect(probabilities[i]).toBeCloseTo(1 / (1 + Math.exp(-z)), 6));
+    bare.dispose();
+    logits.dispose();
   });
 
   it.each(TEST_OPTIMIZERS.map((o) => [o.type, o] as const))('optimizer %s resumes from the model file exactly', async (_type, optimizer) => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createNetwork, type Network, type NetworkSpec } from '../src/index.js';
+import { createNetwork, type MatrixInput, type Network, type NetworkSpec } from '../src/index.js';
 import { compilePlan, initialParameters } from '../src/plan.js';
 import { referenceGradient } from '../src/reference/reference.js';
-import type { ActivationName, LossName, OptimizerSpec } from '../src/spec.js';
+import type { ActivationName, Loss, OptimizerSpec } from '../src/spec.js';
 import { randomArray } from './support/kernel-runner.js';
 import { TEST_ACTIVATION_LAYERS, TEST_LOSSES, TEST_OPTIMIZERS } from './support/ops.js';
 
@@ -16,12 +16,16 @@ const ACTIVATIONS = TEST_ACTIVATION_LAYERS as { type: ActivationName; slope?: nu
  */
 const WIDTHS = { scalar: [5, 7, 6], vec4: [8, 12, 8] } as const;
 
-function specFor(loss: LossName, optimizer: OptimizerSpec, activation: { type: ActivationName; slope?: number },
+/**
+ * A network every loss trains: three outputs, logits for softmaxCrossEntropy, a sigmoid otherwise
+ * (binaryCrossEntropy folds it into the loss); the dataset's one-hot targets are in [0, 1] for all.
+ */
+function specFor(loss: Loss, optimizer: OptimizerSpec, activation: { type: ActivationName; slope?: number },
   widths: readonly number[] = WIDTHS.scalar): NetworkSpec {
   return {
     inputSize: widths[0]!,
     layers: [{ type: 'dense', units: widths[1]! }, activation as never, { type: 'dense', units: widths[2]! }, activation as never, { type: 'dense', units: 3 },
-      ...(loss === 'softmaxCrossEntropy' ? [] : [{ type: 'sigmoid' as const }])],
+      ...(loss.type === 'softmaxCrossEntropy' ? [] : [{ type: 'sigmoid' as const }])],
     loss,
     optimizer,
     batchSize: 8,
@@ -90,20 +94,21 @@ describe('webgpu, cpu and reference agree step by step', () => {
    * layer's (where the loss kernel fuses its derivative, or, for gelu and silu, cannot). Each table
    * is covered whole on every backend without the full product of the three.
    */
-  type Case = readonly [LossName, string, string, 'scalar' | 'vec4', OptimizerSpec, { type: ActivationName; slope?: number }, boolean];
+  type Case = readonly [string, string, string, 'scalar' | 'vec4', Loss, OptimizerSpec, { type: ActivationName; slope?: number }, boolean];
   const ADAM = OPTIMIZERS.find((o) => o.type === 'adam')!;
   const SGD = OPTIMIZERS.find((o) => o.type === 'sgd')!;
+  const MSE = LOSSES.find((l) => l.type === 'mse')!;
   const pairs = LOSSES.flatMap((loss, l) => OPTIMIZERS.map((optimizer, o) => [loss, optimizer, l * OPTIMIZERS.length + o] as const));
   const cases: Case[] = (['scalar', 'vec4'] as const).flatMap((kernels, k) => [
     ...pairs.map(([loss, optimizer, i]): Case => {
       const activation = ACTIVATIONS[(i + k) % ACTIVATIONS.length]!;
-      return [loss, optimizer.type, activation.type, kernels, optimizer, activation, false];
+      return [loss.type, optimizer.type, activation.type, kernels, loss, optimizer, activation, false];
     }),
-    ...ACTIVATIONS.map((activation): Case => ['mse', 'adam', activation.type, kernels, ADAM, activation, false]),
+    ...ACTIVATIONS.map((activation): Case => ['mse', 'adam', activation.type, kernels, MSE, ADAM, activation, false]),
   ]);
-  cases.push(...ACTIVATIONS.map((activation): Case => ['mse', 'sgd', `${activation.type} (output)`, 'scalar', SGD, activation, true]));
+  cases.push(...ACTIVATIONS.map((activation): Case => ['mse', 'sgd', `${activation.type} (output)`, 'scalar', MSE, SGD, activation, true]));
 
-  it.each(cases)('%s × %s × %s (%s kernels)', async (loss, _o, _a, kernels, optimizer, activation, output) => {
+  it.each(cases)('%s × %s × %s (%s kernels)', async (_l, _o, _a, kernels, loss, optimizer, activation, output) => {
     const spec = output ? outputSpecFor(optimizer, activation) : specFor(loss, optimizer, activation, WIDTHS[kernels]);
     const reference = await trainTrace({ ...spec, backend: 'reference' });
     for (const backend of ['cpu', 'webgpu'] as const) {
@@ -120,7 +125,7 @@ describe('webgpu, cpu and reference agree step by step', () => {
 describe('the reference gradient', () => {
   const sgd = { type: 'sgd', learningRate: 0.1 } as const;
   const cases = [
-    ...LOSSES.flatMap((loss) => ACTIVATIONS.map((activation) => [loss, activation.type, specFor(loss, sgd, activation)] as const)),
+    ...LOSSES.flatMap((loss) => ACTIVATIONS.map((activation) => [loss.type, activation.type, specFor(loss, sgd, activation)] as const)),
     ...ACTIVATIONS.map((activation) => ['mse', `${activation.type} (output)`, outputSpecFor(sgd, activation)] as const),
   ];
 
@@ -129,7 +134,8 @@ describe('the reference gradient', () => {
     const params = Float64Array.from(initialParameters(plan));
     // Biases away from 0 keep relu's kink away from the probe points.
     for (const layer of plan.layers) for (let u = 0; u < layer.units; u++) params[layer.bias.offset + u] = 0.05 + 0.01 * u;
-    const { x, y } = dataset(6);
+    const { x, y: values } = dataset(6);
+    const y = { values, labels: false };
     const { gradients } = referenceGradient(plan, params, x, y, 6);
     const h = 1e-6;
     let checked = 0;
@@ -153,9 +159,47 @@ describe('the reference gradient', () => {
   });
 });
 
+describe('class labels', () => {
+  /** trainBatch on 8 rows and on a partial 3, fit for 2 epochs (the GPU gathers the labels at width 1), evaluate, predict. */
+  async function labelTrace(spec: NetworkSpec, x: Float32Array, y: (start: number, end: number) => MatrixInput) {
+    const net = await createNetwork(spec);
+    const width = spec.inputSize;
+    const losses = [await net.trainBatch(x.subarray(0, 8 * width), y(0, 8)), await net.trainBatch(x.subarray(8 * width, 11 * width), y(8, 11))];
+    losses.push(...(await net.fit(x, y(0, 19), { epochs: 2 })).loss);
+    const evaluation = await net.evaluate(x, y(0, 19));
+    const trace = { losses, evaluation, weights: Array.from(await flatWeights(net)), predictions: Array.from(await net.predict(x)) };
+    net.dispose();
+    return trace;
+  }
+
+  const { x, y: oneHot } = dataset(19);
+  const classes = Array.from({ length: 19 }, (_, r) => [0, 1, 2].find((j) => oneHot[r * 3 + j] === 1)!);
+  const binary = classes.map((c) => (c > 0 ? 1 : 0));
+  const softmaxSpec = specFor({ type: 'softmaxCrossEntropy' }, { type: 'adam', learningRate: 0.01 }, { type: 'tanh' });
+  const binarySpec: NetworkSpec = { ...softmaxSpec, loss: 'binaryCrossEntropy', layers: [...softmaxSpec.layers.slice(0, -1), { type: 'dense', units: 1 }, { type: 'sigmoid' }] };
+  const CASES: [string, NetworkSpec, (start: number, end: number) => MatrixInput, (start: number, end: number) => MatrixInput, (p: Float32Array) => number][] = [
+    ['softmaxCrossEntropy, Int32Array class indices', softmaxSpec, (a, b) => Int32Array.from(classes.slice(a, b)), (a, b) => oneHot.slice(a * 3, b * 3),
+      (p) => classes.filter((c, r) => [0, 1, 2].every((j) => p[r * 3 + j]! <= p[r * 3 + c]!)).length / 19],
+    ['softmaxCrossEntropy, number[] class indices', softmaxSpec, (a, b) => classes.slice(a, b), (a, b) => oneHot.slice(a * 3, b * 3),
+      (p) => classes.filter((c, r) => [0, 1, 2].every((j) => p[r * 3 + j]! <= p[r * 3 + c]!)).length / 19],
+    ['binaryCrossEntropy, Uint8Array 0/1 labels', binarySpec, (a, b) => Uint8Array.from(binary.slice(a, b)), (a, b) => Float32Array.from(binary.slice(a, b)),
+      (p) => binary.filter((t, r) => (p[r]! >= 0.5) === (t === 1)).length / 19],
+  ];
+
+  describe.each(['reference', 'cpu', 'webgpu'] as const)('%s', (backend) => {
+    it.each(CASES)('%s train, fit and evaluate exactly as their one-hot rows', async (_what, spec, labels, targets, accuracyOf) => {
+      const withLabels = await labelTrace({ ...spec, backend }, x, labels);
+      const withTargets = await labelTrace({ ...spec, backend }, x, targets);
+      expect(withLabels).toEqual(withTargets);
+      expect(withLabels.evaluation.accuracy).toBe(accuracyOf(Float32Array.from(withLabels.predictions)));
+      expect(withLabels.losses[withLabels.losses.length - 1]).toBeLessThan(withLabels.losses[0]!);
+    });
+  });
+});
+
 describe('batch semantics', () => {
   it.each(['cpu', 'webgpu', 'reference'] as const)('duplicating every row of a batch leaves the update unchanged (%s)', async (backend) => {
-    const base = { ...specFor('sse', { type: 'sgd', learningRate: 0.3 }, { type: 'tanh' }), batchSize: 16, backend };
+    const base = { ...specFor({ type: 'sse' }, { type: 'sgd', learningRate: 0.3 }, { type: 'tanh' }), batchSize: 16, backend };
     const { x, y } = dataset(6);
     const doubledX = new Float32Array(12 * 5);
     const doubledY = new Float32Array(12 * 3);
@@ -178,7 +222,7 @@ describe('batch semantics', () => {
   });
 
   it('the same seed gives the same initial weights on every backend; another seed does not', async () => {
-    const spec = specFor('mse', { type: 'sgd', learningRate: 0.1 }, { type: 'relu' });
+    const spec = specFor({ type: 'mse' }, { type: 'sgd', learningRate: 0.1 }, { type: 'relu' });
     const weights = await Promise.all((['reference', 'cpu', 'webgpu'] as const).map(async (backend) => {
       const net = await createNetwork({ ...spec, backend });
       const w = await flatWeights(net);
@@ -198,7 +242,7 @@ describe('batch semantics', () => {
   });
 
   it('the same seed gives the same training on webgpu twice (shuffles included)', async () => {
-    const spec = { ...specFor('softmaxCrossEntropy', { type: 'adam', learningRate: 0.01 }, { type: 'leakyRelu' }), backend: 'webgpu' as const };
+    const spec = { ...specFor({ type: 'softmaxCrossEntropy' }, { type: 'adam', learningRate: 0.01 }, { type: 'leakyRelu' }), backend: 'webgpu' as const };
     const a = await trainTrace(spec);
     const b = await trainTrace(spec);
     expect(Array.from(b.weights)).toEqual(Array.from(a.weights));
@@ -208,7 +252,7 @@ describe('batch semantics', () => {
   it.each(['cpu', 'webgpu'] as const)('standardize: statistics from the first fit are kept and applied to predictions (%s)', async (backend) => {
     const { x, y } = dataset(19);
     const shifted = x.map((v, i) => v * (1 + (i % 5) * 10) + 100 * (i % 5));
-    const spec = { ...specFor('mse', { type: 'sgd', learningRate: 0.1 }, { type: 'tanh' }), backend, standardize: true };
+    const spec = { ...specFor({ type: 'mse' }, { type: 'sgd', learningRate: 0.1 }, { type: 'tanh' }), backend, standardize: true };
     const net = await createNetwork(spec);
     await net.fit(shifted, y, { epochs: 1, shuffle: false });
     // A network fed the standardized data by hand must match exactly.

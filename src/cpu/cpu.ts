@@ -1,4 +1,5 @@
 import type { DeviceInfo, TrainingState } from '../backend.js';
+import type { Targets } from '../data/matrix.js';
 import { HostBackend } from '../host.js';
 import { ACTIVATIONS, LOSSES, momentCount } from '../ops/index.js';
 import { viewOf, type Activation, type DenseLayerPlan, type Plan } from '../plan.js';
@@ -49,9 +50,9 @@ export class CpuBackend extends HostBackend {
    */
   private readonly preActivations: (Float32Array | undefined)[];
   private readonly gates: Float32Array[];
-  /** [batchSize, outputs]: softmax of the output for softmaxCrossEntropy predictions. */
+  /** [batchSize, outputs]: the output transformed (softmax, sigmoid) for predictions, where the loss has a transform. */
   private readonly probabilities: Float32Array;
-  /** [batchSize, inputSize] and [batchSize, outputSize]: each batch is copied here, where the kernels read. */
+  /** [batchSize, inputSize] and [batchSize, outputSize] (labels: [batchSize, 1] of it): each batch is copied here, where the kernels read. */
   private readonly batchInput: Float32Array;
   private readonly batchTarget: Float32Array;
   private t = 0;
@@ -127,19 +128,19 @@ export class CpuBackend extends HostBackend {
    * The batch's loss, and dL/dz of the output layer in its zGrad. The loss kernel fuses the output
    * activation's derivative when it reads the output; one that reads z is applied after it.
    */
-  private outputLoss(output: Float32Array, y: Float32Array, rows: number): number {
+  private outputLoss(output: Float32Array, y: Targets, rows: number): number {
     const { layers, outputSize } = this.plan;
     const last = layers.length - 1;
     const { activation } = layers[last]!;
     const preActivation = this.preActivations[last];
-    this.batchTarget.set(y.subarray(0, rows * outputSize));
+    this.batchTarget.set(y.values.subarray(0, rows * (y.labels ? 1 : outputSize)));
     const loss = this.kernels.loss(this.plan.loss, output, this.batchTarget, this.zGrads[last]!, rows, outputSize,
-      preActivation ? LINEAR : activation);
+      preActivation ? LINEAR : activation, y.labels);
     if (preActivation) this.kernels.multiplyDerivative(this.zGrads[last]!, preActivation, rows * outputSize, activation);
     return loss;
   }
 
-  protected step(x: Float32Array, y: Float32Array, rows: number): number {
+  protected step(x: Float32Array, y: Targets, rows: number): number {
     const { layers } = this.plan;
     const loss = this.outputLoss(this.forward(x, rows), y, rows);
     for (let l = layers.length - 1; l >= 0; l--) {
@@ -159,17 +160,13 @@ export class CpuBackend extends HostBackend {
 
   protected outputs(x: Float32Array, rows: number): Float32Array {
     const output = this.forward(x, rows);
-    const transform = LOSSES[this.plan.loss].outputTransform;
-    switch (transform) {
-      case 'none': return output;
-      case 'softmax':
-        this.kernels.softmaxRows(output, this.probabilities, rows, this.plan.outputSize);
-        return this.probabilities;
-      default: return transform satisfies never;
-    }
+    const transform = LOSSES[this.plan.loss.type].outputTransform;
+    if (transform === 'none') return output;
+    this.kernels.outputTransform(transform, output, this.probabilities, rows, this.plan.outputSize);
+    return this.probabilities;
   }
 
-  protected batchLoss(x: Float32Array, y: Float32Array, rows: number): number {
+  protected batchLoss(x: Float32Array, y: Targets, rows: number): number {
     return this.outputLoss(this.forward(x, rows), y, rows);
   }
 

@@ -1,5 +1,5 @@
 import type { Activation } from '../plan.js';
-import type { ActivationName, LossName, Optimizer } from '../ops/index.js';
+import type { ActivationName, Loss, Optimizer, OutputTransform } from '../ops/index.js';
 
 /**
  * The CPU backend's kernels behind one small interface: the WebAssembly SIMD kernels (wasm/) and
@@ -28,10 +28,14 @@ export interface CpuKernels {
   /** weightGrad [inputs, units] = inputᵀ · zGrad (the batch sum is the inner dimension); biasGrad = Σ_rows zGrad. */
   weightGradient(input: Float32Array, zGrad: Float32Array, weightGrad: Float32Array, biasGrad: Float32Array,
     rows: number, inputs: number, units: number): void;
-  /** Writes dL/dz of the output layer into `grad` and returns the batch's loss. */
-  loss(loss: LossName, output: Float32Array, target: Float32Array, grad: Float32Array, rows: number, n: number,
-    activation: Activation): number;
-  softmaxRows(logits: Float32Array, probabilities: Float32Array, rows: number, n: number): void;
+  /**
+   * Writes dL/dz of the output layer into `grad` and returns the batch's loss. `target` is
+   * [rows, n], or with `labels` one class index per row [rows, 1] standing for its one-hot row.
+   */
+  loss(loss: Loss, output: Float32Array, target: Float32Array, grad: Float32Array, rows: number, n: number,
+    activation: Activation, labels: boolean): number;
+  /** probabilities [rows, n] = the output transform (softmax of each row, or the sigmoid of each element) of logits. */
+  outputTransform(transform: Exclude<OutputTransform, 'none'>, logits: Float32Array, probabilities: Float32Array, rows: number, n: number): void;
   /** One optimizer step over the whole parameter vector; `t` counts steps from 1. */
   optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moment1: Float32Array,
     moment2: Float32Array, t: number): void;
@@ -78,6 +82,22 @@ const ACTIVATIONS: Record<ActivationName, { forward(z: number, slope: number): n
 
 const activate = (z: number, { name, slope }: Activation) => ACTIVATIONS[name].forward(z, slope);
 const derivativeAtGate = (gate: number, { name, slope }: Activation) => ACTIVATIONS[name].derivative(gate, slope);
+
+/** σ(z) from e^−|z| ≤ 1, which never overflows. */
+function stableSigmoid(z: number): number {
+  const e = Math.exp(-Math.abs(z));
+  return z >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+
+/**
+ * Writes the one-hot rows of class-index labels [rows, 1] into `grad` [rows, n] and returns it: the
+ * losses then read their targets there, each element before it writes its own gradient over it.
+ */
+function oneHotInto(grad: Float32Array, labels: Float32Array, rows: number, n: number): Float32Array {
+  grad.fill(0, 0, rows * n);
+  for (let r = 0; r < rows; r++) grad[r * n + labels[r]!] = 1;
+  return grad;
+}
 
 /*
  * Register blocking: a 4×4 block of outputs lives in 16 local variables while k runs, so each value
@@ -161,9 +181,11 @@ export const typescriptKernels: CpuKernels = {
   },
 
   // The same losses as the WGSL kernels (see shaders/loss.wgsl.ts for the formulas).
-  loss(loss, output, target, grad, rows, n, activation) {
+  loss(loss, output, targets, grad, rows, n, activation, labels) {
+    const target = labels ? oneHotInto(grad, targets, rows, n) : targets;
+    const elements = rows * n;
     let total = 0;
-    switch (loss) {
+    switch (loss.type) {
       case 'softmaxCrossEntropy':
         for (let r = 0; r < rows; r++) {
           const base = r * n;
@@ -186,8 +208,8 @@ export const typescriptKernels: CpuKernels = {
         return total / rows;
       case 'mse':
       case 'sse': {
-        const divisor = loss === 'mse' ? rows * n : rows;
-        for (let i = 0; i < rows * n; i++) {
+        const divisor = loss.type === 'mse' ? elements : rows;
+        for (let i = 0; i < elements; i++) {
           const y = output[i]!;
           const diff = y - target[i]!;
           total += diff * diff;
@@ -195,18 +217,53 @@ export const typescriptKernels: CpuKernels = {
         }
         return total / divisor;
       }
+      case 'binaryCrossEntropy':
+        for (let i = 0; i < elements; i++) {
+          const z = output[i]!;
+          const t = target[i]!;
+          total += Math.max(z, 0) - z * t + Math.log1p(Math.exp(-Math.abs(z)));
+          grad[i] = (stableSigmoid(z) - t) / elements * derivativeAtGate(z, activation);
+        }
+        return total / elements;
+      case 'meanAbsoluteError':
+        for (let i = 0; i < elements; i++) {
+          const y = output[i]!;
+          const diff = y - target[i]!;
+          total += Math.abs(diff);
+          grad[i] = Math.sign(diff) / elements * derivativeAtGate(y, activation);
+        }
+        return total / elements;
+      case 'huber': {
+        const { delta } = loss;
+        for (let i = 0; i < elements; i++) {
+          const y = output[i]!;
+          const diff = y - target[i]!;
+          const size = Math.abs(diff);
+          total += size <= delta ? 0.5 * diff * diff : delta * (size - 0.5 * delta);
+          grad[i] = Math.min(Math.max(diff, -delta), delta) / elements * derivativeAtGate(y, activation);
+        }
+        return total / elements;
+      }
       default: return loss satisfies never;
     }
   },
 
-  softmaxRows(logits, probabilities, rows, n) {
-    for (let r = 0; r < rows; r++) {
-      const base = r * n;
-      let largest = -Infinity;
-      for (let j = 0; j < n; j++) largest = Math.max(largest, logits[base + j]!);
-      let sum = 0;
-      for (let j = 0; j < n; j++) sum += Math.exp(logits[base + j]! - largest);
-      for (let j = 0; j < n; j++) probabilities[base + j] = Math.exp(logits[base + j]! - largest) / sum;
+  outputTransform(transform, logits, probabilities, rows, n) {
+    switch (transform) {
+      case 'softmax':
+        for (let r = 0; r < rows; r++) {
+          const base = r * n;
+          let largest = -Infinity;
+          for (let j = 0; j < n; j++) largest = Math.max(largest, logits[base + j]!);
+          let sum = 0;
+          for (let j = 0; j < n; j++) sum += Math.exp(logits[base + j]! - largest);
+          for (let j = 0; j < n; j++) probabilities[base + j] = Math.exp(logits[base + j]! - largest) / sum;
+        }
+        return;
+      case 'sigmoid':
+        for (let i = 0; i < rows * n; i++) probabilities[i] = stableSigmoid(logits[i]!);
+        return;
+      default: transform satisfies never;
     }
   },
 

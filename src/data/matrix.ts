@@ -1,8 +1,72 @@
 import { ShapeError } from '../errors.js';
 import { describeValue } from '../spec.js';
 
-/** What users may pass as a batch of rows: a flat row-major array, or one array per row. */
+/**
+ * What users may pass as a batch of rows: a flat row-major array, or one array per row. As `y` it
+ * may also be class labels, one integer per row (see isLabelForm).
+ */
 export type MatrixInput = Float32Array | ArrayLike<number> | ArrayLike<ArrayLike<number>>;
+
+/**
+ * Targets as the backends take them: `values` [rows, outputs], or with `labels` one class index per
+ * row, [rows, 1] (exact integers in float32), which stands for its one-hot row. Only a loss whose
+ * LOSSES entry takes 'classes' labels is given labels; binaryCrossEntropy's 0/1 labels are its targets.
+ */
+export interface Targets {
+  values: Float32Array;
+  labels: boolean;
+}
+
+/** The target of output j of row r: its value, or 1 where j is the row's class index and 0 elsewhere. */
+const targetAt = ({ values, labels }: Targets, r: number, j: number, width: number): number =>
+  labels ? (values[r] === j ? 1 : 0) : values[r * width + j]!;
+
+const INTEGER_ARRAYS = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array];
+
+/**
+ * Whether `value` is given as labels, one integer per row: an integer typed array (whatever its
+ * length, so a wrong one is named as labels), or, for a network with several outputs, a flat
+ * number[] with one value per row (a [rows, 1] number[] is the targets of a one-output network).
+ */
+export function isLabelForm(value: unknown, rows: number, width: number): boolean {
+  if (INTEGER_ARRAYS.some((type) => value instanceof type)) return true;
+  return Array.isArray(value) && width > 1 && value.length === rows && !isRowList(value);
+}
+
+/** Class labels above 2^24 would not be exact in the float32 buffers that carry them. */
+const MAX_CLASSES = 2 ** 24;
+
+/**
+ * Copies labels (one per row, `rows` of them) into a Float32Array [rows, 1], then checks each is an
+ * integer in [0, classes); `expected` says what a label must be, for the messages.
+ */
+export function toLabels(value: ArrayLike<unknown>, rows: number, classes: number, name: string, expected: string): Float32Array {
+  const count = value.length;
+  if (count !== rows) throw new ShapeError(`${name} has ${count} class labels (one per row) but x has ${rows} rows`);
+  if (classes > MAX_CLASSES) {
+    throw new ShapeError(`${name}: class labels are read for at most ${MAX_CLASSES} classes, this network has ${classes}; give one-hot rows`);
+  }
+  // Each value is read once into the copy; the copy is checked and used.
+  const copy: unknown[] = Array.from({ length: rows }, (_, r) => value[r]);
+  const labels = new Float32Array(rows);
+  copy.forEach((label, r) => {
+    if (typeof label !== 'number' || !Number.isInteger(label) || label < 0 || label >= classes) {
+      throw new ShapeError(`${name} row ${r} has the label ${describeValue(label)}; expected ${expected}`);
+    }
+    labels[r] = label;
+  });
+  return labels;
+}
+
+/** Checks every value of [rows, width] `data` lies in [low, high]; `what` names the rule in the message. */
+export function checkRange(data: Float32Array, width: number, low: number, high: number, name: string, what: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const value = data[i]!;
+    if (value < low || value > high) {
+      throw new ShapeError(`${name} has ${value} at row ${Math.floor(i / width)}, column ${i % width}; ${what} must be in [${low}, ${high}]`);
+    }
+  }
+}
 
 function isRowList(value: MatrixInput): value is ArrayLike<ArrayLike<number>> {
   return !ArrayBuffer.isView(value) && value.length > 0 && typeof value[0] === 'object' && value[0] !== null;
@@ -78,17 +142,25 @@ export function argmaxRows(data: ArrayLike<number>, rows: number, width: number)
 }
 
 /**
- * Fraction of rows classified right: argmax against argmax of the targets, or with one output a
- * 0.5 threshold on both.
+ * Fraction classified right (LossEntry.accuracy): 'argmax', of rows, each row's argmax against its
+ * target's (its class index for labels), or with one output a 0.5 threshold on both; 'threshold', of
+ * every output, on the same side of 0.5 as its target.
  */
-export function accuracy(outputs: ArrayLike<number>, targets: ArrayLike<number>, rows: number, width: number): number {
+export function accuracy(outputs: ArrayLike<number>, targets: Targets, rows: number, width: number, rule: 'argmax' | 'threshold'): number {
   let correct = 0;
-  if (width === 1) {
-    for (let r = 0; r < rows; r++) if ((outputs[r]! >= 0.5) === (targets[r]! >= 0.5)) correct++;
-  } else {
-    const predicted = argmaxRows(outputs, rows, width);
-    const expected = argmaxRows(targets, rows, width);
-    for (let r = 0; r < rows; r++) if (predicted[r] === expected[r]) correct++;
+  switch (rule) {
+    case 'threshold':
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j < width; j++) if ((outputs[r * width + j]! >= 0.5) === (targetAt(targets, r, j, width) >= 0.5)) correct++;
+      }
+      return correct / (rows * width);
+    case 'argmax': {
+      if (width === 1) return accuracy(outputs, targets, rows, width, 'threshold');
+      const predicted = argmaxRows(outputs, rows, width);
+      const expected = targets.labels ? targets.values : argmaxRows(targets.values, rows, width);
+      for (let r = 0; r < rows; r++) if (predicted[r] === expected[r]) correct++;
+      return correct / rows;
+    }
+    default: return rule satisfies never;
   }
-  return correct / rows;
 }

@@ -3,7 +3,7 @@ import { momentCount } from '../ops/index.js';
 import type { Standardization } from '../data/standardize.js';
 import { BackpropError, ModelFileError } from '../errors.js';
 import { compilePlan, type Plan } from '../plan.js';
-import { ACTIVATIONS } from '../ops/index.js';
+import { ACTIVATIONS, LOSSES } from '../ops/index.js';
 import type { LayerSpec, NetworkSpec } from '../spec.js';
 
 /*
@@ -58,7 +58,9 @@ export function specOf(plan: Plan): NetworkSpec {
     if (name !== 'linear') layers.push((parameter ? { type: name, [parameter[0]]: value } : { type: name }) as LayerSpec);
   }
   const { inputSize, loss, optimizer, batchSize, standardize, seed } = plan;
-  return { inputSize, layers, loss, optimizer, batchSize, standardize, seed };
+  // A loss without parameters by its name (as files before them), else { type, ...parameters }.
+  const lossSpec = Object.keys(LOSSES[loss.type].params).length === 0 ? loss.type : { ...loss };
+  return { inputSize, layers, loss: lossSpec, optimizer, batchSize, standardize, seed };
 }
 
 const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {

@@ -1,6 +1,6 @@
 import type { Standardization } from '../data/standardize.js';
 import { ModelFileError, SpecError } from '../errors.js';
-import { ACTIVATION_NAMES, ACTIVATIONS } from '../ops/index.js';
+import { ACTIVATION_NAMES, ACTIVATIONS, LOSSES } from '../ops/index.js';
 import { readView, type Activation, type Plan } from '../plan.js';
 import { describeValue, type LayerSpec, type LossName } from '../spec.js';
 
@@ -74,6 +74,8 @@ export function toTfjsArtifacts(plan: Plan, parameters: Float32Array, standardiz
   const layers: object[] = [];
   const weightSpecs: TfjsWeightSpec[] = [];
   const values: Float32Array[] = [];
+  // The loss's output transform (softmax, sigmoid) is part of the TF.js model: it predicts what predict() gives.
+  const transform = LOSSES[plan.loss.type].outputTransform;
   plan.layers.forEach((layer, l) => {
     const name = `dense_${l + 1}`;
     const kernel = readView(parameters, layer.weights);
@@ -81,12 +83,13 @@ export function toTfjsArtifacts(plan: Plan, parameters: Float32Array, standardiz
     if (l === 0 && standardization) foldStandardization(kernel, bias, layer.units, standardization);
     const last = l === plan.layers.length - 1;
     const { name: activation, slope } = layer.activation;
-    const softmaxHere = last && plan.loss === 'softmaxCrossEntropy' && activation === 'linear';
+    // As the last Dense layer's activation where it is linear (always so for binaryCrossEntropy), else as a layer after it.
+    const transformHere = last && transform !== 'none' && activation === 'linear';
     layers.push({
       class_name: 'Dense',
       config: {
         units: layer.units,
-        activation: softmaxHere ? 'softmax' : tfjsActivation(layer.activation) ?? 'linear',
+        activation: transformHere ? transform : tfjsActivation(layer.activation) ?? 'linear',
         use_bias: true,
         name,
         trainable: true,
@@ -97,8 +100,8 @@ export function toTfjsArtifacts(plan: Plan, parameters: Float32Array, standardiz
     if (activation === 'leakyRelu') {
       layers.push({ class_name: 'LeakyReLU', config: { alpha: slope, name: `leaky_re_lu_${l + 1}`, trainable: true, dtype: 'float32' } });
     }
-    if (last && plan.loss === 'softmaxCrossEntropy' && !softmaxHere) {
-      layers.push({ class_name: 'Activation', config: { activation: 'softmax', name: 'softmax', trainable: true, dtype: 'float32' } });
+    if (last && transform !== 'none' && !transformHere) {
+      layers.push({ class_name: 'Activation', config: { activation: transform, name: transform, trainable: true, dtype: 'float32' } });
     }
     weightSpecs.push({ name: `${name}/kernel`, shape: [layer.inputs, layer.units], dtype: 'float32' });
     weightSpecs.push({ name: `${name}/bias`, shape: [layer.units], dtype: 'float32' });

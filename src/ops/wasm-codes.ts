@@ -15,6 +15,9 @@ export const ACTIVATION_GELU = 8;
 export const LOSS_MSE = 0;
 export const LOSS_SSE = 1;
 export const LOSS_SOFTMAX_CROSS_ENTROPY = 2;
+export const LOSS_BINARY_CROSS_ENTROPY = 3;
+export const LOSS_MEAN_ABSOLUTE_ERROR = 4;
+export const LOSS_HUBER = 5;
 
 export const OPTIMIZER_SGD = 0;
 export const OPTIMIZER_MOMENTUM = 1;

@@ -1,7 +1,8 @@
 import type { DeviceInfo, TrainingState } from '../backend.js';
+import type { Targets } from '../data/matrix.js';
 import { HostBackend } from '../host.js';
 import type { Activation, DenseLayerPlan, Plan } from '../plan.js';
-import { LOSSES, momentCount, type LossName, type Optimizer } from '../ops/index.js';
+import { LOSSES, momentCount, type Loss, type Optimizer } from '../ops/index.js';
 
 /*
  * The oracle: a direct transcription of the math, in float64, written to be obviously right rather
@@ -83,11 +84,21 @@ function softmaxRow(logits: ArrayLike<number>, start: number, width: number): nu
   return exps.map((e) => e / sum);
 }
 
-/** Loss of `output` [rows, n] against `target`, and dL/d(output). */
-export function referenceLoss(loss: LossName, output: Matrix, target: ArrayLike<number>, rows: number, n: number) {
+/** The targets as a [rows, n] matrix: labels become their one-hot rows. */
+function targetMatrix({ values, labels }: Targets, rows: number, n: number): ArrayLike<number> {
+  if (!labels) return values;
+  const oneHot = new Float64Array(rows * n);
+  for (let r = 0; r < rows; r++) oneHot[r * n + values[r]!] = 1;
+  return oneHot;
+}
+
+/** Loss of `output` [rows, n] against `targets`, and dL/d(output). */
+export function referenceLoss(loss: Loss, output: Matrix, targets: Targets, rows: number, n: number) {
+  const target = targetMatrix(targets, rows, n);
   const grad = new Float64Array(rows * n);
+  const elements = rows * n;
   let total = 0;
-  switch (loss) {
+  switch (loss.type) {
     case 'softmaxCrossEntropy':
       for (let r = 0; r < rows; r++) {
         const p = softmaxRow(output, r * n, n);
@@ -103,11 +114,37 @@ export function referenceLoss(loss: LossName, output: Matrix, target: ArrayLike<
       break;
     case 'mse':
     case 'sse': {
-      const divisor = loss === 'mse' ? rows * n : rows;
-      for (let i = 0; i < rows * n; i++) {
+      const divisor = loss.type === 'mse' ? elements : rows;
+      for (let i = 0; i < elements; i++) {
         const diff = output[i]! - target[i]!;
         total += diff * diff / divisor;
         grad[i] = 2 * diff / divisor;
+      }
+      break;
+    }
+    case 'binaryCrossEntropy':
+      // The output is the logit z: −t·log σ(z) − (1 − t)·log(1 − σ(z)), written without overflow.
+      for (let i = 0; i < elements; i++) {
+        const z = output[i]!;
+        const t = target[i]!;
+        total += (Math.max(z, 0) - z * t + Math.log1p(Math.exp(-Math.abs(z)))) / elements;
+        grad[i] = (sigmoid(z) - t) / elements;
+      }
+      break;
+    case 'meanAbsoluteError':
+      for (let i = 0; i < elements; i++) {
+        const diff = output[i]! - target[i]!;
+        total += Math.abs(diff) / elements;
+        grad[i] = Math.sign(diff) / elements; // 0 at 0, as TF.js
+      }
+      break;
+    case 'huber': {
+      const { delta } = loss;
+      for (let i = 0; i < elements; i++) {
+        const diff = output[i]! - target[i]!;
+        const quadratic = Math.abs(diff) <= delta;
+        total += (quadratic ? 0.5 * diff * diff : delta * (Math.abs(diff) - 0.5 * delta)) / elements;
+        grad[i] = (quadratic ? diff : delta * Math.sign(diff)) / elements;
       }
       break;
     }
@@ -147,7 +184,7 @@ function forward(params: Float64Array, layers: DenseLayerPlan[], x: ArrayLike<nu
 }
 
 /** Loss and the gradient of every parameter (plan layout) for one batch. */
-export function referenceGradient(plan: Plan, params: Float64Array, x: ArrayLike<number>, y: ArrayLike<number>, rows: number) {
+export function referenceGradient(plan: Plan, params: Float64Array, x: ArrayLike<number>, y: Targets, rows: number) {
   const { inputs, preActivations } = forward(params, plan.layers, x, rows);
   const { loss, grad } = referenceLoss(plan.loss, inputs[inputs.length - 1]!, y, rows, plan.outputSize);
   const gradients = new Float64Array(plan.parameterCount);
@@ -239,7 +276,7 @@ export class ReferenceBackend extends HostBackend {
     this.t = step;
   }
 
-  protected step(x: Float32Array, y: Float32Array, rows: number): number {
+  protected step(x: Float32Array, y: Targets, rows: number): number {
     const { loss, gradients } = referenceGradient(this.plan, this.params, x, y, rows);
     this.t += 1;
     referenceUpdate(this.plan.optimizer, this.params, gradients, this.moment1, this.moment2, this.t);
@@ -250,7 +287,7 @@ export class ReferenceBackend extends HostBackend {
     const { inputs } = forward(this.params, this.plan.layers, x, rows);
     const output = inputs[inputs.length - 1]!;
     const n = this.plan.outputSize;
-    const transform = LOSSES[this.plan.loss].outputTransform;
+    const transform = LOSSES[this.plan.loss.type].outputTransform;
     switch (transform) {
       case 'none': return Float32Array.from(output);
       case 'softmax': {
@@ -258,11 +295,12 @@ export class ReferenceBackend extends HostBackend {
         for (let r = 0; r < rows; r++) result.set(softmaxRow(output, r * n, n), r * n);
         return result;
       }
+      case 'sigmoid': return Float32Array.from(output, sigmoid);
       default: return transform satisfies never;
     }
   }
 
-  protected batchLoss(x: Float32Array, y: Float32Array, rows: number): number {
+  protected batchLoss(x: Float32Array, y: Targets, rows: number): number {
     const { inputs } = forward(this.params, this.plan.layers, x, rows);
     return referenceLoss(this.plan.loss, inputs[inputs.length - 1]!, y, rows, this.plan.outputSize).loss;
   }

@@ -12,6 +12,7 @@ export interface Dims {
   rowsAxis: 0 | 1 | 2;
   slope?: number;
   scale?: number;
+  delta?: number;
 }
 
 /** Packs a list of Dims, one per 256-byte slot, as the shaders' `Dims` struct lays them out. */
@@ -26,6 +27,7 @@ export function packDims(list: Dims[]): ArrayBuffer {
     u32[3] = d.rowsAxis;
     f32[4] = d.slope ?? 0;
     f32[5] = d.scale ?? 1;
+    f32[6] = d.delta ?? 0;
   });
   return data;
 }

@@ -1,8 +1,8 @@
 import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, STEP_BYTES, type KernelKey, type MatmulEpilogue, type MatmulVariant } from '../../shaders/index.js';
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backend.js';
-import { gatherRows } from '../data/matrix.js';
+import { gatherRows, type Targets } from '../data/matrix.js';
 import { DeviceError } from '../errors.js';
-import { ACTIVATIONS, LOSSES, momentCount, OPTIMIZERS, type LossName } from '../ops/index.js';
+import { ACTIVATIONS, LOSSES, lossDelta, momentCount, OPTIMIZERS, type Loss } from '../ops/index.js';
 import type { Activation, ParameterView, Plan } from '../plan.js';
 import { BackgroundTuning, planTuning, TRIAL_K, type ProductShape, type TuningDecision } from './autotune.js';
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
@@ -26,6 +26,12 @@ const STEPS_IN_FLIGHT = 3;
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
+/** The dispatches of a training step and of an evaluation, for one form of targets. */
+interface StepDispatches {
+  train: Dispatch[];
+  evaluate: Dispatch[];
+}
+
 /**
  * The WebGPU interpreter of a plan. Everything is allocated once at creation: parameters, gradients
  * and optimizer state (one flat vector each, in the plan's layout), activations and gradients for
@@ -46,14 +52,17 @@ export class WebGpuBackend implements Backend {
   private lossStaging: GPUBuffer;
   private readonly outputStaging: GPUBuffer;
   private readonly paramStaging: GPUBuffer;
-  private readonly trainDispatches: Dispatch[];
+  /**
+   * By `Targets.labels`: the loss kernel reads [rows, outputs] targets (false), or one class index
+   * per row (true, only where the loss takes class labels). Predictions need no targets.
+   */
+  private readonly stepDispatches = new Map<boolean, StepDispatches>();
   private readonly predictDispatches: Dispatch[];
-  private readonly lossDispatches: Dispatch[];
   private lossRecord: GPUBuffer;
   private lossRecordBatches = 1;
   /** The loss-reduce dispatch and what it needs to be rebuilt when the loss record grows. */
   private readonly lossReduce: { dims: number; rowLoss: GPUBuffer; dispatch: Dispatch };
-  private trainingSet: { x: Float32Array; y: Float32Array; rows: number; gather?: { setX: GPUBuffer; setY: GPUBuffer; order: GPUBuffer; buffers: GPUBuffer[]; dispatches: Dispatch[] } } | undefined;
+  private trainingSet: { x: Float32Array; y: Targets; rows: number; gather?: { setX: GPUBuffer; setY: GPUBuffer; order: GPUBuffer; buffers: GPUBuffer[]; dispatches: Dispatch[] } } | undefined;
   private readonly kernels: Map<string, Kernel>;
   private readonly uniforms: GPUBuffer;
   private t = 0;
@@ -97,7 +106,7 @@ export class WebGpuBackend implements Backend {
     this.step = this.buffer(STEP_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
 
     this.input = floats(batchSize * inputSize, 'input [batchSize, inputSize]');
-    this.target = floats(batchSize * outputSize, 'target [batchSize, outputs]');
+    this.target = floats(batchSize * outputSize, 'target [batchSize, outputs] (class labels: [batchSize, 1])');
     const layerOutputs = layers.map((l) => floats(batchSize * l.units, `layer ${l.index} output [batchSize, ${l.units}]`));
     const zGrads = layers.map((l) => floats(batchSize * l.units, `layer ${l.index} dL/dz [batchSize, ${l.units}]`));
     // z of the layers whose activation's derivative reads it (gelu, silu), [batchSize, units]; the
@@ -107,8 +116,8 @@ export class WebGpuBackend implements Backend {
     const gates = layers.map((_, l) => preActivations[l] ?? layerOutputs[l]!);
     const rowLoss = floats(batchSize, 'row losses [batchSize]');
     this.lossRecord = floats(1, 'loss record [batches]');
-    const softmax = LOSSES[plan.loss].outputTransform === 'softmax';
-    const probabilities = softmax ? floats(batchSize * outputSize, 'probabilities [batchSize, outputs]') : undefined;
+    const transform = LOSSES[plan.loss.type].outputTransform;
+    const probabilities = transform === 'none' ? undefined : floats(batchSize * outputSize, 'probabilities [batchSize, outputs]');
     this.outputs = probabilities ?? layerOutputs[layerOutputs.length - 1]!;
 
     const read = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
@@ -140,14 +149,14 @@ export class WebGpuBackend implements Backend {
       return matmul(products[l]!.forward, buffers);
     });
     const last = layers[layers.length - 1]!;
-    const lossDims: Dims = { m: batchSize, n: outputSize, k: 0, rowsAxis: 1, slope: last.activation.slope, scale: lossScale(plan.loss, outputSize) };
-    const loss = [
-      add(lossKernelKey(plan), lossDims,
-        { 2: layerOutputs[layers.length - 1]!, 3: this.target, 4: zGrads[layers.length - 1]!, 5: rowLoss },
-        (rows) => [ceilDiv(rows, LINEAR_WORKGROUP), 1]),
-      add({ kind: 'lossReduce' }, lossDims, { 2: rowLoss, 3: this.lossRecord }, () => [1, 1]),
-    ];
-    const lossReduceIndex = loss[1]!;
+    const lossDims: Dims = {
+      m: batchSize, n: outputSize, k: 0, rowsAxis: 1, slope: last.activation.slope, scale: lossScale(plan.loss, outputSize), delta: lossDelta(plan.loss),
+    };
+    // One loss dispatch per form of targets the loss takes (lossKeys), then the one reduction.
+    const lossIndices = lossKeys(plan).map((key) => add(key, lossDims,
+      { 2: layerOutputs[layers.length - 1]!, 3: this.target, 4: zGrads[layers.length - 1]!, 5: rowLoss },
+      (rows) => [ceilDiv(rows, LINEAR_WORKGROUP), 1]));
+    const lossReduceIndex = add({ kind: 'lossReduce' }, lossDims, { 2: rowLoss, 3: this.lossRecord }, () => [1, 1]);
     const backward: number[] = [];
     // The output activation's derivative, where the loss kernel could not fuse it (it reads z).
     if (readsPreActivation(last.activation)) {
@@ -171,18 +180,18 @@ export class WebGpuBackend implements Backend {
     const update = add({ kind: 'optimizer', optimizer: optimizer.type }, { m: parameterCount / 4, n: 0, k: 0, rowsAxis: 0 },
       { 2: hyper, 3: this.params, 4: grads, ...Object.fromEntries(this.moments.map((moment, i) => [5 + i, moment])) },
       () => this.linearGrid(parameterCount / 4));
-    const softmaxPass = probabilities
-      ? [add({ kind: 'softmax' }, { m: batchSize, n: outputSize, k: 0, rowsAxis: 1 }, { 2: layerOutputs[layers.length - 1]!, 3: probabilities },
-        (rows) => [ceilDiv(rows, LINEAR_WORKGROUP), 1])]
-      : [];
+    const transformPass = transform === 'none' ? [] : [add({ kind: 'outputTransform', transform }, { m: batchSize, n: outputSize, k: 0, rowsAxis: 1 },
+      { 2: layerOutputs[layers.length - 1]!, 3: probabilities! }, (rows) => [ceilDiv(rows, LINEAR_WORKGROUP), 1])];
 
     this.uniforms = this.buffer(Math.max(1, dimsList.length) * UNIFORM_SLOT, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'dims');
     this.device.queue.writeBuffer(this.uniforms, 0, packDims(dimsList));
     const dispatches = pending.map((p) => this.dispatch(p.key, p.dims, p.buffers, p.grid));
     const pick = (indices: number[]) => indices.map((i) => dispatches[i]!);
-    this.trainDispatches = pick([...forward, ...loss, ...backward, update]);
-    this.lossDispatches = pick([...forward, ...loss, ...softmaxPass]);
-    this.predictDispatches = pick([...forward, ...softmaxPass]);
+    lossKeys(plan).forEach(({ labels }, i) => this.stepDispatches.set(labels, {
+      train: pick([...forward, lossIndices[i]!, lossReduceIndex, ...backward, update]),
+      evaluate: pick([...forward, lossIndices[i]!, lossReduceIndex, ...transformPass]),
+    }));
+    this.predictDispatches = pick([...forward, ...transformPass]);
     this.lossReduce = { dims: pending[lossReduceIndex]!.dims, rowLoss, dispatch: dispatches[lossReduceIndex]! };
     for (const [product, index] of productIndices) this.productDispatches.set(product.label, { product, dispatch: dispatches[index]! });
   }
@@ -335,12 +344,13 @@ export class WebGpuBackend implements Backend {
     return data;
   }
 
-  /** Encodes one training step on rows already in `input`/`target`, or gathered from the training set. */
-  private submitStep(rows: number, slot: number, start: number, gather?: Dispatch[], after?: (e: GPUCommandEncoder) => void): void {
+  /** Encodes one training step (`train`, for the targets' form) on rows already in `input`/`target`, or gathered from the training set. */
+  private submitStep(rows: number, slot: number, start: number, train: Dispatch[], gather?: Dispatch[],
+    after?: (e: GPUCommandEncoder) => void): void {
     this.t += 1;
     this.writeStep(rows, slot, start);
     const encoder = this.device.createCommandEncoder();
-    this.record(encoder, gather ? [...gather, ...this.trainDispatches] : this.trainDispatches, rows);
+    this.record(encoder, gather ? [...gather, ...train] : train, rows);
     after?.(encoder);
     this.device.queue.submit([encoder.finish()]);
     this.submitted();
@@ -383,21 +393,28 @@ export class WebGpuBackend implements Backend {
     this.t = 0;
   }
 
-  async trainBatch(x: Float32Array, y: Float32Array, rows: number): Promise<number> {
+  /** Floats per row of `y`: one class index, or a value per output. */
+  private targetWidth(y: Targets): number {
+    return y.labels ? 1 : this.plan.outputSize;
+  }
+
+  async trainBatch(x: Float32Array, y: Targets, rows: number): Promise<number> {
     this.device.queue.writeBuffer(this.input, 0, x, 0, rows * this.plan.inputSize);
-    this.device.queue.writeBuffer(this.target, 0, y, 0, rows * this.plan.outputSize);
-    this.submitStep(rows, 0, 0, undefined, (encoder) => encoder.copyBufferToBuffer(this.lossRecord, 0, this.lossStaging, 0, FLOAT));
+    this.device.queue.writeBuffer(this.target, 0, y.values, 0, rows * this.targetWidth(y));
+    this.submitStep(rows, 0, 0, this.stepDispatches.get(y.labels)!.train, undefined,
+      (encoder) => encoder.copyBufferToBuffer(this.lossRecord, 0, this.lossStaging, 0, FLOAT));
     return (await this.readBack(this.lossStaging, 1, { kind: `step:${rows}`, submittedAt: this.waiter.now() }))[0]!;
   }
 
-  setTrainingSet(x: Float32Array, y: Float32Array, rows: number): void {
-    const { inputSize, outputSize, batchSize } = this.plan;
+  setTrainingSet(x: Float32Array, y: Targets, rows: number): void {
+    const { inputSize, batchSize } = this.plan;
+    const width = this.targetWidth(y);
     const previous = this.trainingSet;
-    if (previous?.gather && previous.rows === rows) {
-      // A set of the same size (say, fit called again on the same data): new contents, same buffers and bind groups.
+    if (previous?.gather && previous.rows === rows && previous.y.labels === y.labels) {
+      // A set of the same size and form (say, fit called again on the same data): new contents, same buffers and bind groups.
       this.trainingSet = { ...previous, x, y };
       this.device.queue.writeBuffer(previous.gather.setX, 0, x, 0, rows * inputSize);
-      this.device.queue.writeBuffer(previous.gather.setY, 0, y, 0, rows * outputSize);
+      this.device.queue.writeBuffer(previous.gather.setY, 0, y.values, 0, rows * width);
       return;
     }
     this.dropTrainingSet();
@@ -406,19 +423,19 @@ export class WebGpuBackend implements Backend {
     this.trainingSet = { x, y, rows };
     // The set goes to the GPU once when it fits the device's limits; otherwise each batch is uploaded.
     const limit = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
-    if (rows * Math.max(inputSize, outputSize) * FLOAT > limit) return;
+    if (rows * Math.max(inputSize, width) * FLOAT > limit) return;
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
     const setX = this.buffer(rows * inputSize * FLOAT, storage, 'training inputs [rows, inputSize]');
-    const setY = this.buffer(rows * outputSize * FLOAT, storage, 'training targets [rows, outputs]');
+    const setY = this.buffer(rows * width * FLOAT, storage, `training targets [rows, ${y.labels ? '1 (class labels)' : 'outputs'}]`);
     const order = this.buffer(rows * 4, storage, 'epoch order [rows]');
     this.device.queue.writeBuffer(setX, 0, x, 0, rows * inputSize);
-    this.device.queue.writeBuffer(setY, 0, y, 0, rows * outputSize);
+    this.device.queue.writeBuffer(setY, 0, y.values, 0, rows * width);
     const gatherKernel = this.kernels.get(JSON.stringify({ kind: 'gatherRows' }))!;
     const dims = new Uint32Array(2 * UNIFORM_SLOT / 4);
     const dimsBuffer = this.buffer(dims.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'gather dims');
     this.device.queue.writeBuffer(dimsBuffer, 0, packDims([
       { m: batchSize, n: inputSize, k: 0, rowsAxis: 1 },
-      { m: batchSize, n: outputSize, k: 0, rowsAxis: 1 },
+      { m: batchSize, n: width, k: 0, rowsAxis: 1 },
     ]));
     const gather = (slot: number, source: GPUBuffer, batch: GPUBuffer, width: number): Dispatch => ({
       kernel: gatherKernel,
@@ -439,7 +456,7 @@ export class WebGpuBackend implements Backend {
       setY,
       buffers: [setX, setY, order, dimsBuffer],
       order,
-      dispatches: [gather(0, setX, this.input, inputSize), gather(1, setY, this.target, outputSize)],
+      dispatches: [gather(0, setX, this.input, inputSize), gather(1, setY, this.target, width)],
     };
   }
 
@@ -452,7 +469,9 @@ export class WebGpuBackend implements Backend {
     this.lossRecordBatches = batches;
     const { dims, rowLoss, dispatch: old } = this.lossReduce;
     const rebuilt = this.dispatch({ kind: 'lossReduce' }, dims, { 2: rowLoss, 3: this.lossRecord }, old.grid);
-    for (const list of [this.trainDispatches, this.lossDispatches]) list[list.indexOf(old)] = rebuilt;
+    for (const { train, evaluate } of this.stepDispatches.values()) {
+      for (const list of [train, evaluate]) list[list.indexOf(old)] = rebuilt;
+    }
     this.lossReduce.dispatch = rebuilt;
   }
 
@@ -463,6 +482,7 @@ export class WebGpuBackend implements Backend {
 
   async trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void): Promise<Float32Array> {
     const set = this.trainingSet!;
+    const train = this.stepDispatches.get(set.y.labels)!.train;
     const batches = ceilDiv(order.length, this.plan.batchSize);
     const batchSize = this.plan.batchSize;
     if (set.gather) this.device.queue.writeBuffer(set.gather.order, 0, order);
@@ -473,7 +493,7 @@ export class WebGpuBackend implements Backend {
       if (!set.gather) this.uploadRows(set, order, start, rows);
       const kind = `epoch step:${rows}`;
       const submittedAt = this.waiter.now();
-      this.submitStep(rows, batch, start, set.gather?.dispatches);
+      this.submitStep(rows, batch, start, train, set.gather?.dispatches);
       afterBatch?.(batch, rows);
       const done = this.waiter.wait(kind, submittedAt, () => this.device.queue.onSubmittedWorkDone());
       // A step long enough to sleep through is waited for before the next is encoded: that costs the
@@ -493,30 +513,34 @@ export class WebGpuBackend implements Backend {
   }
 
   /** Fallback for training sets larger than a binding allows: gather the batch on the CPU and upload it. */
-  private uploadRows(set: { x: Float32Array; y: Float32Array }, order: Uint32Array, start: number, rows: number): void {
+  private uploadRows(set: { x: Float32Array; y: Targets }, order: Uint32Array, start: number, rows: number): void {
     const { inputSize, outputSize } = this.plan;
+    const width = this.targetWidth(set.y);
     const staging = (this.uploadStaging ??= {
       x: new Float32Array(this.plan.batchSize * inputSize),
       y: new Float32Array(this.plan.batchSize * outputSize),
     });
     gatherRows(set.x, order, start, rows, inputSize, staging.x);
-    gatherRows(set.y, order, start, rows, outputSize, staging.y);
+    gatherRows(set.y.values, order, start, rows, width, staging.y);
     this.device.queue.writeBuffer(this.input, 0, staging.x, 0, rows * inputSize);
-    this.device.queue.writeBuffer(this.target, 0, staging.y, 0, rows * outputSize);
+    this.device.queue.writeBuffer(this.target, 0, staging.y, 0, rows * width);
   }
 
   /** Batch staging for uploadRows, made on first use. */
   private uploadStaging: { x: Float32Array; y: Float32Array } | undefined;
 
   /** Runs `dispatches` over x (and y) in chunks of batchSize rows, reading outputs and loss per chunk. */
-  private async chunks(x: Float32Array, y: Float32Array | undefined, rows: number, dispatches: Dispatch[]) {
+  private async chunks(x: Float32Array, y: Targets | undefined, rows: number, dispatches: Dispatch[]) {
     const { batchSize, inputSize, outputSize } = this.plan;
     const outputs = new Float32Array(rows * outputSize);
     let weightedLoss = 0;
     for (let start = 0; start < rows; start += batchSize) {
       const count = Math.min(batchSize, rows - start);
       this.device.queue.writeBuffer(this.input, 0, x, start * inputSize, count * inputSize);
-      if (y) this.device.queue.writeBuffer(this.target, 0, y, start * outputSize, count * outputSize);
+      if (y) {
+        const width = this.targetWidth(y);
+        this.device.queue.writeBuffer(this.target, 0, y.values, start * width, count * width);
+      }
       this.writeStep(count, 0, 0);
       const encoder = this.device.createCommandEncoder();
       this.record(encoder, dispatches, count);
@@ -537,8 +561,8 @@ export class WebGpuBackend implements Backend {
     return (await this.chunks(x, undefined, rows, this.predictDispatches)).outputs;
   }
 
-  async evaluate(x: Float32Array, y: Float32Array, rows: number): Promise<{ loss: number; outputs: Float32Array }> {
-    return this.chunks(x, y, rows, this.lossDispatches);
+  async evaluate(x: Float32Array, y: Targets, rows: number): Promise<{ loss: number; outputs: Float32Array }> {
+    return this.chunks(x, y, rows, this.stepDispatches.get(y.labels)!.evaluate);
   }
 
   dispose(): void {
@@ -584,15 +608,6 @@ function shape(label: string, transposeA: boolean, transposeB: boolean, epilogue
 /** Whether the activation's derivative is taken from the pre-activation z rather than the output. */
 const readsPreActivation = (activation: Activation) => ACTIVATIONS[activation.name].backward === 'preActivation';
 
-/**
- * The loss kernel fuses the output activation's derivative when it is a function of the output; a
- * derivative that reads z runs after it (activationDerivative), so the loss kernel sees a linear output.
- */
-function lossKernelKey(plan: Plan): KernelKey {
-  const last = plan.layers[plan.layers.length - 1]!.activation;
-  return { kind: 'loss', loss: plan.loss, activation: readsPreActivation(last) ? 'linear' : last.name };
-}
-
 /** The products of layer l, before their kernel variants are chosen. */
 function layerShapes(plan: Plan, l: number): LayerOf<ProductShape> {
   const { batchSize } = plan;
@@ -614,18 +629,35 @@ function withVariants(layer: LayerOf<ProductShape>, variants: Map<ProductShape, 
   return { forward: product(layer.forward), gradient: product(layer.gradient), signal: layer.signal && product(layer.signal) };
 }
 
-/** The kernels a plan uses besides its matrix products. */
-function fixedKernelKeys(plan: Plan): KernelKey[] {
-  const last = plan.layers[plan.layers.length - 1]!;
-  return [{ kind: 'lossReduce' }, { kind: 'biasGradient' }, { kind: 'gatherRows' }, { kind: 'optimizer', optimizer: plan.optimizer.type },
-    lossKernelKey(plan), ...(readsPreActivation(last.activation) ? [{ kind: 'activationDerivative', activation: last.activation.name } as const] : []),
-    ...(LOSSES[plan.loss].outputTransform === 'softmax' ? [{ kind: 'softmax' } as const] : [])];
+/**
+ * The loss kernels of a plan: for [rows, outputs] targets, and for one class index per row where
+ * the loss takes class labels (binaryCrossEntropy's 0/1 labels reach the backend as its targets).
+ */
+function lossKeys(plan: Plan): Extract<KernelKey, { kind: 'loss' }>[] {
+  // The loss kernel fuses the output activation's derivative when it is a function of the output; a
+  // derivative that reads z runs after it (activationDerivative), so the loss kernel sees a linear output.
+  const last = plan.layers[plan.layers.length - 1]!.activation;
+  const key = { kind: 'loss', loss: plan.loss.type, activation: readsPreActivation(last) ? 'linear' : last.name } as const;
+  const classLabels = LOSSES[plan.loss.type].labels === 'classes';
+  return [{ ...key, labels: false }, ...(classLabels ? [{ ...key, labels: true }] : [])];
 }
 
-/** What the loss shader divides a row's sum by besides the rows: the outputs for mse (a mean over every element). */
-function lossScale(loss: LossName, outputs: number): number {
-  switch (loss) {
-    case 'mse': return outputs;
+/** The kernels a plan uses besides its matrix products. */
+function fixedKernelKeys(plan: Plan): KernelKey[] {
+  const transform = LOSSES[plan.loss.type].outputTransform;
+  const last = plan.layers[plan.layers.length - 1]!.activation;
+  return [{ kind: 'lossReduce' }, { kind: 'biasGradient' }, { kind: 'gatherRows' }, { kind: 'optimizer', optimizer: plan.optimizer.type },
+    ...lossKeys(plan), ...(readsPreActivation(last) ? [{ kind: 'activationDerivative', activation: last.name } as const] : []),
+    ...(transform === 'none' ? [] : [{ kind: 'outputTransform', transform } as const])];
+}
+
+/** What the loss shader divides a row's sum by besides the rows: the outputs for the means over every element. */
+function lossScale(loss: Loss, outputs: number): number {
+  switch (loss.type) {
+    case 'mse':
+    case 'binaryCrossEntropy':
+    case 'meanAbsoluteError':
+    case 'huber': return outputs;
     case 'sse':
     case 'softmaxCrossEntropy': return 1;
     default: return loss satisfies never;

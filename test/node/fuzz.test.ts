@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   BackpropError, createNetwork, DivergenceError, loadNetwork, type Network, type NetworkSpec,
 } from '../../src/index.js';
+import { LOSS_NAMES } from '../../src/ops/index.js';
 import { dissect, forge, resign } from '../support/forge.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 6);
@@ -51,7 +52,7 @@ const validSpec = (backends: string[]) => fc.record({
     { type: 'dense', units },
     ...(activation === 'none' ? [] : [activation === 'leakyRelu' ? { type: activation, slope } : { type: activation }]),
   ])),
-  loss: fc.constantFrom('mse', 'sse', 'softmaxCrossEntropy'),
+  loss: fc.oneof(fc.constantFrom<unknown>(...LOSS_NAMES), fc.record({ type: fc.constant('huber'), delta: fc.double({ min: 0.01, max: 5, noNaN: true }) })),
   optimizer: fc.record({ type: fc.constantFrom('sgd', 'momentum', 'adam'), learningRate: fc.double({ min: 1e-4, max: 2, noNaN: true }) }),
   batchSize: small,
   standardize: fc.boolean(),
@@ -118,6 +119,9 @@ describe('fuzzing call arguments', () => {
     fc.array(fc.oneof(fc.double(), weird), { maxLength: 12 }),
     fc.float32Array({ maxLength: 12 }),
     fc.constantFrom<unknown>(new Int32Array(6), new Float64Array(9), 'x'),
+    // Class labels, some out of range, as the label forms take them.
+    fc.int32Array({ min: -1, max: 3, maxLength: 7 }),
+    fc.array(fc.oneof(fc.integer({ min: -1, max: 3 }), weird), { minLength: 1, maxLength: 7 }),
     fc.anything(),
   );
   /** Rows of `width`: valid, or with one value made hostile, or the wrong width. */

@@ -1,10 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { createNetwork } from '../../src/index.js';
+import { createNetwork, type MatrixInput, type NetworkSpec } from '../../src/index.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
 import { randomArray } from '../support/kernel-runner.js';
 
 describe('a training set larger than one storage binding', () => {
-  it('is trained batch by batch from the CPU and agrees with the cpu backend', async () => {
+  const classOf = (x: Float32Array, inputSize: number, r: number) => (x[r * inputSize]! > 0 ? 1 : 0);
+  // [what, loss and output layers, y from x]: targets, and class labels (uploaded one per row).
+  const CASES: [string, Pick<NetworkSpec, 'loss' | 'layers'>, (x: Float32Array, inputSize: number, rows: number) => MatrixInput][] = [
+    ['targets, mse', { loss: 'mse', layers: [{ type: 'dense', units: 1 }, { type: 'sigmoid' }] },
+      (x, inputSize, rows) => Float32Array.from({ length: rows }, (_, r) => classOf(x, inputSize, r))],
+    ['class labels, softmaxCrossEntropy', { loss: 'softmaxCrossEntropy', layers: [{ type: 'dense', units: 2 }] },
+      (x, inputSize, rows) => Int32Array.from({ length: rows }, (_, r) => classOf(x, inputSize, r))],
+  ];
+
+  it.each(CASES)('is trained batch by batch from the CPU and agrees with the cpu backend (%s)', async (_what, output, yOf) => {
     // A device with the default limits binds at most 128 MiB; 33,000 rows × 1,024 floats is 135 MB.
     const adapter = await requestAdapter();
     const device = await adapter!.requestDevice();
@@ -13,11 +22,12 @@ describe('a training set larger than one storage binding', () => {
     const rows = Math.floor(limit / (inputSize * 4)) + 232;
     expect(rows * inputSize * 4).toBeGreaterThan(limit);
     const x = randomArray(rows * inputSize, 3);
-    const y = Float32Array.from({ length: rows }, (_, r) => (x[r * inputSize]! > 0 ? 1 : 0));
-    const spec = {
+    const y = yOf(x, inputSize, rows);
+    const spec: NetworkSpec = {
       inputSize,
-      layers: [{ type: 'dense' as const, units: 2 }, { type: 'tanh' as const }, { type: 'dense' as const, units: 1 }, { type: 'sigmoid' as const }],
-      optimizer: { type: 'sgd' as const, learningRate: 0.5 },
+      layers: [{ type: 'dense', units: 2 }, { type: 'tanh' }, ...output.layers],
+      loss: output.loss,
+      optimizer: { type: 'sgd', learningRate: 0.5 },
       batchSize: 4096,
       seed: 5,
     };

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createNetwork, fromTfjsArtifacts, ModelFileError, type LayerSpec, type NetworkSpec, type TfjsArtifacts } from '../../src/index.js';
+import { createNetwork, fromTfjsArtifacts, ModelFileError, SpecError, type LayerSpec, type NetworkSpec, type TfjsArtifacts } from '../../src/index.js';
 
 const X = Array.from({ length: 9 }, (_, r) => [Math.sin(r) * 2 + 4, (r % 3) - 1, Math.cos(r) / 2, r / 9]);
 const Y = X.map(([a, b]) => (a! - 4 + b! > 0 ? [1, 0, 0] : b! > 0 ? [0, 1, 0] : [0, 0, 1]));
@@ -53,6 +53,14 @@ const EXPORTS: [string, Partial<NetworkSpec>][] = [
     .map((layer): [string, Partial<NetworkSpec>] => [JSON.stringify(layer), {
       layers: [{ type: 'dense', units: 5 }, layer, { type: 'dense', units: 4 }, layer, { type: 'dense', units: 3 }],
     }]),
+  // The sigmoid of binaryCrossEntropy is the loss's in our plan and the Dense layer's in TF.js.
+  ['binaryCrossEntropy on logits (a sigmoid output in TF.js)', {
+    layers: [{ type: 'dense', units: 5 }, { type: 'relu' }, { type: 'dense', units: 3 }], loss: 'binaryCrossEntropy',
+  }],
+  ['binaryCrossEntropy after a sigmoid layer', {
+    layers: [{ type: 'dense', units: 5 }, { type: 'relu' }, { type: 'dense', units: 3 }, { type: 'sigmoid' }], loss: 'binaryCrossEntropy',
+  }],
+  ['huber, a linear output', { layers: [{ type: 'dense', units: 5 }, { type: 'tanh' }, { type: 'dense', units: 3 }], loss: { type: 'huber', delta: 0.5 } }],
 ];
 
 const baseSpec: NetworkSpec = {
@@ -106,7 +114,7 @@ describe('import from TF.js', () => {
   it.each(['cpu', 'webgpu'] as const)('a Sequential of Dense and LeakyReLU layers predicts what TF.js predicts (%s)', async (backend) => {
     const model = tfModel();
     const net = await fromTfjsArtifacts(await artifactsOf(model), { backend, optimizer: { type: 'sgd', learningRate: 0.1 } });
-    expect(net.plan.loss).toBe('softmaxCrossEntropy');
+    expect(net.plan.loss).toEqual({ type: 'softmaxCrossEntropy' });
     expect(net.plan.layers.map((l) => [l.inputs, l.units, l.activation.name])).toEqual([
       [4, 7, 'relu'], [7, 5, 'leakyRelu'], [5, 4, 'tanh'], [4, 3, 'linear']]);
     expect(net.plan.layers[1]!.activation.slope).toBeCloseTo(0.15, 7);
@@ -123,13 +131,43 @@ describe('import from TF.js', () => {
     model.add(tf.layers.dense({ units: 3, inputShape: [4], activation: 'sigmoid', useBias: false }));
     const artifacts = await artifactsOf(model);
     const mse = await fromTfjsArtifacts(artifacts, { backend: 'cpu' });
-    expect(mse.plan.loss).toBe('mse');
+    expect(mse.plan.loss).toEqual({ type: 'mse' });
     expectClose(await mse.predict(X), await tfPredict(model, X));
     const sse = await fromTfjsArtifacts(artifacts, { backend: 'cpu', loss: 'sse' });
-    expect(sse.plan.loss).toBe('sse');
+    expect(sse.plan.loss).toEqual({ type: 'sse' });
     model.dispose();
     mse.dispose();
     sse.dispose();
+  });
+
+  it('a model ending in a sigmoid trains with binaryCrossEntropy, predicting what TF.js predicts', async () => {
+    const model = tf.sequential();
+    model.add(tf.layers.dense({ units: 5, inputShape: [4], activation: 'tanh', biasInitializer: 'randomNormal' }));
+    model.add(tf.layers.dense({ units: 3, activation: 'sigmoid', biasInitializer: 'randomNormal' }));
+    const artifacts = await artifactsOf(model);
+    const net = await fromTfjsArtifacts(artifacts, { backend: 'cpu', loss: 'binaryCrossEntropy', optimizer: { type: 'adam', learningRate: 0.05 } });
+    expect(net.plan.loss).toEqual({ type: 'binaryCrossEntropy' });
+    expect(net.plan.layers.map((l) => l.activation.name)).toEqual(['tanh', 'linear']);
+    expectClose(await net.predict(X), await tfPredict(model, X));
+    const { loss } = await net.fit(X, Y, { epochs: 3 });
+    expect(loss[2]!).toBeLessThan(loss[0]!);
+    // Exported again, it is a Dense layer with a sigmoid, as it came.
+    const layers = (await net.toTfjsArtifacts()).modelTopology.config.layers as { config: { activation: string } }[];
+    expect(layers.map((l) => l.config.activation)).toEqual(['tanh', 'sigmoid']);
+    model.dispose();
+    net.dispose();
+  });
+
+  it('a model ending in softmax takes softmaxCrossEntropy as a name or an object, and refuses another loss', async () => {
+    const model = tfModel();
+    const artifacts = await artifactsOf(model);
+    const net = await fromTfjsArtifacts(artifacts, { backend: 'cpu', loss: { type: 'softmaxCrossEntropy' } });
+    expect(net.plan.loss).toEqual({ type: 'softmaxCrossEntropy' });
+    const refused = fromTfjsArtifacts(artifacts, { backend: 'cpu', loss: 'binaryCrossEntropy' });
+    await expect(refused).rejects.toBeInstanceOf(SpecError);
+    await expect(refused).rejects.toThrow("ends in a softmax, so its loss is 'softmaxCrossEntropy', not 'binaryCrossEntropy'");
+    model.dispose();
+    net.dispose();
   });
 
   it('reads what the Keras converter writes: model_config, an InputLayer, scoped weight names, split weight data', async () => {

@@ -3,7 +3,7 @@
  * its default (so a kernel that ignores the parameter fails), so a new entry is tested everywhere
  * these lists are used without touching the tests.
  */
-import { ACTIVATION_NAMES, ACTIVATIONS, LOSS_NAMES, OPTIMIZER_NAMES, type ActivationName, type LossName } from '../../src/ops/index.js';
+import { ACTIVATION_NAMES, ACTIVATIONS, LOSS_NAMES, LOSSES, OPTIMIZER_NAMES, type ActivationName, type Loss } from '../../src/ops/index.js';
 import type { Activation } from '../../src/plan.js';
 import type { LayerSpec, OptimizerSpec } from '../../src/spec.js';
 
@@ -29,7 +29,38 @@ export const TEST_ACTIVATION_LAYERS: LayerSpec[] = ACTIVATION_NAMES.map((name) =
 /** Every activation as a layer with its parameter at the default. */
 export const DEFAULT_ACTIVATION_LAYERS: LayerSpec[] = ACTIVATION_NAMES.map((name) => ({ type: name }) as LayerSpec);
 
-export const TEST_LOSSES: LossName[] = [...LOSS_NAMES];
+/** Every loss with its parameters off their defaults (Huber's δ 0.5, so both of its pieces are reached on data in [-1, 1]). */
+export const TEST_LOSSES: Loss[] = LOSS_NAMES.map((type): Loss => {
+  switch (type) {
+    case 'huber': return { type, delta: 0.5 };
+    case 'mse':
+    case 'sse':
+    case 'softmaxCrossEntropy':
+    case 'binaryCrossEntropy':
+    case 'meanAbsoluteError': return { type };
+    default: return type satisfies never;
+  }
+});
+
+/**
+ * Targets [rows, n] a loss trains on: one-hot rows for softmaxCrossEntropy (row r's class is
+ * (7r) mod n), probabilities in [0, 1] where the loss needs them (every other loss takes them too).
+ * `values` gives the [rows, n] values from a seed, in [-1, 1).
+ */
+export function testTargets(loss: Loss, rows: number, n: number, values: (length: number) => Float32Array): Float32Array {
+  if (LOSSES[loss.type].labels === 'classes') return oneHot(testLabels(rows, n), n);
+  return values(rows * n).map((v) => (v + 1) / 2);
+}
+
+/** Class indices for `rows` rows of n classes, every class used: (7r) mod n. */
+export const testLabels = (rows: number, n: number): Float32Array => Float32Array.from({ length: rows }, (_, r) => (r * 7) % n);
+
+/** The one-hot rows [rows, n] of class indices. */
+export function oneHot(labels: ArrayLike<number>, n: number): Float32Array {
+  const rows = new Float32Array(labels.length * n);
+  for (let r = 0; r < labels.length; r++) rows[r * n + labels[r]!] = 1;
+  return rows;
+}
 
 /** Every optimizer with a learning rate that trains the tests' small networks. */
 export const TEST_OPTIMIZERS: OptimizerSpec[] = OPTIMIZER_NAMES.map((type): OptimizerSpec => {

@@ -84,8 +84,10 @@ export interface WasmExports {
     preActivation: number): void;
   multiplyDerivative(grad: number, gate: number, start: number, end: number, activation: number, slope: number): void;
   columnSums(grad: number, sums: number, rows: number, n: number, colStart: number, colEnd: number): void;
-  loss(kind: number, output: number, target: number, grad: number, rows: number, n: number, activation: number, slope: number): number;
+  loss(kind: number, output: number, target: number, grad: number, rows: number, n: number, activation: number, slope: number,
+    delta: number, labels: number): number;
   softmaxRows(logits: number, probabilities: number, rows: number, n: number): void;
+  sigmoidRows(logits: number, probabilities: number, count: number): void;
   optimizerStep(kind: number, params: number, grads: number, moment1: number, moment2: number, start: number, end: number,
     lr: number, beta1: number, beta2: number, epsilon: number, correction1: number, correction2: number): void;
 }

@@ -1,5 +1,5 @@
 import type { Activation } from '../../plan.js';
-import { ACTIVATIONS, LOSSES, OPTIMIZERS, type LossName, type Optimizer } from '../../ops/index.js';
+import { ACTIVATIONS, LOSSES, lossDelta, OPTIMIZERS, type Loss, type Optimizer, type OutputTransform } from '../../ops/index.js';
 import type { CpuKernels } from '../kernels.js';
 import { JOB, runJob, type WasmExports } from './jobs.js';
 import { createMemory, instantiate, PAGE_BYTES } from './module.js';
@@ -119,14 +119,18 @@ export class WasmKernels implements CpuKernels {
       biasGrad.byteOffset, rows, inputs, units, this.panels, this.panelBytes, this.transposed]);
   }
 
-  loss(loss: LossName, output: Float32Array, target: Float32Array, grad: Float32Array, rows: number, n: number,
-    activation: Activation): number {
-    return this.exports.loss(LOSSES[loss].wasmCode, output.byteOffset, target.byteOffset, grad.byteOffset, rows, n,
-      ACTIVATIONS[activation.name].wasmCode, activation.slope);
+  loss(loss: Loss, output: Float32Array, target: Float32Array, grad: Float32Array, rows: number, n: number,
+    activation: Activation, labels: boolean): number {
+    return this.exports.loss(LOSSES[loss.type].wasmCode, output.byteOffset, target.byteOffset, grad.byteOffset, rows, n,
+      ACTIVATIONS[activation.name].wasmCode, activation.slope, lossDelta(loss), labels ? 1 : 0);
   }
 
-  softmaxRows(logits: Float32Array, probabilities: Float32Array, rows: number, n: number): void {
-    this.exports.softmaxRows(logits.byteOffset, probabilities.byteOffset, rows, n);
+  outputTransform(transform: Exclude<OutputTransform, 'none'>, logits: Float32Array, probabilities: Float32Array, rows: number, n: number): void {
+    switch (transform) {
+      case 'softmax': return this.exports.softmaxRows(logits.byteOffset, probabilities.byteOffset, rows, n);
+      case 'sigmoid': return this.exports.sigmoidRows(logits.byteOffset, probabilities.byteOffset, rows * n);
+      default: transform satisfies never;
+    }
   }
 
   optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moment1: Float32Array, moment2: Float32Array,
