@@ -1,5 +1,5 @@
 import type { ActivationName, BackendChoice, LayerSpec, LossName, OptimizerSpec } from '../src/index.js';
-import { ACTIVATION_NAMES, ACTIVATIONS } from '../src/ops/index.js';
+import { ACTIVATION_NAMES, ACTIVATIONS, type OptimizerName } from '../src/ops/index.js';
 import { MNIST_CLASSES, MNIST_SIDE } from './mnist.js';
 import type { RunRequest } from './protocol.js';
 import type { ToyName } from './toy.js';
@@ -44,6 +44,18 @@ const ACTIVATION_LABELS: Record<ActivationName, string> = {
   elu: 'ELU', softplus: 'softplus', silu: 'SiLU (swish)', gelu: 'GELU',
 };
 
+const LOSS_LABELS: Record<LossName, string> = {
+  softmaxCrossEntropy: 'softmax cross-entropy', binaryCrossEntropy: 'binary cross-entropy', mse: 'mean squared error',
+  sse: 'sum of squared errors', meanAbsoluteError: 'mean absolute error', huber: 'Huber',
+};
+
+const OPTIMIZER_LABELS: Record<OptimizerName, string> = { adam: 'Adam', momentum: 'momentum', sgd: 'SGD' };
+
+/** Fills a menu with every entry of an op table, in the order of `labels`. */
+function fillMenu(select: HTMLSelectElement, labels: Record<string, string>): void {
+  for (const [value, label] of Object.entries(labels)) select.add(new Option(label, value));
+}
+
 /** The numeric parameter an activation takes (leakyRelu's slope, elu's alpha), shown in the layer's parameter field. */
 function numericParameter(name: ActivationName): string | undefined {
   return Object.entries(ACTIVATIONS[name].params).find(([, param]) => param.kind === 'number')?.[0];
@@ -66,6 +78,8 @@ export class NetworkEditor {
     byId('add-layer').addEventListener('click', () => this.addLayer(relu(32)).querySelector('input')!.focus());
     this.dataset.addEventListener('change', () => this.applyPreset(this.datasetName));
     this.activationSelect(byId('output-activation'), byId('output-slope-label'));
+    fillMenu(byId('loss'), LOSS_LABELS);
+    fillMenu(byId('optimizer'), OPTIMIZER_LABELS);
     this.applyPreset(this.datasetName);
   }
 
