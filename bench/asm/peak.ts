@@ -1,9 +1,9 @@
 // AssemblyScript: the arithmetic ceiling of wasm SIMD on this machine, the benchmark's yardstick (not
 // part of the library's module: bench/runners/simd-peak.ts compiles it when asked).
-import { madd } from '../../asm/matmul';
+import { madd } from '../../src/cpu/wasm/asm/matmul';
 
 /**
- * `iterations` steps of the matmul's inner loop (asm/matmul.ts) with its operands always at `ptr`
+ * `iterations` steps of the matmul's inner loop (src/cpu/wasm/asm/matmul.ts) with its operands always at `ptr`
  * (48 bytes, so in L1): two vector loads, four splats and 32 multiply-adds into eight f32x4
  * accumulators, 64 flops per step, with the build's multiply-add (two instructions, or one FMA in
  * the relaxed-SIMD build): the most such a loop can do here.

@@ -25,7 +25,7 @@ export interface ActivationEntry {
    * or a layer class of its own that takes the parameter as `alpha` (LeakyReLU).
    */
   tfjs: { activations: Readonly<Record<number, string>> } | { layer: 'LeakyReLU' };
-  /** The number asm/elementwise.ts switches on. */
+  /** The number src/cpu/wasm/asm/elementwise.ts switches on. */
   wasmCode: number;
   /** One line for docs, `--help` and the app. */
   doc: string;

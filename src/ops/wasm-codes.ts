@@ -1,4 +1,4 @@
-// The numbers the wasm kernels switch on, shared by the AssemblyScript (asm/elementwise.ts imports
+// The numbers the wasm kernels switch on, shared by the AssemblyScript (src/cpu/wasm/asm/elementwise.ts imports
 // this file) and the TypeScript side (the op tables in src/ops/). Valid AssemblyScript and
 // TypeScript alike: plain integer constants only.
 

@@ -72,7 +72,7 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
 /** Job numbers of runJob. */
 export const JOB = { forward: 0, inputGradient: 1, weightGradient: 2, optimizer: 3 } as const;
 
-/** The module's exports (asm/index.ts); pointers are byte offsets into its memory. */
+/** The module's exports (asm/index.ts, beside this file); pointers are byte offsets into its memory. */
 export interface WasmExports {
   /** `panel`: 32k bytes this thread may use to copy a panel of B (see asm/matmul.ts). */
   matmul(a: number, b: number, c: number, n: number, k: number, aRow: number, aStep: number, rowStart: number, rowEnd: number,

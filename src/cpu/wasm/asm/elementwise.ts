@@ -7,7 +7,7 @@ import {
   ACTIVATION_RELU as RELU, ACTIVATION_SIGMOID as SIGMOID, ACTIVATION_SILU as SILU, ACTIVATION_SOFTPLUS as SOFTPLUS,
   ACTIVATION_TANH as TANH, LOSS_BINARY_CROSS_ENTROPY, LOSS_HUBER, LOSS_MEAN_ABSOLUTE_ERROR, LOSS_MSE, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SSE,
   OPTIMIZER_ADAM, OPTIMIZER_MOMENTUM, OPTIMIZER_SGD,
-} from '../src/ops/wasm-codes';
+} from '../../../ops/wasm-codes';
 // The op codes come from the TypeScript side's file (the op tables' wasmCode), so the two cannot drift.
 // Each kernel traps (unreachable) on a code it does not handle, so an op added to a table but not
 // here fails loudly in the tests instead of computing another op.
