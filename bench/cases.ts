@@ -8,9 +8,10 @@ import { mulberry32 } from '../src/data/random.js';
 export type Case =
   /**
    * One trainBatch on `batch` rows, the loss read back. Sizes: input, hidden…, output. A scaling
-   * point names its sweep and the runners it is for (the others leave it out).
+   * point names its sweep and the runners it is for (the others leave it out), as may a case with
+   * an architecture of its own (without one: TRAINING's).
    */
-  | { kind: 'step'; name: string; sizes: number[]; batch: number; sweep?: SweepPoint; runners?: readonly string[] }
+  | { kind: 'step'; name: string; sizes: number[]; batch: number; architecture?: Architecture; sweep?: SweepPoint; runners?: readonly string[] }
   /** One epoch of fit over `rows` rows in batches of `batch`, the loss read once at the end. */
   | { kind: 'fit'; name: string; sizes: number[]; batch: number; rows: number }
   /**
@@ -20,6 +21,33 @@ export type Case =
   | { kind: 'warmup'; name: string; sizes: number[]; batch: number }
   /** One square product of `size`, in one of the forms backprop uses. */
   | { kind: 'matmul'; name: string; form: MatmulForm; size: number };
+
+/**
+ * What a training case's network computes around its dense layers, for every runner to build: the
+ * layers that follow each hidden dense layer, in order, the output's activation, the loss and the
+ * optimizer. A case without one trains TRAINING's. The names and parameters are our API's.
+ */
+export interface Architecture {
+  hidden: readonly HiddenLayer[];
+  /** 'linear': the logits, which softmaxCrossEntropy's softmax reads. */
+  output: 'sigmoid' | 'linear';
+  loss: 'mse' | 'softmaxCrossEntropy';
+  optimizer: OptimizerSetting;
+}
+
+export type HiddenLayer =
+  | { type: 'leakyRelu'; slope: number }
+  /** Over each row's features: (v − mean)/√(variance + ε)·γ + β, the variance biased, γ 1 and β 0 at first (Keras). */
+  | { type: 'layerNormalization'; epsilon: number }
+  /** Exact: z·Φ(z), with erf. */
+  | { type: 'gelu' }
+  /** Inverted: in training each value is kept with probability 1 − rate and scaled by 1/(1 − rate); the identity otherwise. */
+  | { type: 'dropout'; rate: number };
+
+export type OptimizerSetting =
+  | { type: 'sgd'; learningRate: number }
+  /** Keras AdamW, decoupled decay: p ← p − lr·(m̂/(√v̂ + ε) + weightDecay·p), on every parameter. */
+  | { type: 'adamw'; learningRate: number; beta1: number; beta2: number; epsilon: number; weightDecay: number };
 
 /** Where a scaling case sits: the batch of a 784-256-128-10 network, or the width w of 784-w-w-10 at batch 256. */
 export interface SweepPoint {
@@ -41,16 +69,35 @@ export function caseRunsOn(c: Case, runner: string): boolean {
   return c.kind !== 'step' || !c.runners || c.runners.includes(runner);
 }
 
-/** The training settings every runner uses for the step and fit cases. */
-export const TRAINING = {
-  hiddenActivation: 'leakyRelu',
-  leakySlope: 0.01,
-  outputActivation: 'sigmoid',
+/** The network of the training cases that name no architecture of their own. */
+export const TRAINING: Architecture = {
+  hidden: [{ type: 'leakyRelu', slope: 0.01 }],
+  output: 'sigmoid',
   loss: 'mse',
-  optimizer: 'sgd',
-  learningRate: 0.1,
-  seed: 1,
-} as const;
+  optimizer: { type: 'sgd', learningRate: 0.1 },
+};
+
+/** Seeds the training data and our initial weights. */
+export const SEED = 1;
+
+/** The architecture a training case trains: TRAINING's, unless a step case names its own. */
+export function architectureOf(c: TrainingCase): Architecture {
+  return c.kind === 'step' ? c.architecture ?? TRAINING : TRAINING;
+}
+
+/**
+ * A network as one is written today: per-row normalisation, GELU and dropout after each hidden dense
+ * layer, AdamW (Keras's defaults, learning rate 1e-3), softmax cross-entropy on one-hot classes.
+ */
+export const LN_GELU_DROPOUT_ADAMW: Architecture = {
+  hidden: [{ type: 'layerNormalization', epsilon: 1e-3 }, { type: 'gelu' }, { type: 'dropout', rate: 0.1 }],
+  output: 'linear',
+  loss: 'softmaxCrossEntropy',
+  optimizer: { type: 'adamw', learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0.004 },
+};
+
+/** The runners of that case: ours and each peer's WebGPU and WebAssembly backends. */
+export const LN_GELU_DROPOUT_ADAMW_RUNNERS = ['webgpu', 'cpu', 'jax-webgpu', 'jax-wasm', 'tfjs-webgpu', 'tfjs-wasm'] as const;
 
 /** A·B (forward), A·Bᵀ (error sent down), Aᵀ·B (weight gradient); A and B stored row-major as named. */
 export interface MatmulForm {
@@ -127,6 +174,11 @@ export function benchCases(quick: boolean, realGpu = false): Case[] {
       { kind: 'step', name: 'step-784-1024-1024-10-b1024', sizes: WIDE_SIZES, batch: WIDE_BATCH },
       { kind: 'fit', name: 'fit-784-1024-1024-10-b1024', sizes: WIDE_SIZES, batch: WIDE_BATCH, rows: WIDE_FIT_BATCHES * WIDE_BATCH },
     ] satisfies Case[]),
+    // In quick runs too: the only case whose network has layer normalisation, dropout and AdamW.
+    {
+      kind: 'step', name: 'step-784-256-256-10-ln-gelu-dropout-adamw-b256', sizes: [784, 256, 256, 10], batch: MNIST_BATCH,
+      architecture: LN_GELU_DROPOUT_ADAMW, runners: LN_GELU_DROPOUT_ADAMW_RUNNERS,
+    },
     // The fixed cost of a step: with almost no arithmetic, what remains is dispatch, submit and readback.
     { kind: 'step', name: 'step-2-2-2-b1', sizes: [2, 2, 2], batch: 1 },
     ...MATMUL_FORMS.flatMap((form) => matmulSizes.map((size): Case => ({ kind: 'matmul', name: `matmul-${form.name}-${size}`, form, size }))),
@@ -154,7 +206,7 @@ export function caseRows(c: TrainingCase): number {
 
 /** Inputs in [0, 1) like pixel intensities and one-hot targets, the same for every runner. */
 export function trainingData(sizes: number[], rows: number): { x: Float32Array; y: Float32Array } {
-  const random = mulberry32(TRAINING.seed);
+  const random = mulberry32(SEED);
   const inputs = sizes[0]!;
   const outputs = sizes[sizes.length - 1]!;
   const x = Float32Array.from({ length: rows * inputs }, random);

@@ -1,4 +1,4 @@
-import { TRAINING } from '../cases.js';
+import { TRAINING, type Architecture, type OptimizerSetting } from '../cases.js';
 import type { RowExtras } from './runner.js';
 
 /**
@@ -82,16 +82,24 @@ function countBuffers(device: GPUDevice): GPUDevice {
 }
 
 /**
- * The least memory any trainer of these sizes needs, in bytes: weights and biases, their gradients,
- * the optimizer's state (none for SGD, one moment for momentum, two for Adam), and the activations of
- * one batch (its input and every layer's output).
+ * The least memory any trainer of these sizes needs, in bytes: the parameters (weights and biases,
+ * and each hidden layerNormalization's γ and β), their gradients, the optimizer's state (none for
+ * SGD, two moments for AdamW), and the activations of one batch (its input and every layer's output).
  */
-export function minimumTrainingBytes(sizes: number[], batch: number, optimizer: string = TRAINING.optimizer): number {
+export function minimumTrainingBytes(sizes: number[], batch: number, architecture: Architecture = TRAINING): number {
+  const norms = architecture.hidden.filter((layer) => layer.type === 'layerNormalization').length;
   let parameters = 0;
-  for (let l = 1; l < sizes.length; l++) parameters += (sizes[l - 1]! + 1) * sizes[l]!;
-  const moments = optimizer === 'adam' ? 2 : optimizer === 'momentum' ? 1 : 0;
+  for (let l = 1; l < sizes.length; l++) parameters += (sizes[l - 1]! + 1) * sizes[l]! + (l < sizes.length - 1 ? 2 * norms * sizes[l]! : 0);
   const activations = batch * sizes.reduce((sum, size) => sum + size, 0);
-  return 4 * (parameters * (2 + moments) + activations);
+  return 4 * (parameters * (2 + momentCount(architecture.optimizer)) + activations);
+}
+
+function momentCount(optimizer: OptimizerSetting): number {
+  switch (optimizer.type) {
+    case 'sgd': return 0;
+    case 'adamw': return 2;
+    default: return optimizer satisfies never;
+  }
 }
 
 /**
@@ -100,7 +108,7 @@ export function minimumTrainingBytes(sizes: number[], batch: number, optimizer: 
  * pool and anything else it keeps there), against our minimum, and the buffers + bind groups made
  * while timed, as our webgpu rows count them. Undefined for a device not counted (not ours to see).
  */
-export function peerMemoryReport(device: GPUDevice, sizes: number[], batch: number): (() => Promise<RowExtras>) | undefined {
+export function peerMemoryReport(device: GPUDevice, sizes: number[], batch: number, architecture: Architecture = TRAINING): (() => Promise<RowExtras>) | undefined {
   const counts = deviceCounts(device);
   if (!counts) return undefined;
   const made = counts.buffers + counts.bindGroups;
@@ -108,7 +116,7 @@ export function peerMemoryReport(device: GPUDevice, sizes: number[], batch: numb
   return async () => ({
     gpuBytes: counts.liveBytes,
     peakGpuBytes: counts.peakBytes,
-    minimumBytes: minimumTrainingBytes(sizes, batch),
+    minimumBytes: minimumTrainingBytes(sizes, batch, architecture),
     createdWhileTimed: counts.buffers + counts.bindGroups - made,
   });
 }

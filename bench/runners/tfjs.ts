@@ -1,17 +1,19 @@
 import type { Scalar, Tensor, Variable } from '@tensorflow/tfjs';
 import { fileURLToPath } from 'node:url';
-import { TRAINING, randomMatrix, type Case, type TrainingCase } from '../cases.js';
+import { architectureOf, randomMatrix, TRAINING, type Architecture, type Case, type HiddenLayer, type TrainingCase } from '../cases.js';
 import { peerMemoryReport } from './gpu-memory.js';
 import type { Cell, Log, Runner, Skip } from './runner.js';
-import { batchesOf, checkFirstLoss, initialWeights, installNavigatorGpu, knownSlow, timed, timedFirstStep, type Batch } from './shared.js';
+import {
+  batchesOf, checkFirstLoss, checksInference, initialWeights, installNavigatorGpu, knownSlow, timed, timedFirstStep, type Batch,
+} from './shared.js';
 
 /**
  * TensorFlow.js (npm `@tensorflow/tfjs`) on one of its backends: `webgpu`
  * (`@tensorflow/tfjs-backend-webgpu`, through Dawn's navigator.gpu: its own device on the same adapter
  * as ours), `wasm` (`@tensorflow/tfjs-backend-wasm`, XNNPACK with SIMD, one thread: TF.js turns
  * threads off in Node) or `cpu` (plain JavaScript). The training step is what a TF.js user writes with
- * the core API: the loss as tensor ops, `tf.train.sgd(lr).minimize(loss, true)`, the loss read back
- * each step. Production mode is on (no debug checks).
+ * the core API: the loss as tensor ops, `tf.train.sgd(lr).minimize(loss, true)` (AdamW: see
+ * makeTrainer), the loss read back each step. Production mode is on (no debug checks).
  */
 export function tfjsRunner(backend: TfBackend): Runner {
   const name = `tfjs-${backend}`;
@@ -63,32 +65,96 @@ async function use(tf: Tf, backend: TfBackend): Promise<void> {
 }
 
 interface Trainer {
-  /** One SGD step on (x, y); the loss, a scalar the caller disposes. */
+  /** One step on (x, y); the loss, a scalar the caller disposes. */
   step(x: Tensor, y: Tensor): Scalar;
+  /** The loss in inference (dropout off) from the current variables; a scalar the caller disposes. */
+  inferenceLoss(x: Tensor, y: Tensor): Scalar;
   dispose(): void;
 }
 
-/** Variables from our initial weights and an SGD optimizer over them. */
-function makeTrainer(tf: Tf, sizes: number[], weights: Awaited<ReturnType<typeof initialWeights>>): Trainer {
+/**
+ * Variables from our initial weights (and Keras's initial γ 1 and β 0 for each layerNormalization)
+ * and the architecture's optimizer over them. TF.js has no AdamW: its users take tf.train.adam and
+ * decay the variables themselves, as Keras's AdamW does before its Adam step. So a step computes
+ * the gradients as minimize would, scales every variable by 1 − lr·λ, then lets Adam apply the
+ * gradients (taken at the undecayed values): p ← p − lr·(m̂/(√v̂ + ε) + λ·p), TF.js's Adam putting
+ * ε on √v̂ as the architecture says.
+ */
+function makeTrainer(tf: Tf, sizes: number[], weights: Awaited<ReturnType<typeof initialWeights>>, architecture: Architecture): Trainer {
+  const last = weights.length - 1;
   const layers = weights.map(({ weights: w, bias }, l) => ({
     w: tf.variable(tf.tensor2d(w, [sizes[l]!, sizes[l + 1]!])),
     b: tf.variable(tf.tensor1d(bias)),
+    norms: l === last ? [] : architecture.hidden.filter((layer) => layer.type === 'layerNormalization')
+      .map(() => ({ gamma: tf.variable(tf.ones([sizes[l + 1]!])), beta: tf.variable(tf.zeros([sizes[l + 1]!])) })),
   }));
-  const variables: Variable[] = layers.flatMap(({ w, b }) => [w, b]);
-  const optimizer = tf.train.sgd(TRAINING.learningRate);
-  const last = layers.length - 1;
+  const variables: Variable[] = layers.flatMap(({ w, b, norms }) => [w, b, ...norms.flatMap(({ gamma, beta }) => [gamma, beta])]);
+  const hidden = (v: Tensor, layer: HiddenLayer, norm: () => { gamma: Variable; beta: Variable }, training: boolean): Tensor => {
+    switch (layer.type) {
+      case 'leakyRelu': return tf.leakyRelu(v, layer.slope);
+      case 'layerNormalization': {
+        const { gamma, beta } = norm();
+        const { mean, variance } = tf.moments(v, -1, true);
+        return tf.add(tf.mul(tf.mul(tf.sub(v, mean), tf.rsqrt(tf.add(variance, layer.epsilon))), gamma), beta);
+      }
+      // Exact, as TF.js's own 'gelu' activation computes it: ½·x·(1 + erf(x/√2)).
+      case 'gelu': return tf.mul(tf.mul(v, 0.5), tf.add(1, tf.erf(tf.mul(v, Math.SQRT1_2))));
+      // Inverted: tf.dropout scales what it keeps by 1/(1 − rate).
+      case 'dropout': return training ? tf.dropout(v, layer.rate) : v;
+      default: return layer satisfies never;
+    }
+  };
+  const loss = (x: Tensor, y: Tensor, training: boolean): Scalar => {
+    let a = x;
+    layers.forEach(({ w, b, norms }, l) => {
+      const z = tf.add(tf.matMul(a, w), b);
+      if (l === last) {
+        a = architecture.output === 'sigmoid' ? tf.sigmoid(z) : z;
+      } else {
+        let norm = 0;
+        a = architecture.hidden.reduce((v, layer) => hidden(v, layer, () => norms[norm++]!, training), z);
+      }
+    });
+    switch (architecture.loss) {
+      case 'mse': return tf.mean(tf.square(tf.sub(a, y))) as Scalar;
+      // Averaged over the rows (the default reduction, SUM_BY_NONZERO_WEIGHTS, without weights).
+      case 'softmaxCrossEntropy': return tf.losses.softmaxCrossEntropy(y, a) as Scalar;
+      default: return architecture.loss satisfies never;
+    }
+  };
+  const setting = architecture.optimizer;
+  let optimizer: { dispose(): void };
+  let step: (x: Tensor, y: Tensor) => Scalar;
+  switch (setting.type) {
+    case 'sgd': {
+      const sgd = tf.train.sgd(setting.learningRate);
+      optimizer = sgd;
+      step = (x, y) => sgd.minimize(() => loss(x, y, true), true, variables)!;
+      break;
+    }
+    case 'adamw': {
+      const adam = tf.train.adam(setting.learningRate, setting.beta1, setting.beta2, setting.epsilon);
+      const decay = tf.scalar(1 - setting.learningRate * setting.weightDecay);
+      optimizer = {
+        dispose() {
+          adam.dispose();
+          decay.dispose();
+        },
+      };
+      step = (x, y) => tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => loss(x, y, true), variables);
+        for (const variable of variables) variable.assign(tf.mul(variable, decay));
+        // As named tensors: applyGradients's type takes those or variables, not minimize's gradient map.
+        adam.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+        return value;
+      });
+      break;
+    }
+    default: return setting satisfies never;
+  }
   return {
-    step(x, y) {
-      const loss = optimizer.minimize(() => {
-        let a = x;
-        layers.forEach(({ w, b }, l) => {
-          const z = tf.add(tf.matMul(a, w), b);
-          a = l === last ? tf.sigmoid(z) : tf.leakyRelu(z, TRAINING.leakySlope);
-        });
-        return tf.mean(tf.square(tf.sub(a, y))) as Scalar;
-      }, true, variables);
-      return loss!;
-    },
+    step,
+    inferenceLoss: (x, y) => tf.tidy(() => loss(x, y, false)),
     dispose() {
       optimizer.dispose();
       for (const variable of variables) variable.dispose();
@@ -108,7 +174,7 @@ async function read(value: Scalar): Promise<number> {
 async function trainingCell(tf: Tf, name: string, backend: TfBackend, c: Extract<Case, { kind: 'step' | 'fit' }>, log: Log): Promise<Cell[] | Skip> {
   const slow = knownSlow(name, c);
   if (slow) return slow;
-  const net = makeTrainer(tf, c.sizes, await initialWeights(c.sizes));
+  const net = makeTrainer(tf, c.sizes, await initialWeights(c.sizes), architectureOf(c));
   const batches = batchesOf(c).map((batch) => upload(tf, batch));
   const dispose = () => {
     net.dispose();
@@ -116,13 +182,15 @@ async function trainingCell(tf: Tf, name: string, backend: TfBackend, c: Extract
   };
   try {
     const first = batches[0]!;
+    // Checked in inference before any step, where the case says so (see checksInference).
+    const inferenceLoss = checksInference(c) ? await read(net.inferenceLoss(first.x, first.y)) : undefined;
     const [loss, ms] = await timed(() => read(net.step(first.x, first.y)));
     const skip = timedFirstStep(name, c, ms);
     if (skip) {
       dispose();
       return skip;
     }
-    const lossCheck = await checkFirstLoss(c, name, loss, log);
+    const lossCheck = await checkFirstLoss(c, name, inferenceLoss ?? loss, log);
     const run = c.kind === 'step'
       ? async (count: number) => {
         await use(tf, backend);
@@ -147,7 +215,7 @@ async function trainingCell(tf: Tf, name: string, backend: TfBackend, c: Extract
         }
       };
     // Last before the timing: what its device holds and makes from here on is the cell's.
-    const report = backend === 'webgpu' ? peerMemoryReport(webgpuDevice(tf), c.sizes, c.batch) : undefined;
+    const report = backend === 'webgpu' ? peerMemoryReport(webgpuDevice(tf), c.sizes, c.batch, architectureOf(c)) : undefined;
     return [{ lossCheck, run, dispose, ...(report ? { report } : {}) }];
   } catch (error) {
     dispose();
@@ -169,7 +237,7 @@ async function warmupCell(tf: Tf, backend: TfBackend, c: TrainingCase): Promise<
     async run(count) {
       for (let i = 0; i < count; i++) {
         await use(tf, backend);
-        const net = makeTrainer(tf, c.sizes, weights);
+        const net = makeTrainer(tf, c.sizes, weights, TRAINING);
         const { x, y } = upload(tf, first);
         made.push({ net, x, y });
         await read(net.step(x, y));
