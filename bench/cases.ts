@@ -46,7 +46,10 @@ export type HiddenLayer =
 
 export type OptimizerSetting =
   | { type: 'sgd'; learningRate: number }
-  /** Keras AdamW, decoupled decay: p ← p − lr·(m̂/(√v̂ + ε) + weightDecay·p), on every parameter. */
+  /**
+   * AdamW, Keras's decoupled decay on every parameter, ε on √v̂ as in TF.js's Adam:
+   * p ← p − lr·(m̂/(√v̂ + ε) + weightDecay·p), m̂ and v̂ the bias-corrected moments.
+   */
   | { type: 'adamw'; learningRate: number; beta1: number; beta2: number; epsilon: number; weightDecay: number };
 
 /** Where a scaling case sits: the batch of a 784-256-128-10 network, or the width w of 784-w-w-10 at batch 256. */
@@ -87,7 +90,7 @@ export function architectureOf(c: TrainingCase): Architecture {
 
 /**
  * A network as one is written today: per-row normalisation, GELU and dropout after each hidden dense
- * layer, AdamW (Keras's defaults, learning rate 1e-3), softmax cross-entropy on one-hot classes.
+ * layer, AdamW (Keras's defaults), softmax cross-entropy on one-hot classes.
  */
 export const LN_GELU_DROPOUT_ADAMW: Architecture = {
   hidden: [{ type: 'layerNormalization', epsilon: 1e-3 }, { type: 'gelu' }, { type: 'dropout', rate: 0.1 }],

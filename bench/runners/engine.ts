@@ -72,15 +72,16 @@ async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step
       await net.setWeights(await initialWeights(c.sizes));
       inferenceLoss = (await net.evaluate(first.x, first.y)).loss;
     }
-    // One step first: its time decides whether the case is worth timing; its loss is checked against ours (cpu).
+    // One step first: its time decides whether the case is worth timing; otherwise its loss is the
+    // one checked against ours (cpu), except on cpu, which is ours.
     const [loss, ms] = await timed(() => net.trainBatch(first.x, first.y));
     const skip = timedFirstStep(backend, c, ms);
     if (skip) {
       net.dispose();
       return skip;
     }
-    const lossCheck = inferenceLoss !== undefined ? await checkFirstLoss(c, backend, inferenceLoss, log)
-      : backend === 'cpu' ? 0 : await checkFirstLoss(c, backend, loss, log);
+    const checked = inferenceLoss ?? (backend === 'cpu' ? undefined : loss);
+    const lossCheck = checked === undefined ? 0 : await checkFirstLoss(c, backend, checked, log);
     const { x, y } = trainingData(c.sizes, c.kind === 'fit' ? c.rows : c.batch);
     const run = c.kind === 'step'
       ? async (count: number) => {

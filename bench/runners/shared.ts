@@ -103,7 +103,7 @@ function memoize<T>(key: string, make: () => Promise<T>): Promise<T> {
   return value;
 }
 
-/** Our initial weights for these sizes, which every runner starts from. */
+/** Our initial weights for these sizes (TRAINING's network's), which every runner starts from, whatever the architecture. */
 export function initialWeights(sizes: number[]): Promise<LayerWeights[]> {
   return memoize(`weights ${sizes.join('-')}`, async () => {
     const net = await createOurNetwork(networkSpec('cpu', sizes, 1));
