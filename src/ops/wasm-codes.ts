@@ -15,3 +15,5 @@ export const LOSS_SOFTMAX_CROSS_ENTROPY = 2;
 export const OPTIMIZER_SGD = 0;
 export const OPTIMIZER_MOMENTUM = 1;
 export const OPTIMIZER_ADAM = 2;
+export const OPTIMIZER_ADAMW = 3;
+export const OPTIMIZER_RMSPROP = 4;

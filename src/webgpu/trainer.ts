@@ -1,8 +1,11 @@
-import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, STEP_BYTES, type KernelKey, type MatmulEpilogue, type MatmulVariant } from '../../shaders/index.js';
+import {
+  DIMS_BYTES, hyperFields, LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, momentBinding, NORM_BINDING, reduceGroups, STEP_BYTES,
+  type KernelKey, type MatmulEpilogue, type MatmulVariant,
+} from '../../shaders/index.js';
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backend.js';
 import { gatherRows } from '../data/matrix.js';
 import { DeviceError } from '../errors.js';
-import { LOSSES, momentCount, OPTIMIZERS, type LossName } from '../ops/index.js';
+import { LOSSES, momentSlots, OPTIMIZERS, optimizerVariant, type LossName } from '../ops/index.js';
 import type { Activation, ParameterView, Plan } from '../plan.js';
 import { BackgroundTuning, planTuning, TRIAL_K, type ProductShape, type TuningDecision } from './autotune.js';
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
@@ -30,7 +33,8 @@ const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
  * The WebGPU interpreter of a plan. Everything is allocated once at creation: parameters, gradients
  * and optimizer state (one flat vector each, in the plan's layout), activations and gradients for
  * the largest batch, the loss record. A training step is one command encoder and one submit:
- * (gather) → forward → loss → backward → update, with nothing read back unless asked.
+ * (gather) → forward → loss → backward → loss reduction → (clip norm) → update, with nothing read
+ * back unless asked.
  */
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
@@ -52,7 +56,7 @@ export class WebGpuBackend implements Backend {
   private lossRecord: GPUBuffer;
   private lossRecordBatches = 1;
   /** The loss-reduce dispatch and what it needs to be rebuilt when the loss record grows. */
-  private readonly lossReduce: { dims: number; rowLoss: GPUBuffer; dispatch: Dispatch };
+  private readonly lossReduce: { key: KernelKey; dims: number; buffers: Buffers; dispatch: Dispatch };
   private trainingSet: { x: Float32Array; y: Float32Array; rows: number; gather?: { setX: GPUBuffer; setY: GPUBuffer; order: GPUBuffer; buffers: GPUBuffer[]; dispatches: Dispatch[] } } | undefined;
   private readonly kernels: Map<string, Kernel>;
   private readonly uniforms: GPUBuffer;
@@ -88,10 +92,13 @@ export class WebGpuBackend implements Backend {
     this.params = floats(parameterCount, 'parameters');
     this.device.queue.writeBuffer(this.params, 0, initial);
     const grads = floats(parameterCount, 'gradients');
-    this.moments = Array.from({ length: momentCount(optimizer) }, (_, i) => floats(parameterCount, `moment${i + 1}`));
-    // The hyper-parameters in the order of the optimizer's uniform list (shaders/optimizer.wgsl.ts declares the same).
+    const { optimizerKey, lossReduceKey } = stepKeys(plan);
+    // The moment slots the optimizer's settings use, in slot order (TrainingState.moments).
+    const slots = momentSlots(optimizerKey);
+    this.moments = slots.map((slot) => floats(parameterCount, `moment${slot + 1}, ${OPTIMIZERS[optimizer.type].moments[slot]} [parameterCount]`));
+    // The hyper-parameters in the order of hyperFields (shaders/optimizer.wgsl.ts declares the same).
     const values = optimizer as unknown as Record<string, number>;
-    const hyperValues = Float32Array.from(OPTIMIZERS[optimizer.type].uniform, (name) => values[name]!);
+    const hyperValues = Float32Array.from(hyperFields(optimizerKey), (name) => values[name]!);
     const hyper = this.buffer(Math.ceil(hyperValues.byteLength / 16) * 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'optimizer hyper-parameters');
     this.device.queue.writeBuffer(hyper, 0, hyperValues);
     this.step = this.buffer(STEP_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
@@ -104,6 +111,19 @@ export class WebGpuBackend implements Backend {
     this.lossRecord = floats(1, 'loss record [batches]');
     const softmax = LOSSES[plan.loss].outputTransform === 'softmax';
     const probabilities = softmax ? floats(batchSize * outputSize, 'probabilities [batchSize, outputs]') : undefined;
+    // Partial sums of the reductions, only when there are some: each L2-penalised layer's l2·ΣW²
+    // (reduceGroups of its weights each, from 0), then the gradient's Σg² for clipNorm.
+    const penaltyAt: number[] = [];
+    let partialCount = 0;
+    for (const layer of layers) {
+      penaltyAt.push(partialCount);
+      if (layer.l2 > 0) partialCount += reduceGroups(layer.weights.length);
+    }
+    const penaltyCount = partialCount;
+    const normAt = partialCount;
+    if (optimizerKey.clip) partialCount += reduceGroups(parameterCount);
+    const partials = partialCount > 0 ? floats(partialCount, `partial sums [${partialCount}]`) : undefined;
+    const normSquared = optimizerKey.clip ? floats(1, 'squared gradient norm [1]') : undefined;
     this.outputs = probabilities ?? layerOutputs[layerOutputs.length - 1]!;
 
     const read = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
@@ -133,19 +153,29 @@ export class WebGpuBackend implements Backend {
     }));
     const last = layers[layers.length - 1]!;
     const lossDims: Dims = { m: batchSize, n: outputSize, k: 0, rowsAxis: 1, slope: last.activation.slope, scale: lossScale(plan.loss, outputSize) };
-    const loss = [
-      add({ kind: 'loss', loss: plan.loss, activation: last.activation.name }, lossDims,
-        { 2: layerOutputs[layers.length - 1]!, 3: this.target, 4: zGrads[layers.length - 1]!, 5: rowLoss },
-        (rows) => [ceilDiv(rows, LINEAR_WORKGROUP), 1]),
-      add({ kind: 'lossReduce' }, lossDims, { 2: rowLoss, 3: this.lossRecord }, () => [1, 1]),
-    ];
-    const lossReduceIndex = loss[1]!;
+    const loss = add({ kind: 'loss', loss: plan.loss, activation: last.activation.name }, lossDims,
+      { 2: layerOutputs[layers.length - 1]!, 3: this.target, 4: zGrads[layers.length - 1]!, 5: rowLoss },
+      (rows) => [ceilDiv(rows, LINEAR_WORKGROUP), 1]);
+    // Each penalised layer's l2·ΣW² into its partials; in training the same pass adds 2·l2·W to the
+    // weights' gradient, so it follows the weight gradient's product (which overwrites it).
+    const penalty = (l: number, gradient: boolean) => {
+      const layer = layers[l]!;
+      const buffers: Buffers = { 2: segment(this.params, layer.weights), 3: partials! };
+      if (gradient) buffers[4] = segment(grads, layer.weights);
+      return add({ kind: 'sumSquares', l2Gradient: gradient }, { m: layer.weights.length, n: penaltyAt[l]!, k: 0, rowsAxis: 0, scale: layer.l2 },
+        buffers, () => [reduceGroups(layer.weights.length), 1]);
+    };
+    const penalised = layers.filter((layer) => layer.l2 > 0).map((layer) => layer.index);
+    const lossReduceBuffers: Buffers = { 2: rowLoss };
+    if (lossReduceKey.l2) lossReduceBuffers[4] = partials!;
+    const lossReduceIndex = add(lossReduceKey, { ...lossDims, k: penaltyCount }, { ...lossReduceBuffers, 3: this.lossRecord }, () => [1, 1]);
     const backward: number[] = [];
     for (let l = layers.length - 1; l >= 0; l--) {
       const layer = layers[l]!;
       const { gradient, signal } = products[l]!;
       backward.push(matmul(gradient,
         { 2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: zGrads[l]!, 4: segment(grads, layer.weights) }));
+      if (layer.l2 > 0) backward.push(penalty(l, true));
       backward.push(add({ kind: 'biasGradient' }, { m: batchSize, n: layer.units, k: 0, rowsAxis: 1 },
         { 2: zGrads[l]!, 3: segment(grads, layer.bias) },
         () => [ceilDiv(layer.units, LINEAR_WORKGROUP), 1]));
@@ -154,9 +184,19 @@ export class WebGpuBackend implements Backend {
           4: zGrads[l - 1]!, 5: layerOutputs[l - 1]! }));
       }
     }
+    // clipNorm: Σg² over the whole gradient vector, whose padding between segments no kernel writes
+    // (a new buffer is zeros), in two passes; the optimizer reads it in the same submit.
+    const clip = optimizerKey.clip ? [
+      add({ kind: 'sumSquares', l2Gradient: false }, { m: parameterCount, n: normAt, k: 0, rowsAxis: 0, scale: 1 },
+        { 2: grads, 3: partials! }, () => [reduceGroups(parameterCount), 1]),
+      add({ kind: 'sumPartials' }, { m: reduceGroups(parameterCount), n: normAt, k: 0, rowsAxis: 0 },
+        { 2: partials!, 3: normSquared! }, () => [1, 1]),
+    ] : [];
     // The optimizer updates the parameters four at a time (parameterCount is a multiple of PARAMETER_ALIGNMENT).
-    const update = add({ kind: 'optimizer', optimizer: optimizer.type }, { m: parameterCount / 4, n: 0, k: 0, rowsAxis: 0 },
-      { 2: hyper, 3: this.params, 4: grads, ...Object.fromEntries(this.moments.map((moment, i) => [5 + i, moment])) },
+    const updateBuffers: Buffers = { 2: hyper, 3: this.params, 4: grads };
+    this.moments.forEach((moment, i) => (updateBuffers[momentBinding(slots[i]!)] = moment));
+    if (normSquared) updateBuffers[NORM_BINDING] = normSquared;
+    const update = add(optimizerKey, { m: parameterCount / 4, n: 0, k: 0, rowsAxis: 0 }, updateBuffers,
       () => this.linearGrid(parameterCount / 4));
     const softmaxPass = probabilities
       ? [add({ kind: 'softmax' }, { m: batchSize, n: outputSize, k: 0, rowsAxis: 1 }, { 2: layerOutputs[layers.length - 1]!, 3: probabilities },
@@ -167,10 +207,11 @@ export class WebGpuBackend implements Backend {
     this.device.queue.writeBuffer(this.uniforms, 0, packDims(dimsList));
     const dispatches = pending.map((p) => this.dispatch(p.key, p.dims, p.buffers, p.grid));
     const pick = (indices: number[]) => indices.map((i) => dispatches[i]!);
-    this.trainDispatches = pick([...forward, ...loss, ...backward, update]);
-    this.lossDispatches = pick([...forward, ...loss, ...softmaxPass]);
+    // The loss is reduced after backward in training, so it can take the penalties its kernels leave.
+    this.trainDispatches = pick([...forward, loss, ...backward, lossReduceIndex, ...clip, update]);
+    this.lossDispatches = pick([...forward, loss, ...penalised.map((l) => penalty(l, false)), lossReduceIndex, ...softmaxPass]);
     this.predictDispatches = pick([...forward, ...softmaxPass]);
-    this.lossReduce = { dims: pending[lossReduceIndex]!.dims, rowLoss, dispatch: dispatches[lossReduceIndex]! };
+    this.lossReduce = { key: lossReduceKey, dims: pending[lossReduceIndex]!.dims, buffers: lossReduceBuffers, dispatch: dispatches[lossReduceIndex]! };
     for (const [product, index] of productIndices) this.productDispatches.set(product.label, { product, dispatch: dispatches[index]! });
   }
 
@@ -437,8 +478,8 @@ export class WebGpuBackend implements Backend {
     this.lossRecord = this.buffer(batches * FLOAT, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'loss record [batches]');
     this.lossStaging = this.buffer(batches * FLOAT, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'loss readback');
     this.lossRecordBatches = batches;
-    const { dims, rowLoss, dispatch: old } = this.lossReduce;
-    const rebuilt = this.dispatch({ kind: 'lossReduce' }, dims, { 2: rowLoss, 3: this.lossRecord }, old.grid);
+    const { key, dims, buffers, dispatch: old } = this.lossReduce;
+    const rebuilt = this.dispatch(key, dims, { ...buffers, 3: this.lossRecord }, old.grid);
     for (const list of [this.trainDispatches, this.lossDispatches]) list[list.indexOf(old)] = rebuilt;
     this.lossReduce.dispatch = rebuilt;
   }
@@ -587,10 +628,23 @@ function withVariants(layer: LayerOf<ProductShape>, variants: Map<ProductShape, 
   return { forward: product(layer.forward), gradient: product(layer.gradient), signal: layer.signal && product(layer.signal) };
 }
 
+/** The keys of the plan's loss reduction and optimizer, which depend on its penalties and optimizer settings. */
+function stepKeys(plan: Plan) {
+  return {
+    optimizerKey: { kind: 'optimizer', ...optimizerVariant(plan.optimizer) } as const,
+    lossReduceKey: { kind: 'lossReduce', l2: plan.layers.some((layer) => layer.l2 > 0) } as const,
+  };
+}
+
 /** The kernels a plan uses besides its matrix products. */
 function fixedKernelKeys(plan: Plan): KernelKey[] {
   const last = plan.layers[plan.layers.length - 1]!;
-  return [{ kind: 'lossReduce' }, { kind: 'biasGradient' }, { kind: 'gatherRows' }, { kind: 'optimizer', optimizer: plan.optimizer.type },
+  const { optimizerKey, lossReduceKey } = stepKeys(plan);
+  const penalties = plan.layers.some((layer) => layer.l2 > 0);
+  return [lossReduceKey, { kind: 'biasGradient' }, { kind: 'gatherRows' }, optimizerKey,
+    ...(penalties ? [{ kind: 'sumSquares', l2Gradient: true } as const] : []),
+    ...(penalties || optimizerKey.clip ? [{ kind: 'sumSquares', l2Gradient: false } as const] : []),
+    ...(optimizerKey.clip ? [{ kind: 'sumPartials' } as const] : []),
     { kind: 'loss', loss: plan.loss, activation: last.activation.name },
     ...(LOSSES[plan.loss].outputTransform === 'softmax' ? [{ kind: 'softmax' } as const] : [])];
 }
