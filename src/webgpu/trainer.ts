@@ -165,7 +165,8 @@ export class WebGpuBackend implements Backend {
       return add({ kind: 'sumSquares', l2Gradient: gradient }, { m: layer.weights.length, n: penaltyAt[l]!, k: 0, rowsAxis: 0, scale: layer.l2 },
         buffers, () => [reduceGroups(layer.weights.length), 1]);
     };
-    const penalised = layers.filter((layer) => layer.l2 > 0).map((layer) => layer.index);
+    // evaluate's penalties, which only sum (no gradient there).
+    const evaluatePenalties = layers.filter((layer) => layer.l2 > 0).map((layer) => penalty(layer.index, false));
     const lossReduceBuffers: Buffers = { 2: rowLoss };
     if (lossReduceKey.l2) lossReduceBuffers[4] = partials!;
     const lossReduceIndex = add(lossReduceKey, { ...lossDims, k: penaltyCount }, { ...lossReduceBuffers, 3: this.lossRecord }, () => [1, 1]);
@@ -209,7 +210,7 @@ export class WebGpuBackend implements Backend {
     const pick = (indices: number[]) => indices.map((i) => dispatches[i]!);
     // The loss is reduced after backward in training, so it can take the penalties its kernels leave.
     this.trainDispatches = pick([...forward, loss, ...backward, lossReduceIndex, ...clip, update]);
-    this.lossDispatches = pick([...forward, loss, ...penalised.map((l) => penalty(l, false)), lossReduceIndex, ...softmaxPass]);
+    this.lossDispatches = pick([...forward, loss, ...evaluatePenalties, lossReduceIndex, ...softmaxPass]);
     this.predictDispatches = pick([...forward, ...softmaxPass]);
     this.lossReduce = { key: lossReduceKey, dims: pending[lossReduceIndex]!.dims, buffers: lossReduceBuffers, dispatch: dispatches[lossReduceIndex]! };
     for (const [product, index] of productIndices) this.productDispatches.set(product.label, { product, dispatch: dispatches[index]! });

@@ -55,6 +55,8 @@ describe('parseTrainArgs', () => {
     for (const backend of ['auto', 'webgpu', 'cpu', 'reference']) expect(config('--backend', backend).backend).toBe(backend);
     for (const activation of ['relu', 'leakyRelu', 'sigmoid', 'tanh']) expect(config('--activation', activation).activation).toBe(activation);
     expect(config('--lr', '.5').learningRate).toBe(0.5);
+    expect(config('--clip-norm', '2.5').clipNorm).toBe(2.5);
+    expect(config().clipNorm).toBeUndefined();
     expect(config('--seed', '0').seed).toBe(0);
   });
 
@@ -86,7 +88,9 @@ describe('parseTrainArgs', () => {
     [['--seed', '4294967296'], /--seed must be an integer from 0 to 4294967295, got "4294967296"/],
     [['--dataset', 'cifar'], /--dataset must be one of mnist, iris, xor, got "cifar"/],
     [['--backend', 'cuda'], /--backend must be one of auto, webgpu, cpu, reference, got "cuda"/],
-    [['--optimizer', 'rmsprop'], /--optimizer must be one of sgd, momentum, adam, got "rmsprop"/],
+    [['--optimizer', 'adagrad'], /--optimizer must be one of sgd, momentum, adam, adamw, rmsprop, got "adagrad"/],
+    [['--clip-norm', '0'], /--clip-norm must be a positive number, got "0"/],
+    [['--clip-norm', 'big'], /--clip-norm must be a positive number, got "big"/],
     [['--activation', 'gelu'], /--activation must be one of relu, leakyRelu, sigmoid, tanh, got "gelu"/],
     [['--epochs'], /--epochs needs a value/],
     [['--help=yes'], /--help takes no value/],
