@@ -49,7 +49,7 @@ const LOSS_LABELS: Record<LossName, string> = {
   sse: 'sum of squared errors', meanAbsoluteError: 'mean absolute error', huber: 'Huber',
 };
 
-const OPTIMIZER_LABELS: Record<OptimizerName, string> = { adam: 'Adam', momentum: 'momentum', sgd: 'SGD' };
+const OPTIMIZER_LABELS: Record<OptimizerName, string> = { adam: 'Adam', adamw: 'AdamW', rmsprop: 'RMSprop', momentum: 'momentum', sgd: 'SGD' };
 
 /** Fills a menu with every entry of an op table, in the order of `labels`. */
 function fillMenu(select: HTMLSelectElement, labels: Record<string, string>): void {

@@ -1,10 +1,10 @@
 import type { ActivationName, OutputTransform } from '../src/ops/index.js';
 import { gatherRowsShader, outputTransformShader } from './data.wgsl.js';
 import { activationDerivativeShader } from './elementwise.wgsl.js';
-import { lossReduceShader, lossShader, type LossKey } from './loss.wgsl.js';
+import { lossReduceShader, lossShader, type LossKey, type LossReduceKey } from './loss.wgsl.js';
 import { matmulShader, type MatmulKey } from './matmul.wgsl.js';
-import { optimizerShader, type OptimizerKind } from './optimizer.wgsl.js';
-import { biasGradientShader } from './reduce.wgsl.js';
+import { optimizerShader, type OptimizerKey } from './optimizer.wgsl.js';
+import { biasGradientShader, sumPartialsShader, sumSquaresShader, type SumSquaresKey } from './reduce.wgsl.js';
 
 /**
  * The kernel registry. A key names everything that changes a kernel's WGSL and nothing else (sizes
@@ -13,9 +13,11 @@ import { biasGradientShader } from './reduce.wgsl.js';
 export type KernelKey =
   | ({ kind: 'matmul' } & MatmulKey)
   | ({ kind: 'loss' } & LossKey)
-  | { kind: 'lossReduce' }
+  | ({ kind: 'lossReduce' } & LossReduceKey)
   | { kind: 'biasGradient' }
-  | { kind: 'optimizer'; optimizer: OptimizerKind }
+  | ({ kind: 'sumSquares' } & SumSquaresKey)
+  | { kind: 'sumPartials' }
+  | ({ kind: 'optimizer' } & OptimizerKey)
   | { kind: 'gatherRows' }
   | { kind: 'outputTransform'; transform: Exclude<OutputTransform, 'none'> }
   | { kind: 'activationDerivative'; activation: ActivationName };
@@ -28,9 +30,11 @@ export function kernelSource(key: KernelKey): string {
   switch (key.kind) {
     case 'matmul': return matmulShader(key);
     case 'loss': return lossShader(key);
-    case 'lossReduce': return lossReduceShader();
+    case 'lossReduce': return lossReduceShader(key);
     case 'biasGradient': return biasGradientShader();
-    case 'optimizer': return optimizerShader(key.optimizer);
+    case 'sumSquares': return sumSquaresShader(key);
+    case 'sumPartials': return sumPartialsShader();
+    case 'optimizer': return optimizerShader(key);
     case 'gatherRows': return gatherRowsShader();
     case 'outputTransform': return outputTransformShader(key.transform);
     case 'activationDerivative': return activationDerivativeShader(key.activation);
@@ -39,5 +43,6 @@ export function kernelSource(key: KernelKey): string {
 
 export { ACTIVATIONS, derivativeInput } from './activations.js';
 export { DIMS_BYTES, LINEAR_WORKGROUP, STEP_BYTES } from './common.js';
-export { LOSS_REDUCE_WORKGROUP } from './loss.wgsl.js';
+export { hyperFields, momentBinding, NORM_BINDING, type OptimizerKey } from './optimizer.wgsl.js';
+export { MAX_REDUCE_GROUPS, reduceGroups, REDUCE_WORKGROUP } from './reduce.wgsl.js';
 export { MATMUL_VARIANTS, matmulTile, matmulVariantsFor, vectorizable, type MatmulVariant, type MatmulEpilogue, type MatmulKey } from './matmul.wgsl.js';

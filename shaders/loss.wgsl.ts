@@ -1,6 +1,8 @@
 import type { ActivationName, LossName } from '../src/ops/index.js';
 import { activationFunctions } from './activations.js';
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { LINEAR_WORKGROUP, UNIFORMS } from './common.js';
+import { REDUCE_WORKGROUP, treeSum } from './reduce.wgsl.js';
 
 export interface LossKey {
   loss: LossName;
@@ -131,39 +133,52 @@ function rowLossBody(loss: LossName): string {
   }
 }
 
-/** Threads of the single workgroup that sums the row losses. */
-export const LOSS_REDUCE_WORKGROUP = 256;
+export interface LossReduceKey {
+  /** Some layer has an L2 penalty: add the penalties' partial sums (reduce.wgsl.ts) to the loss. */
+  l2: boolean;
+}
 
 /*
  * Sums the batch's row losses into lossRecord[step.slot] with one workgroup: strided partial sums,
  * then a tree in workgroup memory. Dims: m = rows (from Step); scale = 1/(rows·scale) applied at the
  * end (scale is n for the means over every element, 1 otherwise). Slots let a whole epoch run without a readback: the losses
- * of every batch are read once at the end.
+ * of every batch are read once at the end. With l2, the penalties Σ_layers l2·ΣW², left as dims.k
+ * partial sums by the sum-of-squares kernels earlier in the pass, are summed the same way and added
+ * (Keras reports the loss with its regularization, in training and in evaluate).
  */
-export function lossReduceShader(): string {
-  return /* wgsl */ `
+export function lossReduceShader(key: LossReduceKey): string {
+  return wgsl`
 ${UNIFORMS}
 @group(0) @binding(2) var<storage, read> rowLoss: array<f32>;
 @group(0) @binding(3) var<storage, read_write> lossRecord: array<f32>;
-var<workgroup> partial: array<f32, ${LOSS_REDUCE_WORKGROUP}>;
+#if ${key.l2}
+@group(0) @binding(4) var<storage, read> penalties: array<f32>;
+#endif
+var<workgroup> partial: array<f32, ${REDUCE_WORKGROUP}>;
 
-@compute @workgroup_size(${LOSS_REDUCE_WORKGROUP})
+@compute @workgroup_size(${REDUCE_WORKGROUP})
 fn main(@builtin(local_invocation_index) lane: u32) {
   let rows = sizes().x;
   var sum = 0.0;
-  for (var r = lane; r < rows; r += ${LOSS_REDUCE_WORKGROUP}u) {
+  for (var r = lane; r < rows; r += ${REDUCE_WORKGROUP}u) {
     sum += rowLoss[r];
   }
   partial[lane] = sum;
+${treeSum('partial')}
+  var loss = partial[0] / (f32(rows) * dims.scale);
+#if ${key.l2}
+  // Every lane has read partial[0] before it is reused.
   workgroupBarrier();
-  for (var width = ${LOSS_REDUCE_WORKGROUP / 2}u; width > 0u; width >>= 1u) {
-    if (lane < width) {
-      partial[lane] += partial[lane + width];
-    }
-    workgroupBarrier();
+  var penalty = 0.0;
+  for (var p = lane; p < dims.k; p += ${REDUCE_WORKGROUP}u) {
+    penalty += penalties[p];
   }
+  partial[lane] = penalty;
+${treeSum('partial')}
+  loss += partial[0];
+#endif
   if (lane == 0u) {
-    lossRecord[step.slot] = partial[0] / (f32(rows) * dims.scale);
+    lossRecord[step.slot] = loss;
   }
 }
 `;

@@ -1,6 +1,6 @@
 import { SpecError } from './errors.js';
 import {
-  ACTIVATION_NAMES, ACTIVATIONS, checkKeys, describeValue, isActivationName, LOSSES, readParams,
+  ACTIVATION_NAMES, ACTIVATIONS, checkKeys, DENSE_PARAMS, describeValue, isActivationName, LOSSES, readParams,
   type ActivationName, type Loss, type Optimizer,
 } from './ops/index.js';
 import { DEFAULT_BATCH_SIZE, NETWORK_SPEC_KEYS, normalizeLoss, normalizeOptimizer, requirePositiveInteger, type NetworkSpec } from './spec.js';
@@ -35,6 +35,11 @@ export interface DenseLayerPlan {
   inputs: number;
   units: number;
   activation: Activation;
+  /**
+   * The L2 penalty on the weights (DENSE_PARAMS.l2; 0: none): the loss every step reports, and
+   * evaluate's, gains l2·ΣW², and the weights' gradient 2·l2·W.
+   */
+  l2: number;
   /** `weights` [inputs, units], row-major. */
   weights: ParameterView;
   /** `bias` [units]. */
@@ -101,7 +106,7 @@ function compileLayers(inputSize: number, layers: unknown): DenseShape[] {
     const l = layer as Record<string, unknown>;
     const type = l.type;
     if (type === 'dense') {
-      checkKeys(l, ['type', 'units', 'activation'], at);
+      const { l2 } = readParams(DENSE_PARAMS, l, at, ['type', 'units', 'activation']);
       const units = requirePositiveInteger(l.units, `${at}.units`);
       const inputs = dense.length === 0 ? inputSize : dense[dense.length - 1]!.units;
       const activation = l.activation;
@@ -109,7 +114,7 @@ function compileLayers(inputSize: number, layers: unknown): DenseShape[] {
         throw new SpecError(`${at}.activation ${describeValue(activation)} is unknown; expected one of ${ACTIVATION_NAMES.join(', ')}`);
       }
       // `activation` on a dense layer is the activation layer written inline, with its defaults.
-      dense.push({ inputs, units, activation: readActivation(activation ?? 'linear', { type: activation }, `${at}.activation`) });
+      dense.push({ inputs, units, activation: readActivation(activation ?? 'linear', { type: activation }, `${at}.activation`), l2 });
       activationSet = activation !== undefined;
       continue;
     }

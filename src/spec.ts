@@ -9,17 +9,20 @@ export { ACTIVATION_NAMES, LOSS_NAMES, describeValue } from './ops/index.js';
 
 /** A layer of a spec: dense (optionally with its activation inline), or an activation after one (src/ops/activations.ts). */
 export type LayerSpec =
-  | { type: 'dense'; units: number; activation?: ActivationName }
+  /** `l2`: Keras's kernel_regularizer l2, a penalty l2·ΣW² on the weights added to the loss (default 0, none). */
+  | { type: 'dense'; units: number; activation?: ActivationName; l2?: number }
   | { type: 'sigmoid' | 'relu' | 'tanh' | 'linear' | 'softplus' | 'silu' }
   | { type: 'leakyRelu'; slope?: number }
   | { type: 'elu'; alpha?: number }
   | { type: 'gelu'; approximate?: boolean };
 
-
-export type OptimizerSpec =
+/** `clipNorm` (every optimizer, Keras's global_clipnorm): the whole gradient is scaled by min(1, clipNorm/‖g‖₂) first. */
+export type OptimizerSpec = { clipNorm?: number } & (
   | { type: 'sgd'; learningRate: number }
-  | { type: 'momentum'; learningRate: number; momentum?: number }
-  | { type: 'adam'; learningRate: number; beta1?: number; beta2?: number; epsilon?: number };
+  | { type: 'momentum'; learningRate: number; momentum?: number; nesterov?: boolean }
+  | { type: 'adam'; learningRate: number; beta1?: number; beta2?: number; epsilon?: number }
+  | { type: 'adamw'; learningRate: number; beta1?: number; beta2?: number; epsilon?: number; weightDecay?: number }
+  | { type: 'rmsprop'; learningRate: number; rho?: number; momentum?: number; epsilon?: number; centered?: boolean });
 
 /** How the WebGPU backend's JS thread waits for the GPU (see NetworkSpec.gpuWait). */
 export type GpuWait = 'sleep' | 'await';

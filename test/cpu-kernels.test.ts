@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ACTIVATIONS as ACTIVATION_TABLE } from '../src/ops/index.js';
-import { TEST_ACTIVATIONS, TEST_LOSSES, testLabels, testTargets } from './support/ops.js';
+import { TEST_ACTIVATIONS, TEST_LOSSES, TEST_OPTIMIZER_VARIANTS, testLabels, testTargets, variantName } from './support/ops.js';
 import { chooseKernels } from '../src/cpu/choose.js';
 import { typescriptKernels, type CpuKernels } from '../src/cpu/kernels.js';
 import { wasmSupport } from '../src/cpu/wasm/module.js';
 import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
-import type { Optimizer } from '../src/spec.js';
+import { MOMENT_SLOTS, momentSlots, optimizerVariant } from '../src/ops/index.js';
+import { normalizeOptimizer, type Optimizer } from '../src/spec.js';
 import { randomArray } from './support/kernel-runner.js';
 import { activate, derivativeAt, expectClose, gateOf, matmulOracle } from './support/oracle.js';
 
@@ -184,28 +185,61 @@ describe('CPU loss, output transform and optimizer kernels against the reference
     kernels.dispose();
   });
 
-  const OPTIMIZERS: Optimizer[] = [
-    { type: 'sgd', learningRate: 0.1 },
-    { type: 'momentum', learningRate: 0.05, momentum: 0.9 },
-    { type: 'adam', learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
-  ];
+  const OPTIMIZERS: [string, Optimizer][] = TEST_OPTIMIZER_VARIANTS.map((spec) => [variantName(spec), normalizeOptimizer(spec)]);
   // 40,001 parameters are enough to be split between threads.
-  const optimizerCases = IMPLEMENTATIONS.flatMap((implementation) => OPTIMIZERS.flatMap((o) =>
-    [1, 3, 17, 65, 257, 40_001].map((count) => [implementation, o.type, count, o] as const)));
+  const optimizerCases = IMPLEMENTATIONS.flatMap((implementation) => OPTIMIZERS.flatMap(([name, o]) =>
+    [1, 3, 17, 65, 257, 40_001].map((count) => [implementation, name, count, o] as const)));
 
   it.each(optimizerCases)('%s %s update of %i parameters over 3 steps', async (implementation, _name, count, optimizer) => {
-    const { kernels, buffers: [params, grads, moment1, moment2] } = await kernelsWith(implementation, [count, count, count, count]);
+    // The moment slots the settings leave unused are empty, as the backend allocates them.
+    const slots = momentSlots(optimizerVariant(optimizer));
+    const lengths = Array.from({ length: MOMENT_SLOTS }, (_, slot) => (slots.includes(slot) ? count : 0));
+    const { kernels, buffers: [params, grads, ...moments] } = await kernelsWith(implementation, [count, count, ...lengths]);
     params!.set(randomArray(count, 1));
-    moment1!.set(randomArray(count, 2).map((v) => v * 0.1));
-    moment2!.set(randomArray(count, 3).map((v) => Math.abs(v) * 0.01));
-    const ref = { p: Float64Array.from(params!), m1: Float64Array.from(moment1!), m2: Float64Array.from(moment2!) };
+    // Slots 0 and 1 positive (Adam's v, rmsprop's mean square), and rmsprop's mean square above the
+    // squared mean gradient (slot 2), as they always are.
+    const starts = [randomArray(count, 2).map((v) => Math.abs(v) * 0.01 + 0.01), randomArray(count, 3).map((v) => Math.abs(v) * 0.01),
+      randomArray(count, 4).map((v) => v * 0.05)];
+    moments.forEach((moment, slot) => moment.set(starts[slot]!.subarray(0, moment.length)));
+    const ref = { p: Float64Array.from(params!), moments: starts.map((start) => Float64Array.from(start)) };
     for (let t = 1; t <= 3; t++) {
-      grads!.set(randomArray(count, 10 + t));
-      kernels.optimizerStep(optimizer, params!, grads!, moment1!, moment2!, t);
-      referenceUpdate(optimizer, ref.p, Float64Array.from(grads!), ref.m1, ref.m2, t);
+      // Step 2's gradient is small enough that clipNorm leaves it as it is.
+      grads!.set(randomArray(count, 10 + t).map((g) => (t === 2 ? g * 1e-4 / Math.sqrt(count) : g)));
+      const gradients = Float64Array.from(grads!);
+      const norm = Math.sqrt(gradients.reduce((sum, g) => sum + g * g, 0));
+      const scale = optimizer.clipNorm !== undefined && norm > optimizer.clipNorm ? optimizer.clipNorm / norm : 1;
+      kernels.optimizerStep(optimizer, params!, grads!, moments, t, scale);
+      referenceUpdate(optimizer, ref.p, gradients.map((g) => g * scale), ref.moments, t);
     }
     expectClose(params!, ref.p, (i) => 1e-5 * Math.max(1, Math.abs(ref.p[i]!)));
+    slots.forEach((slot) => expectClose(moments[slot]!, ref.moments[slot]!, (i) => 1e-5 * Math.max(1, Math.abs(ref.moments[slot]![i]!))));
     kernels.dispose();
+  });
+
+  // 300,001 floats are 19 chunks of a sum: the partials are added in chunk order whoever took them.
+  const vectorCases = IMPLEMENTATIONS.flatMap((implementation) => [1, 3, 17, 65, 257, 40_001, 300_001].map((count) => [implementation, count] as const));
+
+  it.each(vectorCases)('%s: sum of squares and target += factor·source over %i floats', async (implementation, count) => {
+    const { kernels, buffers: [vector, target] } = await kernelsWith(implementation, [count, count]);
+    vector!.set(randomArray(count, 5));
+    target!.set(randomArray(count, 6));
+    const squares = Array.from(vector!).reduce((sum, v) => sum + v * v, 0);
+    expect(Math.abs(kernels.sumOfSquares(vector!) - squares)).toBeLessThanOrEqual(1e-10 * squares);
+    const expected = Array.from(target!, (t, i) => t + 0.37 * vector![i]!);
+    kernels.addScaled(target!, vector!, 0.37);
+    expectClose(target!, expected, (i) => 2 ** -23 * (Math.abs(expected[i]!) + 1));
+    kernels.dispose();
+  });
+
+  it.each([1, 40_001, 300_001])('the sum of squares of %i floats has the same bits on 1 and 2 threads', async (count) => {
+    const sums = await Promise.all((['wasm, 1 thread', 'wasm, 2 threads'] as const).map(async (implementation) => {
+      const { kernels, buffers: [vector] } = await kernelsWith(implementation, [count]);
+      vector!.set(randomArray(count, 7));
+      const sum = kernels.sumOfSquares(vector!);
+      kernels.dispose();
+      return sum;
+    }));
+    expect(sums[1]).toBe(sums[0]);
   });
 });
 

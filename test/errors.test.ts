@@ -5,12 +5,13 @@
  * Runs in both Vitest projects (Dawn in Node, Chromium in the browser), so no Node-only imports.
  */
 import { describe, expect, it } from 'vitest';
+import { OPTIMIZER_NAMES } from '../src/ops/index.js';
 import {
-  BackpropError, createNetwork, DeviceError, DisposedError, ShapeError, SpecError,
+  BackpropError, createNetwork, DeviceError, DisposedError, fromTfjsArtifacts, ModelFileError, ShapeError, SpecError,
   type LayerWeights, type MatrixInput, type Network, type NetworkSpec,
 } from '../src/index.js';
 
-type ErrorClass = typeof SpecError | typeof ShapeError | typeof DeviceError | typeof DisposedError;
+type ErrorClass = typeof SpecError | typeof ShapeError | typeof DeviceError | typeof DisposedError | typeof ModelFileError;
 type Fragment = string | RegExp;
 
 /** Rejects with an instance of `type` (hence a BackpropError) whose message contains every fragment. */
@@ -180,12 +181,17 @@ const SPEC_CASES: [string, Record<string, unknown>, Fragment[]][] = [
   ['batchSize 3.5', { batchSize: 3.5 }, ['batchSize', 'got 3.5']],
   ['batchSize NaN', { batchSize: NaN }, ['batchSize', 'got NaN']],
   ...([0, -0.1, NaN, Infinity, -Infinity] as const).flatMap((lr) =>
-    (['sgd', 'momentum', 'adam'] as const).map((type): [string, Record<string, unknown>, Fragment[]] =>
+    OPTIMIZER_NAMES.map((type): [string, Record<string, unknown>, Fragment[]] =>
       [`${type} learningRate ${lr}`, { optimizer: { type, learningRate: lr } }, ['optimizer.learningRate', '> 0', `got ${lr}`]])),
+  // clipNorm, on every optimizer: a finite number > 0 (left out: no clipping)
+  ...([0, -1, NaN, Infinity, '1', null] as const).flatMap((clipNorm) =>
+    OPTIMIZER_NAMES.map((type): [string, Record<string, unknown>, Fragment[]] =>
+      [`${type} clipNorm ${String(clipNorm)}`, { optimizer: { type, learningRate: 0.1, clipNorm } },
+        ['optimizer.clipNorm', 'finite number > 0', `got ${typeof clipNorm === 'string' ? `"${clipNorm}"` : String(clipNorm)}`]])),
   ['learningRate missing', { optimizer: { type: 'sgd' } }, ['optimizer.learningRate', 'got undefined']],
   ['learningRate as a string', { optimizer: { type: 'sgd', learningRate: '0.1' } }, ['optimizer.learningRate', 'got "0.1"']],
   ['an unknown loss', { loss: 'hinge' }, ['unknown loss', '"hinge"', 'mse']],
-  ['an unknown optimizer type', { optimizer: { type: 'rmsprop', learningRate: 0.1 } }, ['unknown optimizer type', '"rmsprop"']],
+  ['an unknown optimizer type', { optimizer: { type: 'adagrad', learningRate: 0.1 } }, ['unknown optimizer type', '"adagrad"', "'rmsprop'"]],
   ['an optimizer that is not an object', { optimizer: 'adam' }, ['optimizer must be an object', '"adam"']],
   ['momentum 1', { optimizer: { type: 'momentum', learningRate: 0.1, momentum: 1 } }, ['optimizer.momentum', '[0, 1)', 'got 1']],
   ['momentum 1.5', { optimizer: { type: 'momentum', learningRate: 0.1, momentum: 1.5 } }, ['optimizer.momentum', 'got 1.5']],
@@ -198,6 +204,22 @@ const SPEC_CASES: [string, Record<string, unknown>, Fragment[]][] = [
   ['beta2 2', { optimizer: { type: 'adam', learningRate: 0.1, beta2: 2 } }, ['optimizer.beta2', 'got 2']],
   ['beta2 Infinity', { optimizer: { type: 'adam', learningRate: 0.1, beta2: Infinity } }, ['optimizer.beta2', 'got Infinity']],
   ['epsilon 0', { optimizer: { type: 'adam', learningRate: 0.1, epsilon: 0 } }, ['optimizer.epsilon', 'got 0']],
+  ['nesterov 1', { optimizer: { type: 'momentum', learningRate: 0.1, nesterov: 1 } }, ['optimizer.nesterov', 'true or false', 'got 1']],
+  ['nesterov as a string', { optimizer: { type: 'momentum', learningRate: 0.1, nesterov: 'true' } }, ['optimizer.nesterov', 'got "true"']],
+  ['weightDecay -0.01', { optimizer: { type: 'adamw', learningRate: 0.1, weightDecay: -0.01 } }, ['optimizer.weightDecay', '[0, 1]', 'got -0.01']],
+  ['weightDecay 1.5', { optimizer: { type: 'adamw', learningRate: 0.1, weightDecay: 1.5 } }, ['optimizer.weightDecay', 'got 1.5']],
+  ['weightDecay NaN', { optimizer: { type: 'adamw', learningRate: 0.1, weightDecay: NaN } }, ['optimizer.weightDecay', 'got NaN']],
+  ['adamw beta2 1', { optimizer: { type: 'adamw', learningRate: 0.1, beta2: 1 } }, ['optimizer.beta2', '[0, 1)', 'got 1']],
+  ['rho 1', { optimizer: { type: 'rmsprop', learningRate: 0.1, rho: 1 } }, ['optimizer.rho', '[0, 1)', 'got 1']],
+  ['rho -0.1', { optimizer: { type: 'rmsprop', learningRate: 0.1, rho: -0.1 } }, ['optimizer.rho', 'got -0.1']],
+  ['rho NaN', { optimizer: { type: 'rmsprop', learningRate: 0.1, rho: NaN } }, ['optimizer.rho', 'got NaN']],
+  ['rmsprop momentum 1', { optimizer: { type: 'rmsprop', learningRate: 0.1, momentum: 1 } }, ['optimizer.momentum', '[0, 1)', 'got 1']],
+  ['rmsprop epsilon 0', { optimizer: { type: 'rmsprop', learningRate: 0.1, epsilon: 0 } }, ['optimizer.epsilon', 'got 0']],
+  ['centered 1', { optimizer: { type: 'rmsprop', learningRate: 0.1, centered: 1 } }, ['optimizer.centered', 'true or false', 'got 1']],
+  ['l2 -0.01', { layers: [{ type: 'dense', units: 4, l2: -0.01 }, dense(1)] }, ['layers[0].l2', '≥ 0', 'got -0.01']],
+  ['l2 NaN', { layers: [dense(4), { type: 'tanh' }, { type: 'dense', units: 1, l2: NaN }] }, ['layers[2].l2', 'got NaN']],
+  ['l2 Infinity', { layers: [{ type: 'dense', units: 4, l2: Infinity }, dense(1)] }, ['layers[0].l2', 'finite', 'got Infinity']],
+  ['l2 as a string', { layers: [{ type: 'dense', units: 4, activation: 'relu', l2: '0.01' }, dense(1)] }, ['layers[0].l2', 'got "0.01"']],
   ['an unknown backend', { backend: 'cuda' }, ['unknown backend', '"cuda"', 'webgpu']],
   ['seed 1.5', { seed: 1.5 }, ['seed must be an integer', '1.5']],
   ['seed NaN', { seed: NaN }, ['seed must be an integer', 'NaN']],
@@ -217,6 +239,12 @@ const SPEC_CASES: [string, Record<string, unknown>, Fragment[]][] = [
     ['layers[1]', 'two activations in a row']],
   ['an unknown optimizer key', { optimizer: { type: 'adam', learningRate: 0.1, beta: 0.9 } }, ['optimizer', 'unknown key "beta"', 'did you mean "beta1"']],
   ['an sgd momentum', { optimizer: { type: 'sgd', learningRate: 0.1, momentum: 0.9 } }, ['optimizer', 'unknown key "momentum"']],
+  ['nesterov on adam', { optimizer: { type: 'adam', learningRate: 0.1, nesterov: true } }, ['optimizer', 'unknown key "nesterov"']],
+  ['a misspelt weightDecay', { optimizer: { type: 'adamw', learningRate: 0.1, weight_decay: 0.01 } }, ['unknown key "weight_decay"', 'did you mean "weightDecay"']],
+  ['a misspelt clipNorm', { optimizer: { type: 'rmsprop', learningRate: 0.1, clipnorm: 1 } }, ['unknown key "clipnorm"', 'did you mean "clipNorm"']],
+  ['weightDecay on adam', { optimizer: { type: 'adam', learningRate: 0.1, weightDecay: 0.01 } }, ['optimizer', 'unknown key "weightDecay"']],
+  ['a misspelt l2', { layers: [{ type: 'dense', units: 4, L2: 0.01 }, dense(1)] }, ['layers[0]', 'unknown key "L2"', 'did you mean "l2"']],
+  ['l2 on an activation layer', { layers: [dense(4), { type: 'relu', l2: 0.01 }, dense(1)] }, ['layers[1]', 'unknown key "l2"']],
   // What cannot train
   ['softmaxCrossEntropy on one output', { loss: 'softmaxCrossEntropy' }, ['softmaxCrossEntropy', 'at least 2 output units', 'has 1', 'always 1',
     'use \'binaryCrossEntropy\'']],
@@ -258,6 +286,11 @@ describe('createNetwork refuses a bad spec with SpecError', () => {
     const ok = [
       spec({ optimizer: { type: 'momentum', learningRate: 1e-9, momentum: 0 } }),
       spec({ optimizer: { type: 'adam', learningRate: 10, beta1: 0, beta2: 0.99, epsilon: 1 } }),
+      spec({ optimizer: { type: 'adamw', learningRate: 0.1, weightDecay: 0, clipNorm: 1e-9 } }),
+      spec({ optimizer: { type: 'adamw', learningRate: 0.1, weightDecay: 1 } }),
+      spec({ optimizer: { type: 'rmsprop', learningRate: 0.1, rho: 0, momentum: 0.99, centered: true, clipNorm: 1e9 } }),
+      spec({ optimizer: { type: 'momentum', learningRate: 0.1, nesterov: false } }),
+      spec({ layers: [{ type: 'dense', units: 2, l2: 0 }, { type: 'dense', units: 1, activation: 'sigmoid', l2: 1e6 }] }),
       spec({ layers: [dense(2), { type: 'leakyRelu', slope: 0 }, dense(1)] }),
       spec({ seed: -5 }),
       spec({ seed: 0 }),
@@ -534,6 +567,32 @@ describe.each(BACKENDS)('a disposed %s network', (backend) => {
 });
 
 // ---------------------------------------------------------------------------------------------
+
+describe('fromTfjsArtifacts refuses a kernel_regularizer it cannot train with a ModelFileError', () => {
+  const withRegularizer = async (regularizer: unknown) => {
+    const net = await createNetwork({ ...dataSpec('cpu'), standardize: false, layers: [{ type: 'dense', units: 4, l2: 0.01 }, { type: 'dense', units: OUTPUT }] });
+    const artifacts = await net.toTfjsArtifacts();
+    net.dispose();
+    const layers = (artifacts.modelTopology as { config: { layers: { config: Record<string, unknown> }[] } }).config.layers;
+    layers[0]!.config.kernel_regularizer = regularizer;
+    return artifacts;
+  };
+
+  it.each([
+    ['an L1 part', { class_name: 'L1L2', config: { l1: 0.01, l2: 0.01 } }, ['"L1L2"', 'l1 0.01', 'only an L2 penalty']],
+    ['an L1 regularizer', { class_name: 'L1', config: { l1: 0.01 } }, ['"L1"', 'only an L2 penalty']],
+    ['a negative l2', { class_name: 'L2', config: { l2: -1 } }, ['l2 -1']],
+    ['a regularizer that is not an object', 'l2', ['kernel_regularizer that is not an object']],
+  ] as const)('%s', async (_what, regularizer, fragments) => {
+    await expectRejects(fromTfjsArtifacts(await withRegularizer(regularizer), { backend: 'cpu' }), ModelFileError, 'layer 0', ...fragments);
+    // Keras's L2 and TF.js's L1L2 with l1 0 import as the l2 they hold.
+    for (const accepted of [{ class_name: 'L2', config: { l2: 0.02 } }, { class_name: 'L1L2', config: { l1: 0, l2: 0.02 } }]) {
+      const imported = await fromTfjsArtifacts(await withRegularizer(accepted), { backend: 'cpu' });
+      expect(imported.plan.layers.map((l) => l.l2)).toEqual([0.02, 0]);
+      imported.dispose();
+    }
+  });
+});
 
 describe('a network too large, refused before allocating', () => {
   const normalStillWorks = async (backend: Backend) => {

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ACTIVATIONS as ACTIVATION_TABLE } from '../src/ops/index.js';
-import { TEST_ACTIVATIONS, TEST_LOSSES, testLabels, testTargets } from './support/ops.js';
-import { LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, vectorizable, type MatmulVariant } from '../shaders/index.js';
+import { TEST_ACTIVATIONS, TEST_LOSSES, TEST_OPTIMIZER_VARIANTS, testLabels, testTargets, variantName } from './support/ops.js';
+import {
+  hyperFields, LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, momentBinding, NORM_BINDING, reduceGroups, vectorizable, type MatmulVariant,
+} from '../shaders/index.js';
+import { lossDelta, momentSlots, optimizerVariant, type Loss, type LossName } from '../src/ops/index.js';
 import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
-import { lossDelta, type Loss, type LossName } from '../src/ops/index.js';
-import type { Optimizer } from '../src/spec.js';
+import { normalizeOptimizer, type Optimizer } from '../src/spec.js';
 import { randomArray, runKernel } from './support/kernel-runner.js';
 import { activate, derivativeAt, expectClose, gateOf, matmulOracle } from './support/oracle.js';
 
@@ -169,7 +171,7 @@ async function runLoss(loss: Loss, activation: Activation, output: Float32Array,
     grid: rowsGrid(rows),
   });
   const reduced = await runKernel({
-    key: { kind: 'lossReduce' },
+    key: { kind: 'lossReduce', l2: false },
     dims,
     step: [rows, 2, 1, 0],
     data: { 2: out[5]!, 3: new Float32Array(4) },
@@ -198,6 +200,19 @@ describe('loss kernels against the reference', () => {
       expectClose(grad, expectedGrad, () => 1e-5 * gradScale + 1e-9);
       expect(rowLoss.reduce((s, v) => s + v, 0) / divisor).toBeCloseTo(reference.loss, 4);
       expect(Math.abs(reduced - reference.loss)).toBeLessThanOrEqual(1e-5 * Math.max(1, reference.loss));
+      // With l2, the penalties' partial sums (rows + 2 of them, past one workgroup's width for 257) are added.
+      const penalties = randomArray(rows + 2, rows).map((v) => Math.abs(v) * 0.01);
+      const penalised = await runKernel({
+        key: { kind: 'lossReduce', l2: true },
+        dims: { m: rows, n, k: penalties.length, rowsAxis: 1, scale: divisor / rows },
+        step: [rows, 2, 1, 0],
+        data: { 2: rowLoss, 3: new Float32Array(4), 4: penalties },
+        read: [3],
+        grid: [1, 1],
+      });
+      const expected = reference.loss + penalties.reduce((sum, p) => sum + p, 0);
+      expect(Math.abs(penalised[3]![2]! - expected)).toBeLessThanOrEqual(1e-5 * Math.max(1, expected));
+      expect(penalised[3]![0]).toBe(0); // only the step's slot is written
     }
   });
 
@@ -298,39 +313,76 @@ describe('reductions, data movement and optimizers', () => {
     expectClose(out[3]!, Array.from(logits, (z) => 1 / (1 + Math.exp(-z))), () => 1e-6);
   });
 
-  const OPTIMIZERS: Optimizer[] = [
-    { type: 'sgd', learningRate: 0.1 },
-    { type: 'momentum', learningRate: 0.05, momentum: 0.9 },
-    { type: 'adam', learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
-  ];
+  const OPTIMIZERS: [string, Optimizer][] = TEST_OPTIMIZER_VARIANTS.map((spec) => [variantName(spec), normalizeOptimizer(spec)]);
   // The kernel updates vec4s: the plan pads the parameter vector to a multiple of 64 floats, so
   // counts here are 4 × the awkward sizes.
-  it.each(OPTIMIZERS.flatMap((o) => [1, 3, 17, 65, 257, 1250].map((count) => [o.type, 4 * count, o] as const)))(
+  it.each(OPTIMIZERS.flatMap(([name, o]) => [1, 3, 17, 65, 257, 1250].map((count) => [name, 4 * count, o] as const)))(
     '%s update of %i parameters over 3 steps matches the reference', async (_name, count, optimizer) => {
+      const key = { kind: 'optimizer', ...optimizerVariant(optimizer) } as const;
+      const slots = momentSlots(key);
       let params: Float32Array = randomArray(count, 1);
-      let moment1: Float32Array = randomArray(count, 2).map((v) => v * 0.1);
-      let moment2: Float32Array = randomArray(count, 3).map((v) => Math.abs(v) * 0.01);
-      const ref = { p: Float64Array.from(params), m1: Float64Array.from(moment1), m2: Float64Array.from(moment2) };
-      const o = optimizer;
-      const hyper = new Float32Array([o.learningRate, o.type === 'momentum' ? o.momentum : o.type === 'adam' ? o.beta1 : 0,
-        o.type === 'adam' ? o.beta2 : 0, o.type === 'adam' ? o.epsilon : 0]);
+      // Slots 0 and 1 positive (Adam's v, rmsprop's mean square), slot 2 (the mean gradient) small.
+      const moments: Float32Array[] = [randomArray(count, 2).map((v) => Math.abs(v) * 0.01 + 0.01),
+        randomArray(count, 3).map((v) => Math.abs(v) * 0.01), randomArray(count, 4).map((v) => v * 0.05)];
+      const ref = { p: Float64Array.from(params), moments: moments.map((m) => Float64Array.from(m)) };
+      const values = optimizer as unknown as Record<string, number>;
+      // The uniform struct is padded to 16 bytes, as the trainer's buffer is.
+      const fields = hyperFields(key);
+      const hyper = new Float32Array(Math.ceil(fields.length / 4) * 4);
+      fields.forEach((name, i) => (hyper[i] = values[name]!));
       for (let t = 1; t <= 3; t++) {
-        const grads = randomArray(count, 10 + t);
+        // Step 2's gradient is small enough that clipNorm leaves it as it is.
+        const grads = randomArray(count, 10 + t).map((g) => (t === 2 ? g * 1e-4 / Math.sqrt(count) : g));
+        const normSquared = Array.from(grads).reduce((sum, g) => sum + g * g, 0);
+        const data: Record<number, Float32Array> = { 2: hyper, 3: params, 4: grads, [NORM_BINDING]: Float32Array.of(normSquared) };
+        slots.forEach((slot) => (data[momentBinding(slot)] = moments[slot]!));
         const out = await runKernel({
-          key: { kind: 'optimizer', optimizer: o.type },
+          key,
           dims: { m: count / 4, n: 0, k: 0, rowsAxis: 0 },
           step: [0, 0, t, 0],
-          data: { 2: hyper, 3: params, 4: grads, 5: moment1, 6: moment2 },
+          data: key.clip ? data : Object.fromEntries(Object.entries(data).filter(([binding]) => Number(binding) !== NORM_BINDING)),
           uniforms: [2],
-          read: [3, 5, 6],
+          read: [3, ...slots.map(momentBinding)],
           grid: [Math.ceil(count / 4 / LINEAR_WORKGROUP), 1],
         });
-        referenceUpdate(o, ref.p, Float64Array.from(grads), ref.m1, ref.m2, t);
+        const norm = Math.sqrt(normSquared);
+        const scale = optimizer.clipNorm !== undefined && norm > optimizer.clipNorm ? optimizer.clipNorm / norm : 1;
+        referenceUpdate(optimizer, ref.p, Float64Array.from(grads, (g) => g * scale), ref.moments, t);
         params = out[3]!;
-        if (o.type !== 'sgd') moment1 = out[5]!;
-        if (o.type === 'adam') moment2 = out[6]!;
+        slots.forEach((slot) => (moments[slot] = out[momentBinding(slot)]!));
       }
       expectClose(params, ref.p, (i) => 1e-5 * Math.max(1, Math.abs(ref.p[i]!)));
+      slots.forEach((slot) => expectClose(moments[slot]!, ref.moments[slot]!, (i) => 1e-5 * Math.max(1, Math.abs(ref.moments[slot]![i]!))));
     });
+
+  // Grids of 1 to MAX_REDUCE_GROUPS workgroups, and an offset into the partials.
+  it.each([1, 3, 17, 65, 257, 4099, 200_003])('sum of squares in two passes over %i floats, and the L2 gradient', async (count) => {
+    const values = randomArray(count, 8);
+    const groups = reduceGroups(count);
+    const offset = 5;
+    const gradient = randomArray(count, 9);
+    const l2 = 0.03;
+    const first = await runKernel({
+      key: { kind: 'sumSquares', l2Gradient: true },
+      dims: { m: count, n: offset, k: 0, rowsAxis: 0, scale: l2 },
+      data: { 2: values, 3: new Float32Array(offset + groups), 4: gradient },
+      read: [3, 4],
+      grid: [groups, 1],
+    });
+    const squares = Array.from(values).reduce((sum, v) => sum + v * v, 0);
+    // Each workgroup's partial is l2 · its share of Σx²; they start at `offset`.
+    expect(Array.from(first[3]!.subarray(0, offset))).toEqual(new Array(offset).fill(0));
+    const partialSum = first[3]!.reduce((sum, p) => sum + p, 0);
+    expect(Math.abs(partialSum - l2 * squares)).toBeLessThanOrEqual(1e-5 * l2 * squares);
+    expectClose(first[4]!, Array.from(gradient, (g, i) => g + 2 * l2 * values[i]!), (i) => 2 ** -22 * (Math.abs(gradient[i]!) + 1));
+    const second = await runKernel({
+      key: { kind: 'sumPartials' },
+      dims: { m: groups, n: offset, k: 0, rowsAxis: 0 },
+      data: { 2: first[3]!, 3: new Float32Array(1) },
+      read: [3],
+      grid: [1, 1],
+    });
+    expect(Math.abs(second[3]![0]! - partialSum)).toBeLessThanOrEqual(1e-5 * partialSum);
+  });
 });
 

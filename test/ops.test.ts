@@ -6,9 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createNetwork, fromTfjsArtifacts, loadNetwork, SpecError, type ActivationName, type LayerSpec, type NetworkSpec } from '../src/index.js';
-import { ACTIVATION_NAMES, ACTIVATIONS, LOSS_NAMES, LOSSES, OPTIMIZER_NAMES, OPTIMIZERS } from '../src/ops/index.js';
+import { ACTIVATION_NAMES, ACTIVATIONS, LOSS_NAMES, LOSSES, momentCount, OPTIMIZER_NAMES, OPTIMIZERS } from '../src/ops/index.js';
+import { decodeModelFile } from '../src/io/model-file.js';
 import { compilePlan } from '../src/plan.js';
-import { DEFAULT_ACTIVATION_LAYERS, TEST_ACTIVATION_LAYERS, TEST_LOSSES, TEST_OPTIMIZERS } from './support/ops.js';
+import { DEFAULT_ACTIVATION_LAYERS, TEST_ACTIVATION_LAYERS, TEST_LOSSES, TEST_OPTIMIZER_VARIANTS, TEST_OPTIMIZERS, variantName } from './support/ops.js';
 
 const X = Float32Array.from({ length: 6 * 3 }, (_, i) => Math.sin(i * 1.7) * 2);
 const Y = Float32Array.from({ length: 6 * 2 }, (_, i) => (i % 2 === Math.floor(i / 2) % 2 ? 1 : 0));
@@ -33,8 +34,9 @@ describe('the op tables', () => {
     expect(LOSS_NAMES.length).toBe(TEST_LOSSES.length);
     expect(OPTIMIZER_NAMES.length).toBe(TEST_OPTIMIZERS.length);
     for (const [name, entry] of Object.entries(OPTIMIZERS)) {
-      // The uniform names only parameters the optimizer has.
-      for (const field of entry.uniform) expect(Object.keys(entry.params), `${name}.${field}`).toContain(field);
+      // The uniform names only numeric parameters the optimizer has; every optimizer takes clipNorm.
+      for (const field of entry.uniform) expect((entry.params as Record<string, { kind: string }>)[field]?.kind, `${name}.${field}`).toBe('number');
+      expect(Object.keys(entry.params)).toContain('clipNorm');
     }
   });
 
@@ -102,13 +104,35 @@ describe('the op tables', () => {
     logits.dispose();
   });
 
-  it.each(TEST_OPTIMIZERS.map((o) => [o.type, o] as const))('optimizer %s resumes from the model file exactly', async (_type, optimizer) => {
-    const net = await createNetwork({ ...specWith({ type: 'tanh' }, { optimizer }), backend: 'cpu' });
+  // Every variant, so every count of moment vectors (0 to 3) goes through the file, on both float32
+  // backends (the reference keeps float64 state, which the file rounds).
+  const resumeCases = TEST_OPTIMIZER_VARIANTS.flatMap((o) => (['cpu', 'webgpu'] as const).map((backend) => [variantName(o), backend, o] as const));
+
+  it.each(resumeCases)('optimizer %s resumes from the model file exactly (%s)', async (_name, backend, optimizer) => {
+    const net = await createNetwork({ ...specWith({ type: 'tanh' }, { optimizer }), backend });
     await net.fit(X, Y, { epochs: 2 });
-    const loaded = await loadNetwork(await net.save({ optimizerState: true }), { backend: 'cpu' });
+    const saved = await net.save({ optimizerState: true });
+    // The file holds the moments the settings use: 0 to 3 vectors.
+    expect(decodeModelFile(saved).state.moments).toHaveLength(momentCount(net.plan.optimizer));
+    const loaded = await loadNetwork(saved, { backend });
     expect(loaded.plan.optimizer).toEqual(net.plan.optimizer);
     expect((await loaded.fit(X, Y, { epochs: 2 })).loss).toEqual((await net.fit(X, Y, { epochs: 2 })).loss);
+    expect(await loaded.getWeights()).toEqual(await net.getWeights());
     net.dispose();
     loaded.dispose();
+  });
+
+  it('a dense layer\'s l2 survives the model file and the TF.js interchange', async () => {
+    const spec = specWith({ type: 'tanh' }, { layers: [{ type: 'dense', units: 5, l2: 0.01 }, { type: 'tanh' }, { type: 'dense', units: 2 }] });
+    const net = await createNetwork({ ...spec, backend: 'cpu' });
+    await net.fit(X, Y, { epochs: 2 });
+    const loaded = await loadNetwork(await net.save(), { backend: 'cpu' });
+    const imported = await fromTfjsArtifacts(await net.toTfjsArtifacts(), { backend: 'cpu' });
+    for (const other of [loaded, imported]) {
+      expect(other.plan.layers.map((l) => l.l2)).toEqual([0.01, 0]);
+      expect(await other.evaluate(X, Y)).toEqual(await net.evaluate(X, Y));
+      other.dispose();
+    }
+    net.dispose();
   });
 });

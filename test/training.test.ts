@@ -4,9 +4,10 @@ import { compilePlan, initialParameters } from '../src/plan.js';
 import { referenceGradient } from '../src/reference/reference.js';
 import type { ActivationName, Loss, OptimizerSpec } from '../src/spec.js';
 import { randomArray } from './support/kernel-runner.js';
-import { TEST_ACTIVATION_LAYERS, TEST_LOSSES, TEST_OPTIMIZERS } from './support/ops.js';
+import { TEST_ACTIVATION_LAYERS, TEST_CLIP_NORM, TEST_LOSSES, TEST_OPTIMIZER_VARIANTS, TEST_OPTIMIZERS, variantName } from './support/ops.js';
 
 const LOSSES = TEST_LOSSES;
+const MSE_LOSS: Loss = { type: 'mse' };
 const OPTIMIZERS = TEST_OPTIMIZERS;
 const ACTIVATIONS = TEST_ACTIVATION_LAYERS as { type: ActivationName; slope?: number }[];
 
@@ -19,12 +20,14 @@ const WIDTHS = { scalar: [5, 7, 6], vec4: [8, 12, 8] } as const;
 /**
  * A network every loss trains: three outputs, logits for softmaxCrossEntropy, a sigmoid otherwise
  * (binaryCrossEntropy folds it into the loss); the dataset's one-hot targets are in [0, 1] for all.
+ * `l2`: each dense layer's penalty, input side first (default none).
  */
 function specFor(loss: Loss, optimizer: OptimizerSpec, activation: { type: ActivationName; slope?: number },
-  widths: readonly number[] = WIDTHS.scalar): NetworkSpec {
+  widths: readonly number[] = WIDTHS.scalar, l2: readonly number[] = [0, 0, 0]): NetworkSpec {
+  const dense = (units: number, l: number) => (l2[l]! > 0 ? { type: 'dense' as const, units, l2: l2[l]! } : { type: 'dense' as const, units });
   return {
     inputSize: widths[0]!,
-    layers: [{ type: 'dense', units: widths[1]! }, activation as never, { type: 'dense', units: widths[2]! }, activation as never, { type: 'dense', units: 3 },
+    layers: [dense(widths[1]!, 0), activation as never, dense(widths[2]!, 1), activation as never, dense(3, 2),
       ...(loss.type === 'softmaxCrossEntropy' ? [] : [{ type: 'sigmoid' as const }])],
     loss,
     optimizer,
@@ -122,11 +125,86 @@ describe('webgpu, cpu and reference agree step by step', () => {
   });
 });
 
+/** Unit counts of awkward size for the layers (and so the parameter segments and their padding). */
+const UNITS = [1, 3, 17, 65, 257];
+
+describe('every optimizer variant agrees on every backend, on awkward layer sizes', () => {
+  // Each variant on each size as the first hidden layer, with another size after it.
+  // A clipped variant trains on sse, whose gradient (summed over the outputs) is large enough to be
+  // clipped on every size: the test checks that the clipping happened.
+  const SSE_LOSS: Loss = { type: 'sse' };
+  const cases = TEST_OPTIMIZER_VARIANTS.flatMap((optimizer, v) => UNITS.map((units, u) =>
+    [variantName(optimizer), units, UNITS[(u + v + 1) % UNITS.length]!, optimizer,
+      optimizer.clipNorm === undefined ? LOSSES[(u + v) % LOSSES.length]! : SSE_LOSS] as const));
+
+  it.each(cases)('%s, hidden layers of %i and %i units', async (_name, first, second, optimizer, loss) => {
+    const spec = specFor(loss, optimizer, { type: 'tanh' }, [5, first, second]);
+    const reference = await trainTrace({ ...spec, backend: 'reference' });
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      const trace = await trainTrace({ ...spec, backend });
+      expectAgree(trace.losses, reference.losses, 1e-4, `${backend} loss`);
+      expectAgree(trace.weights, reference.weights, 1e-4, `${backend} weights`);
+      expectAgree(trace.predictions, reference.predictions, 1e-4, `${backend} predictions`);
+    }
+    expect(reference.losses[reference.losses.length - 1]).not.toBe(reference.losses[0]);
+    if (optimizer.clipNorm !== undefined) {
+      // The clipping really happened: without it the trace differs.
+      const unclipped = await trainTrace({ ...spec, optimizer: { ...optimizer, clipNorm: undefined }, backend: 'reference' });
+      expect(Array.from(unclipped.weights)).not.toEqual(Array.from(reference.weights));
+    }
+  });
+});
+
+describe('the L2 penalty of dense layers', () => {
+  // Penalties on the first and last layers (the middle one has none), with each optimizer, clipped too.
+  const L2 = [0.01, 0, 0.05];
+  const cases = [...TEST_OPTIMIZERS, ...TEST_OPTIMIZERS.map((o) => ({ ...o, clipNorm: TEST_CLIP_NORM }))]
+    .map((optimizer, i) => [variantName(optimizer), optimizer, LOSSES[i % LOSSES.length]!] as const);
+
+  it.each(cases)('%s: webgpu, cpu and reference agree step by step', async (_name, optimizer, loss) => {
+    const spec = specFor(loss, optimizer, { type: 'relu' }, WIDTHS.vec4, L2);
+    const reference = await trainTrace({ ...spec, backend: 'reference' });
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      const trace = await trainTrace({ ...spec, backend });
+      expectAgree(trace.losses, reference.losses, 1e-4, `${backend} loss`);
+      expectAgree(trace.weights, reference.weights, 1e-4, `${backend} weights`);
+      expectAgree(trace.predictions, reference.predictions, 1e-4, `${backend} predictions`);
+    }
+    // The penalty changes the training: the trace differs from the unpenalised network's.
+    const plain = await trainTrace({ ...specFor(loss, optimizer, { type: 'relu' }, WIDTHS.vec4), backend: 'reference' });
+    expect(plain.losses[0]).toBeLessThan(reference.losses[0]!);
+    expect(Array.from(plain.weights)).not.toEqual(Array.from(reference.weights));
+  });
+
+  it.each(['reference', 'cpu', 'webgpu'] as const)('trainBatch, fit and evaluate report the loss with l2·ΣW² added, as Keras (%s)', async (backend) => {
+    const spec = { ...specFor(MSE_LOSS, { type: 'sgd', learningRate: 0.1 }, { type: 'tanh' }, WIDTHS.scalar, L2), backend };
+    const { x, y } = dataset(19);
+    const penalised = await createNetwork(spec);
+    const plain = await createNetwork({ ...specFor(MSE_LOSS, { type: 'sgd', learningRate: 0.1 }, { type: 'tanh' }), backend });
+    const penalty = async () => (await penalised.getWeights()).reduce((sum, layer, l) =>
+      sum + L2[l]! * layer.weights.reduce((s, w) => s + w * w, 0), 0);
+    const expectPenalty = (withL2: number, without: number, expected: number) =>
+      expect(Math.abs(withL2 - without - expected)).toBeLessThan(1e-5 * Math.max(1, expected));
+    // The same weights on both networks: the losses differ by exactly the penalty.
+    expectPenalty((await penalised.evaluate(x, y)).loss, (await plain.evaluate(x, y)).loss, await penalty());
+    const before = await penalty();
+    expectPenalty(await penalised.trainBatch(x.subarray(0, 8 * 5), y.subarray(0, 8 * 3)),
+      await plain.trainBatch(x.subarray(0, 8 * 5), y.subarray(0, 8 * 3)), before);
+    await plain.setWeights(await penalised.getWeights());
+    const epoch = await penalised.fit(x, y, { epochs: 1, shuffle: false });
+    expect(epoch.loss[0]).toBeGreaterThan((await plain.fit(x, y, { epochs: 1, shuffle: false })).loss[0]!);
+    penalised.dispose();
+    plain.dispose();
+  });
+});
+
 describe('the reference gradient', () => {
+  // Every loss × activation, every activation as the output's, and every loss with L2 penalties on two of the three layers.
   const sgd = { type: 'sgd', learningRate: 0.1 } as const;
   const cases = [
     ...LOSSES.flatMap((loss) => ACTIVATIONS.map((activation) => [loss.type, activation.type, specFor(loss, sgd, activation)] as const)),
     ...ACTIVATIONS.map((activation) => ['mse', `${activation.type} (output)`, outputSpecFor(sgd, activation)] as const),
+    ...LOSSES.map((loss) => [loss.type, 'tanh with l2', specFor(loss, sgd, { type: 'tanh' }, WIDTHS.scalar, [0.02, 0, 0.1])] as const),
   ];
 
   it.each(cases)('matches central finite differences: %s, %s', (_loss, _name, spec) => {

@@ -21,6 +21,8 @@ export interface TrainConfig {
   activation: HiddenActivation;
   optimizer: OptimizerName;
   learningRate: number;
+  /** The optimizer's clipNorm (see OptimizerSpec); none by default. */
+  clipNorm?: number;
   seed: number;
   /** CPU backend threads; default every core. */
   threads?: number;
@@ -49,9 +51,12 @@ interface DatasetDefaults {
  * GPU. Iris and XOR are tiny, so they take many short epochs (iris overfits past about 50).
  */
 export const DEFAULTS: Record<DatasetName, DatasetDefaults> = {
-  mnist: { epochs: 10, batchSize: 64, hidden: [256, 128], activation: 'relu', optimizer: 'adam', learningRate: { adam: 0.001, momentum: 0.05, sgd: 0.1 } },
-  iris: { epochs: 50, batchSize: 16, hidden: [16], activation: 'relu', optimizer: 'adam', learningRate: { adam: 0.01, momentum: 0.05, sgd: 0.1 } },
-  xor: { epochs: 200, batchSize: 4, hidden: [8], activation: 'tanh', optimizer: 'adam', learningRate: { adam: 0.05, momentum: 0.3, sgd: 1 } },
+  mnist: { epochs: 10, batchSize: 64, hidden: [256, 128], activation: 'relu', optimizer: 'adam',
+    learningRate: { adam: 0.001, adamw: 0.001, rmsprop: 0.001, momentum: 0.05, sgd: 0.1 } },
+  iris: { epochs: 50, batchSize: 16, hidden: [16], activation: 'relu', optimizer: 'adam',
+    learningRate: { adam: 0.01, adamw: 0.01, rmsprop: 0.01, momentum: 0.05, sgd: 0.1 } },
+  xor: { epochs: 200, batchSize: 4, hidden: [8], activation: 'tanh', optimizer: 'adam',
+    learningRate: { adam: 0.05, adamw: 0.05, rmsprop: 0.05, momentum: 0.3, sgd: 1 } },
 };
 
 const FLAGS = {
@@ -63,6 +68,7 @@ const FLAGS = {
   activation: { type: 'string' },
   optimizer: { type: 'string' },
   lr: { type: 'string' },
+  'clip-norm': { type: 'string' },
   seed: { type: 'string' },
   threads: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -85,6 +91,7 @@ each epoch (about 25 times in all for longer runs).
   --activation NAME   hidden activation: ${list(ACTIVATIONS)}
   --optimizer NAME    ${list(OPTIMIZERS)}
   --lr X              learning rate (the default depends on dataset and optimizer)
+  --clip-norm X       scale each step's whole gradient to norm at most X (default none)
   --seed N            initial weights and shuffles (default 1)
   -h, --help          this text
 
@@ -125,6 +132,7 @@ export function parseTrainArgs(argv: string[]): Command {
       activation: read('--activation', given.activation, oneOf(ACTIVATIONS)) ?? defaults.activation,
       optimizer,
       learningRate: read('--lr', given.lr, positiveNumber) ?? defaults.learningRate[optimizer],
+      clipNorm: read('--clip-norm', given['clip-norm'], positiveNumber),
       seed: read('--seed', given.seed, seed) ?? 1,
       threads: read('--threads', given.threads, positiveInteger),
     },

@@ -16,7 +16,7 @@ export function networkSpec(config: TrainConfig, data: Dataset): NetworkSpec {
     inputSize: data.inputSize,
     layers,
     loss: binary ? 'mse' : 'softmaxCrossEntropy',
-    optimizer: { type: config.optimizer, learningRate: config.learningRate } satisfies OptimizerSpec,
+    optimizer: { type: config.optimizer, learningRate: config.learningRate, clipNorm: config.clipNorm } satisfies OptimizerSpec,
     batchSize: config.batchSize,
     // Iris measurements are centimetres with different spreads; MNIST pixels and XOR bits are already in [0, 1].
     standardize: data.name === 'iris',

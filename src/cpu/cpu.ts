@@ -1,7 +1,7 @@
 import type { DeviceInfo, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
 import { HostBackend } from '../host.js';
-import { ACTIVATIONS, LOSSES, momentCount } from '../ops/index.js';
+import { ACTIVATIONS, LOSSES, MOMENT_SLOTS, momentSlots, optimizerVariant } from '../ops/index.js';
 import { viewOf, type Activation, type DenseLayerPlan, type Plan } from '../plan.js';
 import { chooseKernels, type CpuKernelChoice } from './choose.js';
 import type { CpuKernels } from './kernels.js';
@@ -14,9 +14,10 @@ const readsPreActivation = (layer: DenseLayerPlan) => ACTIVATIONS[layer.activati
 /** Every buffer the backend holds, as lengths in floats, in the order the constructor allocates them. */
 function bufferLengths(plan: Plan): number[] {
   const { parameterCount, batchSize, optimizer, layers } = plan;
+  const slots = momentSlots(optimizerVariant(optimizer));
   return [
     parameterCount, parameterCount, // params, grads
-    momentCount(optimizer) >= 1 ? parameterCount : 0, momentCount(optimizer) >= 2 ? parameterCount : 0, // moments
+    ...Array.from({ length: MOMENT_SLOTS }, (_, slot) => (slots.includes(slot) ? parameterCount : 0)), // moments, by slot
     ...layers.map((l) => batchSize * l.units), ...layers.map((l) => batchSize * l.units), // outputs, zGrads
     ...layers.map((l) => (readsPreActivation(l) ? batchSize * l.units : 0)), // pre-activations, where backward reads z
     batchSize * plan.outputSize, batchSize * plan.inputSize, batchSize * plan.outputSize, // probabilities, x, y
@@ -33,9 +34,13 @@ export class CpuBackend extends HostBackend {
   readonly info: DeviceInfo;
   private readonly kernels: CpuKernels;
   private readonly params: Float32Array;
+  /**
+   * Gradients in the parameter layout. The kernels write only inside the segments, so the padding
+   * between them stays 0 and the clip norm may be taken over the whole vector.
+   */
   private readonly grads: Float32Array;
-  private readonly moment1: Float32Array;
-  private readonly moment2: Float32Array;
+  /** One vector per moment slot of the optimizer (empty where its settings leave the slot unused). */
+  private readonly moments: Float32Array[];
   /** Per layer: views of `params` and `grads` — weights [inputs, units], bias [units]. */
   private readonly weights: Float32Array[];
   private readonly bias: Float32Array[];
@@ -72,13 +77,13 @@ export class CpuBackend extends HostBackend {
     const runs = wasm ? `${wasm}, ${threads} thread${threads > 1 ? 's' : ''}` : 'TypeScript kernels';
     this.info = { backend: 'cpu', reason: `${reason} · ${runs}${fallback ? ` (${fallback})` : ''}`, kernels: kind, threads };
     this.kernels = kernels;
-    const [params, grads, moment1, moment2, ...rest] = bufferLengths(plan).map((length) => kernels.allocate(length));
+    const [params, grads, ...others] = bufferLengths(plan).map((length) => kernels.allocate(length));
     const count = plan.layers.length;
     this.params = params!;
     this.params.set(initial);
     this.grads = grads!;
-    this.moment1 = moment1!;
-    this.moment2 = moment2!;
+    this.moments = others.slice(0, MOMENT_SLOTS);
+    const rest = others.slice(MOMENT_SLOTS);
     this.layerOutputs = rest.slice(0, count);
     this.zGrads = rest.slice(count, 2 * count);
     this.preActivations = rest.slice(2 * count, 3 * count).map((buffer, l) => (readsPreActivation(plan.layers[l]!) ? buffer : undefined));
@@ -96,19 +101,23 @@ export class CpuBackend extends HostBackend {
 
   async setParameters(parameters: Float32Array): Promise<void> {
     this.params.set(parameters);
-    this.moment1.fill(0);
-    this.moment2.fill(0);
+    for (const moment of this.moments) moment.fill(0);
     this.t = 0;
   }
 
+  /** The moment vectors the settings use, in slot order: TrainingState.moments. */
+  private usedMoments(): Float32Array[] {
+    return this.moments.filter((moment) => moment.length > 0);
+  }
+
   async getState(): Promise<TrainingState> {
-    const moments = [this.moment1, this.moment2].filter((m) => m.length > 0).map((m) => m.slice());
-    return { parameters: this.params.slice(), moments, step: this.t };
+    return { parameters: this.params.slice(), moments: this.usedMoments().map((m) => m.slice()), step: this.t };
   }
 
   async setState({ parameters, moments, step }: TrainingState): Promise<void> {
     await this.setParameters(parameters);
-    moments.forEach((moment, i) => [this.moment1, this.moment2][i]!.set(moment));
+    const used = this.usedMoments();
+    moments.forEach((moment, i) => used[i]!.set(moment));
     this.t = step;
   }
 
@@ -140,21 +149,38 @@ export class CpuBackend extends HostBackend {
     return loss;
   }
 
+  /** Σ_layers l2·ΣW², the L2 penalties the reported loss includes (Keras: evaluate's too). */
+  private penalty(): number {
+    let penalty = 0;
+    this.plan.layers.forEach((layer, l) => {
+      if (layer.l2 > 0) penalty += layer.l2 * this.kernels.sumOfSquares(this.weights[l]!);
+    });
+    return penalty;
+  }
+
   protected step(x: Float32Array, y: Targets, rows: number): number {
-    const { layers } = this.plan;
-    const loss = this.outputLoss(this.forward(x, rows), y, rows);
+    const { layers, optimizer } = this.plan;
+    const loss = this.outputLoss(this.forward(x, rows), y, rows) + this.penalty();
     for (let l = layers.length - 1; l >= 0; l--) {
       const layer = layers[l]!;
       const input = l === 0 ? this.batchInput : this.layerOutputs[l - 1]!;
       const zGrad = this.zGrads[l]!;
       this.kernels.weightGradient(input, zGrad, this.weightGrads[l]!, this.biasGrads[l]!, rows, layer.inputs, layer.units);
+      // d(l2·ΣW²)/dW = 2·l2·W
+      if (layer.l2 > 0) this.kernels.addScaled(this.weightGrads[l]!, this.weights[l]!, 2 * layer.l2);
       if (l > 0) {
         this.kernels.inputGradient(zGrad, this.weights[l]!, this.gates[l - 1]!, this.zGrads[l - 1]!, rows,
           layer.inputs, layer.units, layers[l - 1]!.activation);
       }
     }
+    // clipNorm: g ← g·min(1, clipNorm/‖g‖₂), the norm over the whole gradient (its padding is 0).
+    let gradScale = 1;
+    if (optimizer.clipNorm !== undefined) {
+      const norm = Math.sqrt(this.kernels.sumOfSquares(this.grads));
+      if (norm > optimizer.clipNorm) gradScale = optimizer.clipNorm / norm;
+    }
     this.t += 1;
-    this.kernels.optimizerStep(this.plan.optimizer, this.params, this.grads, this.moment1, this.moment2, this.t);
+    this.kernels.optimizerStep(optimizer, this.params, this.grads, this.moments, this.t, gradScale);
     return loss;
   }
 
@@ -167,7 +193,7 @@ export class CpuBackend extends HostBackend {
   }
 
   protected batchLoss(x: Float32Array, y: Targets, rows: number): number {
-    return this.outputLoss(this.forward(x, rows), y, rows);
+    return this.outputLoss(this.forward(x, rows), y, rows) + this.penalty();
   }
 
   override dispose(): void {

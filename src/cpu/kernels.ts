@@ -36,9 +36,17 @@ export interface CpuKernels {
     activation: Activation, labels: boolean): number;
   /** probabilities [rows, n] = the output transform (softmax of each row, or the sigmoid of each element) of logits. */
   outputTransform(transform: Exclude<OutputTransform, 'none'>, logits: Float32Array, probabilities: Float32Array, rows: number, n: number): void;
-  /** One optimizer step over the whole parameter vector; `t` counts steps from 1. */
-  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moment1: Float32Array,
-    moment2: Float32Array, t: number): void;
+  /**
+   * One optimizer step over the whole parameter vector, with the gradient scaled by `gradScale`
+   * (clipNorm's factor, 1 without it); `t` counts steps from 1. `moments` holds a vector per slot
+   * of OPTIMIZERS[type].moments, those the settings leave unused empty.
+   */
+  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moments: readonly Float32Array[],
+    t: number, gradScale: number): void;
+  /** Σ vector[i]², summed in float64 in a fixed order: the same value whatever the thread count. */
+  sumOfSquares(vector: Float32Array): number;
+  /** target[i] += factor · source[i] (the L2 penalty's gradient 2·l2·W into the weight gradient). */
+  addScaled(target: Float32Array, source: Float32Array, factor: number): void;
   /** Frees what the kernels hold (a wasm memory, its workers' instances). */
   dispose(): void;
 }
@@ -267,37 +275,74 @@ export const typescriptKernels: CpuKernels = {
     }
   },
 
-  optimizerStep(optimizer, params, grads, moment1, moment2, t) {
+  // The rules of the reference (src/reference/reference.ts), in float32.
+  optimizerStep(optimizer, params, grads, moments, t, gradScale) {
     const lr = optimizer.learningRate;
+    const [moment1, moment2, moment3] = moments as [Float32Array, Float32Array, Float32Array];
     switch (optimizer.type) {
       case 'sgd':
-        for (let i = 0; i < params.length; i++) params[i] = params[i]! - lr * grads[i]!;
+        for (let i = 0; i < params.length; i++) params[i] = params[i]! - lr * (grads[i]! * gradScale);
         return;
       case 'momentum': {
-        const mu = optimizer.momentum;
+        const { momentum: mu, nesterov } = optimizer;
         for (let i = 0; i < params.length; i++) {
-          const a = mu * moment1[i]! + grads[i]!;
+          const g = grads[i]! * gradScale;
+          const a = mu * moment1[i]! + g;
           moment1[i] = a;
-          params[i] = params[i]! - lr * a;
+          params[i] = params[i]! - lr * (nesterov ? g + mu * a : a);
         }
         return;
       }
-      case 'adam': {
+      case 'adam':
+      case 'adamw': {
         const { beta1, beta2, epsilon } = optimizer;
+        const decay = optimizer.type === 'adamw' ? optimizer.weightDecay : 0;
         const correction1 = 1 - beta1 ** t;
         const correction2 = 1 - beta2 ** t;
         for (let i = 0; i < params.length; i++) {
-          const g = grads[i]!;
+          const g = grads[i]! * gradScale;
           const m = beta1 * moment1[i]! + (1 - beta1) * g;
           const v = beta2 * moment2[i]! + (1 - beta2) * g * g;
           moment1[i] = m;
           moment2[i] = v;
-          params[i] = params[i]! - lr * (m / correction1) / (Math.sqrt(v / correction2) + epsilon);
+          params[i] = params[i]! - lr * ((m / correction1) / (Math.sqrt(v / correction2) + epsilon) + decay * params[i]!);
+        }
+        return;
+      }
+      case 'rmsprop': {
+        const { rho, momentum, epsilon, centered } = optimizer;
+        for (let i = 0; i < params.length; i++) {
+          const g = grads[i]! * gradScale;
+          const s = rho * moment1[i]! + (1 - rho) * g * g;
+          moment1[i] = s;
+          let meanGradient = 0;
+          if (centered) {
+            meanGradient = rho * moment3[i]! + (1 - rho) * g;
+            moment3[i] = meanGradient;
+          }
+          const increment = lr * g / Math.sqrt(s - meanGradient * meanGradient + epsilon);
+          if (momentum > 0) {
+            const a = momentum * moment2[i]! + increment;
+            moment2[i] = a;
+            params[i] = params[i]! - a;
+          } else {
+            params[i] = params[i]! - increment;
+          }
         }
         return;
       }
       default: optimizer satisfies never;
     }
+  },
+
+  sumOfSquares(vector) {
+    let sum = 0;
+    for (let i = 0; i < vector.length; i++) sum += vector[i]! * vector[i]!;
+    return sum;
+  },
+
+  addScaled(target, source, factor) {
+    for (let i = 0; i < target.length; i++) target[i] = target[i]! + factor * source[i]!;
   },
 
   dispose: () => undefined,

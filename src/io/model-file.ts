@@ -16,7 +16,8 @@ import type { LayerSpec, NetworkSpec } from '../spec.js';
  *   padding    0–3 zero bytes, so the floats start on a multiple of 4
  *   floats     f32 × n   per dense layer its weights [inputs, units] row-major then its bias [units];
  *                        then mean [inputSize] and std [inputSize] when standardization is true;
- *                        then each optimizer moment, in the same per-layer order, when training is given
+ *                        then each optimizer moment the settings use (momentSlots, in slot order), in the
+ *                        same per-layer order, when training is given
  *   checksum   u32       CRC-32 of every byte before it
  *
  * n follows from the header alone, so the exact byte length is known before any float is read, and
@@ -50,7 +51,8 @@ export interface ModelContents {
 export function specOf(plan: Plan): NetworkSpec {
   const layers: LayerSpec[] = [];
   for (const layer of plan.layers) {
-    layers.push({ type: 'dense', units: layer.units });
+    // l2 only where set, so a file of an unpenalised network reads as it always has.
+    layers.push(layer.l2 > 0 ? { type: 'dense', units: layer.units, l2: layer.l2 } : { type: 'dense', units: layer.units });
     const { name, slope } = layer.activation;
     // The activation's one parameter, if it has one, under its table name (leakyRelu's slope).
     const [parameter] = Object.entries(ACTIVATIONS[name].params);

@@ -91,6 +91,8 @@ export function toTfjsArtifacts(plan: Plan, parameters: Float32Array, standardiz
         units: layer.units,
         activation: transformHere ? transform : tfjsActivation(layer.activation) ?? 'linear',
         use_bias: true,
+        // The L2 penalty as TF.js writes it (Keras reads L1L2 too).
+        kernel_regularizer: layer.l2 > 0 ? { class_name: 'L1L2', config: { l1: 0, l2: layer.l2 } } : null,
         name,
         trainable: true,
         dtype: 'float32',
@@ -188,9 +190,21 @@ function declaredInputs(config: Record<string, unknown>): number | undefined {
   return (shape as number[])[1];
 }
 
+/** A Dense layer's kernel_regularizer as our l2: none, or an L2 / L1L2 with l1 = 0. */
+function kernelL2(regularizer: unknown, where: string): number {
+  if (regularizer === null || regularizer === undefined) return 0;
+  const { class_name: name, config } = isRecord(regularizer) ? regularizer : fail(`${where} has a kernel_regularizer that is not an object`);
+  const { l1 = 0, l2 } = isRecord(config) ? config : {};
+  if ((name !== 'L2' && name !== 'L1L2') || l1 !== 0 || typeof l2 !== 'number' || !Number.isFinite(l2) || l2 < 0) {
+    fail(`${where} has kernel_regularizer ${describeValue(name)} (l1 ${describeValue(l1)}, l2 ${describeValue(l2)}); ` +
+      'only an L2 penalty (L2, or L1L2 with l1 0) can be imported');
+  }
+  return l2 as number;
+}
+
 /**
- * Reads a Sequential model of Dense layers (sigmoid, relu, tanh, linear, softmax on the last),
- * LeakyReLU and Activation layers, with float32 weights. Every problem is a ModelFileError.
+ * Reads a Sequential model of Dense layers (sigmoid, relu, tanh, linear, softmax on the last; an
+ * L2 kernel_regularizer), LeakyReLU and Activation layers, with float32 weights. Every problem is a ModelFileError.
  */
 export function parseTfjsArtifacts(input: unknown): ImportedModel {
   if (!isRecord(input)) fail(`expected a ModelArtifacts object, got ${input === null ? 'null' : typeof input}`);
@@ -263,7 +277,8 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
         const inputs = previous?.units ?? inputSize ?? declaredInputs(config) ?? located.get(`${name}/kernel`)?.shape[0];
         if (inputs === undefined) return fail(`${where}: the model does not say its input width`);
         inputSize ??= inputs;
-        layers.push({ type: 'dense', units: units as number });
+        const l2 = kernelL2(config.kernel_regularizer, where);
+        layers.push(l2 > 0 ? { type: 'dense', units: units as number, l2 } : { type: 'dense', units: units as number });
         weights.push({
           weights: weight(name, 'kernel', [inputs, units as number]),
           bias: config.use_bias === false ? new Float32Array(units as number) : weight(name, 'bias', [units as number]),

@@ -7,8 +7,10 @@ import { SpecError } from '../errors.js';
  */
 export interface NumberParam {
   kind: 'number';
-  /** Undefined: the parameter is required. */
+  /** Undefined: the parameter is required, unless it is `optional`. */
   default?: number;
+  /** Without a default: may be left out, and is then absent from the values (a setting that is off, such as clipNorm). */
+  optional?: true;
   min: number;
   max: number;
   /** The bounds themselves are excluded. */
@@ -27,8 +29,13 @@ export interface BooleanParam {
 export type ParamSpec = NumberParam | BooleanParam;
 export type ParamTable = Readonly<Record<string, ParamSpec>>;
 
-/** The values of a table's parameters with every default filled in. */
-export type ParamValues<T extends ParamTable> = { -readonly [K in keyof T]: T[K] extends BooleanParam ? boolean : number };
+/** The names of a table's optional parameters. */
+type OptionalKeys<T extends ParamTable> = { [K in keyof T]: T[K] extends { optional: true } ? K : never }[keyof T];
+
+/** The values of a table's parameters with every default filled in; an optional one left out is absent. */
+export type ParamValues<T extends ParamTable> =
+  & { -readonly [K in Exclude<keyof T, OptionalKeys<T>>]: T[K] extends BooleanParam ? boolean : number }
+  & { -readonly [K in OptionalKeys<T>]?: number };
 
 /** A value for an error message; never throws, whatever the value (a hostile toString, a Symbol). */
 export function describeValue(value: unknown): string {
@@ -84,14 +91,15 @@ export function checkKeys(object: object, known: readonly string[], at: string):
   }
 }
 
-/** One parameter's value from `given` (undefined: its default), checked against its range. */
-export function readParam(param: ParamSpec, given: unknown, at: string): number | boolean {
+/** One parameter's value from `given` (undefined: its default, or undefined for an optional one), checked against its range. */
+export function readParam(param: ParamSpec, given: unknown, at: string): number | boolean | undefined {
   if (param.kind === 'boolean') {
     if (given === undefined) return param.default;
     if (typeof given !== 'boolean') throw new SpecError(`${at} must be true or false, got ${describeValue(given)}`);
     return given;
   }
   if (given === undefined && param.default !== undefined) return param.default;
+  if (given === undefined && param.optional) return undefined;
   const value = given;
   const inRange = typeof value === 'number' && Number.isFinite(value) &&
     (param.minOpen ? value > param.min : value >= param.min) && (param.maxOpen ? value < param.max : value <= param.max);
@@ -108,6 +116,9 @@ export function readParams<T extends ParamTable>(table: T, object: Record<string
   others: readonly string[] = ['type']): ParamValues<T> {
   checkKeys(object, [...others, ...Object.keys(table)], at);
   const values: Record<string, number | boolean> = {};
-  for (const [name, param] of Object.entries(table)) values[name] = readParam(param, object[name], `${at}.${name}`);
+  for (const [name, param] of Object.entries(table)) {
+    const value = readParam(param, object[name], `${at}.${name}`);
+    if (value !== undefined) values[name] = value;
+  }
   return values as ParamValues<T>;
 }

@@ -22,3 +22,5 @@ export const LOSS_HUBER = 5;
 export const OPTIMIZER_SGD = 0;
 export const OPTIMIZER_MOMENTUM = 1;
 export const OPTIMIZER_ADAM = 2;
+export const OPTIMIZER_ADAMW = 3;
+export const OPTIMIZER_RMSPROP = 4;

@@ -2,7 +2,7 @@ import type { DeviceInfo, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
 import { HostBackend } from '../host.js';
 import type { Activation, DenseLayerPlan, Plan } from '../plan.js';
-import { LOSSES, momentCount, type Loss, type Optimizer } from '../ops/index.js';
+import { LOSSES, MOMENT_SLOTS, momentSlots, optimizerVariant, type Loss, type Optimizer } from '../ops/index.js';
 
 /*
  * The oracle: a direct transcription of the math, in float64, written to be obviously right rather
@@ -183,7 +183,16 @@ function forward(params: Float64Array, layers: DenseLayerPlan[], x: ArrayLike<nu
   return { inputs, preActivations };
 }
 
-/** Loss and the gradient of every parameter (plan layout) for one batch. */
+/** The layers' L2 penalties, Σ_layers l2·ΣW² (weights only, never biases). */
+export function referencePenalty(plan: Plan, params: Float64Array): number {
+  let penalty = 0;
+  for (const { l2, weights } of plan.layers) {
+    for (let i = weights.offset; i < weights.offset + weights.length; i++) penalty += l2 * params[i]! ** 2;
+  }
+  return penalty;
+}
+
+/** Loss (the L2 penalties included) and the gradient of every parameter (plan layout) for one batch. */
 export function referenceGradient(plan: Plan, params: Float64Array, x: ArrayLike<number>, y: Targets, rows: number) {
   const { inputs, preActivations } = forward(params, plan.layers, x, rows);
   const { loss, grad } = referenceLoss(plan.loss, inputs[inputs.length - 1]!, y, rows, plan.outputSize);
@@ -206,31 +215,74 @@ export function referenceGradient(plan: Plan, params: Float64Array, x: ArrayLike
         }
       }
     }
+    // d(l2·ΣW²)/dW = 2·l2·W
+    const { offset, length } = layer.weights;
+    for (let i = offset; i < offset + length; i++) gradients[i] += 2 * layer.l2 * params[i]!;
     outputGrad = inputGrad;
   }
-  return { loss, gradients };
+  return { loss: loss + referencePenalty(plan, params), gradients };
 }
 
-/** Applies one optimizer step in place; `t` counts steps from 1. */
+/**
+ * Keras's global_clipnorm: the factor min(1, clipNorm/‖g‖₂) that scales the whole gradient, the
+ * norm taken over every layer's weights and biases (the padding between segments is no part of it).
+ */
+export function referenceClipScale(plan: Plan, gradients: Float64Array, clipNorm: number): number {
+  let squares = 0;
+  for (const layer of plan.layers) {
+    for (const { offset, length } of [layer.weights, layer.bias]) {
+      for (let i = offset; i < offset + length; i++) squares += gradients[i]! ** 2;
+    }
+  }
+  const norm = Math.sqrt(squares);
+  return norm > clipNorm ? clipNorm / norm : 1;
+}
+
+/**
+ * Applies one optimizer step in place (`gradients` already clipped); `t` counts steps from 1.
+ * `moments` holds every slot of OPTIMIZERS[type].moments (see optimizers.ts), used or not.
+ */
 export function referenceUpdate(optimizer: Optimizer, params: Float64Array, gradients: Float64Array,
-  moment1: Float64Array, moment2: Float64Array, t: number): void {
+  moments: readonly Float64Array[], t: number): void {
+  const [moment1, moment2, moment3] = moments as [Float64Array, Float64Array, Float64Array];
   for (let i = 0; i < params.length; i++) {
     const g = gradients[i]!;
     switch (optimizer.type) {
       case 'sgd':
         params[i] -= optimizer.learningRate * g;
         break;
-      case 'momentum':
-        moment1[i] = optimizer.momentum * moment1[i]! + g;
-        params[i] -= optimizer.learningRate * moment1[i]!;
+      case 'momentum': {
+        const { momentum, learningRate } = optimizer;
+        moment1[i] = momentum * moment1[i]! + g;
+        // Nesterov steps along the gradient plus the velocity it leads to.
+        params[i] -= learningRate * (optimizer.nesterov ? g + momentum * moment1[i]! : moment1[i]!);
         break;
-      case 'adam': {
+      }
+      case 'adam':
+      case 'adamw': {
         const { beta1, beta2, epsilon, learningRate } = optimizer;
         moment1[i] = beta1 * moment1[i]! + (1 - beta1) * g;
         moment2[i] = beta2 * moment2[i]! + (1 - beta2) * g * g;
         const mHat = moment1[i]! / (1 - beta1 ** t);
         const vHat = moment2[i]! / (1 - beta2 ** t);
-        params[i] -= learningRate * mHat / (Math.sqrt(vHat) + epsilon);
+        // AdamW decays the weight itself, outside the adaptive step: p ← p − lr·(m̂/(√v̂ + ε) + λ·p).
+        const decay = optimizer.type === 'adamw' ? optimizer.weightDecay * params[i]! : 0;
+        params[i] -= learningRate * (mHat / (Math.sqrt(vHat) + epsilon) + decay);
+        break;
+      }
+      case 'rmsprop': {
+        const { rho, momentum, epsilon, learningRate, centered } = optimizer;
+        // s ← ρs + (1−ρ)g²; centred, ḡ ← ρḡ + (1−ρ)g and the root is of s − ḡ² + ε (Keras).
+        moment1[i] = rho * moment1[i]! + (1 - rho) * g * g;
+        if (centered) moment3[i] = rho * moment3[i]! + (1 - rho) * g;
+        const meanGradient = centered ? moment3[i]! : 0;
+        const increment = learningRate * g / Math.sqrt(moment1[i]! - meanGradient ** 2 + epsilon);
+        if (momentum > 0) {
+          moment2[i] = momentum * moment2[i]! + increment;
+          params[i] -= moment2[i]!;
+        } else {
+          params[i] -= increment;
+        }
         break;
       }
       default: optimizer satisfies never;
@@ -242,16 +294,18 @@ export class ReferenceBackend extends HostBackend {
   readonly name = 'reference' as const;
   readonly info: DeviceInfo;
   private params: Float64Array;
-  private moment1: Float64Array;
-  private moment2: Float64Array;
+  /** Every moment slot of the optimizer's entry, used or not (the oracle keeps it simple). */
+  private readonly moments: Float64Array[];
+  /** The slots the optimizer's settings use: what TrainingState.moments holds, in order. */
+  private readonly slots: number[];
   private t = 0;
 
   constructor(plan: Plan, initial: Float32Array, reason: string) {
     super(plan);
     this.info = { backend: 'reference', reason };
     this.params = Float64Array.from(initial);
-    this.moment1 = new Float64Array(plan.parameterCount);
-    this.moment2 = new Float64Array(plan.parameterCount);
+    this.moments = Array.from({ length: MOMENT_SLOTS }, () => new Float64Array(plan.parameterCount));
+    this.slots = momentSlots(optimizerVariant(plan.optimizer));
   }
 
   async getParameters(): Promise<Float32Array> {
@@ -260,26 +314,30 @@ export class ReferenceBackend extends HostBackend {
 
   async setParameters(parameters: Float32Array): Promise<void> {
     this.params = Float64Array.from(parameters);
-    this.moment1.fill(0);
-    this.moment2.fill(0);
+    for (const moment of this.moments) moment.fill(0);
     this.t = 0;
   }
 
   async getState(): Promise<TrainingState> {
-    const moments = [this.moment1, this.moment2].slice(0, momentCount(this.plan.optimizer)).map((m) => Float32Array.from(m));
+    const moments = this.slots.map((slot) => Float32Array.from(this.moments[slot]!));
     return { parameters: Float32Array.from(this.params), moments, step: this.t };
   }
 
   async setState({ parameters, moments, step }: TrainingState): Promise<void> {
     await this.setParameters(parameters);
-    moments.forEach((moment, i) => [this.moment1, this.moment2][i]!.set(moment));
+    moments.forEach((moment, i) => this.moments[this.slots[i]!]!.set(moment));
     this.t = step;
   }
 
   protected step(x: Float32Array, y: Targets, rows: number): number {
     const { loss, gradients } = referenceGradient(this.plan, this.params, x, y, rows);
+    const { clipNorm } = this.plan.optimizer;
+    if (clipNorm !== undefined) {
+      const scale = referenceClipScale(this.plan, gradients, clipNorm);
+      for (let i = 0; i < gradients.length; i++) gradients[i] *= scale;
+    }
     this.t += 1;
-    referenceUpdate(this.plan.optimizer, this.params, gradients, this.moment1, this.moment2, this.t);
+    referenceUpdate(this.plan.optimizer, this.params, gradients, this.moments, this.t);
     return loss;
   }
 
@@ -301,7 +359,8 @@ export class ReferenceBackend extends HostBackend {
   }
 
   protected batchLoss(x: Float32Array, y: Targets, rows: number): number {
+    // As in Keras, evaluate's loss includes the L2 penalties (TF.js leaves them out).
     const { inputs } = forward(this.params, this.plan.layers, x, rows);
-    return referenceLoss(this.plan.loss, inputs[inputs.length - 1]!, y, rows, this.plan.outputSize).loss;
+    return referenceLoss(this.plan.loss, inputs[inputs.length - 1]!, y, rows, this.plan.outputSize).loss + referencePenalty(this.plan, this.params);
   }
 }

@@ -1,8 +1,11 @@
-import { DIMS_BYTES, LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, STEP_BYTES, type KernelKey, type MatmulEpilogue, type MatmulVariant } from '../../shaders/index.js';
+import {
+  DIMS_BYTES, hyperFields, LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, momentBinding, NORM_BINDING, reduceGroups, STEP_BYTES,
+  type KernelKey, type MatmulEpilogue, type MatmulVariant,
+} from '../../shaders/index.js';
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backend.js';
 import { gatherRows, type Targets } from '../data/matrix.js';
 import { DeviceError } from '../errors.js';
-import { ACTIVATIONS, LOSSES, lossDelta, momentCount, OPTIMIZERS, type Loss } from '../ops/index.js';
+import { ACTIVATIONS, LOSSES, lossDelta, momentSlots, OPTIMIZERS, optimizerVariant, type Loss } from '../ops/index.js';
 import type { Activation, ParameterView, Plan } from '../plan.js';
 import { BackgroundTuning, planTuning, TRIAL_K, type ProductShape, type TuningDecision } from './autotune.js';
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
@@ -36,7 +39,8 @@ interface StepDispatches {
  * The WebGPU interpreter of a plan. Everything is allocated once at creation: parameters, gradients
  * and optimizer state (one flat vector each, in the plan's layout), activations and gradients for
  * the largest batch, the loss record. A training step is one command encoder and one submit:
- * (gather) → forward → loss → backward → update, with nothing read back unless asked.
+ * (gather) → forward → loss → backward → loss reduction → (clip norm) → update, with nothing read
+ * back unless asked.
  */
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
@@ -61,7 +65,7 @@ export class WebGpuBackend implements Backend {
   private lossRecord: GPUBuffer;
   private lossRecordBatches = 1;
   /** The loss-reduce dispatch and what it needs to be rebuilt when the loss record grows. */
-  private readonly lossReduce: { dims: number; rowLoss: GPUBuffer; dispatch: Dispatch };
+  private readonly lossReduce: { key: KernelKey; dims: number; buffers: Buffers; dispatch: Dispatch };
   private trainingSet: { x: Float32Array; y: Targets; rows: number; gather?: { setX: GPUBuffer; setY: GPUBuffer; order: GPUBuffer; buffers: GPUBuffer[]; dispatches: Dispatch[] } } | undefined;
   private readonly kernels: Map<string, Kernel>;
   private readonly uniforms: GPUBuffer;
@@ -97,10 +101,13 @@ export class WebGpuBackend implements Backend {
     this.params = floats(parameterCount, 'parameters');
     this.device.queue.writeBuffer(this.params, 0, initial);
     const grads = floats(parameterCount, 'gradients');
-    this.moments = Array.from({ length: momentCount(optimizer) }, (_, i) => floats(parameterCount, `moment${i + 1}`));
-    // The hyper-parameters in the order of the optimizer's uniform list (shaders/optimizer.wgsl.ts declares the same).
+    const { optimizerKey, lossReduceKey } = stepKeys(plan);
+    // The moment slots the optimizer's settings use, in slot order (TrainingState.moments).
+    const slots = momentSlots(optimizerKey);
+    this.moments = slots.map((slot) => floats(parameterCount, `moment${slot + 1}, ${OPTIMIZERS[optimizer.type].moments[slot]} [parameterCount]`));
+    // The hyper-parameters in the order of hyperFields (shaders/optimizer.wgsl.ts declares the same).
     const values = optimizer as unknown as Record<string, number>;
-    const hyperValues = Float32Array.from(OPTIMIZERS[optimizer.type].uniform, (name) => values[name]!);
+    const hyperValues = Float32Array.from(hyperFields(optimizerKey), (name) => values[name]!);
     const hyper = this.buffer(Math.ceil(hyperValues.byteLength / 16) * 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'optimizer hyper-parameters');
     this.device.queue.writeBuffer(hyper, 0, hyperValues);
     this.step = this.buffer(STEP_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
@@ -118,6 +125,19 @@ export class WebGpuBackend implements Backend {
     this.lossRecord = floats(1, 'loss record [batches]');
     const transform = LOSSES[plan.loss.type].outputTransform;
     const probabilities = transform === 'none' ? undefined : floats(batchSize * outputSize, 'probabilities [batchSize, outputs]');
+    // Partial sums of the reductions, only when there are some: each L2-penalised layer's l2·ΣW²
+    // (reduceGroups of its weights each, from 0), then the gradient's Σg² for clipNorm.
+    const penaltyAt: number[] = [];
+    let partialCount = 0;
+    for (const layer of layers) {
+      penaltyAt.push(partialCount);
+      if (layer.l2 > 0) partialCount += reduceGroups(layer.weights.length);
+    }
+    const penaltyCount = partialCount;
+    const normAt = partialCount;
+    if (optimizerKey.clip) partialCount += reduceGroups(parameterCount);
+    const partials = partialCount > 0 ? floats(partialCount, `partial sums [${partialCount}]`) : undefined;
+    const normSquared = optimizerKey.clip ? floats(1, 'squared gradient norm [1]') : undefined;
     this.outputs = probabilities ?? layerOutputs[layerOutputs.length - 1]!;
 
     const read = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
@@ -152,11 +172,24 @@ export class WebGpuBackend implements Backend {
     const lossDims: Dims = {
       m: batchSize, n: outputSize, k: 0, rowsAxis: 1, slope: last.activation.slope, scale: lossScale(plan.loss, outputSize), delta: lossDelta(plan.loss),
     };
-    // One loss dispatch per form of targets the loss takes (lossKeys), then the one reduction.
+    // One loss dispatch per form of targets the loss takes (lossKeys); the one reduction comes after backward.
     const lossIndices = lossKeys(plan).map((key) => add(key, lossDims,
       { 2: layerOutputs[layers.length - 1]!, 3: this.target, 4: zGrads[layers.length - 1]!, 5: rowLoss },
       (rows) => [ceilDiv(rows, LINEAR_WORKGROUP), 1]));
-    const lossReduceIndex = add({ kind: 'lossReduce' }, lossDims, { 2: rowLoss, 3: this.lossRecord }, () => [1, 1]);
+    // Each penalised layer's l2·ΣW² into its partials; in training the same pass adds 2·l2·W to the
+    // weights' gradient, so it follows the weight gradient's product (which overwrites it).
+    const penalty = (l: number, gradient: boolean) => {
+      const layer = layers[l]!;
+      const buffers: Buffers = { 2: segment(this.params, layer.weights), 3: partials! };
+      if (gradient) buffers[4] = segment(grads, layer.weights);
+      return add({ kind: 'sumSquares', l2Gradient: gradient }, { m: layer.weights.length, n: penaltyAt[l]!, k: 0, rowsAxis: 0, scale: layer.l2 },
+        buffers, () => [reduceGroups(layer.weights.length), 1]);
+    };
+    // evaluate's penalties, which only sum (no gradient there).
+    const evaluatePenalties = layers.filter((layer) => layer.l2 > 0).map((layer) => penalty(layer.index, false));
+    const lossReduceBuffers: Buffers = { 2: rowLoss };
+    if (lossReduceKey.l2) lossReduceBuffers[4] = partials!;
+    const lossReduceIndex = add(lossReduceKey, { ...lossDims, k: penaltyCount }, { ...lossReduceBuffers, 3: this.lossRecord }, () => [1, 1]);
     const backward: number[] = [];
     // The output activation's derivative, where the loss kernel could not fuse it (it reads z).
     if (readsPreActivation(last.activation)) {
@@ -168,6 +201,7 @@ export class WebGpuBackend implements Backend {
       const { gradient, signal } = products[l]!;
       backward.push(matmul(gradient,
         { 2: l === 0 ? this.input : layerOutputs[l - 1]!, 3: zGrads[l]!, 4: segment(grads, layer.weights) }));
+      if (layer.l2 > 0) backward.push(penalty(l, true));
       backward.push(add({ kind: 'biasGradient' }, { m: batchSize, n: layer.units, k: 0, rowsAxis: 1 },
         { 2: zGrads[l]!, 3: segment(grads, layer.bias) },
         () => [ceilDiv(layer.units, LINEAR_WORKGROUP), 1]));
@@ -176,9 +210,19 @@ export class WebGpuBackend implements Backend {
           4: zGrads[l - 1]!, 5: gates[l - 1]! }));
       }
     }
+    // clipNorm: Σg² over the whole gradient vector, whose padding between segments no kernel writes
+    // (a new buffer is zeros), in two passes; the optimizer reads it in the same submit.
+    const clip = optimizerKey.clip ? [
+      add({ kind: 'sumSquares', l2Gradient: false }, { m: parameterCount, n: normAt, k: 0, rowsAxis: 0, scale: 1 },
+        { 2: grads, 3: partials! }, () => [reduceGroups(parameterCount), 1]),
+      add({ kind: 'sumPartials' }, { m: reduceGroups(parameterCount), n: normAt, k: 0, rowsAxis: 0 },
+        { 2: partials!, 3: normSquared! }, () => [1, 1]),
+    ] : [];
     // The optimizer updates the parameters four at a time (parameterCount is a multiple of PARAMETER_ALIGNMENT).
-    const update = add({ kind: 'optimizer', optimizer: optimizer.type }, { m: parameterCount / 4, n: 0, k: 0, rowsAxis: 0 },
-      { 2: hyper, 3: this.params, 4: grads, ...Object.fromEntries(this.moments.map((moment, i) => [5 + i, moment])) },
+    const updateBuffers: Buffers = { 2: hyper, 3: this.params, 4: grads };
+    this.moments.forEach((moment, i) => (updateBuffers[momentBinding(slots[i]!)] = moment));
+    if (normSquared) updateBuffers[NORM_BINDING] = normSquared;
+    const update = add(optimizerKey, { m: parameterCount / 4, n: 0, k: 0, rowsAxis: 0 }, updateBuffers,
       () => this.linearGrid(parameterCount / 4));
     const transformPass = transform === 'none' ? [] : [add({ kind: 'outputTransform', transform }, { m: batchSize, n: outputSize, k: 0, rowsAxis: 1 },
       { 2: layerOutputs[layers.length - 1]!, 3: probabilities! }, (rows) => [ceilDiv(rows, LINEAR_WORKGROUP), 1])];
@@ -187,12 +231,13 @@ export class WebGpuBackend implements Backend {
     this.device.queue.writeBuffer(this.uniforms, 0, packDims(dimsList));
     const dispatches = pending.map((p) => this.dispatch(p.key, p.dims, p.buffers, p.grid));
     const pick = (indices: number[]) => indices.map((i) => dispatches[i]!);
+    // The loss is reduced after backward in training, so it can take the penalties its kernels leave.
     lossKeys(plan).forEach(({ labels }, i) => this.stepDispatches.set(labels, {
-      train: pick([...forward, lossIndices[i]!, lossReduceIndex, ...backward, update]),
-      evaluate: pick([...forward, lossIndices[i]!, lossReduceIndex, ...transformPass]),
+      train: pick([...forward, lossIndices[i]!, ...backward, lossReduceIndex, ...clip, update]),
+      evaluate: pick([...forward, lossIndices[i]!, ...evaluatePenalties, lossReduceIndex, ...transformPass]),
     }));
     this.predictDispatches = pick([...forward, ...transformPass]);
-    this.lossReduce = { dims: pending[lossReduceIndex]!.dims, rowLoss, dispatch: dispatches[lossReduceIndex]! };
+    this.lossReduce = { key: lossReduceKey, dims: pending[lossReduceIndex]!.dims, buffers: lossReduceBuffers, dispatch: dispatches[lossReduceIndex]! };
     for (const [product, index] of productIndices) this.productDispatches.set(product.label, { product, dispatch: dispatches[index]! });
   }
 
@@ -467,8 +512,8 @@ export class WebGpuBackend implements Backend {
     this.lossRecord = this.buffer(batches * FLOAT, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'loss record [batches]');
     this.lossStaging = this.buffer(batches * FLOAT, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'loss readback');
     this.lossRecordBatches = batches;
-    const { dims, rowLoss, dispatch: old } = this.lossReduce;
-    const rebuilt = this.dispatch({ kind: 'lossReduce' }, dims, { 2: rowLoss, 3: this.lossRecord }, old.grid);
+    const { key, dims, buffers, dispatch: old } = this.lossReduce;
+    const rebuilt = this.dispatch(key, dims, { ...buffers, 3: this.lossRecord }, old.grid);
     for (const { train, evaluate } of this.stepDispatches.values()) {
       for (const list of [train, evaluate]) list[list.indexOf(old)] = rebuilt;
     }
@@ -642,12 +687,25 @@ function lossKeys(plan: Plan): Extract<KernelKey, { kind: 'loss' }>[] {
   return [{ ...key, labels: false }, ...(classLabels ? [{ ...key, labels: true }] : [])];
 }
 
+/** The keys of the plan's loss reduction and optimizer, which depend on its penalties and optimizer settings. */
+function stepKeys(plan: Plan) {
+  return {
+    optimizerKey: { kind: 'optimizer', ...optimizerVariant(plan.optimizer) } as const,
+    lossReduceKey: { kind: 'lossReduce', l2: plan.layers.some((layer) => layer.l2 > 0) } as const,
+  };
+}
+
 /** The kernels a plan uses besides its matrix products. */
 function fixedKernelKeys(plan: Plan): KernelKey[] {
+  const last = plan.layers[plan.layers.length - 1]!;
   const transform = LOSSES[plan.loss.type].outputTransform;
-  const last = plan.layers[plan.layers.length - 1]!.activation;
-  return [{ kind: 'lossReduce' }, { kind: 'biasGradient' }, { kind: 'gatherRows' }, { kind: 'optimizer', optimizer: plan.optimizer.type },
-    ...lossKeys(plan), ...(readsPreActivation(last) ? [{ kind: 'activationDerivative', activation: last.name } as const] : []),
+  const { optimizerKey, lossReduceKey } = stepKeys(plan);
+  const penalties = plan.layers.some((layer) => layer.l2 > 0);
+  return [lossReduceKey, { kind: 'biasGradient' }, { kind: 'gatherRows' }, optimizerKey,
+    ...(penalties ? [{ kind: 'sumSquares', l2Gradient: true } as const] : []),
+    ...(penalties || optimizerKey.clip ? [{ kind: 'sumSquares', l2Gradient: false } as const] : []),
+    ...(optimizerKey.clip ? [{ kind: 'sumPartials' } as const] : []),
+    ...lossKeys(plan), ...(readsPreActivation(last.activation) ? [{ kind: 'activationDerivative', activation: last.activation.name } as const] : []),
     ...(transform === 'none' ? [] : [{ kind: 'outputTransform', transform } as const])];
 }
 

@@ -55,6 +55,8 @@ describe('parseTrainArgs', () => {
     for (const backend of ['auto', 'webgpu', 'cpu', 'reference']) expect(config('--backend', backend).backend).toBe(backend);
     for (const activation of ACTIVATIONS) expect(config('--activation', activation).activation).toBe(activation);
     expect(config('--lr', '.5').learningRate).toBe(0.5);
+    expect(config('--clip-norm', '2.5').clipNorm).toBe(2.5);
+    expect(config().clipNorm).toBeUndefined();
     expect(config('--seed', '0').seed).toBe(0);
   });
 
@@ -89,6 +91,8 @@ describe('parseTrainArgs', () => {
     // The lists come from the op tables (src/ops/).
     [['--optimizer', 'lbfgs'], new RegExp(`--optimizer must be one of ${OPTIMIZERS.join(', ')}, got "lbfgs"`)],
     [['--activation', 'mish'], new RegExp(`--activation must be one of ${ACTIVATIONS.join(', ')}, got "mish"`)],
+    [['--clip-norm', '0'], /--clip-norm must be a positive number, got "0"/],
+    [['--clip-norm', 'big'], /--clip-norm must be a positive number, got "big"/],
     [['--epochs'], /--epochs needs a value/],
     [['--help=yes'], /--help takes no value/],
     [['--bogus'], /unknown flag --bogus/],

@@ -4,10 +4,11 @@
  * no imports, no closures, no helpers outside it.
  *
  * A job is cut into chunks — 32 output rows of a product (whole 4-row register blocks), the bias
- * gradient, 16,384 parameters of an update — that threads claim one at a time until none is left,
+ * gradient, 16,384 floats of an update or a vector pass — that threads claim one at a time until none is left,
  * so a thread the OS puts aside just takes fewer (a fixed split would make every other thread wait
  * for it). Each output element is computed by one thread, the same way whichever, so results do not
- * depend on the thread count or on who took what.
+ * depend on the thread count or on who took what. A sum (sumOfSquares) writes one partial per chunk,
+ * which the caller adds in chunk order: its value too is the same for every thread count.
  *
  * `args` holds the kernel's arguments (pointers are byte offsets). `claim(total)` returns the next
  * unclaimed chunk of `total`, or −1; `finished(total)` counts a chunk done. `thread` picks this
@@ -60,17 +61,37 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
       kernels.matmul(block, zGrad!, weightGrad! + 4 * start * units!, units!, rows!, 4 * rows!, 4, 0, end - start, panels! + thread * panelBytes!);
     });
   } else {
-    const [kind, params, grads, moment1, moment2, count, lr, beta1, beta2, epsilon, correction1, correction2] = args;
-    const size = Math.max(16384, Math.ceil(count! / 4096 / 4) * 4);
-    forEachChunk(Math.ceil(count! / size), (chunk) => {
-      kernels.optimizerStep(kind!, params!, grads!, moment1!, moment2!, chunk * size, Math.min(count!, (chunk + 1) * size),
-        lr!, beta1!, beta2!, epsilon!, correction1!, correction2!);
-    });
+    // Element-wise jobs over `count` floats, in chunks of 16,384 or more (at most 4096 chunks).
+    const count = job === 3 ? args[6]! : args[1]!;
+    const size = Math.max(16384, Math.ceil(count / 4096 / 4) * 4);
+    if (job === 3) {
+      // optimizer: one step of every parameter (asm/elementwise.ts says what h1–h6 are per rule)
+      const [kind, params, grads, moment1, moment2, moment3, , lr, h1, h2, h3, h4, h5, h6, gradScale] = args;
+      forEachChunk(Math.ceil(count / size), (chunk) => {
+        kernels.optimizerStep(kind!, params!, grads!, moment1!, moment2!, moment3!, chunk * size, Math.min(count, (chunk + 1) * size),
+          lr!, h1!, h2!, h3!, h4!, h5!, h6!, gradScale!);
+      });
+    } else if (job === 4) {
+      // sum of squares: chunk c's partial Σ x² as an f64 at partials + 8c
+      const [vector, , partials] = args;
+      forEachChunk(Math.ceil(count / size), (chunk) => {
+        kernels.sumOfSquares(vector!, chunk * size, Math.min(count, (chunk + 1) * size), partials! + 8 * chunk);
+      });
+    } else {
+      // target += factor · source
+      const [target, , source, factor] = args;
+      forEachChunk(Math.ceil(count / size), (chunk) => {
+        kernels.addScaled(target!, source!, factor!, chunk * size, Math.min(count, (chunk + 1) * size));
+      });
+    }
   }
 }
 
 /** Job numbers of runJob. */
-export const JOB = { forward: 0, inputGradient: 1, weightGradient: 2, optimizer: 3 } as const;
+export const JOB = { forward: 0, inputGradient: 1, weightGradient: 2, optimizer: 3, sumOfSquares: 4, addScaled: 5 } as const;
+
+/** The most chunks an element-wise job is cut into (its chunk indices have 16 bits; see runJob): sumOfSquares writes a partial per chunk. */
+export const MAX_ELEMENTWISE_CHUNKS = 4096;
 
 /** The module's exports (asm/index.ts, beside this file); pointers are byte offsets into its memory. */
 export interface WasmExports {
@@ -88,6 +109,9 @@ export interface WasmExports {
     delta: number, labels: number): number;
   softmaxRows(logits: number, probabilities: number, rows: number, n: number): void;
   sigmoidRows(logits: number, probabilities: number, count: number): void;
-  optimizerStep(kind: number, params: number, grads: number, moment1: number, moment2: number, start: number, end: number,
-    lr: number, beta1: number, beta2: number, epsilon: number, correction1: number, correction2: number): void;
+  optimizerStep(kind: number, params: number, grads: number, moment1: number, moment2: number, moment3: number, start: number,
+    end: number, lr: number, h1: number, h2: number, h3: number, h4: number, h5: number, h6: number, gradScale: number): void;
+  /** Stores Σ vector[i]² over [start, end) as an f64 at `out`. */
+  sumOfSquares(vector: number, start: number, end: number, out: number): void;
+  addScaled(target: number, source: number, factor: number, start: number, end: number): void;
 }

@@ -1,7 +1,7 @@
 import type { Activation } from '../../plan.js';
 import { ACTIVATIONS, LOSSES, lossDelta, OPTIMIZERS, type Loss, type Optimizer, type OutputTransform } from '../../ops/index.js';
 import type { CpuKernels } from '../kernels.js';
-import { JOB, runJob, type WasmExports } from './jobs.js';
+import { JOB, MAX_ELEMENTWISE_CHUNKS, runJob, type WasmExports } from './jobs.js';
 import { createMemory, instantiate, PAGE_BYTES } from './module.js';
 import type { WorkerPool } from './pool.js';
 
@@ -27,11 +27,13 @@ export interface Workspace {
 }
 
 const panelBytes = (panelRows: number) => panelRows * 32;
+/** sumOfSquares' partials, one f64 per chunk. */
+const PARTIALS_BYTES = 8 * MAX_ELEMENTWISE_CHUNKS;
 const transposedBytes = ({ panelRows, transposedFloats }: Workspace) => bufferBytes(transposedFloats + 4 * panelRows);
 
 /** Bytes of wasm memory that buffers of these lengths need, with the workspace for `threads`. */
 export function memoryBytes(lengths: number[], workspace: Workspace, threads: number): number {
-  return HEAP_START + threads * panelBytes(workspace.panelRows) + transposedBytes(workspace) +
+  return HEAP_START + threads * panelBytes(workspace.panelRows) + transposedBytes(workspace) + PARTIALS_BYTES +
     lengths.reduce((sum, length) => sum + bufferBytes(length), 0);
 }
 
@@ -50,13 +52,17 @@ export class WasmKernels implements CpuKernels {
   private readonly panels = HEAP_START;
   private readonly panelBytes: number;
   private readonly transposed: number;
+  /** sumOfSquares' partial sums [MAX_ELEMENTWISE_CHUNKS], f64, one per chunk. */
+  private readonly partials: Float64Array;
   private top: number;
 
   private constructor(private readonly memory: WebAssembly.Memory, private readonly exports: WasmExports,
     private readonly pool: WorkerPool | undefined, readonly threads: number, workspace: Workspace) {
     this.panelBytes = panelBytes(workspace.panelRows);
     this.transposed = this.panels + threads * this.panelBytes;
-    this.top = this.transposed + transposedBytes(workspace);
+    const partials = this.transposed + transposedBytes(workspace);
+    this.partials = new Float64Array(memory.buffer, partials, MAX_ELEMENTWISE_CHUNKS);
+    this.top = partials + PARTIALS_BYTES;
   }
 
   /**
@@ -133,23 +139,40 @@ export class WasmKernels implements CpuKernels {
     }
   }
 
-  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moment1: Float32Array, moment2: Float32Array,
-    t: number): void {
-    // asm/elementwise.ts reads [decay1, beta2, epsilon, correction1, correction2] whatever the kind.
-    let hyper: [number, number, number, number, number];
+  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moments: readonly Float32Array[], t: number,
+    gradScale: number): void {
+    // asm/elementwise.ts reads [h1, h2, h3, h4, h5, h6] as each rule says there.
+    let hyper: [number, number, number, number, number, number];
     switch (optimizer.type) {
-      case 'sgd': hyper = [0, 0, 0, 1, 1]; break;
-      case 'momentum': hyper = [optimizer.momentum, 0, 0, 1, 1]; break;
-      case 'adam': {
+      case 'sgd': hyper = [0, 0, 0, 0, 0, 0]; break;
+      case 'momentum': hyper = [optimizer.momentum, optimizer.nesterov ? 1 : 0, 0, 0, 0, 0]; break;
+      case 'adam':
+      case 'adamw': {
         const { beta1, beta2, epsilon } = optimizer;
-        hyper = [beta1, beta2, epsilon, 1 - beta1 ** t, 1 - beta2 ** t];
+        hyper = [beta1, beta2, epsilon, 1 - beta1 ** t, 1 - beta2 ** t, optimizer.type === 'adamw' ? optimizer.weightDecay : 0];
         break;
       }
+      case 'rmsprop': hyper = [optimizer.rho, optimizer.momentum, optimizer.epsilon, optimizer.centered ? 1 : 0, 0, 0]; break;
       default: return optimizer satisfies never;
     }
+    const [moment1, moment2, moment3] = moments as [Float32Array, Float32Array, Float32Array];
     // An update costs about as much per parameter as a few multiply-adds of a product.
     this.run(JOB.optimizer, 4 * params.length, [OPTIMIZERS[optimizer.type].wasmCode, params.byteOffset, grads.byteOffset,
-      moment1.byteOffset, moment2.byteOffset, params.length, optimizer.learningRate, ...hyper]);
+      moment1.byteOffset, moment2.byteOffset, moment3.byteOffset, params.length, optimizer.learningRate, ...hyper, gradScale]);
+  }
+
+  sumOfSquares(vector: Float32Array): number {
+    const count = vector.length;
+    this.run(JOB.sumOfSquares, 4 * count, [vector.byteOffset, count, this.partials.byteOffset]);
+    // The partials in chunk order (the chunking of runJob's element-wise jobs), whoever computed them.
+    const chunks = Math.ceil(count / Math.max(16384, Math.ceil(count / MAX_ELEMENTWISE_CHUNKS / 4) * 4));
+    let sum = 0;
+    for (let chunk = 0; chunk < chunks; chunk++) sum += this.partials[chunk]!;
+    return sum;
+  }
+
+  addScaled(target: Float32Array, source: Float32Array, factor: number): void {
+    this.run(JOB.addScaled, 4 * target.length, [target.byteOffset, target.length, source.byteOffset, factor]);
   }
 
   dispose(): void {

@@ -6,7 +6,7 @@ import {
   ACTIVATION_ELU as ELU, ACTIVATION_GELU as GELU, ACTIVATION_LEAKY_RELU as LEAKY_RELU, ACTIVATION_LINEAR as LINEAR,
   ACTIVATION_RELU as RELU, ACTIVATION_SIGMOID as SIGMOID, ACTIVATION_SILU as SILU, ACTIVATION_SOFTPLUS as SOFTPLUS,
   ACTIVATION_TANH as TANH, LOSS_BINARY_CROSS_ENTROPY, LOSS_HUBER, LOSS_MEAN_ABSOLUTE_ERROR, LOSS_MSE, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SSE,
-  OPTIMIZER_ADAM, OPTIMIZER_MOMENTUM, OPTIMIZER_SGD,
+  OPTIMIZER_ADAM, OPTIMIZER_ADAMW, OPTIMIZER_MOMENTUM, OPTIMIZER_RMSPROP, OPTIMIZER_SGD,
 } from '../../../ops/wasm-codes';
 // The op codes come from the TypeScript side's file (the op tables' wasmCode), so the two cannot drift.
 // Each kernel traps (unreachable) on a code it does not handle, so an op added to a table but not
@@ -273,51 +273,206 @@ export function sigmoidRows(logits: usize, probabilities: usize, count: i32): vo
 }
 
 /**
- * Parameters [start, end) take one optimizer step (OPTIMIZER_* codes: sgd, momentum, Adam), as TF.js:
- * momentum a ← μa + g, p ← p − lr·a; Adam with the bias corrections 1 − βᵗ computed by the caller.
+ * Parameters [start, end) take one optimizer step (OPTIMIZER_* codes), the rules of
+ * src/reference/reference.ts, on the gradient times `gradScale` (clipNorm's factor, else 1). The
+ * hyper-parameters h1–h6 per rule:
+ *   sgd       —
+ *   momentum  h1 μ, h2 1 for Nesterov (else 0); moment1 the velocity a
+ *   adam(w)   h1 β1, h2 β2, h3 ε, h4 1 − β1ᵗ, h5 1 − β2ᵗ, h6 λ (adamw); moment1 m, moment2 v
+ *   rmsprop   h1 ρ, h2 μ (0: no velocity), h3 ε, h4 1 when centred (else 0);
+ *             moment1 the mean square s, moment2 the velocity, moment3 the mean gradient ḡ
+ * The variants (Nesterov, AdamW's decay, rmsprop's velocity and centring) are constant arguments of
+ * inlined steps, so each compiles to its own loop with nothing of the others in it.
  */
-export function optimizerStep(kind: i32, params: usize, grads: usize, moment1: usize, moment2: usize, start: i32, end: i32,
-  lr: f32, beta1: f32, beta2: f32, epsilon: f32, correction1: f32, correction2: f32): void {
-  if (kind != OPTIMIZER_SGD && kind != OPTIMIZER_MOMENTUM && kind != OPTIMIZER_ADAM) unreachable();
+export function optimizerStep(kind: i32, params: usize, grads: usize, moment1: usize, moment2: usize, moment3: usize,
+  start: i32, end: i32, lr: f32, h1: f32, h2: f32, h3: f32, h4: f32, h5: f32, h6: f32, gradScale: f32): void {
+  if (kind == OPTIMIZER_SGD) sgdStep(params, grads, start, end, lr, gradScale);
+  else if (kind == OPTIMIZER_MOMENTUM) {
+    if (h2 != 0) momentumStep(params, grads, moment1, start, end, lr, h1, gradScale, true);
+    else momentumStep(params, grads, moment1, start, end, lr, h1, gradScale, false);
+  } else if (kind == OPTIMIZER_ADAM) adamStep(params, grads, moment1, moment2, start, end, lr, h1, h2, h3, h4, h5, 0, gradScale, false);
+  else if (kind == OPTIMIZER_ADAMW) adamStep(params, grads, moment1, moment2, start, end, lr, h1, h2, h3, h4, h5, h6, gradScale, true);
+  else if (kind == OPTIMIZER_RMSPROP) {
+    const velocity = h2 > 0;
+    const centered = h4 != 0;
+    if (velocity && centered) rmspropStep(params, grads, moment1, moment2, moment3, start, end, lr, h1, h2, h3, gradScale, true, true);
+    else if (velocity) rmspropStep(params, grads, moment1, moment2, moment3, start, end, lr, h1, h2, h3, gradScale, true, false);
+    else if (centered) rmspropStep(params, grads, moment1, moment2, moment3, start, end, lr, h1, h2, h3, gradScale, false, true);
+    else rmspropStep(params, grads, moment1, moment2, moment3, start, end, lr, h1, h2, h3, gradScale, false, false);
+  } else unreachable();
+}
+
+/** p ← p − lr·g */
+// @ts-ignore: decorator
+@inline function sgdStep(params: usize, grads: usize, start: i32, end: i32, lr: f32, gradScale: f32): void {
+  const vlr = f32x4.splat(lr);
+  const vscale = f32x4.splat(gradScale);
   let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const o = <usize>i << 2;
+    const g = f32x4.mul(v128.load(grads + o), vscale);
+    v128.store(params + o, f32x4.sub(v128.load(params + o), f32x4.mul(vlr, g)));
+  }
+  for (; i < end; i++) {
+    const o = <usize>i << 2;
+    store<f32>(params + o, load<f32>(params + o) - lr * (load<f32>(grads + o) * gradScale));
+  }
+}
+
+/** a ← μa + g; p ← p − lr·a, or with Nesterov p ← p − lr·(g + μa) (TF.js). */
+// @ts-ignore: decorator
+@inline function momentumStep(params: usize, grads: usize, moment1: usize, start: i32, end: i32, lr: f32, mu: f32, gradScale: f32,
+  nesterov: bool): void {
+  const vlr = f32x4.splat(lr);
+  const vmu = f32x4.splat(mu);
+  const vscale = f32x4.splat(gradScale);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const o = <usize>i << 2;
+    const g = f32x4.mul(v128.load(grads + o), vscale);
+    const a = f32x4.add(f32x4.mul(vmu, v128.load(moment1 + o)), g);
+    v128.store(moment1 + o, a);
+    const step = nesterov ? f32x4.add(g, f32x4.mul(vmu, a)) : a;
+    v128.store(params + o, f32x4.sub(v128.load(params + o), f32x4.mul(vlr, step)));
+  }
+  for (; i < end; i++) {
+    const o = <usize>i << 2;
+    const g = load<f32>(grads + o) * gradScale;
+    const a = mu * load<f32>(moment1 + o) + g;
+    store<f32>(moment1 + o, a);
+    store<f32>(params + o, load<f32>(params + o) - lr * (nesterov ? g + mu * a : a));
+  }
+}
+
+/**
+ * m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²; p ← p − lr·(m̂/(√v̂ + ε)), with the bias corrections
+ * 1 − βᵗ computed by the caller; AdamW (decoupled) adds λ·p inside: p ← p − lr·(m̂/(√v̂ + ε) + λ·p).
+ */
+// @ts-ignore: decorator
+@inline function adamStep(params: usize, grads: usize, moment1: usize, moment2: usize, start: i32, end: i32, lr: f32,
+  beta1: f32, beta2: f32, epsilon: f32, correction1: f32, correction2: f32, weightDecay: f32, gradScale: f32, decoupled: bool): void {
   const vlr = f32x4.splat(lr);
   const vb1 = f32x4.splat(beta1);
   const vb2 = f32x4.splat(beta2);
   const vc1 = f32x4.splat(correction1);
   const vc2 = f32x4.splat(correction2);
   const veps = f32x4.splat(epsilon);
+  const vwd = f32x4.splat(weightDecay);
+  const vscale = f32x4.splat(gradScale);
   const rest1 = f32x4.splat(1 - beta1);
   const rest2 = f32x4.splat(1 - beta2);
+  let i = start;
   for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
-    const g = v128.load(grads + o);
-    let step = g;
-    if (kind == OPTIMIZER_MOMENTUM) {
-      step = f32x4.add(f32x4.mul(vb1, v128.load(moment1 + o)), g);
-      v128.store(moment1 + o, step);
-    } else if (kind == OPTIMIZER_ADAM) {
-      const m = f32x4.add(f32x4.mul(vb1, v128.load(moment1 + o)), f32x4.mul(rest1, g));
-      const v = f32x4.add(f32x4.mul(vb2, v128.load(moment2 + o)), f32x4.mul(f32x4.mul(rest2, g), g));
-      v128.store(moment1 + o, m);
-      v128.store(moment2 + o, v);
-      step = f32x4.div(f32x4.div(m, vc1), f32x4.add(f32x4.sqrt(f32x4.div(v, vc2)), veps));
-    }
-    v128.store(params + o, f32x4.sub(v128.load(params + o), f32x4.mul(vlr, step)));
+    const g = f32x4.mul(v128.load(grads + o), vscale);
+    const m = f32x4.add(f32x4.mul(vb1, v128.load(moment1 + o)), f32x4.mul(rest1, g));
+    const v = f32x4.add(f32x4.mul(vb2, v128.load(moment2 + o)), f32x4.mul(f32x4.mul(rest2, g), g));
+    v128.store(moment1 + o, m);
+    v128.store(moment2 + o, v);
+    const p = v128.load(params + o);
+    let step = f32x4.div(f32x4.div(m, vc1), f32x4.add(f32x4.sqrt(f32x4.div(v, vc2)), veps));
+    if (decoupled) step = f32x4.add(step, f32x4.mul(vwd, p));
+    v128.store(params + o, f32x4.sub(p, f32x4.mul(vlr, step)));
   }
   for (; i < end; i++) {
     const o = <usize>i << 2;
-    const g = load<f32>(grads + o);
-    let step = g;
-    if (kind == OPTIMIZER_MOMENTUM) {
-      step = beta1 * load<f32>(moment1 + o) + g;
-      store<f32>(moment1 + o, step);
-    } else if (kind == OPTIMIZER_ADAM) {
-      const m = beta1 * load<f32>(moment1 + o) + (1 - beta1) * g;
-      const v = beta2 * load<f32>(moment2 + o) + (1 - beta2) * g * g;
-      store<f32>(moment1 + o, m);
-      store<f32>(moment2 + o, v);
-      step = (m / correction1) / (Mathf.sqrt(v / correction2) + epsilon);
+    const g = load<f32>(grads + o) * gradScale;
+    const m = beta1 * load<f32>(moment1 + o) + (1 - beta1) * g;
+    const v = beta2 * load<f32>(moment2 + o) + (1 - beta2) * g * g;
+    store<f32>(moment1 + o, m);
+    store<f32>(moment2 + o, v);
+    const p = load<f32>(params + o);
+    let step = (m / correction1) / (Mathf.sqrt(v / correction2) + epsilon);
+    if (decoupled) step += weightDecay * p;
+    store<f32>(params + o, p - lr * step);
+  }
+}
+
+/**
+ * s ← ρs + (1−ρ)g²; centred, ḡ ← ρḡ + (1−ρ)g; Δ = lr·g/√(s − ḡ² + ε) (ḡ = 0 uncentred); with a
+ * velocity a ← μa + Δ, p ← p − a, else p ← p − Δ (Keras's RMSprop).
+ */
+// @ts-ignore: decorator
+@inline function rmspropStep(params: usize, grads: usize, moment1: usize, moment2: usize, moment3: usize, start: i32, end: i32,
+  lr: f32, rho: f32, mu: f32, epsilon: f32, gradScale: f32, velocity: bool, centered: bool): void {
+  const vlr = f32x4.splat(lr);
+  const vrho = f32x4.splat(rho);
+  const vrest = f32x4.splat(1 - rho);
+  const vmu = f32x4.splat(mu);
+  const veps = f32x4.splat(epsilon);
+  const vscale = f32x4.splat(gradScale);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const o = <usize>i << 2;
+    const g = f32x4.mul(v128.load(grads + o), vscale);
+    const s = f32x4.add(f32x4.mul(vrho, v128.load(moment1 + o)), f32x4.mul(f32x4.mul(vrest, g), g));
+    v128.store(moment1 + o, s);
+    let denominator = f32x4.add(s, veps);
+    if (centered) {
+      const mg = f32x4.add(f32x4.mul(vrho, v128.load(moment3 + o)), f32x4.mul(vrest, g));
+      v128.store(moment3 + o, mg);
+      denominator = f32x4.add(f32x4.sub(s, f32x4.mul(mg, mg)), veps);
     }
-    store<f32>(params + o, load<f32>(params + o) - lr * step);
+    let step = f32x4.div(f32x4.mul(vlr, g), f32x4.sqrt(denominator));
+    if (velocity) {
+      step = f32x4.add(f32x4.mul(vmu, v128.load(moment2 + o)), step);
+      v128.store(moment2 + o, step);
+    }
+    v128.store(params + o, f32x4.sub(v128.load(params + o), step));
+  }
+  for (; i < end; i++) {
+    const o = <usize>i << 2;
+    const g = load<f32>(grads + o) * gradScale;
+    const s = rho * load<f32>(moment1 + o) + (1 - rho) * g * g;
+    store<f32>(moment1 + o, s);
+    let denominator = s + epsilon;
+    if (centered) {
+      const mg = rho * load<f32>(moment3 + o) + (1 - rho) * g;
+      store<f32>(moment3 + o, mg);
+      denominator = s - mg * mg + epsilon;
+    }
+    let step = lr * g / Mathf.sqrt(denominator);
+    if (velocity) {
+      step = mu * load<f32>(moment2 + o) + step;
+      store<f32>(moment2 + o, step);
+    }
+    store<f32>(params + o, load<f32>(params + o) - step);
+  }
+}
+
+/**
+ * Stores Σ vector[i]² over [start, end) as an f64 at `out`: squares and sums in f64 (two f64x2
+ * accumulators, then a fixed order), so a chunk's partial does not depend on who computes it.
+ */
+export function sumOfSquares(vector: usize, start: i32, end: i32, out: usize): void {
+  let low = f64x2.splat(0);
+  let high = f64x2.splat(0);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const v = v128.load(vector + (<usize>i << 2));
+    const a = f64x2.promote_low_f32x4(v);
+    const b = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
+    low = f64x2.add(low, f64x2.mul(a, a));
+    high = f64x2.add(high, f64x2.mul(b, b));
+  }
+  let sum = (f64x2.extract_lane(low, 0) + f64x2.extract_lane(low, 1)) + (f64x2.extract_lane(high, 0) + f64x2.extract_lane(high, 1));
+  for (; i < end; i++) {
+    const x = <f64>load<f32>(vector + (<usize>i << 2));
+    sum += x * x;
+  }
+  store<f64>(out, sum);
+}
+
+/** target[i] += factor · source[i] for i in [start, end). */
+export function addScaled(target: usize, source: usize, factor: f32, start: i32, end: i32): void {
+  const vfactor = f32x4.splat(factor);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(target + o, f32x4.add(v128.load(target + o), f32x4.mul(vfactor, v128.load(source + o))));
+  }
+  for (; i < end; i++) {
+    const o = <usize>i << 2;
+    store<f32>(target + o, load<f32>(target + o) + factor * load<f32>(source + o));
   }
 }
