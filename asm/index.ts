@@ -1,4 +1,4 @@
 // AssemblyScript entry: the exports of the wasm CPU backend's module (see scripts/build-wasm.ts).
 export { matmul, matmulTransposedB, transposeColumns } from './matmul';
-export { addScaled, biasActivation, columnSums, loss, multiplyDerivative, optimizerStep, softmaxRows, sumOfSquares } from './elementwise';
+export { addScaled, biasActivation, columnSums, loss, multiplyDerivative, optimizerStep, scale, softmaxRows, sumOfSquares } from './elementwise';
 export { simdPeak } from './peak';
