@@ -76,8 +76,9 @@ fn linearIndex(gid: vec3u, groups: vec3u) -> u32 {
 }
 `;
 
-/** Binding of moment slot `slot` (moment{slot + 1}); the norm the clipped kernels read follows them. */
-const MOMENT_BINDING = 5;
+/** The binding of moment slot `slot` (`moment{slot + 1}`), for the trainer. */
+export const momentBinding = (slot: number): number => 5 + slot;
+/** The squared gradient norm the clipped kernels read, after the moments' bindings. */
 export const NORM_BINDING = 8;
 
 /*
@@ -99,7 +100,7 @@ export const NORM_BINDING = 8;
 export function optimizerShader(key: OptimizerKey): string {
   const slots = momentSlots(key);
   const moments = slots.map((slot) =>
-    `@group(0) @binding(${MOMENT_BINDING + slot}) var<storage, read_write> moment${slot + 1}: array<vec4f>;`).join('\n');
+    `@group(0) @binding(${momentBinding(slot)}) var<storage, read_write> moment${slot + 1}: array<vec4f>;`).join('\n');
   return wgsl`
 ${UNIFORMS}
 ${optimizerParams(key)}
@@ -129,6 +130,3 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
 }
 `;
 }
-
-/** The binding of each moment slot the key uses, for the trainer. */
-export const momentBinding = (slot: number): number => MOMENT_BINDING + slot;

@@ -63,7 +63,10 @@ export interface ResourceStats {
 export interface TrainingState {
   /** The parameter vector, in the plan's layout. */
   parameters: Float32Array;
-  /** The optimizer's moment vectors in the same layout (see momentCount); none means all zeros. */
+  /**
+   * The optimizer's moment vectors in the same layout: the slots its settings use, in slot order
+   * (momentSlots in src/ops/optimizers.ts; momentCount of them); none means all zeros.
+   */
   moments: Float32Array[];
   /** Optimizer steps taken: Adam's bias correction depends on it. */
   step: number;

@@ -208,7 +208,9 @@ describe('CPU loss, output transform and optimizer kernels against the reference
       const gradients = Float64Array.from(grads!);
       const norm = Math.sqrt(gradients.reduce((sum, g) => sum + g * g, 0));
       const scale = optimizer.clipNorm !== undefined && norm > optimizer.clipNorm ? optimizer.clipNorm / norm : 1;
-      kernels.optimizerStep(optimizer, params!, grads!, moments, t, scale);
+      // As the backend clips: the gradient scaled in place, then the update.
+      if (scale !== 1) kernels.scale(grads!, scale);
+      kernels.optimizerStep(optimizer, params!, grads!, moments, t);
       referenceUpdate(optimizer, ref.p, gradients.map((g) => g * scale), ref.moments, t);
     }
     expectClose(params!, ref.p, (i) => 1e-5 * Math.max(1, Math.abs(ref.p[i]!)));
@@ -219,7 +221,7 @@ describe('CPU loss, output transform and optimizer kernels against the reference
   // 300,001 floats are 19 chunks of a sum: the partials are added in chunk order whoever took them.
   const vectorCases = IMPLEMENTATIONS.flatMap((implementation) => [1, 3, 17, 65, 257, 40_001, 300_001].map((count) => [implementation, count] as const));
 
-  it.each(vectorCases)('%s: sum of squares and target += factor·source over %i floats', async (implementation, count) => {
+  it.each(vectorCases)('%s: sum of squares, target += factor·source and vector ← factor·vector over %i floats', async (implementation, count) => {
     const { kernels, buffers: [vector, target] } = await kernelsWith(implementation, [count, count]);
     vector!.set(randomArray(count, 5));
     target!.set(randomArray(count, 6));
@@ -228,6 +230,9 @@ describe('CPU loss, output transform and optimizer kernels against the reference
     const expected = Array.from(target!, (t, i) => t + 0.37 * vector![i]!);
     kernels.addScaled(target!, vector!, 0.37);
     expectClose(target!, expected, (i) => 2 ** -23 * (Math.abs(expected[i]!) + 1));
+    const scaled = Array.from(vector!, (v) => v * 0.29);
+    kernels.scale(vector!, 0.29);
+    expectClose(vector!, scaled, (i) => 2 ** -23 * Math.abs(scaled[i]!));
     kernels.dispose();
   });
 

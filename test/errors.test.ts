@@ -282,7 +282,9 @@ describe('createNetwork refuses a bad spec with SpecError', () => {
   });
 
   it('accepts the edge values just inside the ranges', async () => {
-    const spec = (change: Record<string, unknown>) => bad({ inputSize: 1, layers: [dense(1)], batchSize: 1, backend: 'cpu', ...change });
+    // The reference backend: validation is the same everywhere, and a cpu network holds a wasm memory
+    // until it is collected (the cpu networks of the tests below need every one a page can have).
+    const spec = (change: Record<string, unknown>) => bad({ inputSize: 1, layers: [dense(1)], batchSize: 1, backend: 'reference', ...change });
     const ok = [
       spec({ optimizer: { type: 'momentum', learningRate: 1e-9, momentum: 0 } }),
       spec({ optimizer: { type: 'adam', learningRate: 10, beta1: 0, beta2: 0.99, epsilon: 1 } }),
@@ -568,9 +570,12 @@ describe.each(BACKENDS)('a disposed %s network', (backend) => {
 
 // ---------------------------------------------------------------------------------------------
 
+// On the reference backend: these networks need no wasm memory (each cpu network reserves one until
+// it is collected, and a page's address space runs out of them long before its memory does).
 describe('fromTfjsArtifacts refuses a kernel_regularizer it cannot train with a ModelFileError', () => {
   const withRegularizer = async (regularizer: unknown) => {
-    const net = await createNetwork({ ...dataSpec('cpu'), standardize: false, layers: [{ type: 'dense', units: 4, l2: 0.01 }, { type: 'dense', units: OUTPUT }] });
+    const net = await createNetwork({ ...dataSpec('cpu'), backend: 'reference', standardize: false,
+      layers: [{ type: 'dense', units: 4, l2: 0.01 }, { type: 'dense', units: OUTPUT }] });
     const artifacts = await net.toTfjsArtifacts();
     net.dispose();
     const layers = (artifacts.modelTopology as { config: { layers: { config: Record<string, unknown> }[] } }).config.layers;
@@ -584,10 +589,10 @@ describe('fromTfjsArtifacts refuses a kernel_regularizer it cannot train with a 
     ['a negative l2', { class_name: 'L2', config: { l2: -1 } }, ['l2 -1']],
     ['a regularizer that is not an object', 'l2', ['kernel_regularizer that is not an object']],
   ] as const)('%s', async (_what, regularizer, fragments) => {
-    await expectRejects(fromTfjsArtifacts(await withRegularizer(regularizer), { backend: 'cpu' }), ModelFileError, 'layer 0', ...fragments);
+    await expectRejects(fromTfjsArtifacts(await withRegularizer(regularizer), { backend: 'reference' }), ModelFileError, 'layer 0', ...fragments);
     // Keras's L2 and TF.js's L1L2 with l1 0 import as the l2 they hold.
     for (const accepted of [{ class_name: 'L2', config: { l2: 0.02 } }, { class_name: 'L1L2', config: { l1: 0, l2: 0.02 } }]) {
-      const imported = await fromTfjsArtifacts(await withRegularizer(accepted), { backend: 'cpu' });
+      const imported = await fromTfjsArtifacts(await withRegularizer(accepted), { backend: 'reference' });
       expect(imported.plan.layers.map((l) => l.l2)).toEqual([0.02, 0]);
       imported.dispose();
     }

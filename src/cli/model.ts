@@ -34,5 +34,5 @@ export function describeNetwork(spec: NetworkSpec, config: TrainConfig): string 
     ...config.hidden.map((units) => `${units} ${config.activation}`),
     `${outputUnits} ${spec.loss === 'softmaxCrossEntropy' ? 'softmax' : 'sigmoid'}`,
   ];
-  return [shape.join(' → '), spec.loss, `${config.optimizer} lr ${config.learningRate}`, `batch ${config.batchSize}`, `seed ${config.seed}`].join(' · ');
+  return [shape.join(' → '), spec.loss, `${config.optimizer} lr ${config.learningRate}${config.clipNorm === undefined ? '' : ` clipNorm ${config.clipNorm}`}`, `batch ${config.batchSize}`, `seed ${config.seed}`].join(' · ');
 }

@@ -173,14 +173,14 @@ export class CpuBackend extends HostBackend {
           layer.inputs, layer.units, layers[l - 1]!.activation);
       }
     }
-    // clipNorm: g ← g·min(1, clipNorm/‖g‖₂), the norm over the whole gradient (its padding is 0).
-    let gradScale = 1;
+    // clipNorm: g ← g·min(1, clipNorm/‖g‖₂), the norm over the whole gradient (its padding is 0); a
+    // pass of its own, so the optimizers cost without it what they always did.
     if (optimizer.clipNorm !== undefined) {
       const norm = Math.sqrt(this.kernels.sumOfSquares(this.grads));
-      if (norm > optimizer.clipNorm) gradScale = optimizer.clipNorm / norm;
+      if (norm > optimizer.clipNorm) this.kernels.scale(this.grads, optimizer.clipNorm / norm);
     }
     this.t += 1;
-    this.kernels.optimizerStep(optimizer, this.params, this.grads, this.moments, this.t, gradScale);
+    this.kernels.optimizerStep(optimizer, this.params, this.grads, this.moments, this.t);
     return loss;
   }
 

@@ -37,16 +37,17 @@ export interface CpuKernels {
   /** probabilities [rows, n] = the output transform (softmax of each row, or the sigmoid of each element) of logits. */
   outputTransform(transform: Exclude<OutputTransform, 'none'>, logits: Float32Array, probabilities: Float32Array, rows: number, n: number): void;
   /**
-   * One optimizer step over the whole parameter vector, with the gradient scaled by `gradScale`
-   * (clipNorm's factor, 1 without it); `t` counts steps from 1. `moments` holds a vector per slot
-   * of OPTIMIZERS[type].moments, those the settings leave unused empty.
+   * One optimizer step over the whole parameter vector (a clipped gradient is scaled before, by
+   * `scale`); `t` counts steps from 1. `moments` holds a vector per slot of
+   * OPTIMIZERS[type].moments, those the settings leave unused empty.
    */
-  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moments: readonly Float32Array[],
-    t: number, gradScale: number): void;
+  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moments: readonly Float32Array[], t: number): void;
   /** Σ vector[i]², summed in float64 in a fixed order: the same value whatever the thread count. */
   sumOfSquares(vector: Float32Array): number;
   /** target[i] += factor · source[i] (the L2 penalty's gradient 2·l2·W into the weight gradient). */
   addScaled(target: Float32Array, source: Float32Array, factor: number): void;
+  /** vector[i] ← factor · vector[i] (clipNorm's scaling of the gradient). */
+  scale(vector: Float32Array, factor: number): void;
   /** Frees what the kernels hold (a wasm memory, its workers' instances). */
   dispose(): void;
 }
@@ -276,17 +277,17 @@ export const typescriptKernels: CpuKernels = {
   },
 
   // The rules of the reference (src/reference/reference.ts), in float32.
-  optimizerStep(optimizer, params, grads, moments, t, gradScale) {
+  optimizerStep(optimizer, params, grads, moments, t) {
     const lr = optimizer.learningRate;
     const [moment1, moment2, moment3] = moments as [Float32Array, Float32Array, Float32Array];
     switch (optimizer.type) {
       case 'sgd':
-        for (let i = 0; i < params.length; i++) params[i] = params[i]! - lr * (grads[i]! * gradScale);
+        for (let i = 0; i < params.length; i++) params[i] = params[i]! - lr * grads[i]!;
         return;
       case 'momentum': {
         const { momentum: mu, nesterov } = optimizer;
         for (let i = 0; i < params.length; i++) {
-          const g = grads[i]! * gradScale;
+          const g = grads[i]!;
           const a = mu * moment1[i]! + g;
           moment1[i] = a;
           params[i] = params[i]! - lr * (nesterov ? g + mu * a : a);
@@ -300,7 +301,7 @@ export const typescriptKernels: CpuKernels = {
         const correction1 = 1 - beta1 ** t;
         const correction2 = 1 - beta2 ** t;
         for (let i = 0; i < params.length; i++) {
-          const g = grads[i]! * gradScale;
+          const g = grads[i]!;
           const m = beta1 * moment1[i]! + (1 - beta1) * g;
           const v = beta2 * moment2[i]! + (1 - beta2) * g * g;
           moment1[i] = m;
@@ -312,7 +313,7 @@ export const typescriptKernels: CpuKernels = {
       case 'rmsprop': {
         const { rho, momentum, epsilon, centered } = optimizer;
         for (let i = 0; i < params.length; i++) {
-          const g = grads[i]! * gradScale;
+          const g = grads[i]!;
           const s = rho * moment1[i]! + (1 - rho) * g * g;
           moment1[i] = s;
           let meanGradient = 0;
@@ -343,6 +344,10 @@ export const typescriptKernels: CpuKernels = {
 
   addScaled(target, source, factor) {
     for (let i = 0; i < target.length; i++) target[i] = target[i]! + factor * source[i]!;
+  },
+
+  scale(vector, factor) {
+    for (let i = 0; i < vector.length; i++) vector[i] = vector[i]! * factor;
   },
 
   dispose: () => undefined,

@@ -700,10 +700,10 @@ function fixedKernelKeys(plan: Plan): KernelKey[] {
   const last = plan.layers[plan.layers.length - 1]!;
   const transform = LOSSES[plan.loss.type].outputTransform;
   const { optimizerKey, lossReduceKey } = stepKeys(plan);
-  const penalties = plan.layers.some((layer) => layer.l2 > 0);
+  // Penalties sum with their gradient in training and without it in evaluate; the clip norm sums the gradient.
   return [lossReduceKey, { kind: 'biasGradient' }, { kind: 'gatherRows' }, optimizerKey,
-    ...(penalties ? [{ kind: 'sumSquares', l2Gradient: true } as const] : []),
-    ...(penalties || optimizerKey.clip ? [{ kind: 'sumSquares', l2Gradient: false } as const] : []),
+    ...(lossReduceKey.l2 ? [{ kind: 'sumSquares', l2Gradient: true } as const] : []),
+    ...(lossReduceKey.l2 || optimizerKey.clip ? [{ kind: 'sumSquares', l2Gradient: false } as const] : []),
     ...(optimizerKey.clip ? [{ kind: 'sumPartials' } as const] : []),
     ...lossKeys(plan), ...(readsPreActivation(last.activation) ? [{ kind: 'activationDerivative', activation: last.activation.name } as const] : []),
     ...(transform === 'none' ? [] : [{ kind: 'outputTransform', transform } as const])];

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   BackpropError, createNetwork, DivergenceError, loadNetwork, type Network, type NetworkSpec,
 } from '../../src/index.js';
-import { LOSS_NAMES } from '../../src/ops/index.js';
+import { LOSS_NAMES, OPTIMIZER_NAMES } from '../../src/ops/index.js';
 import { dissect, forge, resign } from '../support/forge.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 6);
@@ -47,13 +47,14 @@ const small = fc.integer({ min: 1, max: 6 });
 /** A valid spec: 1–3 dense layers, each with or without an activation. */
 const validSpec = (backends: string[]) => fc.record({
   inputSize: small,
-  layers: fc.array(fc.tuple(small, fc.constantFrom('none', 'sigmoid', 'relu', 'tanh', 'linear', 'leakyRelu'), fc.double({ min: 0, max: 1, noNaN: true })),
-    { minLength: 1, maxLength: 3 }).map((list) => list.flatMap(([units, activation, slope]) => [
-    { type: 'dense', units },
+  layers: fc.array(fc.tuple(small, fc.constantFrom('none', 'sigmoid', 'relu', 'tanh', 'linear', 'leakyRelu'), fc.double({ min: 0, max: 1, noNaN: true }),
+    fc.constantFrom(0, 0.01)), { minLength: 1, maxLength: 3 }).map((list) => list.flatMap(([units, activation, slope, l2]) => [
+    l2 > 0 ? { type: 'dense', units, l2 } : { type: 'dense', units },
     ...(activation === 'none' ? [] : [activation === 'leakyRelu' ? { type: activation, slope } : { type: activation }]),
   ])),
   loss: fc.oneof(fc.constantFrom<unknown>(...LOSS_NAMES), fc.record({ type: fc.constant('huber'), delta: fc.double({ min: 0.01, max: 5, noNaN: true }) })),
-  optimizer: fc.record({ type: fc.constantFrom('sgd', 'momentum', 'adam'), learningRate: fc.double({ min: 1e-4, max: 2, noNaN: true }) }),
+  optimizer: fc.record({ type: fc.constantFrom(...OPTIMIZER_NAMES), learningRate: fc.double({ min: 1e-4, max: 2, noNaN: true }),
+    clipNorm: fc.option(fc.double({ min: 1e-3, max: 10, noNaN: true }), { nil: undefined }) }),
   batchSize: small,
   standardize: fc.boolean(),
   seed: fc.integer(),

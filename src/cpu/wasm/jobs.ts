@@ -66,10 +66,10 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
     const size = Math.max(16384, Math.ceil(count / 4096 / 4) * 4);
     if (job === 3) {
       // optimizer: one step of every parameter (asm/elementwise.ts says what h1–h6 are per rule)
-      const [kind, params, grads, moment1, moment2, moment3, , lr, h1, h2, h3, h4, h5, h6, gradScale] = args;
+      const [kind, params, grads, moment1, moment2, moment3, , lr, h1, h2, h3, h4, h5, h6] = args;
       forEachChunk(Math.ceil(count / size), (chunk) => {
         kernels.optimizerStep(kind!, params!, grads!, moment1!, moment2!, moment3!, chunk * size, Math.min(count, (chunk + 1) * size),
-          lr!, h1!, h2!, h3!, h4!, h5!, h6!, gradScale!);
+          lr!, h1!, h2!, h3!, h4!, h5!, h6!);
       });
     } else if (job === 4) {
       // sum of squares: chunk c's partial Σ x² as an f64 at partials + 8c
@@ -77,18 +77,24 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
       forEachChunk(Math.ceil(count / size), (chunk) => {
         kernels.sumOfSquares(vector!, chunk * size, Math.min(count, (chunk + 1) * size), partials! + 8 * chunk);
       });
-    } else {
+    } else if (job === 5) {
       // target += factor · source
       const [target, , source, factor] = args;
       forEachChunk(Math.ceil(count / size), (chunk) => {
         kernels.addScaled(target!, source!, factor!, chunk * size, Math.min(count, (chunk + 1) * size));
+      });
+    } else {
+      // vector ← factor · vector
+      const [vector, , factor] = args;
+      forEachChunk(Math.ceil(count / size), (chunk) => {
+        kernels.scale(vector!, factor!, chunk * size, Math.min(count, (chunk + 1) * size));
       });
     }
   }
 }
 
 /** Job numbers of runJob. */
-export const JOB = { forward: 0, inputGradient: 1, weightGradient: 2, optimizer: 3, sumOfSquares: 4, addScaled: 5 } as const;
+export const JOB = { forward: 0, inputGradient: 1, weightGradient: 2, optimizer: 3, sumOfSquares: 4, addScaled: 5, scale: 6 } as const;
 
 /** The most chunks an element-wise job is cut into (its chunk indices have 16 bits; see runJob): sumOfSquares writes a partial per chunk. */
 export const MAX_ELEMENTWISE_CHUNKS = 4096;
@@ -110,8 +116,9 @@ export interface WasmExports {
   softmaxRows(logits: number, probabilities: number, rows: number, n: number): void;
   sigmoidRows(logits: number, probabilities: number, count: number): void;
   optimizerStep(kind: number, params: number, grads: number, moment1: number, moment2: number, moment3: number, start: number,
-    end: number, lr: number, h1: number, h2: number, h3: number, h4: number, h5: number, h6: number, gradScale: number): void;
+    end: number, lr: number, h1: number, h2: number, h3: number, h4: number, h5: number, h6: number): void;
   /** Stores Σ vector[i]² over [start, end) as an f64 at `out`. */
   sumOfSquares(vector: number, start: number, end: number, out: number): void;
   addScaled(target: number, source: number, factor: number, start: number, end: number): void;
+  scale(vector: number, factor: number, start: number, end: number): void;
 }

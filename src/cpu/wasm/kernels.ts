@@ -139,8 +139,7 @@ export class WasmKernels implements CpuKernels {
     }
   }
 
-  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moments: readonly Float32Array[], t: number,
-    gradScale: number): void {
+  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moments: readonly Float32Array[], t: number): void {
     // asm/elementwise.ts reads [h1, h2, h3, h4, h5, h6] as each rule says there.
     let hyper: [number, number, number, number, number, number];
     switch (optimizer.type) {
@@ -158,7 +157,7 @@ export class WasmKernels implements CpuKernels {
     const [moment1, moment2, moment3] = moments as [Float32Array, Float32Array, Float32Array];
     // An update costs about as much per parameter as a few multiply-adds of a product.
     this.run(JOB.optimizer, 4 * params.length, [OPTIMIZERS[optimizer.type].wasmCode, params.byteOffset, grads.byteOffset,
-      moment1.byteOffset, moment2.byteOffset, moment3.byteOffset, params.length, optimizer.learningRate, ...hyper, gradScale]);
+      moment1.byteOffset, moment2.byteOffset, moment3.byteOffset, params.length, optimizer.learningRate, ...hyper]);
   }
 
   sumOfSquares(vector: Float32Array): number {
@@ -173,6 +172,10 @@ export class WasmKernels implements CpuKernels {
 
   addScaled(target: Float32Array, source: Float32Array, factor: number): void {
     this.run(JOB.addScaled, 4 * target.length, [target.byteOffset, target.length, source.byteOffset, factor]);
+  }
+
+  scale(vector: Float32Array, factor: number): void {
+    this.run(JOB.scale, 4 * vector.length, [vector.byteOffset, vector.length, factor]);
   }
 
   dispose(): void {

@@ -274,7 +274,7 @@ export function sigmoidRows(logits: usize, probabilities: usize, count: i32): vo
 
 /**
  * Parameters [start, end) take one optimizer step (OPTIMIZER_* codes), the rules of
- * src/reference/reference.ts, on the gradient times `gradScale` (clipNorm's factor, else 1). The
+ * src/reference/reference.ts (a clipped gradient is scaled beforehand, by `scale`). The
  * hyper-parameters h1–h6 per rule:
  *   sgd       —
  *   momentum  h1 μ, h2 1 for Nesterov (else 0); moment1 the velocity a
@@ -285,51 +285,49 @@ export function sigmoidRows(logits: usize, probabilities: usize, count: i32): vo
  * inlined steps, so each compiles to its own loop with nothing of the others in it.
  */
 export function optimizerStep(kind: i32, params: usize, grads: usize, moment1: usize, moment2: usize, moment3: usize,
-  start: i32, end: i32, lr: f32, h1: f32, h2: f32, h3: f32, h4: f32, h5: f32, h6: f32, gradScale: f32): void {
-  if (kind == OPTIMIZER_SGD) sgdStep(params, grads, start, end, lr, gradScale);
+  start: i32, end: i32, lr: f32, h1: f32, h2: f32, h3: f32, h4: f32, h5: f32, h6: f32): void {
+  if (kind == OPTIMIZER_SGD) sgdStep(params, grads, start, end, lr);
   else if (kind == OPTIMIZER_MOMENTUM) {
-    if (h2 != 0) momentumStep(params, grads, moment1, start, end, lr, h1, gradScale, true);
-    else momentumStep(params, grads, moment1, start, end, lr, h1, gradScale, false);
-  } else if (kind == OPTIMIZER_ADAM) adamStep(params, grads, moment1, moment2, start, end, lr, h1, h2, h3, h4, h5, 0, gradScale, false);
-  else if (kind == OPTIMIZER_ADAMW) adamStep(params, grads, moment1, moment2, start, end, lr, h1, h2, h3, h4, h5, h6, gradScale, true);
+    if (h2 != 0) momentumStep(params, grads, moment1, start, end, lr, h1, true);
+    else momentumStep(params, grads, moment1, start, end, lr, h1, false);
+  } else if (kind == OPTIMIZER_ADAM) adamStep(params, grads, moment1, moment2, start, end, lr, h1, h2, h3, h4, h5, 0, false);
+  else if (kind == OPTIMIZER_ADAMW) adamStep(params, grads, moment1, moment2, start, end, lr, h1, h2, h3, h4, h5, h6, true);
   else if (kind == OPTIMIZER_RMSPROP) {
     const velocity = h2 > 0;
     const centered = h4 != 0;
-    if (velocity && centered) rmspropStep(params, grads, moment1, moment2, moment3, start, end, lr, h1, h2, h3, gradScale, true, true);
-    else if (velocity) rmspropStep(params, grads, moment1, moment2, moment3, start, end, lr, h1, h2, h3, gradScale, true, false);
-    else if (centered) rmspropStep(params, grads, moment1, moment2, moment3, start, end, lr, h1, h2, h3, gradScale, false, true);
-    else rmspropStep(params, grads, moment1, moment2, moment3, start, end, lr, h1, h2, h3, gradScale, false, false);
+    if (velocity && centered) rmspropStep(params, grads, moment1, moment2, moment3, start, end, lr, h1, h2, h3, true, true);
+    else if (velocity) rmspropStep(params, grads, moment1, moment2, moment3, start, end, lr, h1, h2, h3, true, false);
+    else if (centered) rmspropStep(params, grads, moment1, moment2, moment3, start, end, lr, h1, h2, h3, false, true);
+    else rmspropStep(params, grads, moment1, moment2, moment3, start, end, lr, h1, h2, h3, false, false);
   } else unreachable();
 }
 
 /** p ← p − lr·g */
 // @ts-ignore: decorator
-@inline function sgdStep(params: usize, grads: usize, start: i32, end: i32, lr: f32, gradScale: f32): void {
+@inline function sgdStep(params: usize, grads: usize, start: i32, end: i32, lr: f32): void {
   const vlr = f32x4.splat(lr);
-  const vscale = f32x4.splat(gradScale);
   let i = start;
   for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
-    const g = f32x4.mul(v128.load(grads + o), vscale);
+    const g = v128.load(grads + o);
     v128.store(params + o, f32x4.sub(v128.load(params + o), f32x4.mul(vlr, g)));
   }
   for (; i < end; i++) {
     const o = <usize>i << 2;
-    store<f32>(params + o, load<f32>(params + o) - lr * (load<f32>(grads + o) * gradScale));
+    store<f32>(params + o, load<f32>(params + o) - lr * load<f32>(grads + o));
   }
 }
 
 /** a ← μa + g; p ← p − lr·a, or with Nesterov p ← p − lr·(g + μa) (TF.js). */
 // @ts-ignore: decorator
-@inline function momentumStep(params: usize, grads: usize, moment1: usize, start: i32, end: i32, lr: f32, mu: f32, gradScale: f32,
+@inline function momentumStep(params: usize, grads: usize, moment1: usize, start: i32, end: i32, lr: f32, mu: f32,
   nesterov: bool): void {
   const vlr = f32x4.splat(lr);
   const vmu = f32x4.splat(mu);
-  const vscale = f32x4.splat(gradScale);
   let i = start;
   for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
-    const g = f32x4.mul(v128.load(grads + o), vscale);
+    const g = v128.load(grads + o);
     const a = f32x4.add(f32x4.mul(vmu, v128.load(moment1 + o)), g);
     v128.store(moment1 + o, a);
     const step = nesterov ? f32x4.add(g, f32x4.mul(vmu, a)) : a;
@@ -337,7 +335,7 @@ export function optimizerStep(kind: i32, params: usize, grads: usize, moment1: u
   }
   for (; i < end; i++) {
     const o = <usize>i << 2;
-    const g = load<f32>(grads + o) * gradScale;
+    const g = load<f32>(grads + o);
     const a = mu * load<f32>(moment1 + o) + g;
     store<f32>(moment1 + o, a);
     store<f32>(params + o, load<f32>(params + o) - lr * (nesterov ? g + mu * a : a));
@@ -350,7 +348,7 @@ export function optimizerStep(kind: i32, params: usize, grads: usize, moment1: u
  */
 // @ts-ignore: decorator
 @inline function adamStep(params: usize, grads: usize, moment1: usize, moment2: usize, start: i32, end: i32, lr: f32,
-  beta1: f32, beta2: f32, epsilon: f32, correction1: f32, correction2: f32, weightDecay: f32, gradScale: f32, decoupled: bool): void {
+  beta1: f32, beta2: f32, epsilon: f32, correction1: f32, correction2: f32, weightDecay: f32, decoupled: bool): void {
   const vlr = f32x4.splat(lr);
   const vb1 = f32x4.splat(beta1);
   const vb2 = f32x4.splat(beta2);
@@ -358,13 +356,12 @@ export function optimizerStep(kind: i32, params: usize, grads: usize, moment1: u
   const vc2 = f32x4.splat(correction2);
   const veps = f32x4.splat(epsilon);
   const vwd = f32x4.splat(weightDecay);
-  const vscale = f32x4.splat(gradScale);
   const rest1 = f32x4.splat(1 - beta1);
   const rest2 = f32x4.splat(1 - beta2);
   let i = start;
   for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
-    const g = f32x4.mul(v128.load(grads + o), vscale);
+    const g = v128.load(grads + o);
     const m = f32x4.add(f32x4.mul(vb1, v128.load(moment1 + o)), f32x4.mul(rest1, g));
     const v = f32x4.add(f32x4.mul(vb2, v128.load(moment2 + o)), f32x4.mul(f32x4.mul(rest2, g), g));
     v128.store(moment1 + o, m);
@@ -376,7 +373,7 @@ export function optimizerStep(kind: i32, params: usize, grads: usize, moment1: u
   }
   for (; i < end; i++) {
     const o = <usize>i << 2;
-    const g = load<f32>(grads + o) * gradScale;
+    const g = load<f32>(grads + o);
     const m = beta1 * load<f32>(moment1 + o) + (1 - beta1) * g;
     const v = beta2 * load<f32>(moment2 + o) + (1 - beta2) * g * g;
     store<f32>(moment1 + o, m);
@@ -394,17 +391,16 @@ export function optimizerStep(kind: i32, params: usize, grads: usize, moment1: u
  */
 // @ts-ignore: decorator
 @inline function rmspropStep(params: usize, grads: usize, moment1: usize, moment2: usize, moment3: usize, start: i32, end: i32,
-  lr: f32, rho: f32, mu: f32, epsilon: f32, gradScale: f32, velocity: bool, centered: bool): void {
+  lr: f32, rho: f32, mu: f32, epsilon: f32, velocity: bool, centered: bool): void {
   const vlr = f32x4.splat(lr);
   const vrho = f32x4.splat(rho);
   const vrest = f32x4.splat(1 - rho);
   const vmu = f32x4.splat(mu);
   const veps = f32x4.splat(epsilon);
-  const vscale = f32x4.splat(gradScale);
   let i = start;
   for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
-    const g = f32x4.mul(v128.load(grads + o), vscale);
+    const g = v128.load(grads + o);
     const s = f32x4.add(f32x4.mul(vrho, v128.load(moment1 + o)), f32x4.mul(f32x4.mul(vrest, g), g));
     v128.store(moment1 + o, s);
     let denominator = f32x4.add(s, veps);
@@ -422,7 +418,7 @@ export function optimizerStep(kind: i32, params: usize, grads: usize, moment1: u
   }
   for (; i < end; i++) {
     const o = <usize>i << 2;
-    const g = load<f32>(grads + o) * gradScale;
+    const g = load<f32>(grads + o);
     const s = rho * load<f32>(moment1 + o) + (1 - rho) * g * g;
     store<f32>(moment1 + o, s);
     let denominator = s + epsilon;
@@ -461,6 +457,20 @@ export function sumOfSquares(vector: usize, start: i32, end: i32, out: usize): v
     sum += x * x;
   }
   store<f64>(out, sum);
+}
+
+/** vector[i] ← factor · vector[i] for i in [start, end): clipNorm's scaling of the gradient. */
+export function scale(vector: usize, factor: f32, start: i32, end: i32): void {
+  const vfactor = f32x4.splat(factor);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(vector + o, f32x4.mul(v128.load(vector + o), vfactor));
+  }
+  for (; i < end; i++) {
+    const o = <usize>i << 2;
+    store<f32>(vector + o, load<f32>(vector + o) * factor);
+  }
 }
 
 /** target[i] += factor · source[i] for i in [start, end). */
