@@ -11,7 +11,8 @@ import { compilePlan, initialParameters, type Plan } from './plan.js';
 import { ReferenceBackend } from './reference/reference.js';
 import { describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossSpec, type NetworkSpec, type OptimizerSpec } from './spec.js';
 import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
-import { checkLimits, WebGpuBackend } from './webgpu/trainer.js';
+import { checkLimits } from './webgpu/limits.js';
+import { WebGpuBackend } from './webgpu/trainer.js';
 import { defaultGpuWait } from './webgpu/waiter.js';
 
 /** Past 2^28 floats (1 GiB) of batch buffers on the host, a batchSize is a mistake: refuse before allocating. */

@@ -5,24 +5,29 @@ export interface Kernel {
   layout: GPUBindGroupLayout;
   /** Binding numbers the kernel declares, in order. */
   bindings: number[];
+  /** The binding number of each variable the kernel declares, by its WGSL name ('dims', 'bias', 'gate'). */
+  names: ReadonlyMap<string, number>;
 }
 
-const BINDING = /@group\(0\)\s*@binding\((\d+)\)\s*var<(uniform|storage,\s*read_write|storage,\s*read)>/g;
+const BINDING = /@group\(0\)\s*@binding\((\d+)\)\s*var<(uniform|storage,\s*read_write|storage,\s*read)>\s*(\w+)/g;
 
 /**
- * The bind group layout, read off the WGSL declarations themselves, so the shader stays the one
- * source of truth. (An 'auto' layout would drop bindings a variant does not use, and every variant
+ * The bind group layout and the binding of each name, read off the WGSL declarations themselves, so
+ * the shader stays the one source of truth: the trainer binds buffers by the names the WGSL gives
+ * its variables. (An 'auto' layout would drop bindings a variant does not use, and every variant
  * would then need its own bind group shape.)
  */
-function bindGroupLayout(device: GPUDevice, source: string): { layout: GPUBindGroupLayout; bindings: number[] } {
-  const entries: GPUBindGroupLayoutEntry[] = [...source.matchAll(BINDING)].map((match) => ({
+function bindGroupLayout(device: GPUDevice, source: string): Pick<Kernel, 'layout' | 'bindings' | 'names'> {
+  const matches = [...source.matchAll(BINDING)];
+  const entries: GPUBindGroupLayoutEntry[] = matches.map((match) => ({
     binding: Number(match[1]),
     visibility: GPUShaderStage.COMPUTE,
     buffer: {
       type: match[2] === 'uniform' ? 'uniform' : match[2]!.endsWith('read_write') ? 'storage' : 'read-only-storage',
     },
   }));
-  return { layout: device.createBindGroupLayout({ entries }), bindings: entries.map((e) => e.binding) };
+  const names = new Map(matches.map((match) => [match[3]!, Number(match[1])]));
+  return { layout: device.createBindGroupLayout({ entries }), bindings: entries.map((e) => e.binding), names };
 }
 
 const caches = new WeakMap<GPUDevice, Map<string, Promise<Kernel>>>();
@@ -41,7 +46,7 @@ export function getKernel(device: GPUDevice, key: KernelKey): Promise<Kernel> {
   let kernel = cache.get(name);
   if (!kernel) {
     const source = kernelSource(key);
-    const { layout, bindings } = bindGroupLayout(device, source);
+    const { layout, bindings, names } = bindGroupLayout(device, source);
     const module = device.createShaderModule({ code: source, label: name });
     kernel = device
       .createComputePipelineAsync({
@@ -49,7 +54,7 @@ export function getKernel(device: GPUDevice, key: KernelKey): Promise<Kernel> {
         layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
         compute: { module, entryPoint: 'main' },
       })
-      .then((pipeline) => ({ pipeline, layout, bindings }));
+      .then((pipeline) => ({ pipeline, layout, bindings, names }));
     kernel.catch(() => cache.delete(name));
     cache.set(name, kernel);
   }

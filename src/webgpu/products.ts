@@ -1,0 +1,62 @@
+import { MATMUL_VARIANTS, matmulTile, type KernelKey, type MatmulEpilogue, type MatmulVariant } from '../../shaders/index.js';
+import { ACTIVATIONS } from '../ops/index.js';
+import type { Activation, Plan } from '../plan.js';
+import type { ProductShape } from './autotune.js';
+import type { Dims } from './dims.js';
+import { ceilDiv, type Dispatch } from './resources.js';
+
+/** One matrix product of the step: where it sits ('layer 1 forward'), its kernel and its sizes. */
+export interface Product {
+  label: string;
+  key: Extract<KernelKey, { kind: 'matmul' }>;
+  dims: Dims;
+}
+
+/** A product's grid as a function of the batch's rows: one workgroup per tile of the output. */
+export function matmulGrid({ key, dims }: Product): Dispatch['grid'] {
+  const tile = matmulTile(key);
+  return (rows) => [ceilDiv(dims.n, tile.cols), ceilDiv(dims.rowsAxis === 1 ? rows : dims.m, tile.rows)];
+}
+
+const LINEAR: Activation = { name: 'linear', slope: 0 };
+
+/** A layer's products: forward, weight gradient, and the signal sent to the layer below (none for the first). */
+export interface LayerOf<T> {
+  forward: T;
+  gradient: T;
+  signal?: T;
+}
+export type LayerProducts = LayerOf<Product>;
+
+export const shapesOf = <T>(layer: LayerOf<T>): T[] => [layer.forward, layer.gradient, ...(layer.signal ? [layer.signal] : [])];
+export const productsOf = shapesOf<Product>;
+
+/** Whether the activation's derivative is taken from the pre-activation z rather than the output. */
+export const readsPreActivation = (activation: Activation) => ACTIVATIONS[activation.name].backward === 'preActivation';
+
+function shape(label: string, transposeA: boolean, transposeB: boolean, epilogue: MatmulEpilogue, activation: Activation, dims: Dims): ProductShape {
+  // A forward product also stores z where the activation's derivative reads it.
+  const preActivation = epilogue === 'biasActivation' && readsPreActivation(activation) ? { preActivation: true } : {};
+  return { label, key: { kind: 'matmul', transposeA, transposeB, epilogue, activation: activation.name, ...preActivation }, dims: { ...dims, slope: activation.slope } };
+}
+
+/** The products of layer l, before their kernel variants are chosen. */
+export function layerShapes(plan: Plan, l: number): LayerOf<ProductShape> {
+  const { batchSize } = plan;
+  const layer = plan.layers[l]!;
+  const below = plan.layers[l - 1];
+  const name = `layer ${l + 1}`;
+  return {
+    // output [rows, units] = activation(input [rows, inputs] · weights [inputs, units] + bias)
+    forward: shape(`${name} forward`, false, false, 'biasActivation', layer.activation, { m: batchSize, n: layer.units, k: layer.inputs, rowsAxis: 1 }),
+    // weightGrad [inputs, units] = inputᵀ [inputs, rows] · dZ [rows, units]
+    gradient: shape(`${name} weight gradient`, true, false, 'none', LINEAR, { m: layer.inputs, n: layer.units, k: batchSize, rowsAxis: 2 }),
+    // dZ below [rows, inputs] = dZ [rows, units] · weightsᵀ, × f'(below's output)
+    signal: below && shape(`${name} signal`, false, true, 'derivative', below.activation, { m: batchSize, n: layer.inputs, k: layer.units, rowsAxis: 1 }),
+  };
+}
+
+export function withVariants(layer: LayerOf<ProductShape>, variants: Map<ProductShape, MatmulVariant>): LayerProducts {
+  const product = (shape: ProductShape): Product => ({ label: shape.label, key: { ...shape.key, ...MATMUL_VARIANTS[variants.get(shape)!] }, dims: shape.dims });
+  return { forward: product(layer.forward), gradient: product(layer.gradient), signal: layer.signal && product(layer.signal) };
+}
