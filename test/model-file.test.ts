@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { BackpropError, createNetwork, loadNetwork, ModelFileError, type Network, type NetworkSpec } from '../src/index.js';
 import { crc32, dissect, forge, MAGIC, resign } from './support/forge.js';
+import V1 from './fixtures/model-files/v1-adam.json';
 
 const X = Array.from({ length: 13 }, (_, r) => [Math.sin(r) * 3 + 5, (r % 5) - 2, Math.cos(r * 1.7)]);
 const Y = X.map(([a, b, c]) => (a! - 5 + b! * c! > 0 ? [1, 0] : [0, 1]));
@@ -202,6 +203,21 @@ describe('a damaged or hostile model file is a ModelFileError', () => {
     // A file forged from the documented layout loads.
     const { header, floats } = dissect(bytes);
     const net: Network = await loadNetwork(forge({ header, floats }), { backend: 'cpu' });
+    net.dispose();
+  });
+});
+
+describe('files of version 1 written before the op tables', () => {
+  it('load, predict and resume training as the engine that wrote them did (test/fixtures/model-files/make-v1.ts)', async () => {
+    const bytes = Uint8Array.from(atob(V1.file), (c) => c.charCodeAt(0));
+    const net = await loadNetwork(bytes, { backend: 'cpu' });
+    expect(net.plan.optimizer).toEqual({ type: 'adam', learningRate: 0.05, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
+    const x = Float32Array.from(V1.x);
+    // Same backend and forward kernels: the predictions are the writer's bit for bit.
+    expect(Array.from(await net.predict(x))).toEqual(V1.predictions);
+    // The optimizer state and shuffle position resume: the next epochs' losses are the writer's.
+    const next = (await net.fit(x, Float32Array.from(V1.y), { epochs: 2 })).loss;
+    next.forEach((loss, i) => expect(Math.abs(loss - V1.next[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(V1.next[i]!)));
     net.dispose();
   });
 });

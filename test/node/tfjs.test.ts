@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ACTIVATION_NAMES, ACTIVATIONS } from '../../src/ops/index.js';
 import { createNetwork, fromTfjsArtifacts, ModelFileError, SpecError, type LayerSpec, type NetworkSpec, type TfjsArtifacts } from '../../src/index.js';
 
 const X = Array.from({ length: 9 }, (_, r) => [Math.sin(r) * 2 + 4, (r % 3) - 1, Math.cos(r) / 2, r / 9]);
@@ -48,8 +49,8 @@ const EXPORTS: [string, Partial<NetworkSpec>][] = [
   ['a sigmoid under the softmax (an Activation layer)', {
     layers: [{ type: 'dense', units: 5 }, { type: 'tanh' }, { type: 'dense', units: 3 }, { type: 'sigmoid' }],
   }],
-  // Every activation of the table that TF.js has, under its TF.js name (silu: swish).
-  ...([{ type: 'gelu' }, { type: 'silu' }, { type: 'elu' }, { type: 'softplus' }] as LayerSpec[])
+  // Every activation of the table that TF.js has as a Dense activation, at its defaults, under its TF.js name (silu: swish).
+  ...ACTIVATION_NAMES.filter((name) => name !== 'linear' && 'activations' in ACTIVATIONS[name].tfjs).map((name) => ({ type: name }) as LayerSpec)
     .map((layer): [string, Partial<NetworkSpec>] => [JSON.stringify(layer), {
       layers: [{ type: 'dense', units: 5 }, layer, { type: 'dense', units: 4 }, layer, { type: 'dense', units: 3 }],
     }]),
