@@ -107,6 +107,16 @@ A run with WebGPU matmul cells also measures the adapter's arithmetic ceiling (v
 no memory traffic): no kernel can pass it, so it shows how much of what the device can do a matmul
 reaches. On a hardware GPU it approaches the vendor's f32 peak.
 
+The two 2026-12-01 sections (a 2-core AMD EPYC) are the step cases 1 and 2 before and after issue
+13's refactor (op tables, exhaustive dispatch, new activations, losses and optimizers, the trainer
+split), run back to back with every runner: \`…-2026-12-01-before-op-tables.json\` is the engine at
+commit c907014, \`…-after-op-tables.json\` the engine after. Against the peers in the same run, webgpu's step went from
+3.17× to 3.35× jax-js and 15.7× to 14.4× TF.js (784-256-128-10), 2.99× to 2.96× and 13.0× to 13.5×
+(784-1024-1024-10); cpu's from 3.06× to 3.20× jax-js wasm and 17.3× to 19.2× TF.js wasm, 2.90× to
+3.09× and 40× to 48×: within the run-to-run noise, so the refactor cost no speed. The
+LN-GELU-dropout-AdamW case shows the peers only: our engine has no layerNormalization or dropout
+yet, and the cells say so.
+
 Where the adapter is SwiftShader, "WebGPU" is a CPU emulation of a GPU (Vulkan on the CPU), so the
 CPU backends may well win there; those figures track the kernels' progress, not what a GPU does.
 `;
