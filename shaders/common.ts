@@ -39,3 +39,28 @@ export const STEP_BYTES = 16;
 
 /** Threads per workgroup of the one-dimensional kernels. */
 export const LINEAR_WORKGROUP = 64;
+
+/** Linear index of a thread in a 2-D grid of workgroups (grids wider than 65,535 groups wrap to y). */
+export const LINEAR_INDEX = /* wgsl */ `
+fn linearIndex(gid: vec3u, groups: vec3u) -> u32 {
+  return gid.y * groups.x * ${LINEAR_WORKGROUP}u + gid.x;
+}
+`;
+
+/**
+ * The entry point of a kernel with one thread per element of the batch's [rows, n] (Dims: m = rows
+ * from Step, n), linearly indexed over a grid that may wrap to y; `body` sees `i` and `size`.
+ */
+export function perElementMain(body: string): string {
+  return /* wgsl */ `
+@compute @workgroup_size(${LINEAR_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let size = sizes();
+  let i = linearIndex(gid, groups);
+  if (i >= size.x * size.y) {
+    return;
+  }
+${body}
+}
+`;
+}

@@ -1,6 +1,5 @@
 import type { OutputTransform } from '../src/ops/index.js';
-import { LINEAR_WORKGROUP, UNIFORMS } from './common.js';
-import { LINEAR_INDEX } from './optimizer.wgsl.js';
+import { LINEAR_INDEX, LINEAR_WORKGROUP, perElementMain, UNIFORMS } from './common.js';
 
 /*
  * Takes the batch out of a training set that lives on the GPU: row r of the batch is row
@@ -15,19 +14,9 @@ ${LINEAR_INDEX}
 @group(0) @binding(2) var<storage, read> source: array<f32>;
 @group(0) @binding(3) var<storage, read> order: array<u32>;
 @group(0) @binding(4) var<storage, read_write> batch: array<f32>;
-
-@compute @workgroup_size(${LINEAR_WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
-  let size = sizes();
-  let i = linearIndex(gid, groups);
-  if (i >= size.x * size.y) {
-    return;
-  }
-  let row = i / size.y;
+${perElementMain(`  let row = i / size.y;
   let col = i - row * size.y;
-  batch[i] = source[order[step.start + row] * size.y + col];
-}
-`;
+  batch[i] = source[order[step.start + row] * size.y + col];`)}`;
 }
 
 /*

@@ -1,6 +1,6 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { momentSlots, OPTIMIZERS, type OptimizerVariant } from '../src/ops/index.js';
-import { LINEAR_WORKGROUP, UNIFORMS } from './common.js';
+import { LINEAR_INDEX, LINEAR_WORKGROUP, UNIFORMS } from './common.js';
 
 /** The optimizer kernel's key: the rule and its variants (optimizerVariant of the plan's optimizer). */
 export type OptimizerKey = OptimizerVariant;
@@ -69,12 +69,6 @@ function updateBody(key: OptimizerKey): string {
   }
 }
 
-/** Linear index of a thread in a 2-D grid of workgroups (grids wider than 65,535 groups wrap to y). */
-export const LINEAR_INDEX = /* wgsl */ `
-fn linearIndex(gid: vec3u, groups: vec3u) -> u32 {
-  return gid.y * groups.x * ${LINEAR_WORKGROUP}u + gid.x;
-}
-`;
 
 /** The binding of moment slot `slot` (`moment{slot + 1}`), for the trainer. */
 export const momentBinding = (slot: number): number => 5 + slot;

@@ -90,6 +90,18 @@ async function trainTrace(spec: NetworkSpec) {
   return { losses, weights, predictions };
 }
 
+/** The trace on the reference backend, after checking that cpu and webgpu give it within 1e-4. */
+async function expectBackendsAgree(spec: NetworkSpec) {
+  const reference = await trainTrace({ ...spec, backend: 'reference' });
+  for (const backend of ['cpu', 'webgpu'] as const) {
+    const trace = await trainTrace({ ...spec, backend });
+    expectAgree(trace.losses, reference.losses, 1e-4, `${backend} loss`);
+    expectAgree(trace.weights, reference.weights, 1e-4, `${backend} weights`);
+    expectAgree(trace.predictions, reference.predictions, 1e-4, `${backend} predictions`);
+  }
+  return reference;
+}
+
 describe('webgpu, cpu and reference agree step by step', () => {
   /*
    * Every loss × optimizer pair, with the hidden activation taking turns through the table; then
@@ -113,13 +125,7 @@ describe('webgpu, cpu and reference agree step by step', () => {
 
   it.each(cases)('%s × %s × %s (%s kernels)', async (_l, _o, _a, kernels, loss, optimizer, activation, output) => {
     const spec = output ? outputSpecFor(optimizer, activation) : specFor(loss, optimizer, activation, WIDTHS[kernels]);
-    const reference = await trainTrace({ ...spec, backend: 'reference' });
-    for (const backend of ['cpu', 'webgpu'] as const) {
-      const trace = await trainTrace({ ...spec, backend });
-      expectAgree(trace.losses, reference.losses, 1e-4, `${backend} loss`);
-      expectAgree(trace.weights, reference.weights, 1e-4, `${backend} weights`);
-      expectAgree(trace.predictions, reference.predictions, 1e-4, `${backend} predictions`);
-    }
+    const reference = await expectBackendsAgree(spec);
     // The trace must show learning happened, or agreement would prove little.
     expect(reference.losses[reference.losses.length - 1]).not.toBe(reference.losses[0]);
   });
@@ -139,13 +145,7 @@ describe('every optimizer variant agrees on every backend, on awkward layer size
 
   it.each(cases)('%s, hidden layers of %i and %i units', async (_name, first, second, optimizer, loss) => {
     const spec = specFor(loss, optimizer, { type: 'tanh' }, [5, first, second]);
-    const reference = await trainTrace({ ...spec, backend: 'reference' });
-    for (const backend of ['cpu', 'webgpu'] as const) {
-      const trace = await trainTrace({ ...spec, backend });
-      expectAgree(trace.losses, reference.losses, 1e-4, `${backend} loss`);
-      expectAgree(trace.weights, reference.weights, 1e-4, `${backend} weights`);
-      expectAgree(trace.predictions, reference.predictions, 1e-4, `${backend} predictions`);
-    }
+    const reference = await expectBackendsAgree(spec);
     expect(reference.losses[reference.losses.length - 1]).not.toBe(reference.losses[0]);
     if (optimizer.clipNorm !== undefined) {
       // The clipping really happened: without it the trace differs.
@@ -163,13 +163,7 @@ describe('the L2 penalty of dense layers', () => {
 
   it.each(cases)('%s: webgpu, cpu and reference agree step by step', async (_name, optimizer, loss) => {
     const spec = specFor(loss, optimizer, { type: 'relu' }, WIDTHS.vec4, L2);
-    const reference = await trainTrace({ ...spec, backend: 'reference' });
-    for (const backend of ['cpu', 'webgpu'] as const) {
-      const trace = await trainTrace({ ...spec, backend });
-      expectAgree(trace.losses, reference.losses, 1e-4, `${backend} loss`);
-      expectAgree(trace.weights, reference.weights, 1e-4, `${backend} weights`);
-      expectAgree(trace.predictions, reference.predictions, 1e-4, `${backend} predictions`);
-    }
+    const reference = await expectBackendsAgree(spec);
     // The penalty changes the training: the trace differs from the unpenalised network's.
     const plain = await trainTrace({ ...specFor(loss, optimizer, { type: 'relu' }, WIDTHS.vec4), backend: 'reference' });
     expect(plain.losses[0]).toBeLessThan(reference.losses[0]!);
