@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { DATASET_NAMES, type DatasetName } from '../data/datasets.js';
 import type { BackendChoice } from '../index.js';
-import { ACTIVATION_NAMES, OPTIMIZER_NAMES, type ActivationName, type OptimizerName } from '../ops/index.js';
+import { ACTIVATION_NAMES, LOSS_NAMES, OPTIMIZER_NAMES, type ActivationName, type LossName, type OptimizerName } from '../ops/index.js';
 
 export const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu', 'reference'];
 export const OPTIMIZERS: readonly OptimizerName[] = OPTIMIZER_NAMES;
@@ -20,6 +20,8 @@ export interface TrainConfig {
   hidden: number[];
   activation: HiddenActivation;
   optimizer: OptimizerName;
+  /** The loss (default: softmaxCrossEntropy for several classes, mse on a sigmoid for one output). */
+  loss?: LossName;
   learningRate: number;
   /** The optimizer's clipNorm (see OptimizerSpec); none by default. */
   clipNorm?: number;
@@ -67,6 +69,7 @@ const FLAGS = {
   layers: { type: 'string' },
   activation: { type: 'string' },
   optimizer: { type: 'string' },
+  loss: { type: 'string' },
   lr: { type: 'string' },
   'clip-norm': { type: 'string' },
   seed: { type: 'string' },
@@ -90,6 +93,8 @@ each epoch (about 25 times in all for longer runs).
   --layers A,B,...    hidden layer sizes, e.g. 256,128
   --activation NAME   hidden activation: ${list(ACTIVATIONS)}
   --optimizer NAME    ${list(OPTIMIZERS)}
+  --loss NAME         ${list(LOSS_NAMES)} (default softmaxCrossEntropy for several
+                      classes, mse for one output; any loss but softmaxCrossEntropy trains on a sigmoid output)
   --lr X              learning rate (the default depends on dataset and optimizer)
   --clip-norm X       scale each step's whole gradient to norm at most X (default none)
   --seed N            initial weights and shuffles (default 1)
@@ -131,6 +136,7 @@ export function parseTrainArgs(argv: string[]): Command {
       hidden: read('--layers', given.layers, layerSizes) ?? defaults.hidden,
       activation: read('--activation', given.activation, oneOf(ACTIVATIONS)) ?? defaults.activation,
       optimizer,
+      loss: read('--loss', given.loss, oneOf(LOSS_NAMES)),
       learningRate: read('--lr', given.lr, positiveNumber) ?? defaults.learningRate[optimizer],
       clipNorm: read('--clip-norm', given['clip-norm'], positiveNumber),
       seed: read('--seed', given.seed, seed) ?? 1,

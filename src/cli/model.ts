@@ -8,14 +8,16 @@ import type { TrainConfig } from './args.js';
  * softmax). One output unit (XOR): a sigmoid trained with mean squared error.
  */
 export function networkSpec(config: TrainConfig, data: Dataset): NetworkSpec {
-  const binary = data.outputSize === 1;
+  const loss = config.loss ?? (data.outputSize === 1 ? 'mse' : 'softmaxCrossEntropy');
   const layers: LayerSpec[] = config.hidden.flatMap((units): LayerSpec[] => [{ type: 'dense', units }, { type: config.activation }]);
   layers.push({ type: 'dense', units: data.outputSize });
-  if (binary) layers.push({ type: 'sigmoid' });
+  // The targets are one-hot rows or 0/1 labels: every loss but the softmax's trains on a sigmoid of the
+  // output (binaryCrossEntropy folds it into the loss).
+  if (loss !== 'softmaxCrossEntropy') layers.push({ type: 'sigmoid' });
   return {
     inputSize: data.inputSize,
     layers,
-    loss: binary ? 'mse' : 'softmaxCrossEntropy',
+    loss,
     optimizer: { type: config.optimizer, learningRate: config.learningRate, clipNorm: config.clipNorm } satisfies OptimizerSpec,
     batchSize: config.batchSize,
     // Iris measurements are centimetres with different spreads; MNIST pixels and XOR bits are already in [0, 1].

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ACTIVATIONS, CliError, DEFAULTS, OPTIMIZERS, parseTrainArgs, type TrainConfig } from '../../src/cli/args.js';
+import { LOSS_NAMES } from '../../src/ops/index.js';
 
 function config(...argv: string[]): TrainConfig {
   const command = parseTrainArgs(argv);
@@ -58,6 +59,9 @@ describe('parseTrainArgs', () => {
     expect(config('--clip-norm', '2.5').clipNorm).toBe(2.5);
     expect(config().clipNorm).toBeUndefined();
     expect(config('--seed', '0').seed).toBe(0);
+    // Every loss of the table; none given leaves the dataset's choice (networkSpec).
+    for (const loss of LOSS_NAMES) expect(config('--loss', loss).loss).toBe(loss);
+    expect(config().loss).toBeUndefined();
   });
 
   it("uses the optimizer's own default learning rate when --lr is absent", () => {
@@ -91,6 +95,7 @@ describe('parseTrainArgs', () => {
     // The lists come from the op tables (src/ops/).
     [['--optimizer', 'lbfgs'], new RegExp(`--optimizer must be one of ${OPTIMIZERS.join(', ')}, got "lbfgs"`)],
     [['--activation', 'mish'], new RegExp(`--activation must be one of ${ACTIVATIONS.join(', ')}, got "mish"`)],
+    [['--loss', 'hinge'], new RegExp(`--loss must be one of ${LOSS_NAMES.join(', ')}, got "hinge"`)],
     [['--clip-norm', '0'], /--clip-norm must be a positive number, got "0"/],
     [['--clip-norm', 'big'], /--clip-norm must be a positive number, got "big"/],
     [['--epochs'], /--epochs needs a value/],
@@ -126,6 +131,19 @@ describe('train command', () => {
     expect(lines[2]).toMatch(/xor: 4 train \/ 4 test rows/);
     expect(stdout).toMatch(/epoch +\d+\/\d+ +loss [\d.e-]+ +test accuracy [\d.]+% +[\d,]+ examples\/s/);
     expect(lines.at(-1)).toMatch(/^final test accuracy 100\.00%/);
+  });
+
+  it('trains XOR with binaryCrossEntropy on class labels (--loss), the sigmoid folded into the loss', async () => {
+    const { code, stdout } = await train('--dataset', 'xor', '--backend', 'cpu', '--loss', 'binaryCrossEntropy');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/2 → 8 tanh → 1 sigmoid · binaryCrossEntropy/);
+    expect(stdout.trim().split('\n').at(-1)).toMatch(/^final test accuracy 100\.00%/);
+  });
+
+  it('exits with code 1 and the engine\'s message for softmaxCrossEntropy on one output', async () => {
+    const { code, stderr } = await train('--dataset', 'xor', '--backend', 'cpu', '--loss', 'softmaxCrossEntropy');
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/at least 2 output units.*binaryCrossEntropy/);
   });
 
   it('exits with code 2 and names the flag on a bad command line', async () => {
