@@ -213,8 +213,11 @@ describe('files of version 1 written before the op tables', () => {
     const net = await loadNetwork(bytes, { backend: 'cpu' });
     expect(net.plan.optimizer).toEqual({ type: 'adam', learningRate: 0.05, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
     const x = Float32Array.from(V1.x);
-    // Same backend and forward kernels: the predictions are the writer's bit for bit.
-    expect(Array.from(await net.predict(x))).toEqual(V1.predictions);
+    // The writer ran in Node, on the plain wasm SIMD kernels: on those the predictions are its bit for
+    // bit; the relaxed-SIMD build (a browser's) fuses multiply-adds, so there they agree to float32 rounding.
+    const predictions = Array.from(await net.predict(x));
+    if (net.deviceInfo.kernels === 'wasm-simd') expect(predictions).toEqual(V1.predictions);
+    else predictions.forEach((p, i) => expect(Math.abs(p - V1.predictions[i]!)).toBeLessThanOrEqual(1e-6));
     // The optimizer state and shuffle position resume: the next epochs' losses are the writer's.
     const next = (await net.fit(x, Float32Array.from(V1.y), { epochs: 2 })).loss;
     next.forEach((loss, i) => expect(Math.abs(loss - V1.next[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(V1.next[i]!)));
