@@ -1,4 +1,4 @@
-import { ACTIVATIONS as TABLE, type ActivationName } from '../src/ops/index.js';
+import { readsPreActivation, type ActivationName } from '../src/ops/index.js';
 
 /**
  * The WGSL side of the activation table: each entry is a forward expression of the pre-activation
@@ -72,7 +72,7 @@ export const ACTIVATIONS: Record<ActivationName, ActivationEntry> = {
 };
 
 /** The name of the value an activation's derivative reads: the output y or the pre-activation z. */
-export const derivativeInput = (name: ActivationName): 'y' | 'z' => (TABLE[name].backward === 'output' ? 'y' : 'z');
+export const derivativeInput = (name: ActivationName): 'y' | 'z' => (readsPreActivation(name) ? 'z' : 'y');
 
 /** WGSL functions `activate(z, slope)` and `activationDerivative(y or z, slope)` for one activation. */
 export function activationFunctions(name: ActivationName): string {

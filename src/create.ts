@@ -9,7 +9,7 @@ import { parseTfjsArtifacts } from './io/tfjs.js';
 import { Network, type NetworkOrigin, type RestoreOptions } from './network.js';
 import { compilePlan, initialParameters, type Plan } from './plan.js';
 import { ReferenceBackend } from './reference/reference.js';
-import { describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossSpec, type NetworkSpec, type OptimizerSpec } from './spec.js';
+import { BACKEND_CHOICES, describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossSpec, type NetworkSpec, type OptimizerSpec } from './spec.js';
 import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
 import { checkLimits } from './webgpu/limits.js';
 import { WebGpuBackend } from './webgpu/trainer.js';
@@ -36,11 +36,9 @@ function checkGpuWait(gpuWait: unknown): void {
   }
 }
 
-const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu', 'reference'];
-
 function checkBackend(backend: unknown): void {
-  if (backend !== undefined && !BACKENDS.includes(backend as BackendChoice)) {
-    throw new SpecError(`unknown backend ${describeValue(backend)}; expected one of ${BACKENDS.join(', ')}`);
+  if (backend !== undefined && !BACKEND_CHOICES.includes(backend as BackendChoice)) {
+    throw new SpecError(`unknown backend ${describeValue(backend)}; expected one of ${BACKEND_CHOICES.join(', ')}`);
   }
 }
 

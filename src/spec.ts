@@ -30,6 +30,7 @@ export const GPU_WAITS: readonly GpuWait[] = ['sleep', 'await'];
 
 export type BackendName = 'webgpu' | 'cpu' | 'reference';
 export type BackendChoice = BackendName | 'auto';
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu', 'reference'];
 
 export interface NetworkSpec {
   inputSize: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ACTIVATIONS as ACTIVATION_TABLE } from '../src/ops/index.js';
+import { readsPreActivation } from '../src/ops/index.js';
 import { TEST_ACTIVATIONS, TEST_LOSSES, TEST_OPTIMIZER_VARIANTS, testLabels, testTargets, variantName } from './support/ops.js';
 import {
   hyperFields, LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, momentBinding, NORM_BINDING, reduceGroups, vectorizable, type MatmulVariant,
@@ -33,7 +33,7 @@ function matmulCases(transposeA: boolean, transposeB: boolean): [number, number,
 }
 const ACTIVATIONS: Activation[] = TEST_ACTIVATIONS;
 /** The output activations the loss kernel fuses: those whose derivative reads the output (the others run activationDerivative after it). */
-const FUSED_INTO_LOSS = ACTIVATIONS.filter((a) => ACTIVATION_TABLE[a.name].backward === 'output');
+const FUSED_INTO_LOSS = ACTIVATIONS.filter((a) => !readsPreActivation(a.name));
 
 const grid2d = (m: number, n: number, variant: Variant): [number, number] => {
   const tile = matmulTile(VARIANT_KEYS[variant]);
@@ -49,7 +49,7 @@ describe('matmul kernels against the float64 oracle', () => {
     const { value, magnitude } = matmulOracle(a, b, m, n, k, false, false);
     for (const activation of ACTIVATIONS) {
       // Where the derivative reads z, the product stores it too (binding 6).
-      const preActivation = ACTIVATION_TABLE[activation.name].backward === 'preActivation';
+      const preActivation = readsPreActivation(activation.name);
       const out = await runKernel({
         key: { kind: 'matmul', transposeA: false, transposeB: false, epilogue: 'biasActivation', activation: activation.name,
           ...(preActivation ? { preActivation } : {}), ...VARIANT_KEYS[variant] },

@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
 import { DATASET_NAMES, type DatasetName } from '../data/datasets.js';
-import type { BackendChoice } from '../index.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../spec.js';
 import { ACTIVATION_NAMES, LOSS_NAMES, OPTIMIZER_NAMES, type ActivationName, type LossName, type OptimizerName } from '../ops/index.js';
 
-export const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu', 'reference'];
+/** The --backend choices: the engine's own list. */
+export const BACKENDS = BACKEND_CHOICES;
 export const OPTIMIZERS: readonly OptimizerName[] = OPTIMIZER_NAMES;
 /** Hidden activations: every one of the table but linear (a linear hidden layer adds nothing to the one after it). */
 export const ACTIVATIONS = ACTIVATION_NAMES.filter((name): name is HiddenActivation => name !== 'linear');

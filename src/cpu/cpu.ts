@@ -1,15 +1,13 @@
 import type { DeviceInfo, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
 import { HostBackend } from '../host.js';
-import { ACTIVATIONS, LOSSES, MOMENT_SLOTS, momentSlots, optimizerVariant } from '../ops/index.js';
-import { viewOf, type Activation, type DenseLayerPlan, type Plan } from '../plan.js';
+import { LOSSES, MOMENT_SLOTS, momentSlots, optimizerVariant, readsPreActivation } from '../ops/index.js';
+import { viewOf, type Activation, type Plan } from '../plan.js';
 import { chooseKernels, type CpuKernelChoice } from './choose.js';
 import type { CpuKernels } from './kernels.js';
 
 const LINEAR: Activation = { name: 'linear', slope: 0 };
 
-/** Whether a layer's activation's derivative reads its pre-activation z (so forward must keep it). */
-const readsPreActivation = (layer: DenseLayerPlan) => ACTIVATIONS[layer.activation.name].backward === 'preActivation';
 
 /** Every buffer the backend holds, as lengths in floats, in the order the constructor allocates them. */
 function bufferLengths(plan: Plan): number[] {
@@ -19,7 +17,7 @@ function bufferLengths(plan: Plan): number[] {
     parameterCount, parameterCount, // params, grads
     ...Array.from({ length: MOMENT_SLOTS }, (_, slot) => (slots.includes(slot) ? parameterCount : 0)), // moments, by slot
     ...layers.map((l) => batchSize * l.units), ...layers.map((l) => batchSize * l.units), // outputs, zGrads
-    ...layers.map((l) => (readsPreActivation(l) ? batchSize * l.units : 0)), // pre-activations, where backward reads z
+    ...layers.map((l) => (readsPreActivation(l.activation.name) ? batchSize * l.units : 0)), // pre-activations, where backward reads z
     batchSize * plan.outputSize, batchSize * plan.inputSize, batchSize * plan.outputSize, // probabilities, x, y
   ];
 }
@@ -86,7 +84,7 @@ export class CpuBackend extends HostBackend {
     const rest = others.slice(MOMENT_SLOTS);
     this.layerOutputs = rest.slice(0, count);
     this.zGrads = rest.slice(count, 2 * count);
-    this.preActivations = rest.slice(2 * count, 3 * count).map((buffer, l) => (readsPreActivation(plan.layers[l]!) ? buffer : undefined));
+    this.preActivations = rest.slice(2 * count, 3 * count).map((buffer, l) => (readsPreActivation(plan.layers[l]!.activation.name) ? buffer : undefined));
     this.gates = this.layerOutputs.map((output, l) => this.preActivations[l] ?? output);
     [this.probabilities, this.batchInput, this.batchTarget] = rest.slice(3 * count) as [Float32Array, Float32Array, Float32Array];
     this.weights = plan.layers.map((l) => viewOf(this.params, l.weights));

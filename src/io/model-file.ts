@@ -78,9 +78,6 @@ function crc32(bytes: Uint8Array, end: number): number {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
-/** Floats one copy of the parameters takes in the file: weights and bias of each layer, no padding. */
-const compactCount = (plan: Plan) => plan.layers.reduce((sum, l) => sum + l.inputs * l.units + l.units, 0);
-
 /** The parameter-layout segments of a plan, in file order. */
 function segments(plan: Plan): { offset: number; length: number; what: string }[] {
   return plan.layers.flatMap((l) => [
@@ -88,6 +85,9 @@ function segments(plan: Plan): { offset: number; length: number; what: string }[
     { ...l.bias, what: `layer ${l.index} bias` },
   ]);
 }
+
+/** Floats one copy of the parameters takes in the file: the plan's segments, without their padding. */
+const compactCount = (plan: Plan) => segments(plan).reduce((sum, s) => sum + s.length, 0);
 
 export function encodeModelFile(plan: Plan, contents: ModelContents): Uint8Array {
   const { state, standardization, training } = contents;

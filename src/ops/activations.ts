@@ -68,5 +68,8 @@ export type ActivationName = keyof typeof ACTIVATIONS;
 export const ACTIVATION_NAMES = Object.keys(ACTIVATIONS) as ActivationName[];
 export type ActivationParams<N extends ActivationName> = ParamValues<(typeof ACTIVATIONS)[N]['params']>;
 
+/** Whether the activation's derivative is taken from the pre-activation z (so forward must keep z), not from the output. */
+export const readsPreActivation = (name: ActivationName): boolean => ACTIVATIONS[name].backward === 'preActivation';
+
 export const isActivationName = (name: unknown): name is ActivationName =>
   typeof name === 'string' && Object.hasOwn(ACTIVATIONS, name);

@@ -1,5 +1,5 @@
 // The op tables: every activation, loss and optimizer the engine knows, as data.
-export { ACTIVATIONS, ACTIVATION_NAMES, isActivationName, type ActivationEntry, type ActivationName } from './activations.js';
+export { ACTIVATIONS, ACTIVATION_NAMES, isActivationName, readsPreActivation, type ActivationEntry, type ActivationName } from './activations.js';
 export { LOSSES, LOSS_NAMES, isLossName, lossDelta, type Loss, type LossEntry, type LossName, type LossSpec, type OutputTransform } from './losses.js';
 export {
   OPTIMIZERS, OPTIMIZER_NAMES, MOMENT_SLOTS, isOptimizerName, momentCount, momentSlots, optimizerVariant,

@@ -1,5 +1,5 @@
 import { MATMUL_VARIANTS, matmulTile, type KernelKey, type MatmulEpilogue, type MatmulVariant } from '../../shaders/index.js';
-import { ACTIVATIONS } from '../ops/index.js';
+import { readsPreActivation } from '../ops/index.js';
 import type { Activation, Plan } from '../plan.js';
 import type { ProductShape } from './autotune.js';
 import type { Dims } from './dims.js';
@@ -31,12 +31,10 @@ export type LayerProducts = LayerOf<Product>;
 export const shapesOf = <T>(layer: LayerOf<T>): T[] => [layer.forward, layer.gradient, ...(layer.signal ? [layer.signal] : [])];
 export const productsOf = shapesOf<Product>;
 
-/** Whether the activation's derivative is taken from the pre-activation z rather than the output. */
-export const readsPreActivation = (activation: Activation) => ACTIVATIONS[activation.name].backward === 'preActivation';
 
 function shape(label: string, transposeA: boolean, transposeB: boolean, epilogue: MatmulEpilogue, activation: Activation, dims: Dims): ProductShape {
   // A forward product also stores z where the activation's derivative reads it.
-  const preActivation = epilogue === 'biasActivation' && readsPreActivation(activation) ? { preActivation: true } : {};
+  const preActivation = epilogue === 'biasActivation' && readsPreActivation(activation.name) ? { preActivation: true } : {};
   return { label, key: { kind: 'matmul', transposeA, transposeB, epilogue, activation: activation.name, ...preActivation }, dims: { ...dims, slope: activation.slope } };
 }
 

@@ -1,9 +1,9 @@
 import { hyperFields, LINEAR_WORKGROUP, reduceGroups, STEP_BYTES, type KernelKey } from '../../shaders/index.js';
-import { LOSSES, lossDelta, momentSlots, OPTIMIZERS, optimizerVariant, type Loss } from '../ops/index.js';
+import { LOSSES, lossDelta, momentSlots, OPTIMIZERS, optimizerVariant, readsPreActivation, type Loss } from '../ops/index.js';
 import type { ParameterView, Plan } from '../plan.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import type { Kernel } from './kernels.js';
-import { matmulGrid, readsPreActivation, type LayerProducts, type Product } from './products.js';
+import { matmulGrid, type LayerProducts, type Product } from './products.js';
 import { ceilDiv, FLOAT, type Bindings, type Dispatch, type GpuResources } from './resources.js';
 
 /*
@@ -20,7 +20,7 @@ function lossKeys(plan: Plan): Extract<KernelKey, { kind: 'loss' }>[] {
   // The loss kernel fuses the output activation's derivative when it is a function of the output; a
   // derivative that reads z runs after it (activationDerivative), so the loss kernel sees a linear output.
   const last = plan.layers[plan.layers.length - 1]!.activation;
-  const key = { kind: 'loss', loss: plan.loss.type, activation: readsPreActivation(last) ? 'linear' : last.name } as const;
+  const key = { kind: 'loss', loss: plan.loss.type, activation: readsPreActivation(last.name) ? 'linear' : last.name } as const;
   const classLabels = LOSSES[plan.loss.type].labels === 'classes';
   return [{ ...key, labels: false }, ...(classLabels ? [{ ...key, labels: true }] : [])];
 }
@@ -43,7 +43,7 @@ export function fixedKernelKeys(plan: Plan): KernelKey[] {
     ...(lossReduceKey.l2 ? [{ kind: 'sumSquares', l2Gradient: true } as const] : []),
     ...(lossReduceKey.l2 || optimizerKey.clip ? [{ kind: 'sumSquares', l2Gradient: false } as const] : []),
     ...(optimizerKey.clip ? [{ kind: 'sumPartials' } as const] : []),
-    ...lossKeys(plan), ...(readsPreActivation(last.activation) ? [{ kind: 'activationDerivative', activation: last.activation.name } as const] : []),
+    ...lossKeys(plan), ...(readsPreActivation(last.activation.name) ? [{ kind: 'activationDerivative', activation: last.activation.name } as const] : []),
     ...(transform === 'none' ? [] : [{ kind: 'outputTransform', transform } as const])];
 }
 
@@ -115,7 +115,7 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
   const zGrads = layers.map((l) => res.floats(batchSize * l.units, `layer ${l.index} dL/dz [batchSize, ${l.units}]`));
   // z of the layers whose activation's derivative reads it (gelu, silu), [batchSize, units]; the
   // backward pass gates with these instead of the outputs.
-  const preActivations = layers.map((l) => (readsPreActivation(l.activation)
+  const preActivations = layers.map((l) => (readsPreActivation(l.activation.name)
     ? res.floats(batchSize * l.units, `layer ${l.index} pre-activation [batchSize, ${l.units}]`) : undefined));
   const gates = layers.map((_, l) => preActivations[l] ?? layerOutputs[l]!);
   const rowLoss = res.floats(batchSize, 'row losses [batchSize]');

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { ACTIVATIONS as TABLE } from '../../src/ops/index.js';
+import { readsPreActivation } from '../../src/ops/index.js';
 import type { Activation } from '../../src/plan.js';
 
 /*
@@ -56,7 +56,7 @@ export function derivativeAt(z: number, a: Activation): number {
 }
 
 /** The value a kernel's derivative reads for pre-activation z (the op table's `backward`): f(z), or z itself. */
-export const gateOf = (z: number, a: Activation): number => (TABLE[a.name].backward === 'output' ? activate(z, a) : z);
+export const gateOf = (z: number, a: Activation): number => (readsPreActivation(a.name) ? z : activate(z, a));
 
 /** C = op(A)·op(B) in float64, plus Σ|a·b| per element, which bounds the float32 rounding error. */
 export function matmulOracle(a: Float32Array, b: Float32Array, m: number, n: number, k: number, tA: boolean, tB: boolean) {
