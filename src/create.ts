@@ -7,7 +7,7 @@ import { decodeModelFile } from './io/model-file.js';
 import { checkKeys } from './ops/index.js';
 import { parseTfjsArtifacts } from './io/tfjs.js';
 import { Network, type NetworkOrigin, type RestoreOptions } from './network.js';
-import { compilePlan, initialParameters, type Plan } from './plan.js';
+import { compilePlan, initialParameters, isDense, type Plan } from './plan.js';
 import { ReferenceBackend } from './reference/reference.js';
 import { BACKEND_CHOICES, describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossSpec, type NetworkSpec, type OptimizerSpec } from './spec.js';
 import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
@@ -193,7 +193,7 @@ export async function fromTfjsArtifacts(artifacts: unknown, options: TfjsImportO
   checkBackend(backend);
   const parameters = () => {
     const vector = new Float32Array(plan.parameterCount);
-    plan.layers.forEach((layer, l) => {
+    plan.layers.filter(isDense).forEach((layer, l) => {
       vector.set(model.weights[l]!.weights, layer.weights.offset);
       vector.set(model.weights[l]!.bias, layer.bias.offset);
     });

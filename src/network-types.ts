@@ -6,10 +6,30 @@ import type { BackendChoice, GpuWait } from './spec.js';
 /* The types of the Network's calls: their options and results (src/network.ts). */
 
 /** One dense layer's parameters: weights row-major [inputs][units], bias [units]. */
-export interface LayerWeights {
+/** A dense layer's parameters: weights [inputs, units] row-major, bias [units]. */
+export interface DenseWeights {
   weights: Float32Array;
   bias: Float32Array;
 }
+
+/** A layerNormalization layer's scale and offset [units]. */
+export interface LayerNormalizationWeights {
+  gamma: Float32Array;
+  beta: Float32Array;
+}
+
+/** A batchNormalization layer's scale and offset, and its moving statistics (not trained; updated by each step) [units]. */
+export interface BatchNormalizationWeights extends LayerNormalizationWeights {
+  movingMean: Float32Array;
+  movingVariance: Float32Array;
+}
+
+/** One entry of getWeights()/setWeights() per layer that has parameters (dropout has none), in layer order. */
+export type LayerWeights = DenseWeights | LayerNormalizationWeights | BatchNormalizationWeights;
+
+type AsInput<T> = { [K in keyof T]: ArrayLike<number> };
+/** What setWeights takes per entry: getWeights' entries, or the same keys holding arrays of numbers. */
+export type LayerWeightsInput = AsInput<DenseWeights> | AsInput<LayerNormalizationWeights> | AsInput<BatchNormalizationWeights>;
 
 export interface BatchInfo {
   epoch: number;

@@ -8,15 +8,17 @@ import { encodeModelFile } from './io/model-file.js';
 import { toTfjsArtifacts, type TfjsArtifacts } from './io/tfjs.js';
 import {
   FIT_OPTION_KEYS, RESTORE_OPTION_KEYS, type BackendFactory, type Evaluation, type FitOptions, type FitResult, type LayerWeights,
+  type LayerWeightsInput,
   type NetworkOrigin, type RestoreOptions, type SaveOptions,
 } from './network-types.js';
-import { checkKeys, LOSSES } from './ops/index.js';
-import { readView, viewOf, type ParameterView, type Plan } from './plan.js';
+import { checkKeys, LAYERS, LOSSES } from './ops/index.js';
+import { layerSegments, readView, viewOf, type LayerPlan, type ParameterView, type Plan } from './plan.js';
 import { describeValue, type BackendName } from './spec.js';
 import { firstNonFinite, SyncedState } from './synced-state.js';
 
 export type {
-  BackendFactory, BatchInfo, EpochInfo, Evaluation, FitOptions, FitResult, LayerWeights, NetworkOrigin, RestoreOptions, SaveOptions,
+  BackendFactory, BatchInfo, BatchNormalizationWeights, DenseWeights, EpochInfo, Evaluation, FitOptions, FitResult, LayerNormalizationWeights, LayerWeights,
+  LayerWeightsInput, NetworkOrigin, RestoreOptions, SaveOptions,
 } from './network-types.js';
 
 function requireEpochs(value: unknown): number {
@@ -137,20 +139,32 @@ export class Network {
     return { ...pair, x: this.standardized(pair.x) };
   }
 
-  /** One dense layer's { weights, bias } per layer, read from the device. */
+  /**
+   * One entry per layer that has parameters, in layer order, read from the device: dense
+   * { weights, bias }, layerNormalization { gamma, beta }, batchNormalization { gamma, beta,
+   * movingMean, movingVariance }.
+   */
   getWeights(): Promise<LayerWeights[]> {
     return this.calls.run('getWeights', async (impl) => {
       const params = await impl.getParameters();
-      return this.plan.layers.map((l) => ({ weights: readView(params, l.weights), bias: readView(params, l.bias) }));
+      return this.weightedLayers().map((l) => Object.fromEntries(Object.entries(layerSegments(l))
+        .map(([name, view]) => [name, readView(params, view)])) as unknown as LayerWeights);
     });
   }
 
-  /** Replaces every layer's weights and bias, and resets the optimizer state. */
-  setWeights(list: { weights: ArrayLike<number>; bias: ArrayLike<number> }[]): Promise<void> {
+  /** The layers getWeights has an entry for: those with parameters. */
+  private weightedLayers(): LayerPlan[] {
+    return this.plan.layers.filter((l) => Object.keys(LAYERS[l.kind].segments).length > 0);
+  }
+
+  /** Replaces every layer's parameters (getWeights' entries, as arrays of numbers or typed arrays), and resets the optimizer state. */
+  setWeights(list: readonly LayerWeightsInput[]): Promise<void> {
     return this.calls.run('setWeights', async (impl) => {
-      const { layers, parameterCount } = this.plan;
+      const layers = this.weightedLayers();
+      const { parameterCount } = this.plan;
       if (!Array.isArray(list) || list.length !== layers.length) {
-        throw new ShapeError(`setWeights needs ${layers.length} layers, got ${Array.isArray(list) ? list.length : typeof list}`);
+        throw new ShapeError(`setWeights needs ${layers.length} layers, got ${Array.isArray(list) ? list.length : typeof list}` +
+          ' (an entry per layer that has parameters)');
       }
       const params = new Float32Array(parameterCount);
       list.forEach((entry, i) => {
@@ -167,8 +181,12 @@ export class Network {
           const bad = firstNonFinite(target);
           if (bad >= 0) throw new ShapeError(`setWeights: layer ${i} ${what}[${bad}] is ${target[bad]}`);
         };
-        copy(entry?.weights, layer.weights, `weights [${layer.inputs}, ${layer.units}]`);
-        copy(entry.bias, layer.bias, `bias [${layer.units}]`);
+        const segments = layerSegments(layer);
+        if (typeof entry !== 'object' || entry === null) {
+          throw new ShapeError(`setWeights: layer ${i} must be { ${Object.keys(segments).join(', ')} } (${layer.kind}), got ${describeValue(entry)}`);
+        }
+        checkKeys(entry, Object.keys(segments), `setWeights layer ${i} (${layer.kind})`);
+        for (const [name, view] of Object.entries(segments)) copy((entry as Record<string, ArrayLike<number>>)[name], view, `${name} [${view.shape.join(', ')}]`);
       });
       await impl.setParameters(params);
       this.synced.replace({ parameters: params, moments: [], step: 0 }, 'setWeights()');

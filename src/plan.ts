@@ -1,7 +1,7 @@
 import { SpecError } from './errors.js';
 import {
-  ACTIVATION_NAMES, ACTIVATIONS, checkKeys, DENSE_PARAMS, describeValue, isActivationName, LOSSES, readParams,
-  type ActivationName, type Loss, type Optimizer,
+  ACTIVATION_NAMES, ACTIVATIONS, checkKeys, describeValue, isActivationName, isLayerKind, LAYER_KINDS, LAYERS, LOSSES, readParams,
+  type ActivationName, type LayerKind, type Loss, type Optimizer, type SegmentEntry,
 } from './ops/index.js';
 import { DEFAULT_BATCH_SIZE, NETWORK_SPEC_KEYS, normalizeLoss, normalizeOptimizer, requirePositiveInteger, type NetworkSpec } from './spec.js';
 import { mulberry32 } from './data/random.js';
@@ -29,12 +29,18 @@ export interface ParameterView {
   shape: readonly number[];
 }
 
-/** One dense layer followed by its activation: `output = activation(input · weights + bias)`. */
-export interface DenseLayerPlan {
+interface LayerBase {
   index: number;
+  /** Width of the layer's input, and of its output (the same but for dense layers). */
   inputs: number;
   units: number;
+  /** The activation after the layer's op (linear: none); a dense layer's is fused into its product. */
   activation: Activation;
+}
+
+/** One dense layer followed by its activation: `output = activation(input · weights + bias)`. */
+export interface DenseLayerPlan extends LayerBase {
+  kind: 'dense';
   /**
    * The L2 penalty on the weights (DENSE_PARAMS.l2; 0: none): the loss every step reports, and
    * evaluate's, gains l2·ΣW², and the weights' gradient 2·l2·W.
@@ -44,6 +50,49 @@ export interface DenseLayerPlan {
   weights: ParameterView;
   /** `bias` [units]. */
   bias: ParameterView;
+}
+
+/** Inverted dropout (training only): element e of the batch is kept where dropoutKeep(dropoutKey(seed, index, t), e, threshold). */
+export interface DropoutLayerPlan extends LayerBase {
+  kind: 'dropout';
+  rate: number;
+}
+
+/** Each row normalized over its `units` features: gamma·(x − mean)/√(var + ε) + beta. */
+export interface LayerNormalizationPlan extends LayerBase {
+  kind: 'layerNormalization';
+  epsilon: number;
+  gamma: ParameterView;
+  beta: ParameterView;
+}
+
+/** Each feature normalized over the batch (training) or by its moving statistics (inference). */
+export interface BatchNormalizationPlan extends LayerBase {
+  kind: 'batchNormalization';
+  momentum: number;
+  epsilon: number;
+  gamma: ParameterView;
+  beta: ParameterView;
+  /** Not trained: updated by each training step, after every trained segment (Plan.trainableCount). */
+  movingMean: ParameterView;
+  movingVariance: ParameterView;
+}
+
+export type LayerPlan = DenseLayerPlan | DropoutLayerPlan | LayerNormalizationPlan | BatchNormalizationPlan;
+
+/** The layer's named segments of the parameter vector, in LAYERS[kind].segments order (getWeights' entry). */
+export function layerSegments(layer: LayerPlan): Record<string, ParameterView> {
+  const record = layer as unknown as Record<string, ParameterView>;
+  return Object.fromEntries(Object.keys(LAYERS[layer.kind].segments).map((name) => [name, record[name]!]));
+}
+
+export const isDense = (layer: LayerPlan): layer is DenseLayerPlan => layer.kind === 'dense';
+
+/** The plan's layers where `what` handles dense and activation layers only; a SpecError naming the first other. */
+export function denseOnly(plan: Plan, what: string): DenseLayerPlan[] {
+  const other = plan.layers.find((layer) => !isDense(layer));
+  if (other) throw new SpecError(`${what} has no ${other.kind} layer (layers[${other.index}] of the plan); it takes dense and activation layers only`);
+  return plan.layers as DenseLayerPlan[];
 }
 
 /**
@@ -56,7 +105,8 @@ export interface Plan {
   inputSize: number;
   outputSize: number;
   batchSize: number;
-  layers: DenseLayerPlan[];
+  /** Every layer in order; each reads the output of the one before (the first, the input). */
+  layers: LayerPlan[];
   /**
    * The loss with its parameters. For binaryCrossEntropy the last layer is linear: its output is the
    * logit, and the sigmoid a spec may put after it is the loss's output transform (see compilePlan).
@@ -67,6 +117,11 @@ export interface Plan {
   seed: number;
   /** Length of the parameter vector in floats, segments padded (see PARAMETER_ALIGNMENT). */
   parameterCount: number;
+  /**
+   * Floats of the vector the optimizer updates: every trained segment lies in [0, trainableCount),
+   * every untrained one (moving statistics) after it. A multiple of PARAMETER_ALIGNMENT.
+   */
+  trainableCount: number;
   /** The widest layer (input included): activation buffers are sized batchSize × this. */
   maxWidth: number;
 }
@@ -89,15 +144,29 @@ function readActivation(name: ActivationName, layer: Record<string, unknown>, at
   return { name, slope: typeof parameter === 'boolean' ? Number(parameter) : parameter ?? 0 };
 }
 
-const LAYER_TYPES = ['dense', ...ACTIVATION_NAMES];
+const LAYER_TYPES = [...LAYER_KINDS, ...ACTIVATION_NAMES];
 
-type DenseShape = Omit<DenseLayerPlan, 'weights' | 'bias' | 'index'>;
+/** A layer before its segments are laid out: the plan places every trained segment before every untrained one. */
+type LayerShape = Record<string, unknown> & Omit<LayerBase, 'index'> & { kind: LayerKind };
 
-function compileLayers(inputSize: number, layers: unknown): DenseShape[] {
+/** A layer object's own parameters (LAYERS[kind].params), with an inline activation for every kind. */
+function compileLayer(kind: LayerKind, l: Record<string, unknown>, at: string, inputs: number): LayerShape {
+  const structural = kind === 'dense' ? ['type', 'units', 'activation'] : ['type', 'activation'];
+  const values = readParams(LAYERS[kind].params, l, at, structural);
+  const units = kind === 'dense' ? requirePositiveInteger(l.units, `${at}.units`) : inputs;
+  const activation = l.activation;
+  if (activation !== undefined && !isActivationName(activation)) {
+    throw new SpecError(`${at}.activation ${describeValue(activation)} is unknown; expected one of ${ACTIVATION_NAMES.join(', ')}`);
+  }
+  // `activation` on a layer is the activation layer written inline, with its defaults.
+  return { kind, ...values, inputs, units, activation: readActivation(activation ?? 'linear', { type: activation }, `${at}.activation`) };
+}
+
+function compileLayers(inputSize: number, layers: unknown): LayerShape[] {
   if (!Array.isArray(layers) || layers.length === 0) {
     throw new SpecError('layers must be a non-empty array such as [{ type: "dense", units: 10 }, { type: "sigmoid" }]');
   }
-  const dense: DenseShape[] = [];
+  const compiled: LayerShape[] = [];
   let activationSet = false;
   for (let i = 0; i < layers.length; i++) {
     const at = `layers[${i}]`;
@@ -105,28 +174,48 @@ function compileLayers(inputSize: number, layers: unknown): DenseShape[] {
     if (typeof layer !== 'object' || layer === null) throw new SpecError(`${at} must be an object, got ${describeValue(layer)}`);
     const l = layer as Record<string, unknown>;
     const type = l.type;
-    if (type === 'dense') {
-      const { l2 } = readParams(DENSE_PARAMS, l, at, ['type', 'units', 'activation']);
-      const units = requirePositiveInteger(l.units, `${at}.units`);
-      const inputs = dense.length === 0 ? inputSize : dense[dense.length - 1]!.units;
-      const activation = l.activation;
-      if (activation !== undefined && !isActivationName(activation)) {
-        throw new SpecError(`${at}.activation ${describeValue(activation)} is unknown; expected one of ${ACTIVATION_NAMES.join(', ')}`);
+    if (isLayerKind(type)) {
+      if (type !== 'dense' && compiled.length === 0) {
+        throw new SpecError(`${at}: a ${type} layer needs a dense layer before it (the first layer must be dense)`);
       }
-      // `activation` on a dense layer is the activation layer written inline, with its defaults.
-      dense.push({ inputs, units, activation: readActivation(activation ?? 'linear', { type: activation }, `${at}.activation`), l2 });
-      activationSet = activation !== undefined;
+      const inputs = compiled.length === 0 ? inputSize : compiled[compiled.length - 1]!.units;
+      compiled.push(compileLayer(type, l, at, inputs));
+      activationSet = l.activation !== undefined;
       continue;
     }
     if (!isActivationName(type)) {
       throw new SpecError(`${at}.type ${describeValue(type)} is unknown; expected one of ${LAYER_TYPES.join(', ')}`);
     }
-    if (dense.length === 0) throw new SpecError(`${at} is an activation (${describeValue(type)}) but no dense layer comes before it`);
+    if (compiled.length === 0) throw new SpecError(`${at} is an activation (${describeValue(type)}) but no dense layer comes before it`);
     if (activationSet) throw new SpecError(`${at}: two activations in a row; put a dense layer between them`);
-    dense[dense.length - 1]!.activation = readActivation(type, l, at);
+    compiled[compiled.length - 1]!.activation = readActivation(type, l, at);
     activationSet = true;
   }
-  return dense;
+  return compiled;
+}
+
+/**
+ * Lays out every layer's segments (LAYERS[kind].segments): the trained ones first, layer by layer,
+ * then the untrained ones, so the optimizer's range [0, trainableCount) holds exactly the trained.
+ */
+function layOut(shapes: LayerShape[]): { layers: LayerPlan[]; parameterCount: number; trainableCount: number } {
+  let offset = 0;
+  const layers = shapes.map((shape, index) => ({ ...shape, index })) as unknown as Record<string, unknown>[];
+  const place = (trained: boolean) => {
+    shapes.forEach((shape, l) => {
+      for (const [name, segment] of Object.entries(LAYERS[shape.kind].segments) as [string, SegmentEntry][]) {
+        if (segment.trained !== trained) continue;
+        const dims = segment.shape === 'matrix' ? [shape.inputs, shape.units] : [shape.units];
+        const length = dims.reduce((a, b) => a * b, 1);
+        layers[l]![name] = { offset, length, shape: dims } satisfies ParameterView;
+        offset = alignUp(offset + length);
+      }
+    });
+  };
+  place(true);
+  const trainableCount = offset;
+  place(false);
+  return { layers: layers as unknown as LayerPlan[], parameterCount: offset, trainableCount };
 }
 
 /**
@@ -138,7 +227,7 @@ function compileLayers(inputSize: number, layers: unknown): DenseShape[] {
  * for every z, and so is its gradient σ(z) − t (the sigmoid's derivative cancels into it). Both
  * specs compute the same function, so they compile to the same plan.
  */
-function foldOutputActivation(loss: Loss, last: DenseShape): void {
+function foldOutputActivation(loss: Loss, last: LayerShape): void {
   const rule = LOSSES[loss.type].outputActivation;
   switch (rule) {
     case 'any': return;
@@ -169,20 +258,11 @@ export function compilePlan(spec: NetworkSpec): Plan {
     throw new SpecError(`standardize must be true or false, got ${describeValue(spec.standardize)}`);
   }
 
-  let offset = 0;
-  const view = (shape: number[]): ParameterView => {
-    const length = shape.reduce((a, b) => a * b, 1);
-    const segment = { offset, length, shape };
-    offset = alignUp(offset + length);
-    return segment;
-  };
   const shapes = compileLayers(inputSize, spec.layers);
   foldOutputActivation(loss, shapes[shapes.length - 1]!);
-  const layers = shapes.map((layer, index) => ({
-    ...layer, index, weights: view([layer.inputs, layer.units]), bias: view([layer.units]),
-  }));
-  if (offset > MAX_PARAMETERS) {
-    throw new SpecError(`the network has ${offset} parameters; more than ${MAX_PARAMETERS} is not supported`);
+  const { layers, parameterCount, trainableCount } = layOut(shapes);
+  if (parameterCount > MAX_PARAMETERS) {
+    throw new SpecError(`the network has ${parameterCount} parameters; more than ${MAX_PARAMETERS} is not supported`);
   }
   const outputSize = layers[layers.length - 1]!.units;
   const { minOutputs } = LOSSES[loss.type];
@@ -201,7 +281,8 @@ export function compilePlan(spec: NetworkSpec): Plan {
     optimizer,
     standardize: spec.standardize ?? false,
     seed,
-    parameterCount: offset,
+    parameterCount,
+    trainableCount,
     maxWidth: Math.max(inputSize, ...layers.map((l) => l.units)),
   };
 }
@@ -215,16 +296,28 @@ export const viewOf = (vector: Float32Array, view: ParameterView): Float32Array 
 /**
  * Initial parameters from the seed, identical on every backend. Weights are uniform in ±limit:
  * He (limit √(6/in)) before ReLU-like activations, Glorot (limit √(6/(in+out))) before the others
- * (ACTIVATIONS[name].init), so the variance of the signal stays near 1 through the layer. Biases start at 0.
+ * (ACTIVATIONS[name].init), so the variance of the signal stays near 1 through the layer. The other
+ * segments start as LAYERS[kind].segments says: biases, beta and moving means at 0, gamma and moving variances at 1.
  */
 export function initialParameters(plan: Plan): Float32Array {
   const params = new Float32Array(plan.parameterCount);
   const random = mulberry32(plan.seed);
   for (const layer of plan.layers) {
-    const he = ACTIVATIONS[layer.activation.name].init === 'he';
-    const limit = Math.sqrt(6 / (he ? layer.inputs : layer.inputs + layer.units));
-    const weights = viewOf(params, layer.weights);
-    for (let i = 0; i < weights.length; i++) weights[i] = (2 * random() - 1) * limit;
+    const segments = layerSegments(layer);
+    for (const [name, segment] of Object.entries(LAYERS[layer.kind].segments) as [string, SegmentEntry][]) {
+      const values = viewOf(params, segments[name]!);
+      switch (segment.init) {
+        case 'zeros': break;
+        case 'ones': values.fill(1); break;
+        case 'glorotOrHe': {
+          const he = ACTIVATIONS[layer.activation.name].init === 'he';
+          const limit = Math.sqrt(6 / (he ? layer.inputs : layer.inputs + layer.units));
+          for (let i = 0; i < values.length; i++) values[i] = (2 * random() - 1) * limit;
+          break;
+        }
+        default: segment.init satisfies never;
+      }
+    }
   }
   return params;
 }

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SNN } from '../src/compat/index.js';
-import { createNetwork, ShapeError, SpecError } from '../src/index.js';
+import { createNetwork, ShapeError, SpecError, type DenseWeights } from '../src/index.js';
 
 // Two blobs in 2-D, one-hot labels: 10 rows, so batches of 4 leave a partial batch of 2.
 const FEATURES = Array.from({ length: 10 }, (_, r) => [(r % 2 ? 2 : -2) + Math.sin(r) * 0.5, (r % 2 ? 1 : -1) + Math.cos(r) * 0.5]);
@@ -71,9 +71,9 @@ describe('SNN, the seed\'s API', () => {
     const snn = SNN({ trainFeatures: FEATURES, trainLabels: LABELS, layers: [], learningRate: lr, batchSize: 10,
       printCost: false, backend: 'reference' });
     const net = await snn.network;
-    const [{ weights: w0, bias: b0 }] = await net.getWeights();
+    const [{ weights: w0, bias: b0 }] = await net.getWeights() as DenseWeights[];
     await snn.train(1);
-    const [{ weights: w1, bias: b1 }] = await net.getWeights();
+    const [{ weights: w1, bias: b1 }] = await net.getWeights() as DenseWeights[];
     const rows = FEATURES.length;
     const expectedW = Array.from(w0!, Number);
     const expectedB = Array.from(b0!, Number);

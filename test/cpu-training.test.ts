@@ -49,7 +49,7 @@ async function trace(spec: NetworkSpec) {
   losses.push(...(await net.fit(x, y, { epochs: 1 })).loss);
   losses.push((await net.evaluate(x, y)).loss);
   const predictions = Array.from(await net.predict(x));
-  const weights = (await net.getWeights()).flatMap((l) => [...l.weights, ...l.bias]);
+  const weights = (await net.getWeights()).flatMap((l) => Object.values(l).flatMap((v: Float32Array) => [...v]));
   const info = net.deviceInfo;
   net.dispose();
   return { losses, weights, predictions, info };

@@ -21,7 +21,7 @@ const spec: NetworkSpec = {
   backend: 'webgpu',
 };
 
-const plain = (layers: LayerWeights[]) => layers.map((l) => [...l.weights, ...l.bias]);
+const plain = (layers: LayerWeights[]) => layers.map((l) => Object.values(l).flatMap((v: Float32Array) => [...v]));
 
 async function newDevice(): Promise<GPUDevice> {
   const adapter = await requestAdapter();

@@ -20,7 +20,7 @@ const unstable = (backend: NetworkSpec['backend'], learningRate = 5): NetworkSpe
   backend,
 });
 
-const plain = (layers: LayerWeights[]) => layers.map((l) => [...l.weights, ...l.bias]);
+const plain = (layers: LayerWeights[]) => layers.map((l) => Object.values(l).flatMap((v: Float32Array) => [...v]));
 
 async function rejection(promise: Promise<unknown>): Promise<DivergenceError> {
   const error = await promise.then(() => undefined, (e: unknown) => e);

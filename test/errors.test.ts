@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { OPTIMIZER_NAMES } from '../src/ops/index.js';
 import {
   BackpropError, createNetwork, DeviceError, DisposedError, fromTfjsArtifacts, ModelFileError, ShapeError, SpecError,
-  type LayerWeights, type MatrixInput, type Network, type NetworkSpec,
+  type DenseWeights, type LayerWeights, type MatrixInput, type Network, type NetworkSpec,
 } from '../src/index.js';
 
 type ErrorClass = typeof SpecError | typeof ShapeError | typeof DeviceError | typeof DisposedError | typeof ModelFileError;
@@ -95,7 +95,7 @@ function dataSpec(backend: Backend, task: Task = TASKS.regression): NetworkSpec 
   };
 }
 
-const plainArrays = (layers: LayerWeights[]) => layers.map((l) => ({ weights: Array.from(l.weights), bias: Array.from(l.bias) }));
+const plainArrays = (layers: LayerWeights[]) => (layers as DenseWeights[]).map((l) => ({ weights: Array.from(l.weights), bias: Array.from(l.bias) }));
 
 /**
  * The same valid calls on both networks must give bit-identical losses, weights and predictions,
@@ -460,7 +460,7 @@ const SET_WEIGHTS_CASES: [string, () => unknown, Fragment[]][] = [
   ['layer 1 weights one long', () => withLayer(exactWeights(), 1, { weights: new Array(9).fill(0) }), ['layer 1 weights [4, 2]', 'needs 8 values, got 9']],
   ['layer 1 bias of the wrong length', () => withLayer(exactWeights(), 1, { bias: [1, 2, 3] }), ['layer 1 bias [2]', 'needs 2 values, got 3']],
   ['layer 0 bias missing', () => withLayer(exactWeights(), 0, { bias: undefined }), ['layer 0 bias [4]', 'got none']],
-  ['a null layer', () => [null, exactWeights()[1]], ['layer 0 weights', 'got none']],
+  ['a null layer', () => [null, exactWeights()[1]], ['layer 0 must be { weights, bias } (dense), got null']],
   ['NaN in layer 1 weights (layer 0 valid, so nothing partial may land)', () => {
     const list = exactWeights();
     list[1]!.weights[5] = NaN;
@@ -495,7 +495,7 @@ describe.each(BACKENDS)('setWeights on a %s network', (backend) => {
 
       const wanted = exactWeights();
       await net.setWeights(wanted);
-      const got = await net.getWeights();
+      const got = await net.getWeights() as DenseWeights[];
       expect(got).toHaveLength(2);
       got.forEach((layer, i) => {
         expect(layer.weights).toBeInstanceOf(Float32Array);
@@ -593,7 +593,7 @@ describe('fromTfjsArtifacts refuses a kernel_regularizer it cannot train with a 
     // Keras's L2 and TF.js's L1L2 with l1 0 import as the l2 they hold.
     for (const accepted of [{ class_name: 'L2', config: { l2: 0.02 } }, { class_name: 'L1L2', config: { l1: 0, l2: 0.02 } }]) {
       const imported = await fromTfjsArtifacts(await withRegularizer(accepted), { backend: 'reference' });
-      expect(imported.plan.layers.map((l) => l.l2)).toEqual([0.02, 0]);
+      expect(imported.plan.layers.map((l) => l.kind === 'dense' && l.l2)).toEqual([0.02, 0]);
       imported.dispose();
     }
   });

@@ -1,4 +1,4 @@
-import type { LayerWeights } from '../../src/index.js';
+import type { DenseWeights } from '../../src/index.js';
 import { erf } from '../../src/reference/reference.js';
 import type { Architecture, HiddenLayer } from '../cases.js';
 
@@ -8,7 +8,7 @@ import type { Architecture, HiddenLayer } from '../cases.js';
  * identity. Plain loops, a row at a time, as the math reads: it shares nothing with the runners it
  * judges but our reference's float64 erf (JavaScript has none).
  */
-export function float64Loss(sizes: number[], architecture: Architecture, weights: LayerWeights[], x: Float32Array, y: Float32Array): number {
+export function float64Loss(sizes: number[], architecture: Architecture, weights: DenseWeights[], x: Float32Array, y: Float32Array): number {
   const inputs = sizes[0]!;
   const outputs = sizes[sizes.length - 1]!;
   const rows = x.length / inputs;
@@ -26,7 +26,7 @@ export function float64Loss(sizes: number[], architecture: Architecture, weights
 }
 
 /** a·W + b for one row; W is [inputs, units], row-major. */
-function dense(a: number[], { weights, bias }: LayerWeights, units: number): number[] {
+function dense(a: number[], { weights, bias }: DenseWeights, units: number): number[] {
   const z = Array.from(bias, Number);
   a.forEach((value, i) => {
     for (let j = 0; j < units; j++) z[j]! += value * weights[i * units + j]!;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createNetwork, type BackendName, type LayerWeights, type Network, type NetworkSpec } from '../../src/index.js';
+import { createNetwork, type BackendName, type DenseWeights, type Network, type NetworkSpec } from '../../src/index.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
 import {
   architectureOf, caseRows, matmulFlops, SEED, TRAINING, trainingData,
@@ -104,11 +104,11 @@ function memoize<T>(key: string, make: () => Promise<T>): Promise<T> {
 }
 
 /** Our initial weights for these sizes (TRAINING's network's), which every runner starts from, whatever the architecture. */
-export function initialWeights(sizes: number[]): Promise<LayerWeights[]> {
+export function initialWeights(sizes: number[]): Promise<DenseWeights[]> {
   return memoize(`weights ${sizes.join('-')}`, async () => {
     const net = await createOurNetwork(networkSpec('cpu', sizes, 1));
     try {
-      return await net.getWeights();
+      return await net.getWeights() as DenseWeights[];
     } finally {
       net.dispose();
     }

@@ -2,7 +2,7 @@ import type { DeviceInfo, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
 import { HostBackend } from '../host.js';
 import { LOSSES, MOMENT_SLOTS, momentSlots, optimizerVariant, readsPreActivation } from '../ops/index.js';
-import { viewOf, type Activation, type Plan } from '../plan.js';
+import { denseOnly, viewOf, type Activation, type Plan } from '../plan.js';
 import { chooseKernels, type CpuKernelChoice } from './choose.js';
 import type { CpuKernels } from './kernels.js';
 
@@ -77,6 +77,7 @@ export class CpuBackend extends HostBackend {
     this.kernels = kernels;
     const [params, grads, ...others] = bufferLengths(plan).map((length) => kernels.allocate(length));
     const count = plan.layers.length;
+    const dense = denseOnly(plan, 'the CPU backend');
     this.params = params!;
     this.params.set(initial);
     this.grads = grads!;
@@ -87,10 +88,10 @@ export class CpuBackend extends HostBackend {
     this.preActivations = rest.slice(2 * count, 3 * count).map((buffer, l) => (readsPreActivation(plan.layers[l]!.activation.name) ? buffer : undefined));
     this.gates = this.layerOutputs.map((output, l) => this.preActivations[l] ?? output);
     [this.probabilities, this.batchInput, this.batchTarget] = rest.slice(3 * count) as [Float32Array, Float32Array, Float32Array];
-    this.weights = plan.layers.map((l) => viewOf(this.params, l.weights));
-    this.bias = plan.layers.map((l) => viewOf(this.params, l.bias));
-    this.weightGrads = plan.layers.map((l) => viewOf(this.grads, l.weights));
-    this.biasGrads = plan.layers.map((l) => viewOf(this.grads, l.bias));
+    this.weights = dense.map((l) => viewOf(this.params, l.weights));
+    this.bias = dense.map((l) => viewOf(this.params, l.bias));
+    this.weightGrads = dense.map((l) => viewOf(this.grads, l.weights));
+    this.biasGrads = dense.map((l) => viewOf(this.grads, l.bias));
   }
 
   async getParameters(): Promise<Float32Array> {
@@ -150,14 +151,15 @@ export class CpuBackend extends HostBackend {
   /** Σ_layers l2·ΣW², the L2 penalties the reported loss includes (Keras: evaluate's too). */
   private penalty(): number {
     let penalty = 0;
-    this.plan.layers.forEach((layer, l) => {
+    denseOnly(this.plan, 'the CPU backend').forEach((layer, l) => {
       if (layer.l2 > 0) penalty += layer.l2 * this.kernels.sumOfSquares(this.weights[l]!);
     });
     return penalty;
   }
 
   protected step(x: Float32Array, y: Targets, rows: number): number {
-    const { layers, optimizer } = this.plan;
+    const { optimizer } = this.plan;
+    const layers = denseOnly(this.plan, 'the CPU backend');
     const loss = this.outputLoss(this.forward(x, rows), y, rows) + this.penalty();
     for (let l = layers.length - 1; l >= 0; l--) {
       const layer = layers[l]!;

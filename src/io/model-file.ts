@@ -2,19 +2,21 @@ import type { TrainingState } from '../backend.js';
 import { momentCount } from '../ops/index.js';
 import type { Standardization } from '../data/standardize.js';
 import { BackpropError, ModelFileError } from '../errors.js';
-import { compilePlan, type Plan } from '../plan.js';
-import { ACTIVATIONS, LOSSES } from '../ops/index.js';
+import { compilePlan, layerSegments, type Plan } from '../plan.js';
+import { ACTIVATIONS, LAYERS, LOSSES, type ParamTable } from '../ops/index.js';
 import type { LayerSpec, NetworkSpec } from '../spec.js';
 
 /*
- * The model file, version 1. Little-endian throughout:
+ * The model file, version 2. Little-endian throughout:
  *
  *   magic      8 bytes   89 57 47 42 50 0D 0A 1A  ("\x89WGBP\r\n\x1a": binary, and line-ending damage shows)
- *   version    u32       1
+ *   version    u32       2 (1: the same layout; its specs hold only dense and activation layers)
  *   headerSize u32       bytes of the JSON header
  *   header     JSON      { spec, standardization: boolean, training: { step, moments, shuffleDraws } | null }
  *   padding    0–3 zero bytes, so the floats start on a multiple of 4
- *   floats     f32 × n   per dense layer its weights [inputs, units] row-major then its bias [units];
+ *   floats     f32 × n   per layer its segments in LAYERS[kind].segments order: dense weights [inputs, units]
+ *                        row-major then bias [units]; layerNormalization gamma, beta [units];
+ *                        batchNormalization gamma, beta, movingMean, movingVariance [units];
  *                        then mean [inputSize] and std [inputSize] when standardization is true;
  *                        then each optimizer moment the settings use (momentSlots, in slot order), in the
  *                        same per-layer order, when training is given
@@ -25,7 +27,9 @@ import type { LayerSpec, NetworkSpec } from '../spec.js';
  */
 
 const MAGIC = Uint8Array.of(0x89, 0x57, 0x47, 0x42, 0x50, 0x0d, 0x0a, 0x1a);
-export const MODEL_FILE_VERSION = 1;
+export const MODEL_FILE_VERSION = 2;
+/** The versions this build reads: version 1 files are version 2 files of dense and activation layers only. */
+const READABLE_VERSIONS = [1, 2];
 const PREFIX_BYTES = MAGIC.length + 8;
 const CHECKSUM_BYTES = 4;
 /** A header describes a few dozen layers in a few kB; past 1 MiB it is not a header. */
@@ -51,8 +55,12 @@ export interface ModelContents {
 export function specOf(plan: Plan): NetworkSpec {
   const layers: LayerSpec[] = [];
   for (const layer of plan.layers) {
-    // l2 only where set, so a file of an unpenalised network reads as it always has.
-    layers.push(layer.l2 > 0 ? { type: 'dense', units: layer.units, l2: layer.l2 } : { type: 'dense', units: layer.units });
+    // Parameters only where they differ from the defaults, so a file of a plain network reads as it always has.
+    const defaults = LAYERS[layer.kind].params as ParamTable;
+    const values = layer as unknown as Record<string, number>;
+    const params = Object.fromEntries(Object.keys(defaults).filter((name) => values[name] !== (defaults[name] as { default?: number }).default)
+      .map((name) => [name, values[name]]));
+    layers.push({ type: layer.kind, ...(layer.kind === 'dense' ? { units: layer.units } : {}), ...params } as LayerSpec);
     const { name, slope } = layer.activation;
     // The activation's one parameter, if it has one, under its table name (leakyRelu's slope).
     const [parameter] = Object.entries(ACTIVATIONS[name].params);
@@ -80,10 +88,7 @@ function crc32(bytes: Uint8Array, end: number): number {
 
 /** The parameter-layout segments of a plan, in file order. */
 function segments(plan: Plan): { offset: number; length: number; what: string }[] {
-  return plan.layers.flatMap((l) => [
-    { ...l.weights, what: `layer ${l.index} weights` },
-    { ...l.bias, what: `layer ${l.index} bias` },
-  ]);
+  return plan.layers.flatMap((l) => Object.entries(layerSegments(l)).map(([name, view]) => ({ ...view, what: `layer ${l.index} ${name}` })));
 }
 
 /** Floats one copy of the parameters takes in the file: the plan's segments, without their padding. */
@@ -154,8 +159,8 @@ export function decodeModelFile(input: unknown, options: DecodeOptions = {}): { 
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(MAGIC.length, true);
-  if (version !== MODEL_FILE_VERSION) {
-    throw new ModelFileError(`the model file has format version ${version}; this build reads version ${MODEL_FILE_VERSION}`);
+  if (!READABLE_VERSIONS.includes(version)) {
+    throw new ModelFileError(`the model file has format version ${version}; this build reads versions ${READABLE_VERSIONS.join(' and ')}`);
   }
   const headerSize = view.getUint32(MAGIC.length + 4, true);
   if (headerSize > MAX_HEADER_BYTES || PREFIX_BYTES + headerSize + CHECKSUM_BYTES > bytes.length) {
@@ -235,7 +240,7 @@ function planOf(spec: Record<string, unknown>, options: DecodeOptions): Plan {
     throw new ModelFileError(`the model file describes an invalid network: ${cause.message}`);
   }
   if (plan.layers.length > MAX_LAYERS) {
-    throw new ModelFileError(`the model file describes ${plan.layers.length} dense layers; at most ${MAX_LAYERS} are read`);
+    throw new ModelFileError(`the model file describes ${plan.layers.length} layers; at most ${MAX_LAYERS} are read`);
   }
   const batchFloats = plan.batchSize * (plan.inputSize + plan.layers.reduce((sum, l) => sum + l.units, 0));
   if (options.batchSize === undefined && batchFloats > MAX_BATCH_FLOATS) {

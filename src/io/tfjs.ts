@@ -1,7 +1,7 @@
 import type { Standardization } from '../data/standardize.js';
 import { ModelFileError, SpecError } from '../errors.js';
 import { ACTIVATION_NAMES, ACTIVATIONS, LOSSES } from '../ops/index.js';
-import { readView, type Activation, type Plan } from '../plan.js';
+import { denseOnly, readView, type Activation, type Plan } from '../plan.js';
 import { describeValue, type LayerSpec, type LossName } from '../spec.js';
 
 /*
@@ -76,12 +76,13 @@ export function toTfjsArtifacts(plan: Plan, parameters: Float32Array, standardiz
   const values: Float32Array[] = [];
   // The loss's output transform (softmax, sigmoid) is part of the TF.js model: it predicts what predict() gives.
   const transform = LOSSES[plan.loss.type].outputTransform;
-  plan.layers.forEach((layer, l) => {
+  const dense = denseOnly(plan, 'the TF.js export');
+  dense.forEach((layer, l) => {
     const name = `dense_${l + 1}`;
     const kernel = readView(parameters, layer.weights);
     const bias = readView(parameters, layer.bias);
     if (l === 0 && standardization) foldStandardization(kernel, bias, layer.units, standardization);
-    const last = l === plan.layers.length - 1;
+    const last = l === dense.length - 1;
     const { name: activation, slope } = layer.activation;
     // As the last Dense layer's activation where it is linear (always so for binaryCrossEntropy), else as a layer after it.
     const transformHere = last && transform !== 'none' && activation === 'linear';

@@ -5,5 +5,8 @@ export {
   OPTIMIZERS, OPTIMIZER_NAMES, MOMENT_SLOTS, isOptimizerName, momentCount, momentSlots, optimizerVariant,
   type Optimizer, type OptimizerEntry, type OptimizerName, type OptimizerVariant,
 } from './optimizers.js';
-export { DENSE_PARAMS } from './layers.js';
+export {
+  DENSE_PARAMS, LAYERS, LAYER_KINDS, dropoutKeep, dropoutKey, dropoutThreshold, hash32, isLayerKind,
+  type LayerEntry, type LayerKind, type SegmentEntry, type SegmentInit,
+} from './layers.js';
 export { checkKeys, closest, describeRange, describeValue, readParam, readParams, type NumberParam, type ParamSpec, type ParamTable } from './params.js';

@@ -1,8 +1,11 @@
 import type { DeviceInfo, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
 import { HostBackend } from '../host.js';
-import type { Activation, DenseLayerPlan, Plan } from '../plan.js';
-import { LOSSES, MOMENT_SLOTS, momentSlots, optimizerVariant, type Loss, type Optimizer } from '../ops/index.js';
+import { layerSegments, type Activation, type Plan } from '../plan.js';
+import {
+  dropoutKeep, dropoutKey, dropoutThreshold, LAYERS, LOSSES, MOMENT_SLOTS, momentSlots, optimizerVariant,
+  type Loss, type Optimizer, type SegmentEntry,
+} from '../ops/index.js';
 
 /*
  * The oracle: a direct transcription of the math, in float64, written to be obviously right rather
@@ -153,84 +156,217 @@ export function referenceLoss(loss: Loss, output: Matrix, targets: Targets, rows
   return { loss: total, grad };
 }
 
+/** How a forward pass runs: training (dropout drawn for optimizer step `step`, batch statistics) or inference. */
+export interface ReferenceMode {
+  training: boolean;
+  /** The optimizer step this pass trains for (t, counted from 1): it draws the dropout masks. */
+  step: number;
+}
+
+const INFERENCE: ReferenceMode = { training: false, step: 0 };
+
 interface ForwardPass {
   /** inputs[l]: the input of layer l [rows, inputs]; inputs[L] is the network's output. */
   inputs: Matrix[];
-  /** preActivations[l]: z of layer l [rows, units]. */
+  /** preActivations[l]: z of layer l [rows, units], before its activation. */
   preActivations: Matrix[];
+  /** Normalization layers: x̂ [rows, units], and 1/√(var + ε) per row (layer) or per feature (batch). */
+  normalized: (Matrix | undefined)[];
+  inverseDeviation: (Matrix | undefined)[];
+  /** Batch normalization in training: the batch's mean and biased variance per feature. */
+  batchStatistics: ({ mean: Matrix; variance: Matrix } | undefined)[];
 }
 
-function forward(params: Float64Array, layers: DenseLayerPlan[], x: ArrayLike<number>, rows: number): ForwardPass {
-  const inputs: Matrix[] = [Float64Array.from({ length: rows * layers[0]!.inputs }, (_, i) => x[i]!)];
-  const preActivations: Matrix[] = [];
-  for (const layer of layers) {
-    const input = inputs[inputs.length - 1]!;
-    const z = new Float64Array(rows * layer.units);
-    const y = new Float64Array(rows * layer.units);
-    for (let r = 0; r < rows; r++) {
-      for (let u = 0; u < layer.units; u++) {
-        let sum = params[layer.bias.offset + u]!;
-        for (let i = 0; i < layer.inputs; i++) {
-          sum += input[r * layer.inputs + i]! * params[layer.weights.offset + i * layer.units + u]!;
+/** Mean and biased variance of `count` values at start, start + stride, … */
+function moments(values: Matrix, start: number, stride: number, count: number): { mean: number; variance: number } {
+  let mean = 0;
+  for (let i = 0; i < count; i++) mean += values[start + i * stride]! / count;
+  let variance = 0;
+  for (let i = 0; i < count; i++) variance += (values[start + i * stride]! - mean) ** 2 / count;
+  return { mean, variance };
+}
+
+function forward(params: Float64Array, plan: Plan, x: ArrayLike<number>, rows: number, mode: ReferenceMode): ForwardPass {
+  const pass: ForwardPass = {
+    inputs: [Float64Array.from({ length: rows * plan.inputSize }, (_, i) => x[i]!)],
+    preActivations: [], normalized: [], inverseDeviation: [], batchStatistics: [],
+  };
+  for (const layer of plan.layers) {
+    const input = pass.inputs[pass.inputs.length - 1]!;
+    const { inputs, units } = layer;
+    const z = new Float64Array(rows * units);
+    let normalized: Matrix | undefined;
+    let inverseDeviation: Matrix | undefined;
+    let statistics: { mean: Matrix; variance: Matrix } | undefined;
+    switch (layer.kind) {
+      case 'dense':
+        for (let r = 0; r < rows; r++) {
+          for (let u = 0; u < units; u++) {
+            let sum = params[layer.bias.offset + u]!;
+            for (let i = 0; i < inputs; i++) sum += input[r * inputs + i]! * params[layer.weights.offset + i * units + u]!;
+            z[r * units + u] = sum;
+          }
         }
-        z[r * layer.units + u] = sum;
-        y[r * layer.units + u] = activate(sum, layer.activation);
+        break;
+      case 'dropout': {
+        const key = dropoutKey(plan.seed, layer.index, mode.step);
+        const threshold = dropoutThreshold(layer.rate);
+        for (let i = 0; i < rows * units; i++) {
+          z[i] = !mode.training ? input[i]! : dropoutKeep(key, i, threshold) ? input[i]! / (1 - layer.rate) : 0;
+        }
+        break;
       }
+      case 'layerNormalization':
+        normalized = new Float64Array(rows * units);
+        inverseDeviation = new Float64Array(rows);
+        for (let r = 0; r < rows; r++) {
+          const { mean, variance } = moments(input, r * units, 1, units);
+          inverseDeviation[r] = 1 / Math.sqrt(variance + layer.epsilon);
+          for (let j = 0; j < units; j++) {
+            const i = r * units + j;
+            normalized[i] = (input[i]! - mean) * inverseDeviation[r]!;
+            z[i] = params[layer.gamma.offset + j]! * normalized[i]! + params[layer.beta.offset + j]!;
+          }
+        }
+        break;
+      case 'batchNormalization':
+        normalized = new Float64Array(rows * units);
+        inverseDeviation = new Float64Array(units);
+        if (mode.training) statistics = { mean: new Float64Array(units), variance: new Float64Array(units) };
+        for (let j = 0; j < units; j++) {
+          const { mean, variance } = mode.training
+            ? moments(input, j, units, rows)
+            : { mean: params[layer.movingMean.offset + j]!, variance: params[layer.movingVariance.offset + j]! };
+          if (statistics) [statistics.mean[j], statistics.variance[j]] = [mean, variance];
+          inverseDeviation[j] = 1 / Math.sqrt(variance + layer.epsilon);
+          for (let r = 0; r < rows; r++) {
+            const i = r * units + j;
+            normalized[i] = (input[i]! - mean) * inverseDeviation[j]!;
+            z[i] = params[layer.gamma.offset + j]! * normalized[i]! + params[layer.beta.offset + j]!;
+          }
+        }
+        break;
+      default: layer satisfies never;
     }
-    preActivations.push(z);
-    inputs.push(y);
+    pass.preActivations.push(z);
+    pass.inputs.push(z.map((v) => activate(v, layer.activation)));
+    pass.normalized.push(normalized);
+    pass.inverseDeviation.push(inverseDeviation);
+    pass.batchStatistics.push(statistics);
   }
-  return { inputs, preActivations };
+  return pass;
 }
 
 /** The layers' L2 penalties, Σ_layers l2·ΣW² (weights only, never biases). */
 export function referencePenalty(plan: Plan, params: Float64Array): number {
   let penalty = 0;
-  for (const { l2, weights } of plan.layers) {
+  for (const layer of plan.layers) {
+    if (layer.kind !== 'dense') continue;
+    const { l2, weights } = layer;
     for (let i = weights.offset; i < weights.offset + weights.length; i++) penalty += l2 * params[i]! ** 2;
   }
   return penalty;
 }
 
-/** Loss (the L2 penalties included) and the gradient of every parameter (plan layout) for one batch. */
-export function referenceGradient(plan: Plan, params: Float64Array, x: ArrayLike<number>, y: Targets, rows: number) {
-  const { inputs, preActivations } = forward(params, plan.layers, x, rows);
+/**
+ * dL/dx of a normalization from dL/dx̂, where x̂ = (x − mean)·s over `count` values at start,
+ * start + stride, …: s·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)).
+ */
+function normalizationInputGradient(normalizedGrad: Matrix, normalized: Matrix, s: number, start: number, stride: number,
+  count: number, into: Matrix): void {
+  let meanGrad = 0;
+  let meanProduct = 0;
+  for (let i = 0; i < count; i++) {
+    const e = start + i * stride;
+    meanGrad += normalizedGrad[e]! / count;
+    meanProduct += normalizedGrad[e]! * normalized[e]! / count;
+  }
+  for (let i = 0; i < count; i++) {
+    const e = start + i * stride;
+    into[e] = s * (normalizedGrad[e]! - meanGrad - normalized[e]! * meanProduct);
+  }
+}
+
+/**
+ * Loss (the L2 penalties included) and the gradient of every parameter (plan layout) for one batch,
+ * in training mode for optimizer step `step`; with the batch normalization layers' batch statistics.
+ */
+export function referenceGradient(plan: Plan, params: Float64Array, x: ArrayLike<number>, y: Targets, rows: number, step = 1) {
+  const pass = forward(params, plan, x, rows, { training: true, step });
+  const { inputs, preActivations } = pass;
   const { loss, grad } = referenceLoss(plan.loss, inputs[inputs.length - 1]!, y, rows, plan.outputSize);
   const gradients = new Float64Array(plan.parameterCount);
   let outputGrad = grad; // dL/d(output of the current layer) [rows, units]
   for (let l = plan.layers.length - 1; l >= 0; l--) {
     const layer = plan.layers[l]!;
     const input = inputs[l]!;
+    const { inputs: width, units } = layer;
     // dL/dz = dL/dy · f'(z)
     const zGrad = outputGrad.map((g, i) => g * activationDerivative(preActivations[l]![i]!, layer.activation));
-    const inputGrad = new Float64Array(rows * layer.inputs);
-    for (let r = 0; r < rows; r++) {
-      for (let u = 0; u < layer.units; u++) {
-        const g = zGrad[r * layer.units + u]!;
-        gradients[layer.bias.offset + u] += g;
-        for (let i = 0; i < layer.inputs; i++) {
-          // dW = inputᵀ · dZ, summed over the batch; dInput = dZ · Wᵀ (weights before the update)
-          gradients[layer.weights.offset + i * layer.units + u] += input[r * layer.inputs + i]! * g;
-          inputGrad[r * layer.inputs + i] += g * params[layer.weights.offset + i * layer.units + u]!;
+    const inputGrad = new Float64Array(rows * width);
+    switch (layer.kind) {
+      case 'dense': {
+        for (let r = 0; r < rows; r++) {
+          for (let u = 0; u < units; u++) {
+            const g = zGrad[r * units + u]!;
+            gradients[layer.bias.offset + u] += g;
+            for (let i = 0; i < width; i++) {
+              // dW = inputᵀ · dZ, summed over the batch; dInput = dZ · Wᵀ (weights before the update)
+              gradients[layer.weights.offset + i * units + u] += input[r * width + i]! * g;
+              inputGrad[r * width + i] += g * params[layer.weights.offset + i * units + u]!;
+            }
+          }
         }
+        // d(l2·ΣW²)/dW = 2·l2·W
+        const { offset, length } = layer.weights;
+        for (let i = offset; i < offset + length; i++) gradients[i] += 2 * layer.l2 * params[i]!;
+        break;
       }
+      case 'dropout': {
+        // z = x·keep/(1 − rate), so dx = dz·keep/(1 − rate), the same mask drawn again.
+        const key = dropoutKey(plan.seed, layer.index, step);
+        const threshold = dropoutThreshold(layer.rate);
+        for (let i = 0; i < rows * units; i++) inputGrad[i] = dropoutKeep(key, i, threshold) ? zGrad[i]! / (1 - layer.rate) : 0;
+        break;
+      }
+      case 'layerNormalization':
+      case 'batchNormalization': {
+        const normalized = pass.normalized[l]!;
+        const s = pass.inverseDeviation[l]!;
+        const normalizedGrad = new Float64Array(rows * units);
+        for (let r = 0; r < rows; r++) {
+          for (let j = 0; j < units; j++) {
+            const i = r * units + j;
+            gradients[layer.gamma.offset + j] += zGrad[i]! * normalized[i]!;
+            gradients[layer.beta.offset + j] += zGrad[i]!;
+            normalizedGrad[i] = zGrad[i]! * params[layer.gamma.offset + j]!;
+          }
+        }
+        if (layer.kind === 'layerNormalization') {
+          for (let r = 0; r < rows; r++) normalizationInputGradient(normalizedGrad, normalized, s[r]!, r * units, 1, units, inputGrad);
+        } else {
+          for (let j = 0; j < units; j++) normalizationInputGradient(normalizedGrad, normalized, s[j]!, j, units, rows, inputGrad);
+        }
+        break;
+      }
+      default: layer satisfies never;
     }
-    // d(l2·ΣW²)/dW = 2·l2·W
-    const { offset, length } = layer.weights;
-    for (let i = offset; i < offset + length; i++) gradients[i] += 2 * layer.l2 * params[i]!;
     outputGrad = inputGrad;
   }
-  return { loss: loss + referencePenalty(plan, params), gradients };
+  return { loss: loss + referencePenalty(plan, params), gradients, batchStatistics: pass.batchStatistics };
 }
 
 /**
  * Keras's global_clipnorm: the factor min(1, clipNorm/‖g‖₂) that scales the whole gradient, the
- * norm taken over every layer's weights and biases (the padding between segments is no part of it).
+ * norm taken over every trained segment (the padding between segments is no part of it).
  */
 export function referenceClipScale(plan: Plan, gradients: Float64Array, clipNorm: number): number {
   let squares = 0;
   for (const layer of plan.layers) {
-    for (const { offset, length } of [layer.weights, layer.bias]) {
+    const segments = layerSegments(layer);
+    for (const [name, { trained }] of Object.entries(LAYERS[layer.kind].segments) as [string, SegmentEntry][]) {
+      if (!trained) continue;
+      const { offset, length } = segments[name]!;
       for (let i = offset; i < offset + length; i++) squares += gradients[i]! ** 2;
     }
   }
@@ -239,13 +375,14 @@ export function referenceClipScale(plan: Plan, gradients: Float64Array, clipNorm
 }
 
 /**
- * Applies one optimizer step in place (`gradients` already clipped); `t` counts steps from 1.
+ * Applies one optimizer step in place (`gradients` already clipped) to the trained parameters
+ * [0, trainableCount); `t` counts steps from 1.
  * `moments` holds every slot of OPTIMIZERS[type].moments (see optimizers.ts), used or not.
  */
 export function referenceUpdate(optimizer: Optimizer, params: Float64Array, gradients: Float64Array,
-  moments: readonly Float64Array[], t: number): void {
+  moments: readonly Float64Array[], t: number, trainableCount = params.length): void {
   const [moment1, moment2, moment3] = moments as [Float64Array, Float64Array, Float64Array];
-  for (let i = 0; i < params.length; i++) {
+  for (let i = 0; i < trainableCount; i++) {
     const g = gradients[i]!;
     switch (optimizer.type) {
       case 'sgd':
@@ -330,19 +467,29 @@ export class ReferenceBackend extends HostBackend {
   }
 
   protected step(x: Float32Array, y: Targets, rows: number): number {
-    const { loss, gradients } = referenceGradient(this.plan, this.params, x, y, rows);
+    const { loss, gradients, batchStatistics } = referenceGradient(this.plan, this.params, x, y, rows, this.t + 1);
     const { clipNorm } = this.plan.optimizer;
     if (clipNorm !== undefined) {
       const scale = referenceClipScale(this.plan, gradients, clipNorm);
       for (let i = 0; i < gradients.length; i++) gradients[i] *= scale;
     }
     this.t += 1;
-    referenceUpdate(this.plan.optimizer, this.params, gradients, this.moments, this.t);
+    referenceUpdate(this.plan.optimizer, this.params, gradients, this.moments, this.t, this.plan.trainableCount);
+    // The moving statistics follow the batch's: moving ← momentum·moving + (1 − momentum)·batch.
+    for (const layer of this.plan.layers) {
+      if (layer.kind !== 'batchNormalization') continue;
+      const { mean, variance } = batchStatistics[layer.index]!;
+      for (let j = 0; j < layer.units; j++) {
+        for (const [view, batch] of [[layer.movingMean, mean], [layer.movingVariance, variance]] as const) {
+          this.params[view.offset + j] = layer.momentum * this.params[view.offset + j]! + (1 - layer.momentum) * batch[j]!;
+        }
+      }
+    }
     return loss;
   }
 
   protected outputs(x: Float32Array, rows: number): Float32Array {
-    const { inputs } = forward(this.params, this.plan.layers, x, rows);
+    const { inputs } = forward(this.params, this.plan, x, rows, INFERENCE);
     const output = inputs[inputs.length - 1]!;
     const n = this.plan.outputSize;
     const transform = LOSSES[this.plan.loss.type].outputTransform;
@@ -360,7 +507,7 @@ export class ReferenceBackend extends HostBackend {
 
   protected batchLoss(x: Float32Array, y: Targets, rows: number): number {
     // As in Keras, evaluate's loss includes the L2 penalties (TF.js leaves them out).
-    const { inputs } = forward(this.params, this.plan.layers, x, rows);
+    const { inputs } = forward(this.params, this.plan, x, rows, INFERENCE);
     return referenceLoss(this.plan.loss, inputs[inputs.length - 1]!, y, rows, this.plan.outputSize).loss + referencePenalty(this.plan, this.params);
   }
 }

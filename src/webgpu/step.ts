@@ -1,6 +1,6 @@
 import { hyperFields, LINEAR_WORKGROUP, reduceGroups, STEP_BYTES, type KernelKey } from '../../shaders/index.js';
 import { LOSSES, lossDelta, momentSlots, OPTIMIZERS, optimizerVariant, readsPreActivation, type Loss } from '../ops/index.js';
-import type { ParameterView, Plan } from '../plan.js';
+import { denseOnly, type ParameterView, type Plan } from '../plan.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import type { Kernel } from './kernels.js';
 import { matmulGrid, type LayerProducts, type Product } from './products.js';
@@ -29,7 +29,7 @@ function lossKeys(plan: Plan): Extract<KernelKey, { kind: 'loss' }>[] {
 function stepKeys(plan: Plan) {
   return {
     optimizerKey: { kind: 'optimizer', ...optimizerVariant(plan.optimizer) } as const,
-    lossReduceKey: { kind: 'lossReduce', l2: plan.layers.some((layer) => layer.l2 > 0) } as const,
+    lossReduceKey: { kind: 'lossReduce', l2: plan.layers.some((layer) => layer.kind === 'dense' && layer.l2 > 0) } as const,
   };
 }
 
@@ -92,7 +92,8 @@ export interface StepRecording {
 /** Allocates the step's buffers and records its dispatches; `kernels` holds every key's compiled kernel. */
 export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, Kernel>, products: LayerProducts[],
   initial: Float32Array, lossRecord: GPUBuffer): StepRecording {
-  const { batchSize, inputSize, outputSize, parameterCount, layers, optimizer } = plan;
+  const { batchSize, inputSize, outputSize, parameterCount, optimizer } = plan;
+  const layers = denseOnly(plan, 'the WebGPU backend');
   const device = res.device;
 
   const params = res.floats(parameterCount, 'parameters [parameterCount]');

@@ -2,7 +2,7 @@ import { MATMUL_VARIANTS } from '../../shaders/index.js';
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
 import { DeviceError } from '../errors.js';
-import type { Plan } from '../plan.js';
+import { denseOnly, type Plan } from '../plan.js';
 import { BackgroundTuning, planTuning, TRIAL_K, type TuningDecision } from './autotune.js';
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
 import { getKernel, type Kernel } from './kernels.js';
@@ -71,6 +71,7 @@ export class WebGpuBackend implements Backend {
     device.pushErrorScope('out-of-memory');
     let backend: WebGpuBackend | undefined;
     try {
+      denseOnly(plan, 'the WebGPU backend');
       const fixedKeys = fixedKernelKeys(plan);
       // Compiled before the autotune times anything, so compilation does not skew its trials.
       await Promise.all(fixedKeys.map((key) => getKernel(device, key)));

@@ -1,5 +1,5 @@
 // Trains a tiny network inside a dedicated worker, where WebGPU comes from the worker's own navigator.gpu.
-import { createNetwork } from '../../src/index.js';
+import { createNetwork, type DenseWeights } from '../../src/index.js';
 
 self.onmessage = async (event: MessageEvent<{ backend: 'webgpu' | 'cpu' }>) => {
   try {
@@ -15,7 +15,7 @@ self.onmessage = async (event: MessageEvent<{ backend: 'webgpu' | 'cpu' }>) => {
     const y = [[0], [1], [1], [0]];
     const { loss } = await net.fit(x, y, { epochs: 20 });
     const weights = await net.getWeights();
-    postMessage({ backend: net.backend, loss, weights: weights.map((l) => Array.from(l.weights)) });
+    postMessage({ backend: net.backend, loss, weights: weights.map((l) => Array.from((l as DenseWeights).weights)) });
     net.dispose();
   } catch (error) {
     postMessage({ error: (error as Error).message });

@@ -39,7 +39,7 @@ describe('the wasm CPU backend in the browser', () => {
     // Chromium has relaxed SIMD: the fused multiply-add build.
     expect(net.deviceInfo).toEqual({ backend: 'cpu', kernels: 'wasm-relaxed-simd', threads: 2, reason: 'cpu backend requested · wasm relaxed SIMD, 2 threads' });
     const { loss } = await net.fit(randomArray(64 * 48, 1), randomArray(64 * 4, 2).map((v) => (v > 0 ? 1 : 0)), { epochs: 3 });
-    const weights = (await net.getWeights()).flatMap((l) => [...l.weights, ...l.bias]);
+    const weights = (await net.getWeights()).flatMap((l) => Object.values(l).flatMap((v: Float32Array) => [...v]));
     net.dispose();
     const inWorker = await trainInWorker();
     expect(inWorker.error).toBeUndefined();

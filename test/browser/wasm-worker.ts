@@ -8,7 +8,7 @@ self.onmessage = async (event: MessageEvent<{ spec: NetworkSpec }>) => {
     const x = randomArray(64 * 48, 1);
     const y = randomArray(64 * 4, 2).map((v) => (v > 0 ? 1 : 0));
     const { loss } = await net.fit(x, y, { epochs: 3 });
-    const weights = (await net.getWeights()).flatMap((l) => [...l.weights, ...l.bias]);
+    const weights = (await net.getWeights()).flatMap((l) => Object.values(l).flatMap((v: Float32Array) => [...v]));
     postMessage({ info: net.deviceInfo, loss, weights });
     net.dispose();
   } catch (error) {

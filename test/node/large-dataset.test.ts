@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createNetwork, type MatrixInput, type NetworkSpec } from '../../src/index.js';
+import { createNetwork, type DenseWeights, type MatrixInput, type NetworkSpec } from '../../src/index.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
 import { randomArray } from '../support/kernel-runner.js';
 
@@ -35,7 +35,7 @@ describe('a training set larger than one storage binding', () => {
     const cpu = await createNetwork({ ...spec, backend: 'cpu' });
     const [gpuFit, cpuFit] = [await gpu.fit(x, y, { epochs: 1 }), await cpu.fit(x, y, { epochs: 1 })];
     expect(Math.abs(gpuFit.loss[0]! - cpuFit.loss[0]!)).toBeLessThan(1e-4 * cpuFit.loss[0]!);
-    const [gpuWeights, cpuWeights] = [await gpu.getWeights(), await cpu.getWeights()];
+    const [gpuWeights, cpuWeights] = [await gpu.getWeights(), await cpu.getWeights()] as DenseWeights[][];
     gpuWeights.forEach((layer, l) => {
       layer.weights.forEach((w, i) => expect(Math.abs(w - cpuWeights[l]!.weights[i]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(w))));
     });

@@ -8,19 +8,19 @@
  * is the network's output for x after the last step.
  */
 import { expect } from 'vitest';
-import { createNetwork, type BackendName, type LayerWeights, type NetworkSpec } from '../../src/index.js';
+import { createNetwork, type BackendName, type LayerWeightsInput,  type NetworkSpec } from '../../src/index.js';
 
 export interface TorchCase {
   name: string;
   /** Our spec for the same network (no backend). */
   spec: NetworkSpec;
-  /** Initial weights per dense layer, as setWeights takes them. */
-  weights: { weights: number[]; bias: number[] }[];
+  /** Initial parameters per layer that has some, as setWeights takes them ({ weights, bias }, { gamma, beta }, …). */
+  weights: Record<string, number[]>[];
   x: number[];
   /** Targets, flat row-major; or class indices (one per row) where the case says `labels: true`. */
   y: number[];
   labels?: boolean;
-  steps: { loss: number; weights: { weights: number[]; bias: number[] }[] }[];
+  steps: { loss: number; weights: Record<string, number[]>[] }[];
   predict?: number[];
   /** Largest difference allowed (default 1e-4 relative to max(1, |value|)). */
   tolerance?: number;
@@ -51,16 +51,17 @@ export async function replayTorchCase(c: TorchCase, backend: BackendName): Promi
   const tolerance = c.tolerance ?? 1e-4;
   const net = await createNetwork({ ...c.spec, backend });
   try {
-    await net.setWeights(c.weights);
+    await net.setWeights(c.weights as unknown as LayerWeightsInput[]);
     const x = Float32Array.from(c.x);
     const y = c.labels ? Int32Array.from(c.y) : Float32Array.from(c.y);
     for (const [s, step] of c.steps.entries()) {
       const loss = await net.trainBatch(x, y as Float32Array);
       expectClose([loss], [step.loss], tolerance, `${c.name} step ${s} loss`);
-      const weights: LayerWeights[] = await net.getWeights();
+      const weights = await net.getWeights() as unknown as Record<string, Float32Array>[];
       step.weights.forEach((layer, l) => {
-        expectClose(weights[l]!.weights, layer.weights, tolerance, `${c.name} step ${s} layer ${l} weights`);
-        expectClose(weights[l]!.bias, layer.bias, tolerance, `${c.name} step ${s} layer ${l} bias`);
+        for (const [name, values] of Object.entries(layer)) {
+          expectClose(weights[l]![name]!, values as number[], tolerance, `${c.name} step ${s} layer ${l} ${name}`);
+        }
       });
     }
     if (c.predict) expectClose(await net.predict(x), c.predict, tolerance, `${c.name} predict`);
