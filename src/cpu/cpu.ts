@@ -1,13 +1,33 @@
 import type { DeviceInfo, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
 import { HostBackend } from '../host.js';
-import { LOSSES, MOMENT_SLOTS, momentSlots, optimizerVariant, readsPreActivation } from '../ops/index.js';
-import { denseOnly, viewOf, type Activation, type Plan } from '../plan.js';
+import { dropoutKey, dropoutThreshold, LOSSES, MOMENT_SLOTS, momentSlots, optimizerVariant, readsPreActivation } from '../ops/index.js';
+import { layerSegments, viewOf, type Activation, type DropoutLayerPlan, type LayerPlan, type Plan } from '../plan.js';
 import { chooseKernels, type CpuKernelChoice } from './choose.js';
 import type { CpuKernels } from './kernels.js';
+import type { NormalizationBuffers } from './layer-kernels.js';
 
 const LINEAR: Activation = { name: 'linear', slope: 0 };
 
+
+/** The buffers of one layer, as lengths in floats (0: the layer has none of that kind). */
+function layerLengths(layer: LayerPlan, batchSize: number) {
+  const activations = batchSize * layer.units;
+  const normalization = layer.kind === 'layerNormalization' || layer.kind === 'batchNormalization';
+  return {
+    output: activations,
+    zGrad: activations,
+    // z, where the activation's derivative reads it (gelu, silu).
+    preActivation: readsPreActivation(layer.activation.name) ? activations : 0,
+    // x̂ and 1/√(var + ε) (per row, or per feature) for the normalizations' backward pass.
+    normalized: normalization ? activations : 0,
+    inverseDeviation: layer.kind === 'layerNormalization' ? batchSize : layer.kind === 'batchNormalization' ? layer.units : 0,
+    batchMean: layer.kind === 'batchNormalization' ? layer.units : 0,
+    batchVariance: layer.kind === 'batchNormalization' ? layer.units : 0,
+  };
+}
+type LayerBuffers = Record<keyof ReturnType<typeof layerLengths>, Float32Array>;
+const LAYER_BUFFERS = Object.keys(layerLengths({ kind: 'dropout', index: 0, inputs: 1, units: 1, rate: 0, activation: LINEAR }, 1)) as (keyof LayerBuffers)[];
 
 /** Every buffer the backend holds, as lengths in floats, in the order the constructor allocates them. */
 function bufferLengths(plan: Plan): number[] {
@@ -16,9 +36,8 @@ function bufferLengths(plan: Plan): number[] {
   return [
     parameterCount, parameterCount, // params, grads
     ...Array.from({ length: MOMENT_SLOTS }, (_, slot) => (slots.includes(slot) ? parameterCount : 0)), // moments, by slot
-    ...layers.map((l) => batchSize * l.units), ...layers.map((l) => batchSize * l.units), // outputs, zGrads
-    ...layers.map((l) => (readsPreActivation(l.activation.name) ? batchSize * l.units : 0)), // pre-activations, where backward reads z
-    batchSize * plan.outputSize, batchSize * plan.inputSize, batchSize * plan.outputSize, // probabilities, x, y
+    ...layers.flatMap((layer) => { const lengths = layerLengths(layer, batchSize); return LAYER_BUFFERS.map((name) => lengths[name]); }),
+    batchSize * plan.outputSize, batchSize * plan.inputSize, batchSize * plan.outputSize, plan.maxWidth, // probabilities, x, y, zeros
   ];
 }
 
@@ -33,31 +52,29 @@ export class CpuBackend extends HostBackend {
   private readonly kernels: CpuKernels;
   private readonly params: Float32Array;
   /**
-   * Gradients in the parameter layout. The kernels write only inside the segments, so the padding
-   * between them stays 0 and the clip norm may be taken over the whole vector.
+   * Gradients in the parameter layout. The kernels write only inside the trained segments, so the
+   * padding between them stays 0 and the clip norm may be taken over the whole trained range.
    */
   private readonly grads: Float32Array;
   /** One vector per moment slot of the optimizer (empty where its settings leave the slot unused). */
   private readonly moments: Float32Array[];
-  /** Per layer: views of `params` and `grads` — weights [inputs, units], bias [units]. */
-  private readonly weights: Float32Array[];
-  private readonly bias: Float32Array[];
-  private readonly weightGrads: Float32Array[];
-  private readonly biasGrads: Float32Array[];
-  /** Per layer: its output [batchSize, units], and dL/dz [batchSize, units]. */
-  private readonly layerOutputs: Float32Array[];
-  private readonly zGrads: Float32Array[];
   /**
-   * Per layer, what its activation's derivative reads (ACTIVATIONS[name].backward): its output, or
-   * its pre-activation z [batchSize, units], kept by the forward pass for gelu and silu.
+   * Per layer: its output [batchSize, units] and dL/dz, z where its activation's derivative reads it
+   * (ACTIVATIONS[name].backward), and what a normalization keeps for backward (layerLengths).
    */
-  private readonly preActivations: (Float32Array | undefined)[];
+  private readonly buffers: LayerBuffers[];
+  /** Per layer, what its activation's derivative reads: its pre-activation where kept, else its output. */
   private readonly gates: Float32Array[];
+  /** Per layer, its segments of `params` and of `grads` by name (layerSegments). */
+  private readonly segments: Record<string, Float32Array>[];
+  private readonly gradients: Record<string, Float32Array>[];
   /** [batchSize, outputs]: the output transformed (softmax, sigmoid) for predictions, where the loss has a transform. */
   private readonly probabilities: Float32Array;
   /** [batchSize, inputSize] and [batchSize, outputSize] (labels: [batchSize, 1] of it): each batch is copied here, where the kernels read. */
   private readonly batchInput: Float32Array;
   private readonly batchTarget: Float32Array;
+  /** [maxWidth] zeros: the bias of the activation pass after a layer other than dense. */
+  private readonly zeros: Float32Array;
   private t = 0;
 
   /** A backend on the fastest kernels the platform allows, with `threads` threads at most. */
@@ -75,23 +92,21 @@ export class CpuBackend extends HostBackend {
     const runs = wasm ? `${wasm}, ${threads} thread${threads > 1 ? 's' : ''}` : 'TypeScript kernels';
     this.info = { backend: 'cpu', reason: `${reason} · ${runs}${fallback ? ` (${fallback})` : ''}`, kernels: kind, threads };
     this.kernels = kernels;
-    const [params, grads, ...others] = bufferLengths(plan).map((length) => kernels.allocate(length));
-    const count = plan.layers.length;
-    const dense = denseOnly(plan, 'the CPU backend');
-    this.params = params!;
+    const allocated = bufferLengths(plan).map((length) => kernels.allocate(length));
+    const take = (count: number) => allocated.splice(0, count);
+    [this.params, this.grads] = take(2) as [Float32Array, Float32Array];
     this.params.set(initial);
-    this.grads = grads!;
-    this.moments = others.slice(0, MOMENT_SLOTS);
-    const rest = others.slice(MOMENT_SLOTS);
-    this.layerOutputs = rest.slice(0, count);
-    this.zGrads = rest.slice(count, 2 * count);
-    this.preActivations = rest.slice(2 * count, 3 * count).map((buffer, l) => (readsPreActivation(plan.layers[l]!.activation.name) ? buffer : undefined));
-    this.gates = this.layerOutputs.map((output, l) => this.preActivations[l] ?? output);
-    [this.probabilities, this.batchInput, this.batchTarget] = rest.slice(3 * count) as [Float32Array, Float32Array, Float32Array];
-    this.weights = dense.map((l) => viewOf(this.params, l.weights));
-    this.bias = dense.map((l) => viewOf(this.params, l.bias));
-    this.weightGrads = dense.map((l) => viewOf(this.grads, l.weights));
-    this.biasGrads = dense.map((l) => viewOf(this.grads, l.bias));
+    this.moments = take(MOMENT_SLOTS);
+    this.buffers = plan.layers.map(() => {
+      const taken = take(LAYER_BUFFERS.length);
+      return Object.fromEntries(LAYER_BUFFERS.map((name, i) => [name, taken[i]!])) as LayerBuffers;
+    });
+    this.gates = this.buffers.map((b) => (b.preActivation.length > 0 ? b.preActivation : b.output));
+    [this.probabilities, this.batchInput, this.batchTarget, this.zeros] = take(4) as [Float32Array, Float32Array, Float32Array, Float32Array];
+    const views = (vector: Float32Array) => plan.layers.map((layer) =>
+      Object.fromEntries(Object.entries(layerSegments(layer)).map(([name, view]) => [name, viewOf(vector, view)])));
+    this.segments = views(this.params);
+    this.gradients = views(this.grads);
   }
 
   async getParameters(): Promise<Float32Array> {
@@ -120,16 +135,62 @@ export class CpuBackend extends HostBackend {
     this.t = step;
   }
 
-  private forward(x: Float32Array, rows: number): Float32Array {
+  /** The network's output for `rows` rows of x: in training (dropout, batch statistics) for step t + 1, else in inference. */
+  private forward(x: Float32Array, rows: number, training: boolean): Float32Array {
     let input = this.batchInput;
     input.set(x.subarray(0, rows * this.plan.inputSize));
-    this.plan.layers.forEach((layer, l) => {
-      const output = this.layerOutputs[l]!;
-      this.kernels.forward(input, this.weights[l]!, this.bias[l]!, output, rows, layer.inputs, layer.units, layer.activation,
-        this.preActivations[l]);
+    for (const layer of this.plan.layers) {
+      const { output, preActivation } = this.buffers[layer.index]!;
+      const kept = preActivation.length > 0 ? preActivation : undefined;
+      this.layerForward(layer, input, rows, training);
+      // A dense layer's activation is fused in its product's epilogue; every other kind's follows its op.
+      if (layer.kind !== 'dense' && layer.activation.name !== 'linear') {
+        this.kernels.activate(output, this.zeros, rows, layer.units, layer.activation, kept);
+      }
       input = output;
-    });
+    }
     return input;
+  }
+
+  /** z of one layer into its output buffer (a dense layer's output, activation and all). */
+  private layerForward(layer: LayerPlan, input: Float32Array, rows: number, training: boolean): void {
+    const buffers = this.buffers[layer.index]!;
+    const { output } = buffers;
+    const segments = this.segments[layer.index]!;
+    const count = rows * layer.units;
+    switch (layer.kind) {
+      case 'dense': {
+        const kept = buffers.preActivation.length > 0 ? buffers.preActivation : undefined;
+        this.kernels.forward(input, segments.weights!, segments.bias!, output, rows, layer.inputs, layer.units, layer.activation, kept);
+        return;
+      }
+      case 'dropout':
+        if (!training) output.set(input.subarray(0, count));
+        else this.kernels.dropout(input, output, count, ...this.dropoutMask(layer));
+        return;
+      case 'layerNormalization':
+        this.kernels.layerNormalization(input, output, this.normalization(layer.index), rows, layer.units, layer.epsilon);
+        return;
+      case 'batchNormalization': {
+        const statistics = training
+          ? { mean: buffers.batchMean, variance: buffers.batchVariance, fromBatch: true }
+          : { mean: segments.movingMean!, variance: segments.movingVariance!, fromBatch: false };
+        this.kernels.batchNormalization(input, output, this.normalization(layer.index), rows, layer.units, layer.epsilon, statistics);
+        return;
+      }
+      default: layer satisfies never;
+    }
+  }
+
+  /** A dropout layer's key, threshold and scale in the step being taken (t + 1). */
+  private dropoutMask(layer: DropoutLayerPlan): [number, number, number] {
+    return [dropoutKey(this.plan.seed, layer.index, this.t + 1), dropoutThreshold(layer.rate), Math.fround(1 / (1 - layer.rate))];
+  }
+
+  private normalization(l: number): NormalizationBuffers {
+    const { normalized, inverseDeviation } = this.buffers[l]!;
+    const { gamma, beta } = this.segments[l]!;
+    return { gamma: gamma!, beta: beta!, normalized, inverseDeviation };
   }
 
   /**
@@ -140,52 +201,91 @@ export class CpuBackend extends HostBackend {
     const { layers, outputSize } = this.plan;
     const last = layers.length - 1;
     const { activation } = layers[last]!;
-    const preActivation = this.preActivations[last];
+    const { zGrad, preActivation } = this.buffers[last]!;
     this.batchTarget.set(y.values.subarray(0, rows * (y.labels ? 1 : outputSize)));
-    const loss = this.kernels.loss(this.plan.loss, output, this.batchTarget, this.zGrads[last]!, rows, outputSize,
-      preActivation ? LINEAR : activation, y.labels);
-    if (preActivation) this.kernels.multiplyDerivative(this.zGrads[last]!, preActivation, rows * outputSize, activation);
+    const readsZ = preActivation.length > 0;
+    const loss = this.kernels.loss(this.plan.loss, output, this.batchTarget, zGrad, rows, outputSize, readsZ ? LINEAR : activation, y.labels);
+    if (readsZ) this.kernels.multiplyDerivative(zGrad, preActivation, rows * outputSize, activation);
     return loss;
   }
 
   /** Σ_layers l2·ΣW², the L2 penalties the reported loss includes (Keras: evaluate's too). */
   private penalty(): number {
     let penalty = 0;
-    denseOnly(this.plan, 'the CPU backend').forEach((layer, l) => {
-      if (layer.l2 > 0) penalty += layer.l2 * this.kernels.sumOfSquares(this.weights[l]!);
-    });
+    for (const layer of this.plan.layers) {
+      if (layer.kind === 'dense' && layer.l2 > 0) penalty += layer.l2 * this.kernels.sumOfSquares(this.segments[layer.index]!.weights!);
+    }
     return penalty;
   }
 
-  protected step(x: Float32Array, y: Targets, rows: number): number {
-    const { optimizer } = this.plan;
-    const layers = denseOnly(this.plan, 'the CPU backend');
-    const loss = this.outputLoss(this.forward(x, rows), y, rows) + this.penalty();
-    for (let l = layers.length - 1; l >= 0; l--) {
-      const layer = layers[l]!;
-      const input = l === 0 ? this.batchInput : this.layerOutputs[l - 1]!;
-      const zGrad = this.zGrads[l]!;
-      this.kernels.weightGradient(input, zGrad, this.weightGrads[l]!, this.biasGrads[l]!, rows, layer.inputs, layer.units);
-      // d(l2·ΣW²)/dW = 2·l2·W
-      if (layer.l2 > 0) this.kernels.addScaled(this.weightGrads[l]!, this.weights[l]!, 2 * layer.l2);
-      if (l > 0) {
-        this.kernels.inputGradient(zGrad, this.weights[l]!, this.gates[l - 1]!, this.zGrads[l - 1]!, rows,
-          layer.inputs, layer.units, layers[l - 1]!.activation);
+  /**
+   * dL/dz of layer l − 1 from layer l's dL/dz (the derivative of l − 1's activation included), and
+   * the gradients of l's trained segments.
+   */
+  private layerBackward(layer: LayerPlan, rows: number): void {
+    const l = layer.index;
+    const { zGrad } = this.buffers[l]!;
+    const below = this.plan.layers[l - 1];
+    const belowGrad = below && this.buffers[l - 1]!.zGrad;
+    const gradients = this.gradients[l]!;
+    const count = rows * layer.units;
+    switch (layer.kind) {
+      case 'dense': {
+        const weights = this.segments[l]!.weights!;
+        const input = below ? this.buffers[l - 1]!.output : this.batchInput;
+        this.kernels.weightGradient(input, zGrad, gradients.weights!, gradients.bias!, rows, layer.inputs, layer.units);
+        // d(l2·ΣW²)/dW = 2·l2·W
+        if (layer.l2 > 0) this.kernels.addScaled(gradients.weights!, weights, 2 * layer.l2);
+        // The signal product fuses the derivative of the activation below.
+        if (below) this.kernels.inputGradient(zGrad, weights, this.gates[l - 1]!, belowGrad!, rows, layer.inputs, layer.units, below.activation);
+        return;
       }
+      case 'dropout':
+        this.kernels.dropout(zGrad, belowGrad!, count, ...this.dropoutMask(layer));
+        break;
+      case 'layerNormalization':
+      case 'batchNormalization':
+        this.kernels.normalizationBackward(zGrad, this.normalization(l), gradients.gamma!, gradients.beta!, belowGrad, rows, layer.units,
+          layer.kind === 'layerNormalization' ? 'rows' : 'features');
+        break;
+      default: layer satisfies never;
     }
+    if (below!.activation.name !== 'linear') this.kernels.multiplyDerivative(belowGrad!, this.gates[l - 1]!, count, below!.activation);
+  }
+
+  protected step(x: Float32Array, y: Targets, rows: number): number {
+    const { layers, optimizer, trainableCount } = this.plan;
+    const loss = this.outputLoss(this.forward(x, rows, true), y, rows) + this.penalty();
+    for (let l = layers.length - 1; l >= 0; l--) this.layerBackward(layers[l]!, rows);
+    // Only the trained segments, [0, trainableCount): the moving statistics after them are not the optimizer's.
+    const grads = this.grads.subarray(0, trainableCount);
     // clipNorm: g ← g·min(1, clipNorm/‖g‖₂), the norm over the whole gradient (its padding is 0); a
     // pass of its own, so the optimizers cost without it what they always did.
     if (optimizer.clipNorm !== undefined) {
-      const norm = Math.sqrt(this.kernels.sumOfSquares(this.grads));
-      if (norm > optimizer.clipNorm) this.kernels.scale(this.grads, optimizer.clipNorm / norm);
+      const norm = Math.sqrt(this.kernels.sumOfSquares(grads));
+      if (norm > optimizer.clipNorm) this.kernels.scale(grads, optimizer.clipNorm / norm);
     }
     this.t += 1;
-    this.kernels.optimizerStep(optimizer, this.params, this.grads, this.moments, this.t);
+    this.kernels.optimizerStep(optimizer, this.params.subarray(0, trainableCount), grads,
+      this.moments.map((moment) => moment.subarray(0, trainableCount)), this.t);
+    this.updateMovingStatistics();
     return loss;
   }
 
+  /** moving ← momentum·moving + (1 − momentum)·batch, for each batch normalization's mean and variance. */
+  private updateMovingStatistics(): void {
+    for (const layer of this.plan.layers) {
+      if (layer.kind !== 'batchNormalization') continue;
+      const { batchMean, batchVariance } = this.buffers[layer.index]!;
+      const { movingMean, movingVariance } = this.segments[layer.index]!;
+      for (const [moving, batch] of [[movingMean!, batchMean], [movingVariance!, batchVariance]] as const) {
+        for (let j = 0; j < layer.units; j++) moving[j] = layer.momentum * moving[j]! + (1 - layer.momentum) * batch[j]!;
+      }
+    }
+  }
+
   protected outputs(x: Float32Array, rows: number): Float32Array {
-    const output = this.forward(x, rows);
+    const output = this.forward(x, rows, false);
     const transform = LOSSES[this.plan.loss.type].outputTransform;
     if (transform === 'none') return output;
     this.kernels.outputTransform(transform, output, this.probabilities, rows, this.plan.outputSize);
@@ -193,7 +293,7 @@ export class CpuBackend extends HostBackend {
   }
 
   protected batchLoss(x: Float32Array, y: Targets, rows: number): number {
-    return this.outputLoss(this.forward(x, rows), y, rows) + this.penalty();
+    return this.outputLoss(this.forward(x, rows, false), y, rows) + this.penalty();
   }
 
   override dispose(): void {

@@ -1,4 +1,5 @@
 import type { Activation } from '../plan.js';
+import { layerKernels, type LayerKernels } from './layer-kernels.js';
 import type { ActivationName, Loss, Optimizer, OutputTransform } from '../ops/index.js';
 
 /**
@@ -7,7 +8,7 @@ import type { ActivationName, Loss, Optimizer, OutputTransform } from '../ops/in
  * through `allocate` (wasm kernels can only read their own memory) once; nothing here allocates
  * per call. Shapes: input [rows, inputs], weights [inputs, units], bias and outputs per unit.
  */
-export interface CpuKernels {
+export interface CpuKernels extends LayerKernels {
   /** A zeroed array the kernels can read and write. */
   allocate(length: number): Float32Array;
   /**
@@ -23,6 +24,12 @@ export interface CpuKernels {
    */
   inputGradient(zGrad: Float32Array, weights: Float32Array, belowGate: Float32Array, belowGrad: Float32Array,
     rows: number, inputs: number, units: number, activation: Activation): void;
+  /**
+   * values ← f(values) over [rows, units], in place (a layer other than dense ends in its activation
+   * so); with `preActivation` the values before it are stored there. `zeros` is [units] of 0 (the
+   * wasm kernels reuse the dense epilogue, whose bias it stands for).
+   */
+  activate(values: Float32Array, zeros: Float32Array, rows: number, units: number, activation: Activation, preActivation?: Float32Array): void;
   /** grad[i] ← grad[i] · f'(gate[i]) for i < count: the output layer's derivative where the loss cannot fuse it (it reads z). */
   multiplyDerivative(grad: Float32Array, gate: Float32Array, count: number, activation: Activation): void;
   /** weightGrad [inputs, units] = inputᵀ · zGrad (the batch sum is the inner dimension); biasGrad = Σ_rows zGrad. */
@@ -156,7 +163,15 @@ function dot(a: Float32Array, b: Float32Array, i: number, j: number, k: number,
 
 /** The TypeScript kernels, the fallback where wasm SIMD is missing. */
 export const typescriptKernels: CpuKernels = {
+  ...layerKernels,
   allocate: (length) => new Float32Array(length),
+
+  activate(values, _zeros, rows, units, activation, preActivation) {
+    for (let i = 0; i < rows * units; i++) {
+      if (preActivation) preActivation[i] = values[i]!;
+      values[i] = activate(values[i]!, activation);
+    }
+  },
 
   forward(input, weights, bias, output, rows, inputs, units, activation, preActivation) {
     matmul(input, weights, output, rows, units, inputs, inputs, 1, units, 1);

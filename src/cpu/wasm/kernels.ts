@@ -1,6 +1,7 @@
 import type { Activation } from '../../plan.js';
 import { ACTIVATIONS, LOSSES, lossDelta, OPTIMIZERS, type Loss, type Optimizer, type OutputTransform } from '../../ops/index.js';
 import type { CpuKernels } from '../kernels.js';
+import { layerKernels } from '../layer-kernels.js';
 import { JOB, MAX_ELEMENTWISE_CHUNKS, runJob, type WasmExports } from './jobs.js';
 import { createMemory, instantiate, PAGE_BYTES } from './module.js';
 import type { WorkerPool } from './pool.js';
@@ -114,6 +115,17 @@ export class WasmKernels implements CpuKernels {
     this.run(JOB.inputGradient, rows * inputs * units, [zGrad.byteOffset, weights.byteOffset, belowGate.byteOffset,
       belowGrad.byteOffset, rows, inputs, units, ACTIVATIONS[activation.name].wasmCode, activation.slope]);
   }
+
+  activate(values: Float32Array, zeros: Float32Array, rows: number, units: number, activation: Activation, preActivation?: Float32Array): void {
+    this.exports.biasActivation(values.byteOffset, zeros.byteOffset, units, 0, rows, ACTIVATIONS[activation.name].wasmCode, activation.slope,
+      preActivation?.byteOffset ?? 0);
+  }
+
+  // The layers between dense ones run the shared kernels on this memory's buffers (layer-kernels.ts says why).
+  readonly dropout = layerKernels.dropout;
+  readonly layerNormalization = layerKernels.layerNormalization;
+  readonly batchNormalization = layerKernels.batchNormalization;
+  readonly normalizationBackward = layerKernels.normalizationBackward;
 
   multiplyDerivative(grad: Float32Array, gate: Float32Array, count: number, activation: Activation): void {
     this.exports.multiplyDerivative(grad.byteOffset, gate.byteOffset, 0, count, ACTIVATIONS[activation.name].wasmCode, activation.slope);
