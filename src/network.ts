@@ -11,7 +11,7 @@ import {
   type LayerWeightsInput,
   type NetworkOrigin, type RestoreOptions, type SaveOptions,
 } from './network-types.js';
-import { checkKeys, LAYERS, LOSSES } from './ops/index.js';
+import { checkKeys, LAYERS, LOSSES, type SegmentEntry } from './ops/index.js';
 import { layerSegments, readView, viewOf, type LayerPlan, type ParameterView, type Plan } from './plan.js';
 import { describeValue, type BackendName } from './spec.js';
 import { firstNonFinite, SyncedState } from './synced-state.js';
@@ -171,7 +171,8 @@ export class Network {
         const layer = layers[i]!;
         // Copy, then validate the copy: each value is read once, so a getter or Proxy cannot pass the
         // check with one value and hand over another.
-        const copy = (values: ArrayLike<number> | undefined, view: ParameterView, what: string) => {
+        const copy = (values: ArrayLike<number> | undefined, view: ParameterView, name: string) => {
+          const what = `${name} [${view.shape.join(', ')}]`;
           const length = values?.length;
           if (!values || length !== view.length) {
             throw new ShapeError(`setWeights: layer ${i} ${what} needs ${view.length} values, got ${length ?? 'none'}`);
@@ -180,13 +181,16 @@ export class Network {
           for (let j = 0; j < view.length; j++) target[j] = values[j] as number;
           const bad = firstNonFinite(target);
           if (bad >= 0) throw new ShapeError(`setWeights: layer ${i} ${what}[${bad}] is ${target[bad]}`);
+          const { min } = (LAYERS[layer.kind].segments as Record<string, SegmentEntry>)[name]!;
+          const low = min === undefined ? -1 : target.findIndex((v) => v < min);
+          if (low >= 0) throw new ShapeError(`setWeights: layer ${i} ${what}[${low}] is ${target[low]}; a variance is ≥ ${min}`);
         };
         const segments = layerSegments(layer);
         if (typeof entry !== 'object' || entry === null) {
           throw new ShapeError(`setWeights: layer ${i} must be { ${Object.keys(segments).join(', ')} } (${layer.kind}), got ${describeValue(entry)}`);
         }
         checkKeys(entry, Object.keys(segments), `setWeights layer ${i} (${layer.kind})`);
-        for (const [name, view] of Object.entries(segments)) copy((entry as Record<string, ArrayLike<number>>)[name], view, `${name} [${view.shape.join(', ')}]`);
+        for (const [name, view] of Object.entries(segments)) copy((entry as Record<string, ArrayLike<number>>)[name], view, name);
       });
       await impl.setParameters(params);
       this.synced.replace({ parameters: params, moments: [], step: 0 }, 'setWeights()');

@@ -7,10 +7,22 @@ import {
 export type { ActivationName, Loss, LossName, LossSpec, Optimizer } from './ops/index.js';
 export { ACTIVATION_NAMES, LOSS_NAMES, describeValue } from './ops/index.js';
 
-/** A layer of a spec: dense (optionally with its activation inline), or an activation after one (src/ops/activations.ts). */
+/**
+ * A layer of a spec: dense, dropout or a normalization (src/ops/layers.ts), each optionally with its
+ * activation inline, or an activation after one (src/ops/activations.ts). The first layer is dense.
+ */
 export type LayerSpec =
   /** `l2`: Keras's kernel_regularizer l2, a penalty l2·ΣW² on the weights added to the loss (default 0, none). */
   | { type: 'dense'; units: number; activation?: ActivationName; l2?: number }
+  /** Inverted dropout in training (`rate`, default 0.5, in [0, 1)); the identity in predict and evaluate. */
+  | { type: 'dropout'; rate?: number; activation?: ActivationName }
+  /** Each row normalized over its features, then gamma·x̂ + beta (`epsilon` default 1e-3, as Keras). */
+  | { type: 'layerNormalization'; epsilon?: number; activation?: ActivationName }
+  /**
+   * Each feature normalized over the batch in training (biased variance), by the moving statistics
+   * in inference; moving ← momentum·moving + (1 − momentum)·batch (defaults 0.99 and 1e-3, as Keras).
+   */
+  | { type: 'batchNormalization'; momentum?: number; epsilon?: number; activation?: ActivationName }
   | { type: 'sigmoid' | 'relu' | 'tanh' | 'linear' | 'softplus' | 'silu' }
   | { type: 'leakyRelu'; slope?: number }
   | { type: 'elu'; alpha?: number }

@@ -25,6 +25,8 @@ export interface SegmentEntry {
    * with the parameter vector.
    */
   trained: boolean;
+  /** The least value setWeights accepts (a variance is never negative); any finite value where absent. */
+  min?: number;
 }
 
 /**
@@ -83,7 +85,7 @@ export const LAYERS = {
       gamma: { shape: 'vector', init: 'ones', trained: true },
       beta: { shape: 'vector', init: 'zeros', trained: true },
       movingMean: { shape: 'vector', init: 'zeros', trained: false },
-      movingVariance: { shape: 'vector', init: 'ones', trained: false },
+      movingVariance: { shape: 'vector', init: 'ones', trained: false, min: 0 },
     },
     saves: 'the normalized input x̂ [rows, units] and each feature\'s 1/√(var + ε)',
     modes: 'training: each feature normalized by the batch\'s mean and biased variance, which update the moving ' +
