@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { DATASET_NAMES, type DatasetName } from '../data/datasets.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../spec.js';
-import { ACTIVATION_NAMES, LOSS_NAMES, OPTIMIZER_NAMES, type ActivationName, type LossName, type OptimizerName } from '../ops/index.js';
+import { ACTIVATION_NAMES, LOSS_NAMES, OPTIMIZER_NAMES, type ActivationName, type LayerKind, type LossName, type OptimizerName } from '../ops/index.js';
 
 /** The --backend choices: the engine's own list. */
 export const BACKENDS = BACKEND_CHOICES;
@@ -10,6 +10,10 @@ export const OPTIMIZERS: readonly OptimizerName[] = OPTIMIZER_NAMES;
 export const ACTIVATIONS = ACTIVATION_NAMES.filter((name): name is HiddenActivation => name !== 'linear');
 export type { OptimizerName };
 export type HiddenActivation = Exclude<ActivationName, 'linear'>;
+
+/** The layer kinds --normalization takes. */
+export const NORMALIZATIONS = ['layerNormalization', 'batchNormalization'] as const satisfies readonly LayerKind[];
+export type Normalization = (typeof NORMALIZATIONS)[number];
 
 /** Everything the trainer needs, every default filled in. */
 export interface TrainConfig {
@@ -26,6 +30,10 @@ export interface TrainConfig {
   learningRate: number;
   /** The optimizer's clipNorm (see OptimizerSpec); none by default. */
   clipNorm?: number;
+  /** A normalization layer after each hidden dense layer, before its activation; none by default. */
+  normalization?: Normalization;
+  /** A dropout layer of this rate after each hidden activation; none by default. */
+  dropout?: number;
   seed: number;
   /** CPU backend threads; default every core. */
   threads?: number;
@@ -73,6 +81,8 @@ const FLAGS = {
   loss: { type: 'string' },
   lr: { type: 'string' },
   'clip-norm': { type: 'string' },
+  normalization: { type: 'string' },
+  dropout: { type: 'string' },
   seed: { type: 'string' },
   threads: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -98,6 +108,9 @@ each epoch (about 25 times in all for longer runs).
                       classes, mse for one output; any loss but softmaxCrossEntropy trains on a sigmoid output)
   --lr X              learning rate (the default depends on dataset and optimizer)
   --clip-norm X       scale each step's whole gradient to norm at most X (default none)
+  --normalization K   ${list(NORMALIZATIONS)} after each hidden dense layer,
+                      before its activation (default none)
+  --dropout RATE      dropout of RATE in [0, 1) after each hidden activation (default none)
   --seed N            initial weights and shuffles (default 1)
   -h, --help          this text
 
@@ -140,6 +153,8 @@ export function parseTrainArgs(argv: string[]): Command {
       loss: read('--loss', given.loss, oneOf(LOSS_NAMES)),
       learningRate: read('--lr', given.lr, positiveNumber) ?? defaults.learningRate[optimizer],
       clipNorm: read('--clip-norm', given['clip-norm'], positiveNumber),
+      normalization: read('--normalization', given.normalization, oneOf(NORMALIZATIONS)),
+      dropout: read('--dropout', given.dropout, rate),
       seed: read('--seed', given.seed, seed) ?? 1,
       threads: read('--threads', given.threads, positiveInteger),
     },
@@ -171,6 +186,9 @@ const positiveInteger: Parser<number> = (text) =>
 
 const positiveNumber: Parser<number> = (text) =>
   DECIMAL.test(text) && Number(text) > 0 && Number.isFinite(Number(text)) ? { value: Number(text) } : { expected: 'a positive number' };
+
+const rate: Parser<number> = (text) =>
+  DECIMAL.test(text) && Number(text) < 1 ? { value: Number(text) } : { expected: 'a number in [0, 1)' };
 
 const seed: Parser<number> = (text) =>
   INTEGER.test(text) && Number(text) <= 0xffffffff ? { value: Number(text) } : { expected: 'an integer from 0 to 4294967295' };

@@ -3,13 +3,20 @@ import type { LayerSpec, NetworkSpec, OptimizerSpec } from '../index.js';
 import type { TrainConfig } from './args.js';
 
 /**
- * The network the trainer builds: hidden dense layers with the chosen activation, then an output
+ * The network the trainer builds: hidden dense layers with the chosen activation (a normalization
+ * before it and dropout after it where asked), then an output
  * layer fitted to the dataset. Several classes: softmax cross-entropy (the engine applies the
  * softmax). One output unit (XOR): a sigmoid trained with mean squared error.
  */
 export function networkSpec(config: TrainConfig, data: Dataset): NetworkSpec {
   const loss = config.loss ?? (data.outputSize === 1 ? 'mse' : 'softmaxCrossEntropy');
-  const layers: LayerSpec[] = config.hidden.flatMap((units): LayerSpec[] => [{ type: 'dense', units }, { type: config.activation }]);
+  const { normalization, dropout } = config;
+  const layers: LayerSpec[] = config.hidden.flatMap((units): LayerSpec[] => [
+    { type: 'dense', units },
+    ...(normalization ? [{ type: normalization }] : []),
+    { type: config.activation },
+    ...(dropout === undefined ? [] : [{ type: 'dropout' as const, rate: dropout }]),
+  ]);
   layers.push({ type: 'dense', units: data.outputSize });
   // The targets are one-hot rows or 0/1 labels: every loss but the softmax's trains on a sigmoid of the
   // output (binaryCrossEntropy folds it into the loss).
@@ -33,7 +40,8 @@ export function describeNetwork(spec: NetworkSpec, config: TrainConfig): string 
   const outputUnits = spec.layers.reduce((units, layer) => (layer.type === 'dense' ? layer.units : units), 0);
   const shape = [
     String(spec.inputSize),
-    ...config.hidden.map((units) => `${units} ${config.activation}`),
+    ...config.hidden.map((units) => [units, config.normalization, config.activation,
+      config.dropout === undefined ? undefined : `dropout ${config.dropout}`].filter((part) => part !== undefined).join(' ')),
     `${outputUnits} ${spec.loss === 'softmaxCrossEntropy' ? 'softmax' : 'sigmoid'}`,
   ];
   return [shape.join(' → '), spec.loss, `${config.optimizer} lr ${config.learningRate}${config.clipNorm === undefined ? '' : ` clipNorm ${config.clipNorm}`}`, `batch ${config.batchSize}`, `seed ${config.seed}`].join(' · ');

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ACTIVATIONS, CliError, DEFAULTS, OPTIMIZERS, parseTrainArgs, type TrainConfig } from '../../src/cli/args.js';
+import { ACTIVATIONS, CliError, DEFAULTS, NORMALIZATIONS, OPTIMIZERS, parseTrainArgs, type TrainConfig } from '../../src/cli/args.js';
 import { LOSS_NAMES } from '../../src/ops/index.js';
 
 function config(...argv: string[]): TrainConfig {
@@ -58,6 +58,10 @@ describe('parseTrainArgs', () => {
     expect(config('--lr', '.5').learningRate).toBe(0.5);
     expect(config('--clip-norm', '2.5').clipNorm).toBe(2.5);
     expect(config().clipNorm).toBeUndefined();
+    for (const normalization of NORMALIZATIONS) expect(config('--normalization', normalization).normalization).toBe(normalization);
+    expect(config('--dropout', '0.25').dropout).toBe(0.25);
+    expect(config('--dropout', '0').dropout).toBe(0);
+    expect([config().normalization, config().dropout]).toEqual([undefined, undefined]);
     expect(config('--seed', '0').seed).toBe(0);
     // Every loss of the table; none given leaves the dataset's choice (networkSpec).
     for (const loss of LOSS_NAMES) expect(config('--loss', loss).loss).toBe(loss);
@@ -98,6 +102,9 @@ describe('parseTrainArgs', () => {
     [['--loss', 'hinge'], new RegExp(`--loss must be one of ${LOSS_NAMES.join(', ')}, got "hinge"`)],
     [['--clip-norm', '0'], /--clip-norm must be a positive number, got "0"/],
     [['--clip-norm', 'big'], /--clip-norm must be a positive number, got "big"/],
+    [['--normalization', 'groupNormalization'], /--normalization must be one of layerNormalization, batchNormalization, got "groupNormalization"/],
+    [['--dropout', '1'], /--dropout must be a number in \[0, 1\), got "1"/],
+    [['--dropout', '-0.1'], /--dropout must be a number in \[0, 1\), got "-0.1"/],
     [['--epochs'], /--epochs needs a value/],
     [['--help=yes'], /--help takes no value/],
     [['--bogus'], /unknown flag --bogus/],
@@ -138,6 +145,15 @@ describe('train command', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/2 → 8 tanh → 1 sigmoid · binaryCrossEntropy/);
     expect(stdout.trim().split('\n').at(-1)).toMatch(/^final test accuracy 100\.00%/);
+  });
+
+  it('trains iris with layer normalization and dropout between the hidden layers (--normalization, --dropout)', async () => {
+    const { code, stdout } = await train('--dataset', 'iris', '--backend', 'cpu', '--layers', '16,16', '--normalization', 'layerNormalization',
+      '--dropout', '0.1', '--epochs', '60');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/4 → 16 layerNormalization relu dropout 0\.1 → 16 layerNormalization relu dropout 0\.1 → 3 softmax/);
+    const accuracy = Number(/final test accuracy ([\d.]+)%/.exec(stdout)![1]);
+    expect(accuracy).toBeGreaterThan(85);
   });
 
   it('exits with code 1 and the engine\'s message for softmaxCrossEntropy on one output', async () => {
