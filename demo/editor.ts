@@ -11,11 +11,17 @@ import type { ToyName } from './toy.js';
 
 type DatasetName = 'mnist' | ToyName;
 
+/** A hidden dense layer, the normalization before its activation, and the dropout after it (rate 0: none). */
 interface HiddenLayer {
   units: number;
+  normalization: Normalization;
   activation: ActivationName;
   slope: number;
+  dropout: number;
 }
+
+type Normalization = 'none' | 'layerNormalization' | 'batchNormalization';
+const NORMALIZATION_LABELS: Record<Normalization, string> = { none: 'none', layerNormalization: 'layer norm', batchNormalization: 'batch norm' };
 
 interface Preset {
   hidden: HiddenLayer[];
@@ -27,8 +33,8 @@ interface Preset {
   epochs: number;
 }
 
-const relu = (units: number): HiddenLayer => ({ units, activation: 'relu', slope: 0.01 });
-const tanh = (units: number): HiddenLayer => ({ units, activation: 'tanh', slope: 0.01 });
+const relu = (units: number): HiddenLayer => ({ units, normalization: 'none', activation: 'relu', slope: 0.01, dropout: 0 });
+const tanh = (units: number): HiddenLayer => ({ units, normalization: 'none', activation: 'tanh', slope: 0.01, dropout: 0 });
 const toy = { output: 'linear', loss: 'softmaxCrossEntropy', optimizer: 'adam', learningRate: 0.03, batchSize: 32 } as const;
 
 /** MNIST: the CLI's network (one epoch reaches ~91% test accuracy). Toy sets: small tanh networks. */
@@ -139,16 +145,21 @@ export class NetworkEditor {
     item.className = 'layer';
     item.innerHTML = `
       <label>Units <input type="number" name="units" min="1" max="4096" step="1" required></label>
+      <label>Normalization <select name="normalization"></select></label>
       <label>Activation <select name="activation"></select></label>
       <label>Slope <input type="number" name="slope" min="0" max="1" step="any" required></label>
+      <label>Dropout <input type="number" name="dropout" min="0" max="0.95" step="any" required></label>
       <button type="button" class="remove">Remove</button>`;
-    const [units, slope] = item.querySelectorAll('input');
-    const activation = item.querySelector('select')!;
-    for (const name of ACTIVATION_NAMES) if (name !== 'linear') activation.add(new Option(ACTIVATION_LABELS[name], name));
-    units.value = String(layer.units);
-    activation.value = layer.activation;
-    slope.value = String(layer.slope);
-    this.activationSelect(activation, slope.parentElement!);
+    const [units, slope, dropout] = item.querySelectorAll('input');
+    const [normalization, activation] = item.querySelectorAll('select');
+    fillMenu(normalization!, NORMALIZATION_LABELS);
+    for (const name of ACTIVATION_NAMES) if (name !== 'linear') activation!.add(new Option(ACTIVATION_LABELS[name], name));
+    units!.value = String(layer.units);
+    normalization!.value = layer.normalization;
+    activation!.value = layer.activation;
+    slope!.value = String(layer.slope);
+    dropout!.value = String(layer.dropout);
+    this.activationSelect(activation!, slope!.parentElement!);
     const remove = item.querySelector<HTMLButtonElement>('.remove')!;
     remove.addEventListener('click', () => {
       item.remove();
@@ -178,9 +189,17 @@ export class NetworkEditor {
       const parameter = numericParameter(name);
       return (parameter ? { type: name, [parameter]: value } : { type: name }) as LayerSpec;
     };
-    const layers: LayerSpec[] = [...this.layers.children].flatMap((item) => {
-      const [units, slope] = item.querySelectorAll('input');
-      return [{ type: 'dense', units: Number(units.value) }, activation(item.querySelector('select')!.value as ActivationName, Number(slope.value))];
+    const layers: LayerSpec[] = [...this.layers.children].flatMap((item): LayerSpec[] => {
+      const [units, slope, dropout] = item.querySelectorAll('input');
+      const [normalization, hidden] = item.querySelectorAll('select');
+      const rate = Number(dropout!.value);
+      const norm = normalization!.value as Normalization;
+      return [
+        { type: 'dense', units: Number(units!.value) },
+        ...(norm === 'none' ? [] : [{ type: norm }]),
+        activation(hidden!.value as ActivationName, Number(slope!.value)),
+        ...(rate > 0 ? [{ type: 'dropout' as const, rate }] : []),
+      ];
     });
     const mnist = this.datasetName === 'mnist';
     layers.push({ type: 'dense', units: mnist ? MNIST_CLASSES : 2 });

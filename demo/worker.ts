@@ -143,7 +143,9 @@ async function load(request: LoadRequest): Promise<void> {
     throw new Error(`the model maps ${plan.inputSize} inputs to ${plan.outputSize} outputs, but the chosen dataset has ` +
       `${test.x.length / test.rows} and ${outputs}: choose the dataset it was trained on`);
   }
-  const description = [String(plan.inputSize), ...plan.layers.map((l) => `${l.units} ${l.activation.name}`)].join(' → ') + ` · ${plan.loss.type}`;
+  // Dense layers by their width, the others by their kind, each with the activation after it.
+  const description = [String(plan.inputSize), ...plan.layers.map((l) => `${l.kind === 'dense' ? l.units : l.kind} ${l.activation.name}`)]
+    .join(' → ') + ` · ${plan.loss.type}`;
   const evaluation = await onDevice((n) => n.evaluate(test.x, test.y));
   post({ type: 'loaded', info: net.deviceInfo, description, testLoss: evaluation.loss, testAccuracy: evaluation.accuracy });
   await boundaryPainter(request.data)();
