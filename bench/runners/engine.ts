@@ -1,4 +1,4 @@
-import { DeviceError, SpecError, type BackendName, type Network } from '../../src/index.js';
+import { DeviceError, SpecError, type BackendName, type DenseWeights, type LayerWeightsInput, type Network } from '../../src/index.js';
 import { forgetDecisions } from '../../src/webgpu/autotune.js';
 import { defaultContext, requestAdapter } from '../../src/webgpu/device.js';
 import type { GpuWait } from '../../src/webgpu/waiter.js';
@@ -48,6 +48,20 @@ export function engineRunner(backend: BackendName, threads?: number, gpuWait?: G
   };
 }
 
+/** Every runner's dense weights, with γ 1 and β 0 for each layerNormalization of the network between them. */
+function withNormalizations(net: Network, dense: DenseWeights[]): LayerWeightsInput[] {
+  let next = 0;
+  return net.plan.layers.flatMap((layer): LayerWeightsInput[] => {
+    switch (layer.kind) {
+      case 'dense': return [dense[next++]!];
+      case 'layerNormalization': return [{ gamma: new Float32Array(layer.units).fill(1), beta: new Float32Array(layer.units) }];
+      case 'dropout': return [];
+      case 'batchNormalization': throw new Error('no bench case has a batchNormalization layer');
+      default: return layer satisfies never;
+    }
+  });
+}
+
 async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step' | 'fit' }>, log: Log,
   threads?: number, gpuWait?: GpuWait): Promise<Cell[] | Skip> {
   const slow = knownSlow(backend, c);
@@ -69,7 +83,7 @@ async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step
     // for these sizes; a layerNormalization's γ 1 and β 0 as created), before any step.
     let inferenceLoss: number | undefined;
     if (checksInference(c)) {
-      await net.setWeights(await initialWeights(c.sizes));
+      await net.setWeights(withNormalizations(net, await initialWeights(c.sizes)));
       inferenceLoss = (await net.evaluate(first.x, first.y)).loss;
     }
     // One step first: its time decides whether the case is worth timing; otherwise its loss is the
