@@ -7,7 +7,7 @@ import { decodeModelFile } from './io/model-file.js';
 import { checkKeys } from './ops/index.js';
 import { parseTfjsArtifacts } from './io/tfjs.js';
 import { Network, type NetworkOrigin, type RestoreOptions } from './network.js';
-import { compilePlan, initialParameters, isDense, type Plan } from './plan.js';
+import { compilePlan, initialParameters, layerSegments, type Plan } from './plan.js';
 import { ReferenceBackend } from './reference/reference.js';
 import { BACKEND_CHOICES, describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossSpec, type NetworkSpec, type OptimizerSpec } from './spec.js';
 import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
@@ -177,7 +177,8 @@ export interface TfjsImportOptions {
 
 /**
  * Imports a TF.js (or, through the tensorflowjs converter, Keras) Sequential model of Dense,
- * LeakyReLU and Activation layers: `fromTfjsArtifacts(artifacts)` where TF.js's `model.save()`
+ * Dropout, LayerNormalization, BatchNormalization, LeakyReLU and Activation layers (moving
+ * statistics included): `fromTfjsArtifacts(artifacts)` where TF.js's `model.save()`
  * hands `artifacts` to `tf.io.withSaveHandler`.
  */
 export async function fromTfjsArtifacts(artifacts: unknown, options: TfjsImportOptions = {}): Promise<Network> {
@@ -193,9 +194,9 @@ export async function fromTfjsArtifacts(artifacts: unknown, options: TfjsImportO
   checkBackend(backend);
   const parameters = () => {
     const vector = new Float32Array(plan.parameterCount);
-    plan.layers.filter(isDense).forEach((layer, l) => {
-      vector.set(model.weights[l]!.weights, layer.weights.offset);
-      vector.set(model.weights[l]!.bias, layer.bias.offset);
+    // The imported layers are the plan's, one for one (activations are not layers of the plan).
+    plan.layers.forEach((layer, l) => {
+      for (const [name, view] of Object.entries(layerSegments(layer))) vector.set(model.weights[l]![name]!, view.offset);
     });
     return { parameters: vector, moments: [], step: 0 };
   };

@@ -1,14 +1,17 @@
 import type { Standardization } from '../data/standardize.js';
 import { ModelFileError, SpecError } from '../errors.js';
-import { ACTIVATION_NAMES, ACTIVATIONS, LOSSES } from '../ops/index.js';
-import { denseOnly, readView, type Activation, type Plan } from '../plan.js';
+import {
+  ACTIVATION_NAMES, ACTIVATIONS, LAYER_KINDS, LAYERS, LOSSES, readParam, type LayerKind, type ParamTable, type SegmentEntry,
+} from '../ops/index.js';
+import { isDense, layerSegments, readView, type Activation, type LayerPlan, type Plan } from '../plan.js';
 import { describeValue, type LayerSpec, type LossName } from '../spec.js';
 
 /*
  * TF.js layers-model artifacts, the in-memory form of a `model.json` plus its weight file: what
  * `tf.io.fromMemory()` takes and `tf.io.withSaveHandler()` receives. The tensorflowjs converter turns
- * them into a Keras model and back, which is the route to TensorFlow. Only Sequential stacks of
- * Dense layers (with their activations), LeakyReLU and Activation layers map onto our networks.
+ * them into a Keras model and back, which is the route to TensorFlow. Sequential stacks of Dense,
+ * Dropout, LayerNormalization and BatchNormalization layers, with Activation and LeakyReLU layers or
+ * a Dense layer's activation between them, map onto our networks, and our networks onto them.
  */
 
 export interface TfjsWeightSpec {
@@ -66,62 +69,116 @@ const TFJS_ACTIVATIONS = [...ACTIVATION_NAMES.flatMap((name) => {
 }), 'softmax'];
 
 /**
- * Exports a plan and its parameters. Standardization is folded into the first layer, since a TF.js
- * model has no place for it: ((x − mean)/std)·W + b = x·(W/std) + (b − (mean/std)·W), per input row
- * of W, computed in float64.
+ * Per layer kind, the Keras class it is, the prefix of its TF.js layer names, and each of its
+ * segments' TF.js weight name (`<layer name>/<weight name>`): the export writes these and the import
+ * reads them. Typed by the segments of LAYERS, so a new segment without a TF.js name fails to compile.
  */
-export function toTfjsArtifacts(plan: Plan, parameters: Float32Array, standardization: Standardization | undefined): TfjsArtifacts {
-  const layers: object[] = [];
-  const weightSpecs: TfjsWeightSpec[] = [];
-  const values: Float32Array[] = [];
-  // The loss's output transform (softmax, sigmoid) is part of the TF.js model: it predicts what predict() gives.
-  const transform = LOSSES[plan.loss.type].outputTransform;
-  const dense = denseOnly(plan, 'the TF.js export');
-  dense.forEach((layer, l) => {
-    const name = `dense_${l + 1}`;
-    const kernel = readView(parameters, layer.weights);
-    const bias = readView(parameters, layer.bias);
-    if (l === 0 && standardization) foldStandardization(kernel, bias, layer.units, standardization);
-    const last = l === dense.length - 1;
-    const { name: activation, slope } = layer.activation;
-    // As the last Dense layer's activation where it is linear (always so for binaryCrossEntropy), else as a layer after it.
-    const transformHere = last && transform !== 'none' && activation === 'linear';
-    layers.push({
-      class_name: 'Dense',
-      config: {
+const TFJS_LAYERS: { readonly [K in LayerKind]: {
+  className: string;
+  prefix: string;
+  weights: Readonly<Record<keyof (typeof LAYERS)[K]['segments'], string>>;
+} } = {
+  dense: { className: 'Dense', prefix: 'dense', weights: { weights: 'kernel', bias: 'bias' } },
+  dropout: { className: 'Dropout', prefix: 'dropout', weights: {} },
+  layerNormalization: { className: 'LayerNormalization', prefix: 'layer_normalization', weights: { gamma: 'gamma', beta: 'beta' } },
+  batchNormalization: {
+    className: 'BatchNormalization',
+    prefix: 'batch_normalization',
+    weights: { gamma: 'gamma', beta: 'beta', movingMean: 'moving_mean', movingVariance: 'moving_variance' },
+  },
+};
+
+/** A layer's segment names paired with their TF.js weight names, in LAYERS[kind].segments order. */
+const tfjsWeightNames = (kind: LayerKind): [segment: string, tfjs: string][] =>
+  Object.entries(TFJS_LAYERS[kind].weights as Readonly<Record<string, string>>);
+
+/** The Keras config of a layer's own op, without its name (a Dense layer's activation is added by the caller). */
+function tfjsConfig(layer: LayerPlan): Record<string, unknown> {
+  switch (layer.kind) {
+    case 'dense':
+      return {
         units: layer.units,
-        activation: transformHere ? transform : tfjsActivation(layer.activation) ?? 'linear',
         use_bias: true,
         // The L2 penalty as TF.js writes it (Keras reads L1L2 too).
         kernel_regularizer: layer.l2 > 0 ? { class_name: 'L1L2', config: { l1: 0, l2: layer.l2 } } : null,
-        name,
-        trainable: true,
-        dtype: 'float32',
-        ...(l === 0 ? { batch_input_shape: [null, plan.inputSize] } : {}),
-      },
-    });
-    if (activation === 'leakyRelu') {
-      layers.push({ class_name: 'LeakyReLU', config: { alpha: slope, name: `leaky_re_lu_${l + 1}`, trainable: true, dtype: 'float32' } });
+      };
+    case 'dropout':
+      return { rate: layer.rate, noise_shape: null, seed: null };
+    // axis -1 is the feature axis of a [batch, features] input, as Keras writes it; TF.js reads it so too.
+    case 'layerNormalization':
+      return { axis: -1, epsilon: layer.epsilon, center: true, scale: true };
+    case 'batchNormalization':
+      return { axis: -1, momentum: layer.momentum, epsilon: layer.epsilon, center: true, scale: true };
+    default:
+      return layer satisfies never;
+  }
+}
+
+/**
+ * Exports a plan and its parameters. Standardization is folded into the first layer (always dense),
+ * since a TF.js model has no place for it: ((x − mean)/std)·W + b = x·(W/std) + (b − (mean/std)·W),
+ * per input row of W, computed in float64. A dense layer carries its activation in its config; an
+ * activation after any other layer is an Activation layer (LeakyReLU as its own class, as TF.js has it).
+ */
+export function toTfjsArtifacts(plan: Plan, parameters: Float32Array, standardization: Standardization | undefined): TfjsArtifacts {
+  const layers: object[] = [];
+  const weights: { spec: TfjsWeightSpec; values: Float32Array; offset: number }[] = [];
+  // TF.js names layers <prefix>_<count>; the counts are per prefix so names stay unique and stable.
+  const counts = new Map<string, number>();
+  const nameFor = (prefix: string) => {
+    const count = (counts.get(prefix) ?? 0) + 1;
+    counts.set(prefix, count);
+    return `${prefix}_${count}`;
+  };
+  const push = (className: string, config: Record<string, unknown>) => {
+    layers.push({ class_name: className, config: { ...config, trainable: true, dtype: 'float32' } });
+  };
+  const pushActivation = (activation: Activation) => {
+    const name = tfjsActivation(activation);
+    if (name === undefined) push('LeakyReLU', { alpha: activation.slope, name: nameFor('leaky_re_lu') });
+    else push('Activation', { activation: name, name: nameFor('activation') });
+  };
+  // The loss's output transform (softmax, sigmoid) is part of the TF.js model: it predicts what predict() gives.
+  const transform = LOSSES[plan.loss.type].outputTransform;
+  plan.layers.forEach((layer, l) => {
+    const { className, prefix } = TFJS_LAYERS[layer.kind];
+    const name = nameFor(prefix);
+    const segments = layerSegments(layer);
+    const values = Object.fromEntries(tfjsWeightNames(layer.kind).map(([segment]) => [segment, readView(parameters, segments[segment]!)]));
+    if (l === 0 && standardization && isDense(layer)) foldStandardization(values.weights!, values.bias!, layer.units, standardization);
+    for (const [segment, tfjsName] of tfjsWeightNames(layer.kind)) {
+      const view = segments[segment]!;
+      weights.push({ spec: { name: `${name}/${tfjsName}`, shape: [...view.shape], dtype: 'float32' }, values: values[segment]!, offset: view.offset });
     }
-    if (last && transform !== 'none' && !transformHere) {
-      layers.push({ class_name: 'Activation', config: { activation: transform, name: transform, trainable: true, dtype: 'float32' } });
+    const last = l === plan.layers.length - 1;
+    const { activation } = layer;
+    // As the last Dense layer's activation where it is linear (always so for binaryCrossEntropy), else as a layer after it.
+    const transformHere = last && isDense(layer) && transform !== 'none' && activation.name === 'linear';
+    const first = l === 0 ? { batch_input_shape: [null, plan.inputSize] } : {};
+    if (isDense(layer)) {
+      push(className, { ...tfjsConfig(layer), activation: transformHere ? transform : tfjsActivation(activation) ?? 'linear', name, ...first });
+      if (tfjsActivation(activation) === undefined) pushActivation(activation);
+    } else {
+      push(className, { ...tfjsConfig(layer), name, ...first });
+      if (activation.name !== 'linear') pushActivation(activation);
     }
-    weightSpecs.push({ name: `${name}/kernel`, shape: [layer.inputs, layer.units], dtype: 'float32' });
-    weightSpecs.push({ name: `${name}/bias`, shape: [layer.units], dtype: 'float32' });
-    values.push(kernel, bias);
+    if (last && transform !== 'none' && !transformHere) push('Activation', { activation: transform, name: transform });
   });
-  const weightData = new Float32Array(values.reduce((sum, v) => sum + v.length, 0));
+  // Weights in the order of the parameter vector: every trained one, then the moving statistics,
+  // which is the order TF.js itself saves them in (trainable weights before non-trainable ones).
+  weights.sort((a, b) => a.offset - b.offset);
+  const weightData = new Float32Array(weights.reduce((sum, w) => sum + w.values.length, 0));
   let at = 0;
-  for (const v of values) {
-    weightData.set(v, at);
-    at += v.length;
+  for (const { values } of weights) {
+    weightData.set(values, at);
+    at += values.length;
   }
   return {
     modelTopology: { class_name: 'Sequential', config: { name: 'sequential', layers }, keras_version: 'tfjs-layers 4.22.0', backend: 'tensor_flow.js' },
     format: 'layers-model',
     generatedBy: 'webgpu-backprop',
     convertedBy: null,
-    weightSpecs,
+    weightSpecs: weights.map((w) => w.spec),
     weightData: weightData.buffer,
   };
 }
@@ -144,8 +201,12 @@ export interface ImportedModel {
   layers: LayerSpec[];
   /** 'softmaxCrossEntropy' when the model ends in a softmax, else undefined (the caller's choice). */
   loss: LossName | undefined;
-  /** Per dense layer: kernel [inputs, units] row-major and bias [units]. */
-  weights: { weights: Float32Array; bias: Float32Array }[];
+  /**
+   * Per layer of the plan the layers compile to (every one but the activations), its segments by
+   * name (layerSegments' names): a dense layer's weights [inputs, units] row-major and bias [units],
+   * a normalization's gamma, beta and moving statistics [units]; a dropout layer's is empty.
+   */
+  weights: Record<string, Float32Array>[];
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -203,9 +264,97 @@ function kernelL2(regularizer: unknown, where: string): number {
   return l2 as number;
 }
 
+/** Every Keras class the import reads: our layer kinds' (TFJS_LAYERS), the activation layers, and the input. */
+const IMPORTABLE_CLASSES = [...LAYER_KINDS.map((kind) => TFJS_LAYERS[kind].className), 'LeakyReLU', 'Activation', 'InputLayer'];
+
+/** A layer parameter of the table (LAYERS[kind].params) read from a Keras config; out of range is a ModelFileError. */
+function layerParam(kind: LayerKind, name: string, value: unknown, where: string): number {
+  const param = (LAYERS[kind].params as ParamTable)[name]!;
+  try {
+    return readParam(param, value, `${where} ${name}`) as number;
+  } catch (error) {
+    if (error instanceof SpecError) return fail(error.message);
+    throw error;
+  }
+}
+
 /**
- * Reads a Sequential model of Dense layers (sigmoid, relu, tanh, linear, softmax on the last; an
- * L2 kernel_regularizer), LeakyReLU and Activation layers, with float32 weights. Every problem is a ModelFileError.
+ * Refuses a config that sets any of `keys`: each adds math we do not compute (a penalty on the loss,
+ * a projection of the weights after each step, a different normalization), so the network would
+ * train, or predict, as something else. Unset is absent, null or false, as Keras and TF.js write it.
+ */
+function refuseSet(config: Record<string, unknown>, keys: readonly string[], where: string): void {
+  for (const key of keys) {
+    const value = config[key];
+    if (value !== undefined && value !== null && value !== false) {
+      fail(`${where} sets ${key} (${isRecord(value) && typeof value.class_name === 'string' ? value.class_name : describeValue(value)}), ` +
+        'which cannot be imported: only a layer without it maps onto ours');
+    }
+  }
+}
+
+/** What Keras may set on either normalization that we do not compute. */
+const NORMALIZATION_UNSUPPORTED = ['beta_regularizer', 'gamma_regularizer', 'beta_constraint', 'gamma_constraint'];
+
+/**
+ * Checks what a normalization layer normalizes and learns: the feature axis only (-1, as Keras
+ * writes it, or 1, as TF.js writes LayerNormalization's: the same axis of a [batch, features]
+ * input), and both beta (center) and gamma (scale), which our layers always have and train.
+ */
+function checkNormalization(config: Record<string, unknown>, where: string): void {
+  const { axis } = config;
+  const axes: unknown[] = Array.isArray(axis) ? axis : [axis ?? -1];
+  if (axes.length !== 1 || (axes[0] !== -1 && axes[0] !== 1)) {
+    fail(`${where} normalizes over axis ${Array.isArray(axis) ? `[${axis.map(describeValue).join(', ')}]` : describeValue(axis)}; ` +
+      'only the feature axis (-1, the last of a [batch, features] input) can be imported');
+  }
+  for (const key of ['center', 'scale']) {
+    if (config[key] !== undefined && config[key] !== true) {
+      fail(`${where} has ${key} ${describeValue(config[key])}; only center and scale true can be imported (our layer always learns beta and gamma)`);
+    }
+  }
+  refuseSet(config, NORMALIZATION_UNSUPPORTED, where);
+}
+
+/** Our spec of a layer of one of our kinds from its Keras config, refusing what we do not compute. */
+function layerSpec(kind: LayerKind, config: Record<string, unknown>, where: string): LayerSpec {
+  switch (kind) {
+    case 'dense': {
+      const units = config.units;
+      if (!Number.isInteger(units) || (units as number) <= 0) fail(`${where} has units ${describeValue(units)}; expected a positive integer`);
+      refuseSet(config, ['bias_regularizer', 'activity_regularizer', 'kernel_constraint', 'bias_constraint'], where);
+      const l2 = kernelL2(config.kernel_regularizer, where);
+      return l2 > 0 ? { type: 'dense', units: units as number, l2 } : { type: 'dense', units: units as number };
+    }
+    case 'dropout':
+      // A noise_shape shares one mask across an axis, which our per-element masks do not. The seed
+      // is ignored: our masks come from our own counter-based generator (dropoutKeep), so no seed
+      // could reproduce TF.js's, and inference, where dropout is the identity, does not depend on it.
+      refuseSet(config, ['noise_shape'], where);
+      return { type: 'dropout', rate: layerParam(kind, 'rate', config.rate, where) };
+    case 'layerNormalization':
+      checkNormalization(config, where);
+      // Keras 3's rms_scaling divides by the root mean square without centering: another layer.
+      refuseSet(config, ['rms_scaling'], where);
+      return { type: 'layerNormalization', epsilon: layerParam(kind, 'epsilon', config.epsilon, where) };
+    case 'batchNormalization':
+      checkNormalization(config, where);
+      // Batch renormalization, ghost batches and the adjustment function change the training math.
+      refuseSet(config, ['renorm', 'virtual_batch_size', 'adjustment'], where);
+      return {
+        type: 'batchNormalization',
+        momentum: layerParam(kind, 'momentum', config.momentum, where),
+        epsilon: layerParam(kind, 'epsilon', config.epsilon, where),
+      };
+    default:
+      return kind satisfies never;
+  }
+}
+
+/**
+ * Reads a Sequential model of Dense (an activation of the table, softmax on the last; an L2
+ * kernel_regularizer), Dropout, LayerNormalization, BatchNormalization, LeakyReLU and Activation
+ * layers, with float32 weights. Every problem is a ModelFileError.
  */
 export function parseTfjsArtifacts(input: unknown): ImportedModel {
   if (!isRecord(input)) fail(`expected a ModelArtifacts object, got ${input === null ? 'null' : typeof input}`);
@@ -246,7 +395,7 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
   const layers: LayerSpec[] = [];
   const weights: ImportedModel['weights'] = [];
   let softmax = false;
-  let activated = true; // no dense layer yet: nothing to activate
+  let activated = true; // no layer yet: nothing to activate
   const activate = (name: unknown, where: string, slope?: number) => {
     if (softmax) fail(`${where} comes after the softmax; softmax must be the model's last operation`);
     if (name === 'linear' || name === undefined || name === null) return;
@@ -255,39 +404,52 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
       softmax = true;
       return;
     }
-    if (activated) fail(`${where}: an activation (${describeValue(name)}) needs a Dense layer without activation before it`);
+    if (activated) fail(`${where}: an activation (${describeValue(name)}) needs a layer without activation before it`);
     activated = true;
     const layer = name === 'leakyRelu' ? { type: 'leakyRelu', slope: slope! } as const : typeof name === 'string' ? fromTfjsActivation(name) : undefined;
     if (!layer) return fail(`${where} has activation ${describeValue(name)}; expected one of ${TFJS_ACTIVATIONS.join(', ')}`);
     layers.push(layer);
   };
+  /** A layer of one of our kinds: its spec, then its weights by the names TFJS_LAYERS gives them. */
+  const addLayer = (kind: LayerKind, config: Record<string, unknown>, where: string) => {
+    if (softmax) fail(`${where} comes after the softmax; softmax must be the model's last operation`);
+    // Every layer but a Dense one keeps its input's width, so the last Dense layer's units is the width here.
+    const width = (layers.filter((l) => l.type === 'dense').at(-1) as { units: number } | undefined)?.units;
+    if (kind !== 'dense' && width === undefined) fail(`${where}: the first layer must be Dense (a ${TFJS_LAYERS[kind].className} layer needs one before it)`);
+    const named = tfjsWeightNames(kind).length > 0;
+    if (named && typeof config.name !== 'string') fail(`${where} has no name; its weights are found by it`);
+    const name = config.name as string;
+    const spec = layerSpec(kind, config, where);
+    const units = spec.type === 'dense' ? spec.units : width!;
+    const inputs = width ?? inputSize ?? declaredInputs(config) ?? located.get(`${name}/kernel`)?.shape[0];
+    if (inputs === undefined) return fail(`${where}: the model does not say its input width`);
+    inputSize ??= inputs;
+    // A Dense layer without bias imports with a bias of zeros, which then trains like any other.
+    const absent: Record<string, Float32Array> = kind === 'dense' && config.use_bias === false ? { bias: new Float32Array(units) } : {};
+    weights.push(Object.fromEntries(tfjsWeightNames(kind).map(([segment, tfjsName]) => {
+      if (absent[segment]) return [segment, absent[segment]];
+      const { shape, min } = (LAYERS[kind].segments as Readonly<Record<string, SegmentEntry>>)[segment]!;
+      const values = weight(name, tfjsName, shape === 'matrix' ? [inputs, units] : [units]);
+      const low = min === undefined ? -1 : values.findIndex((v) => v < min);
+      if (low >= 0) fail(`${name}/${tfjsName}[${low}] is ${values[low]}; it must be ≥ ${min} (a variance)`);
+      return [segment, values];
+    })));
+    layers.push(spec);
+    activated = false;
+    if (kind === 'dense') activate(config.activation ?? 'linear', where);
+  };
   layerList.forEach((layer, i) => {
     const config = layer.config as Record<string, unknown>;
     const where = `layer ${i} (${describeValue(layer.class_name)} ${describeValue(config.name)})`;
+    const kind = LAYER_KINDS.find((k) => TFJS_LAYERS[k].className === layer.class_name);
+    if (kind !== undefined) {
+      addLayer(kind, config, where);
+      return;
+    }
     switch (layer.class_name) {
       case 'InputLayer':
         inputSize = declaredInputs(config);
         return;
-      case 'Dense': {
-        if (softmax) fail(`${where} comes after the softmax; softmax must be the model's last operation`);
-        const units = config.units;
-        if (!Number.isInteger(units) || (units as number) <= 0) fail(`${where} has units ${describeValue(units)}; expected a positive integer`);
-        if (typeof config.name !== 'string') fail(`${where} has no name; its weights are found by it`);
-        const name = config.name as string;
-        const previous = layers.filter((l) => l.type === 'dense').at(-1) as { units: number } | undefined;
-        const inputs = previous?.units ?? inputSize ?? declaredInputs(config) ?? located.get(`${name}/kernel`)?.shape[0];
-        if (inputs === undefined) return fail(`${where}: the model does not say its input width`);
-        inputSize ??= inputs;
-        const l2 = kernelL2(config.kernel_regularizer, where);
-        layers.push(l2 > 0 ? { type: 'dense', units: units as number, l2 } : { type: 'dense', units: units as number });
-        weights.push({
-          weights: weight(name, 'kernel', [inputs, units as number]),
-          bias: config.use_bias === false ? new Float32Array(units as number) : weight(name, 'bias', [units as number]),
-        });
-        activated = false;
-        activate(config.activation ?? 'linear', where);
-        return;
-      }
       case 'LeakyReLU': {
         const alpha = config.alpha ?? config.negative_slope ?? 0.3;
         if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha < 0) fail(`${where} has alpha ${describeValue(alpha)}; expected a number ≥ 0`);
@@ -298,7 +460,7 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
         activate(config.activation, where);
         return;
       default:
-        fail(`${where}: only Dense, LeakyReLU, Activation and InputLayer layers can be imported`);
+        fail(`${where}: only ${IMPORTABLE_CLASSES.join(', ')} layers can be imported`);
     }
   });
   if (weights.length === 0) fail('the model has no Dense layer');
