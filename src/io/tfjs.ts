@@ -431,7 +431,7 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
       const { shape, min } = (LAYERS[kind].segments as Readonly<Record<string, SegmentEntry>>)[segment]!;
       const values = weight(name, tfjsName, shape === 'matrix' ? [inputs, units] : [units]);
       const low = min === undefined ? -1 : values.findIndex((v) => v < min);
-      if (low >= 0) fail(`${name}/${tfjsName}[${low}] is ${values[low]}; it must be ≥ ${min} (a variance)`);
+      if (low >= 0) fail(`${name}/${tfjsName}[${low}] is ${values[low]}; it must be ≥ ${min}`);
       return [segment, values];
     })));
     layers.push(spec);

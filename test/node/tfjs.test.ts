@@ -232,3 +232,166 @@ describe('artifacts we cannot use are a ModelFileError', () => {
     for (const fragment of fragments) await expect(attempt).rejects.toThrow(fragment);
   });
 });
+
+describe('dropout and normalization layers, both ways', () => {
+  const LAYER_EXPORTS: [string, Partial<NetworkSpec>][] = [
+    ['dense → layerNormalization → gelu → dropout → dense, softmax', {
+      layers: [{ type: 'dense', units: 6 }, { type: 'layerNormalization', epsilon: 1e-4 }, { type: 'gelu' }, { type: 'dropout', rate: 0.3 },
+        { type: 'dense', units: 3 }],
+    }],
+    ['dense → batchNormalization(relu) → dense, softmax', {
+      layers: [{ type: 'dense', units: 6 }, { type: 'batchNormalization', momentum: 0.8, activation: 'relu' }, { type: 'dense', units: 3 }],
+    }],
+    // A LeakyReLU after a normalization, standardization folded into the first layer, and the
+    // loss's sigmoid as an Activation layer after a normalization that ends the network.
+    ['standardized, batchNormalization → leakyRelu, a final layerNormalization, binaryCrossEntropy', {
+      standardize: true,
+      layers: [{ type: 'dense', units: 6, activation: 'tanh' }, { type: 'batchNormalization', epsilon: 0.01 }, { type: 'leakyRelu', slope: 0.1 },
+        { type: 'dropout', rate: 0.2 }, { type: 'dense', units: 3 }, { type: 'layerNormalization' }],
+      loss: 'binaryCrossEntropy',
+    }],
+  ];
+
+  it.each(LAYER_EXPORTS)('trained on the reference, TF.js loads the export and predicts the same within 1e-5: %s', async (_, changes) => {
+    const net = await createNetwork({ ...baseSpec, backend: 'reference', ...changes });
+    await net.fit(X, Y, { epochs: 5 });
+    // Training has moved the normalizations' parameters, and batch normalization's moving statistics, off their starts.
+    for (const entry of await net.getWeights()) {
+      if ('gamma' in entry) expect(entry.gamma.some((g) => Math.abs(g - 1) > 1e-3)).toBe(true);
+      if ('movingMean' in entry) {
+        expect(entry.movingMean.some((m) => Math.abs(m) > 1e-3)).toBe(true);
+        expect(entry.movingVariance.some((v) => Math.abs(v - 1) > 1e-3)).toBe(true);
+      }
+    }
+    const artifacts = await net.toTfjsArtifacts();
+    const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    expect(model.inputs[0]!.shape).toEqual([null, 4]);
+    // Inference: dropout is the identity and batch normalization reads its moving statistics, in both.
+    expectClose(await tfPredict(model, X), await net.predict(X));
+    // TF.js saves it again with the weights we wrote (names, order), and our import of either predicts the same.
+    const resaved = await artifactsOf(model);
+    expect(resaved.weightSpecs!.map((s) => s.name)).toEqual(artifacts.weightSpecs.map((s) => s.name));
+    for (const source of [artifacts, resaved]) {
+      const back = await fromTfjsArtifacts(source, { backend: 'reference', loss: net.plan.loss });
+      expect(back.plan.layers.map((l) => [l.kind, l.activation])).toEqual(net.plan.layers.map((l) => [l.kind, l.activation]));
+      expectClose(await back.predict(X), await net.predict(X));
+      back.dispose();
+    }
+    model.dispose();
+    net.dispose();
+  });
+
+  it('names the layers and weights as TF.js does, the moving statistics last', async () => {
+    const net = await createNetwork({ ...baseSpec, backend: 'reference', ...LAYER_EXPORTS[1]![1] });
+    const { modelTopology, weightSpecs } = await net.toTfjsArtifacts();
+    expect((modelTopology.config.layers as { class_name: string }[]).map((l) => l.class_name))
+      .toEqual(['Dense', 'BatchNormalization', 'Activation', 'Dense']);
+    expect(weightSpecs.map((s) => s.name)).toEqual(['dense_1/kernel', 'dense_1/bias', 'batch_normalization_1/gamma', 'batch_normalization_1/beta',
+      'dense_2/kernel', 'dense_2/bias', 'batch_normalization_1/moving_mean', 'batch_normalization_1/moving_variance']);
+    net.dispose();
+  });
+
+  /** dense → layerNormalization → gelu → dropout → batchNormalization → dense(softmax), every weight set away from its initial value. */
+  function tfNormalized(): tf.Sequential {
+    const model = tf.sequential();
+    model.add(tf.layers.dense({ units: 6, inputShape: [4] }));
+    model.add(tf.layers.layerNormalization({ epsilon: 1e-4 }));
+    model.add(tf.layers.activation({ activation: 'gelu' }));
+    model.add(tf.layers.dropout({ rate: 0.25 }));
+    model.add(tf.layers.batchNormalization({ momentum: 0.9, epsilon: 0.01 }));
+    model.add(tf.layers.dense({ units: 3, activation: 'softmax' }));
+    // Moving variances in [0.3, 1.7] (a variance is positive); every other weight in ±1.
+    model.setWeights(model.weights.map((w, k) => {
+      const values = Array.from({ length: w.shape.reduce((a: number, b) => a * b!, 1) }, (_, i) => Math.sin(1.3 * i + 2.1 * k + 0.4));
+      return tf.tensor(w.originalName.endsWith('moving_variance') ? values.map((v) => 1 + 0.7 * v) : values, w.shape as number[]);
+    }));
+    return model;
+  }
+
+  it.each(['reference', 'cpu'] as const)('a TF.js model with moving statistics imports and predicts what TF.js predicts (%s)', async (backend) => {
+    const model = tfNormalized();
+    const artifacts = await artifactsOf(model);
+    // TF.js writes LayerNormalization's axis as [1] (resolved from -1 for a [batch, features] input): the same axis.
+    const topology = artifacts.modelTopology as { config: { layers: { config: Record<string, unknown> }[] } };
+    expect(topology.config.layers[1]!.config.axis).toEqual([1]);
+    const net = await fromTfjsArtifacts(artifacts, { backend, optimizer: { type: 'sgd', learningRate: 0.05 }, batchSize: 4 });
+    expect(net.plan.layers.map((l) => [l.kind, l.activation.name])).toEqual([
+      ['dense', 'linear'], ['layerNormalization', 'gelu'], ['dropout', 'linear'], ['batchNormalization', 'linear'], ['dense', 'linear']]);
+    expect(net.plan.layers[1]).toMatchObject({ epsilon: 1e-4 });
+    expect(net.plan.layers[2]).toMatchObject({ rate: 0.25 });
+    expect(net.plan.layers[3]).toMatchObject({ momentum: 0.9, epsilon: 0.01 });
+    expectClose(await net.predict(X), await tfPredict(model, X));
+    const batchNorm = (await net.getWeights())[2] as { movingVariance: Float32Array };
+    expect([...batchNorm.movingVariance]).toEqual([...(await model.layers[4]!.getWeights()[3]!.data())]);
+    // It trains from there, and exports back to a model TF.js predicts the same with.
+    const { loss } = await net.fit(X, Y, { epochs: 3 });
+    expect(loss.every(Number.isFinite)).toBe(true);
+    const again = await tf.loadLayersModel(tf.io.fromMemory(await net.toTfjsArtifacts()));
+    expectClose(await tfPredict(again, X), await net.predict(X));
+    again.dispose();
+    model.dispose();
+    net.dispose();
+  });
+
+  type TfjsLayer = { class_name: string; config: Record<string, unknown> };
+  /** The TF.js artifacts of tfNormalized with `change` applied to a copy of its layer list (layer 1: LayerNormalization, 3: Dropout, 4: BatchNormalization). */
+  async function changed(change: (layers: TfjsLayer[]) => void, weights?: (a: tf.io.ModelArtifacts) => tf.io.ModelArtifacts) {
+    const model = tfNormalized();
+    const artifacts = await artifactsOf(model);
+    model.dispose();
+    const topology = artifacts.modelTopology as { config: { layers: TfjsLayer[] } };
+    const layers = structuredClone(topology.config.layers);
+    change(layers);
+    const result = { ...artifacts, modelTopology: { ...topology, config: { ...topology.config, layers } } };
+    return weights ? weights(result) : result;
+  }
+
+  it.each<[string, (layers: TfjsLayer[]) => void, string[]]>([
+    ['LayerNormalization over axis 0 (the batch)', (l) => { l[1]!.config.axis = 0; }, ['layer 1', 'axis 0', 'only the feature axis']],
+    ['LayerNormalization over two axes', (l) => { l[1]!.config.axis = [0, 1]; }, ['axis [0, 1]']],
+    ['a 3-d input, where axis 1 is not the features\'', (l) => { l[0]!.config.batch_input_shape = [null, 2, 2]; }, ['[null, width]', '[null, 2, 2]']],
+    ['LayerNormalization with center false', (l) => { l[1]!.config.center = false; }, ['center false', 'only center and scale true']],
+    ['BatchNormalization with scale false', (l) => { l[4]!.config.scale = false; }, ['layer 4', 'scale false']],
+    ['BatchNormalization over axis 2', (l) => { l[4]!.config.axis = 2; }, ['layer 4', 'axis 2']],
+    ['a gamma_regularizer', (l) => { l[4]!.config.gamma_regularizer = { class_name: 'L1L2', config: { l1: 0, l2: 0.1 } }; },
+      ['gamma_regularizer (L1L2)', 'cannot be imported']],
+    ['a beta_constraint', (l) => { l[1]!.config.beta_constraint = { class_name: 'MaxNorm', config: {} }; }, ['beta_constraint (MaxNorm)']],
+    ['batch renormalization', (l) => { l[4]!.config.renorm = true; }, ['renorm (true)']],
+    ['Dropout with a noise_shape', (l) => { l[3]!.config.noise_shape = [1, 6]; }, ['layer 3', 'noise_shape']],
+    ['Dropout at rate 1', (l) => { l[3]!.config.rate = 1; }, ['rate must be a finite number in [0, 1), got 1']],
+    ['BatchNormalization with momentum 2', (l) => { l[4]!.config.momentum = 2; }, ['momentum must be a finite number in [0, 1]']],
+    ['LayerNormalization with epsilon 0', (l) => { l[1]!.config.epsilon = 0; }, ['epsilon must be a finite number > 0']],
+    ['a normalization before any Dense layer', (l) => { l.unshift({ ...l[1]!, config: { ...l[1]!.config, batch_input_shape: [null, 4] } }); },
+      ['the first layer must be Dense']],
+  ])('a model with %s is a ModelFileError naming it', async (_, change, fragments) => {
+    const attempt = fromTfjsArtifacts(await changed(change), { backend: 'reference' });
+    await expect(attempt).rejects.toBeInstanceOf(ModelFileError);
+    for (const fragment of fragments) await expect(attempt).rejects.toThrow(fragment);
+  });
+
+  it('a negative moving variance or a missing moving mean is a ModelFileError naming the weight', async () => {
+    const negative = await changed(() => {}, (a) => {
+      const data = new Float32Array((a.weightData as ArrayBuffer).slice(0));
+      data[data.length - 2] = -0.5;
+      return { ...a, weightData: data.buffer };
+    });
+    const variance = fromTfjsArtifacts(negative, { backend: 'reference' });
+    await expect(variance).rejects.toBeInstanceOf(ModelFileError);
+    await expect(variance).rejects.toThrow(/moving_variance\[4\] is -0.5; it must be ≥ 0/);
+    const renamed = await changed(() => {}, (a) => ({ ...a, weightSpecs: a.weightSpecs!.map((s) => ({ ...s, name: s.name.replace('moving_mean', 'mean') })) }));
+    const mean = fromTfjsArtifacts(renamed, { backend: 'reference' });
+    await expect(mean).rejects.toBeInstanceOf(ModelFileError);
+    await expect(mean).rejects.toThrow(/no weight named batch_normalization\w*\/moving_mean/);
+  });
+
+  it('an activation TF.js lacks after a normalization is a SpecError naming it, and the network trains on', async () => {
+    const net = await createNetwork({ ...baseSpec, backend: 'reference',
+      layers: [{ type: 'dense', units: 6 }, { type: 'layerNormalization' }, { type: 'elu', alpha: 0.5 }, { type: 'dense', units: 3 }] });
+    const refused = net.toTfjsArtifacts();
+    await expect(refused).rejects.toBeInstanceOf(SpecError);
+    await expect(refused).rejects.toThrow('TF.js has no elu with alpha 0.5');
+    const { loss } = await net.fit(X, Y, { epochs: 4 });
+    expect(loss[3]!).toBeLessThan(loss[0]!);
+    net.dispose();
+  });
+});
