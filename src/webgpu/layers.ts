@@ -7,9 +7,10 @@ import { ceilDiv, type Bindings, type Dispatch, type GpuResources } from './reso
 /*
  * The layers whose op is not a matrix product (dropout, layer and batch normalization), recorded as
  * dispatches: their forward passes in training and in inference, and their backward passes. Each
- * op writes z; an activation after it runs as its own element-wise pass (activate), and its
- * derivative, which the layer above fuses for a dense layer (the signal product's epilogue), runs
- * after the op's input gradient (activationDerivative) when the layer above is one of these.
+ * op writes z, and an activation after it runs as an element-wise pass of its own (activate). In
+ * backward such a layer writes the plain dL/d(input) into the layer below's dL/dz, and the below
+ * layer's activation derivative then multiplies it in place (activationDerivative), where a dense
+ * layer above would have fused it into its signal product's epilogue.
  */
 
 export type OpLayerPlan = Exclude<LayerPlan, DenseLayerPlan>;
@@ -27,11 +28,16 @@ export interface LayerBuffers {
   preActivations: (GPUBuffer | undefined)[];
   /** What each layer's activation derivative reads: z where readsPreActivation, else the output. */
   gates: GPUBuffer[];
-  /** Normalization layers: x̂ [batchSize, units] and s (layer: [batchSize], batch: [units]). */
-  normalized: (GPUBuffer | undefined)[];
-  inverseDeviation: (GPUBuffer | undefined)[];
-  /** Batch normalization in training: the batch's mean [units] then biased variance [units], for the moving update. */
-  batchStatistics: (GPUBuffer | undefined)[];
+  /** What each layer's forward pass saves for its backward one. */
+  saved: SavedBuffers[];
+}
+
+/** Normalization layers: x̂ [batchSize, units], s (layer: [batchSize], batch: [units]); batch normalization's batch statistics. */
+export interface SavedBuffers {
+  normalized?: GPUBuffer;
+  inverseDeviation?: GPUBuffer;
+  /** The batch's mean [units] then biased variance [units], for the moving update. */
+  batchStatistics?: GPUBuffer;
 }
 
 export function allocateLayers(plan: Plan, res: GpuResources): LayerBuffers {
@@ -39,28 +45,32 @@ export function allocateLayers(plan: Plan, res: GpuResources): LayerBuffers {
   const floats = (layer: LayerPlan, count: number, what: string) => res.floats(count, `layer ${layer.index} ${what}`);
   const matrix = (layer: LayerPlan, what: string) => floats(layer, batchSize * layer.units, `${what} [batchSize, ${layer.units}]`);
   const outputs = plan.layers.map((layer) => matrix(layer, 'output'));
-  const preActivations = plan.layers.map((layer) => {
-    const kept = layer.kind === 'dense' ? readsPreActivation(layer.activation.name) : layer.activation.name !== 'linear';
-    return kept ? matrix(layer, 'pre-activation') : undefined;
+  const preActivations: (GPUBuffer | undefined)[] = [];
+  const saved = plan.layers.map((layer): SavedBuffers => {
+    // A dense product writes z beside its output only for a derivative that reads it; any other op
+    // writes z apart from the output wherever an activation follows it.
+    const keepsZ = layer.kind === 'dense' ? readsPreActivation(layer.activation.name) : layer.activation.name !== 'linear';
+    preActivations.push(keepsZ ? matrix(layer, 'pre-activation') : undefined);
+    switch (layer.kind) {
+      case 'dense':
+      case 'dropout': return {};
+      case 'layerNormalization':
+        return { normalized: matrix(layer, 'normalized input x̂'), inverseDeviation: floats(layer, batchSize, 'row 1/√(var + ε) [batchSize]') };
+      case 'batchNormalization':
+        return {
+          normalized: matrix(layer, 'normalized input x̂'),
+          inverseDeviation: floats(layer, layer.units, `feature 1/√(var + ε) [${layer.units}]`),
+          batchStatistics: floats(layer, 2 * layer.units, `batch mean and variance [2, ${layer.units}]`),
+        };
+      default: return layer satisfies never;
+    }
   });
-  const normalizes = (layer: LayerPlan) => layer.kind === 'layerNormalization' || layer.kind === 'batchNormalization';
   return {
     outputs,
     zGrads: plan.layers.map((layer) => matrix(layer, 'dL/dz')),
     preActivations,
     gates: plan.layers.map((layer, l) => (readsPreActivation(layer.activation.name) ? preActivations[l]! : outputs[l]!)),
-    normalized: plan.layers.map((layer) => (normalizes(layer) ? matrix(layer, 'normalized input x̂') : undefined)),
-    inverseDeviation: plan.layers.map((layer) => {
-      switch (layer.kind) {
-        case 'layerNormalization': return floats(layer, batchSize, 'row 1/√(var + ε) [batchSize]');
-        case 'batchNormalization': return floats(layer, layer.units, `feature 1/√(var + ε) [${layer.units}]`);
-        case 'dense':
-        case 'dropout': return undefined;
-        default: return layer satisfies never;
-      }
-    }),
-    batchStatistics: plan.layers.map((layer) => (layer.kind === 'batchNormalization'
-      ? floats(layer, 2 * layer.units, `batch mean and variance [2, ${layer.units}]`) : undefined)),
+    saved,
   };
 }
 
@@ -128,21 +138,22 @@ export function recordOpForward(plan: Plan, rec: LayerRecorder, layer: OpLayerPl
       return { train: [masked, ...activation()], inference: [activate(input)] };
     }
     case 'layerNormalization': {
+      const { normalized, inverseDeviation } = buffers.saved[l]!;
       const normalize = add({ kind: 'layerNormForward' }, { ...dims, epsilon: layer.epsilon }, {
-        input, gamma: segment(params, layer.gamma), beta: segment(params, layer.beta),
-        normalized: buffers.normalized[l]!, inverseDeviation: buffers.inverseDeviation[l]!, z,
+        input, gamma: segment(params, layer.gamma), beta: segment(params, layer.beta), normalized: normalized!, inverseDeviation: inverseDeviation!, z,
       }, grid.rows);
       const passes = [normalize, ...activation()];
       return { train: passes, inference: passes };
     }
     case 'batchNormalization': {
+      const { normalized, inverseDeviation, batchStatistics } = buffers.saved[l]!;
       const affine = { input, gamma: segment(params, layer.gamma), beta: segment(params, layer.beta), z };
       const normalize = add(batchNormKey(true), { ...dims, epsilon: layer.epsilon }, {
-        ...affine, normalized: buffers.normalized[l]!, inverseDeviation: buffers.inverseDeviation[l]!, batchStatistics: buffers.batchStatistics[l]!,
+        ...affine, normalized: normalized!, inverseDeviation: inverseDeviation!, batchStatistics: batchStatistics!,
       }, grid.features);
       // Training never reads the moving statistics, so they can follow the batch's right away.
       const follow = add({ kind: 'movingStatistics' }, { m: 0, n: layer.units, k: 0, rowsAxis: 0, momentum: layer.momentum }, {
-        batchStatistics: buffers.batchStatistics[l]!, movingMean: segment(params, layer.movingMean), movingVariance: segment(params, layer.movingVariance),
+        batchStatistics: batchStatistics!, movingMean: segment(params, layer.movingMean), movingVariance: segment(params, layer.movingVariance),
       }, grid.features);
       const infer = add(batchNormKey(false), { ...dims, epsilon: layer.epsilon }, {
         ...affine, movingMean: segment(params, layer.movingMean), movingVariance: segment(params, layer.movingVariance),
@@ -162,6 +173,7 @@ export function recordOpBackward(plan: Plan, rec: LayerRecorder, layer: OpLayerP
   const l = layer.index;
   const zGrad = buffers.zGrads[l]!;
   const inputGrad = buffers.zGrads[l - 1]!;
+  const { normalized, inverseDeviation } = buffers.saved[l]!;
   const dims: Dims = { m: plan.batchSize, n: layer.units, k: 0, rowsAxis: 1 };
   const grid = grids(res, layer.units);
   const passes: number[] = [];
@@ -170,17 +182,17 @@ export function recordOpBackward(plan: Plan, rec: LayerRecorder, layer: OpLayerP
       passes.push(add({ kind: 'dropout' }, dropoutDims(plan, layer), { source: zGrad, result: inputGrad }, grid.elements));
       break;
     case 'layerNormalization': {
-      const saved = { zGrad, normalized: buffers.normalized[l]! };
+      const saved = { zGrad, normalized: normalized! };
       passes.push(
         add({ kind: 'gammaBetaGradient' }, dims, { ...saved, gammaGrad: segment(grads, layer.gamma), betaGrad: segment(grads, layer.beta) }, grid.features),
         add({ kind: 'layerNormInputGradient' }, dims, {
-          ...saved, gamma: segment(params, layer.gamma), inverseDeviation: buffers.inverseDeviation[l]!, inputGrad,
+          ...saved, gamma: segment(params, layer.gamma), inverseDeviation: inverseDeviation!, inputGrad,
         }, grid.rows));
       break;
     }
     case 'batchNormalization':
       passes.push(add({ kind: 'batchNormBackward' }, dims, {
-        zGrad, normalized: buffers.normalized[l]!, gamma: segment(params, layer.gamma), inverseDeviation: buffers.inverseDeviation[l]!,
+        zGrad, normalized: normalized!, gamma: segment(params, layer.gamma), inverseDeviation: inverseDeviation!,
         gammaGrad: segment(grads, layer.gamma), betaGrad: segment(grads, layer.beta), inputGrad,
       }, grid.features));
       break;

@@ -27,6 +27,8 @@ export interface LayerOf<T> {
   signal?: T;
 }
 export type LayerProducts = LayerOf<Product>;
+/** Each layer's products by layer index: undefined for the layers that are not dense (their kernels are fixed, layers.ts). */
+export type PlanProducts = (LayerProducts | undefined)[];
 
 /** A layer's products, none for a layer without (undefined: not dense). */
 export const shapesOf = <T>(layer: LayerOf<T> | undefined): T[] => (layer ? [layer.forward, layer.gradient, ...(layer.signal ? [layer.signal] : [])] : []);

@@ -4,7 +4,7 @@ import { isDense, type ParameterView, type Plan } from '../plan.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import type { Kernel } from './kernels.js';
 import { allocateLayers, opLayerKernelKeys, recordOpBackward, recordOpForward, type LayerRecorder } from './layers.js';
-import { matmulGrid, type LayerProducts, type Product } from './products.js';
+import { matmulGrid, type PlanProducts, type Product } from './products.js';
 import { ceilDiv, FLOAT, type Bindings, type Dispatch, type GpuResources } from './resources.js';
 
 /*
@@ -95,7 +95,7 @@ export interface StepRecording {
  * Allocates the step's buffers and records its dispatches; `kernels` holds every key's compiled
  * kernel, `products` each dense layer's matrix products (undefined for the other layers).
  */
-export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, Kernel>, products: (LayerProducts | undefined)[],
+export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, Kernel>, products: PlanProducts,
   initial: Float32Array, lossRecord: GPUBuffer): StepRecording {
   const { batchSize, inputSize, outputSize, parameterCount, trainableCount, optimizer, layers } = plan;
   const dense = layers.filter(isDense);

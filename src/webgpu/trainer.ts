@@ -5,8 +5,8 @@ import { DeviceError } from '../errors.js';
 import type { Plan } from '../plan.js';
 import { BackgroundTuning, planTuning, TRIAL_K, type TuningDecision } from './autotune.js';
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
-import { getKernel, type Kernel } from './kernels.js';
-import { layerShapes, matmulGrid, productsOf, shapesOf, withVariants, type LayerProducts, type Product } from './products.js';
+import { compileKernels, getKernel, type Kernel } from './kernels.js';
+import { layerShapes, matmulGrid, productsOf, shapesOf, withVariants, type PlanProducts, type Product } from './products.js';
 import { ceilDiv, encodePass, FLOAT, GpuResources, type Dispatch } from './resources.js';
 import { fixedKernelKeys, recordStep, type StepRecording } from './step.js';
 import { GpuTrainingSet, targetWidth } from './training-set.js';
@@ -40,7 +40,7 @@ export class WebGpuBackend implements Backend {
   /** Waits for the queue, sleeping through most of a long wait (waiter.ts). */
   private readonly waiter: GpuWaiter;
 
-  private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, products: (LayerProducts | undefined)[],
+  private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, products: PlanProducts,
     tuning: TuningDecision[], initial: Float32Array, reason: string, gpuWait: GpuWait) {
     this.device = context.device;
     this.waiter = new GpuWaiter(gpuWait);
@@ -84,10 +84,8 @@ export class WebGpuBackend implements Backend {
       const tuning = measure && !background ? await measure(TRIAL_K.blocking) : tuningPlan.decisions;
       const variants = new Map(allShapes.map((shape, i) => [shape, tuning[i]!.variant]));
       const products = shapes.map((layer) => layer && withVariants(layer, variants));
-      const keys = [...fixedKeys, ...products.flatMap((layer) => productsOf(layer).map((product) => product.key))];
-      const unique = [...new Map(keys.map((key) => [JSON.stringify(key), key])).values()];
-      const compiled = await Promise.all(unique.map(async (key) => [JSON.stringify(key), await getKernel(device, key)] as const));
-      backend = new WebGpuBackend(plan, context, new Map(compiled), products, tuning, initial, reason, gpuWait);
+      const kernels = await compileKernels(device, [...fixedKeys, ...products.flatMap((layer) => productsOf(layer).map((product) => product.key))]);
+      backend = new WebGpuBackend(plan, context, kernels, products, tuning, initial, reason, gpuWait);
       if (background) {
         const made = backend;
         made.background = new BackgroundTuning(background, made.info.tuning!, (decision) => made.switchVariant(decision));
