@@ -204,3 +204,151 @@ describe('the dropout kernel', () => {
     expect(Math.abs(kept / count - (1 - rate))).toBeLessThan(0.05);
   });
 });
+
+/*
+ * The normalization kernels one by one against float64, on awkward [rows, units] (1, 3, 17, 65, 257
+ * and non-multiples of the 64-thread workgroup): each kernel takes the oracle's saved values as its
+ * inputs, so a wrong kernel shows as itself. One row or one unit normalizes a single value
+ * (variance 0, x̂ = 0), which the kernels must survive too.
+ */
+describe('the normalization kernels against float64', () => {
+  const SHAPES = [[1, 1], [3, 17], [17, 3], [65, 65], [8, 257], [257, 5]] as const;
+  const EPSILON = 1e-3;
+
+  /** x̂ and s of x [rows, units] normalized over each row (axis 'row') or each feature's rows (axis 'feature'). */
+  function normalize(x: Float32Array, rows: number, units: number, axis: 'row' | 'feature') {
+    const [groups, count] = axis === 'row' ? [rows, units] : [units, rows];
+    const at = (g: number, i: number) => (axis === 'row' ? g * units + i : i * units + g);
+    const normalized = new Float64Array(rows * units);
+    const s = new Float64Array(groups);
+    const mean = new Float64Array(groups);
+    const variance = new Float64Array(groups);
+    for (let g = 0; g < groups; g++) {
+      for (let i = 0; i < count; i++) mean[g] += x[at(g, i)]! / count;
+      for (let i = 0; i < count; i++) variance[g] += (x[at(g, i)]! - mean[g]!) ** 2 / count;
+      s[g] = 1 / Math.sqrt(variance[g]! + EPSILON);
+      for (let i = 0; i < count; i++) normalized[at(g, i)] = (x[at(g, i)]! - mean[g]!) * s[g]!;
+    }
+    return { normalized, s, mean, variance };
+  }
+
+  /** dx of a normalization from dz, the oracle's x̂ and s (the means over the same groups as the forward pass). */
+  function inputGradient(zGrad: Float32Array, gamma: Float32Array, normalized: Float64Array, s: Float64Array, rows: number, units: number,
+    axis: 'row' | 'feature') {
+    const [groups, count] = axis === 'row' ? [rows, units] : [units, rows];
+    const at = (g: number, i: number) => (axis === 'row' ? g * units + i : i * units + g);
+    const dx = new Float64Array(rows * units);
+    for (let g = 0; g < groups; g++) {
+      let meanGrad = 0;
+      let meanProduct = 0;
+      for (let i = 0; i < count; i++) {
+        const e = at(g, i);
+        const normalizedGrad = zGrad[e]! * gamma[e % units]!;
+        meanGrad += normalizedGrad / count;
+        meanProduct += normalizedGrad * normalized[e]! / count;
+      }
+      for (let i = 0; i < count; i++) {
+        const e = at(g, i);
+        dx[e] = s[g]! * (zGrad[e]! * gamma[e % units]! - meanGrad - normalized[e]! * meanProduct);
+      }
+    }
+    return dx;
+  }
+
+  function gammaBetaGradient(zGrad: Float32Array, normalized: Float64Array, rows: number, units: number) {
+    const gammaGrad = new Float64Array(units);
+    const betaGrad = new Float64Array(units);
+    for (let e = 0; e < rows * units; e++) {
+      gammaGrad[e % units] += zGrad[e]! * normalized[e]!;
+      betaGrad[e % units] += zGrad[e]!;
+    }
+    return { gammaGrad, betaGrad };
+  }
+
+  /** Close within float32 rounding of sums over `count` terms of size `scale`. */
+  const expectClose = (actual: Float32Array, expected: ArrayLike<number>, count: number, scale: number, what: string) =>
+    expectAgree(actual, expected, 4 * count * 2 ** -23 * scale + 1e-6, what);
+
+  const inputs = (rows: number, units: number) => ({
+    x: randomArray(rows * units, rows * 31 + units).map((v, i) => v * 3 + (i % units) * 0.25),
+    zGrad: randomArray(rows * units, rows + units * 7),
+    gamma: randomArray(units, units).map((v) => 1 + v / 2),
+    beta: randomArray(units, units + 1),
+  });
+  const dims = (rows: number, units: number) => ({ m: rows, n: units, k: 0, rowsAxis: 1, epsilon: EPSILON }) as const;
+  const featureGrid = (units: number): [number, number] => [Math.ceil(units / 64), 1];
+
+  it.each(SHAPES)('layer normalization at %i×%i: forward, dx, dgamma and dbeta', async (rows, units) => {
+    const { x, zGrad, gamma, beta } = inputs(rows, units);
+    const { normalized, s } = normalize(x, rows, units, 'row');
+    const forward = await runKernel({
+      key: { kind: 'layerNormForward' }, dims: dims(rows, units),
+      data: { 2: x, 3: gamma, 4: beta, 5: new Float32Array(rows * units), 6: new Float32Array(rows), 7: new Float32Array(rows * units) },
+      read: [5, 6, 7], grid: [rows, 1],
+    });
+    const scale = 3 * Math.max(...s);
+    expectClose(forward[5]!, normalized, units, scale, 'x̂');
+    expectClose(forward[6]!, s, units, Math.max(...s), 's');
+    expectClose(forward[7]!, Float64Array.from(normalized, (v, i) => gamma[i % units]! * v + beta[i % units]!), units, 2 * scale, 'z');
+    const normalized32 = Float32Array.from(normalized);
+    const backward = await runKernel({
+      key: { kind: 'layerNormInputGradient' }, dims: dims(rows, units),
+      data: { 2: zGrad, 3: normalized32, 4: gamma, 5: Float32Array.from(s), 6: new Float32Array(rows * units) },
+      read: [6], grid: [rows, 1],
+    });
+    expectClose(backward[6]!, inputGradient(zGrad, gamma, normalized, s, rows, units, 'row'), units, 4 * Math.max(...s), 'dx');
+    const parameters = await runKernel({
+      key: { kind: 'gammaBetaGradient' }, dims: dims(rows, units),
+      data: { 2: zGrad, 3: normalized32, 4: new Float32Array(units), 5: new Float32Array(units) },
+      read: [4, 5], grid: featureGrid(units),
+    });
+    const { gammaGrad, betaGrad } = gammaBetaGradient(zGrad, normalized, rows, units);
+    expectClose(parameters[4]!, gammaGrad, rows, 4, 'dgamma');
+    expectClose(parameters[5]!, betaGrad, rows, 1, 'dbeta');
+  });
+
+  it.each(SHAPES)('batch normalization at %i×%i: training and inference forward, backward, moving statistics', async (rows, units) => {
+    const { x, zGrad, gamma, beta } = inputs(rows, units);
+    const { normalized, s, mean, variance } = normalize(x, rows, units, 'feature');
+    const training = await runKernel({
+      key: { kind: 'batchNormForward', training: true }, dims: dims(rows, units),
+      data: {
+        2: x, 3: gamma, 4: beta, 5: new Float32Array(rows * units), 6: new Float32Array(rows * units), 7: new Float32Array(units),
+        8: new Float32Array(2 * units),
+      },
+      read: [5, 6, 7, 8], grid: featureGrid(units),
+    });
+    const scale = 4 * Math.max(...s);
+    expectClose(training[5]!, Float64Array.from(normalized, (v, i) => gamma[i % units]! * v + beta[i % units]!), rows, 2 * scale, 'z');
+    expectClose(training[6]!, normalized, rows, scale, 'x̂');
+    expectClose(training[7]!, s, rows, Math.max(...s), 's');
+    expectClose(training[8]!, [...mean, ...variance], rows, 8, 'batch statistics');
+    // Inference normalizes by given statistics: these, as moving statistics, give training's z again.
+    const inference = await runKernel({
+      key: { kind: 'batchNormForward', training: false }, dims: dims(rows, units),
+      data: { 2: x, 3: gamma, 4: beta, 5: new Float32Array(rows * units), 6: Float32Array.from(mean), 7: Float32Array.from(variance) },
+      read: [5], grid: featureGrid(units),
+    });
+    expectClose(inference[5]!, Float64Array.from(normalized, (v, i) => gamma[i % units]! * v + beta[i % units]!), rows, 2 * scale, 'inference z');
+    const backward = await runKernel({
+      key: { kind: 'batchNormBackward' }, dims: dims(rows, units),
+      data: {
+        2: zGrad, 3: Float32Array.from(normalized), 4: gamma, 5: Float32Array.from(s), 6: new Float32Array(units), 7: new Float32Array(units),
+        8: new Float32Array(rows * units),
+      },
+      read: [6, 7, 8], grid: featureGrid(units),
+    });
+    const { gammaGrad, betaGrad } = gammaBetaGradient(zGrad, normalized, rows, units);
+    expectClose(backward[6]!, gammaGrad, rows, 4, 'dgamma');
+    expectClose(backward[7]!, betaGrad, rows, 1, 'dbeta');
+    expectClose(backward[8]!, inputGradient(zGrad, gamma, normalized, s, rows, units, 'feature'), rows, 4 * scale, 'dx');
+    const momentum = 0.9;
+    const moving = await runKernel({
+      key: { kind: 'movingStatistics' }, dims: { m: 0, n: units, k: 0, rowsAxis: 0, momentum },
+      data: { 2: Float32Array.from([...mean, ...variance]), 3: new Float32Array(units).fill(0.5), 4: new Float32Array(units).fill(2) },
+      read: [3, 4], grid: featureGrid(units),
+    });
+    expectClose(moving[3]!, Array.from(mean, (m) => momentum * 0.5 + (1 - momentum) * m), 1, 2, 'moving mean');
+    expectClose(moving[4]!, Array.from(variance, (v) => momentum * 2 + (1 - momentum) * v), 1, 2, 'moving variance');
+  });
+});
