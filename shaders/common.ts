@@ -16,6 +16,14 @@ struct Dims {
   // Huber's δ, for the loss kernel.
   delta: f32,
   pad: u32,
+  // Normalization layers: ε added to the variance; batch normalization's moving-statistics momentum.
+  epsilon: f32,
+  momentum: f32,
+  // Dropout: the plan's seed (as u32), the layer's index and the keep threshold (dropoutThreshold),
+  // from which the kernel draws the mask of step.t.
+  seed: u32,
+  layer: u32,
+  threshold: u32,
 }
 struct Step {
   rows: u32,
@@ -32,8 +40,8 @@ fn sizes() -> vec3u {
 }
 `;
 
-/** Byte size of the Dims uniform (8 × 4 bytes). */
-export const DIMS_BYTES = 32;
+/** Byte size of the Dims uniform bound per dispatch: its 13 four-byte fields, rounded up to 16 bytes. */
+export const DIMS_BYTES = 64;
 /** Byte size of the Step uniform (4 × 4 bytes). */
 export const STEP_BYTES = 16;
 

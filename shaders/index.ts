@@ -1,8 +1,13 @@
 import type { ActivationName, OutputTransform } from '../src/ops/index.js';
 import { gatherRowsShader, outputTransformShader } from './data.wgsl.js';
+import { activateShader, dropoutShader } from './dropout.wgsl.js';
 import { activationDerivativeShader } from './elementwise.wgsl.js';
 import { lossReduceShader, lossShader, type LossKey, type LossReduceKey } from './loss.wgsl.js';
 import { matmulShader, type MatmulKey } from './matmul.wgsl.js';
+import {
+  batchNormBackwardShader, batchNormForwardShader, gammaBetaGradientShader, layerNormForwardShader, layerNormInputGradientShader,
+  movingStatisticsShader, type BatchNormForwardKey,
+} from './normalization.wgsl.js';
 import { optimizerShader, type OptimizerKey } from './optimizer.wgsl.js';
 import { biasGradientShader, sumPartialsShader, sumSquaresShader, type SumSquaresKey } from './reduce.wgsl.js';
 
@@ -20,7 +25,15 @@ export type KernelKey =
   | ({ kind: 'optimizer' } & OptimizerKey)
   | { kind: 'gatherRows' }
   | { kind: 'outputTransform'; transform: Exclude<OutputTransform, 'none'> }
-  | { kind: 'activationDerivative'; activation: ActivationName };
+  | { kind: 'activationDerivative'; activation: ActivationName }
+  | { kind: 'activate'; activation: ActivationName }
+  | { kind: 'dropout' }
+  | { kind: 'layerNormForward' }
+  | { kind: 'layerNormInputGradient' }
+  | { kind: 'gammaBetaGradient' }
+  | ({ kind: 'batchNormForward' } & BatchNormForwardKey)
+  | { kind: 'batchNormBackward' }
+  | { kind: 'movingStatistics' };
 
 export function kernelName(key: KernelKey): string {
   return Object.entries(key).map(([name, value]) => `${name}=${String(value)}`).join(',');
@@ -38,6 +51,15 @@ export function kernelSource(key: KernelKey): string {
     case 'gatherRows': return gatherRowsShader();
     case 'outputTransform': return outputTransformShader(key.transform);
     case 'activationDerivative': return activationDerivativeShader(key.activation);
+    case 'activate': return activateShader(key.activation);
+    case 'dropout': return dropoutShader();
+    case 'layerNormForward': return layerNormForwardShader();
+    case 'layerNormInputGradient': return layerNormInputGradientShader();
+    case 'gammaBetaGradient': return gammaBetaGradientShader();
+    case 'batchNormForward': return batchNormForwardShader(key);
+    case 'batchNormBackward': return batchNormBackwardShader();
+    case 'movingStatistics': return movingStatisticsShader();
+    default: return key satisfies never;
   }
 }
 

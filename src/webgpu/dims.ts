@@ -13,6 +13,12 @@ export interface Dims {
   slope?: number;
   scale?: number;
   delta?: number;
+  epsilon?: number;
+  momentum?: number;
+  /** Dropout's mask: the plan's seed, the layer's index and dropoutThreshold(rate). */
+  seed?: number;
+  layer?: number;
+  threshold?: number;
 }
 
 /** Packs a list of Dims, one per 256-byte slot, as the shaders' `Dims` struct lays them out. */
@@ -28,6 +34,12 @@ export function packDims(list: Dims[]): ArrayBuffer {
     f32[4] = d.slope ?? 0;
     f32[5] = d.scale ?? 1;
     f32[6] = d.delta ?? 0;
+    f32[8] = d.epsilon ?? 0;
+    f32[9] = d.momentum ?? 0;
+    // The seed as the hash reads it: its low 32 bits (dropoutKey takes seed >>> 0).
+    u32[10] = (d.seed ?? 0) >>> 0;
+    u32[11] = d.layer ?? 0;
+    u32[12] = d.threshold ?? 0;
   });
   return data;
 }

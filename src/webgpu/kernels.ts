@@ -60,3 +60,9 @@ export function getKernel(device: GPUDevice, key: KernelKey): Promise<Kernel> {
   }
   return kernel;
 }
+
+/** Every distinct key's kernel, compiled in parallel, by JSON.stringify(key) (how the step looks them up). */
+export async function compileKernels(device: GPUDevice, keys: KernelKey[]): Promise<Map<string, Kernel>> {
+  const unique = [...new Map(keys.map((key) => [JSON.stringify(key), key])).values()];
+  return new Map(await Promise.all(unique.map(async (key) => [JSON.stringify(key), await getKernel(device, key)] as const)));
+}

@@ -27,8 +27,11 @@ export interface LayerOf<T> {
   signal?: T;
 }
 export type LayerProducts = LayerOf<Product>;
+/** Each layer's products by layer index: undefined for the layers that are not dense (their kernels are fixed, layers.ts). */
+export type PlanProducts = (LayerProducts | undefined)[];
 
-export const shapesOf = <T>(layer: LayerOf<T>): T[] => [layer.forward, layer.gradient, ...(layer.signal ? [layer.signal] : [])];
+/** A layer's products, none for a layer without (undefined: not dense). */
+export const shapesOf = <T>(layer: LayerOf<T> | undefined): T[] => (layer ? [layer.forward, layer.gradient, ...(layer.signal ? [layer.signal] : [])] : []);
 export const productsOf = shapesOf<Product>;
 
 
@@ -38,10 +41,11 @@ function shape(label: string, transposeA: boolean, transposeB: boolean, epilogue
   return { label, key: { kind: 'matmul', transposeA, transposeB, epilogue, activation: activation.name, ...preActivation }, dims: { ...dims, slope: activation.slope } };
 }
 
-/** The products of layer l, before their kernel variants are chosen. */
-export function layerShapes(plan: Plan, l: number): LayerOf<ProductShape> {
+/** The products of layer l, before their kernel variants are chosen; none (undefined) for a layer that is not dense. */
+export function layerShapes(plan: Plan, l: number): LayerOf<ProductShape> | undefined {
   const { batchSize } = plan;
   const layer = plan.layers[l]!;
+  if (layer.kind !== 'dense') return undefined;
   const below = plan.layers[l - 1];
   const name = `layer ${l + 1}`;
   return {
@@ -49,7 +53,7 @@ export function layerShapes(plan: Plan, l: number): LayerOf<ProductShape> {
     forward: shape(`${name} forward`, false, false, 'biasActivation', layer.activation, { m: batchSize, n: layer.units, k: layer.inputs, rowsAxis: 1 }),
     // weightGrad [inputs, units] = inputᵀ [inputs, rows] · dZ [rows, units]
     gradient: shape(`${name} weight gradient`, true, false, 'none', LINEAR, { m: layer.inputs, n: layer.units, k: batchSize, rowsAxis: 2 }),
-    // dZ below [rows, inputs] = dZ [rows, units] · weightsᵀ, × f'(below's output)
+    // dZ below [rows, inputs] = dZ [rows, units] · weightsᵀ, × f'(below's gate), whatever the kind below
     signal: below && shape(`${name} signal`, false, true, 'derivative', below.activation, { m: batchSize, n: layer.inputs, k: layer.units, rowsAxis: 1 }),
   };
 }

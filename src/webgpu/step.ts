@@ -1,9 +1,10 @@
 import { hyperFields, LINEAR_WORKGROUP, reduceGroups, STEP_BYTES, type KernelKey } from '../../shaders/index.js';
 import { LOSSES, lossDelta, momentSlots, OPTIMIZERS, optimizerVariant, readsPreActivation, type Loss } from '../ops/index.js';
-import { denseOnly, type ParameterView, type Plan } from '../plan.js';
+import { isDense, type ParameterView, type Plan } from '../plan.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import type { Kernel } from './kernels.js';
-import { matmulGrid, type LayerProducts, type Product } from './products.js';
+import { allocateLayers, opLayerKernelKeys, recordOpBackward, recordOpForward, type LayerRecorder } from './layers.js';
+import { matmulGrid, type PlanProducts, type Product } from './products.js';
 import { ceilDiv, FLOAT, type Bindings, type Dispatch, type GpuResources } from './resources.js';
 
 /*
@@ -29,7 +30,7 @@ function lossKeys(plan: Plan): Extract<KernelKey, { kind: 'loss' }>[] {
 function stepKeys(plan: Plan) {
   return {
     optimizerKey: { kind: 'optimizer', ...optimizerVariant(plan.optimizer) } as const,
-    lossReduceKey: { kind: 'lossReduce', l2: plan.layers.some((layer) => layer.kind === 'dense' && layer.l2 > 0) } as const,
+    lossReduceKey: { kind: 'lossReduce', l2: plan.layers.some((layer) => isDense(layer) && layer.l2 > 0) } as const,
   };
 }
 
@@ -44,7 +45,8 @@ export function fixedKernelKeys(plan: Plan): KernelKey[] {
     ...(lossReduceKey.l2 || optimizerKey.clip ? [{ kind: 'sumSquares', l2Gradient: false } as const] : []),
     ...(optimizerKey.clip ? [{ kind: 'sumPartials' } as const] : []),
     ...lossKeys(plan), ...(readsPreActivation(last.activation.name) ? [{ kind: 'activationDerivative', activation: last.activation.name } as const] : []),
-    ...(transform === 'none' ? [] : [{ kind: 'outputTransform', transform } as const])];
+    ...(transform === 'none' ? [] : [{ kind: 'outputTransform', transform } as const]),
+    ...plan.layers.flatMap((layer) => (isDense(layer) ? [] : opLayerKernelKeys(plan, layer)))];
 }
 
 /** What the loss shader divides a row's sum by besides the rows: the outputs for the means over every element. */
@@ -89,11 +91,14 @@ export interface StepRecording {
   bindLossRecord(record: GPUBuffer): void;
 }
 
-/** Allocates the step's buffers and records its dispatches; `kernels` holds every key's compiled kernel. */
-export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, Kernel>, products: LayerProducts[],
+/**
+ * Allocates the step's buffers and records its dispatches; `kernels` holds every key's compiled
+ * kernel, `products` each dense layer's matrix products (undefined for the other layers).
+ */
+export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, Kernel>, products: PlanProducts,
   initial: Float32Array, lossRecord: GPUBuffer): StepRecording {
-  const { batchSize, inputSize, outputSize, parameterCount, optimizer } = plan;
-  const layers = denseOnly(plan, 'the WebGPU backend');
+  const { batchSize, inputSize, outputSize, parameterCount, trainableCount, optimizer, layers } = plan;
+  const dense = layers.filter(isDense);
   const device = res.device;
 
   const params = res.floats(parameterCount, 'parameters [parameterCount]');
@@ -112,13 +117,8 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
 
   const input = res.floats(batchSize * inputSize, 'input [batchSize, inputSize]');
   const target = res.floats(batchSize * outputSize, 'target [batchSize, outputs] (class labels: [batchSize, 1])');
-  const layerOutputs = layers.map((l) => res.floats(batchSize * l.units, `layer ${l.index} output [batchSize, ${l.units}]`));
-  const zGrads = layers.map((l) => res.floats(batchSize * l.units, `layer ${l.index} dL/dz [batchSize, ${l.units}]`));
-  // z of the layers whose activation's derivative reads it (gelu, silu), [batchSize, units]; the
-  // backward pass gates with these instead of the outputs.
-  const preActivations = layers.map((l) => (readsPreActivation(l.activation.name)
-    ? res.floats(batchSize * l.units, `layer ${l.index} pre-activation [batchSize, ${l.units}]`) : undefined));
-  const gates = layers.map((_, l) => preActivations[l] ?? layerOutputs[l]!);
+  const buffers = allocateLayers(plan, res);
+  const { outputs: layerOutputs, zGrads, preActivations, gates } = buffers;
   const rowLoss = res.floats(batchSize, 'row losses [batchSize]');
   const transform = LOSSES[plan.loss.type].outputTransform;
   const probabilities = transform === 'none' ? undefined : res.floats(batchSize * outputSize, 'probabilities [batchSize, outputs]');
@@ -128,11 +128,11 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
   let partialCount = 0;
   for (const layer of layers) {
     penaltyAt.push(partialCount);
-    if (layer.l2 > 0) partialCount += reduceGroups(layer.weights.length);
+    if (isDense(layer) && layer.l2 > 0) partialCount += reduceGroups(layer.weights.length);
   }
   const penaltyCount = partialCount;
   const normAt = partialCount;
-  if (optimizerKey.clip) partialCount += reduceGroups(parameterCount);
+  if (optimizerKey.clip) partialCount += reduceGroups(trainableCount);
   const partials = partialCount > 0 ? res.floats(partialCount, `partial sums [${partialCount}]`) : undefined;
   const normSquared = optimizerKey.clip ? res.floats(1, 'squared gradient norm [1]') : undefined;
 
@@ -154,11 +154,35 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
   const layerInput = (l: number) => (l === 0 ? input : layerOutputs[l - 1]!);
   const last = layers.length - 1;
 
-  // output = activation(input · weights + bias), keeping z where the derivative reads it.
-  const forward: number[] = layers.map((layer, l) => matmul(products[l]!.forward, {
-    a: layerInput(l), b: segment(params, layer.weights), c: layerOutputs[l]!, bias: segment(params, layer.bias),
-    ...(preActivations[l] ? { preActivation: preActivations[l]! } : {}),
-  }));
+  const recorder: LayerRecorder = { res, add, segment, params, grads, buffers };
+
+  // Forward in training and in inference: the two differ in dropout and batch normalization only.
+  const forward: number[] = [];
+  const inference: number[] = [];
+  for (const layer of layers) {
+    const l = layer.index;
+    switch (layer.kind) {
+      case 'dense': {
+        // output = activation(input · weights + bias), keeping z where the derivative reads it.
+        const product = matmul(products[l]!.forward, {
+          a: layerInput(l), b: segment(params, layer.weights), c: layerOutputs[l]!, bias: segment(params, layer.bias),
+          ...(preActivations[l] ? { preActivation: preActivations[l]! } : {}),
+        });
+        forward.push(product);
+        inference.push(product);
+        break;
+      }
+      case 'dropout':
+      case 'layerNormalization':
+      case 'batchNormalization': {
+        const passes = recordOpForward(plan, recorder, layer);
+        forward.push(...passes.train);
+        inference.push(...passes.inference);
+        break;
+      }
+      default: layer satisfies never;
+    }
+  }
   const lossDims: Dims = {
     m: batchSize, n: outputSize, k: 0, rowsAxis: 1, slope: layers[last]!.activation.slope, scale: lossScale(plan.loss, outputSize),
     delta: lossDelta(plan.loss),
@@ -169,46 +193,59 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
   // Each penalised layer's l2·ΣW² into its partials; in training the same pass adds 2·l2·W to the
   // weights' gradient, so it follows the weight gradient's product (which overwrites it).
   const penalty = (l: number, gradient: boolean) => {
-    const layer = layers[l]!;
+    const layer = dense.find((d) => d.index === l)!;
     return add({ kind: 'sumSquares', l2Gradient: gradient }, { m: layer.weights.length, n: penaltyAt[l]!, k: 0, rowsAxis: 0, scale: layer.l2 },
       { values: segment(params, layer.weights), partials: partials!, ...(gradient ? { gradient: segment(grads, layer.weights) } : {}) },
       () => [reduceGroups(layer.weights.length), 1]);
   };
   // evaluate's penalties, which only sum (no gradient there).
-  const evaluatePenalties = layers.filter((layer) => layer.l2 > 0).map((layer) => penalty(layer.index, false));
+  const evaluatePenalties = dense.filter((layer) => layer.l2 > 0).map((layer) => penalty(layer.index, false));
   const lossReduceBindings: Bindings = { rowLoss, ...(lossReduceKey.l2 ? { penalties: partials! } : {}) };
   const lossReduceDims = { ...lossDims, k: penaltyCount };
   const lossReduceIndex = add(lossReduceKey, lossReduceDims, { ...lossReduceBindings, lossRecord }, () => [1, 1]);
 
   const backward: number[] = [];
   // The output activation's derivative, where the loss kernel could not fuse it (it reads z).
-  if (preActivations[last]) {
+  if (readsPreActivation(layers[last]!.activation.name)) {
     backward.push(add({ kind: 'activationDerivative', activation: layers[last]!.activation.name }, { ...lossDims, scale: 1 },
       { gate: preActivations[last]!, grad: zGrads[last]! }, (rows) => res.linearGrid(rows * outputSize)));
   }
   for (let l = last; l >= 0; l--) {
     const layer = layers[l]!;
-    const { gradient, signal } = products[l]!;
-    // weightGrad = inputᵀ · dZ; biasGrad = Σ_rows dZ; dZ below = (dZ · Wᵀ) ⊙ f'(gate below).
-    backward.push(matmul(gradient, { a: layerInput(l), b: zGrads[l]!, c: segment(grads, layer.weights) }));
-    if (layer.l2 > 0) backward.push(penalty(l, true));
-    backward.push(add({ kind: 'biasGradient' }, { m: batchSize, n: layer.units, k: 0, rowsAxis: 1 },
-      { outputGrad: zGrads[l]!, biasGrad: segment(grads, layer.bias) }, () => [ceilDiv(layer.units, LINEAR_WORKGROUP), 1]));
-    if (signal) backward.push(matmul(signal, { a: zGrads[l]!, b: segment(params, layer.weights), c: zGrads[l - 1]!, gate: gates[l - 1]! }));
+    switch (layer.kind) {
+      case 'dense': {
+        const { gradient, signal } = products[l]!;
+        // weightGrad = inputᵀ · dZ; biasGrad = Σ_rows dZ; dZ below = (dZ · Wᵀ) ⊙ f'(gate below).
+        backward.push(matmul(gradient, { a: layerInput(l), b: zGrads[l]!, c: segment(grads, layer.weights) }));
+        if (layer.l2 > 0) backward.push(penalty(l, true));
+        backward.push(add({ kind: 'biasGradient' }, { m: batchSize, n: layer.units, k: 0, rowsAxis: 1 },
+          { outputGrad: zGrads[l]!, biasGrad: segment(grads, layer.bias) }, () => [ceilDiv(layer.units, LINEAR_WORKGROUP), 1]));
+        if (signal) backward.push(matmul(signal, { a: zGrads[l]!, b: segment(params, layer.weights), c: zGrads[l - 1]!, gate: gates[l - 1]! }));
+        break;
+      }
+      case 'dropout':
+      case 'layerNormalization':
+      case 'batchNormalization':
+        backward.push(...recordOpBackward(plan, recorder, layer));
+        break;
+      default: layer satisfies never;
+    }
   }
-  // clipNorm: Σg² over the whole gradient vector, whose padding between segments no kernel writes
-  // (a new buffer is zeros), in two passes; the optimizer reads it in the same submit.
+  // clipNorm: Σg² over the trained part of the gradient vector [0, trainableCount), whose padding
+  // between segments no kernel writes (a new buffer is zeros), in two passes; the optimizer reads
+  // it in the same submit.
   const clip = optimizerKey.clip ? [
-    add({ kind: 'sumSquares', l2Gradient: false }, { m: parameterCount, n: normAt, k: 0, rowsAxis: 0, scale: 1 },
-      { values: grads, partials: partials! }, () => [reduceGroups(parameterCount), 1]),
-    add({ kind: 'sumPartials' }, { m: reduceGroups(parameterCount), n: normAt, k: 0, rowsAxis: 0 },
+    add({ kind: 'sumSquares', l2Gradient: false }, { m: trainableCount, n: normAt, k: 0, rowsAxis: 0, scale: 1 },
+      { values: grads, partials: partials! }, () => [reduceGroups(trainableCount), 1]),
+    add({ kind: 'sumPartials' }, { m: reduceGroups(trainableCount), n: normAt, k: 0, rowsAxis: 0 },
       { partials: partials!, total: normSquared! }, () => [1, 1]),
   ] : [];
-  // The optimizer updates the parameters four at a time (parameterCount is a multiple of PARAMETER_ALIGNMENT).
+  // The optimizer updates the trained parameters four at a time (trainableCount is a multiple of
+  // PARAMETER_ALIGNMENT); the moving statistics after them are the forward pass's to update.
   const updateBindings: Bindings = { hyper, params, grads, ...(normSquared ? { normSquared } : {}) };
   moments.forEach((moment, i) => (updateBindings[`moment${slots[i]! + 1}`] = moment));
-  const update = add(optimizerKey, { m: parameterCount / 4, n: 0, k: 0, rowsAxis: 0 }, updateBindings,
-    () => res.linearGrid(parameterCount / 4));
+  const update = add(optimizerKey, { m: trainableCount / 4, n: 0, k: 0, rowsAxis: 0 }, updateBindings,
+    () => res.linearGrid(trainableCount / 4));
   const transformPass = transform === 'none' ? [] : [add({ kind: 'outputTransform', transform }, { m: batchSize, n: outputSize, k: 0, rowsAxis: 1 },
     { logits: layerOutputs[last]!, probabilities: probabilities! }, rowsGrid)];
 
@@ -222,14 +259,14 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
   // The loss is reduced after backward in training, so it can take the penalties its kernels leave.
   lossKeys(plan).forEach(({ labels }, i) => stepDispatches.set(labels, {
     train: pick([...forward, lossIndices[i]!, ...backward, lossReduceIndex, ...clip, update]),
-    evaluate: pick([...forward, lossIndices[i]!, ...evaluatePenalties, lossReduceIndex, ...transformPass]),
+    evaluate: pick([...inference, lossIndices[i]!, ...evaluatePenalties, lossReduceIndex, ...transformPass]),
   }));
   let lossReduce = dispatches[lossReduceIndex]!;
   return {
     params, moments, step, input, target,
     outputs: probabilities ?? layerOutputs[last]!,
     stepDispatches,
-    predictDispatches: pick([...forward, ...transformPass]),
+    predictDispatches: pick([...inference, ...transformPass]),
     productDispatches: new Map(productIndices.map(([product, index]) => [product.label, { product, dispatch: dispatches[index]! }])),
     bindLossRecord(record) {
       const rebuilt = make(lossReduceKey, pending[lossReduceIndex]!.dims, { ...lossReduceBindings, lossRecord: record }, lossReduce.grid);

@@ -2,11 +2,11 @@ import { MATMUL_VARIANTS } from '../../shaders/index.js';
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
 import { DeviceError } from '../errors.js';
-import { denseOnly, type Plan } from '../plan.js';
+import type { Plan } from '../plan.js';
 import { BackgroundTuning, planTuning, TRIAL_K, type TuningDecision } from './autotune.js';
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
-import { getKernel, type Kernel } from './kernels.js';
-import { layerShapes, matmulGrid, productsOf, shapesOf, withVariants, type LayerProducts, type Product } from './products.js';
+import { compileKernels, getKernel, type Kernel } from './kernels.js';
+import { layerShapes, matmulGrid, productsOf, shapesOf, withVariants, type PlanProducts, type Product } from './products.js';
 import { ceilDiv, encodePass, FLOAT, GpuResources, type Dispatch } from './resources.js';
 import { fixedKernelKeys, recordStep, type StepRecording } from './step.js';
 import { GpuTrainingSet, targetWidth } from './training-set.js';
@@ -40,7 +40,7 @@ export class WebGpuBackend implements Backend {
   /** Waits for the queue, sleeping through most of a long wait (waiter.ts). */
   private readonly waiter: GpuWaiter;
 
-  private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, products: LayerProducts[],
+  private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, products: PlanProducts,
     tuning: TuningDecision[], initial: Float32Array, reason: string, gpuWait: GpuWait) {
     this.device = context.device;
     this.waiter = new GpuWaiter(gpuWait);
@@ -71,7 +71,6 @@ export class WebGpuBackend implements Backend {
     device.pushErrorScope('out-of-memory');
     let backend: WebGpuBackend | undefined;
     try {
-      denseOnly(plan, 'the WebGPU backend');
       const fixedKeys = fixedKernelKeys(plan);
       // Compiled before the autotune times anything, so compilation does not skew its trials.
       await Promise.all(fixedKeys.map((key) => getKernel(device, key)));
@@ -84,11 +83,9 @@ export class WebGpuBackend implements Backend {
       const background = measure && device.features.has('timestamp-query') ? () => measure(TRIAL_K.background) : undefined;
       const tuning = measure && !background ? await measure(TRIAL_K.blocking) : tuningPlan.decisions;
       const variants = new Map(allShapes.map((shape, i) => [shape, tuning[i]!.variant]));
-      const products = shapes.map((layer) => withVariants(layer, variants));
-      const keys = [...fixedKeys, ...products.flatMap((layer) => productsOf(layer).map((product) => product.key))];
-      const unique = [...new Map(keys.map((key) => [JSON.stringify(key), key])).values()];
-      const compiled = await Promise.all(unique.map(async (key) => [JSON.stringify(key), await getKernel(device, key)] as const));
-      backend = new WebGpuBackend(plan, context, new Map(compiled), products, tuning, initial, reason, gpuWait);
+      const products = shapes.map((layer) => layer && withVariants(layer, variants));
+      const kernels = await compileKernels(device, [...fixedKeys, ...products.flatMap((layer) => productsOf(layer).map((product) => product.key))]);
+      backend = new WebGpuBackend(plan, context, kernels, products, tuning, initial, reason, gpuWait);
       if (background) {
         const made = backend;
         made.background = new BackgroundTuning(background, made.info.tuning!, (decision) => made.switchVariant(decision));

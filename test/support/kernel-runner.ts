@@ -1,4 +1,4 @@
-import type { KernelKey } from '../../shaders/index.js';
+import { DIMS_BYTES, type KernelKey } from '../../shaders/index.js';
 import { defaultContext } from '../../src/webgpu/device.js';
 import { packDims, type Dims } from '../../src/webgpu/dims.js';
 import { getKernel } from '../../src/webgpu/kernels.js';
@@ -37,7 +37,7 @@ export async function runKernel(run: KernelRun): Promise<Record<number, Float32A
   const uniform = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
   const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const bound: Record<number, GPUBuffer> = {
-    0: make(packDims([run.dims]).slice(0, 32), uniform),
+    0: make(packDims([run.dims]).slice(0, DIMS_BYTES), uniform),
     1: make(new Uint32Array(run.step ?? [run.dims.m, 0, 1, 0]), uniform),
   };
   for (const [binding, values] of Object.entries(run.data)) {

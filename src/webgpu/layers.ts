@@ -1,0 +1,207 @@
+import { LINEAR_WORKGROUP, type KernelKey } from '../../shaders/index.js';
+import { dropoutThreshold, readsPreActivation, type ActivationName } from '../ops/index.js';
+import type { DenseLayerPlan, LayerPlan, ParameterView, Plan } from '../plan.js';
+import type { Dims } from './dims.js';
+import { ceilDiv, type Bindings, type Dispatch, type GpuResources } from './resources.js';
+
+/*
+ * The layers whose op is not a matrix product (dropout, layer and batch normalization), recorded as
+ * dispatches: their forward passes in training and in inference, and their backward passes. Each
+ * op writes z, and an activation after it runs as an element-wise pass of its own (activate). In
+ * backward such a layer writes the plain dL/d(input) into the layer below's dL/dz, and the below
+ * layer's activation derivative then multiplies it in place (activationDerivative), where a dense
+ * layer above would have fused it into its signal product's epilogue.
+ */
+
+export type OpLayerPlan = Exclude<LayerPlan, DenseLayerPlan>;
+
+/** The buffers of every layer for the largest batch (batchSize rows), by layer index. */
+export interface LayerBuffers {
+  /** output [batchSize, units]: the input of the layer above. */
+  outputs: GPUBuffer[];
+  /** dL/dz [batchSize, units]; a layer's op backward writes its input gradient into the layer below's. */
+  zGrads: GPUBuffer[];
+  /**
+   * z [batchSize, units] where it is kept apart from the output: a dense layer's where its
+   * activation's derivative reads z (gelu, silu), any other layer's where it has an activation.
+   */
+  preActivations: (GPUBuffer | undefined)[];
+  /** What each layer's activation derivative reads: z where readsPreActivation, else the output. */
+  gates: GPUBuffer[];
+  /** What each layer's forward pass saves for its backward one. */
+  saved: SavedBuffers[];
+}
+
+/** Normalization layers: x̂ [batchSize, units], s (layer: [batchSize], batch: [units]); batch normalization's batch statistics. */
+export interface SavedBuffers {
+  normalized?: GPUBuffer;
+  inverseDeviation?: GPUBuffer;
+  /** The batch's mean [units] then biased variance [units], for the moving update. */
+  batchStatistics?: GPUBuffer;
+}
+
+export function allocateLayers(plan: Plan, res: GpuResources): LayerBuffers {
+  const { batchSize } = plan;
+  const floats = (layer: LayerPlan, count: number, what: string) => res.floats(count, `layer ${layer.index} ${what}`);
+  const matrix = (layer: LayerPlan, what: string) => floats(layer, batchSize * layer.units, `${what} [batchSize, ${layer.units}]`);
+  const outputs = plan.layers.map((layer) => matrix(layer, 'output'));
+  const preActivations: (GPUBuffer | undefined)[] = [];
+  const saved = plan.layers.map((layer): SavedBuffers => {
+    // A dense product writes z beside its output only for a derivative that reads it; any other op
+    // writes z apart from the output wherever an activation follows it.
+    const keepsZ = layer.kind === 'dense' ? readsPreActivation(layer.activation.name) : layer.activation.name !== 'linear';
+    preActivations.push(keepsZ ? matrix(layer, 'pre-activation') : undefined);
+    switch (layer.kind) {
+      case 'dense':
+      case 'dropout': return {};
+      case 'layerNormalization':
+        return { normalized: matrix(layer, 'normalized input x̂'), inverseDeviation: floats(layer, batchSize, 'row 1/√(var + ε) [batchSize]') };
+      case 'batchNormalization':
+        return {
+          normalized: matrix(layer, 'normalized input x̂'),
+          inverseDeviation: floats(layer, layer.units, `feature 1/√(var + ε) [${layer.units}]`),
+          batchStatistics: floats(layer, 2 * layer.units, `batch mean and variance [2, ${layer.units}]`),
+        };
+      default: return layer satisfies never;
+    }
+  });
+  return {
+    outputs,
+    zGrads: plan.layers.map((layer) => matrix(layer, 'dL/dz')),
+    preActivations,
+    gates: plan.layers.map((layer, l) => (readsPreActivation(layer.activation.name) ? preActivations[l]! : outputs[l]!)),
+    saved,
+  };
+}
+
+const activateKey = (activation: ActivationName) => ({ kind: 'activate', activation }) as const;
+const derivativeKey = (activation: ActivationName) => ({ kind: 'activationDerivative', activation }) as const;
+const batchNormKey = (training: boolean) => ({ kind: 'batchNormForward', training }) as const;
+
+/** The kernels of one layer that is not dense (and of its input gradient's activation derivative). */
+export function opLayerKernelKeys(plan: Plan, layer: OpLayerPlan): KernelKey[] {
+  const below = plan.layers[layer.index - 1]!.activation.name;
+  const activated = layer.activation.name !== 'linear';
+  const common: KernelKey[] = [...(activated ? [activateKey(layer.activation.name)] : []), ...(below !== 'linear' ? [derivativeKey(below)] : [])];
+  switch (layer.kind) {
+    // In inference dropout is the identity: the activate pass alone, a copy where the activation is linear.
+    case 'dropout': return [{ kind: 'dropout' }, activateKey(layer.activation.name), ...common];
+    case 'layerNormalization': return [{ kind: 'layerNormForward' }, { kind: 'layerNormInputGradient' }, { kind: 'gammaBetaGradient' }, ...common];
+    case 'batchNormalization':
+      return [batchNormKey(true), batchNormKey(false), { kind: 'batchNormBackward' }, { kind: 'movingStatistics' }, ...common];
+    default: return layer satisfies never;
+  }
+}
+
+/** What recording a layer needs from the step: the dispatch list, the parameter vectors, the buffers. */
+export interface LayerRecorder {
+  res: GpuResources;
+  /** Records a dispatch (its Dims in a slot of its own) and returns its index in the step's list. */
+  add(key: KernelKey, dims: Dims, bindings: Bindings, grid: Dispatch['grid']): number;
+  segment(buffer: GPUBuffer, view: ParameterView): GPUBufferBinding;
+  params: GPUBuffer;
+  grads: GPUBuffer;
+  buffers: LayerBuffers;
+}
+
+/** Grids: a thread per element of the batch, a workgroup per row, a thread per feature. */
+function grids(res: GpuResources, units: number) {
+  return {
+    elements: (rows: number) => res.linearGrid(rows * units),
+    rows: (rows: number) => res.linearGrid(rows * LINEAR_WORKGROUP),
+    features: (): [number, number] => [ceilDiv(units, LINEAR_WORKGROUP), 1],
+  };
+}
+
+/** Dropout's Dims: the mask's seed, layer and threshold, and the float32 scale 1/(1 − rate) of the kept elements. */
+const dropoutDims = (plan: Plan, layer: Extract<LayerPlan, { kind: 'dropout' }>): Dims => ({
+  m: plan.batchSize, n: layer.units, k: 0, rowsAxis: 1, scale: Math.fround(1 / (1 - layer.rate)),
+  seed: plan.seed, layer: layer.index, threshold: dropoutThreshold(layer.rate),
+});
+
+/** The layer's forward dispatches in training (fit, trainBatch) and in inference (predict, evaluate). */
+export function recordOpForward(plan: Plan, rec: LayerRecorder, layer: OpLayerPlan): { train: number[]; inference: number[] } {
+  const { add, segment, params, buffers, res } = rec;
+  const l = layer.index;
+  const input = buffers.outputs[l - 1]!;
+  const output = buffers.outputs[l]!;
+  // The op writes the output itself where there is no activation after it.
+  const z = buffers.preActivations[l] ?? output;
+  const dims: Dims = { m: plan.batchSize, n: layer.units, k: 0, rowsAxis: 1 };
+  const grid = grids(res, layer.units);
+  const activate = (source: GPUBuffer) =>
+    add(activateKey(layer.activation.name), { ...dims, slope: layer.activation.slope }, { z: source, output }, grid.elements);
+  const activation = () => (buffers.preActivations[l] ? [activate(z)] : []);
+  switch (layer.kind) {
+    case 'dropout': {
+      const masked = add({ kind: 'dropout' }, dropoutDims(plan, layer), { source: input, result: z }, grid.elements);
+      return { train: [masked, ...activation()], inference: [activate(input)] };
+    }
+    case 'layerNormalization': {
+      const { normalized, inverseDeviation } = buffers.saved[l]!;
+      const normalize = add({ kind: 'layerNormForward' }, { ...dims, epsilon: layer.epsilon }, {
+        input, gamma: segment(params, layer.gamma), beta: segment(params, layer.beta), normalized: normalized!, inverseDeviation: inverseDeviation!, z,
+      }, grid.rows);
+      const passes = [normalize, ...activation()];
+      return { train: passes, inference: passes };
+    }
+    case 'batchNormalization': {
+      const { normalized, inverseDeviation, batchStatistics } = buffers.saved[l]!;
+      const affine = { input, gamma: segment(params, layer.gamma), beta: segment(params, layer.beta), z };
+      const normalize = add(batchNormKey(true), { ...dims, epsilon: layer.epsilon }, {
+        ...affine, normalized: normalized!, inverseDeviation: inverseDeviation!, batchStatistics: batchStatistics!,
+      }, grid.features);
+      // Training never reads the moving statistics, so they can follow the batch's right away.
+      const follow = add({ kind: 'movingStatistics' }, { m: 0, n: layer.units, k: 0, rowsAxis: 0, momentum: layer.momentum }, {
+        batchStatistics: batchStatistics!, movingMean: segment(params, layer.movingMean), movingVariance: segment(params, layer.movingVariance),
+      }, grid.features);
+      const infer = add(batchNormKey(false), { ...dims, epsilon: layer.epsilon }, {
+        ...affine, movingMean: segment(params, layer.movingMean), movingVariance: segment(params, layer.movingVariance),
+      }, grid.features);
+      return { train: [normalize, follow, ...activation()], inference: [infer, ...activation()] };
+    }
+    default: return layer satisfies never;
+  }
+}
+
+/**
+ * The layer's backward dispatches: from its dL/dz, its parameters' gradients and dL/d(input) into
+ * the layer below's dL/dz, which the below layer's activation derivative then gates (unless linear).
+ */
+export function recordOpBackward(plan: Plan, rec: LayerRecorder, layer: OpLayerPlan): number[] {
+  const { add, segment, params, grads, buffers, res } = rec;
+  const l = layer.index;
+  const zGrad = buffers.zGrads[l]!;
+  const inputGrad = buffers.zGrads[l - 1]!;
+  const { normalized, inverseDeviation } = buffers.saved[l]!;
+  const dims: Dims = { m: plan.batchSize, n: layer.units, k: 0, rowsAxis: 1 };
+  const grid = grids(res, layer.units);
+  const passes: number[] = [];
+  switch (layer.kind) {
+    case 'dropout':
+      passes.push(add({ kind: 'dropout' }, dropoutDims(plan, layer), { source: zGrad, result: inputGrad }, grid.elements));
+      break;
+    case 'layerNormalization': {
+      const saved = { zGrad, normalized: normalized! };
+      passes.push(
+        add({ kind: 'gammaBetaGradient' }, dims, { ...saved, gammaGrad: segment(grads, layer.gamma), betaGrad: segment(grads, layer.beta) }, grid.features),
+        add({ kind: 'layerNormInputGradient' }, dims, {
+          ...saved, gamma: segment(params, layer.gamma), inverseDeviation: inverseDeviation!, inputGrad,
+        }, grid.rows));
+      break;
+    }
+    case 'batchNormalization':
+      passes.push(add({ kind: 'batchNormBackward' }, dims, {
+        zGrad, normalized: normalized!, gamma: segment(params, layer.gamma), inverseDeviation: inverseDeviation!,
+        gammaGrad: segment(grads, layer.gamma), betaGrad: segment(grads, layer.beta), inputGrad,
+      }, grid.features));
+      break;
+    default: layer satisfies never;
+  }
+  const below = plan.layers[l - 1]!;
+  if (below.activation.name !== 'linear') {
+    passes.push(add(derivativeKey(below.activation.name), { ...dims, slope: below.activation.slope },
+      { gate: buffers.gates[l - 1]!, grad: inputGrad }, grid.elements));
+  }
+  return passes;
+}
