@@ -88,13 +88,6 @@ export function layerSegments(layer: LayerPlan): Record<string, ParameterView> {
 
 export const isDense = (layer: LayerPlan): layer is DenseLayerPlan => layer.kind === 'dense';
 
-/** The plan's layers where `what` handles dense and activation layers only; a SpecError naming the first other. */
-export function denseOnly(plan: Plan, what: string): DenseLayerPlan[] {
-  const other = plan.layers.find((layer) => !isDense(layer));
-  if (other) throw new SpecError(`${what} has no ${other.kind} layer (layers[${other.index}] of the plan); it takes dense and activation layers only`);
-  return plan.layers as DenseLayerPlan[];
-}
-
 /**
  * The compiled network: what is computed, never where (the backend is the caller's choice).
  * Concrete shapes and one flat parameter vector holding every layer's weights and bias. Every

@@ -15,7 +15,7 @@ import { referenceGradient } from '../src/reference/reference.js';
 import { randomArray } from './support/kernel-runner.js';
 
 /** The backends compared with the reference. */
-const BACKENDS = ['cpu'] as const;
+const BACKENDS = ['cpu', 'webgpu'] as const;
 
 const spec = (layers: LayerSpec[], extra: Partial<NetworkSpec> = {}): NetworkSpec => ({
   inputSize: 5, layers, loss: 'mse', optimizer: { type: 'adam', learningRate: 0.02 }, batchSize: 8, seed: 3, ...extra,

@@ -3,12 +3,10 @@ import { describe, it } from 'vitest';
 import { replayTorchCase, TORCH_FIXTURES } from './support/torch.js';
 
 const BACKENDS = ['reference', 'cpu', 'webgpu'] as const;
-/** Fixtures of layers a backend does not have yet (it refuses them with a SpecError, tested in layers.test.ts). */
-const NOT_YET: Record<string, readonly string[]> = { 'layers.json': ['webgpu'] };
 
 for (const [file, fixture] of Object.entries(TORCH_FIXTURES)) {
   describe(`PyTorch fixture ${file.split('/').pop()} (${fixture.source}, torch ${fixture.torch})`, () => {
-    for (const backend of BACKENDS.filter((b) => !NOT_YET[file.split('/').pop()!]?.includes(b))) {
+    for (const backend of BACKENDS) {
       it.each(fixture.cases.map((c) => [c.name, c] as const))(`%s (${backend})`, async (_name, c) => {
         await replayTorchCase(c, backend);
       });
