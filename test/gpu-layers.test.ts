@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createNetwork, type Network, type NetworkSpec } from '../src/index.js';
+import { createNetwork, type NetworkSpec } from '../src/index.js';
 import type { LayerSpec } from '../src/spec.js';
 import { dropoutKeep, dropoutKey, dropoutThreshold } from '../src/ops/index.js';
+import { expectAgree, flatWeights } from './support/agreement.js';
 import { randomArray, runKernel } from './support/kernel-runner.js';
 
 /*
@@ -26,22 +27,6 @@ function dataset(rows: number, inputSize: number) {
     y[r * OUTPUTS + ((first > 0 ? 1 : 0) + (second > 0.3 ? 1 : 0))] = 1;
   }
   return { x, y };
-}
-
-async function flatWeights(net: Network): Promise<Float32Array> {
-  const layers = await net.getWeights();
-  return Float32Array.from(layers.flatMap((l) => Object.values(l).flatMap((v: Float32Array) => [...v])));
-}
-
-/** Relative agreement: |a − b| ≤ tolerance · max(1, |b|). */
-function expectAgree(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string) {
-  expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < actual.length; i++) {
-    const error = Math.abs(actual[i]! - expected[i]!);
-    if (!(error <= tolerance * Math.max(1, Math.abs(expected[i]!)))) {
-      throw new Error(`${what}[${i}]: ${actual[i]} vs reference ${expected[i]} (difference ${error})`);
-    }
-  }
 }
 
 /** Three trainBatch steps on 8 rows, one on a partial batch of 3, two fit epochs, then evaluate and predict. */

@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createNetwork, type DenseWeights, type MatrixInput, type Network, type NetworkSpec } from '../src/index.js';
-import { compilePlan, initialParameters, layerSegments, type Plan } from '../src/plan.js';
-import type { Targets } from '../src/data/matrix.js';
-import { LAYERS } from '../src/ops/index.js';
-import { referenceGradient } from '../src/reference/reference.js';
+import { createNetwork, type DenseWeights, type MatrixInput, type NetworkSpec } from '../src/index.js';
+import { compilePlan, initialParameters } from '../src/plan.js';
 import type { ActivationName, Loss, OptimizerSpec } from '../src/spec.js';
+import { expectAgree, expectFiniteDifferences, flatWeights } from './support/agreement.js';
 import { randomArray } from './support/kernel-runner.js';
 import { TEST_ACTIVATION_LAYERS, TEST_CLIP_NORM, TEST_LOSSES, TEST_OPTIMIZER_VARIANTS, TEST_OPTIMIZERS, variantName } from './support/ops.js';
 
@@ -56,22 +54,6 @@ function dataset(rows: number, inputSize = 5) {
   const y = new Float32Array(rows * 3);
   for (let r = 0; r < rows; r++) y[r * 3 + ((x[r * inputSize]! > 0 ? 1 : 0) + (x[r * inputSize + 1]! > 0.3 ? 1 : 0))] = 1;
   return { x, y, rows };
-}
-
-async function flatWeights(net: Network): Promise<Float32Array> {
-  const layers = await net.getWeights();
-  return Float32Array.from(layers.flatMap((l) => Object.values(l).flatMap((v: Float32Array) => [...v])));
-}
-
-/** Relative agreement: |a − b| ≤ tolerance · max(1, |b|). */
-function expectAgree(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string) {
-  expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < actual.length; i++) {
-    const error = Math.abs(actual[i]! - expected[i]!);
-    if (!(error <= tolerance * Math.max(1, Math.abs(expected[i]!)))) {
-      throw new Error(`${what}[${i}]: ${actual[i]} vs reference ${expected[i]} (difference ${error})`);
-    }
-  }
 }
 
 /** A few trainBatch steps (one partial), then two fit epochs with shuffling; returns every loss and the weights. */
@@ -215,38 +197,6 @@ describe('the reference gradient', () => {
   });
 });
 
-/**
- * Checks referenceGradient against central differences of its loss at the first, middle and last
- * element of every trained segment of every layer.
- */
-function expectFiniteDifferences(plan: Plan, params: Float64Array, x: Float32Array, y: Targets, rows: number, step = 1): void {
-  const { gradients } = referenceGradient(plan, params, x, y, rows, step);
-  const h = 1e-6;
-  let checked = 0;
-  let expected = 0;
-  for (const layer of plan.layers) {
-    const segments = layerSegments(layer);
-    for (const [name, { trained }] of Object.entries(LAYERS[layer.kind].segments)) {
-      if (!trained) continue;
-      const { offset, length } = segments[name]!;
-      const indices = [...new Set([offset, offset + Math.floor(length / 2), offset + length - 1])];
-      expected += indices.length;
-      for (const i of indices) {
-        const saved = params[i]!;
-        params[i] = saved + h;
-        const up = referenceGradient(plan, params, x, y, rows, step).loss;
-        params[i] = saved - h;
-        const down = referenceGradient(plan, params, x, y, rows, step).loss;
-        params[i] = saved;
-        const numeric = (up - down) / (2 * h);
-        expect(Math.abs(numeric - gradients[i]!), `layer ${layer.index} ${name}[${i - offset}]`).toBeLessThan(1e-6 + 1e-4 * Math.abs(numeric));
-        checked++;
-      }
-    }
-  }
-  expect(checked).toBe(expected);
-  expect(checked).toBeGreaterThan(0);
-}
 
 describe('class labels', () => {
   /** trainBatch on 8 rows and on a partial 3, fit for 2 epochs (the GPU gathers the labels at width 1), evaluate, predict. */
