@@ -164,6 +164,23 @@ describe('every backend agrees with the reference on the layers', () => {
   });
 });
 
+describe('the CPU backend\'s layers on several threads', () => {
+  it('give the same trace, bit for bit, on 1 and 2 threads (the activation and derivative passes split by rows and chunks)', async () => {
+    // 64 rows of 300 units: over the size where the wasm kernels split a pass across threads.
+    const layers: LayerSpec[] = [{ type: 'dense', units: 300 }, { type: 'layerNormalization', activation: 'gelu' }, { type: 'dropout', rate: 0.1 },
+      { type: 'dense', units: 300 }, { type: 'batchNormalization', activation: 'silu' }, { type: 'dense', units: 3 }];
+    const traceOn = async (threads: number) => {
+      const net = await createNetwork(spec(layers, { backend: 'cpu', threads, batchSize: 64, inputSize: 20 }));
+      const { x, y } = dataset(64, 20, 3);
+      const losses = [await net.trainBatch(x, y), await net.trainBatch(x, y)];
+      const result = { losses, weights: flat(await net.getWeights()), predictions: Array.from(await net.predict(x)) };
+      net.dispose();
+      return result;
+    };
+    expect(await traceOn(2)).toEqual(await traceOn(1));
+  });
+});
+
 describe('dropout masks', () => {
   it('drop the rate\'s share of elements, differ between steps, layers and seeds, and depend on nothing else', () => {
     const count = 200_000;

@@ -24,8 +24,8 @@ export interface LayerKernels {
   /** Layer normalization forward: z = gamma·x̂ + beta, x̂ each row of x normalized over its features. */
   layerNormalization(x: Float32Array, z: Float32Array, buffers: NormalizationBuffers, rows: number, units: number, epsilon: number): void;
   /**
-   * Batch normalization forward. With `moving` undefined each feature is normalized by the batch's
-   * mean and biased variance, written to `batchMean` and `batchVariance`; else by the moving statistics.
+   * Batch normalization forward. With `fromBatch` each feature is normalized by the batch's mean and
+   * biased variance, written to `statistics`; else by the statistics given (the moving ones).
    */
   batchNormalization(x: Float32Array, z: Float32Array, buffers: NormalizationBuffers, rows: number, units: number, epsilon: number,
     statistics: { mean: Float32Array; variance: Float32Array; fromBatch: boolean }): void;
@@ -61,27 +61,22 @@ export const layerKernels: LayerKernels = {
   },
 
   batchNormalization(x, z, { gamma, beta, normalized, inverseDeviation }, rows, units, epsilon, statistics) {
-    for (let j = 0; j < units; j++) {
-      let mean: number;
-      let variance: number;
-      if (statistics.fromBatch) {
-        mean = 0;
-        for (let r = 0; r < rows; r++) mean += x[r * units + j]!;
-        mean /= rows;
-        variance = 0;
-        for (let r = 0; r < rows; r++) variance += (x[r * units + j]! - mean) ** 2;
-        variance /= rows;
-        statistics.mean[j] = mean;
-        statistics.variance[j] = variance;
-      } else {
-        mean = statistics.mean[j]!;
-        variance = statistics.variance[j]!;
-      }
-      const s = 1 / Math.sqrt(variance + epsilon);
-      inverseDeviation[j] = s;
-      for (let r = 0; r < rows; r++) {
+    const { mean, variance } = statistics;
+    // Row by row with a running sum per feature, so every pass reads memory in order (a column at a
+    // time strides by `units`).
+    if (statistics.fromBatch) {
+      mean.fill(0, 0, units);
+      variance.fill(0, 0, units);
+      for (let r = 0; r < rows; r++) for (let j = 0; j < units; j++) mean[j] += x[r * units + j]!;
+      for (let j = 0; j < units; j++) mean[j] /= rows;
+      for (let r = 0; r < rows; r++) for (let j = 0; j < units; j++) variance[j] += (x[r * units + j]! - mean[j]!) ** 2;
+      for (let j = 0; j < units; j++) variance[j] /= rows;
+    }
+    for (let j = 0; j < units; j++) inverseDeviation[j] = 1 / Math.sqrt(variance[j]! + epsilon);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < units; j++) {
         const e = r * units + j;
-        const n = (x[e]! - mean) * s;
+        const n = (x[e]! - mean[j]!) * inverseDeviation[j]!;
         normalized[e] = n;
         z[e] = gamma[j]! * n + beta[j]!;
       }
@@ -89,37 +84,42 @@ export const layerKernels: LayerKernels = {
   },
 
   normalizationBackward(zGrad, { gamma, normalized, inverseDeviation }, gammaGrad, betaGrad, inputGrad, rows, units, over) {
-    for (let j = 0; j < units; j++) {
-      let g = 0;
-      let b = 0;
-      for (let r = 0; r < rows; r++) {
-        const e = r * units + j;
-        g += zGrad[e]! * normalized[e]!;
-        b += zGrad[e]!;
+    gammaGrad.fill(0, 0, units);
+    betaGrad.fill(0, 0, units);
+    for (let r = 0; r < rows; r++) {
+      const start = r * units;
+      for (let j = 0; j < units; j++) {
+        const g = zGrad[start + j]!;
+        gammaGrad[j] += g * normalized[start + j]!;
+        betaGrad[j] += g;
       }
-      gammaGrad[j] = g;
-      betaGrad[j] = b;
     }
     if (!inputGrad) return;
-    // Over a row's features (layer) the stride is 1 and there are `units`; over a feature's rows (batch), units and `rows`.
-    const [groups, count, groupStride, stride] = over === 'rows' ? [rows, units, units, 1] : [units, rows, 1, units];
-    for (let group = 0; group < groups; group++) {
-      const start = group * groupStride;
+    if (over === 'features') {
+      // Over each feature's rows, Σ dx̂ = gamma·betaGrad and Σ dx̂·x̂ = gamma·gammaGrad: the sums just taken.
+      for (let r = 0; r < rows; r++) {
+        const start = r * units;
+        for (let j = 0; j < units; j++) {
+          const g = gamma[j]!;
+          inputGrad[start + j] = inverseDeviation[j]! * g * (zGrad[start + j]! - (betaGrad[j]! + normalized[start + j]! * gammaGrad[j]!) / rows);
+        }
+      }
+      return;
+    }
+    for (let r = 0; r < rows; r++) {
+      const start = r * units;
       let meanGrad = 0;
       let meanProduct = 0;
-      for (let i = 0; i < count; i++) {
-        const e = start + i * stride;
-        const dn = zGrad[e]! * gamma[over === 'rows' ? i : group]!;
+      for (let j = 0; j < units; j++) {
+        const dn = zGrad[start + j]! * gamma[j]!;
         meanGrad += dn;
-        meanProduct += dn * normalized[e]!;
+        meanProduct += dn * normalized[start + j]!;
       }
-      meanGrad /= count;
-      meanProduct /= count;
-      const s = inverseDeviation[group]!;
-      for (let i = 0; i < count; i++) {
-        const e = start + i * stride;
-        const dn = zGrad[e]! * gamma[over === 'rows' ? i : group]!;
-        inputGrad[e] = s * (dn - meanGrad - normalized[e]! * meanProduct);
+      meanGrad /= units;
+      meanProduct /= units;
+      const s = inverseDeviation[r]!;
+      for (let j = 0; j < units; j++) {
+        inputGrad[start + j] = s * (zGrad[start + j]! * gamma[j]! - meanGrad - normalized[start + j]! * meanProduct);
       }
     }
   },

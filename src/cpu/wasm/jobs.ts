@@ -60,6 +60,14 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
       kernels.transposeColumns(input!, block, inputs!, rows!, start, end);
       kernels.matmul(block, zGrad!, weightGrad! + 4 * start * units!, units!, rows!, 4 * rows!, 4, 0, end - start, panels! + thread * panelBytes!);
     });
+  } else if (job === 7) {
+    // activate: values [rows, units] ← f(values), z kept in preActivation where that is not 0 (the
+    // activation after a layer other than dense: the forward epilogue with a bias of zeros)
+    const [values, zeros, units, rows, activation, slope, preActivation] = args;
+    const size = rowsPer(rows!);
+    forEachChunk(Math.ceil(rows! / size), (chunk) => {
+      kernels.biasActivation(values!, zeros!, units!, chunk * size, Math.min(rows!, (chunk + 1) * size), activation!, slope!, preActivation!);
+    });
   } else {
     // Element-wise jobs over `count` floats, in chunks of 16,384 or more (at most 4096 chunks).
     const count = job === 3 ? args[6]! : args[1]!;
@@ -76,6 +84,12 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
       const [vector, , partials] = args;
       forEachChunk(Math.ceil(count / size), (chunk) => {
         kernels.sumOfSquares(vector!, chunk * size, Math.min(count, (chunk + 1) * size), partials! + 8 * chunk);
+      });
+    } else if (job === 8) {
+      // grad ← grad ⊙ f'(gate)
+      const [grad, , gate, activation, slope] = args;
+      forEachChunk(Math.ceil(count / size), (chunk) => {
+        kernels.multiplyDerivative(grad!, gate!, chunk * size, Math.min(count, (chunk + 1) * size), activation!, slope!);
       });
     } else if (job === 5) {
       // target += factor · source
@@ -94,7 +108,9 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
 }
 
 /** Job numbers of runJob. */
-export const JOB = { forward: 0, inputGradient: 1, weightGradient: 2, optimizer: 3, sumOfSquares: 4, addScaled: 5, scale: 6 } as const;
+export const JOB = {
+  forward: 0, inputGradient: 1, weightGradient: 2, optimizer: 3, sumOfSquares: 4, addScaled: 5, scale: 6, activate: 7, multiplyDerivative: 8,
+} as const;
 
 /** The most chunks an element-wise job is cut into (its chunk indices have 16 bits; see runJob): sumOfSquares writes a partial per chunk. */
 export const MAX_ELEMENTWISE_CHUNKS = 4096;

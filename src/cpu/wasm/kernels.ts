@@ -117,8 +117,9 @@ export class WasmKernels implements CpuKernels {
   }
 
   activate(values: Float32Array, zeros: Float32Array, rows: number, units: number, activation: Activation, preActivation?: Float32Array): void {
-    this.exports.biasActivation(values.byteOffset, zeros.byteOffset, units, 0, rows, ACTIVATIONS[activation.name].wasmCode, activation.slope,
-      preActivation?.byteOffset ?? 0);
+    // An activation costs about as much per element as a few multiply-adds (gelu's erf and exp more).
+    this.run(JOB.activate, 8 * rows * units, [values.byteOffset, zeros.byteOffset, units, rows, ACTIVATIONS[activation.name].wasmCode,
+      activation.slope, preActivation?.byteOffset ?? 0]);
   }
 
   // The layers between dense ones run the shared kernels on this memory's buffers (layer-kernels.ts says why).
@@ -128,7 +129,7 @@ export class WasmKernels implements CpuKernels {
   readonly normalizationBackward = layerKernels.normalizationBackward;
 
   multiplyDerivative(grad: Float32Array, gate: Float32Array, count: number, activation: Activation): void {
-    this.exports.multiplyDerivative(grad.byteOffset, gate.byteOffset, 0, count, ACTIVATIONS[activation.name].wasmCode, activation.slope);
+    this.run(JOB.multiplyDerivative, 8 * count, [grad.byteOffset, count, gate.byteOffset, ACTIVATIONS[activation.name].wasmCode, activation.slope]);
   }
 
   weightGradient(input: Float32Array, zGrad: Float32Array, weightGrad: Float32Array, biasGrad: Float32Array,
