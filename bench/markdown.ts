@@ -107,15 +107,23 @@ A run with WebGPU matmul cells also measures the adapter's arithmetic ceiling (v
 no memory traffic): no kernel can pass it, so it shows how much of what the device can do a matmul
 reaches. On a hardware GPU it approaches the vendor's f32 peak.
 
-The two 2026-12-01 sections (a 2-core AMD EPYC) are the step cases 1 and 2 before and after issue
-13's refactor (op tables, exhaustive dispatch, new activations, losses and optimizers, the trainer
-split), run back to back with every runner: \`…-2026-12-01-before-op-tables.json\` is the engine at
-commit c907014, \`…-after-op-tables.json\` the engine after. Against the peers in the same run, webgpu's step went from
-3.17× to 3.35× jax-js and 15.7× to 14.4× TF.js (784-256-128-10), 2.99× to 2.96× and 13.0× to 13.5×
-(784-1024-1024-10); cpu's from 3.06× to 3.20× jax-js wasm and 17.3× to 19.2× TF.js wasm, 2.90× to
-3.09× and 40× to 48×: within the run-to-run noise, so the refactor cost no speed. The
-LN-GELU-dropout-AdamW case shows the peers only: our engine has no layerNormalization or dropout
-yet, and the cells say so.
+The 2026-12-01 sections (a 2-core AMD EPYC) follow issue 13. \`…-before-op-tables.json\` and
+\`…-after-op-tables.json\` are the step cases 1 and 2 before and after its refactor (op tables,
+exhaustive dispatch, new activations, losses and optimizers, the trainer split), run back to back
+with every runner (the engine at commit c907014, then after): against the peers in the same run,
+webgpu's step went from 3.17× to 3.35× jax-js and 15.7× to 14.4× TF.js (784-256-128-10), 2.99× to
+2.96× and 13.0× to 13.5× (784-1024-1024-10); cpu's from 3.06× to 3.20× jax-js wasm and 17.3× to
+19.2× TF.js wasm, 2.90× to 3.09× and 40× to 48×. \`…-after-layers.json\` is the engine with the
+layer kinds in the plan (dropout, layerNormalization, batchNormalization on every backend; the
+optimizer over the trained range only; a wider Dims uniform): webgpu 3.09× jax-js and 14.5× TF.js
+(784-256-128-10), 2.92× and 13.0× (784-1024-1024-10); cpu 2.81× jax-js wasm and 16.7× TF.js wasm,
+3.05× and 44×. These move within this shared machine's drift (a re-run of cpu against jax-js wasm
+at 784-256-128-10 minutes later, the same code, gave 2.33×), so neither change cost speed that
+shows. The LN-GELU-dropout-AdamW case now has our cells: webgpu 2.04× jax-js and 15.6× TF.js,
+cpu 1.59× jax-js wasm and 8.8× TF.js wasm. Its margin over jax-js is smaller than the dense
+cases' because its normalization, activation and dropout passes are not yet fused into the matrix
+products' epilogues on either backend, and the CPU runs them as plain TypeScript over the wasm
+memory (the activation and derivative passes already split across threads).
 
 Where the adapter is SwiftShader, "WebGPU" is a CPU emulation of a GPU (Vulkan on the CPU), so the
 CPU backends may well win there; those figures track the kernels' progress, not what a GPU does.

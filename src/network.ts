@@ -5,14 +5,15 @@ import { mulberry32, shuffleInto } from './data/random.js';
 import { applyStandardization, computeStandardization, type Standardization } from './data/standardize.js';
 import { DeviceLostError, DisposedError, ShapeError, SpecError } from './errors.js';
 import { encodeModelFile } from './io/model-file.js';
+import { layerWeightsOf, parametersFromWeights } from './layer-weights.js';
 import { toTfjsArtifacts, type TfjsArtifacts } from './io/tfjs.js';
 import {
   FIT_OPTION_KEYS, RESTORE_OPTION_KEYS, type BackendFactory, type Evaluation, type FitOptions, type FitResult, type LayerWeights,
   type LayerWeightsInput,
   type NetworkOrigin, type RestoreOptions, type SaveOptions,
 } from './network-types.js';
-import { checkKeys, LAYERS, LOSSES, type SegmentEntry } from './ops/index.js';
-import { layerSegments, readView, viewOf, type LayerPlan, type ParameterView, type Plan } from './plan.js';
+import { checkKeys, LOSSES } from './ops/index.js';
+import type { Plan } from './plan.js';
 import { describeValue, type BackendName } from './spec.js';
 import { firstNonFinite, SyncedState } from './synced-state.js';
 
@@ -145,53 +146,13 @@ export class Network {
    * movingMean, movingVariance }.
    */
   getWeights(): Promise<LayerWeights[]> {
-    return this.calls.run('getWeights', async (impl) => {
-      const params = await impl.getParameters();
-      return this.weightedLayers().map((l) => Object.fromEntries(Object.entries(layerSegments(l))
-        .map(([name, view]) => [name, readView(params, view)])) as unknown as LayerWeights);
-    });
-  }
-
-  /** The layers getWeights has an entry for: those with parameters. */
-  private weightedLayers(): LayerPlan[] {
-    return this.plan.layers.filter((l) => Object.keys(LAYERS[l.kind].segments).length > 0);
+    return this.calls.run('getWeights', async (impl) => layerWeightsOf(this.plan, await impl.getParameters()));
   }
 
   /** Replaces every layer's parameters (getWeights' entries, as arrays of numbers or typed arrays), and resets the optimizer state. */
   setWeights(list: readonly LayerWeightsInput[]): Promise<void> {
     return this.calls.run('setWeights', async (impl) => {
-      const layers = this.weightedLayers();
-      const { parameterCount } = this.plan;
-      if (!Array.isArray(list) || list.length !== layers.length) {
-        throw new ShapeError(`setWeights needs ${layers.length} layers, got ${Array.isArray(list) ? list.length : typeof list}` +
-          ' (an entry per layer that has parameters)');
-      }
-      const params = new Float32Array(parameterCount);
-      list.forEach((entry, i) => {
-        const layer = layers[i]!;
-        // Copy, then validate the copy: each value is read once, so a getter or Proxy cannot pass the
-        // check with one value and hand over another.
-        const copy = (values: ArrayLike<number> | undefined, view: ParameterView, name: string) => {
-          const what = `${name} [${view.shape.join(', ')}]`;
-          const length = values?.length;
-          if (!values || length !== view.length) {
-            throw new ShapeError(`setWeights: layer ${i} ${what} needs ${view.length} values, got ${length ?? 'none'}`);
-          }
-          const target = viewOf(params, view);
-          for (let j = 0; j < view.length; j++) target[j] = values[j] as number;
-          const bad = firstNonFinite(target);
-          if (bad >= 0) throw new ShapeError(`setWeights: layer ${i} ${what}[${bad}] is ${target[bad]}`);
-          const { min } = (LAYERS[layer.kind].segments as Record<string, SegmentEntry>)[name]!;
-          const low = min === undefined ? -1 : target.findIndex((v) => v < min);
-          if (low >= 0) throw new ShapeError(`setWeights: layer ${i} ${what}[${low}] is ${target[low]}; a variance is ≥ ${min}`);
-        };
-        const segments = layerSegments(layer);
-        if (typeof entry !== 'object' || entry === null) {
-          throw new ShapeError(`setWeights: layer ${i} must be { ${Object.keys(segments).join(', ')} } (${layer.kind}), got ${describeValue(entry)}`);
-        }
-        checkKeys(entry, Object.keys(segments), `setWeights layer ${i} (${layer.kind})`);
-        for (const [name, view] of Object.entries(segments)) copy((entry as Record<string, ArrayLike<number>>)[name], view, name);
-      });
+      const params = parametersFromWeights(this.plan, list);
       await impl.setParameters(params);
       this.synced.replace({ parameters: params, moments: [], step: 0 }, 'setWeights()');
     });
