@@ -10,8 +10,12 @@ import type { NormalizationBuffers } from './layer-kernels.js';
 const LINEAR: Activation = { name: 'linear', slope: 0 };
 
 
+/** The buffers each layer holds, in allocation order (layerLengths gives their lengths). */
+const LAYER_BUFFERS = ['output', 'zGrad', 'preActivation', 'normalized', 'inverseDeviation', 'batchMean', 'batchVariance'] as const;
+type LayerBuffers = Record<(typeof LAYER_BUFFERS)[number], Float32Array>;
+
 /** The buffers of one layer, as lengths in floats (0: the layer has none of that kind). */
-function layerLengths(layer: LayerPlan, batchSize: number) {
+function layerLengths(layer: LayerPlan, batchSize: number): Record<keyof LayerBuffers, number> {
   const activations = batchSize * layer.units;
   const normalization = layer.kind === 'layerNormalization' || layer.kind === 'batchNormalization';
   return {
@@ -26,8 +30,6 @@ function layerLengths(layer: LayerPlan, batchSize: number) {
     batchVariance: layer.kind === 'batchNormalization' ? layer.units : 0,
   };
 }
-type LayerBuffers = Record<keyof ReturnType<typeof layerLengths>, Float32Array>;
-const LAYER_BUFFERS = Object.keys(layerLengths({ kind: 'dropout', index: 0, inputs: 1, units: 1, rate: 0, activation: LINEAR }, 1)) as (keyof LayerBuffers)[];
 
 /** Every buffer the backend holds, as lengths in floats, in the order the constructor allocates them. */
 function bufferLengths(plan: Plan): number[] {
@@ -59,10 +61,17 @@ export class CpuBackend extends HostBackend {
   /** One vector per moment slot of the optimizer (empty where its settings leave the slot unused). */
   private readonly moments: Float32Array[];
   /**
+   * What the optimizer and the clip norm work on, made once: views of the parameters, gradients and
+   * moments over the trained range [0, trainableCount) (the moving statistics after it are not the optimizer's).
+   */
+  private readonly trained: { params: Float32Array; grads: Float32Array; moments: Float32Array[] };
+  /**
    * Per layer: its output [batchSize, units] and dL/dz, z where its activation's derivative reads it
    * (ACTIVATIONS[name].backward), and what a normalization keeps for backward (layerLengths).
    */
   private readonly buffers: LayerBuffers[];
+  /** Per layer, its pre-activation z where it is kept (the activation's derivative reads z), else undefined. */
+  private readonly kept: (Float32Array | undefined)[];
   /** Per layer, what its activation's derivative reads: its pre-activation where kept, else its output. */
   private readonly gates: Float32Array[];
   /** Per layer, its segments of `params` and of `grads` by name (layerSegments). */
@@ -101,7 +110,10 @@ export class CpuBackend extends HostBackend {
       const taken = take(LAYER_BUFFERS.length);
       return Object.fromEntries(LAYER_BUFFERS.map((name, i) => [name, taken[i]!])) as LayerBuffers;
     });
-    this.gates = this.buffers.map((b) => (b.preActivation.length > 0 ? b.preActivation : b.output));
+    const trained = (vector: Float32Array) => vector.subarray(0, Math.min(vector.length, plan.trainableCount));
+    this.trained = { params: trained(this.params), grads: trained(this.grads), moments: this.moments.map(trained) };
+    this.kept = this.buffers.map((b) => (b.preActivation.length > 0 ? b.preActivation : undefined));
+    this.gates = this.buffers.map((b, l) => this.kept[l] ?? b.output);
     [this.probabilities, this.batchInput, this.batchTarget, this.zeros] = take(4) as [Float32Array, Float32Array, Float32Array, Float32Array];
     const views = (vector: Float32Array) => plan.layers.map((layer) =>
       Object.fromEntries(Object.entries(layerSegments(layer)).map(([name, view]) => [name, viewOf(vector, view)])));
@@ -140,12 +152,11 @@ export class CpuBackend extends HostBackend {
     let input = this.batchInput;
     input.set(x.subarray(0, rows * this.plan.inputSize));
     for (const layer of this.plan.layers) {
-      const { output, preActivation } = this.buffers[layer.index]!;
-      const kept = preActivation.length > 0 ? preActivation : undefined;
+      const { output } = this.buffers[layer.index]!;
       this.layerForward(layer, input, rows, training);
       // A dense layer's activation is fused in its product's epilogue; every other kind's follows its op.
       if (layer.kind !== 'dense' && layer.activation.name !== 'linear') {
-        this.kernels.activate(output, this.zeros, rows, layer.units, layer.activation, kept);
+        this.kernels.activate(output, this.zeros, rows, layer.units, layer.activation, this.kept[layer.index]);
       }
       input = output;
     }
@@ -160,8 +171,8 @@ export class CpuBackend extends HostBackend {
     const count = rows * layer.units;
     switch (layer.kind) {
       case 'dense': {
-        const kept = buffers.preActivation.length > 0 ? buffers.preActivation : undefined;
-        this.kernels.forward(input, segments.weights!, segments.bias!, output, rows, layer.inputs, layer.units, layer.activation, kept);
+        this.kernels.forward(input, segments.weights!, segments.bias!, output, rows, layer.inputs, layer.units, layer.activation,
+          this.kept[layer.index]);
         return;
       }
       case 'dropout':
@@ -201,11 +212,12 @@ export class CpuBackend extends HostBackend {
     const { layers, outputSize } = this.plan;
     const last = layers.length - 1;
     const { activation } = layers[last]!;
-    const { zGrad, preActivation } = this.buffers[last]!;
+    const { zGrad } = this.buffers[last]!;
+    const preActivation = this.kept[last];
     this.batchTarget.set(y.values.subarray(0, rows * (y.labels ? 1 : outputSize)));
-    const readsZ = preActivation.length > 0;
-    const loss = this.kernels.loss(this.plan.loss, output, this.batchTarget, zGrad, rows, outputSize, readsZ ? LINEAR : activation, y.labels);
-    if (readsZ) this.kernels.multiplyDerivative(zGrad, preActivation, rows * outputSize, activation);
+    const loss = this.kernels.loss(this.plan.loss, output, this.batchTarget, zGrad, rows, outputSize, preActivation ? LINEAR : activation,
+      y.labels);
+    if (preActivation) this.kernels.multiplyDerivative(zGrad, preActivation, rows * outputSize, activation);
     return loss;
   }
 
@@ -254,11 +266,10 @@ export class CpuBackend extends HostBackend {
   }
 
   protected step(x: Float32Array, y: Targets, rows: number): number {
-    const { layers, optimizer, trainableCount } = this.plan;
+    const { layers, optimizer } = this.plan;
     const loss = this.outputLoss(this.forward(x, rows, true), y, rows) + this.penalty();
     for (let l = layers.length - 1; l >= 0; l--) this.layerBackward(layers[l]!, rows);
-    // Only the trained segments, [0, trainableCount): the moving statistics after them are not the optimizer's.
-    const grads = this.grads.subarray(0, trainableCount);
+    const { grads } = this.trained;
     // clipNorm: g ← g·min(1, clipNorm/‖g‖₂), the norm over the whole gradient (its padding is 0); a
     // pass of its own, so the optimizers cost without it what they always did.
     if (optimizer.clipNorm !== undefined) {
@@ -266,8 +277,7 @@ export class CpuBackend extends HostBackend {
       if (norm > optimizer.clipNorm) this.kernels.scale(grads, optimizer.clipNorm / norm);
     }
     this.t += 1;
-    this.kernels.optimizerStep(optimizer, this.params.subarray(0, trainableCount), grads,
-      this.moments.map((moment) => moment.subarray(0, trainableCount)), this.t);
+    this.kernels.optimizerStep(optimizer, this.trained.params, grads, this.trained.moments, this.t);
     this.updateMovingStatistics();
     return loss;
   }
