@@ -72,7 +72,7 @@ export interface Results {
 export const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url));
 
 /**
- * The suffix of a matmul row's variant that marks the loads-only probe (MatmulKey.loadsOnly): a
+ * The suffix of a matmul row's variant that marks the loads-only probe (bench/runners/loads-only.ts): a
  * kernel's memory traffic timed without its arithmetic, not a way to multiply matrices.
  */
 export const LOADS_ONLY = 'loads only';

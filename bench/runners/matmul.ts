@@ -1,4 +1,4 @@
-import { MATMUL_VARIANTS, matmulTile, matmulVariantsFor, vectorizable, type MatmulVariant } from '../../shaders/index.js';
+import { kernelSource, MATMUL_VARIANTS, matmulTile, matmulVariantsFor, vectorizable, type KernelKey, type MatmulVariant } from '../../shaders/index.js';
 import { availableCores, chooseKernels, MAX_THREADS } from '../../src/cpu/choose.js';
 import { DeviceError } from '../../src/errors.js';
 import { canShareBySubgroups, defaultContext } from '../../src/webgpu/device.js';
@@ -9,6 +9,7 @@ import { randomMatrix, randomValues, type Case } from '../cases.js';
 import { LOADS_ONLY, type MatmulTiming } from '../results.js';
 import { measure, median, type Window } from '../timing.js';
 import { repeatDispatch } from './dispatch.js';
+import { loadsOnlySource } from './loads-only.js';
 import type { Cell } from './runner.js';
 
 type MatmulCase = Extract<Case, { kind: 'matmul' }>;
@@ -84,8 +85,14 @@ export async function timeStepProducts(device: GPUDevice, tuning: TuningDecision
  */
 async function gpuMatmulCell(device: GPUDevice, product: Product, variant: MatmulVariant, loadsOnly = false): Promise<Cell> {
   const { transposeA, transposeB, m, n, k } = product;
-  const kernel = await getKernel(device, { kind: 'matmul', transposeA, transposeB, epilogue: 'none', activation: 'linear',
-    ...MATMUL_VARIANTS[variant], ...(loadsOnly ? { loadsOnly } : {}) });
+  const key: KernelKey = { kind: 'matmul', transposeA, transposeB, epilogue: 'none', activation: 'linear', ...MATMUL_VARIANTS[variant] };
+  const kernel = await getKernel(device, key);
+  // The probe binds what the kernel binds, so it takes the kernel's layout.
+  const pipeline = loadsOnly ? await device.createComputePipelineAsync({
+    label: `${variant} ${LOADS_ONLY}`,
+    layout: device.createPipelineLayout({ bindGroupLayouts: [kernel.layout] }),
+    compute: { module: device.createShaderModule({ code: loadsOnlySource(kernelSource(key)) }), entryPoint: 'main' },
+  }) : kernel.pipeline;
   const buffers: GPUBuffer[] = [];
   const upload = (data: ArrayBuffer | Float32Array | Uint32Array, usage: GPUBufferUsageFlags) => {
     const buffer = device.createBuffer({ size: data.byteLength, usage: usage | GPUBufferUsage.COPY_DST });
@@ -110,7 +117,7 @@ async function gpuMatmulCell(device: GPUDevice, product: Product, variant: Matmu
   const grid = [Math.ceil(n / tile.cols), Math.ceil(m / tile.rows)] as const;
   return {
     variant: loadsOnly ? `${variant} ${LOADS_ONLY}` : variant,
-    run: repeatDispatch(device, kernel.pipeline, bindGroup, grid),
+    run: repeatDispatch(device, pipeline, bindGroup, grid),
     dispose: () => buffers.forEach((buffer) => buffer.destroy()),
   };
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MATMUL_VARIANTS } from '../../shaders/index.js';
+import { kernelSource, MATMUL_VARIANTS } from '../../shaders/index.js';
 import { select, UsageError } from '../../bench/args.js';
 import {
   architectureOf, benchCases, caseRunsOn, LN_GELU_DROPOUT_ADAMW, LN_GELU_DROPOUT_ADAMW_RUNNERS, SCALING_RUNNERS, TRAINING, trainingData, UNITS, unitOf,
@@ -16,6 +16,7 @@ import { targetLines } from '../../bench/targets.js';
 import { engineRunner, FIRST_USE } from '../../bench/runners/engine.js';
 import { float64Loss } from '../../bench/runners/float64.js';
 import { RUNNERS } from '../../bench/runners/index.js';
+import { loadsOnlySource } from '../../bench/runners/loads-only.js';
 import { simdPeakGflops } from '../../bench/runners/simd-peak.js';
 import { countDevices, deviceCounts, minimumTrainingBytes, peerMemoryReport } from '../../bench/runners/gpu-memory.js';
 import {
@@ -475,5 +476,32 @@ describe('the wasm SIMD ceiling probe', () => {
     const gflops = await simdPeakGflops(1);
     expect(gflops).toBeGreaterThan(0);
     expect(Number.isFinite(gflops)).toBe(true);
+  });
+});
+
+describe('the loads-only matmul probe', () => {
+  const vec4Variants = Object.entries(MATMUL_VARIANTS).filter(([, variant]) => variant.vec4);
+  const forms = [[false, false], [true, false], [false, true]] as const;
+  it.each(vec4Variants.flatMap(([name, variant]) => forms.map(([transposeA, transposeB]) => [name, transposeA, transposeB, variant] as const)))(
+    '%s (transposeA %s, transposeB %s): every multiply-add becomes one add of two loaded values, the rest unchanged',
+    (_name, transposeA, transposeB, variant) => {
+      const source = kernelSource({ kind: 'matmul', transposeA, transposeB, epilogue: 'none', activation: 'linear', ...variant });
+      const probe = loadsOnlySource(source);
+      const lines = source.split('\n');
+      const probeLines = probe.split('\n');
+      expect(probeLines).toHaveLength(lines.length);
+      const changed = lines.flatMap((line, i) => (line === probeLines[i] ? [] : [[line, probeLines[i]!] as const]));
+      // 8 rows × (1 or 2) column groups, twice where the k loop is unrolled (Aᵀ·B) plus its tail.
+      const accumulators = 8 * (variant.wide ? 2 : 1);
+      expect(changed).toHaveLength(transposeA ? 3 * accumulators : accumulators);
+      for (const [line, rewritten] of changed) {
+        expect(line).toMatch(/acc\d+_\d+ \+= .*(\*|dot\()/);
+        expect(rewritten).toMatch(/^\s*acc\d+_\d+ \+= a\d+(_\d+)? \+ b\d+_\d+;$/);
+      }
+    });
+
+  it('refuses a kernel it cannot rewrite', () => {
+    expect(() => loadsOnlySource(kernelSource({ kind: 'matmul', transposeA: false, transposeB: false, epilogue: 'none', activation: 'linear', ...MATMUL_VARIANTS.scalar })))
+      .toThrow('no vec4 accumulation');
   });
 });
