@@ -8,7 +8,7 @@ import { LINEAR_INDEX, perElementMain, UNIFORMS } from './common.js';
  * `>>` on u32 is the logical shift `>>>`. The key mixes the plan's seed, the layer's index (Dims)
  * and the optimizer step t of this training step (Step), so every backend draws the same mask.
  */
-const DROPOUT_MASK = /* wgsl */ `
+export const DROPOUT_MASK = /* wgsl */ `
 fn hash32(value: u32) -> u32 {
   var x = value;
   x = x ^ (x >> 16u);
@@ -43,14 +43,21 @@ ${perElementMain('  result[i] = select(0.0, source[i] * dims.scale, dropoutKeep(
 /*
  * output = f(z) element-wise, for the layers whose op is not a matrix product (the dense layer's
  * product applies its activation in its epilogue). With a linear activation it is a copy, which is
- * what dropout is in inference. Dims: m = rows (from Step), n = units, slope.
+ * what dropout is in inference. With `dropout`, a dropout layer after this one is fused in: its
+ * output, f(z) masked and scaled, goes to `dropped` too (in inference: threshold 0, scale 1, a copy).
+ * Dims: m = rows (from Step), n = units, slope (and dropout's scale, seed, layer, threshold).
  */
-export function activateShader(activation: ActivationName): string {
+export function activateShader(activation: ActivationName, dropout = false): string {
   return /* wgsl */ `
 ${UNIFORMS}
 ${LINEAR_INDEX}
 @group(0) @binding(2) var<storage, read> z: array<f32>;
 @group(0) @binding(3) var<storage, read_write> output: array<f32>;
+${dropout ? `@group(0) @binding(4) var<storage, read_write> dropped: array<f32>;\n${DROPOUT_MASK}` : ''}
 ${activationFunctions(activation)}
-${perElementMain('  output[i] = activate(z[i], dims.slope);')}`;
+${perElementMain(dropout
+    ? `  let y = activate(z[i], dims.slope);
+  output[i] = y;
+  dropped[i] = select(0.0, y * dims.scale, dropoutKeep(i));`
+    : '  output[i] = activate(z[i], dims.slope);')}`;
 }

@@ -26,7 +26,7 @@ export type KernelKey =
   | { kind: 'gatherRows' }
   | { kind: 'outputTransform'; transform: Exclude<OutputTransform, 'none'> }
   | { kind: 'activationDerivative'; activation: ActivationName }
-  | { kind: 'activate'; activation: ActivationName }
+  | { kind: 'activate'; activation: ActivationName; dropout?: true }
   | { kind: 'dropout' }
   | { kind: 'layerNormForward' }
   | { kind: 'layerNormInputGradient' }
@@ -51,7 +51,7 @@ export function kernelSource(key: KernelKey): string {
     case 'gatherRows': return gatherRowsShader();
     case 'outputTransform': return outputTransformShader(key.transform);
     case 'activationDerivative': return activationDerivativeShader(key.activation);
-    case 'activate': return activateShader(key.activation);
+    case 'activate': return activateShader(key.activation, key.dropout === true);
     case 'dropout': return dropoutShader();
     case 'layerNormForward': return layerNormForwardShader();
     case 'layerNormInputGradient': return layerNormInputGradientShader();

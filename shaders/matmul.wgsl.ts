@@ -2,6 +2,7 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ActivationName } from '../src/ops/index.js';
 import { activationFunctions } from './activations.js';
 import { UNIFORMS } from './common.js';
+import { DROPOUT_MASK } from './dropout.wgsl.js';
 
 /**
  * The three products backprop needs, read through index math (no transpose is materialised):
@@ -23,6 +24,16 @@ export interface MatmulKey {
    */
   preActivation?: boolean;
   /**
+   * A dropout layer (linear, Dims: scale, seed, layer, threshold) fused into the epilogue.
+   * biasActivation: the activated output also goes, masked and scaled, to `dropped` (binding 7), the
+   * dropout layer's output (in inference the same kernel runs with threshold 0 and scale 1, a copy).
+   * derivative: the product is dL/d(dropout output); it is masked and scaled into dL/d(dropout input)
+   * before the gate's derivative, so one pass replaces the dropout's backward and the derivative
+   * below it. The order of the float operations is the unfused passes', so the bits are the same.
+   * Default false.
+   */
+  dropout?: boolean;
+  /**
    * Read and write whole vec4s (see vectorizable()): a quarter of the loads and bounds checks. On
    * SwiftShader this measured ~3× the scalar kernel's GFLOP/s on the MNIST shapes.
    */
@@ -40,12 +51,6 @@ export interface MatmulKey {
    * k. For adapters where barriers are cheap (hardware GPUs); not vec4, not subgroups. Default false.
    */
   tiled?: boolean;
-  /**
-   * vec4 only, a benchmark probe, never trained with: the kernel's loads, addressing and loop with
-   * its multiply-adds replaced by one add per accumulator that uses every value loaded. Its time is
-   * what the variant's memory traffic costs alone (bench case 4). Default false.
-   */
-  loadsOnly?: boolean;
 }
 
 /**
@@ -127,6 +132,10 @@ ${UNIFORMS}
 #if ${key.epilogue === 'derivative'}
 @group(0) @binding(5) var<storage, read> gate: array<${element}>;
 #endif
+#if ${key.dropout === true && key.epilogue === 'biasActivation'}
+@group(0) @binding(7) var<storage, read_write> dropped: array<${element}>;
+#endif
+${key.dropout === true ? DROPOUT_MASK : ''}
 ${activationFunctions(key.activation)}`;
 }
 
@@ -216,7 +225,7 @@ ${loadRows}
       }
       let index = row * n + col;
       var value = acc[i][j + shift];
-      ${scalarEpilogue(epilogue, key.preActivation)}
+      ${scalarEpilogue(key)}
       c[index] = value;
     }
   }
@@ -224,12 +233,21 @@ ${loadRows}
 `;
 }
 
-/** The scalar and tiled kernels' epilogue on `value`, output `index` in column `col`: + bias then the activation, or × f'(gate). */
-function scalarEpilogue(epilogue: MatmulEpilogue, preActivation = false): string {
-  if (epilogue === 'biasActivation' && preActivation) return 'value += bias[col];\n      preActivation[index] = value;\n      value = activate(value, dims.slope);';
-  if (epilogue === 'biasActivation') return 'value = activate(value + bias[col], dims.slope);';
-  if (epilogue === 'derivative') return 'value = value * activationDerivative(gate[index], dims.slope);';
-  return '';
+/**
+ * The scalar and tiled kernels' epilogue on `value`, output `index` in column `col`: + bias then the
+ * activation (then the fused dropout's masked copy), or (the fused dropout's mask, then) × f'(gate).
+ */
+function scalarEpilogue({ epilogue, preActivation, dropout }: MatmulKey): string {
+  const mask = (value: string) => `select(0.0, ${value} * dims.scale, dropoutKeep(index))`;
+  switch (epilogue) {
+    case 'biasActivation': return [
+      preActivation ? 'value += bias[col];\n      preActivation[index] = value;\n      value = activate(value, dims.slope);' : 'value = activate(value + bias[col], dims.slope);',
+      ...(dropout ? [`dropped[index] = ${mask('value')};`] : []),
+    ].join('\n      ');
+    case 'derivative': return `value = ${dropout ? mask('value') : 'value'} * activationDerivative(gate[index], dims.slope);`;
+    case 'none': return '';
+    default: return epilogue satisfies never;
+  }
 }
 
 const range = (count: number) => Array.from({ length: count }, (_, i) => i);
@@ -317,7 +335,7 @@ fn store(row: u32, col: u32, m: u32, n: u32, sum: f32) {
   if (row < m && col < n) {
     let index = row * n + col;
     var value = sum;
-    ${scalarEpilogue(epilogue, key.preActivation)}
+    ${scalarEpilogue(key)}
     c[index] = value;
   }
 }
@@ -350,9 +368,9 @@ function matmulVec4Shader(key: MatmulKey): string {
   const sharedRowsA = subgroups
     ? rows.filter((i) => i % 4 === 0).map((i) => `    let shared${i / 4} = a[min(row0 + ${i}u + (lane & 3u), m - 1u) * k4 + kk];`).join('\n')
     : '';
-  // `loaded` names values whose sum uses every load of the step: what the loadsOnly probe adds up.
-  const accumulate = (expression: (i: number, c: number) => string, loaded: (i: number, c: number) => string) =>
-    rows.flatMap((i) => groups.map((c) => `    acc${i}_${c} += ${key.loadsOnly ? loaded(i, c) : expression(i, c)};`)).join('\n');
+  // One line per accumulator, `acc{i}_{c} += …;` (the form the bench's loads-only probe rewrites).
+  const accumulate = (expression: (i: number, c: number) => string) =>
+    rows.flatMap((i) => groups.map((c) => `    acc${i}_${c} += ${expression(i, c)};`)).join('\n');
   let loop: string;
   if (transposeA) {
     const rowGroups = rows.filter((i) => i % 4 === 0).map((i) => i / 4);
@@ -362,7 +380,7 @@ function matmulVec4Shader(key: MatmulKey): string {
 ${groups.map((c) => `    let b${q}_${c} = b[(${kk}) * n4 + colLoad${c}];`).join('\n')}
 ${subgroups ? `    let mine${q} = a[(${kk}) * m4 + min(row0 / 4u + (lane & ${rowGroups.length - 1}u), m4 - 1u)];` : ''}
 ${rowGroups.map((g) => `    let a${g}_${q} = ${subgroups ? shareFromLane(`mine${q}`, g) : `a[(${kk}) * m4 + min(row0 / 4u + ${g}u, m4 - 1u)]`};`).join('\n')}
-${accumulate((i, c) => `a${Math.floor(i / 4)}_${q}[${i % 4}] * b${q}_${c}`, (i, c) => `a${Math.floor(i / 4)}_${q} + b${q}_${c}`)}`;
+${accumulate((i, c) => `a${Math.floor(i / 4)}_${q}[${i % 4}] * b${q}_${c}`)}`;
     loop = `
   let m4 = m / 4u;
   let k2 = k & ~1u;
@@ -378,7 +396,7 @@ ${accumulate((i, c) => `a${Math.floor(i / 4)}_${q}[${i % 4}] * b${q}_${c}`, (i, 
 ${groups.flatMap((c) => range(4).map((j) => `    let b${j}_${c} = b[(colLoad${c} * 4u + ${j}u) * k4 + kk];`)).join('\n')}
 ${sharedRowsA}
 ${rows.map((i) => `    let a${i} = ${loadRowA(i)};`).join('\n')}
-${accumulate((i, c) => `vec4f(dot(a${i}, b0_${c}), dot(a${i}, b1_${c}), dot(a${i}, b2_${c}), dot(a${i}, b3_${c}))`, (i, c) => `a${i} + b${i % 4}_${c}`)}
+${accumulate((i, c) => `vec4f(dot(a${i}, b0_${c}), dot(a${i}, b1_${c}), dot(a${i}, b2_${c}), dot(a${i}, b3_${c}))`)}
   }`;
   } else {
     loop = `
@@ -387,11 +405,20 @@ ${accumulate((i, c) => `vec4f(dot(a${i}, b0_${c}), dot(a${i}, b1_${c}), dot(a${i
 ${groups.flatMap((c) => range(4).map((j) => `    let b${j}_${c} = b[(kk * 4u + ${j}u) * n4 + colLoad${c}];`)).join('\n')}
 ${sharedRowsA}
 ${rows.map((i) => `    let a${i} = ${loadRowA(i)};`).join('\n')}
-${accumulate((i, c) => `a${i}.x * b0_${c} + a${i}.y * b1_${c} + a${i}.z * b2_${c} + a${i}.w * b3_${c}`, (i, c) => `a${i} + b${i % 4}_${c}`)}
+${accumulate((i, c) => `a${i}.x * b0_${c} + a${i}.y * b1_${c} + a${i}.z * b2_${c} + a${i}.w * b3_${c}`)}
   }`;
   }
   return wgsl`
 ${declarations(key, 'vec4f')}
+
+#if ${key.dropout === true}
+// The fused dropout's mask of the four elements of vec4 number index, applied to value with its scale.
+fn masked(value: vec4f, index: u32) -> vec4f {
+  let e = index * 4u;
+  let keep = vec4<bool>(dropoutKeep(e), dropoutKeep(e + 1u), dropoutKeep(e + 2u), dropoutKeep(e + 3u));
+  return select(vec4f(0.0), value * dims.scale, keep);
+}
+#endif
 
 fn epilogue(value: vec4f, index: u32, col: u32) -> vec4f {
 #if ${epilogue === 'biasActivation'}
@@ -399,10 +426,14 @@ fn epilogue(value: vec4f, index: u32, col: u32) -> vec4f {
 #if ${key.preActivation === true}
   preActivation[index] = z;
 #endif
-  return vec4f(activate(z.x, dims.slope), activate(z.y, dims.slope), activate(z.z, dims.slope), activate(z.w, dims.slope));
+  let y = vec4f(activate(z.x, dims.slope), activate(z.y, dims.slope), activate(z.z, dims.slope), activate(z.w, dims.slope));
+#if ${key.dropout === true}
+  dropped[index] = masked(y, index);
+#endif
+  return y;
 #elif ${epilogue === 'derivative'}
   let y = gate[index];
-  return value * vec4f(activationDerivative(y.x, dims.slope), activationDerivative(y.y, dims.slope),
+  return ${key.dropout === true ? 'masked(value, index)' : 'value'} * vec4f(activationDerivative(y.x, dims.slope), activationDerivative(y.y, dims.slope),
     activationDerivative(y.z, dims.slope), activationDerivative(y.w, dims.slope));
 #else
   return value;

@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { createNetwork, type NetworkSpec } from '../src/index.js';
 import type { LayerSpec } from '../src/spec.js';
 import { dropoutKeep, dropoutKey, dropoutThreshold } from '../src/ops/index.js';
+import { vectorizable } from '../shaders/index.js';
+import { compilePlan } from '../src/plan.js';
+import { opLayerKernelKeys, type OpLayerPlan } from '../src/webgpu/layers.js';
+import { layerShapes } from '../src/webgpu/products.js';
 import { expectAgree, flatWeights } from './support/agreement.js';
 import { randomArray, runKernel } from './support/kernel-runner.js';
 
@@ -152,6 +156,55 @@ describe('the WebGPU backend agrees with the reference on dropout and the normal
     expect((await dropped.evaluate(x, y)).loss).toBe((await plain.evaluate(x, y)).loss);
     dropped.dispose();
     plain.dispose();
+  });
+});
+
+describe('dropout fused into the passes beside it', () => {
+  // A dropout between a layer whose outputs are positive (sigmoid) and a dense layer; its twin puts a
+  // relu on the dropout, the identity on those outputs, which keeps every dropout pass unfused.
+  // 17 units run the scalar matmul kernels, 16 (with 8 inputs and 8 units above) the vec4 ones.
+  const below = (units: number): Record<string, LayerSpec[]> => ({
+    'a dense layer': [{ type: 'dense', units, activation: 'sigmoid' }],
+    'a layerNormalization with an activation': [{ type: 'dense', units }, { type: 'layerNormalization', activation: 'sigmoid' }],
+    'a batchNormalization with an activation': [{ type: 'dense', units }, { type: 'batchNormalization', activation: 'sigmoid' }],
+  });
+  const cases = [17, 16].flatMap((units) => Object.entries(below(units)).map(([name, layers]) => [name, units, layers] as const));
+  const spec = (layers: LayerSpec[], dropout: LayerSpec, units: number): NetworkSpec => networkSpec({
+    inputSize: units === 16 ? 8 : 5,
+    layers: [...layers, dropout, ...(units === 16 ? [{ type: 'dense', units: 8 } as const] : []), { type: 'dense', units: OUTPUTS }],
+    loss: 'softmaxCrossEntropy', optimizer: { type: 'adam', learningRate: 0.01 }, batchSize: 8, seed: 11, backend: 'webgpu',
+  });
+
+  it.each(cases)('after %s of %i units: no dropout pass of its own, and the bits of the unfused passes', async (_name, units, layers) => {
+    const fused = spec(layers, { type: 'dropout', rate: 0.4 }, units);
+    const unfused = spec(layers, { type: 'dropout', rate: 0.4, activation: 'relu' }, units);
+    const plan = compilePlan(fused);
+    const at = layers.length;
+    // Forward: the pass below writes the dropped copy; backward: the dense layer above masks its signal.
+    expect(opLayerKernelKeys(plan, plan.layers[at]! as OpLayerPlan)).toEqual([]);
+    const signal = layerShapes(plan, at + 1)!.signal!;
+    expect(signal.key).toMatchObject({ epilogue: 'derivative', activation: 'sigmoid', dropout: true });
+    expect(vectorizable(false, true, 8, signal.dims.n, signal.dims.k)).toBe(units === 16);
+    if (at === 1) expect(layerShapes(plan, 0)!.forward.key).toMatchObject({ epilogue: 'biasActivation', dropout: true });
+    else expect(opLayerKernelKeys(plan, plan.layers[1]! as OpLayerPlan)).toContainEqual({ kind: 'activate', activation: 'sigmoid', dropout: true });
+    const unfusedPlan = compilePlan(unfused);
+    expect(opLayerKernelKeys(unfusedPlan, unfusedPlan.layers[at]! as OpLayerPlan)).toContainEqual({ kind: 'dropout' });
+
+    const fusedTrace = await trainTrace(fused);
+    const unfusedTrace = await trainTrace(unfused);
+    expect(fusedTrace.losses).toEqual(unfusedTrace.losses);
+    expect(Array.from(fusedTrace.weights)).toEqual(Array.from(unfusedTrace.weights));
+    expect(Array.from(fusedTrace.predictions)).toEqual(Array.from(unfusedTrace.predictions));
+    // …and it trained: the dropout masks change what a step does.
+    expect(fusedTrace.losses.at(-1)).not.toBe(fusedTrace.losses[0]);
+  });
+
+  it('a dropout as the last layer, and one after another dropout, agree with the reference', async () => {
+    await expectGpuAgrees(networkSpec({
+      inputSize: 5, loss: 'mse', optimizer: { type: 'adam', learningRate: 0.01 }, batchSize: 8, seed: 3,
+      layers: [{ type: 'dense', units: 9, activation: 'relu' }, { type: 'dropout', rate: 0.2 }, { type: 'dropout', rate: 0.3 },
+        { type: 'dense', units: OUTPUTS }, { type: 'dropout', rate: 0.25 }],
+    }));
   });
 });
 

@@ -299,6 +299,8 @@ async function timeCandidates(device: GPUDevice, shape: ProductShape, candidates
     device.createBuffer({ size: Math.max(16, m * n * 4), usage: storage, label: 'autotune epilogue input' }),
     // The pre-activation [m, n] a forward product stores for the backward pass, where it does.
     device.createBuffer({ size: Math.max(16, m * n * 4), usage: storage, label: 'autotune pre-activation' }),
+    // The dropout layer's output [m, n] a forward product stores beside its own, where one is fused in.
+    device.createBuffer({ size: Math.max(16, m * n * 4), usage: storage, label: 'autotune dropped output' }),
   ];
   try {
     device.queue.writeBuffer(scratch[0]!, 0, packDims([{ ...shape.dims, k, rowsAxis: 0 }]), 0, DIMS_BYTES);

@@ -11,9 +11,35 @@ import { ceilDiv, type Bindings, type Dispatch, type GpuResources } from './reso
  * backward such a layer writes the plain dL/d(input) into the layer below's dL/dz, and the below
  * layer's activation derivative then multiplies it in place (activationDerivative), where a dense
  * layer above would have fused it into its signal product's epilogue.
+ *
+ * A dropout layer without an activation of its own is fused where it can be (dropoutFusion): in
+ * forward into the pass that writes its input (a dense layer's product, or another layer's activate
+ * pass), in backward into the signal product of a dense layer above, which then also applies the
+ * derivative of the layer below the dropout. Each fused side drops a pass over the batch and, on an
+ * adapter where a dispatch costs ~0.2 ms (SwiftShader), most of the time such a pass takes.
  */
 
 export type OpLayerPlan = Exclude<LayerPlan, DenseLayerPlan>;
+type DropoutLayerPlan = Extract<LayerPlan, { kind: 'dropout' }>;
+
+/**
+ * Where dropout layer `l`'s passes run, if it is a dropout layer without an activation: `forward`
+ * when the layer below writes its output in a pass that can also write the dropped copy (a dense
+ * layer's product, or the activate pass of a layer with an activation), `backward` when a dense
+ * layer above computes its signal product, whose epilogue can mask it.
+ */
+export function dropoutFusion(plan: Plan, l: number): { forward: boolean; backward: boolean } {
+  const layer = plan.layers[l];
+  if (layer?.kind !== 'dropout' || layer.activation.name !== 'linear') return { forward: false, backward: false };
+  const below = plan.layers[l - 1]!;
+  return { forward: below.kind === 'dense' || below.activation.name !== 'linear', backward: plan.layers[l + 1]?.kind === 'dense' };
+}
+
+/** The dropout layer fused into the pass that writes layer l's output (see dropoutFusion), if there is one. */
+export function fusedDropoutAbove(plan: Plan, l: number): DropoutLayerPlan | undefined {
+  const above = plan.layers[l + 1];
+  return above?.kind === 'dropout' && dropoutFusion(plan, l + 1).forward ? above : undefined;
+}
 
 /** The buffers of every layer for the largest batch (batchSize rows), by layer index. */
 export interface LayerBuffers {
@@ -74,7 +100,8 @@ export function allocateLayers(plan: Plan, res: GpuResources): LayerBuffers {
   };
 }
 
-const activateKey = (activation: ActivationName) => ({ kind: 'activate', activation }) as const;
+const activateKey = (activation: ActivationName, dropout = false): Extract<KernelKey, { kind: 'activate' }> =>
+  (dropout ? { kind: 'activate', activation, dropout: true } : { kind: 'activate', activation });
 const derivativeKey = (activation: ActivationName) => ({ kind: 'activationDerivative', activation }) as const;
 const batchNormKey = (training: boolean) => ({ kind: 'batchNormForward', training }) as const;
 
@@ -82,10 +109,19 @@ const batchNormKey = (training: boolean) => ({ kind: 'batchNormForward', trainin
 export function opLayerKernelKeys(plan: Plan, layer: OpLayerPlan): KernelKey[] {
   const below = plan.layers[layer.index - 1]!.activation.name;
   const activated = layer.activation.name !== 'linear';
-  const common: KernelKey[] = [...(activated ? [activateKey(layer.activation.name)] : []), ...(below !== 'linear' ? [derivativeKey(below)] : [])];
+  const dropoutAbove = fusedDropoutAbove(plan, layer.index) !== undefined;
+  const fusion = dropoutFusion(plan, layer.index);
+  const common: KernelKey[] = [
+    ...(activated ? [activateKey(layer.activation.name, dropoutAbove)] : []),
+    ...(below !== 'linear' && !fusion.backward ? [derivativeKey(below)] : []),
+  ];
   switch (layer.kind) {
-    // In inference dropout is the identity: the activate pass alone, a copy where the activation is linear.
-    case 'dropout': return [{ kind: 'dropout' }, activateKey(layer.activation.name), ...common];
+    // In inference dropout is the identity: the activate pass alone, a copy where the activation is
+    // linear; none of the two where the pass below writes the output (fused).
+    case 'dropout': return [
+      ...(fusion.forward && fusion.backward ? [] : [{ kind: 'dropout' } as const]),
+      ...(fusion.forward ? [] : [activateKey(layer.activation.name)]), ...common,
+    ];
     case 'layerNormalization': return [{ kind: 'layerNormForward' }, { kind: 'layerNormInputGradient' }, { kind: 'gammaBetaGradient' }, ...common];
     case 'batchNormalization':
       return [batchNormKey(true), batchNormKey(false), { kind: 'batchNormBackward' }, { kind: 'movingStatistics' }, ...common];
@@ -113,11 +149,14 @@ function grids(res: GpuResources, units: number) {
   };
 }
 
-/** Dropout's Dims: the mask's seed, layer and threshold, and the float32 scale 1/(1 − rate) of the kept elements. */
-const dropoutDims = (plan: Plan, layer: Extract<LayerPlan, { kind: 'dropout' }>): Dims => ({
-  m: plan.batchSize, n: layer.units, k: 0, rowsAxis: 1, scale: Math.fround(1 / (1 - layer.rate)),
-  seed: plan.seed, layer: layer.index, threshold: dropoutThreshold(layer.rate),
-});
+/**
+ * Dropout's Dims fields: the mask's seed, layer and threshold, and the float32 scale 1/(1 − rate) of
+ * the kept elements; in inference (a fused pass's copy), threshold 0 and scale 1: every element kept as it is.
+ */
+export const dropoutFields = (plan: Plan, layer: DropoutLayerPlan, training: boolean): Pick<Dims, 'scale' | 'seed' | 'layer' | 'threshold'> =>
+  training ? { scale: Math.fround(1 / (1 - layer.rate)), seed: plan.seed, layer: layer.index, threshold: dropoutThreshold(layer.rate) }
+    : { scale: 1, seed: plan.seed, layer: layer.index, threshold: 0 };
+const dropoutDims = (plan: Plan, layer: DropoutLayerPlan): Dims => ({ m: plan.batchSize, n: layer.units, k: 0, rowsAxis: 1, ...dropoutFields(plan, layer, true) });
 
 /** The layer's forward dispatches in training (fit, trainBatch) and in inference (predict, evaluate). */
 export function recordOpForward(plan: Plan, rec: LayerRecorder, layer: OpLayerPlan): { train: number[]; inference: number[] } {
@@ -131,9 +170,17 @@ export function recordOpForward(plan: Plan, rec: LayerRecorder, layer: OpLayerPl
   const grid = grids(res, layer.units);
   const activate = (source: GPUBuffer) =>
     add(activateKey(layer.activation.name), { ...dims, slope: layer.activation.slope }, { z: source, output }, grid.elements);
-  const activation = () => (buffers.preActivations[l] ? [activate(z)] : []);
+  // The activation after the op, with a dropout layer above fused in: its training and inference passes differ then.
+  const dropoutAbove = fusedDropoutAbove(plan, l);
+  const activated = (training: boolean) => (dropoutAbove
+    ? add(activateKey(layer.activation.name, true), { ...dims, slope: layer.activation.slope, ...dropoutFields(plan, dropoutAbove, training) },
+      { z, output, dropped: buffers.outputs[l + 1]! }, grid.elements)
+    : activate(z));
+  const activation = (training = true) => (buffers.preActivations[l] ? [activated(training)] : []);
   switch (layer.kind) {
     case 'dropout': {
+      // Fused: the pass below writes this layer's output in training and in inference.
+      if (dropoutFusion(plan, l).forward) return { train: [], inference: [] };
       const masked = add({ kind: 'dropout' }, dropoutDims(plan, layer), { source: input, result: z }, grid.elements);
       return { train: [masked, ...activation()], inference: [activate(input)] };
     }
@@ -142,8 +189,8 @@ export function recordOpForward(plan: Plan, rec: LayerRecorder, layer: OpLayerPl
       const normalize = add({ kind: 'layerNormForward' }, { ...dims, epsilon: layer.epsilon }, {
         input, gamma: segment(params, layer.gamma), beta: segment(params, layer.beta), normalized: normalized!, inverseDeviation: inverseDeviation!, z,
       }, grid.rows);
-      const passes = [normalize, ...activation()];
-      return { train: passes, inference: passes };
+      const train = [normalize, ...activation()];
+      return { train, inference: dropoutAbove ? [normalize, ...activation(false)] : train };
     }
     case 'batchNormalization': {
       const { normalized, inverseDeviation, batchStatistics } = buffers.saved[l]!;
@@ -158,7 +205,8 @@ export function recordOpForward(plan: Plan, rec: LayerRecorder, layer: OpLayerPl
       const infer = add(batchNormKey(false), { ...dims, epsilon: layer.epsilon }, {
         ...affine, movingMean: segment(params, layer.movingMean), movingVariance: segment(params, layer.movingVariance),
       }, grid.features);
-      return { train: [normalize, follow, ...activation()], inference: [infer, ...activation()] };
+      const trainActivation = activation();
+      return { train: [normalize, follow, ...trainActivation], inference: [infer, ...(dropoutAbove ? activation(false) : trainActivation)] };
     }
     default: return layer satisfies never;
   }
@@ -179,6 +227,8 @@ export function recordOpBackward(plan: Plan, rec: LayerRecorder, layer: OpLayerP
   const passes: number[] = [];
   switch (layer.kind) {
     case 'dropout':
+      // Fused: the dense layer above masks its signal and applies the derivative below (products.ts).
+      if (dropoutFusion(plan, l).backward) return [];
       passes.push(add({ kind: 'dropout' }, dropoutDims(plan, layer), { source: zGrad, result: inputGrad }, grid.elements));
       break;
     case 'layerNormalization': {

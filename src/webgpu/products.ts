@@ -3,6 +3,7 @@ import { readsPreActivation } from '../ops/index.js';
 import type { Activation, Plan } from '../plan.js';
 import type { ProductShape } from './autotune.js';
 import type { Dims } from './dims.js';
+import { dropoutFields, dropoutFusion, fusedDropoutAbove } from './layers.js';
 import { ceilDiv, type Dispatch } from './resources.js';
 
 /** One matrix product of the step: where it sits ('layer 1 forward'), its kernel and its sizes. */
@@ -35,10 +36,16 @@ export const shapesOf = <T>(layer: LayerOf<T> | undefined): T[] => (layer ? [lay
 export const productsOf = shapesOf<Product>;
 
 
-function shape(label: string, transposeA: boolean, transposeB: boolean, epilogue: MatmulEpilogue, activation: Activation, dims: Dims): ProductShape {
+/** `dropout`: the Dims fields of a dropout layer fused into the epilogue (MatmulKey.dropout), in training. */
+function shape(label: string, transposeA: boolean, transposeB: boolean, epilogue: MatmulEpilogue, activation: Activation, dims: Dims,
+  dropout?: Partial<Dims>): ProductShape {
   // A forward product also stores z where the activation's derivative reads it.
   const preActivation = epilogue === 'biasActivation' && readsPreActivation(activation.name) ? { preActivation: true } : {};
-  return { label, key: { kind: 'matmul', transposeA, transposeB, epilogue, activation: activation.name, ...preActivation }, dims: { ...dims, slope: activation.slope } };
+  return {
+    label,
+    key: { kind: 'matmul', transposeA, transposeB, epilogue, activation: activation.name, ...preActivation, ...(dropout ? { dropout: true } : {}) },
+    dims: { ...dims, slope: activation.slope, ...dropout },
+  };
 }
 
 /** The products of layer l, before their kernel variants are chosen; none (undefined) for a layer that is not dense. */
@@ -48,13 +55,21 @@ export function layerShapes(plan: Plan, l: number): LayerOf<ProductShape> | unde
   if (layer.kind !== 'dense') return undefined;
   const below = plan.layers[l - 1];
   const name = `layer ${l + 1}`;
+  // A dropout above whose forward this product does; a dropout below whose backward its signal does.
+  const dropoutAbove = fusedDropoutAbove(plan, l);
+  const dropoutBelow = below?.kind === 'dropout' && dropoutFusion(plan, l - 1).backward ? below : undefined;
+  const signalDims: Dims = { m: batchSize, n: layer.inputs, k: layer.units, rowsAxis: 1 };
   return {
     // output [rows, units] = activation(input [rows, inputs] · weights [inputs, units] + bias)
-    forward: shape(`${name} forward`, false, false, 'biasActivation', layer.activation, { m: batchSize, n: layer.units, k: layer.inputs, rowsAxis: 1 }),
+    forward: shape(`${name} forward`, false, false, 'biasActivation', layer.activation, { m: batchSize, n: layer.units, k: layer.inputs, rowsAxis: 1 },
+      dropoutAbove && dropoutFields(plan, dropoutAbove, true)),
     // weightGrad [inputs, units] = inputᵀ [inputs, rows] · dZ [rows, units]
     gradient: shape(`${name} weight gradient`, true, false, 'none', LINEAR, { m: layer.inputs, n: layer.units, k: batchSize, rowsAxis: 2 }),
-    // dZ below [rows, inputs] = dZ [rows, units] · weightsᵀ, × f'(below's gate), whatever the kind below
-    signal: below && shape(`${name} signal`, false, true, 'derivative', below.activation, { m: batchSize, n: layer.inputs, k: layer.units, rowsAxis: 1 }),
+    // dZ below [rows, inputs] = dZ [rows, units] · weightsᵀ, × f'(below's gate), whatever the kind below;
+    // through a fused dropout below: masked, then × f'(the gate of the layer under the dropout)
+    signal: dropoutBelow
+      ? shape(`${name} signal`, false, true, 'derivative', plan.layers[l - 2]!.activation, signalDims, dropoutFields(plan, dropoutBelow, true))
+      : below && shape(`${name} signal`, false, true, 'derivative', below.activation, signalDims),
   };
 }
 

@@ -3,7 +3,7 @@ import { LOSSES, lossDelta, momentSlots, OPTIMIZERS, optimizerVariant, readsPreA
 import { isDense, type ParameterView, type Plan } from '../plan.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import type { Kernel } from './kernels.js';
-import { allocateLayers, opLayerKernelKeys, recordOpBackward, recordOpForward, type LayerRecorder } from './layers.js';
+import { allocateLayers, dropoutFields, fusedDropoutAbove, opLayerKernelKeys, recordOpBackward, recordOpForward, type LayerRecorder } from './layers.js';
 import { matmulGrid, type PlanProducts, type Product } from './products.js';
 import { ceilDiv, FLOAT, type Bindings, type Dispatch, type GpuResources } from './resources.js';
 
@@ -85,8 +85,11 @@ export interface StepRecording {
    */
   stepDispatches: Map<boolean, StepDispatches>;
   predictDispatches: Dispatch[];
-  /** Each matrix product's dispatch by its label ('layer 1 forward'), for the autotune to switch its variant. */
-  productDispatches: Map<string, { product: Product; dispatch: Dispatch }>;
+  /**
+   * Each matrix product's dispatches by its label ('layer 1 forward'), for the autotune to switch
+   * their variant: one, or two for a forward product with a dropout fused in (training, inference).
+   */
+  productDispatches: Map<string, { product: Product; dispatches: Dispatch[] }>;
   /** Rebuilds the loss reduction (which binds the loss record) around `record`, in every list. */
   bindLossRecord(record: GPUBuffer): void;
 }
@@ -163,13 +166,18 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
     const l = layer.index;
     switch (layer.kind) {
       case 'dense': {
-        // output = activation(input · weights + bias), keeping z where the derivative reads it.
-        const product = matmul(products[l]!.forward, {
+        // output = activation(input · weights + bias), keeping z where the derivative reads it, and
+        // the output of a dropout above where it is fused in: masked in training, a copy in inference.
+        const product = products[l]!.forward;
+        const dropout = fusedDropoutAbove(plan, l);
+        const bindings: Bindings = {
           a: layerInput(l), b: segment(params, layer.weights), c: layerOutputs[l]!, bias: segment(params, layer.bias),
           ...(preActivations[l] ? { preActivation: preActivations[l]! } : {}),
-        });
-        forward.push(product);
-        inference.push(product);
+          ...(dropout ? { dropped: layerOutputs[l + 1]! } : {}),
+        };
+        const train = matmul(product, bindings);
+        forward.push(train);
+        inference.push(dropout ? matmul({ ...product, dims: { ...product.dims, ...dropoutFields(plan, dropout, false) } }, bindings) : train);
         break;
       }
       case 'dropout':
@@ -220,7 +228,9 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
         if (layer.l2 > 0) backward.push(penalty(l, true));
         backward.push(add({ kind: 'biasGradient' }, { m: batchSize, n: layer.units, k: 0, rowsAxis: 1 },
           { outputGrad: zGrads[l]!, biasGrad: segment(grads, layer.bias) }, () => [ceilDiv(layer.units, LINEAR_WORKGROUP), 1]));
-        if (signal) backward.push(matmul(signal, { a: zGrads[l]!, b: segment(params, layer.weights), c: zGrads[l - 1]!, gate: gates[l - 1]! }));
+        // Through a fused dropout below (signal.key.dropout), to the layer under it.
+        const to = signal?.key.dropout ? l - 2 : l - 1;
+        if (signal) backward.push(matmul(signal, { a: zGrads[l]!, b: segment(params, layer.weights), c: zGrads[to]!, gate: gates[to]! }));
         break;
       }
       case 'dropout':
@@ -267,7 +277,12 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
     outputs: probabilities ?? layerOutputs[last]!,
     stepDispatches,
     predictDispatches: pick([...inference, ...transformPass]),
-    productDispatches: new Map(productIndices.map(([product, index]) => [product.label, { product, dispatch: dispatches[index]! }])),
+    productDispatches: productIndices.reduce((map, [product, index]) => {
+      const entry = map.get(product.label);
+      if (entry) entry.dispatches.push(dispatches[index]!);
+      else map.set(product.label, { product, dispatches: [dispatches[index]!] });
+      return map;
+    }, new Map<string, { product: Product; dispatches: Dispatch[] }>()),
     bindLossRecord(record) {
       const rebuilt = make(lossReduceKey, pending[lossReduceIndex]!.dims, { ...lossReduceBindings, lossRecord: record }, lossReduce.grid);
       for (const { train, evaluate } of stepDispatches.values()) {

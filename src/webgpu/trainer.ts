@@ -113,8 +113,10 @@ export class WebGpuBackend implements Backend {
     const product: Product = { ...entry.product, key: { ...entry.product.key, ...MATMUL_VARIANTS[decision.variant] } };
     const kernel = await getKernel(this.device, product.key);
     entry.product = product;
-    entry.dispatch.kernel = kernel;
-    entry.dispatch.grid = matmulGrid(product);
+    for (const dispatch of entry.dispatches) {
+      dispatch.kernel = kernel;
+      dispatch.grid = matmulGrid(product);
+    }
   }
 
   /** Settles when every product runs the variant the autotune chose for it (starting the trials if the network has not run yet). */
