@@ -40,3 +40,9 @@ export class DivergenceError extends BackpropError {
     super(message);
   }
 }
+
+/**
+ * A data file (a table for the trainer's `--data`, an IDX file of a dataset) is missing, unreadable or
+ * malformed: the message names the file and, where it can, the row and the column.
+ */
+export class DataFileError extends BackpropError {}

@@ -9,7 +9,10 @@ import type { TrainConfig } from './args.js';
  * softmax). One output unit (XOR): a sigmoid trained with mean squared error.
  */
 export function networkSpec(config: TrainConfig, data: Dataset): NetworkSpec {
-  const loss = config.loss ?? (data.outputSize === 1 ? 'mse' : 'softmaxCrossEntropy');
+  // Classes: a softmax over several outputs; one output, a sigmoid (binary cross-entropy for a
+  // table's two classes, mse for XOR's truth value). A regression: linear outputs under mse.
+  const regression = data.classes.length === 0;
+  const loss = config.loss ?? (regression ? 'mse' : data.outputSize > 1 ? 'softmaxCrossEntropy' : config.data ? 'binaryCrossEntropy' : 'mse');
   const { normalization, dropout } = config;
   const layers: LayerSpec[] = config.hidden.flatMap((units): LayerSpec[] => [
     { type: 'dense', units },
@@ -20,15 +23,15 @@ export function networkSpec(config: TrainConfig, data: Dataset): NetworkSpec {
   layers.push({ type: 'dense', units: data.outputSize });
   // The targets are one-hot rows or 0/1 labels: every loss but the softmax's trains on a sigmoid of the
   // output (binaryCrossEntropy folds it into the loss).
-  if (loss !== 'softmaxCrossEntropy') layers.push({ type: 'sigmoid' });
+  if (!regression && loss !== 'softmaxCrossEntropy') layers.push({ type: 'sigmoid' });
   return {
     inputSize: data.inputSize,
     layers,
     loss,
     optimizer: { type: config.optimizer, learningRate: config.learningRate, clipNorm: config.clipNorm } satisfies OptimizerSpec,
     batchSize: config.batchSize,
-    // Iris measurements are centimetres with different spreads; MNIST pixels and XOR bits are already in [0, 1].
-    standardize: data.name === 'iris',
+    // Iris measurements are centimetres with different spreads, a user's columns anything; MNIST pixels and XOR bits are already in [0, 1].
+    standardize: data.name === 'iris' || config.data !== undefined,
     seed: config.seed,
     backend: config.backend,
     threads: config.threads,
@@ -42,7 +45,7 @@ export function describeNetwork(spec: NetworkSpec, config: TrainConfig): string 
     String(spec.inputSize),
     ...config.hidden.map((units) => [units, config.normalization, config.activation,
       config.dropout === undefined ? undefined : `dropout ${config.dropout}`].filter((part) => part !== undefined).join(' ')),
-    `${outputUnits} ${spec.loss === 'softmaxCrossEntropy' ? 'softmax' : 'sigmoid'}`,
+    `${outputUnits} ${spec.loss === 'softmaxCrossEntropy' ? 'softmax' : spec.layers.at(-1)!.type === 'sigmoid' ? 'sigmoid' : 'linear'}`,
   ];
   return [shape.join(' → '), spec.loss, `${config.optimizer} lr ${config.learningRate}${config.clipNorm === undefined ? '' : ` clipNorm ${config.clipNorm}`}`, `batch ${config.batchSize}`, `seed ${config.seed}`].join(' · ');
 }

@@ -2,8 +2,11 @@
  * Command-line trainer: `npm run train -- [flags]` (see --help). Exit codes: 0 done, 1 the engine
  * refused (a BackpropError: no adapter, network too large, ...), 2 a bad command line.
  */
-import { loadDataset } from '../data/datasets.js';
-import { BackpropError, createNetwork, type DeviceInfo, type Evaluation } from '../index.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadDataset, type Dataset, type DataSplit } from '../data/datasets.js';
+import { loadTable } from '../data/table.js';
+import { DataFileError } from '../errors.js';
+import { BackpropError, createNetwork, loadNetwork, type DeviceInfo, type Network } from '../index.js';
 import { CliError, parseTrainArgs, USAGE, type TrainConfig } from './args.js';
 import { describeNetwork, networkSpec } from './model.js';
 import { epochProgress } from './progress.js';
@@ -36,47 +39,105 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** The figures of one split: the loss, and accuracy for classes or the mean absolute error for a regression. */
+interface Figures {
+  loss: number;
+  metric: number;
+}
+
+async function figures(net: Network, split: DataSplit, regression: boolean): Promise<Figures> {
+  const { loss, accuracy } = await net.evaluate(split.x, split.y);
+  if (!regression) return { loss, metric: accuracy };
+  const predictions = await net.predict(split.x);
+  let sum = 0;
+  for (let i = 0; i < predictions.length; i++) sum += Math.abs(predictions[i]! - split.y[i]!);
+  return { loss, metric: sum / predictions.length };
+}
+
+function loadData(config: TrainConfig): Dataset {
+  if (!config.data) return loadDataset(config.dataset as Exclude<TrainConfig['dataset'], 'table'>, { seed: config.seed });
+  const { file, target, task, validationSplit } = config.data;
+  return loadTable(file, { ...(target ? { target } : {}), ...(task ? { task } : {}), validationSplit, seed: config.seed });
+}
+
+async function makeNetwork(config: TrainConfig, data: Dataset): Promise<{ net: Network; description: string }> {
+  if (!config.load) {
+    const spec = networkSpec(config, data);
+    return { net: await createNetwork(spec), description: describeNetwork(spec, config) };
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(config.load);
+  } catch (error) {
+    throw new DataFileError(`${config.load}: cannot be read (${(error as Error).message})`);
+  }
+  const net = await loadNetwork(bytes, { backend: config.backend, batchSize: config.batchSize, ...(config.threads ? { threads: config.threads } : {}) });
+  const plan = net.plan;
+  if (plan.inputSize !== data.inputSize || plan.outputSize !== data.outputSize) {
+    net.dispose();
+    throw new DataFileError(`${config.load}: the network takes ${plan.inputSize} inputs and gives ${plan.outputSize} outputs; ` +
+      `${data.name} has ${data.inputSize} features and ${data.outputSize} target column(s)`);
+  }
+  const layers = plan.layers.map((layer) => `${layer.units} ${layer.kind === 'dense' ? layer.activation.name : layer.kind}`);
+  return { net, description: `${[plan.inputSize, ...layers].join(' → ')} from ${config.load} · ${plan.loss.type} · ${plan.optimizer.type}` };
+}
+
 async function train(config: TrainConfig): Promise<void> {
   const started = performance.now();
   const out = process.stdout;
-  const data = loadDataset(config.dataset);
-  const spec = networkSpec(config, data);
-  const net = await createNetwork(spec);
+  const data = loadData(config);
+  const regression = data.classes.length === 0;
+  const { net, description } = await makeNetwork(config, data);
+  const show = (name: string, { loss, metric }: Figures) =>
+    `${name} loss ${loss.toPrecision(4)}  ${name} ${regression ? `MAE ${metric.toPrecision(4)}` : `accuracy ${percent(metric)}`}`;
+  // Per epoch the validation rows where there are some, else the test rows; at the end the test rows.
+  const watched = data.validation ? { name: 'val', split: data.validation } : { name: 'test', split: data.test };
+  const held = data.validation === data.test ? 'validation' : 'test';
   try {
     out.write(`backend  ${describeDevice(net.deviceInfo)}\n`);
-    out.write(`network  ${describeNetwork(spec, config)}\n`);
-    out.write(`data     ${data.name}: ${count(data.train.rows)} train / ${count(data.test.rows)} test rows\n`);
+    out.write(`network  ${description}\n`);
+    const validationRows = data.validation && data.validation !== data.test ? ` / ${count(data.validation.rows)} validation` : '';
+    out.write(`data     ${data.name}: ${count(data.train.rows)} train${validationRows} / ${count(data.test.rows)} ${held} rows` +
+      `${regression ? ' · regression' : ` · ${data.classes.length} classes`}\n`);
 
     const every = Math.ceil(config.epochs / MAX_REPORTS);
     const label = (epoch: number) => `epoch ${String(epoch).padStart(String(config.epochs).length)}/${config.epochs}`;
     let trainingMs = 0;
     let unreported = { epochs: 0, ms: 0 };
-    let final: Evaluation | undefined;
-    let progress = epochProgress(out, label(1));
+    let progress = config.epochs > 0 ? epochProgress(out, label(1)) : undefined;
     let epochStart = performance.now();
-    await net.fit(data.train.x, data.train.y, {
+    if (config.epochs > 0) await net.fit(data.train.x, data.train.y, {
       epochs: config.epochs,
-      onBatchEnd: (info) => progress.onBatchEnd(info),
+      onBatchEnd: (info) => progress!.onBatchEnd(info),
       onEpochEnd: async ({ epoch, loss }) => {
         const ms = performance.now() - epochStart;
-        progress.finish();
+        progress!.finish();
         trainingMs += ms;
         unreported = { epochs: unreported.epochs + 1, ms: unreported.ms + ms };
         const last = epoch + 1 === config.epochs;
         if ((epoch + 1) % every === 0 || last) {
           // Timed apart from training, so examples/s measures training alone.
-          final = await net.evaluate(data.test.x, data.test.y);
+          const seen = await figures(net, watched.split, regression);
           const perSecond = (data.train.rows * unreported.epochs) / (unreported.ms / 1000);
-          out.write(`${label(epoch + 1)}  loss ${loss.toPrecision(4)}  test accuracy ${percent(final.accuracy)}  ${count(perSecond)} examples/s\n`);
+          out.write(`${label(epoch + 1)}  loss ${loss.toPrecision(4)}  ${show(watched.name, seen)}  ${count(perSecond)} examples/s\n`);
           unreported = { epochs: 0, ms: 0 };
         }
         if (!last) progress = epochProgress(out, label(epoch + 2));
         epochStart = performance.now();
       },
     });
-    // The last epoch always reports, so `final` is set.
-    out.write(`final test accuracy ${percent(final!.accuracy)} (test loss ${final!.loss.toPrecision(4)}) · ` +
-      `training ${seconds(trainingMs)}, total ${seconds(performance.now() - started)}\n`);
+    const final = await figures(net, data.test, regression);
+    out.write(`final ${held} ${regression ? `MAE ${final.metric.toPrecision(4)}` : `accuracy ${percent(final.metric)}`} ` +
+      `(${held} loss ${final.loss.toPrecision(4)}) · training ${seconds(trainingMs)}, total ${seconds(performance.now() - started)}\n`);
+    if (config.save) {
+      const bytes = await net.save({ optimizerState: true });
+      try {
+        writeFileSync(config.save, bytes);
+      } catch (error) {
+        throw new DataFileError(`${config.save}: cannot be written (${(error as Error).message})`);
+      }
+      out.write(`saved    ${config.save} (${count(bytes.length)} bytes, with the optimizer state)\n`);
+    }
   } finally {
     net.dispose();
   }

