@@ -209,10 +209,11 @@ export class Network {
         }
         if (options.shuffle) shuffleInto(order, this.shuffleRandom);
         else order.forEach((_, i) => (order[i] = i));
+        // Changed from the first batch on: if onBatchEnd throws mid-epoch, the batches before it trained.
+        this.synced.changed = true;
         const batchLosses = await impl.trainEpoch(order, options.onBatchEnd &&
           ((batch, rows) => options.onBatchEnd!({ epoch, batch, batchCount, rows })));
         if (impl !== this.calls.backend) throw this.calls.lost('fit');
-        this.synced.changed = true;
         const bad = firstNonFinite(batchLosses);
         if (bad >= 0) await this.synced.diverged(impl, `the loss of epoch ${epoch}, batch ${bad} is ${batchLosses[bad]}`, epoch, bad);
         await this.synced.synchronise(impl, `the end of epoch ${epoch} of fit()`, epoch, batchCount - 1);

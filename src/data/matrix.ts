@@ -165,6 +165,8 @@ export function matrixOf(source: NumberSource, width: number, name: string, widt
   } else {
     const length = source.kind === 'typed' ? source.values.length : source.length;
     if (length % width !== 0) throw new ShapeError(`${name} has ${length} values, not a multiple of ${widthName} ${width}`);
+    // The first value, read already, is checked before the copy is allocated: a fake length over nothing costs nothing.
+    if (source.kind === 'list' && length > 0) checkNumber(source.first, name, 0, width);
     data = allocate(Float32Array, length, name, ShapeError);
     copyValues(source, length, data, 0, name, width);
   }
