@@ -1,6 +1,6 @@
 import { ShapeError } from './errors.js';
 import type { LayerWeights } from './network-types.js';
-import { isRowList, itemOf, openNumbers } from './data/matrix.js';
+import { copyTyped, isRowList, itemOf, openNumbers } from './data/matrix.js';
 import { arrayLength, isArray, readElements, readRecord } from './data/user-input.js';
 import { describeValue, LAYERS, type SegmentEntry } from './ops/index.js';
 import { layerSegments, readView, viewOf, type LayerPlan, type ParameterView, type Plan } from './plan.js';
@@ -58,14 +58,17 @@ function copySegment(values: unknown, target: Float32Array, view: ParameterView,
   const what = `${name} [${view.shape.join(', ')}]`;
   if (values === undefined) throw new ShapeError(`setWeights: ${what} needs ${view.length} values, got none`);
   const source = openNumbers(values, `setWeights: ${what}`);
-  const length = source.kind === 'typed' ? source.values.length : source.length;
-  if (length !== view.length || isRowList(source)) {
-    throw new ShapeError(`setWeights: ${what} needs ${view.length} values, got ${isRowList(source) ? 'an array of rows' : length}`);
+  if (source.length !== view.length || isRowList(source)) {
+    throw new ShapeError(`setWeights: ${what} needs ${view.length} values, got ${isRowList(source) ? 'an array of rows' : source.length}`);
   }
-  for (let j = 0; j < view.length; j++) {
-    const value = source.kind === 'typed' ? source.values[j]! : itemOf(source, j);
-    if (typeof value !== 'number') throw new ShapeError(`setWeights: ${what}[${j}] is ${describeValue(value)}; expected a number`);
-    target[j] = value;
+  if (source.kind === 'typed') {
+    copyTyped(source, target);
+  } else {
+    for (let j = 0; j < view.length; j++) {
+      const value = itemOf(source, j);
+      if (typeof value !== 'number') throw new ShapeError(`setWeights: ${what}[${j}] is ${describeValue(value)}; expected a number`);
+      target[j] = value;
+    }
   }
   const bad = firstNonFinite(target);
   if (bad >= 0) throw new ShapeError(`setWeights: ${what}[${bad}] is ${target[bad]}`);

@@ -61,6 +61,8 @@ export class Network {
   private shuffleDraws: number;
   private readonly shuffleRandom: () => number;
   private readonly factory: BackendFactory;
+  /** trainBatch's copies of x [batchSize, inputSize] and y [batchSize, outputSize], made at its first call. */
+  private stage: { x: Float32Array; y: Float32Array } | undefined;
 
   /** Use createNetwork(), loadNetwork() or fromTfjsArtifacts(). */
   constructor(readonly plan: Plan, impl: Backend, origin: NetworkOrigin) {
@@ -100,17 +102,25 @@ export class Network {
     return this.standardization ? applyStandardization(x, this.plan.inputSize, this.standardization) : x;
   }
 
-  /** Checks x (and y, with matching rows) completely; nothing is standardized yet. */
-  private checked(x: MatrixInput, y: MatrixInput) {
-    const { data: xData, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
-    return { x: xData, y: this.targets(y, rows), rows };
+  /**
+   * Copies x (and y, with matching rows) and checks the copies completely; nothing is standardized
+   * yet. `staged`: into the network's batch buffers (trainBatch's, whose backend has taken what it
+   * needs before the call returns), so a step allocates nothing for its copy.
+   */
+  private checked(x: MatrixInput, y: MatrixInput, staged = false) {
+    const stage = staged ? (this.stage ??= {
+      x: new Float32Array(this.plan.batchSize * this.plan.inputSize),
+      y: new Float32Array(this.plan.batchSize * this.plan.outputSize),
+    }) : undefined;
+    const { data: xData, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize', stage?.x);
+    return { x: xData, y: this.targets(y, rows, stage?.y), rows };
   }
 
   /**
    * y as targets [rows, outputs], or as labels, one integer per row (an integer typed array, or a
    * number[] of `rows` values for several outputs), where the loss takes them (LossEntry.labels).
    */
-  private targets(y: MatrixInput, rows: number): Targets {
+  private targets(y: MatrixInput, rows: number, into?: Float32Array): Targets {
     const { loss, outputSize } = this.plan;
     const entry = LOSSES[loss.type];
     const source = openNumbers(y, 'y');
@@ -132,7 +142,7 @@ export class Network {
         default: return kind satisfies never;
       }
     }
-    const { data, rows: yRows } = matrixOf(source, outputSize, 'y', 'the output width');
+    const { data, rows: yRows } = matrixOf(source, outputSize, 'y', 'the output width', into);
     if (yRows !== rows) throw new ShapeError(`y has ${yRows} rows but x has ${rows}`);
     if (entry.probabilityTargets) checkRange(data, outputSize, 0, 1, 'y', `${loss.type} targets (probabilities)`);
     return { values: data, labels: false };
@@ -140,7 +150,7 @@ export class Network {
 
   /** Training data: checked completely before the first fit's standardization statistics are taken from x. */
   private trainingPair(x: MatrixInput, y: MatrixInput, maxRows = Infinity) {
-    const pair = this.checked(x, y);
+    const pair = this.checked(x, y, maxRows !== Infinity);
     if (pair.rows > maxRows) {
       throw new ShapeError(`trainBatch got ${pair.rows} rows, more than batchSize ${maxRows}; use fit() for larger sets`);
     }

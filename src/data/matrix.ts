@@ -1,6 +1,8 @@
-import { ShapeError } from '../errors.js';
+import { BackpropError, ShapeError } from '../errors.js';
 import { describeValue, FLOAT32_MAX } from '../ops/index.js';
-import { allocate, guarded, isArray, MAX_INPUT_VALUES, readProperty, typedArrayName, type TypedArrayName } from './user-input.js';
+import {
+  allocate, guarded, isArray, MAX_INPUT_VALUES, readProperty, thrownMessage, typedArrayName, withCause, type TypedArrayName,
+} from './user-input.js';
 
 /**
  * What users may pass as a batch of rows: a flat row-major array, or one array per row. As `y` it
@@ -23,27 +25,28 @@ const targetAt = ({ values, labels }: Targets, r: number, j: number, width: numb
   labels ? (values[r] === j ? 1 : 0) : values[r * width + j]!;
 
 /**
- * User numbers, read once. A genuine typed array is copied at once from its internal slots (its own
- * `length`, a subclass or anything else the user can change is not consulted): Float64, Int32 and
- * Uint32 arrays as float64, so checks see their exact values, every other kind as float32. Any
- * other array-like has its length read once and each element read once, on demand, through `item`
- * (the first is read when it is opened, to tell rows from a flat list).
+ * User numbers, opened for reading once. A genuine typed array is read only through its internal
+ * slots (its length, and `copyTyped`'s copies: its own `length`, a subclass or a Proxy is never
+ * consulted, and no user code runs). Any other array-like has its length read once and each element
+ * read once, on demand, through `item` or in one loop over `items` (the first is read when it is
+ * opened, to tell rows from a flat list).
  */
 export type NumberSource =
-  | { kind: 'typed'; values: Float32Array | Float64Array; integers: boolean }
-  | { kind: 'list'; length: number; array: boolean; first: unknown; item: (index: number) => unknown };
+  | { kind: 'typed'; array: ArrayLike<number>; type: TypedArrayName; length: number; integers: boolean; name: string }
+  | { kind: 'list'; length: number; array: boolean; first: unknown; item: (index: number) => unknown; items: ArrayLike<unknown>; name: string };
 
 const INTEGER_ARRAYS: readonly TypedArrayName[] = ['Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array'];
 
+/** %TypedArray%.prototype.length's getter: the length from the internal slot (0 once detached). */
+const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!.get!;
+
 /** Opens `value` (argument `name`) for reading, or refuses what is not numbers at all. */
 export function openNumbers(value: unknown, name: string): NumberSource {
-  const typed = typedArrayName(value);
-  if (typed === 'BigInt64Array' || typed === 'BigUint64Array') throw new ShapeError(`${name} is a ${typed}; give numbers (a Float32Array or an array)`);
-  if (typed !== undefined) {
-    // Float64, Int32 and Uint32 values may not be exact in float32: they are copied as float64 and checked so.
-    const exact = typed === 'Float64Array' || typed === 'Int32Array' || typed === 'Uint32Array';
-    const values = guarded(() => (exact ? new Float64Array(value as ArrayLike<number>) : new Float32Array(value as ArrayLike<number>)), name, ShapeError);
-    return { kind: 'typed', values, integers: INTEGER_ARRAYS.includes(typed) };
+  const type = typedArrayName(value);
+  if (type === 'BigInt64Array' || type === 'BigUint64Array') throw new ShapeError(`${name} is a ${type}; give numbers (a Float32Array or an array)`);
+  if (type !== undefined) {
+    const length = typedLength.call(value) as number;
+    return { kind: 'typed', array: value as ArrayLike<number>, type, length, integers: INTEGER_ARRAYS.includes(type), name };
   }
   if (typeof value !== 'object' || value === null) {
     throw new ShapeError(`${name} must be a Float32Array or an array of rows, got ${describeValue(value)}`);
@@ -54,7 +57,21 @@ export function openNumbers(value: unknown, name: string): NumberSource {
   }
   if (length > MAX_INPUT_VALUES) throw new ShapeError(`${name} has ${length} entries; at most ${MAX_INPUT_VALUES} values are read`);
   const item = (index: number) => readProperty(value, index, `${name}[${index}]`, ShapeError);
-  return { kind: 'list', length, array: isArray(value), first: length > 0 ? item(0) : undefined, item };
+  return { kind: 'list', length, array: isArray(value), first: length > 0 ? item(0) : undefined, item, items: value as ArrayLike<unknown>, name };
+}
+
+/**
+ * A copy of a typed source made by the engine alone (TypedArray.prototype.set and the typed array
+ * constructor read the internal slots): into `target` at `offset`, converted to float32, or, without
+ * a target, a float64 copy that keeps every value exact (Float64, Int32 and Uint32 ones are not all
+ * exact in float32). A detached buffer is a ShapeError.
+ */
+export function copyTyped(source: Extract<NumberSource, { kind: 'typed' }>, target?: Float32Array, offset = 0): Float64Array {
+  return guarded(() => {
+    if (target === undefined) return new Float64Array(source.array);
+    target.set(source.array, offset);
+    return new Float64Array(0);
+  }, source.name, ShapeError);
 }
 
 /** Whether a list's first element is a row (then every element is one), read once. */
@@ -81,14 +98,15 @@ const MAX_CLASSES = 2 ** 24;
  * and checked to be an integer in [0, classes); `expected` says what a label must be, for the messages.
  */
 export function toLabels(source: NumberSource, rows: number, classes: number, name: string, expected: string): Float32Array {
-  const count = source.kind === 'typed' ? source.values.length : source.length;
+  const count = source.length;
   if (count !== rows) throw new ShapeError(`${name} has ${count} class labels (one per row) but x has ${rows} rows`);
   if (classes > MAX_CLASSES) {
     throw new ShapeError(`${name}: class labels are read for at most ${MAX_CLASSES} classes, this network has ${classes}; give one-hot rows`);
   }
   const labels = allocate(Float32Array, rows, name, ShapeError);
+  const exact = source.kind === 'typed' ? copyTyped(source) : undefined;
   for (let r = 0; r < rows; r++) {
-    const label = source.kind === 'typed' ? source.values[r] : itemOf(source, r);
+    const label = source.kind === 'typed' ? exact![r] : itemOf(source, r);
     if (typeof label !== 'number' || !Number.isInteger(label) || label < 0 || label >= classes) {
       throw new ShapeError(`${name} row ${r} has the label ${describeValue(label)}; expected ${expected}`);
     }
@@ -124,16 +142,30 @@ function checkNumber(value: unknown, name: string, index: number, width: number)
 /** Copies `count` values of `source` (starting at its element 0) into `target` from `offset`, checking each. */
 function copyValues(source: NumberSource, count: number, target: Float32Array, offset: number, name: string, width: number): void {
   if (source.kind === 'typed') {
-    const { values } = source;
-    for (let i = 0; i < count; i++) {
-      const value = values[i]!;
-      // Float32 values are finite or not; float64 ones may also overflow float32.
-      if (!Number.isFinite(value) || Math.abs(value) > FLOAT32_MAX) checkNumber(value, name, offset + i, width);
-      target[offset + i] = value;
+    if (source.type === 'Float64Array') {
+      // Checked as the exact float64 values given (which may overflow float32), then converted.
+      const exact = copyTyped(source);
+      for (let i = 0; i < count; i++) if (!(Math.abs(exact[i]!) <= FLOAT32_MAX)) checkNumber(exact[i], name, offset + i, width);
+      target.set(exact, offset);
+      return;
+    }
+    copyTyped(source, target, offset);
+    // Integer values are finite; float32 ones are checked in the copy.
+    if (source.type === 'Float32Array') {
+      for (let i = offset; i < offset + count; i++) if (!Number.isFinite(target[i]!)) checkNumber(target[i], name, i, width);
     }
     return;
   }
-  for (let i = 0; i < count; i++) target[offset + i] = checkNumber(itemOf(source, i), name, offset + i, width);
+  // The user's elements, each read once, in one guarded loop (a try per element would triple the cost of a number[]).
+  const { items, first } = source;
+  let i = 0;
+  try {
+    if (count > 0) target[offset] = checkNumber(first, name, offset, width);
+    for (i = 1; i < count; i++) target[offset + i] = checkNumber(items[i], name, offset + i, width);
+  } catch (thrown) {
+    if (thrown instanceof BackpropError) throw thrown;
+    throw withCause(new ShapeError(`reading ${source.name}[${i}] threw: ${thrownMessage(thrown)}`), thrown);
+  }
 }
 
 /**
@@ -141,21 +173,25 @@ function copyValues(source: NumberSource, count: number, target: Float32Array, o
  * multiple of width (or every row of that width), every value a finite number in float32. `name`
  * ('x' or 'y') and `widthName` appear in the errors so the user knows which argument is wrong.
  */
-export function toMatrix(value: unknown, width: number, name: string, widthName: string): { data: Float32Array; rows: number } {
-  return matrixOf(openNumbers(value, name), width, name, widthName);
+export function toMatrix(value: unknown, width: number, name: string, widthName: string, into?: Float32Array): { data: Float32Array; rows: number } {
+  return matrixOf(openNumbers(value, name), width, name, widthName, into);
 }
 
-/** toMatrix of a source already opened (y, once it is known not to be labels). */
-export function matrixOf(source: NumberSource, width: number, name: string, widthName: string): { data: Float32Array; rows: number } {
+/**
+ * toMatrix of a source already opened (y, once it is known not to be labels). `into`: a buffer of
+ * ours the copy goes to where it fits (trainBatch's, reused from call to call), else a new one.
+ */
+export function matrixOf(source: NumberSource, width: number, name: string, widthName: string, into?: Float32Array): { data: Float32Array; rows: number } {
+  const buffer = (length: number) => (into !== undefined && into.length >= length ? into.subarray(0, length) : allocate(Float32Array, length, name, ShapeError));
   let data: Float32Array;
   if (source.kind === 'list' && isRowList(source)) {
     const rows = source.length;
     if (rows * width > MAX_INPUT_VALUES) throw new ShapeError(`${name} has ${rows} rows of ${width}; at most ${MAX_INPUT_VALUES} values are read`);
-    data = allocate(Float32Array, rows * width, name, ShapeError);
+    data = buffer(rows * width);
     for (let r = 0; r < rows; r++) {
       const given = itemOf(source, r);
       const row = typeof given === 'object' && given !== null ? openNumbers(given, `${name} row ${r}`) : undefined;
-      const length = row === undefined ? undefined : row.kind === 'typed' ? row.values.length : row.length;
+      const length = row?.length;
       if (row === undefined || length !== width) {
         throw new ShapeError(`${name} row ${r} ${row === undefined ? `is ${describeValue(given)}, not a row` : `has ${length} values`}; ` +
           `expected ${width} (${widthName})`);
@@ -163,11 +199,11 @@ export function matrixOf(source: NumberSource, width: number, name: string, widt
       copyValues(row, width, data, r * width, name, width);
     }
   } else {
-    const length = source.kind === 'typed' ? source.values.length : source.length;
+    const { length } = source;
     if (length % width !== 0) throw new ShapeError(`${name} has ${length} values, not a multiple of ${widthName} ${width}`);
     // The first value, read already, is checked before the copy is allocated: a fake length over nothing costs nothing.
     if (source.kind === 'list' && length > 0) checkNumber(source.first, name, 0, width);
-    data = allocate(Float32Array, length, name, ShapeError);
+    data = buffer(length);
     copyValues(source, length, data, 0, name, width);
   }
   if (data.length === 0) throw new ShapeError(`${name} has no rows`);

@@ -13,7 +13,7 @@ import { checkKeyNames, describeValue } from '../ops/index.js';
 export type ErrorClass = new (message: string) => BackpropError;
 
 /** An error thrown by user code, as words: its own `message` if it is a plain data property holding a string. */
-function thrownMessage(thrown: unknown): string {
+export function thrownMessage(thrown: unknown): string {
   try {
     if (typeof thrown === 'object' && thrown !== null) {
       const message = Object.getOwnPropertyDescriptor(thrown, 'message')?.value;
