@@ -4,12 +4,14 @@ import { availableCores, MAX_THREADS } from './cpu/choose.js';
 import { CpuBackend } from './cpu/cpu.js';
 import { DeviceError, SpecError } from './errors.js';
 import { decodeModelFile } from './io/model-file.js';
-import { checkKeys } from './ops/index.js';
+import { guarded, readRecord } from './data/user-input.js';
 import { parseTfjsArtifacts } from './io/tfjs.js';
 import { Network, type NetworkOrigin, type RestoreOptions } from './network.js';
 import { compilePlan, initialParameters, layerSegments, type Plan } from './plan.js';
 import { ReferenceBackend } from './reference/reference.js';
-import { BACKEND_CHOICES, describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossSpec, type NetworkSpec, type OptimizerSpec } from './spec.js';
+import {
+  BACKEND_CHOICES, describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossSpec, NETWORK_SPEC_KEYS, type NetworkSpec, type OptimizerSpec,
+} from './spec.js';
 import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
 import { checkLimits } from './webgpu/limits.js';
 import { WebGpuBackend } from './webgpu/trainer.js';
@@ -19,8 +21,8 @@ import { defaultGpuWait } from './webgpu/waiter.js';
 const MAX_HOST_BATCH_FLOATS = 2 ** 28;
 
 function checkDevice(device: unknown): void {
-  if (device !== undefined && (typeof device !== 'object' || device === null || !('queue' in device))) {
-    throw new SpecError('device must be a GPUDevice');
+  if (device !== undefined && (typeof device !== 'object' || device === null || !guarded(() => 'queue' in device, 'device', SpecError))) {
+    throw new SpecError(`device must be a GPUDevice, got ${describeValue(device)}`);
   }
 }
 
@@ -123,7 +125,10 @@ async function openNetwork(plan: Plan, makeState: () => TrainingState, source: s
 }
 
 /** Validates the spec, compiles it into a plan, initialises the weights from the seed, and picks a backend. */
-export async function createNetwork(spec: NetworkSpec): Promise<Network> {
+export async function createNetwork(given: NetworkSpec): Promise<Network> {
+  if (typeof given !== 'object' || given === null) throw new SpecError(`createNetwork needs a spec object, got ${describeValue(given)}`);
+  // Every key read once: the plan and the runtime settings come from this copy.
+  const spec = readRecord(given, NETWORK_SPEC_KEYS, 'the network spec') as unknown as NetworkSpec;
   const plan = compilePlan(spec);
   checkDevice(spec.device);
   checkRuntime(spec);
@@ -150,9 +155,8 @@ const LOAD_KEYS: readonly (keyof LoadOptions)[] = ['backend', 'device', 'batchSi
  * allocated (a damaged, truncated or foreign file is a ModelFileError); predictions then match the
  * saved network's bit for bit on the same backend.
  */
-export async function loadNetwork(bytes: Uint8Array | ArrayBuffer, options: LoadOptions = {}): Promise<Network> {
-  if (typeof options !== 'object' || options === null) throw new SpecError('loadNetwork options must be an object');
-  checkKeys(options, LOAD_KEYS, 'loadNetwork options');
+export async function loadNetwork(bytes: Uint8Array | ArrayBuffer, given: LoadOptions = {}): Promise<Network> {
+  const options = readRecord(given, LOAD_KEYS, 'loadNetwork options') as LoadOptions;
   checkDevice(options.device);
   checkRuntime(options);
   const { plan, state, standardization, training } = decodeModelFile(bytes, { batchSize: options.batchSize });
@@ -181,10 +185,9 @@ export interface TfjsImportOptions {
  * statistics included): `fromTfjsArtifacts(artifacts)` where TF.js's `model.save()`
  * hands `artifacts` to `tf.io.withSaveHandler`.
  */
-export async function fromTfjsArtifacts(artifacts: unknown, options: TfjsImportOptions = {}): Promise<Network> {
-  if (typeof options !== 'object' || options === null) throw new SpecError('fromTfjsArtifacts options must be an object');
+export async function fromTfjsArtifacts(artifacts: unknown, given: TfjsImportOptions = {}): Promise<Network> {
+  const options = readRecord(given, TFJS_IMPORT_KEYS, 'fromTfjsArtifacts options') as TfjsImportOptions;
   const model = parseTfjsArtifacts(artifacts);
-  checkKeys(options, TFJS_IMPORT_KEYS, 'fromTfjsArtifacts options');
   const { device, backend, ...rest } = options;
   const plan = compilePlan({ ...rest, inputSize: model.inputSize, layers: model.layers, loss: rest.loss ?? model.loss });
   if (model.loss && plan.loss.type !== model.loss) {

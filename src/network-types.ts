@@ -5,7 +5,6 @@ import type { BackendChoice, GpuWait } from './spec.js';
 
 /* The types of the Network's calls: their options and results (src/network.ts). */
 
-/** One dense layer's parameters: weights row-major [inputs][units], bias [units]. */
 /** A dense layer's parameters: weights [inputs, units] row-major, bias [units]. */
 export interface DenseWeights {
   weights: Float32Array;
@@ -111,3 +110,4 @@ export interface NetworkOrigin {
 /** The keys each options object may hold; any other is a SpecError naming the closest. */
 export const FIT_OPTION_KEYS: readonly (keyof FitOptions)[] = ['epochs', 'shuffle', 'onBatchEnd', 'onEpochEnd'];
 export const RESTORE_OPTION_KEYS: readonly (keyof RestoreOptions)[] = ['backend', 'device', 'threads', 'gpuWait'];
+export const SAVE_OPTION_KEYS: readonly (keyof SaveOptions)[] = ['optimizerState'];

@@ -1,6 +1,6 @@
 import type { Backend, DeviceInfo, ResourceStats } from './backend.js';
 import { CallQueue } from './call-queue.js';
-import { accuracy, checkRange, isLabelForm, toLabels, toMatrix, type MatrixInput, type Targets } from './data/matrix.js';
+import { accuracy, checkRange, isLabelForm, matrixOf, openNumbers, toLabels, toMatrix, type MatrixInput, type Targets } from './data/matrix.js';
 import { mulberry32, shuffleInto } from './data/random.js';
 import { applyStandardization, computeStandardization, type Standardization } from './data/standardize.js';
 import { DeviceLostError, DisposedError, ShapeError, SpecError } from './errors.js';
@@ -8,11 +8,12 @@ import { encodeModelFile } from './io/model-file.js';
 import { layerWeightsOf, parametersFromWeights } from './layer-weights.js';
 import { toTfjsArtifacts, type TfjsArtifacts } from './io/tfjs.js';
 import {
-  FIT_OPTION_KEYS, RESTORE_OPTION_KEYS, type BackendFactory, type Evaluation, type FitOptions, type FitResult, type LayerWeights,
+  FIT_OPTION_KEYS, RESTORE_OPTION_KEYS, SAVE_OPTION_KEYS, type BackendFactory, type Evaluation, type FitOptions, type FitResult, type LayerWeights,
   type LayerWeightsInput,
   type NetworkOrigin, type RestoreOptions, type SaveOptions,
 } from './network-types.js';
-import { checkKeys, LOSSES } from './ops/index.js';
+import { readRecord } from './data/user-input.js';
+import { LOSSES } from './ops/index.js';
 import type { Plan } from './plan.js';
 import { describeValue, type BackendName } from './spec.js';
 import { firstNonFinite, SyncedState } from './synced-state.js';
@@ -22,11 +23,20 @@ export type {
   LayerWeightsInput, NetworkOrigin, RestoreOptions, SaveOptions,
 } from './network-types.js';
 
-function requireEpochs(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new SpecError(`fit: epochs must be a positive integer, got ${describeValue(value)}`);
+/** Fit's options, each read once and checked, defaults filled in. */
+function fitOptionsOf(given: unknown): Required<Pick<FitOptions, 'epochs' | 'shuffle'>> & Pick<FitOptions, 'onBatchEnd' | 'onEpochEnd'> {
+  const options = readRecord(given ?? {}, FIT_OPTION_KEYS, 'fit options');
+  const { epochs = 1, shuffle = true, onBatchEnd, onEpochEnd } = options;
+  if (typeof epochs !== 'number' || !Number.isInteger(epochs) || epochs <= 0) {
+    throw new SpecError(`fit: epochs must be a positive integer, got ${describeValue(epochs)}`);
   }
-  return value;
+  if (typeof shuffle !== 'boolean') throw new SpecError(`fit: shuffle must be true or false, got ${describeValue(shuffle)}`);
+  for (const [name, callback] of [['onBatchEnd', onBatchEnd], ['onEpochEnd', onEpochEnd]] as const) {
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw new SpecError(`fit: ${name} must be a function, got ${describeValue(callback)}`);
+    }
+  }
+  return { epochs, shuffle, onBatchEnd: onBatchEnd as FitOptions['onBatchEnd'], onEpochEnd: onEpochEnd as FitOptions['onEpochEnd'] };
 }
 
 /** The seed of the shuffle stream, and mulberry32's step: its state after n draws is seed + n·step (mod 2^32). */
@@ -51,6 +61,8 @@ export class Network {
   private shuffleDraws: number;
   private readonly shuffleRandom: () => number;
   private readonly factory: BackendFactory;
+  /** trainBatch's copies of x [batchSize, inputSize] and y [batchSize, outputSize], made at its first call. */
+  private stage: { x: Float32Array; y: Float32Array } | undefined;
 
   /** Use createNetwork(), loadNetwork() or fromTfjsArtifacts(). */
   constructor(readonly plan: Plan, impl: Backend, origin: NetworkOrigin) {
@@ -90,39 +102,47 @@ export class Network {
     return this.standardization ? applyStandardization(x, this.plan.inputSize, this.standardization) : x;
   }
 
-  /** Checks x (and y, with matching rows) completely; nothing is standardized yet. */
-  private checked(x: MatrixInput, y: MatrixInput) {
-    const { data: xData, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
-    return { x: xData, y: this.targets(y, rows), rows };
+  /**
+   * Copies x (and y, with matching rows) and checks the copies completely; nothing is standardized
+   * yet. `staged`: into the network's batch buffers (trainBatch's, whose backend has taken what it
+   * needs before the call returns), so a step allocates nothing for its copy.
+   */
+  private checked(x: MatrixInput, y: MatrixInput, staged = false) {
+    const stage = staged ? (this.stage ??= {
+      x: new Float32Array(this.plan.batchSize * this.plan.inputSize),
+      y: new Float32Array(this.plan.batchSize * this.plan.outputSize),
+    }) : undefined;
+    const { data: xData, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize', stage?.x);
+    return { x: xData, y: this.targets(y, rows, stage?.y), rows };
   }
 
   /**
    * y as targets [rows, outputs], or as labels, one integer per row (an integer typed array, or a
    * number[] of `rows` values for several outputs), where the loss takes them (LossEntry.labels).
    */
-  private targets(y: MatrixInput, rows: number): Targets {
+  private targets(y: MatrixInput, rows: number, into?: Float32Array): Targets {
     const { loss, outputSize } = this.plan;
     const entry = LOSSES[loss.type];
-    if (isLabelForm(y, rows, outputSize)) {
-      const labels = y as ArrayLike<unknown>;
+    const source = openNumbers(y, 'y');
+    if (isLabelForm(source, rows, outputSize)) {
       const kind = entry.labels;
       switch (kind) {
         case 'classes':
-          return { values: toLabels(labels, rows, outputSize, 'y', `a class index, an integer in [0, ${outputSize})`), labels: true };
+          return { values: toLabels(source, rows, outputSize, 'y', `a class index, an integer in [0, ${outputSize})`), labels: true };
         case 'binary':
           if (outputSize !== 1) {
             throw new ShapeError(`y is given as labels, one per row, but loss ${loss.type} takes 0/1 labels only for one output unit ` +
               `and this network has ${outputSize}: give y as [rows, ${outputSize}] targets in [0, 1]`);
           }
           // 0 or 1 for the one output: the labels are the targets themselves.
-          return { values: toLabels(labels, rows, 2, 'y', '0 or 1'), labels: false };
+          return { values: toLabels(source, rows, 2, 'y', '0 or 1'), labels: false };
         case 'none':
           throw new ShapeError(`y is given as class labels, one per row, which loss ${loss.type} cannot take: ` +
             `give y as [rows, ${outputSize}] targets (a Float32Array or rows of numbers)`);
         default: return kind satisfies never;
       }
     }
-    const { data, rows: yRows } = toMatrix(y, outputSize, 'y', 'the output width');
+    const { data, rows: yRows } = matrixOf(source, outputSize, 'y', 'the output width', into);
     if (yRows !== rows) throw new ShapeError(`y has ${yRows} rows but x has ${rows}`);
     if (entry.probabilityTargets) checkRange(data, outputSize, 0, 1, 'y', `${loss.type} targets (probabilities)`);
     return { values: data, labels: false };
@@ -130,7 +150,7 @@ export class Network {
 
   /** Training data: checked completely before the first fit's standardization statistics are taken from x. */
   private trainingPair(x: MatrixInput, y: MatrixInput, maxRows = Infinity) {
-    const pair = this.checked(x, y);
+    const pair = this.checked(x, y, maxRows !== Infinity);
     if (pair.rows > maxRows) {
       throw new ShapeError(`trainBatch got ${pair.rows} rows, more than batchSize ${maxRows}; use fit() for larger sets`);
     }
@@ -182,17 +202,14 @@ export class Network {
    */
   fit(x: MatrixInput, y: MatrixInput, fitOptions?: FitOptions): Promise<FitResult> {
     return this.calls.run('fit', async () => {
-      const options = fitOptions ?? {};
-      if (typeof options !== 'object' || options === null) throw new SpecError(`fit options must be an object, got ${describeValue(options)}`);
-      checkKeys(options, FIT_OPTION_KEYS, 'fit options');
-      const epochs = requireEpochs(options.epochs ?? 1);
+      const options = fitOptionsOf(fitOptions);
       const set = this.trainingPair(x, y);
       const owner = {};
       const order = new Uint32Array(set.rows);
       const batchCount = Math.ceil(set.rows / this.plan.batchSize);
       const losses: number[] = [];
       if (this.synced.changed) await this.synced.synchronise(this.calls.backend, 'the start of fit()');
-      for (let epoch = 0; epoch < epochs; epoch++) {
+      for (let epoch = 0; epoch < options.epochs; epoch++) {
         if (this.calls.isDisposed) throw new DisposedError(`fit(): the network was disposed during epoch ${epoch}`);
         // Read each epoch: a callback may have moved the network to another backend (restore()).
         const impl = this.calls.backend;
@@ -200,12 +217,13 @@ export class Network {
           impl.setTrainingSet(set.x, set.y, set.rows);
           this.trainingSetOwner = owner;
         }
-        if (options.shuffle ?? true) shuffleInto(order, this.shuffleRandom);
+        if (options.shuffle) shuffleInto(order, this.shuffleRandom);
         else order.forEach((_, i) => (order[i] = i));
+        // Changed from the first batch on: if onBatchEnd throws mid-epoch, the batches before it trained.
+        this.synced.changed = true;
         const batchLosses = await impl.trainEpoch(order, options.onBatchEnd &&
           ((batch, rows) => options.onBatchEnd!({ epoch, batch, batchCount, rows })));
         if (impl !== this.calls.backend) throw this.calls.lost('fit');
-        this.synced.changed = true;
         const bad = firstNonFinite(batchLosses);
         if (bad >= 0) await this.synced.diverged(impl, `the loss of epoch ${epoch}, batch ${bad} is ${batchLosses[bad]}`, epoch, bad);
         await this.synced.synchronise(impl, `the end of epoch ${epoch} of fit()`, epoch, batchCount - 1);
@@ -250,11 +268,13 @@ export class Network {
    */
   save(options?: SaveOptions): Promise<Uint8Array> {
     return this.calls.run('save', async (impl) => {
+      const { optimizerState = false } = readRecord(options ?? {}, SAVE_OPTION_KEYS, 'save options');
+      if (typeof optimizerState !== 'boolean') throw new SpecError(`save: optimizerState must be true or false, got ${describeValue(optimizerState)}`);
       if (this.synced.changed) await this.synced.synchronise(impl, 'save()');
       return encodeModelFile(this.plan, {
         state: this.synced.state,
         standardization: this.standardization,
-        training: options?.optimizerState ? { shuffleDraws: this.shuffleDraws } : undefined,
+        training: optimizerState ? { shuffleDraws: this.shuffleDraws } : undefined,
       });
     });
   }
@@ -277,10 +297,9 @@ export class Network {
    * move a network (to the CPU, another device). When the current backend still works it is
    * synchronised first, so nothing is lost; then it is freed.
    */
-  restore(options: RestoreOptions = {}): Promise<void> {
+  restore(given: RestoreOptions = {}): Promise<void> {
     return this.calls.run('restore', async (impl) => {
-      if (typeof options !== 'object' || options === null) throw new SpecError(`restore options must be an object, got ${describeValue(options)}`);
-      checkKeys(options, RESTORE_OPTION_KEYS, 'restore options');
+      const options = readRecord(given, RESTORE_OPTION_KEYS, 'restore options') as RestoreOptions;
       if (!this.calls.isLost && this.synced.changed) await this.synced.synchronise(impl, 'restore()');
       const next = await this.factory(this.plan, this.synced.state, options);
       this.calls.release();

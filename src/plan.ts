@@ -1,10 +1,11 @@
 import { SpecError } from './errors.js';
 import {
-  ACTIVATION_NAMES, ACTIVATIONS, checkKeys, describeValue, isActivationName, isLayerKind, LAYER_KINDS, LAYERS, LOSSES, readParams,
+  ACTIVATION_NAMES, ACTIVATIONS, describeValue, isActivationName, isLayerKind, LAYER_KINDS, LAYERS, LOSSES, readParams,
   type ActivationName, type LayerKind, type Loss, type Optimizer, type SegmentEntry,
 } from './ops/index.js';
 import { DEFAULT_BATCH_SIZE, NETWORK_SPEC_KEYS, normalizeLoss, normalizeOptimizer, requirePositiveInteger, type NetworkSpec } from './spec.js';
 import { mulberry32 } from './data/random.js';
+import { arrayLength, copyRecord, readElements, readRecord } from './data/user-input.js';
 
 /**
  * An activation with its parameter: `slope` carries the activation's one parameter as a number
@@ -139,6 +140,13 @@ function readActivation(name: ActivationName, layer: Record<string, unknown>, at
 
 const LAYER_TYPES = [...LAYER_KINDS, ...ACTIVATION_NAMES];
 
+/** Every key some layer object may hold (each kind checks its own on the copy). */
+const LAYER_KEYS = [...new Set(['type', 'units', 'activation', ...LAYER_KINDS.flatMap((kind) => Object.keys(LAYERS[kind].params)),
+  ...ACTIVATION_NAMES.flatMap((name) => Object.keys(ACTIVATIONS[name].params))])];
+
+/** A layer list longer than this is a mistake, not a network (each layer takes at least 128 floats of padded parameters). */
+const MAX_LAYERS = 1 << 16;
+
 /** A layer before its segments are laid out: the plan places every trained segment before every untrained one. */
 type LayerShape = Record<string, unknown> & Omit<LayerBase, 'index'> & { kind: LayerKind };
 
@@ -156,16 +164,19 @@ function compileLayer(kind: LayerKind, l: Record<string, unknown>, at: string, i
 }
 
 function compileLayers(inputSize: number, layers: unknown): LayerShape[] {
-  if (!Array.isArray(layers) || layers.length === 0) {
-    throw new SpecError('layers must be a non-empty array such as [{ type: "dense", units: 10 }, { type: "sigmoid" }]');
-  }
+  const expected = 'a non-empty array such as [{ type: "dense", units: 10 }, { type: "sigmoid" }]';
+  const count = arrayLength(layers, 'layers', expected, SpecError);
+  if (count === 0) throw new SpecError(`layers must be ${expected}, got an empty array`);
+  if (count > MAX_LAYERS) throw new SpecError(`layers has ${count} entries; more than ${MAX_LAYERS} is not supported`);
+  // Each layer read once, into a copy of its own (a hole reads as undefined): the checks and the plan read the copies.
+  const list = readElements(layers as unknown[], count, 'layers', SpecError);
   const compiled: LayerShape[] = [];
   let activationSet = false;
-  for (let i = 0; i < layers.length; i++) {
+  for (let i = 0; i < count; i++) {
     const at = `layers[${i}]`;
-    const layer: unknown = layers[i];
+    const layer = list[i];
     if (typeof layer !== 'object' || layer === null) throw new SpecError(`${at} must be an object, got ${describeValue(layer)}`);
-    const l = layer as Record<string, unknown>;
+    const l = copyRecord(layer, LAYER_KEYS, at);
     const type = l.type;
     if (isLayerKind(type)) {
       if (type !== 'dense' && compiled.length === 0) {
@@ -238,9 +249,10 @@ function foldOutputActivation(loss: Loss, last: LayerShape): void {
 }
 
 /** Validates a user spec and compiles it into a Plan. Throws SpecError naming the first problem. */
-export function compilePlan(spec: NetworkSpec): Plan {
-  if (typeof spec !== 'object' || spec === null) throw new SpecError('createNetwork needs a spec object');
-  checkKeys(spec, NETWORK_SPEC_KEYS, 'the network spec');
+export function compilePlan(given: NetworkSpec): Plan {
+  if (typeof given !== 'object' || given === null) throw new SpecError(`createNetwork needs a spec object, got ${describeValue(given)}`);
+  // Every key read once: the checks and the plan read this copy.
+  const spec = readRecord(given, NETWORK_SPEC_KEYS, 'the network spec') as unknown as NetworkSpec;
   const inputSize = requirePositiveInteger(spec.inputSize, 'inputSize');
   const batchSize = requirePositiveInteger(spec.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
   const loss = normalizeLoss(spec.loss);

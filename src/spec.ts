@@ -1,3 +1,4 @@
+import { copyRecord } from './data/user-input.js';
 import { SpecError } from './errors.js';
 import {
   describeValue, isLossName, isOptimizerName, LOSS_NAMES, LOSSES, OPTIMIZER_NAMES, OPTIMIZERS, readParams,
@@ -91,6 +92,10 @@ export function requirePositiveInteger(value: unknown, what: string): number {
   return value;
 }
 
+/** Every key some loss object, or some optimizer object, may hold (each type checks its own on the copy). */
+const LOSS_KEYS = ['type', ...new Set(LOSS_NAMES.flatMap((name) => Object.keys(LOSSES[name].params)))];
+const OPTIMIZER_KEYS = ['type', ...new Set(OPTIMIZER_NAMES.flatMap((name) => Object.keys(OPTIMIZERS[name].params)))];
+
 /** Reads a loss name or `{ type, ...parameters }`, filling defaults (src/ops/losses.ts) and checking every value and key. */
 export function normalizeLoss(spec: unknown): Loss {
   const given = spec ?? 'mse';
@@ -98,7 +103,7 @@ export function normalizeLoss(spec: unknown): Loss {
   if (typeof object !== 'object' || object === null) {
     throw new SpecError(`loss must be a name such as 'mse' or an object such as { type: 'huber', delta: 1 }, got ${describeValue(given)}`);
   }
-  const l = object as Record<string, unknown>;
+  const l = copyRecord(object, LOSS_KEYS, 'loss');
   const type = l.type;
   if (!isLossName(type)) throw new SpecError(`unknown loss ${describeValue(type)}; expected one of ${LOSS_NAMES.join(', ')}`);
   return { type, ...readParams(LOSSES[type].params, l, 'loss') } as Loss;
@@ -110,7 +115,7 @@ export function normalizeOptimizer(spec: unknown): Optimizer {
   if (typeof spec !== 'object' || spec === null) {
     throw new SpecError(`optimizer must be an object such as { type: 'sgd', learningRate: 0.1 }, got ${describeValue(spec)}`);
   }
-  const o = spec as Record<string, unknown>;
+  const o = copyRecord(spec, OPTIMIZER_KEYS, 'optimizer');
   const type = o.type;
   if (!isOptimizerName(type)) {
     throw new SpecError(`unknown optimizer type ${describeValue(type)}; expected ${OPTIMIZER_NAMES.map((n) => `'${n}'`).join(', ')}`);

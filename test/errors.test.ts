@@ -320,7 +320,7 @@ const DATA_CASES: DataCase[] = [
   ['trainBatch: x row 1 too wide', (n) => n.trainBatch([[1, 2, 3], [4, 5, 6, 7]], Y_ROWS.slice(0, 2)), ShapeError, ['x row 1', 'has 4 values', 'expected 3']],
   ['trainBatch: x row 0 empty', (n) => n.trainBatch([[]], Y_ROWS.slice(0, 1)), ShapeError, ['x row 0', 'has 0 values']],
   ['trainBatch: x null', (n) => n.trainBatch(null as never, Y4), ShapeError, ['x must be', 'got null']],
-  ['trainBatch: x a number', (n) => n.trainBatch(3 as never, Y4), ShapeError, ['x must be', 'number']],
+  ['trainBatch: x a number', (n) => n.trainBatch(3 as never, Y4), ShapeError, ['x must be', 'got 3']],
   // y shape
   ['trainBatch: y rows ≠ x rows', (n) => n.trainBatch(X4, Y4.slice(0, 6)), ShapeError, ['y has 3 rows but x has 4']],
   ['trainBatch: y rows ≠ x rows (row lists)', (n) => n.trainBatch(X_ROWS.slice(0, 2), Y_ROWS.slice(0, 3)), ShapeError, ['y has 3 rows but x has 2']],

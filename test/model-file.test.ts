@@ -118,7 +118,7 @@ describe('a damaged or hostile model file is a ModelFileError', () => {
   it('refuses what is not bytes', async () => {
     await refused('a string', 'Uint8Array or ArrayBuffer', 'string');
     await refused(null, 'null');
-    await refused([0x89, 0x57], 'object');
+    await refused([0x89, 0x57], 'got an array');
   });
 
   it('refuses a file of another kind or version', async () => {

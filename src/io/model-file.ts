@@ -3,7 +3,8 @@ import { momentCount } from '../ops/index.js';
 import type { Standardization } from '../data/standardize.js';
 import { BackpropError, ModelFileError } from '../errors.js';
 import { compilePlan, layerSegments, type Plan } from '../plan.js';
-import { ACTIVATIONS, LAYERS, LOSSES, type ParamTable } from '../ops/index.js';
+import { copyBytes } from '../data/user-input.js';
+import { ACTIVATIONS, describeValue, LAYERS, LOSSES, type ParamTable } from '../ops/index.js';
 import type { LayerSpec, NetworkSpec } from '../spec.js';
 
 /*
@@ -142,15 +143,14 @@ export interface DecodeOptions {
 }
 
 /**
- * Reads a model file, checking everything before allocating: magic, version, the header's JSON and
+ * Reads a model file from a copy of its bytes, checking everything before allocating: magic, version, the header's JSON and
  * network description, the exact byte length it implies, the checksum, and that every float is
  * finite (and every std positive). Every refusal is a ModelFileError saying what was expected.
  */
 export function decodeModelFile(input: unknown, options: DecodeOptions = {}): { plan: Plan } & ModelContents {
-  const bytes = input instanceof ArrayBuffer ? new Uint8Array(input) : input;
-  if (!(bytes instanceof Uint8Array)) {
-    throw new ModelFileError(`a model file must be a Uint8Array or ArrayBuffer, got ${input === null ? 'null' : typeof input}`);
-  }
+  // Our own copy of the bytes, taken from the buffer itself: the checks and the decoding read only it.
+  const bytes = copyBytes(input, 'the model file', ModelFileError);
+  if (bytes === undefined) throw new ModelFileError(`a model file must be a Uint8Array or ArrayBuffer, got ${describeValue(input)}`);
   const minimum = PREFIX_BYTES + 2 + CHECKSUM_BYTES;
   if (bytes.length < minimum) throw new ModelFileError(`the model file is truncated: ${bytes.length} bytes, expected at least ${minimum}`);
   if (MAGIC.some((b, i) => bytes[i] !== b)) {

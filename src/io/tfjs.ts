@@ -1,9 +1,10 @@
 import type { Standardization } from '../data/standardize.js';
 import { ModelFileError, SpecError } from '../errors.js';
 import {
-  ACTIVATION_NAMES, ACTIVATIONS, LAYER_KINDS, LAYERS, LOSSES, readParam, type LayerKind, type ParamTable, type SegmentEntry,
+  ACTIVATION_NAMES, ACTIVATIONS, LAYER_KINDS, LAYERS, LOSSES, readParam, type LayerKind, type ParamSpec, type ParamTable, type SegmentEntry,
 } from '../ops/index.js';
 import { isDense, layerSegments, readView, type Activation, type LayerPlan, type Plan } from '../plan.js';
+import { arrayLength, copyBytes, copyJson, copyRecord, isArray, isArrayBuffer, readElements } from '../data/user-input.js';
 import { describeValue, type LayerSpec, type LossName } from '../spec.js';
 
 /*
@@ -210,14 +211,14 @@ export interface ImportedModel {
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+  typeof value === 'object' && value !== null && !isArray(value);
 
 const fail = (message: string): never => {
   throw new ModelFileError(`TF.js artifacts: ${message}`);
 };
 
 /** The layer list of a Sequential topology, in any of the shapes TF.js and Keras write. */
-function sequentialLayers(artifacts: Record<string, unknown>): Record<string, unknown>[] {
+function sequentialLayers(artifacts: { modelTopology: unknown }): Record<string, unknown>[] {
   let topology = artifacts.modelTopology;
   if (isRecord(topology) && isRecord(topology.model_config)) topology = topology.model_config;
   if (!isRecord(topology)) fail(`modelTopology must be a JSON object, got ${typeof topology}`);
@@ -229,17 +230,37 @@ function sequentialLayers(artifacts: Record<string, unknown>): Record<string, un
   return (layers as unknown[]).map((layer, i) => (isRecord(layer) && isRecord(layer.config) ? layer : fail(`layer ${i} is not a { class_name, config } object`)));
 }
 
-/** The raw bytes of weightData (one ArrayBuffer, or several as TF.js ≥ 4.10 may give). */
+/** Past this many parts, weightData is not TF.js's (it splits weights into shards of 4 MB). */
+const MAX_WEIGHT_PARTS = 1 << 16;
+
+/** A copy of the raw bytes of weightData (one ArrayBuffer, or several as TF.js ≥ 4.10 may give), each part read once. */
 function weightBytes(data: unknown): Uint8Array {
-  const parts = Array.isArray(data) ? data : [data];
-  if (!parts.every((p) => p instanceof ArrayBuffer)) fail('weightData must be an ArrayBuffer or an array of them');
-  const bytes = new Uint8Array(parts.reduce((sum, p: ArrayBuffer) => sum + p.byteLength, 0));
+  const count = isArray(data) ? arrayLength(data, 'TF.js artifacts: weightData', 'an array', ModelFileError) : 1;
+  if (count > MAX_WEIGHT_PARTS) fail(`weightData has ${count} parts; at most ${MAX_WEIGHT_PARTS} are read`);
+  const parts = isArray(data) ? readElements(data, count, 'TF.js artifacts: weightData', ModelFileError) : [data];
+  const copies = parts.map((part) => (isArrayBuffer(part) ? copyBytes(part, 'TF.js artifacts: weightData', ModelFileError)! : undefined));
+  if (!copies.every((c) => c !== undefined)) fail('weightData must be an ArrayBuffer or an array of them');
+  const bytes = new Uint8Array((copies as Uint8Array[]).reduce((sum, c) => sum + c.length, 0));
   let at = 0;
-  for (const part of parts as ArrayBuffer[]) {
-    bytes.set(new Uint8Array(part), at);
-    at += part.byteLength;
+  for (const copy of copies as Uint8Array[]) {
+    bytes.set(copy, at);
+    at += copy.length;
   }
   return bytes;
+}
+
+/**
+ * The parts of artifacts the import reads, copied before anything checks them: the topology and
+ * the weight specs as plain JSON (each property read once), the weight bytes as our own buffer.
+ */
+function copyArtifacts(input: unknown): { modelTopology: unknown; weightSpecs: unknown; bytes: Uint8Array } {
+  if (!isRecord(input)) fail(`expected a ModelArtifacts object, got ${describeValue(input)}`);
+  const fields = copyRecord(input, ['modelTopology', 'weightSpecs', 'weightData'], 'TF.js artifacts', ModelFileError);
+  return {
+    modelTopology: copyJson(fields.modelTopology, 'TF.js artifacts: modelTopology', ModelFileError),
+    weightSpecs: copyJson(fields.weightSpecs, 'TF.js artifacts: weightSpecs', ModelFileError),
+    bytes: weightBytes(fields.weightData),
+  };
 }
 
 /** Input width from a layer's batch_input_shape / batch_shape ([null, n]), if it has one. */
@@ -261,22 +282,25 @@ function kernelL2(regularizer: unknown, where: string): number {
     fail(`${where} has kernel_regularizer ${describeValue(name)} (l1 ${describeValue(l1)}, l2 ${describeValue(l2)}); ` +
       'only an L2 penalty (L2, or L1L2 with l1 0) can be imported');
   }
-  return l2 as number;
+  return layerParam('dense', 'l2', l2, where);
 }
 
 /** Every Keras class the import reads: our layer kinds' (TFJS_LAYERS), the activation layers, and the input. */
 const IMPORTABLE_CLASSES = [...LAYER_KINDS.map((kind) => TFJS_LAYERS[kind].className), 'LeakyReLU', 'Activation', 'InputLayer'];
 
-/** A layer parameter of the table (LAYERS[kind].params) read from a Keras config; out of range is a ModelFileError. */
-function layerParam(kind: LayerKind, name: string, value: unknown, where: string): number {
-  const param = (LAYERS[kind].params as ParamTable)[name]!;
+/** A parameter of an op table read from a Keras config, with the table's range (float32 included); out of range is a ModelFileError. */
+function tableParam(param: ParamSpec, value: unknown, at: string): number {
   try {
-    return readParam(param, value, `${where} ${name}`) as number;
+    return readParam(param, value, at) as number;
   } catch (error) {
     if (error instanceof SpecError) return fail(error.message);
     throw error;
   }
 }
+
+/** A layer parameter of the table (LAYERS[kind].params) read from a Keras config. */
+const layerParam = (kind: LayerKind, name: string, value: unknown, where: string): number =>
+  tableParam((LAYERS[kind].params as ParamTable)[name]!, value, `${where} ${name}`);
 
 /**
  * Refuses a config that sets any of `keys`: each adds math we do not compute (a penalty on the loss,
@@ -357,12 +381,11 @@ function layerSpec(kind: LayerKind, config: Record<string, unknown>, where: stri
  * layers, with float32 weights. Every problem is a ModelFileError.
  */
 export function parseTfjsArtifacts(input: unknown): ImportedModel {
-  if (!isRecord(input)) fail(`expected a ModelArtifacts object, got ${input === null ? 'null' : typeof input}`);
-  const artifacts = input as Record<string, unknown>;
+  const artifacts = copyArtifacts(input);
   const layerList = sequentialLayers(artifacts);
   const specs = artifacts.weightSpecs;
   if (!Array.isArray(specs)) fail('weightSpecs must be an array');
-  const bytes = weightBytes(artifacts.weightData);
+  const { bytes } = artifacts;
   // Offsets of each weight inside weightData, in weightSpecs order.
   const located = new Map<string, { shape: number[]; offset: number }>();
   let offset = 0;
@@ -452,8 +475,7 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
         return;
       case 'LeakyReLU': {
         const alpha = config.alpha ?? config.negative_slope ?? 0.3;
-        if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha < 0) fail(`${where} has alpha ${describeValue(alpha)}; expected a number ≥ 0`);
-        activate('leakyRelu', where, alpha as number);
+        activate('leakyRelu', where, tableParam(ACTIVATIONS.leakyRelu.params.slope, alpha, `${where} alpha`));
         return;
       }
       case 'Activation':

@@ -9,4 +9,6 @@ export {
   DENSE_PARAMS, LAYERS, LAYER_KINDS, dropoutKeep, dropoutKey, dropoutThreshold, hash32, isLayerKind,
   type LayerEntry, type LayerKind, type SegmentEntry, type SegmentInit,
 } from './layers.js';
-export { checkKeys, closest, describeRange, describeValue, readParam, readParams, type NumberParam, type ParamSpec, type ParamTable } from './params.js';
+export {
+  checkKeyNames, checkKeys, closest, describeRange, describeValue, FLOAT32_MAX, FLOAT32_MIN_NORMAL, readParam, readParams, type NumberParam, type ParamSpec, type ParamTable,
+} from './params.js';

@@ -37,13 +37,32 @@ export type ParamValues<T extends ParamTable> =
   & { -readonly [K in Exclude<keyof T, OptionalKeys<T>>]: T[K] extends BooleanParam ? boolean : number }
   & { -readonly [K in OptionalKeys<T>]?: number };
 
-/** A value for an error message; never throws, whatever the value (a hostile toString, a Symbol). */
+/**
+ * A value for an error message. It never calls into the value (no toString, valueOf or getter, so
+ * nothing a Proxy traps), hence never throws: primitives as written, anything else by its kind.
+ */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
-    return String(value);
+  const kind = typeof value;
+  switch (kind) {
+    case 'string': {
+      const text = value as string;
+      return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
+    }
+    case 'number': case 'boolean': case 'undefined': return String(value);
+    case 'bigint': return `the bigint ${(value as bigint).toString()}`;
+    case 'symbol': return 'a symbol';
+    case 'function': return 'a function';
+    case 'object': {
+      if (value === null) return 'null';
+      try {
+        return Array.isArray(value) ? 'an array' : 'an object';
+      } catch {
+        // Array.isArray throws on a revoked Proxy, and only then.
+        return 'a revoked Proxy';
+      }
+    }
+    default: return kind satisfies never;
   }
-  return Array.isArray(value) ? 'an array' : typeof value;
 }
 
 /** The range of a numeric parameter in words: "in [0, 1)", "> 0". */
@@ -81,9 +100,9 @@ export function closest(name: string, known: readonly string[]): string | undefi
   return best;
 }
 
-/** Rejects every own key of `object` not in `known`, naming the closest known one. */
-export function checkKeys(object: object, known: readonly string[], at: string): void {
-  for (const key of Object.keys(object)) {
+/** Rejects every key of `keys` not in `known`, naming the closest known one. */
+export function checkKeyNames(keys: readonly string[], known: readonly string[], at: string): void {
+  for (const key of keys) {
     if (known.includes(key)) continue;
     const hint = closest(key, known);
     throw new SpecError(`${at} has an unknown key ${JSON.stringify(key)}${hint === undefined ? '' : `; did you mean ${JSON.stringify(hint)}?`}` +
@@ -91,7 +110,31 @@ export function checkKeys(object: object, known: readonly string[], at: string):
   }
 }
 
-/** One parameter's value from `given` (undefined: its default, or undefined for an optional one), checked against its range. */
+/** Rejects every own key of `object` (one of ours, or a copy: Object.keys runs no user code on those) not in `known`. */
+export const checkKeys = (object: object, known: readonly string[], at: string): void => checkKeyNames(Object.keys(object), known, at);
+
+/** The largest finite float32, and the smallest normal one (GPUs may flush smaller magnitudes to 0). */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+export const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
+
+/**
+ * What the kernels see of `value`, which every backend but the reference reads as float32: ±Infinity
+ * past FLOAT32_MAX, 0 below the smallest normal float32 (GPUs may flush subnormals), else the
+ * nearest float32. A value in range whose float32 is not (a learning rate of 1e-50 becomes 0, a
+ * beta1 of 0.999999999 becomes 1) would overflow or stall training at its first step.
+ */
+function asFloat32(value: number): number {
+  if (Math.abs(value) > FLOAT32_MAX) return Math.sign(value) * Infinity;
+  return Math.abs(value) < FLOAT32_MIN_NORMAL ? 0 : Math.fround(value);
+}
+
+const inRange = (param: NumberParam, value: number): boolean => Number.isFinite(value) &&
+  (param.minOpen ? value > param.min : value >= param.min) && (param.maxOpen ? value < param.max : value <= param.max);
+
+/**
+ * One parameter's value from `given` (undefined: its default, or undefined for an optional one),
+ * checked against its range, in float64 and as the float32 the kernels will read.
+ */
 export function readParam(param: ParamSpec, given: unknown, at: string): number | boolean | undefined {
   if (param.kind === 'boolean') {
     if (given === undefined) return param.default;
@@ -100,11 +143,15 @@ export function readParam(param: ParamSpec, given: unknown, at: string): number 
   }
   if (given === undefined && param.default !== undefined) return param.default;
   if (given === undefined && param.optional) return undefined;
-  const value = given;
-  const inRange = typeof value === 'number' && Number.isFinite(value) &&
-    (param.minOpen ? value > param.min : value >= param.min) && (param.maxOpen ? value < param.max : value <= param.max);
-  if (!inRange) throw new SpecError(`${at} must be a finite number ${describeRange(param)}, got ${describeValue(given)}`);
-  return value;
+  if (typeof given !== 'number' || !inRange(param, given)) {
+    throw new SpecError(`${at} must be a finite number ${describeRange(param)}, got ${describeValue(given)}`);
+  }
+  const float32 = asFloat32(given);
+  if (!inRange(param, float32)) {
+    throw new SpecError(`${at} is ${given}, which is ${float32} in float32, the precision the kernels compute in; it must be ` +
+      `a finite number ${describeRange(param)} there too (float32 holds magnitudes up to ${FLOAT32_MAX}; below ${FLOAT32_MIN_NORMAL} GPUs may flush to 0)`);
+  }
+  return given;
 }
 
 /**
