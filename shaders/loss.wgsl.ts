@@ -54,6 +54,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let base = row * n;
   var total = 0.0;
 ${rowLossBody(key.loss)}
+  // A NaN output makes the row's loss NaN, whatever the loss's max, clamp or select made of it
+  // (NAN_TESTS in activations.ts): as on the CPU, divergence then shows in the loss.
+  for (var j = 0u; j < n; j++) {
+    let y = output[base + j];
+    if (isNan(y)) {
+      total = y;
+    }
+  }
   rowLoss[row] = total;
 }
 `;
