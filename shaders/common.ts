@@ -48,10 +48,17 @@ export const STEP_BYTES = 16;
 /** Threads per workgroup of the one-dimensional kernels. */
 export const LINEAR_WORKGROUP = 64;
 
-/** Linear index of a thread in a 2-D grid of workgroups (grids wider than 65,535 groups wrap to y). */
+/**
+ * Linear index of a thread of a one-dimensional kernel, and of a workgroup (one per row), in a grid
+ * folded over y and z where it is longer than maxComputeWorkgroupsPerDimension (foldGrid in
+ * src/webgpu/resources.ts): group (x, y, z) is number (z·groups.y + y)·groups.x + x.
+ */
 export const LINEAR_INDEX = /* wgsl */ `
 fn linearIndex(gid: vec3u, groups: vec3u) -> u32 {
-  return gid.y * groups.x * ${LINEAR_WORKGROUP}u + gid.x;
+  return (gid.z * groups.y + gid.y) * groups.x * ${LINEAR_WORKGROUP}u + gid.x;
+}
+fn groupIndex(group: vec3u, groups: vec3u) -> u32 {
+  return (group.z * groups.y + group.y) * groups.x + group.x;
 }
 `;
 

@@ -32,10 +32,11 @@ ${UNIFORMS}
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read_write> probabilities: array<f32>;
 ${NAN_TESTS}
+${LINEAR_INDEX}
 @compute @workgroup_size(${LINEAR_WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let size = sizes();
-  let row = gid.x;
+  let row = linearIndex(gid, groups);
   if (row >= size.x) {
     return;
   }
