@@ -30,6 +30,13 @@ struct Step {
   slot: u32,
   t: u32,
   start: u32,
+  // Adam's bias corrections 1 − β1^t and 1 − β2^t, taken in float64 on the host: pow in f32 is
+  // exp2(t·log2 β) within a few ulp, which 1 − β^t (0.001 at t = 1 for β2 = 0.999) magnifies a
+  // thousandfold. 1 for the other optimizers.
+  correction1: f32,
+  correction2: f32,
+  pad0: u32,
+  pad1: u32,
 }
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<uniform> step: Step;
@@ -42,8 +49,8 @@ fn sizes() -> vec3u {
 
 /** Byte size of the Dims uniform bound per dispatch: its 13 four-byte fields, rounded up to 16 bytes. */
 export const DIMS_BYTES = 64;
-/** Byte size of the Step uniform (4 × 4 bytes). */
-export const STEP_BYTES = 16;
+/** Byte size of the Step uniform (8 × 4 bytes). */
+export const STEP_BYTES = 32;
 
 /** Threads per workgroup of the one-dimensional kernels. */
 export const LINEAR_WORKGROUP = 64;

@@ -9,6 +9,7 @@ import { compileKernels, getKernel, type Kernel } from './kernels.js';
 import { layerShapes, matmulGrid, productsOf, shapesOf, withVariants, type PlanProducts, type Product } from './products.js';
 import { ceilDiv, encodePass, FLOAT, GpuResources, type Dispatch } from './resources.js';
 import { allocateBackend } from './allocation.js';
+import { biasCorrections, packStep } from './dims.js';
 import { checkMemory } from './limits.js';
 import { fixedKernelKeys, type StepRecording } from './step.js';
 import { GpuTrainingSet, targetWidth } from './training-set.js';
@@ -138,7 +139,7 @@ export class WebGpuBackend implements Backend {
   }
 
   private writeStep(rows: number, slot: number, start: number): void {
-    this.device.queue.writeBuffer(this.step.step, 0, new Uint32Array([rows, slot, this.t, start]));
+    this.device.queue.writeBuffer(this.step.step, 0, packStep(rows, slot, this.t, start, biasCorrections(this.plan.optimizer, this.t)));
   }
 
   /**
