@@ -15,6 +15,9 @@ import { fixedKernelKeys, type StepRecording } from './step.js';
 import { GpuTrainingSet, targetWidth } from './training-set.js';
 import { GpuWaiter, type GpuWait } from './waiter.js';
 
+/** How long a failed read-back waits for the device's loss to be reported (mapFailure). */
+const LOSS_GRACE_MS = 2000;
+
 /** Steps allowed in flight in fit: enough to keep the GPU busy, few enough for honest progress. */
 const STEPS_IN_FLIGHT = 3;
 
@@ -148,10 +151,30 @@ export class WebGpuBackend implements Backend {
    */
   private async readBack(staging: GPUBuffer, floats: number, work?: { kind: string; submittedAt: number }): Promise<Float32Array> {
     const map = () => staging.mapAsync(GPUMapMode.READ, 0, floats * FLOAT);
-    await (work ? this.waiter.wait(work.kind, work.submittedAt, map) : map());
+    try {
+      await (work ? this.waiter.wait(work.kind, work.submittedAt, map) : map());
+    } catch (cause) {
+      throw await this.mapFailure(cause);
+    }
     const data = new Float32Array(staging.getMappedRange(0, floats * FLOAT)).slice();
     staging.unmap();
     return data;
+  }
+
+  /**
+   * The error of a read-back whose map failed. A device destroyed during the map rejects it (an
+   * AbortError in Chromium) before `device.lost` settles: waiting for the loss, briefly, lets the
+   * call queue see it and reject with DeviceLostError, as for every other call on a lost device.
+   */
+  private async mapFailure(cause: unknown): Promise<DeviceError> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const lost = await Promise.race([
+      this.device.lost.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), LOSS_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
+    const why = cause instanceof Error ? cause.message : 'no reason given';
+    return new DeviceError(`reading results back from the GPU failed${lost ? ' (the device was lost)' : ''}: ${why}`);
   }
 
   /** Encodes one training step (`train`, for the targets' form) on rows already in input/target, or gathered from the training set. */
