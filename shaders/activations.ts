@@ -15,6 +15,11 @@ export interface ActivationEntry {
   /** WGSL expression of `y: f32` or `z: f32` (per the op table's `backward`) and `slope: f32`: dy/dz there. */
   derivative: string;
   helpers?: string;
+  /**
+   * The forward of a NaN is 0 (relu, as the CPU backends' `z > 0 ? z : 0`); every other activation
+   * gives NaN for NaN, as their IEEE arithmetic does on the CPU.
+   */
+  nanGivesZero?: true;
 }
 
 /*
@@ -55,7 +60,7 @@ export const ACTIVATIONS: Record<ActivationName, ActivationEntry> = {
   // Clamped: some drivers return NaN for tanh of large |z|; tanh(±15) is ±1 in f32 anyway.
   tanh: { forward: 'tanh(clamp(z, -15.0, 15.0))', derivative: '1.0 - y * y' },
   // y > 0 ⇔ z > 0 for slope ≥ 0 (the plan enforces it), so the output decides the branch.
-  relu: { forward: 'max(z, 0.0)', derivative: 'select(0.0, 1.0, y > 0.0)' },
+  relu: { forward: 'select(0.0, z, isPositive(z))', derivative: 'select(0.0, 1.0, y > 0.0)', nanGivesZero: true },
   leakyRelu: { forward: 'select(slope * z, z, z > 0.0)', derivative: 'select(slope, 1.0, y > 0.0)' },
   linear: { forward: 'z', derivative: '1.0' },
   // alpha (in slope) ≥ 0, so y > 0 ⇔ z > 0; below, y + alpha = alpha·e^z is f'(z). exp of a positive z is never taken.
@@ -74,11 +79,29 @@ export const ACTIVATIONS: Record<ActivationName, ActivationEntry> = {
 /** The name of the value an activation's derivative reads: the output y or the pre-activation z. */
 export const derivativeInput = (name: ActivationName): 'y' | 'z' => (readsPreActivation(name) ? 'z' : 'y');
 
-/** WGSL functions `activate(z, slope)` and `activationDerivative(y or z, slope)` for one activation. */
+/*
+ * NaN by its bits. WGSL lets an implementation assume no float is NaN, so `max`, `clamp`, `select`
+ * on a comparison and the comparisons themselves may turn a NaN into a number (SwiftShader's
+ * tanh(clamp(NaN)) is finite): a diverged weight would then train on with a finite loss, where the
+ * CPU backends' arithmetic carries the NaN to the loss and raises. Integer tests of the bit pattern
+ * cannot be optimised that way. NaN: exponent bits all set and a non-zero mantissa; positive: sign
+ * clear, not ±0, not NaN.
+ */
+export const NAN_TESTS = /* wgsl */ `
+fn isNan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn isPositive(x: f32) -> bool { let bits = bitcast<u32>(x); return bits != 0u && bits <= 0x7f800000u; }
+`;
+
+/**
+ * WGSL functions `activate(z, slope)` and `activationDerivative(y or z, slope)` for one activation,
+ * and the NaN tests. `activate` returns a NaN input itself (unless the entry says nanGivesZero), so
+ * NaN reaches the loss on every device.
+ */
 export function activationFunctions(name: ActivationName): string {
   const entry = ACTIVATIONS[name];
-  return /* wgsl */ `${entry.helpers ?? ''}
-fn activate(z: f32, slope: f32) -> f32 { return ${entry.forward}; }
+  const forward = entry.nanGivesZero ? entry.forward : `select(${entry.forward}, z, isNan(z))`;
+  return /* wgsl */ `${NAN_TESTS}${entry.helpers ?? ''}
+fn activate(z: f32, slope: f32) -> f32 { return ${forward}; }
 fn activationDerivative(${derivativeInput(name)}: f32, slope: f32) -> f32 { return ${entry.derivative}; }
 `;
 }

@@ -30,6 +30,13 @@ struct Step {
   slot: u32,
   t: u32,
   start: u32,
+  // Adam's bias corrections 1 − β1^t and 1 − β2^t, taken in float64 on the host: pow in f32 is
+  // exp2(t·log2 β) within a few ulp, which 1 − β^t (0.001 at t = 1 for β2 = 0.999) magnifies a
+  // thousandfold. 1 for the other optimizers.
+  correction1: f32,
+  correction2: f32,
+  pad0: u32,
+  pad1: u32,
 }
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<uniform> step: Step;
@@ -42,16 +49,23 @@ fn sizes() -> vec3u {
 
 /** Byte size of the Dims uniform bound per dispatch: its 13 four-byte fields, rounded up to 16 bytes. */
 export const DIMS_BYTES = 64;
-/** Byte size of the Step uniform (4 × 4 bytes). */
-export const STEP_BYTES = 16;
+/** Byte size of the Step uniform (8 × 4 bytes). */
+export const STEP_BYTES = 32;
 
 /** Threads per workgroup of the one-dimensional kernels. */
 export const LINEAR_WORKGROUP = 64;
 
-/** Linear index of a thread in a 2-D grid of workgroups (grids wider than 65,535 groups wrap to y). */
+/**
+ * Linear index of a thread of a one-dimensional kernel, and of a workgroup (one per row), in a grid
+ * folded over y and z where it is longer than maxComputeWorkgroupsPerDimension (foldGrid in
+ * src/webgpu/resources.ts): group (x, y, z) is number (z·groups.y + y)·groups.x + x.
+ */
 export const LINEAR_INDEX = /* wgsl */ `
 fn linearIndex(gid: vec3u, groups: vec3u) -> u32 {
-  return gid.y * groups.x * ${LINEAR_WORKGROUP}u + gid.x;
+  return (gid.z * groups.y + gid.y) * groups.x * ${LINEAR_WORKGROUP}u + gid.x;
+}
+fn groupIndex(group: vec3u, groups: vec3u) -> u32 {
+  return (group.z * groups.y + group.y) * groups.x + group.x;
 }
 `;
 

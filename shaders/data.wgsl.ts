@@ -1,4 +1,5 @@
 import type { OutputTransform } from '../src/ops/index.js';
+import { NAN_TESTS } from './activations.js';
 import { LINEAR_INDEX, LINEAR_WORKGROUP, perElementMain, UNIFORMS } from './common.js';
 
 /*
@@ -30,11 +31,12 @@ export function outputTransformShader(transform: Exclude<OutputTransform, 'none'
 ${UNIFORMS}
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read_write> probabilities: array<f32>;
-
+${NAN_TESTS}
+${LINEAR_INDEX}
 @compute @workgroup_size(${LINEAR_WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let size = sizes();
-  let row = gid.x;
+  let row = linearIndex(gid, groups);
   if (row >= size.x) {
     return;
   }
@@ -50,6 +52,12 @@ function transformBody(transform: Exclude<OutputTransform, 'none'>): string {
   var largest = logits[base];
   for (var j = 1u; j < size.y; j++) {
     largest = max(largest, logits[base + j]);
+  }
+  // A NaN logit makes every probability of its row NaN, as on the CPU, whatever max made of it (NAN_TESTS).
+  for (var j = 0u; j < size.y; j++) {
+    if (isNan(logits[base + j])) {
+      largest = logits[base + j];
+    }
   }
   var sum = 0.0;
   for (var j = 0u; j < size.y; j++) {

@@ -1,7 +1,7 @@
 import type { ActivationName, LossName } from '../src/ops/index.js';
 import { activationFunctions } from './activations.js';
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { LINEAR_WORKGROUP, UNIFORMS } from './common.js';
+import { LINEAR_INDEX, LINEAR_WORKGROUP, UNIFORMS } from './common.js';
 import { REDUCE_WORKGROUP, treeSum } from './reduce.wgsl.js';
 
 export interface LossKey {
@@ -42,18 +42,27 @@ ${UNIFORMS}
 ${activationFunctions(key.activation)}
 ${targetFunction(key.labels)}
 
+${LINEAR_INDEX}
 @compute @workgroup_size(${LINEAR_WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let size = sizes();
   let rows = size.x;
   let n = size.y;
-  let row = gid.x;
+  let row = linearIndex(gid, groups);
   if (row >= rows) {
     return;
   }
   let base = row * n;
   var total = 0.0;
 ${rowLossBody(key.loss)}
+  // A NaN output makes the row's loss NaN, whatever the loss's max, clamp or select made of it
+  // (NAN_TESTS in activations.ts): as on the CPU, divergence then shows in the loss.
+  for (var j = 0u; j < n; j++) {
+    let y = output[base + j];
+    if (isNan(y)) {
+      total = y;
+    }
+  }
   rowLoss[row] = total;
 }
 `;

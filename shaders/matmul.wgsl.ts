@@ -179,12 +179,13 @@ fn loadB(kk: u32, col: u32, n: u32, k: u32) -> vec4f {
 }
 
 @compute @workgroup_size(${MATMUL_WORKGROUP}, ${MATMUL_WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u${subgroups ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) numGroups: vec3u${subgroups ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
   let size = sizes();
   let m = size.x;
   let n = size.y;
   let k = size.z;
-  let row0 = gid.y * ${ROWS}u;
+  // Row blocks past maxComputeWorkgroupsPerDimension continue in z (foldGrid in src/webgpu/resources.ts).
+  let row0 = (gid.z * numGroups.y * ${MATMUL_WORKGROUP}u + gid.y) * ${ROWS}u;
   let col0 = gid.x * 4u;
 #if ${!subgroups}
   if (row0 >= m || col0 >= n) {
@@ -305,12 +306,13 @@ var<workgroup> tileB: array<f32, ${TILE_K * TILE}>;
 
 @compute @workgroup_size(${TILE_THREADS}, ${TILE_THREADS})
 fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local: vec3u,
-  @builtin(local_invocation_index) thread: u32) {
+  @builtin(local_invocation_index) thread: u32, @builtin(num_workgroups) numGroups: vec3u) {
   let size = sizes();
   let m = size.x;
   let n = size.y;
   let k = size.z;
-  let row0 = group.y * ${TILE}u;
+  // Row tiles past maxComputeWorkgroupsPerDimension continue in z (foldGrid in src/webgpu/resources.ts).
+  let row0 = (group.z * numGroups.y + group.y) * ${TILE}u;
   let col0 = group.x * ${TILE}u;
 ${quad.flatMap((i) => quad.map((j) => `  var acc${i}${j} = 0.0;`)).join('\n')}
   for (var k0 = 0u; k0 < k; k0 += ${TILE_K}u) {
@@ -441,12 +443,13 @@ fn epilogue(value: vec4f, index: u32, col: u32) -> vec4f {
 }
 
 @compute @workgroup_size(${MATMUL_WORKGROUP}, ${MATMUL_WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u${subgroups ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) numGroups: vec3u${subgroups ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
   let size = sizes();
   let m = size.x;
   let n4 = size.y / 4u;
   let k = size.z;
-  let row0 = gid.y * ${ROWS}u;
+  // Row blocks past maxComputeWorkgroupsPerDimension continue in z (foldGrid in src/webgpu/resources.ts).
+  let row0 = (gid.z * numGroups.y * ${MATMUL_WORKGROUP}u + gid.y) * ${ROWS}u;
   let col0 = gid.x * ${groups.length}u;
   // No early return: broadcasts need every lane of the subgroup. Threads past the edge load clamped
   // (valid) addresses and store nothing.

@@ -1,5 +1,5 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { LINEAR_WORKGROUP, UNIFORMS } from './common.js';
+import { LINEAR_INDEX, LINEAR_WORKGROUP, UNIFORMS } from './common.js';
 
 /*
  * The normalization layers, x̂ = (x − mean)·s with s = 1/√(var + ε) (biased variance, two passes),
@@ -35,11 +35,11 @@ fn workgroupSum(value: f32, lane: u32) -> f32 {
 }
 `;
 
-const ROW_MAIN = /* wgsl */ `
+const ROW_MAIN = /* wgsl */ `${LINEAR_INDEX}
 @compute @workgroup_size(${LINEAR_WORKGROUP})
 fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let size = sizes();
-  let row = group.y * groups.x + group.x;
+  let row = groupIndex(group, groups);
   // Uniform across the workgroup (one row per group), so the barriers below stay in uniform control flow.
   if (row >= size.x) {
     return;

@@ -36,13 +36,12 @@ function updateBody(key: OptimizerKey): string {
     // One Adam body; AdamW only adds its decoupled decay λ·p to the step.
     case 'adam':
     case 'adamw': return wgsl`
-  let t = f32(step.t);
   let m = hyper.beta1 * moment1[i] + (1.0 - hyper.beta1) * g;
   let v = hyper.beta2 * moment2[i] + (1.0 - hyper.beta2) * g * g;
   moment1[i] = m;
   moment2[i] = v;
-  let mHat = m / (1.0 - pow(hyper.beta1, t));
-  let vHat = v / (1.0 - pow(hyper.beta2, t));
+  let mHat = m / step.correction1;
+  let vHat = v / step.correction2;
 #if ${key.optimizer === 'adamw'}
   params[i] -= hyper.learningRate * (mHat / (sqrt(vHat) + hyper.epsilon) + hyper.weightDecay * params[i]);
 #else
@@ -81,7 +80,7 @@ export const NORM_BINDING = 8;
  *   sgd       p ← p − lr·g
  *   momentum  a ← μ·a + g;  p ← p − lr·a,  or Nesterov: p ← p − lr·(g + μ·a)
  *   adam      m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;
- *             p ← p − lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)      (t = step, from 1)
+ *             p ← p − lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)      (t = step, from 1; 1−β^t from Step)
  *   adamw     adam's m, v;  p ← p − lr · (m̂ / (√v̂ + ε) + λ·p)          (decoupled weight decay)
  *   rmsprop   s ← ρ·s + (1−ρ)·g²;  centred: ḡ ← ρ·ḡ + (1−ρ)·g, else ḡ = 0;
  *             Δ = lr·g / √(s − ḡ² + ε);  with momentum a ← μ·a + Δ, p ← p − a;  else p ← p − Δ

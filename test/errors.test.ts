@@ -618,9 +618,9 @@ describe('a network too large, refused before allocating', () => {
     await normalStillWorks('webgpu');
   });
 
-  it('webgpu: a batch needing more workgroups than the device allows → DeviceError', async () => {
-    const spec: NetworkSpec = { inputSize: 1, layers: [{ type: 'dense', units: 1 }], batchSize: 2 ** 22, backend: 'webgpu' };
-    await expectRejects(createNetwork(spec), DeviceError, 'too large for this device', 'workgroups', 'batchSize');
+  it('webgpu: a layer needing more workgroups than the device allows → DeviceError (rows fold: test/gpu-limits.test.ts)', async () => {
+    const spec: NetworkSpec = { inputSize: 1, layers: [{ type: 'dense', units: 2 ** 22 }], batchSize: 1, backend: 'webgpu' };
+    await expectRejects(createNetwork(spec), DeviceError, 'too large for this device', 'workgroups', 'fewer units');
     await normalStillWorks('webgpu');
   });
 

@@ -9,6 +9,7 @@ import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
 import { normalizeOptimizer, type Optimizer } from '../src/spec.js';
 import { randomArray, runKernel } from './support/kernel-runner.js';
+import { biasCorrections } from '../src/webgpu/dims.js';
 import { activate, derivativeAt, expectClose, gateOf, matmulOracle } from './support/oracle.js';
 
 // Awkward sizes: 1, primes around powers of two, and non-multiples of the 32-wide tile and 4-wide block.
@@ -340,6 +341,7 @@ describe('reductions, data movement and optimizers', () => {
           key,
           dims: { m: count / 4, n: 0, k: 0, rowsAxis: 0 },
           step: [0, 0, t, 0],
+          corrections: biasCorrections(optimizer, t),
           data: key.clip ? data : Object.fromEntries(Object.entries(data).filter(([binding]) => Number(binding) !== NORM_BINDING)),
           uniforms: [2],
           read: [3, ...slots.map(momentBinding)],

@@ -2,7 +2,7 @@ import { kernelSource, MATMUL_VARIANTS, matmulTile, matmulVariantsFor, vectoriza
 import { availableCores, chooseKernels, MAX_THREADS } from '../../src/cpu/choose.js';
 import { DeviceError } from '../../src/errors.js';
 import { canShareBySubgroups, defaultContext } from '../../src/webgpu/device.js';
-import { packDims } from '../../src/webgpu/dims.js';
+import { packDims, packStep } from '../../src/webgpu/dims.js';
 import { getKernel } from '../../src/webgpu/kernels.js';
 import type { TuningDecision } from '../../src/webgpu/autotune.js';
 import { randomMatrix, randomValues, type Case } from '../cases.js';
@@ -102,8 +102,8 @@ async function gpuMatmulCell(device: GPUDevice, product: Product, variant: Matmu
   };
   const bound: Record<number, GPUBuffer> = {
     0: upload(packDims([{ m, n, k, rowsAxis: 0 }]), GPUBufferUsage.UNIFORM),
-    // Step: rows (unused: no size is the batch here), loss slot, optimizer step, start.
-    1: upload(new Uint32Array([0, 0, 1, 0]), GPUBufferUsage.UNIFORM),
+    // Step: rows (unused: no size is the batch here), loss slot, optimizer step, start, bias corrections.
+    1: upload(packStep(0, 0, 1, 0, [1, 1]), GPUBufferUsage.UNIFORM),
     // A [m, k] and B [k, n] as stored (transposed or not, the same count); C [m, n].
     2: upload(randomValues(m * k, 1), GPUBufferUsage.STORAGE),
     3: upload(randomValues(k * n, 2), GPUBufferUsage.STORAGE),

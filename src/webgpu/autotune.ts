@@ -4,6 +4,7 @@ import type { Dims } from './dims.js';
 import { packDims } from './dims.js';
 import type { GpuContext } from './device.js';
 import { getKernel } from './kernels.js';
+import { foldGrid } from './resources.js';
 import { readDecisions, saveDecisions, type Decisions } from './tuning-store.js';
 import type { TuningDecision } from '../backend.js';
 export type { TuningDecision } from '../backend.js';
@@ -213,7 +214,8 @@ interface TrialRun {
   variant: MatmulVariant;
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
-  grid: readonly [number, number];
+  /** As dispatched: folded past the per-dimension limit (foldGrid). */
+  grid: [number, number, number];
 }
 
 /** The passes of a trial: each candidate once untimed, then TRIAL_ROUNDS rounds, every other one in reverse order. */
@@ -228,7 +230,7 @@ function trialOrder(runs: TrialRun[]): { run: TrialRun; timed: boolean }[] {
 function encodeRun(pass: GPUComputePassEncoder, run: TrialRun): void {
   pass.setPipeline(run.pipeline);
   pass.setBindGroup(0, run.bindGroup);
-  pass.dispatchWorkgroups(run.grid[0], run.grid[1]);
+  pass.dispatchWorkgroups(...run.grid);
   pass.end();
 }
 
@@ -311,7 +313,8 @@ async function timeCandidates(device: GPUDevice, shape: ProductShape, candidates
         entries: kernel.bindings.map((binding) => ({ binding, resource: { buffer: scratch[binding]! } })),
       });
       const tile = matmulTile(MATMUL_VARIANTS[variant]);
-      return { variant, pipeline: kernel.pipeline, bindGroup, grid: [Math.ceil(n / tile.cols), Math.ceil(m / tile.rows)] as const };
+      const grid = foldGrid([Math.ceil(n / tile.cols), Math.ceil(m / tile.rows)], device.limits.maxComputeWorkgroupsPerDimension);
+      return { variant, pipeline: kernel.pipeline, bindGroup, grid };
     });
     return (device.features.has('timestamp-query') && await timeByTimestamps(device, runs)) || await timeBySubmits(device, runs);
   } finally {

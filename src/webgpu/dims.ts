@@ -1,4 +1,5 @@
-import { DIMS_BYTES } from '../../shaders/index.js';
+import { DIMS_BYTES, STEP_BYTES } from '../../shaders/index.js';
+import type { Optimizer } from '../ops/index.js';
 
 /** Each Dims uniform sits in its own 256-byte slot of one buffer (the usual uniform offset alignment). */
 export const UNIFORM_SLOT = 256;
@@ -44,3 +45,23 @@ export function packDims(list: Dims[]): ArrayBuffer {
   return data;
 }
 
+
+/** Adam's bias corrections [1 − β1^t, 1 − β2^t] for step t, in float64; [1, 1] where the rule has none. */
+export function biasCorrections(optimizer: Optimizer, t: number): [number, number] {
+  switch (optimizer.type) {
+    case 'adam':
+    case 'adamw': return [1 - optimizer.beta1 ** t, 1 - optimizer.beta2 ** t];
+    case 'sgd':
+    case 'momentum':
+    case 'rmsprop': return [1, 1];
+    default: return optimizer satisfies never;
+  }
+}
+
+/** The Step uniform as the shaders lay it out (shaders/common.ts): rows, loss slot, t, batch start, then the bias corrections. */
+export function packStep(rows: number, slot: number, t: number, start: number, [correction1, correction2]: [number, number]): ArrayBuffer {
+  const data = new ArrayBuffer(STEP_BYTES);
+  new Uint32Array(data, 0, 4).set([rows, slot, t, start]);
+  new Float32Array(data, 16, 2).set([correction1, correction2]);
+  return data;
+}

@@ -1,5 +1,6 @@
 import { DIMS_BYTES, LINEAR_WORKGROUP } from '../../shaders/index.js';
 import type { ResourceStats } from '../backend.js';
+import { DeviceError } from '../errors.js';
 import { UNIFORM_SLOT } from './dims.js';
 import type { Kernel } from './kernels.js';
 
@@ -21,14 +22,38 @@ export interface Dispatch {
   grid: (rows: number) => [number, number];
 }
 
-/** Records `dispatches` for a batch of `rows` rows as one compute pass. */
-export function encodePass(encoder: GPUCommandEncoder, dispatches: Dispatch[], rows: number): void {
+/**
+ * The grid dispatched for a logical grid [x, y] on a device allowing `limit` workgroups per
+ * dimension: y past the limit (a product's row blocks) continues in z; x past it (only a
+ * one-dimensional grid, y = 1: a thread per element or a workgroup per row) is spread over x, y and
+ * z. Kernels number their workgroups (z·groups.y + y)·groups.x + x (linearIndex, groupIndex in
+ * shaders/common.ts, the products' row index), and those past the end find nothing to do, so a
+ * batch of any size runs in one dispatch. The product grids' x (columns) is checked against the
+ * limit before allocation (checkLimits).
+ */
+export function foldGrid([x, y]: [number, number], limit: number): [number, number, number] {
+  if (x > limit) {
+    if (y !== 1) throw new DeviceError(`a grid of ${x} × ${y} workgroups exceeds the device's ${limit} per dimension`);
+    const rest = ceilDiv(x, limit);
+    if (rest <= limit) return [limit, rest, 1];
+    const slabs = ceilDiv(rest, limit);
+    // limit³ workgroups: 2.8·10^14 on any WebGPU device (65,535 at least), past every buffer's reach.
+    if (slabs > limit) throw new DeviceError(`a grid of ${x} workgroups exceeds the device's ${limit}³`);
+    return [limit, limit, slabs];
+  }
+  if (y <= limit) return [x, y, 1];
+  const slabs = ceilDiv(y, limit);
+  if (slabs > limit) throw new DeviceError(`a grid of ${x} × ${y} workgroups exceeds the device's ${limit} per dimension`);
+  return [x, ceilDiv(y, slabs), slabs];
+}
+
+/** Records `dispatches` for a batch of `rows` rows as one compute pass on a device allowing `limit` workgroups per dimension. */
+export function encodePass(encoder: GPUCommandEncoder, dispatches: Dispatch[], rows: number, limit: number): void {
   const pass = encoder.beginComputePass();
   for (const { kernel, bindGroup, grid } of dispatches) {
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup);
-    const [x, y] = grid(rows);
-    pass.dispatchWorkgroups(x, y);
+    pass.dispatchWorkgroups(...foldGrid(grid(rows), limit));
   }
   pass.end();
 }
@@ -65,11 +90,9 @@ export class GpuResources {
     this.owned.splice(this.owned.indexOf(buffer), 1);
   }
 
-  /** A grid of LINEAR_WORKGROUP threads per group for `count` threads, wrapping to y past the per-dimension limit. */
+  /** A grid of LINEAR_WORKGROUP threads per group for `count` threads (encodePass folds it past the per-dimension limit). */
   linearGrid(count: number): [number, number] {
-    const groups = Math.max(1, ceilDiv(count, LINEAR_WORKGROUP));
-    const perDimension = this.device.limits.maxComputeWorkgroupsPerDimension;
-    return groups <= perDimension ? [groups, 1] : [perDimension, ceilDiv(groups, perDimension)];
+    return [Math.max(1, ceilDiv(count, LINEAR_WORKGROUP)), 1];
   }
 
   /**

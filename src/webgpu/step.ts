@@ -153,7 +153,7 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
     return index;
   };
   const segment = (buffer: GPUBuffer, view: ParameterView) => ({ buffer, offset: view.offset * FLOAT, size: view.length * FLOAT });
-  const rowsGrid = (rows: number): [number, number] => [ceilDiv(rows, LINEAR_WORKGROUP), 1];
+  const rowsGrid = (rows: number) => res.linearGrid(rows);
   const layerInput = (l: number) => (l === 0 ? input : layerOutputs[l - 1]!);
   const last = layers.length - 1;
 

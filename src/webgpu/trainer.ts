@@ -1,16 +1,22 @@
 import { MATMUL_VARIANTS } from '../../shaders/index.js';
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
-import { DeviceError } from '../errors.js';
+import { BackpropError, DeviceError } from '../errors.js';
 import type { Plan } from '../plan.js';
 import { BackgroundTuning, planTuning, TRIAL_K, type TuningDecision } from './autotune.js';
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
 import { compileKernels, getKernel, type Kernel } from './kernels.js';
 import { layerShapes, matmulGrid, productsOf, shapesOf, withVariants, type PlanProducts, type Product } from './products.js';
 import { ceilDiv, encodePass, FLOAT, GpuResources, type Dispatch } from './resources.js';
-import { fixedKernelKeys, recordStep, type StepRecording } from './step.js';
+import { allocateBackend } from './allocation.js';
+import { biasCorrections, packStep } from './dims.js';
+import { checkMemory } from './limits.js';
+import { fixedKernelKeys, type StepRecording } from './step.js';
 import { GpuTrainingSet, targetWidth } from './training-set.js';
 import { GpuWaiter, type GpuWait } from './waiter.js';
+
+/** How long a failed read-back waits for the device's loss to be reported (mapFailure). */
+const LOSS_GRACE_MS = 2000;
 
 /** Steps allowed in flight in fit: enough to keep the GPU busy, few enough for honest progress. */
 const STEPS_IN_FLIGHT = 3;
@@ -40,7 +46,7 @@ export class WebGpuBackend implements Backend {
   /** Waits for the queue, sleeping through most of a long wait (waiter.ts). */
   private readonly waiter: GpuWaiter;
 
-  private constructor(private readonly plan: Plan, context: GpuContext, kernels: Map<string, Kernel>, products: PlanProducts,
+  private constructor(private readonly plan: Plan, context: GpuContext, res: GpuResources, kernels: Map<string, Kernel>, products: PlanProducts,
     tuning: TuningDecision[], initial: Float32Array, reason: string, gpuWait: GpuWait) {
     this.device = context.device;
     this.waiter = new GpuWaiter(gpuWait);
@@ -48,15 +54,9 @@ export class WebGpuBackend implements Backend {
       backend: 'webgpu', vendor: context.vendor, architecture: context.architecture, description: context.description,
       software: context.software, reason, gpuWait, tuning,
     };
-    this.res = new GpuResources(this.device);
-    const { batchSize, outputSize, parameterCount } = plan;
-    const read = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
-    this.lossRecord = this.res.buffer(FLOAT, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'loss record [batches]');
-    this.lossStaging = this.res.buffer(FLOAT, read, 'loss readback');
-    // Outputs of one chunk, then its loss at the end.
-    this.outputStaging = this.res.buffer((batchSize * outputSize + 1) * FLOAT, read, 'output readback');
-    this.paramStaging = this.res.buffer(parameterCount * FLOAT, read, 'parameter readback');
-    this.step = recordStep(plan, this.res, kernels, products, initial, this.lossRecord);
+    this.res = res;
+    ({ lossRecord: this.lossRecord, lossStaging: this.lossStaging, outputStaging: this.outputStaging, paramStaging: this.paramStaging,
+      step: this.step } = allocateBackend(plan, res, kernels, products, initial));
     this.gatherKernel = kernels.get(JSON.stringify({ kind: 'gatherRows' }))!;
   }
 
@@ -67,9 +67,14 @@ export class WebGpuBackend implements Backend {
    */
   static async create(plan: Plan, context: GpuContext, initial: Float32Array, reason: string, gpuWait: GpuWait): Promise<WebGpuBackend> {
     const device = context.device;
+    checkMemory(plan, device);
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
+    // Every buffer of the network, so that a failed allocation leaves none behind.
+    const res = new GpuResources(device);
     let backend: WebGpuBackend | undefined;
+    let background: (() => Promise<TuningDecision[]>) | undefined;
+    let failure: unknown;
     try {
       const fixedKeys = fixedKernelKeys(plan);
       // Compiled before the autotune times anything, so compilation does not skew its trials.
@@ -80,24 +85,27 @@ export class WebGpuBackend implements Backend {
       // Trials run beside training where the device times them itself (timestamps), so the first
       // step need not wait for them; elsewhere they run now, on an idle queue.
       const { measure } = tuningPlan;
-      const background = measure && device.features.has('timestamp-query') ? () => measure(TRIAL_K.background) : undefined;
+      background = measure && device.features.has('timestamp-query') ? () => measure(TRIAL_K.background) : undefined;
       const tuning = measure && !background ? await measure(TRIAL_K.blocking) : tuningPlan.decisions;
       const variants = new Map(allShapes.map((shape, i) => [shape, tuning[i]!.variant]));
       const products = shapes.map((layer) => layer && withVariants(layer, variants));
       const kernels = await compileKernels(device, [...fixedKeys, ...products.flatMap((layer) => productsOf(layer).map((product) => product.key))]);
-      backend = new WebGpuBackend(plan, context, kernels, products, tuning, initial, reason, gpuWait);
-      if (background) {
-        const made = backend;
-        made.background = new BackgroundTuning(background, made.info.tuning!, (decision) => made.switchVariant(decision));
-      }
-    } finally {
-      const [memory, validation] = [await device.popErrorScope(), await device.popErrorScope()];
-      const error = memory ?? validation;
-      if (error) {
-        backend?.dispose();
-        // eslint-disable-next-line no-unsafe-finally
-        throw new DeviceError(`WebGPU refused the network: ${error.message}`);
-      }
+      backend = new WebGpuBackend(plan, context, res, kernels, products, tuning, initial, reason, gpuWait);
+    } catch (cause) {
+      failure = cause;
+    }
+    const [memory, validation] = [await device.popErrorScope(), await device.popErrorScope()];
+    const error = memory ?? validation;
+    if (failure !== undefined || error || !backend) {
+      res.destroy();
+      if (failure instanceof BackpropError) throw failure;
+      const why = error ? error.message : failure instanceof Error ? failure.message : 'no reason given';
+      throw new DeviceError(`WebGPU refused the network (${memory ? 'out of memory' : 'an allocation or pipeline failed'}; ` +
+        `every buffer made for it is freed): ${why}`);
+    }
+    if (background) {
+      const made = backend;
+      made.background = new BackgroundTuning(background, made.info.tuning!, (decision) => made.switchVariant(decision));
     }
     return backend;
   }
@@ -136,7 +144,7 @@ export class WebGpuBackend implements Backend {
   }
 
   private writeStep(rows: number, slot: number, start: number): void {
-    this.device.queue.writeBuffer(this.step.step, 0, new Uint32Array([rows, slot, this.t, start]));
+    this.device.queue.writeBuffer(this.step.step, 0, packStep(rows, slot, this.t, start, biasCorrections(this.plan.optimizer, this.t)));
   }
 
   /**
@@ -145,10 +153,30 @@ export class WebGpuBackend implements Backend {
    */
   private async readBack(staging: GPUBuffer, floats: number, work?: { kind: string; submittedAt: number }): Promise<Float32Array> {
     const map = () => staging.mapAsync(GPUMapMode.READ, 0, floats * FLOAT);
-    await (work ? this.waiter.wait(work.kind, work.submittedAt, map) : map());
+    try {
+      await (work ? this.waiter.wait(work.kind, work.submittedAt, map) : map());
+    } catch (cause) {
+      throw await this.mapFailure(cause);
+    }
     const data = new Float32Array(staging.getMappedRange(0, floats * FLOAT)).slice();
     staging.unmap();
     return data;
+  }
+
+  /**
+   * The error of a read-back whose map failed. A device destroyed during the map rejects it (an
+   * AbortError in Chromium) before `device.lost` settles: waiting for the loss, briefly, lets the
+   * call queue see it and reject with DeviceLostError, as for every other call on a lost device.
+   */
+  private async mapFailure(cause: unknown): Promise<DeviceError> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const lost = await Promise.race([
+      this.device.lost.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), LOSS_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
+    const why = cause instanceof Error ? cause.message : 'no reason given';
+    return new DeviceError(`reading results back from the GPU failed${lost ? ' (the device was lost)' : ''}: ${why}`);
   }
 
   /** Encodes one training step (`train`, for the targets' form) on rows already in input/target, or gathered from the training set. */
@@ -157,7 +185,7 @@ export class WebGpuBackend implements Backend {
     this.t += 1;
     this.writeStep(rows, slot, start);
     const encoder = this.device.createCommandEncoder();
-    encodePass(encoder, gather ? [...gather, ...train] : train, rows);
+    encodePass(encoder, gather ? [...gather, ...train] : train, rows, this.device.limits.maxComputeWorkgroupsPerDimension);
     after?.(encoder);
     this.device.queue.submit([encoder.finish()]);
     this.submitted();
@@ -275,7 +303,7 @@ export class WebGpuBackend implements Backend {
       }
       this.writeStep(count, 0, 0);
       const encoder = this.device.createCommandEncoder();
-      encodePass(encoder, dispatches, count);
+      encodePass(encoder, dispatches, count, this.device.limits.maxComputeWorkgroupsPerDimension);
       encoder.copyBufferToBuffer(this.step.outputs, 0, this.outputStaging, 0, count * outputSize * FLOAT);
       if (y) encoder.copyBufferToBuffer(this.lossRecord, 0, this.outputStaging, batchSize * outputSize * FLOAT, FLOAT);
       const submittedAt = this.waiter.now();

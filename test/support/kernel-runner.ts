@@ -1,6 +1,6 @@
 import { DIMS_BYTES, type KernelKey } from '../../shaders/index.js';
 import { defaultContext } from '../../src/webgpu/device.js';
-import { packDims, type Dims } from '../../src/webgpu/dims.js';
+import { packDims, packStep, type Dims } from '../../src/webgpu/dims.js';
 import { getKernel } from '../../src/webgpu/kernels.js';
 
 export interface KernelRun {
@@ -8,6 +8,8 @@ export interface KernelRun {
   dims: Dims;
   /** The Step uniform: rows, loss slot, optimizer step, start offset. */
   step?: [number, number, number, number];
+  /** The Step uniform's bias corrections (biasCorrections); [1, 1] by default. */
+  corrections?: [number, number];
   /** Storage or uniform contents by binding number (2 and up). */
   data: Record<number, Float32Array | Uint32Array>;
   /** Bindings given as uniforms rather than storage. */
@@ -38,7 +40,7 @@ export async function runKernel(run: KernelRun): Promise<Record<number, Float32A
   const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const bound: Record<number, GPUBuffer> = {
     0: make(packDims([run.dims]).slice(0, DIMS_BYTES), uniform),
-    1: make(new Uint32Array(run.step ?? [run.dims.m, 0, 1, 0]), uniform),
+    1: make(packStep(...(run.step ?? [run.dims.m, 0, 1, 0]), run.corrections ?? [1, 1]), uniform),
   };
   for (const [binding, values] of Object.entries(run.data)) {
     bound[Number(binding)] = make(values, run.uniforms?.includes(Number(binding)) ? uniform : storage);
