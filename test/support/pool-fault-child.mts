@@ -1,5 +1,5 @@
 /**
- * Test-only: the fault scenarios of test/pool-faults.test.ts, run in a process of their own so that a
+ * Test-only: the fault scenarios of test/node/pool-faults.test.ts, run in a process of their own so that a
  * worker freezing the main thread (an Atomics.wait that never ends) shows up as a child that never
  * answers, which the test's timer kills, rather than as a test run that hangs.
  *
@@ -139,7 +139,7 @@ function spec(kind: Kind): NetworkSpec {
     // Products too small to split (4 inputs), the activation pass after the normalization and the
     // derivative pass below it large enough (64 rows × 300 units).
     case 'layers': return {
-      inputSize: 4, layers: [{ type: 'dense', units: 300, activation: 'tanh' }, { type: 'layerNormalization', activation: 'relu' },
+      inputSize: 4, layers: [{ type: 'dense', units: 300, activation: 'tanh' }, { type: 'layerNormalization', activation: 'sigmoid' },
         { type: 'dense', units: 2 }], loss: 'mse', optimizer: { type: 'sgd', learningRate: 0.05 }, batchSize: 64, seed: 11,
       backend: 'cpu', threads: 3,
     };

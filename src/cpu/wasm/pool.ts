@@ -69,7 +69,7 @@ const START_TRIES = 3;
 /**
  * Test-only: how long a job may make no progress before the caller takes its unfinished chunks
  * from the workers that hold them (30 s: a chunk of the largest product takes well under that). Not
- * part of the public API; test/pool-faults.test.ts lowers it to test a hung worker.
+ * part of the public API; test/support/pool-fault-child.mts lowers it to test a hung worker.
  */
 export const poolTimings = { stallMs: 30_000 };
 

@@ -18,8 +18,8 @@ import { describe, expect, it } from 'vitest';
  * network made afterwards gets its threads at once.
  */
 
-const CHILD = fileURLToPath(new URL('./support/pool-fault-child.mts', import.meta.url));
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CHILD = fileURLToPath(new URL('../support/pool-fault-child.mts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** A child that has not answered by then is taken as hung (a healthy one answers in a few seconds). */
 const HANG_MS = 90_000;
 
