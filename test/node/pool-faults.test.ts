@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
  * twin network (same spec and seed, sharing the pool) — weights, moments and step count — or, where
  * the calling thread fails too, rejected with a WorkerError carrying the worker's message and left
  * the state as before the step; that both train identically for three more steps; and that a
- * network made afterwards gets its threads at once.
+ * network made afterwards gets its threads at once, the dead worker replaced.
  */
 
 const CHILD = fileURLToPath(new URL('../support/pool-fault-child.mts', import.meta.url));
@@ -30,6 +30,7 @@ interface FaultResult {
   matchesAfterFault: boolean;
   matchesAfterTraining: boolean;
   laterThreads: number;
+  laterWorkers: number;
 }
 
 /** Runs one scenario in a child process; rejects if it has not answered within HANG_MS (then it is killed). */
@@ -71,10 +72,11 @@ const cases = [
   { job: 'activation pass (job 7)', kind: 'layers', fault: { kernel: 'biasActivation', point: 'during', mode: 'hang' } as Fault },
 ];
 
-function expectTwinAfterwards(result: FaultResult): void {
+function expectTwinAfterwards(result: FaultResult, threads = 3): void {
   expect(result.fired, 'the fault fired in a worker').toBeGreaterThanOrEqual(1);
   expect(result.matchesAfterTraining, 'trains like its twin afterwards, bit for bit').toBe(true);
-  expect(result.laterThreads, 'a later network gets its 3 threads').toBe(3);
+  expect(result.laterThreads, `a later network gets its ${threads} threads`).toBe(threads);
+  expect(result.laterWorkers, 'the dead worker was replaced').toBe(threads - 1);
 }
 
 describe('a CPU worker that fails in the middle of a job', () => {
@@ -90,7 +92,7 @@ describe('a CPU worker that fails in the middle of a job', () => {
     expect(result.rejected).toMatchObject({ name: 'WorkerError', backprop: true });
     expect(result.rejected!.message).toMatch(/^a CPU worker failed in job \d \(it (exited with code 1|threw: injected worker fault in matmul)\), and running its chunk \d+ on the calling thread failed too: injected caller fault in matmul$/);
     expect(result.matchesAfterFault, 'the state is the one before the step').toBe(true);
-    expectTwinAfterwards(result);
+    expectTwinAfterwards(result, 2);
   });
 });
 

@@ -20,14 +20,19 @@ type Fault = {
   kernel: string;
   point: 'before' | 'during' | 'after';
   mode: 'exit' | 'throw' | 'hang';
-  /** The calling thread's next call of the kernel after the worker's fault throws too. */
+  /**
+   * The calling thread's next call of the kernel after the worker's fault throws too. The networks
+   * then run on 2 threads, and the worker fails only once the calling thread has run the other 3 of
+   * its job's 4 chunks, so that the caller's failing call is its run of the worker's chunk.
+   */
   alsoCaller?: boolean;
 };
 type Request = { scenario: 'fault'; kind: Kind; fault: Fault } | { scenario: 'workers-end' };
 type Kind = 'dense' | 'layers';
 
-// Shared with every worker: [worker shot armed, worker shots fired, caller shot armed, caller calls
-// since arming, caller calls in progress].
+// Shared with every worker: [worker shot armed, worker shots fired, caller shot armed, the caller's
+// calls writing to the same output (argument 2) in a row, caller calls in progress, that output].
+// The caller's counts are of the faulty kernel (alsoCaller's ordering; matmul's output is argument 2).
 const arm = new Int32Array(new SharedArrayBuffer(32));
 let fault: Fault = { kernel: 'none', point: 'before', mode: 'throw' };
 let liveWorkers = 0;
@@ -68,11 +73,12 @@ const { workerData } = require('node:worker_threads');
 const arm = new Int32Array(workerData.arm);
 const fault = workerData.fault;
 const wrapExports = (${wrapExports.toString()});
+let output = 0;
 const fire = () => {
   if (fault.alsoCaller) {
-    // Wait (at most 5 s) until the calling thread is done with its own chunks: it has run one and is in none.
+    // Wait (at most 5 s) until the calling thread has run the other 3 chunks of this job and is in none.
     const until = Date.now() + 5000;
-    while (Date.now() < until && !(Atomics.load(arm, 3) > 0 && Atomics.load(arm, 4) === 0));
+    while (Date.now() < until && !(Atomics.load(arm, 5) === output && Atomics.load(arm, 3) >= 3 && Atomics.load(arm, 4) === 0));
   }
   Atomics.add(arm, 1, 1);
   if (fault.mode === 'exit') process.exit(1);
@@ -82,7 +88,10 @@ const fire = () => {
 const Instance = WebAssembly.Instance;
 WebAssembly.Instance = function (module, imports) {
   const instance = new Instance(module, imports);
-  return { exports: wrapExports(instance.exports, fault, ${JSON.stringify(RANGES)}, () => Atomics.compareExchange(arm, 0, 1, 0) === 1, fire) };
+  const wrapped = wrapExports(instance.exports, fault, ${JSON.stringify(RANGES)}, () => Atomics.compareExchange(arm, 0, 1, 0) === 1, fire);
+  const faulty = wrapped[fault.kernel];
+  wrapped[fault.kernel] = (...args) => ((output = args[2]), faulty(...args));
+  return { exports: wrapped };
 };
 }
 `;
@@ -114,6 +123,7 @@ function injectFaults(): void {
     const real = wrapped[fault.kernel] as (...args: number[]) => unknown;
     if (real) {
       wrapped[fault.kernel] = (...args: number[]) => {
+        if (Atomics.exchange(arm, 5, args[2]!) !== args[2]) Atomics.store(arm, 3, 0);
         Atomics.add(arm, 4, 1);
         try {
           return real(...args);
@@ -136,11 +146,11 @@ function spec(kind: Kind): NetworkSpec {
         { type: 'dense', units: 10 }], loss: 'mse', optimizer: { type: 'adam', learningRate: 0.01 }, batchSize: 128, seed: 7,
       backend: 'cpu', threads: 3,
     };
-    // Products too small to split (4 inputs), the activation pass after the normalization and the
-    // derivative pass below it large enough (64 rows × 300 units).
+    // Products too small to split (3 inputs), the activation pass after the normalization and the
+    // derivative pass below it large enough (128 rows × 300 units: 4 and 3 chunks).
     case 'layers': return {
-      inputSize: 4, layers: [{ type: 'dense', units: 300, activation: 'tanh' }, { type: 'layerNormalization', activation: 'sigmoid' },
-        { type: 'dense', units: 2 }], loss: 'mse', optimizer: { type: 'sgd', learningRate: 0.05 }, batchSize: 64, seed: 11,
+      inputSize: 3, layers: [{ type: 'dense', units: 300, activation: 'tanh' }, { type: 'layerNormalization', activation: 'sigmoid' },
+        { type: 'dense', units: 2 }], loss: 'mse', optimizer: { type: 'sgd', learningRate: 0.05 }, batchSize: 128, seed: 11,
       backend: 'cpu', threads: 3,
     };
     default: return kind satisfies never;
@@ -163,16 +173,17 @@ async function state(net: Network): Promise<Uint8Array> {
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((value, i) => value === b[i]);
 
 async function faultScenario(kind: Kind): Promise<Record<string, unknown>> {
-  const net = await createNetwork(spec(kind));
-  const twin = await createNetwork(spec(kind));
+  const make = () => createNetwork({ ...spec(kind), ...(fault.alsoCaller ? { threads: 2 } : {}) });
+  const net = await make();
+  const twin = await make();
   const train = async (target: Network, step: number) => target.trainBatch(batch(kind, step).x, batch(kind, step).y);
   let rejected: { name: string; message: string; backprop: boolean } | undefined;
   let matchesAfterFault = false;
   let step = 0;
   // A few steps until the fault fires in a worker (the calling thread may take every chunk of a job).
-  for (; step < 20 && Atomics.load(arm, 1) === 0; step++) {
+  for (; step < 60 && Atomics.load(arm, 1) === 0; step++) {
     const before = await state(net);
-    Atomics.store(arm, 3, 0);
+    Atomics.store(arm, 5, 0);
     Atomics.store(arm, 2, fault.alsoCaller ? 1 : 0);
     Atomics.store(arm, 0, 1);
     try {
@@ -199,11 +210,13 @@ async function faultScenario(kind: Kind): Promise<Record<string, unknown>> {
   }
   const matchesAfterTraining = same(await state(net), await state(twin));
   // A network made after the fault gets its threads at once (no stall, no fall back to one thread).
-  const later = await createNetwork(spec(kind));
+  const later = await make();
   const laterThreads = later.deviceInfo.threads;
+  // Workers running for it (the dead one replaced), counted by the wrapped Worker's starts and exits.
+  const laterWorkers = liveWorkers;
   await train(later, 0);
   [net, twin, later].forEach((n) => n.dispose());
-  return { fired, rejected, matchesAfterFault, matchesAfterTraining, laterThreads, steps: step };
+  return { fired, rejected, matchesAfterFault, matchesAfterTraining, laterThreads, laterWorkers, steps: step };
 }
 
 async function workersEnd(): Promise<Record<string, unknown>> {

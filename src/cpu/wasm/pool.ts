@@ -423,6 +423,8 @@ export class WorkerPool {
           this.ending[member.thread] = member.worker.terminate();
         });
       }));
+      // Places emptied meanwhile (a worker that died before its exit was seen) are filled again.
+      await this.fill();
       if (!this.staff.slice(1, threads).some((member) => member && !member.stopped)) {
         this.attached.delete(id);
         await this.shrink();
