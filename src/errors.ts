@@ -46,3 +46,10 @@ export class DivergenceError extends BackpropError {
  * malformed: the message names the file and, where it can, the row and the column.
  */
 export class DataFileError extends BackpropError {}
+
+/**
+ * A CPU worker failed in a way the engine could not make good: a chunk of a job that a worker of
+ * the pool left unfinished could not be run on the calling thread either. The message carries the
+ * worker's own. A worker that merely dies is replaced and its work redone, without an error.
+ */
+export class WorkerError extends BackpropError {}

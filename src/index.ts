@@ -8,5 +8,5 @@ export type { ActivationName, BackendChoice, BackendName, LayerSpec, Loss, LossN
 export type { CpuKernelsKind, DeviceInfo, ResourceStats } from './backend.js';
 export type { MatrixInput } from './data/matrix.js';
 export {
-  BackpropError, DeviceError, DeviceLostError, DisposedError, DivergenceError, ModelFileError, ShapeError, SpecError,
+  BackpropError, DeviceError, DeviceLostError, DisposedError, DivergenceError, ModelFileError, ShapeError, SpecError, WorkerError,
 } from './errors.js';

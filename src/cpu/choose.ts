@@ -42,8 +42,7 @@ export async function chooseKernels(lengths: number[], workspace: Workspace, thr
   let fallback = '';
   if (threads > 1 && typeof support.shared !== 'string') {
     try {
-      const pool = await workerPool(threads);
-      const kernels = await WasmKernels.create(support.shared, lengths, workspace, { pool, threads });
+      const kernels = await WasmKernels.create(support.shared, lengths, workspace, { pool: workerPool(), threads });
       return { kernels, kind, threads, fallback };
     } catch (cause) {
       fallback = `1 thread: no workers sharing wasm memory (${(cause as Error).message})`;

@@ -4,6 +4,7 @@ import { HostBackend } from '../host.js';
 import { dropoutKey, dropoutThreshold, LOSSES, MOMENT_SLOTS, momentSlots, optimizerVariant, readsPreActivation } from '../ops/index.js';
 import { layerSegments, viewOf, type Activation, type DropoutLayerPlan, type LayerPlan, type Plan } from '../plan.js';
 import { chooseKernels, type CpuKernelChoice } from './choose.js';
+import { savedFloatsPerChunk } from './wasm/jobs.js';
 import type { CpuKernels } from './kernels.js';
 import type { NormalizationBuffers } from './layer-kernels.js';
 
@@ -90,7 +91,10 @@ export class CpuBackend extends HostBackend {
   static async create(plan: Plan, initial: Float32Array, reason: string, threads: number): Promise<CpuBackend> {
     // The products' inner dimensions: a layer's inputs forward, the batch rows for the weight gradient.
     const inputs = Math.max(...plan.layers.map((l) => l.inputs));
-    const workspace = { panelRows: Math.max(plan.batchSize, inputs), transposedFloats: plan.batchSize * inputs };
+    const workspace = {
+      panelRows: Math.max(plan.batchSize, inputs), transposedFloats: plan.batchSize * inputs,
+      journalFloats: savedFloatsPerChunk(plan.parameterCount, plan.batchSize, plan.maxWidth),
+    };
     return new CpuBackend(plan, initial, reason, await chooseKernels(bufferLengths(plan), workspace, threads));
   }
 
@@ -276,8 +280,10 @@ export class CpuBackend extends HostBackend {
       const norm = Math.sqrt(this.kernels.sumOfSquares(grads));
       if (norm > optimizer.clipNorm) this.kernels.scale(grads, optimizer.clipNorm / norm);
     }
+    // The step counts only once its update is made: a kernel that throws (WorkerError) leaves t, the
+    // parameters and the moments as they were (every pass before the update writes scratch only).
+    this.kernels.optimizerStep(optimizer, this.trained.params, grads, this.trained.moments, this.t + 1);
     this.t += 1;
-    this.kernels.optimizerStep(optimizer, this.trained.params, grads, this.trained.moments, this.t);
     this.updateMovingStatistics();
     return loss;
   }

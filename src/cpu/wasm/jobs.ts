@@ -14,11 +14,16 @@
  * unclaimed chunk of `total`, or −1; `finished(total)` counts a chunk done. `thread` picks this
  * thread's scratch: products get `panels` with `panelBytes` per thread for copies of B, and the
  * weight gradient `transposed`, room for its input transposed.
+ *
+ * A chunk must give the same bits when it is run again after a thread died in it (pool.ts re-runs
+ * it): the products and sums write their outputs from inputs they do not change, so they may simply
+ * run again; a job that changes floats in place (the optimizer, the scaled sums, the activation and
+ * derivative passes) first hands each range it will change to `save(pointer, floats)`, so that the
+ * range can be put back before the chunk runs again. Nothing is changed before the last save.
+ * rowsPerChunk and floatsPerChunk, beside this, are the only helpers it may call (the workers get their source too).
  */
 export function runJob(kernels: WasmExports, job: number, args: Float64Array, thread: number,
-  claim: (total: number) => number, finished: (total: number) => void): void {
-  // Rows per chunk: 32, or more when a chunk count would pass 4096 (chunk indices have 16 bits).
-  const rowsPer = (count: number) => Math.max(32, Math.ceil(count / 4096 / 4) * 4);
+  claim: (total: number) => number, finished: (total: number) => void, save: (pointer: number, floats: number) => void): void {
   const forEachChunk = (total: number, run: (chunk: number) => void) => {
     for (let chunk = claim(total); chunk >= 0; chunk = claim(total)) {
       run(chunk);
@@ -29,7 +34,7 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
     // forward: output [rows, units] = f(input [rows, inputs] · weights [inputs, units] + bias), and
     // z = input · weights + bias into preActivation where that is not 0
     const [input, weights, bias, output, rows, inputs, units, activation, slope, panels, panelBytes, preActivation] = args;
-    const size = rowsPer(rows!);
+    const size = rowsPerChunk(rows!);
     forEachChunk(Math.ceil(rows! / size), (chunk) => {
       const [start, end] = [chunk * size, Math.min(rows!, (chunk + 1) * size)];
       kernels.matmul(input!, weights!, output!, units!, inputs!, 4 * inputs!, 4, start, end, panels! + thread * panelBytes!);
@@ -38,7 +43,7 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
   } else if (job === 1) {
     // input gradient: belowGrad [rows, inputs] = (zGrad [rows, units] · weightsᵀ) ⊙ f'(belowGate)
     const [zGrad, weights, belowGate, belowGrad, rows, inputs, units, activation, slope] = args;
-    const size = rowsPer(rows!);
+    const size = rowsPerChunk(rows!);
     forEachChunk(Math.ceil(rows! / size), (chunk) => {
       const [start, end] = [chunk * size, Math.min(rows!, (chunk + 1) * size)];
       kernels.matmulTransposedB(zGrad!, weights!, belowGrad!, inputs!, units!, start, end);
@@ -48,7 +53,7 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
     // weight gradient [inputs, units] = inputᵀ [inputs, rows] · zGrad [rows, units], a chunk of inputs
     // at a time, each transposed into `transposed` first; the last chunk is the bias gradient Σ_rows zGrad.
     const [input, zGrad, weightGrad, biasGrad, rows, inputs, units, panels, panelBytes, transposed] = args;
-    const size = rowsPer(inputs!);
+    const size = rowsPerChunk(inputs!);
     const products = Math.ceil(inputs! / size);
     forEachChunk(products + 1, (chunk) => {
       if (chunk === products) {
@@ -64,20 +69,26 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
     // activate: values [rows, units] ← f(values), z kept in preActivation where that is not 0 (the
     // activation after a layer other than dense: the forward epilogue with a bias of zeros)
     const [values, zeros, units, rows, activation, slope, preActivation] = args;
-    const size = rowsPer(rows!);
+    const size = rowsPerChunk(rows!);
     forEachChunk(Math.ceil(rows! / size), (chunk) => {
-      kernels.biasActivation(values!, zeros!, units!, chunk * size, Math.min(rows!, (chunk + 1) * size), activation!, slope!, preActivation!);
+      const [start, end] = [chunk * size, Math.min(rows!, (chunk + 1) * size)];
+      save(values! + 4 * start * units!, (end - start) * units!);
+      kernels.biasActivation(values!, zeros!, units!, start, end, activation!, slope!, preActivation!);
     });
   } else {
     // Element-wise jobs over `count` floats, in chunks of 16,384 or more (at most 4096 chunks).
     const count = job === 3 ? args[6]! : args[1]!;
-    const size = Math.max(16384, Math.ceil(count / 4096 / 4) * 4);
+    const size = floatsPerChunk(count);
+    // The floats [start, end) of the vector at `pointer`, saved before a chunk changes them.
+    const keep = (pointer: number, start: number, end: number) => save(pointer + 4 * start, end - start);
     if (job === 3) {
-      // optimizer: one step of every parameter (asm/elementwise.ts says what h1–h6 are per rule)
+      // optimizer: one step of every parameter (asm/elementwise.ts says what h1–h6 are per rule);
+      // a moment the rule does not use comes as pointer 0
       const [kind, params, grads, moment1, moment2, moment3, , lr, h1, h2, h3, h4, h5, h6] = args;
       forEachChunk(Math.ceil(count / size), (chunk) => {
-        kernels.optimizerStep(kind!, params!, grads!, moment1!, moment2!, moment3!, chunk * size, Math.min(count, (chunk + 1) * size),
-          lr!, h1!, h2!, h3!, h4!, h5!, h6!);
+        const [start, end] = [chunk * size, Math.min(count, (chunk + 1) * size)];
+        for (const vector of [params!, moment1!, moment2!, moment3!]) if (vector !== 0) keep(vector, start, end);
+        kernels.optimizerStep(kind!, params!, grads!, moment1!, moment2!, moment3!, start, end, lr!, h1!, h2!, h3!, h4!, h5!, h6!);
       });
     } else if (job === 4) {
       // sum of squares: chunk c's partial Σ x² as an f64 at partials + 8c
@@ -89,22 +100,49 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
       // grad ← grad ⊙ f'(gate)
       const [grad, , gate, activation, slope] = args;
       forEachChunk(Math.ceil(count / size), (chunk) => {
-        kernels.multiplyDerivative(grad!, gate!, chunk * size, Math.min(count, (chunk + 1) * size), activation!, slope!);
+        const [start, end] = [chunk * size, Math.min(count, (chunk + 1) * size)];
+        keep(grad!, start, end);
+        kernels.multiplyDerivative(grad!, gate!, start, end, activation!, slope!);
       });
     } else if (job === 5) {
       // target += factor · source
       const [target, , source, factor] = args;
       forEachChunk(Math.ceil(count / size), (chunk) => {
-        kernels.addScaled(target!, source!, factor!, chunk * size, Math.min(count, (chunk + 1) * size));
+        const [start, end] = [chunk * size, Math.min(count, (chunk + 1) * size)];
+        keep(target!, start, end);
+        kernels.addScaled(target!, source!, factor!, start, end);
       });
     } else {
       // vector ← factor · vector
       const [vector, , factor] = args;
       forEachChunk(Math.ceil(count / size), (chunk) => {
-        kernels.scale(vector!, factor!, chunk * size, Math.min(count, (chunk + 1) * size));
+        const [start, end] = [chunk * size, Math.min(count, (chunk + 1) * size)];
+        keep(vector!, start, end);
+        kernels.scale(vector!, factor!, start, end);
       });
     }
   }
+}
+
+/** Rows per chunk of a job over `rows` rows: 32, or more when a chunk count would pass 4096 (chunk indices have 16 bits). Self-contained. */
+export function rowsPerChunk(rows: number): number {
+  return Math.max(32, Math.ceil(rows / 4096 / 4) * 4);
+}
+
+/** Floats per chunk of an element-wise job over `count` floats: 16,384, or more past 4096 chunks. Self-contained. */
+export function floatsPerChunk(count: number): number {
+  return Math.max(16384, Math.ceil(count / 4096 / 4) * 4);
+}
+
+/**
+ * The most floats one chunk of an in-place job hands to `save` (see runJob), for a network whose
+ * trained vector has `parameters` floats and whose widest layer output is [batchRows, width]: the
+ * optimizer's chunk of the parameters and up to three moments, the scaled sums' chunk of a vector
+ * of parameters, the activation pass's rows and the derivative pass's floats.
+ */
+export function savedFloatsPerChunk(parameters: number, batchRows: number, width: number): number {
+  const elementwise = (count: number) => Math.min(count, floatsPerChunk(count));
+  return Math.max(4 * elementwise(parameters), Math.min(batchRows, rowsPerChunk(batchRows)) * width, elementwise(batchRows * width));
 }
 
 /** Job numbers of runJob. */

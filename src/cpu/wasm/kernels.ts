@@ -2,7 +2,7 @@ import type { Activation } from '../../plan.js';
 import { ACTIVATIONS, LOSSES, lossDelta, OPTIMIZERS, type Loss, type Optimizer, type OutputTransform } from '../../ops/index.js';
 import type { CpuKernels } from '../kernels.js';
 import { layerKernels } from '../layer-kernels.js';
-import { JOB, MAX_ELEMENTWISE_CHUNKS, runJob, type WasmExports } from './jobs.js';
+import { floatsPerChunk, JOB, MAX_ELEMENTWISE_CHUNKS, runJob, type WasmExports } from './jobs.js';
 import { createMemory, instantiate, PAGE_BYTES } from './module.js';
 import type { WorkerPool } from './pool.js';
 
@@ -21,21 +21,27 @@ const bufferBytes = (length: number) => Math.ceil(length / 4) * 16 + 32;
  * Scratch the products need: `panelRows`, the largest k (a B panel copy is [k][8] floats per
  * thread, see asm/matmul.ts); `transposedFloats`, the largest input of a weight gradient, rows ×
  * inputs, which it transposes (plus 4 rows of k: a thread's share is rounded to 4).
+ * `journalFloats`: the most floats a chunk of an in-place job changes (savedFloatsPerChunk), which
+ * each worker copies to its journal first (see runJob); without it, 4 × the largest buffer.
  */
 export interface Workspace {
   panelRows: number;
   transposedFloats: number;
+  journalFloats?: number;
 }
 
 const panelBytes = (panelRows: number) => panelRows * 32;
 /** sumOfSquares' partials, one f64 per chunk. */
 const PARTIALS_BYTES = 8 * MAX_ELEMENTWISE_CHUNKS;
 const transposedBytes = ({ panelRows, transposedFloats }: Workspace) => bufferBytes(transposedFloats + 4 * panelRows);
+/** Floats of each thread's journal; only a pool's threads keep one. */
+const journalFloats = (lengths: number[], workspace: Workspace, threads: number) =>
+  (threads > 1 ? Math.ceil((workspace.journalFloats ?? 4 * Math.max(0, ...lengths)) / 4) * 4 : 0);
 
 /** Bytes of wasm memory that buffers of these lengths need, with the workspace for `threads`. */
 export function memoryBytes(lengths: number[], workspace: Workspace, threads: number): number {
   return HEAP_START + threads * panelBytes(workspace.panelRows) + transposedBytes(workspace) + PARTIALS_BYTES +
-    lengths.reduce((sum, length) => sum + bufferBytes(length), 0);
+    4 * threads * journalFloats(lengths, workspace, threads) + lengths.reduce((sum, length) => sum + bufferBytes(length), 0);
 }
 
 let nextMemoryId = 1;
@@ -55,15 +61,20 @@ export class WasmKernels implements CpuKernels {
   private readonly transposed: number;
   /** sumOfSquares' partial sums [MAX_ELEMENTWISE_CHUNKS], f64, one per chunk. */
   private readonly partials: Float64Array;
+  /** The workers' journals: thread t's [journalFloats] floats start at journal + 4 · t · journalFloats. */
+  private readonly journal: number;
+  private readonly journalFloats: number;
   private top: number;
 
   private constructor(private readonly memory: WebAssembly.Memory, private readonly exports: WasmExports,
-    private readonly pool: WorkerPool | undefined, readonly threads: number, workspace: Workspace) {
+    private readonly pool: WorkerPool | undefined, readonly threads: number, lengths: number[], workspace: Workspace) {
     this.panelBytes = panelBytes(workspace.panelRows);
     this.transposed = this.panels + threads * this.panelBytes;
     const partials = this.transposed + transposedBytes(workspace);
     this.partials = new Float64Array(memory.buffer, partials, MAX_ELEMENTWISE_CHUNKS);
-    this.top = partials + PARTIALS_BYTES;
+    this.journal = partials + PARTIALS_BYTES;
+    this.journalFloats = journalFloats(lengths, workspace, threads);
+    this.top = this.journal + 4 * threads * this.journalFloats;
   }
 
   /**
@@ -74,9 +85,9 @@ export class WasmKernels implements CpuKernels {
     threading?: { pool: WorkerPool; threads: number }): Promise<WasmKernels> {
     const threads = threading?.threads ?? 1;
     const memory = createMemory(memoryBytes(lengths, workspace, threads), threading !== undefined);
-    const kernels = new WasmKernels(memory, instantiate(module, memory), threading?.pool, threads, workspace);
+    const kernels = new WasmKernels(memory, instantiate(module, memory), threading?.pool, threads, lengths, workspace);
     if (threading) {
-      await threading.pool.attach(kernels.id, module, memory);
+      await threading.pool.attach(kernels.id, module, memory, threads, kernels.journal, kernels.journalFloats);
       collected.register(kernels, { pool: threading.pool, id: kernels.id }, kernels);
     }
     return kernels;
@@ -100,7 +111,7 @@ export class WasmKernels implements CpuKernels {
     }
     this.args.set(values);
     this.nextChunk = 0;
-    runJob(this.exports, job, this.args, 0, this.claimAlone, () => undefined);
+    runJob(this.exports, job, this.args, 0, this.claimAlone, () => undefined, () => undefined);
   }
 
   forward(input: Float32Array, weights: Float32Array, bias: Float32Array, output: Float32Array,
@@ -167,17 +178,18 @@ export class WasmKernels implements CpuKernels {
       case 'rmsprop': hyper = [optimizer.rho, optimizer.momentum, optimizer.epsilon, optimizer.centered ? 1 : 0, 0, 0]; break;
       default: return optimizer satisfies never;
     }
-    const [moment1, moment2, moment3] = moments as [Float32Array, Float32Array, Float32Array];
+    // A moment the settings do not use (its vector is empty) goes as pointer 0: runJob saves no range of it.
+    const [moment1, moment2, moment3] = (moments as [Float32Array, Float32Array, Float32Array]).map((m) => (m.length > 0 ? m.byteOffset : 0));
     // An update costs about as much per parameter as a few multiply-adds of a product.
     this.run(JOB.optimizer, 4 * params.length, [OPTIMIZERS[optimizer.type].wasmCode, params.byteOffset, grads.byteOffset,
-      moment1.byteOffset, moment2.byteOffset, moment3.byteOffset, params.length, optimizer.learningRate, ...hyper]);
+      moment1!, moment2!, moment3!, params.length, optimizer.learningRate, ...hyper]);
   }
 
   sumOfSquares(vector: Float32Array): number {
     const count = vector.length;
     this.run(JOB.sumOfSquares, 4 * count, [vector.byteOffset, count, this.partials.byteOffset]);
     // The partials in chunk order (the chunking of runJob's element-wise jobs), whoever computed them.
-    const chunks = Math.ceil(count / Math.max(16384, Math.ceil(count / MAX_ELEMENTWISE_CHUNKS / 4) * 4));
+    const chunks = Math.ceil(count / floatsPerChunk(count));
     let sum = 0;
     for (let chunk = 0; chunk < chunks; chunk++) sum += this.partials[chunk]!;
     return sum;
