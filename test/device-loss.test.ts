@@ -42,6 +42,16 @@ async function expectLost(promise: Promise<unknown>, call: string): Promise<void
 }
 
 /** Every kind of call, made without awaiting: all must reject with DeviceLostError. */
+/** A restored network continues exactly like a CPU network holding its weights; both are disposed after. */
+async function expectTrainsLikeCpuTwin(net: Network): Promise<void> {
+  const twin = await createNetwork({ ...spec, backend: 'cpu' });
+  await twin.setWeights(await net.getWeights());
+  expect((await net.fit(X, Y, { epochs: 2, shuffle: false })).loss).toEqual((await twin.fit(X, Y, { epochs: 2, shuffle: false })).loss);
+  expect(await net.getWeights()).toEqual(await twin.getWeights());
+  net.dispose();
+  twin.dispose();
+}
+
 function everyCall(net: Network): [string, Promise<unknown>][] {
   return [
     ['trainBatch', net.trainBatch(X.slice(0, 4), Y.slice(0, 4))],
@@ -80,13 +90,7 @@ describe('device loss', () => {
     await within(net.restore({ backend: 'cpu' }));
     expect(net.backend).toBe('cpu');
     expect(plain(await net.getWeights())).toEqual(afterEpoch[1]);
-    // It continues exactly like a CPU network holding those weights.
-    const twin = await createNetwork({ ...spec, backend: 'cpu' });
-    await twin.setWeights(await net.getWeights());
-    expect((await net.fit(X, Y, { epochs: 2, shuffle: false })).loss).toEqual((await twin.fit(X, Y, { epochs: 2, shuffle: false })).loss);
-    expect(await net.getWeights()).toEqual(await twin.getWeights());
-    net.dispose();
-    twin.dispose();
+    await expectTrainsLikeCpuTwin(net);
   });
 
   it('sync() marks the point restore() continues from, here on a new device', async () => {
@@ -242,12 +246,7 @@ describe('a device destroyed inside each public call', () => {
     await expectLost(net.predict(X), 'predict');
     await within(net.restore({ backend: 'cpu' }));
     expect(plain(await net.getWeights())).toEqual(expected);
-    const twin = await createNetwork({ ...spec, backend: 'cpu' });
-    await twin.setWeights(await net.getWeights());
-    expect((await net.fit(X, Y, { epochs: 2, shuffle: false })).loss).toEqual((await twin.fit(X, Y, { epochs: 2, shuffle: false })).loss);
-    expect(await net.getWeights()).toEqual(await twin.getWeights());
-    net.dispose();
-    twin.dispose();
+    await expectTrainsLikeCpuTwin(net);
   };
   const title = '%s, at its first %s: a DeviceLostError or a correct result, never a hang; restore() continues from the last synchronisation';
   it.each(CASES)(title, body);
