@@ -28,7 +28,9 @@ export default defineConfig({
     target: 'es2022',
     outDir: 'dist',
     emptyOutDir: true,
-    sourcemap: true,
+    // No sourcemaps in the package: they would point at src/, which is not shipped (the bundle is
+    // unminified ESM, readable as it is).
+    sourcemap: false,
     minify: false,
     lib: {
       // Two entries: the engine, and the seed's SNN API (`webgpu-backprop/compat`); shared code becomes a chunk.
