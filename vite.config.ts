@@ -1,5 +1,5 @@
 import { builtinModules } from 'node:module';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 
 /**
  * Vite config: dev server / preview for index.html, and the library build of src/index.ts and src/compat/index.ts.
@@ -14,6 +14,22 @@ const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}
 // share its memory with workers and runs on one thread. Served by the dev server, preview and the
 // browser tests (vitest.config.ts merges this file; vite.site.config.ts reuses these).
 const crossOriginIsolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
+/**
+ * The engine imports Node builtins (node:fs, node:os, node:worker_threads) only when it runs in Node. In
+ * the library they become `import(String("node:fs"))`: a consumer's bundler then leaves them alone,
+ * where a literal specifier makes Vite warn "Module node:fs has been externalized for browser
+ * compatibility" and add a stub chunk to every browser build.
+ */
+function opaqueNodeImports(): Plugin {
+  return {
+    name: 'opaque-node-imports',
+    renderDynamicImport({ targetModuleId }) {
+      if (!targetModuleId?.startsWith('node:') && !nodeBuiltins.includes(targetModuleId ?? '')) return null;
+      return { left: 'import(/* @vite-ignore */ String(', right: '))' };
+    },
+  };
+}
 
 export default defineConfig({
   server: { headers: crossOriginIsolation },
@@ -39,6 +55,7 @@ export default defineConfig({
       fileName: (_format, name) => `${name}.js`,
     },
     rollupOptions: {
+      plugins: [opaqueNodeImports()],
       external: (id) => id === 'webgpu' || id.startsWith('webgpu/') || id.startsWith('node:') || nodeBuiltins.includes(id),
     },
   },
