@@ -1,5 +1,5 @@
 import { builtinModules } from 'node:module';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 
 /**
  * Vite config: dev server / preview for index.html, and the library build of src/index.ts and src/compat/index.ts.
@@ -15,6 +15,22 @@ const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}
 // browser tests (vitest.config.ts merges this file; vite.site.config.ts reuses these).
 const crossOriginIsolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
+/**
+ * The engine imports Node builtins (node:fs, node:os, node:worker_threads) only when it runs in Node. In
+ * the library they become `import(String("node:fs"))`: a consumer's bundler then leaves them alone,
+ * where a literal specifier makes Vite warn "Module node:fs has been externalized for browser
+ * compatibility" and add a stub chunk to every browser build.
+ */
+function opaqueNodeImports(): Plugin {
+  return {
+    name: 'opaque-node-imports',
+    renderDynamicImport({ targetModuleId }) {
+      if (!targetModuleId?.startsWith('node:') && !nodeBuiltins.includes(targetModuleId ?? '')) return null;
+      return { left: 'import(/* @vite-ignore */ String(', right: '))' };
+    },
+  };
+}
+
 export default defineConfig({
   server: { headers: crossOriginIsolation },
   preview: { headers: crossOriginIsolation },
@@ -28,7 +44,9 @@ export default defineConfig({
     target: 'es2022',
     outDir: 'dist',
     emptyOutDir: true,
-    sourcemap: true,
+    // No sourcemaps in the package: they would point at src/, which is not shipped (the bundle is
+    // unminified ESM, readable as it is).
+    sourcemap: false,
     minify: false,
     lib: {
       // Two entries: the engine, and the seed's SNN API (`webgpu-backprop/compat`); shared code becomes a chunk.
@@ -37,6 +55,7 @@ export default defineConfig({
       fileName: (_format, name) => `${name}.js`,
     },
     rollupOptions: {
+      plugins: [opaqueNodeImports()],
       external: (id) => id === 'webgpu' || id.startsWith('webgpu/') || id.startsWith('node:') || nodeBuiltins.includes(id),
     },
   },

@@ -12,7 +12,7 @@ import { ReferenceBackend } from './reference/reference.js';
 import {
   BACKEND_CHOICES, describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossSpec, NETWORK_SPEC_KEYS, type NetworkSpec, type OptimizerSpec,
 } from './spec.js';
-import { defaultContext, describeDevice, type GpuContext } from './webgpu/device.js';
+import { defaultContext, describeDevice, noAdapterAdvice, type GpuContext } from './webgpu/device.js';
 import { checkLimits } from './webgpu/limits.js';
 import { WebGpuBackend } from './webgpu/trainer.js';
 import { defaultGpuWait } from './webgpu/waiter.js';
@@ -91,8 +91,7 @@ async function buildBackend(plan: Plan, state: () => TrainingState, options: Res
   if (backend === 'cpu') return restored(await cpu('cpu backend requested'));
   const context: GpuContext | null = options.device ? describeDevice(options.device) : await defaultContext();
   if (!context && backend === 'webgpu') {
-    throw new DeviceError('backend "webgpu" was requested but no WebGPU adapter is available here ' +
-      '(in Node, install Debian\'s chromium and libvulkan1 for SwiftShader, or a GPU driver)');
+    throw new DeviceError(`backend "webgpu" was requested but no WebGPU adapter is available here (${noAdapterAdvice()})`);
   }
   const gpu = async (gpuContext: GpuContext, reason: string) => {
     checkLimits(plan, gpuContext.device.limits);

@@ -1,6 +1,6 @@
 /**
- * The seed's SNN API on our engine (shared/SEED-NOTES.md): its call shape, the output layer it
- * appends, cost printed per batch, test() as accuracy, and the documented differences (exact
+ * The seed's SNN API on our engine (src/compat/snn.ts describes it): its call shape, the output layer it
+ * appends, the cost printed per iteration (or per batch, as the seed did), test() as accuracy, and the documented differences (exact
  * gradients, the partial last batch trained). Runs in Node and in the browser.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -51,17 +51,22 @@ describe('SNN, the seed\'s API', () => {
     defaults.dispose();
   });
 
-  it('prints every batch\'s cost, the partial last batch included, unless told not to', async () => {
+  it('prints one line per iteration by default, every batch\'s cost with printCost \'batch\', nothing with false', async () => {
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
     const loud = SNN({ trainFeatures: FEATURES, trainLabels: LABELS, batchSize: 4, backend: 'cpu' });
-    await loud.train(2);
+    const costs = await loud.train(2);
+    expect(log.mock.calls.map((call) => call[0])).toEqual([`iteration 1/2: cost ${costs[0]}`, `iteration 2/2: cost ${costs[1]}`]);
+    log.mockClear();
+    const perBatch = SNN({ trainFeatures: FEATURES, trainLabels: LABELS, batchSize: 4, backend: 'cpu', printCost: 'batch' });
+    await perBatch.train(2);
     expect(log).toHaveBeenCalledTimes(6); // 2 iterations × 3 batches (4, 4 and the 2 rows the seed dropped)
     expect(log.mock.calls[2]![0]).toMatch(/^iteration 1, batch 3\/3: cost \d/);
     log.mockClear();
     const quiet = SNN({ trainFeatures: FEATURES, trainLabels: LABELS, batchSize: 4, backend: 'cpu', printCost: false });
     await quiet.train(2);
     expect(log).not.toHaveBeenCalled();
-    for (const snn of [loud, quiet]) (await snn.network).dispose();
+    expect(() => SNN({ trainFeatures: FEATURES, trainLabels: LABELS, printCost: 'epoch' as 'batch' })).toThrow(SpecError);
+    for (const snn of [loud, perBatch, quiet]) (await snn.network).dispose();
   });
 
   it('takes exact gradients: one step is the seed\'s update with its missing 1/rows', async () => {

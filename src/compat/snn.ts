@@ -1,15 +1,28 @@
 import { createNetwork } from '../create.js';
 import { toMatrix } from '../data/matrix.js';
 import { ShapeError, SpecError } from '../errors.js';
-import type { Network } from '../network.js';
+import type { EpochInfo, Network } from '../network.js';
 import { compilePlan } from '../plan.js';
 import { describeValue, type BackendChoice, type LayerSpec, type NetworkSpec } from '../spec.js';
 
 /*
- * The seed's API (see shared/SEED-NOTES.md) on our engine. The call shape is the seed's; the
- * differences are deliberate and listed in the README: methods are async, gradients are the exact
- * gradients of the printed cost, the last partial batch of an iteration is trained, costs are read
- * once per iteration (and printed then), weights start He/Glorot-uniform with zero biases.
+ * `SNN`, the "simple neural network" of the mini-batch backpropagation answer this project grew out of,
+ * on our engine. The seed was one synchronous factory over TensorFlow.js:
+ *
+ *   const snn = SNN({ trainFeatures, trainLabels, layers, learningRate, batchSize, standardize });
+ *   snn.train(iterations);                    // prints "iteration i, batch b/n: cost c" per batch
+ *   const accuracy = snn.test({ testFeatures, testLabels });
+ *
+ * with rows as number[][] (or 2-D tensors) and one-hot labels; `layers` lists hidden layers of
+ * `{ type: 'mlp', size }`, `{ type: 'sigmoid' }` and `{ type: 'relu', slope }` (leaky), to which it
+ * appends an output `mlp` of the label width and a sigmoid; the cost is the squared error summed over
+ * the outputs and averaged over the batch's rows; an iteration walks the rows in order in batches;
+ * `standardize` scales each feature by the training set's mean and standard deviation; `test()` is
+ * the accuracy of the argmax. The call shape here is the same; the differences are deliberate and
+ * listed in the README: train() and test() are async, gradients are the exact gradients of the
+ * printed cost, the last partial batch of an iteration is trained, costs are read once per iteration
+ * and printed then (one line per iteration unless `printCost: 'batch'`), weights start
+ * He/Glorot-uniform with zero biases.
  */
 
 /** The seed's layer kinds: fully connected (bias included), sigmoid, and leaky ReLU with its slope. */
@@ -28,8 +41,12 @@ export interface SnnOptions {
   /** Default 32. */
   batchSize?: number;
   standardize?: boolean;
-  /** Print every batch's cost, as the seed did. Default true. */
-  printCost?: boolean;
+  /**
+   * What train() prints: true (the default) one line per iteration with its mean cost
+   * ("iteration 3/100: cost 0.41"); 'batch' one line per batch, as the seed did
+   * ("iteration 3, batch 2/4: cost 0.39"); false nothing.
+   */
+  printCost?: boolean | 'batch';
   /** Default 'auto': WebGPU on a hardware adapter, the CPU backend otherwise (see createNetwork). */
   backend?: BackendChoice;
   seed?: number;
@@ -40,7 +57,11 @@ export interface Snn {
   train(iterations?: number): Promise<number[]>;
   /** Accuracy: the argmax of the outputs against the argmax of the labels. */
   test(data: { testFeatures: SnnMatrix; testLabels: SnnMatrix }): Promise<number>;
-  /** The network underneath, for everything else (save, predict, dispose). */
+  /**
+   * The network underneath, for everything else (save, predict, dispose): a promise, since SNN()
+   * returns at once as the seed's did while a network is made asynchronously (a GPU adapter and
+   * device, the wasm kernels' compilation): `const net = await snn.network`.
+   */
   readonly network: Promise<Network>;
 }
 
@@ -82,6 +103,10 @@ export function SNN(options: SnnOptions): Snn {
   const features = rowsOf(options.trainFeatures, 'trainFeatures');
   const labels = rowsOf(options.trainLabels, 'trainLabels');
   if (labels.rows !== features.rows) throw new ShapeError(`trainLabels has ${labels.rows} rows but trainFeatures has ${features.rows}`);
+  const print = options.printCost ?? true;
+  if (print !== true && print !== false && print !== 'batch') {
+    throw new SpecError(`printCost must be true, false or 'batch', got ${describeValue(print)}`);
+  }
   const spec: NetworkSpec = {
     inputSize: features.width,
     layers: [...toLayers(options.layers ?? DEFAULT_LAYERS), { type: 'dense', units: labels.width }, { type: 'sigmoid' }],
@@ -96,19 +121,21 @@ export function SNN(options: SnnOptions): Snn {
   compilePlan(spec); // throws the SpecError now, not at the first train()
   const network = createNetwork(spec);
   network.catch(() => undefined); // the rejection reaches the caller through train() and test()
-  const print = options.printCost ?? true;
   return {
     network,
     async train(iterations = 100) {
       const net = await network;
+      const printEpoch = ({ epoch, loss, batchLosses }: EpochInfo) => {
+        if (print === 'batch') {
+          batchLosses.forEach((cost, batch) => console.log(`iteration ${epoch + 1}, batch ${batch + 1}/${batchLosses.length}: cost ${cost}`));
+        } else {
+          console.log(`iteration ${epoch + 1}/${iterations}: cost ${loss}`);
+        }
+      };
       const { loss } = await net.fit(features.data, labels.data, {
         epochs: iterations,
         shuffle: false,
-        onEpochEnd: print
-          ? ({ epoch, batchLosses }) => batchLosses.forEach((cost, batch) => {
-            console.log(`iteration ${epoch + 1}, batch ${batch + 1}/${batchLosses.length}: cost ${cost}`);
-          })
-          : undefined,
+        onEpochEnd: print ? printEpoch : undefined,
       });
       return loss;
     },

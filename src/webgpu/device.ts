@@ -27,19 +27,49 @@ const SWIFTSHADER_ICDS = [
   '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
 ];
 
-/** Node: the Dawn bindings from the npm package `webgpu`, loaded only when a Node process needs them. */
-async function nodeGpu(): Promise<{ create: (options: string[]) => GPU }> {
-  const moduleName = 'webgpu';
+/** The npm package with Dawn's Node bindings: an optional peer dependency, so browser users never download it. */
+const DAWN_PACKAGE = 'webgpu';
+
+/** Set once a Node process found that `webgpu` is not installed: what a user asking for WebGPU is told. */
+let dawnMissing = false;
+
+/**
+ * Node: the Dawn bindings from the npm package `webgpu`, loaded only when a Node process needs them;
+ * null when the package is not installed (then there is no WebGPU in this process, and 'auto' trains
+ * on the CPU). A package that is there but fails to load is a DeviceError with the loader's words.
+ */
+async function nodeGpu(): Promise<{ create: (options: string[]) => GPU } | null> {
+  const moduleName = DAWN_PACKAGE;
+  let dawn: { create: (options: string[]) => GPU; globals: Record<string, unknown> };
   try {
-    const dawn = await import(/* @vite-ignore */ moduleName);
-    // Dawn's GPUBufferUsage, GPUMapMode, ... constants, which browsers define globally.
-    for (const [name, value] of Object.entries(dawn.globals as Record<string, unknown>)) {
-      if (!(name in globalThis)) Object.assign(globalThis, { [name]: value });
-    }
-    return dawn;
+    dawn = await import(/* @vite-ignore */ moduleName);
   } catch (cause) {
-    throw new DeviceError(`WebGPU in Node needs the npm package 'webgpu' (Dawn): ${(cause as Error).message}`);
+    const message = (cause as Error).message ?? String(cause);
+    // Node's words when the package itself is absent (not when one of its own imports is).
+    if (new RegExp(`Cannot find (package|module) '${DAWN_PACKAGE}'`).test(message)) {
+      dawnMissing = true;
+      return null;
+    }
+    throw new DeviceError(`the npm package '${DAWN_PACKAGE}' (Dawn, WebGPU for Node) is installed but did not load: ${message}`);
   }
+  // Dawn's GPUBufferUsage, GPUMapMode, ... constants, which browsers define globally.
+  for (const [name, value] of Object.entries(dawn.globals)) {
+    if (!(name in globalThis)) Object.assign(globalThis, { [name]: value });
+  }
+  return dawn;
+}
+
+/**
+ * Why there is no adapter, and what to do about it, for the DeviceError of a network that asked for
+ * `backend: 'webgpu'` after requestAdapter() gave null.
+ */
+export function noAdapterAdvice(): string {
+  if (!isNode()) return 'this browser has no navigator.gpu: use a browser with WebGPU enabled, or backend \'cpu\'';
+  if (dawnMissing) {
+    return `WebGPU in Node needs the optional npm package '${DAWN_PACKAGE}' (Dawn), which is not installed: ` +
+      `run \`npm i ${DAWN_PACKAGE}\`, or use backend 'cpu'`;
+  }
+  return 'in Node, install Debian\'s chromium and libvulkan1 for SwiftShader, or a GPU driver';
 }
 
 async function swiftShaderIcd(): Promise<string | undefined> {
@@ -47,20 +77,56 @@ async function swiftShaderIcd(): Promise<string | undefined> {
   return SWIFTSHADER_ICDS.find((path) => fs.existsSync(path));
 }
 
+/**
+ * Whether the Vulkan loader has any driver manifest to try: the directories it searches on Linux
+ * (XDG config and data dirs, /etc, /usr/local/etc, /usr/share, /usr/local/share), or drivers added by
+ * VK_ADD_DRIVER_FILES. A machine without a GPU has none, and Dawn's first instance would only print
+ * "vkCreateInstance: Found no drivers!" with the paths of its own sources before finding nothing.
+ */
+async function vulkanDriversInstalled(): Promise<boolean> {
+  if (process.env.VK_ADD_DRIVER_FILES) return true;
+  const [fs, path, os] = await Promise.all([import(/* @vite-ignore */ 'node:fs'), import(/* @vite-ignore */ 'node:path'),
+    import(/* @vite-ignore */ 'node:os')]) as [typeof import('node:fs'), typeof import('node:path'), typeof import('node:os')];
+  const list = (value: string | undefined, fallback: string) => (value || fallback).split(':').filter(Boolean);
+  const home = os.homedir();
+  const roots = [
+    ...list(process.env.XDG_CONFIG_HOME, path.join(home, '.config')),
+    ...list(process.env.XDG_CONFIG_DIRS, '/etc/xdg'),
+    '/usr/local/etc', '/etc',
+    ...list(process.env.XDG_DATA_HOME, path.join(home, '.local/share')),
+    ...list(process.env.XDG_DATA_DIRS, '/usr/local/share:/usr/share'),
+  ];
+  return roots.some((root) => {
+    try {
+      return fs.readdirSync(path.join(root, 'vulkan', 'icd.d')).some((name) => name.endsWith('.json'));
+    } catch {
+      return false;
+    }
+  });
+}
+
 // Dawn's GPU object must outlive every adapter and device it made, so it is kept for the process.
 let dawnGpu: GPU | undefined;
 
 /**
- * Finds an adapter. Browsers (main thread and workers) use navigator.gpu. Node uses Dawn; when no
- * Vulkan driver it finds gives an adapter (a machine without a GPU; Mesa's lavapipe does not work
- * with Dawn) and the user has not chosen a driver through VK_ICD_FILENAMES / VK_DRIVER_FILES, it
- * points the Vulkan loader at SwiftShader and asks again, so nobody sets variables by hand.
+ * Finds an adapter. Browsers (main thread and workers) use navigator.gpu. Node uses Dawn (null when
+ * the `webgpu` package is not installed). Unless the user chose a driver through VK_ICD_FILENAMES /
+ * VK_DRIVER_FILES, SwiftShader is found by itself: on Linux without any Vulkan driver installed (a
+ * machine without a GPU) the loader is pointed at it before Dawn's first instance, so Dawn prints no
+ * driver-probe warnings; where drivers are installed but none gives an adapter (Mesa's lavapipe does
+ * not work with Dawn), Dawn is asked again with SwiftShader after it tried them.
  */
 export async function requestAdapter(): Promise<GPUAdapter | null> {
   const browserGpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (browserGpu) return browserGpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!isNode()) return null;
   const dawn = await nodeGpu();
+  if (!dawn) return null;
+  const chosen = Boolean(process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES);
+  if (!dawnGpu && !chosen && process.platform === 'linux' && !(await vulkanDriversInstalled())) {
+    const icd = await swiftShaderIcd();
+    if (icd) process.env.VK_ICD_FILENAMES = icd;
+  }
   dawnGpu ??= dawn.create([]);
   const adapter = await dawnGpu.requestAdapter({ powerPreference: 'high-performance' });
   if (adapter || process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return adapter;

@@ -1,4 +1,3 @@
-import { PLAIN_KERNELS_BASE64, PLAIN_RELAXED_KERNELS_BASE64, SHARED_KERNELS_BASE64, SHARED_RELAXED_KERNELS_BASE64 } from './binary.js';
 import type { WasmExports } from './jobs.js';
 
 /** 64 KiB wasm pages. */
@@ -35,6 +34,16 @@ async function compileOrReason(base64: string, what: string): Promise<WebAssembl
 
 async function detect(): Promise<WasmSupport> {
   if (typeof WebAssembly === 'undefined') return { plain: 'no WebAssembly here', shared: 'no WebAssembly here', relaxed: false };
+  // The 121 kB of base64 are a chunk of their own, fetched only when a cpu backend starts (a page on
+  // WebGPU never loads them). A chunk that cannot be fetched leaves the TypeScript kernels.
+  let binary: typeof import('./binary.js');
+  try {
+    binary = await import('./binary.js');
+  } catch (cause) {
+    const reason = `the wasm kernels could not be loaded: ${(cause as Error).message}`;
+    return { plain: reason, shared: reason, relaxed: false };
+  }
+  const { PLAIN_KERNELS_BASE64, PLAIN_RELAXED_KERNELS_BASE64, SHARED_KERNELS_BASE64, SHARED_RELAXED_KERNELS_BASE64 } = binary;
   // Relaxed SIMD where it compiles (it needs plain SIMD too), else plain SIMD.
   const relaxedPlain = await compileOrReason(PLAIN_RELAXED_KERNELS_BASE64, 'no relaxed SIMD');
   const relaxed = typeof relaxedPlain !== 'string';
