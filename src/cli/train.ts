@@ -10,6 +10,7 @@ import { BackpropError, createNetwork, loadNetwork, type DeviceInfo, type Networ
 import { CliError, parseTrainArgs, USAGE, type TrainConfig } from './args.js';
 import { describeNetwork, networkSpec } from './model.js';
 import { epochProgress } from './progress.js';
+import { impliedMetrics } from '../training/metrics.js';
 
 const HINT = 'Run `npm run train -- --help` for the flags and their values.';
 /** Long runs (XOR's 500 epochs) report about this many times rather than once per epoch. */
@@ -106,12 +107,14 @@ async function train(config: TrainConfig): Promise<void> {
     let progress = config.epochs > 0 ? epochProgress(out, label(1)) : undefined;
     let epochStart = performance.now();
     const metric = metricOf(regression);
-    // fit reports the watched rows' figures after each epoch; accuracy is what a classification loss
-    // implies, the MAE is asked for (and so computed on the training rows too: small tables only).
+    // fit reports the watched rows' figures after each epoch. Accuracy is what a classification loss
+    // implies; a metric the loss does not imply (the MAE, accuracy under mse) is asked for, and so
+    // computed on the training rows too: a second pass, only on the small sets that train that way.
+    const implied = impliedMetrics(net.plan.loss.type).includes(metric);
     const history = config.epochs > 0 ? await net.fit(data.train.x, data.train.y, {
       epochs: config.epochs,
       validationData: [watched.split.x, watched.split.y],
-      ...(regression ? { metrics: [metric] } : {}),
+      ...(implied ? {} : { metrics: [metric] }),
       ...(config.earlyStopping === undefined ? {} : { earlyStopping: { monitor: 'valLoss', patience: config.earlyStopping, restoreBestWeights: true } }),
       onBatchEnd: (info) => progress!.onBatchEnd(info),
       onEpochEnd: ({ epoch, loss, valLoss, valMetrics }) => {
