@@ -117,7 +117,7 @@ async function train(run: RunRequest): Promise<void> {
       }
       if (run.liveAccuracy && monitorSeconds <= 0.1 * trainingSeconds) {
         const began = performance.now();
-        const { accuracy } = await onDevice((n) => n.evaluate(monitorX, monitorY));
+        const { metrics: { accuracy } } = await onDevice((n) => n.evaluate(monitorX, monitorY, { metrics: ['accuracy'] }));
         monitorSeconds += (performance.now() - began) / 1000;
         post({ type: 'accuracy', position, accuracy });
       }
@@ -127,8 +127,8 @@ async function train(run: RunRequest): Promise<void> {
       }
     }
     finalLoss = lossSum / train.rows;
-    const evaluation = await onDevice((n) => n.evaluate(test.x, test.y));
-    post({ type: 'epoch', epoch: epoch + 1, trainLoss: finalLoss, testLoss: evaluation.loss, testAccuracy: evaluation.accuracy });
+    const evaluation = await onDevice((n) => n.evaluate(test.x, test.y, { metrics: ['accuracy'] }));
+    post({ type: 'epoch', epoch: epoch + 1, trainLoss: finalLoss, testLoss: evaluation.loss, testAccuracy: evaluation.metrics.accuracy! });
   }
   await paintBoundary();
   post({ type: 'done', trainingSeconds, examplesPerSecond: (epochs * train.rows) / trainingSeconds, finalLoss });
@@ -146,8 +146,8 @@ async function load(request: LoadRequest): Promise<void> {
   // Dense layers by their width, the others by their kind, each with the activation after it.
   const description = [String(plan.inputSize), ...plan.layers.map((l) => `${l.kind === 'dense' ? l.units : l.kind} ${l.activation.name}`)]
     .join(' → ') + ` · ${plan.loss.type}`;
-  const evaluation = await onDevice((n) => n.evaluate(test.x, test.y));
-  post({ type: 'loaded', info: net.deviceInfo, description, testLoss: evaluation.loss, testAccuracy: evaluation.accuracy });
+  const evaluation = await onDevice((n) => n.evaluate(test.x, test.y, { metrics: ['accuracy'] }));
+  post({ type: 'loaded', info: net.deviceInfo, description, testLoss: evaluation.loss, testAccuracy: evaluation.metrics.accuracy! });
   await boundaryPainter(request.data)();
 }
 

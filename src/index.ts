@@ -1,7 +1,11 @@
 export { createNetwork, fromTfjsArtifacts, loadNetwork } from './create.js';
 export type { LoadOptions, TfjsImportOptions } from './create.js';
 export { Network } from './network.js';
-export type { BatchInfo, EpochInfo, Evaluation, FitOptions, FitResult, LayerWeights, LayerWeightsInput, DenseWeights, LayerNormalizationWeights, BatchNormalizationWeights, RestoreOptions, SaveOptions } from './network.js';
+export type {
+  BatchInfo, EarlyStoppingOptions, EpochInfo, EpochLogs, EvaluateOptions, Evaluation, FitCallbacks, FitOptions, FitResult, TrainBeginInfo,
+  LayerWeights, LayerWeightsInput, DenseWeights, LayerNormalizationWeights, BatchNormalizationWeights, RestoreOptions, SaveOptions,
+} from './network.js';
+export { METRICS, METRIC_NAMES, type MetricEntry, type MetricName } from './training/metrics.js';
 export type { TfjsArtifacts, TfjsWeightSpec } from './io/tfjs.js';
 export { MODEL_FILE_VERSION } from './io/model-file.js';
 export type { ActivationName, BackendChoice, BackendName, LayerSpec, Loss, LossName, LossSpec, NetworkSpec, OptimizerSpec } from './spec.js';

@@ -1,5 +1,7 @@
 import type { Backend, TrainingState } from './backend.js';
+import type { MatrixInput } from './data/matrix.js';
 import type { Standardization } from './data/standardize.js';
+import type { MetricName } from './training/metrics.js';
 import type { Plan } from './plan.js';
 import type { BackendChoice, GpuWait } from './spec.js';
 
@@ -35,7 +37,16 @@ export interface BatchInfo {
   batch: number;
   batchCount: number;
   rows: number;
+  /** Ends training at the end of this epoch (its remaining batches are already queued); returning false does the same. */
+  stop: () => void;
 }
+
+/**
+ * The figures of one epoch by name, as Keras's `logs`: `loss`, each training metric under its name
+ * (`accuracy`), and with validation `valLoss` and each validation metric as `val` + its name
+ * (`valAccuracy`). earlyStopping's `monitor` names one of these keys.
+ */
+export type EpochLogs = Record<string, number>;
 
 export interface EpochInfo {
   epoch: number;
@@ -43,38 +54,123 @@ export interface EpochInfo {
   loss: number;
   /** Each batch's loss before its update, read once at the end of the epoch. */
   batchLosses: Float32Array;
+  /** The training metrics asked for (FitOptions.metrics), over the training rows at the end of the epoch. */
+  metrics: Record<string, number>;
+  /** With validation data: its mean loss, and its metrics, at the end of the epoch. */
+  valLoss?: number;
+  valMetrics?: Record<string, number>;
+  /** All of the above by name (see EpochLogs). */
+  logs: EpochLogs;
+  /** Ends training after this epoch; returning false does the same. */
+  stop: () => void;
 }
 
-export interface FitOptions {
+/** What onTrainBegin is told. */
+export interface TrainBeginInfo {
+  epochs: number;
+  /** Training rows (after a validationSplit), validation rows (0 without validation), batches per epoch. */
+  rows: number;
+  validationRows: number;
+  batchCount: number;
+  /** Ends training before its first epoch; returning false does the same. */
+  stop: () => void;
+}
+
+/**
+ * Keras-style callbacks. A returned promise is awaited (onBatchEnd's is not: it runs while the
+ * epoch's batches are queued); returning false, or calling the `stop` it is given, ends training
+ * cleanly at the end of the current epoch: fit resolves with the history so far and the network is
+ * synchronised and usable. Network calls made in onTrainBegin, onEpochEnd and onTrainEnd run at
+ * once and fit resumes after them; those made in onBatchEnd run after fit.
+ */
+export interface FitCallbacks {
+  onTrainBegin?: (info: TrainBeginInfo) => void | boolean | Promise<void | boolean>;
+  onBatchEnd?: (info: BatchInfo) => void | boolean;
+  onEpochEnd?: (info: EpochInfo) => void | boolean | Promise<void | boolean>;
+  onTrainEnd?: (history: FitResult) => void | Promise<void>;
+}
+
+/** What earlyStopping watches and when it stops. */
+export interface EarlyStoppingOptions {
+  /**
+   * An EpochLogs key: 'loss', 'valLoss', a training metric asked for in `metrics` ('accuracy'), or a
+   * validation metric ('valAccuracy'). Default 'valLoss' with validation data, else 'loss'.
+   */
+  monitor?: string;
+  /** Epochs in a row without improvement after which training stops (0 and 1 both stop at the first, as in Keras). Default 0. */
+  patience?: number;
+  /** The least change that counts as an improvement, ≥ 0. Default 0. */
+  minDelta?: number;
+  /** Whether smaller is better. Default inferred: 'max' for accuracies and r2, 'min' for losses and errors. */
+  mode?: 'min' | 'max';
+  /**
+   * At the end of fit (stopped early or not), put back the training state of the best epoch: its
+   * weights, and also its optimizer moments and step count (Keras restores the weights only), so the
+   * network is exactly what it was at the end of that epoch and training on continues from there.
+   * The state comes from the host copy each epoch's synchronisation makes anyway: no extra read.
+   * Default false: the network keeps the last epoch's state.
+   */
+  restoreBestWeights?: boolean;
+}
+
+export interface FitOptions extends Pick<FitCallbacks, 'onBatchEnd' | 'onEpochEnd'> {
   /** Default 1. */
   epochs?: number;
   /** Seeded reshuffle of the rows every epoch. Default true. */
   shuffle?: boolean;
+  /** [x, y] to report the loss and metrics of after every epoch (the same forms as fit's x and y). */
+  validationData?: readonly [MatrixInput, MatrixInput];
   /**
-   * Called after each batch is queued. The GPU reads no loss back per batch, so none is given here.
-   * Network calls made here run after fit() (it is not awaited).
+   * A fraction in (0, 1) of the rows held out for validation: the last ones, before any shuffle (as
+   * Keras). Standardization statistics, on a first fit, come from the training rows only.
+   * Not with validationData.
    */
-  onBatchEnd?: (info: BatchInfo) => void;
+  validationSplit?: number;
   /**
-   * Called after each epoch with its loss; a returned promise is awaited. Network calls made here
-   * (`await net.evaluate(...)`, even a nested fit) run at once, and fit resumes after them.
+   * Metric names (see METRICS): computed on the validation data after every epoch and, when given
+   * here, on the training rows too (one inference pass over them at the end of each epoch, with
+   * the epoch's final weights: not Keras's running mean over the epoch's batches). Default: the
+   * metrics the loss implies ('accuracy' for classification losses, none for regression), on the
+   * validation data only.
    */
-  onEpochEnd?: (info: EpochInfo) => void | Promise<void>;
+  metrics?: readonly MetricName[];
+  /** Called in list order, after onBatchEnd/onEpochEnd given here. */
+  callbacks?: readonly FitCallbacks[];
+  /** 0 silent (default); 1 one line per epoch with its logs, through console.log. */
+  verbose?: 0 | 1;
+  earlyStopping?: EarlyStoppingOptions;
 }
 
-
+/** What fit resolves to: Keras's History.history, by epoch. */
 export interface FitResult {
   /** Mean training loss per epoch. */
   loss: number[];
+  /** Per training metric asked for (FitOptions.metrics), per epoch; empty when none were. */
+  metrics: Record<string, number[]>;
+  /** With validation data: its loss and metrics per epoch. */
+  valLoss?: number[];
+  valMetrics?: Record<string, number[]>;
+  /** The last epoch trained, when training stopped before `epochs` (early stopping or a callback). */
+  stoppedEpoch?: number;
+  /** With earlyStopping: the epoch whose monitored value was best (whose state restoreBestWeights put back). */
+  bestEpoch?: number;
+}
+
+export interface EvaluateOptions {
+  /** Metric names (see METRICS). Default: those the loss implies ('accuracy' for classification, none for regression). */
+  metrics?: readonly MetricName[];
 }
 
 export interface Evaluation {
   loss: number;
   /**
-   * Fraction of rows whose argmax matches the target's or the class label (0.5 threshold for one
-   * output); for binaryCrossEntropy, fraction of outputs on the target's side of 0.5.
+   * Present when accuracy is reported (a classification loss, or asked for): the fraction of rows
+   * whose argmax matches the target's or the class label (0.5 threshold for one output); for
+   * binaryCrossEntropy, the fraction of outputs on the target's side of 0.5.
    */
-  accuracy: number;
+  accuracy?: number;
+  /** Every metric reported, by name (accuracy included). */
+  metrics: Record<string, number>;
 }
 
 export interface SaveOptions {
@@ -108,6 +204,10 @@ export interface NetworkOrigin {
 }
 
 /** The keys each options object may hold; any other is a SpecError naming the closest. */
-export const FIT_OPTION_KEYS: readonly (keyof FitOptions)[] = ['epochs', 'shuffle', 'onBatchEnd', 'onEpochEnd'];
+export const FIT_OPTION_KEYS: readonly (keyof FitOptions)[] = ['epochs', 'shuffle', 'onBatchEnd', 'onEpochEnd', 'validationData', 'validationSplit',
+  'metrics', 'callbacks', 'verbose', 'earlyStopping'];
+export const CALLBACK_KEYS: readonly (keyof FitCallbacks)[] = ['onTrainBegin', 'onBatchEnd', 'onEpochEnd', 'onTrainEnd'];
+export const EARLY_STOPPING_KEYS: readonly (keyof EarlyStoppingOptions)[] = ['monitor', 'patience', 'minDelta', 'mode', 'restoreBestWeights'];
+export const EVALUATE_OPTION_KEYS: readonly (keyof EvaluateOptions)[] = ['metrics'];
 export const RESTORE_OPTION_KEYS: readonly (keyof RestoreOptions)[] = ['backend', 'device', 'threads', 'gpuWait'];
 export const SAVE_OPTION_KEYS: readonly (keyof SaveOptions)[] = ['optimizerState'];

@@ -1,6 +1,6 @@
 import type { Backend, DeviceInfo, ResourceStats } from './backend.js';
 import { CallQueue } from './call-queue.js';
-import { accuracy, checkRange, isLabelForm, matrixOf, openNumbers, toLabels, toMatrix, type MatrixInput, type Targets } from './data/matrix.js';
+import { checkRange, isLabelForm, matrixOf, openNumbers, toLabels, toMatrix, type MatrixInput, type Targets } from './data/matrix.js';
 import { mulberry32, shuffleInto } from './data/random.js';
 import { applyStandardization, computeStandardization, type Standardization } from './data/standardize.js';
 import { DeviceLostError, DisposedError, ShapeError, SpecError } from './errors.js';
@@ -8,7 +8,8 @@ import { encodeModelFile } from './io/model-file.js';
 import { layerWeightsOf, parametersFromWeights } from './layer-weights.js';
 import { toTfjsArtifacts, type TfjsArtifacts } from './io/tfjs.js';
 import {
-  FIT_OPTION_KEYS, RESTORE_OPTION_KEYS, SAVE_OPTION_KEYS, type BackendFactory, type Evaluation, type FitOptions, type FitResult, type LayerWeights,
+  EVALUATE_OPTION_KEYS, RESTORE_OPTION_KEYS, SAVE_OPTION_KEYS, type BackendFactory, type EvaluateOptions, type Evaluation, type FitOptions, type FitResult,
+  type LayerWeights,
   type LayerWeightsInput,
   type NetworkOrigin, type RestoreOptions, type SaveOptions,
 } from './network-types.js';
@@ -18,26 +19,14 @@ import type { Plan } from './plan.js';
 import { describeValue, type BackendName } from './spec.js';
 import { firstNonFinite, SyncedState } from './synced-state.js';
 
-export type {
-  BackendFactory, BatchInfo, BatchNormalizationWeights, DenseWeights, EpochInfo, Evaluation, FitOptions, FitResult, LayerNormalizationWeights, LayerWeights,
-  LayerWeightsInput, NetworkOrigin, RestoreOptions, SaveOptions,
-} from './network-types.js';
+import { fitOptionsOf } from './training/fit-options.js';
+import { computeMetrics, metricsOption } from './training/metrics.js';
+import { runFit, type FitContext } from './training/fit-loop.js';
 
-/** Fit's options, each read once and checked, defaults filled in. */
-function fitOptionsOf(given: unknown): Required<Pick<FitOptions, 'epochs' | 'shuffle'>> & Pick<FitOptions, 'onBatchEnd' | 'onEpochEnd'> {
-  const options = readRecord(given ?? {}, FIT_OPTION_KEYS, 'fit options');
-  const { epochs = 1, shuffle = true, onBatchEnd, onEpochEnd } = options;
-  if (typeof epochs !== 'number' || !Number.isInteger(epochs) || epochs <= 0) {
-    throw new SpecError(`fit: epochs must be a positive integer, got ${describeValue(epochs)}`);
-  }
-  if (typeof shuffle !== 'boolean') throw new SpecError(`fit: shuffle must be true or false, got ${describeValue(shuffle)}`);
-  for (const [name, callback] of [['onBatchEnd', onBatchEnd], ['onEpochEnd', onEpochEnd]] as const) {
-    if (callback !== undefined && typeof callback !== 'function') {
-      throw new SpecError(`fit: ${name} must be a function, got ${describeValue(callback)}`);
-    }
-  }
-  return { epochs, shuffle, onBatchEnd: onBatchEnd as FitOptions['onBatchEnd'], onEpochEnd: onEpochEnd as FitOptions['onEpochEnd'] };
-}
+export type {
+  BackendFactory, BatchInfo, BatchNormalizationWeights, DenseWeights, EarlyStoppingOptions, EpochInfo, EpochLogs, EvaluateOptions, Evaluation, FitCallbacks,
+  FitOptions, FitResult, LayerNormalizationWeights, LayerWeights, LayerWeightsInput, NetworkOrigin, RestoreOptions, SaveOptions, TrainBeginInfo,
+} from './network-types.js';
 
 /** The seed of the shuffle stream, and mulberry32's step: its state after n draws is seed + n·step (mod 2^32). */
 const SHUFFLE_SALT = 0x5bd1e995;
@@ -154,6 +143,11 @@ export class Network {
     if (pair.rows > maxRows) {
       throw new ShapeError(`trainBatch got ${pair.rows} rows, more than batchSize ${maxRows}; use fit() for larger sets`);
     }
+    return this.standardizedPair(pair);
+  }
+
+  /** A checked pair standardized, the statistics taken from it on the network's first training call. */
+  private standardizedPair<P extends { x: Float32Array; rows: number }>(pair: P): P {
     if (this.plan.standardize && !this.standardization) {
       this.standardization = computeStandardization(pair.x, pair.rows, this.plan.inputSize);
     }
@@ -197,45 +191,54 @@ export class Network {
 
   /**
    * Trains for `epochs` passes over (x, y) in batches of batchSize; the last batch may be smaller.
-   * Each epoch ends with a synchronisation; a NaN or infinite loss or weight rejects with
-   * DivergenceError and leaves the network at the end of the last good epoch.
+   * Each epoch ends with a synchronisation, then the validation figures, the callbacks and early
+   * stopping (see FitOptions). A NaN or infinite loss or weight rejects with DivergenceError and
+   * leaves the network at the end of the last good epoch. Resolves to the history (FitResult).
    */
   fit(x: MatrixInput, y: MatrixInput, fitOptions?: FitOptions): Promise<FitResult> {
     return this.calls.run('fit', async () => {
-      const options = fitOptionsOf(fitOptions);
-      const set = this.trainingPair(x, y);
-      const owner = {};
-      const order = new Uint32Array(set.rows);
-      const batchCount = Math.ceil(set.rows / this.plan.batchSize);
-      const losses: number[] = [];
-      if (this.synced.changed) await this.synced.synchronise(this.calls.backend, 'the start of fit()');
-      for (let epoch = 0; epoch < options.epochs; epoch++) {
-        if (this.calls.isDisposed) throw new DisposedError(`fit(): the network was disposed during epoch ${epoch}`);
-        // Read each epoch: a callback may have moved the network to another backend (restore()).
-        const impl = this.calls.backend;
-        if (this.trainingSetOwner !== owner) {
+      const settings = fitOptionsOf(fitOptions, this.plan.loss.type);
+      const { outputSize, inputSize } = this.plan;
+      let train = this.checked(x, y);
+      let validation: typeof train | undefined;
+      switch (settings.validation.kind) {
+        case 'none': break;
+        case 'data':
+          validation = this.checked(settings.validation.x, settings.validation.y);
+          break;
+        case 'split': {
+          // Keras's rule: the first floor(rows·(1 − split)) rows train, the rest validate.
+          const kept = Math.floor(train.rows * (1 - settings.validation.fraction));
+          if (kept === 0 || kept === train.rows) {
+            throw new ShapeError(`fit: validationSplit ${settings.validation.fraction} of ${train.rows} rows leaves ` +
+              `${kept} to train on and ${train.rows - kept} to validate on; each needs at least one`);
+          }
+          const width = train.y.labels ? 1 : outputSize;
+          validation = {
+            x: train.x.subarray(kept * inputSize), rows: train.rows - kept,
+            y: { values: train.y.values.subarray(kept * width), labels: train.y.labels },
+          };
+          train = { x: train.x.subarray(0, kept * inputSize), rows: kept, y: { values: train.y.values.subarray(0, kept * width), labels: train.y.labels } };
+          break;
+        }
+        default: settings.validation satisfies never;
+      }
+      const set = this.standardizedPair(train);
+      const context: FitContext = {
+        plan: this.plan,
+        calls: this.calls,
+        synced: this.synced,
+        set,
+        validation: validation && { ...validation, x: this.standardized(validation.x) },
+        settings,
+        shuffle: (order) => shuffleInto(order, this.shuffleRandom),
+        ownTrainingSet: (impl, owner) => {
+          if (this.trainingSetOwner === owner) return;
           impl.setTrainingSet(set.x, set.y, set.rows);
           this.trainingSetOwner = owner;
-        }
-        if (options.shuffle) shuffleInto(order, this.shuffleRandom);
-        else order.forEach((_, i) => (order[i] = i));
-        // Changed from the first batch on: if onBatchEnd throws mid-epoch, the batches before it trained.
-        this.synced.changed = true;
-        const batchLosses = await impl.trainEpoch(order, options.onBatchEnd &&
-          ((batch, rows) => options.onBatchEnd!({ epoch, batch, batchCount, rows })));
-        if (impl !== this.calls.backend) throw this.calls.lost('fit');
-        const bad = firstNonFinite(batchLosses);
-        if (bad >= 0) await this.synced.diverged(impl, `the loss of epoch ${epoch}, batch ${bad} is ${batchLosses[bad]}`, epoch, bad);
-        await this.synced.synchronise(impl, `the end of epoch ${epoch} of fit()`, epoch, batchCount - 1);
-        let weighted = 0;
-        batchLosses.forEach((loss, batch) => {
-          weighted += loss * Math.min(this.plan.batchSize, set.rows - batch * this.plan.batchSize);
-        });
-        losses.push(weighted / set.rows);
-        const onEpochEnd = options.onEpochEnd;
-        if (onEpochEnd) await this.calls.callback(() => onEpochEnd({ epoch, loss: losses[epoch]!, batchLosses }));
-      }
-      return { loss: losses };
+        },
+      };
+      return runFit(context);
     });
   }
 
@@ -247,12 +250,18 @@ export class Network {
     });
   }
 
-  /** Mean loss and accuracy over (x, y), without training. */
-  evaluate(x: MatrixInput, y: MatrixInput): Promise<Evaluation> {
+  /**
+   * Mean loss over (x, y), without training, and metrics: those asked for, else those the loss
+   * implies (accuracy for a classification loss; none for a regression, where it means nothing).
+   */
+  evaluate(x: MatrixInput, y: MatrixInput, options?: EvaluateOptions): Promise<Evaluation> {
     return this.calls.run('evaluate', async (impl) => {
+      const record = readRecord(options ?? {}, EVALUATE_OPTION_KEYS, 'evaluate options');
+      const names = metricsOption(record.metrics, this.plan.loss.type, 'evaluate');
       const pair = this.checked(x, y);
       const { loss, outputs } = await impl.evaluate(this.standardized(pair.x), pair.y, pair.rows);
-      return { loss, accuracy: accuracy(outputs, pair.y, pair.rows, this.plan.outputSize, LOSSES[this.plan.loss.type].accuracy) };
+      const metrics = computeMetrics(names, { outputs, targets: pair.y, rows: pair.rows, width: this.plan.outputSize, loss: this.plan.loss.type });
+      return metrics.accuracy === undefined ? { loss, metrics } : { loss, accuracy: metrics.accuracy, metrics };
     });
   }
 

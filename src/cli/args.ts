@@ -55,6 +55,8 @@ export interface TrainConfig {
   seed: number;
   /** CPU backend threads; default every core. */
   threads?: number;
+  /** --early-stopping: epochs without a better validation loss before stopping (the best epoch's weights are restored); none by default. */
+  earlyStopping?: number;
 }
 
 export type Command = { help: true } | { help: false; config: TrainConfig };
@@ -121,6 +123,7 @@ const FLAGS = {
   dropout: { type: 'string' },
   seed: { type: 'string' },
   threads: { type: 'string' },
+  'early-stopping': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -147,6 +150,9 @@ of its training set; a table: --validation-split), the validation figures too.
                       else the faster of WebGPU and the CPU on this network)
   --threads N         CPU backend threads, 1 to 16 (default every core)
   --epochs N          passes over the training set
+  --early-stopping P  stop once the validation loss (the test loss where the dataset has no
+                      validation rows) has not improved for P epochs, and keep the best epoch's
+                      weights (default: train every epoch)
   --batch N           rows per training step
   --layers A,B,...    hidden layer sizes, e.g. 256,128
   --activation NAME   hidden activation: ${list(ACTIVATIONS)}
@@ -224,6 +230,7 @@ export function parseTrainArgs(argv: string[]): Command {
       dropout: read('--dropout', given.dropout, rate) ?? defaults.dropout,
       seed: read('--seed', given.seed, seed) ?? 1,
       threads: read('--threads', given.threads, positiveInteger),
+      earlyStopping: read('--early-stopping', given['early-stopping'], count),
     },
   };
 }

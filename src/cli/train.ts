@@ -10,6 +10,7 @@ import { BackpropError, createNetwork, loadNetwork, type DeviceInfo, type Networ
 import { CliError, parseTrainArgs, USAGE, type TrainConfig } from './args.js';
 import { describeNetwork, networkSpec } from './model.js';
 import { epochProgress } from './progress.js';
+import { impliedMetrics } from '../training/metrics.js';
 
 const HINT = 'Run `npm run train -- --help` for the flags and their values.';
 /** Long runs (XOR's 500 epochs) report about this many times rather than once per epoch. */
@@ -45,13 +46,12 @@ interface Figures {
   metric: number;
 }
 
+/** The metric the trainer reports besides the loss. */
+const metricOf = (regression: boolean) => (regression ? 'meanAbsoluteError' : 'accuracy');
+
 async function figures(net: Network, split: DataSplit, regression: boolean): Promise<Figures> {
-  const { loss, accuracy } = await net.evaluate(split.x, split.y);
-  if (!regression) return { loss, metric: accuracy };
-  const predictions = await net.predict(split.x);
-  let sum = 0;
-  for (let i = 0; i < predictions.length; i++) sum += Math.abs(predictions[i]! - split.y[i]!);
-  return { loss, metric: sum / predictions.length };
+  const { loss, metrics } = await net.evaluate(split.x, split.y, { metrics: [metricOf(regression)] });
+  return { loss, metric: metrics[metricOf(regression)]! };
 }
 
 function loadData(config: TrainConfig): Dataset {
@@ -106,26 +106,39 @@ async function train(config: TrainConfig): Promise<void> {
     let unreported = { epochs: 0, ms: 0 };
     let progress = config.epochs > 0 ? epochProgress(out, label(1)) : undefined;
     let epochStart = performance.now();
-    if (config.epochs > 0) await net.fit(data.train.x, data.train.y, {
+    const metric = metricOf(regression);
+    // fit reports the watched rows' figures after each epoch. Accuracy is what a classification loss
+    // implies; a metric the loss does not imply (the MAE, accuracy under mse) is asked for, and so
+    // computed on the training rows too: a second pass, only on the small sets that train that way.
+    const implied = impliedMetrics(net.plan.loss.type).includes(metric);
+    const history = config.epochs > 0 ? await net.fit(data.train.x, data.train.y, {
       epochs: config.epochs,
+      validationData: [watched.split.x, watched.split.y],
+      ...(implied ? {} : { metrics: [metric] }),
+      ...(config.earlyStopping === undefined ? {} : { earlyStopping: { monitor: 'valLoss', patience: config.earlyStopping, restoreBestWeights: true } }),
       onBatchEnd: (info) => progress!.onBatchEnd(info),
-      onEpochEnd: async ({ epoch, loss }) => {
+      onEpochEnd: ({ epoch, loss, valLoss, valMetrics }) => {
+        // Training and the epoch's validation pass: examples/s counts both.
         const ms = performance.now() - epochStart;
         progress!.finish();
         trainingMs += ms;
         unreported = { epochs: unreported.epochs + 1, ms: unreported.ms + ms };
         const last = epoch + 1 === config.epochs;
         if ((epoch + 1) % every === 0 || last) {
-          // Timed apart from training, so examples/s measures training alone.
-          const seen = await figures(net, watched.split, regression);
           const perSecond = (data.train.rows * unreported.epochs) / (unreported.ms / 1000);
+          const seen = { loss: valLoss!, metric: valMetrics![metric]! };
           out.write(`${label(epoch + 1)}  loss ${loss.toPrecision(4)}  ${show(watched.name, seen)}  ${count(perSecond)} examples/s\n`);
           unreported = { epochs: 0, ms: 0 };
         }
         if (!last) progress = epochProgress(out, label(epoch + 2));
         epochStart = performance.now();
       },
-    });
+    }) : undefined;
+    if (history?.stoppedEpoch !== undefined) {
+      progress?.finish();
+      out.write(`early stopping after epoch ${history.stoppedEpoch + 1}: ${watched.name} loss had not improved for ${config.earlyStopping} epoch(s); ` +
+        `restored the weights of epoch ${history.bestEpoch! + 1}\n`);
+    }
     const final = await figures(net, data.test, regression);
     out.write(`final ${held} ${regression ? `MAE ${final.metric.toPrecision(4)}` : `accuracy ${percent(final.metric)}`} ` +
       `(${held} loss ${final.loss.toPrecision(4)}) · training ${seconds(trainingMs)}, total ${seconds(performance.now() - started)}\n`);

@@ -142,7 +142,7 @@ export function SNN(options: SnnOptions): Snn {
     async test({ testFeatures, testLabels } = {} as { testFeatures: SnnMatrix; testLabels: SnnMatrix }) {
       const x = rowsOf(testFeatures, 'testFeatures');
       const y = rowsOf(testLabels, 'testLabels');
-      return (await (await network).evaluate(x.data, y.data)).accuracy;
+      return (await (await network).evaluate(x.data, y.data, { metrics: ['accuracy'] })).metrics.accuracy!;
     },
   };
 }

@@ -21,7 +21,7 @@ export interface Targets {
 }
 
 /** The target of output j of row r: its value, or 1 where j is the row's class index and 0 elsewhere. */
-const targetAt = ({ values, labels }: Targets, r: number, j: number, width: number): number =>
+export const targetAt = ({ values, labels }: Targets, r: number, j: number, width: number): number =>
   labels ? (values[r] === j ? 1 : 0) : values[r * width + j]!;
 
 /**

@@ -33,7 +33,7 @@ describe('iris', () => {
         backend,
       });
       await net.fit(pick(x, 4, trainRows), pick(y, 3, trainRows), { epochs: 100 });
-      accuracies.push((await net.evaluate(pick(x, 4, testRows), pick(y, 3, testRows))).accuracy);
+      accuracies.push((await net.evaluate(pick(x, 4, testRows), pick(y, 3, testRows))).accuracy!);
       net.dispose();
     }
     const mean = accuracies.reduce((a, b) => a + b, 0) / accuracies.length;

@@ -1,0 +1,136 @@
+import type { Backend, TrainingState } from '../backend.js';
+import type { CallQueue } from '../call-queue.js';
+import type { Targets } from '../data/matrix.js';
+import { DisposedError } from '../errors.js';
+import type { EpochInfo, FitCallbacks, FitResult } from '../network-types.js';
+import type { Plan } from '../plan.js';
+import { firstNonFinite, type SyncedState } from '../synced-state.js';
+import { EarlyStoppingTracker } from './early-stopping.js';
+import type { FitSettings } from './fit-options.js';
+import { computeMetrics, validationKey, type MetricName } from './metrics.js';
+
+/** Rows checked and standardized: [rows, inputs] and their targets. */
+interface Rows {
+  x: Float32Array;
+  y: Targets;
+  rows: number;
+}
+
+/** What fit's loop needs from the Network: its plan, its call queue and synchronised state, the data and the settings. */
+export interface FitContext {
+  plan: Plan;
+  calls: CallQueue;
+  synced: SyncedState;
+  set: Rows;
+  validation: Rows | undefined;
+  settings: FitSettings;
+  /** Reshuffles `order` from the network's shuffle stream. */
+  shuffle: (order: Uint32Array) => void;
+  /** Gives `impl` this fit's training set unless it holds it already (a fit inside a callback replaces it). */
+  ownTrainingSet: (impl: Backend, owner: object) => void;
+}
+
+/** The metrics named over `rows` on the backend, and their loss: one evaluate pass. */
+async function figures(impl: Backend, plan: Plan, rows: Rows, names: readonly MetricName[]) {
+  const { loss, outputs } = await impl.evaluate(rows.x, rows.y, rows.rows);
+  return { loss, metrics: computeMetrics(names, { outputs, targets: rows.y, rows: rows.rows, width: plan.outputSize, loss: plan.loss.type }) };
+}
+
+const logLine = (epoch: number, epochs: number, logs: Record<string, number>): string =>
+  [`epoch ${epoch + 1}/${epochs}`, ...Object.entries(logs).map(([key, value]) => `${key}: ${value.toFixed(4)}`)].join(' - ');
+
+/**
+ * fit's epochs: train, synchronise, then the epoch's figures (the training metrics asked for, the
+ * validation loss and metrics), the verbose line, early stopping and the callbacks. A stop (early
+ * stopping, a callback returning false or calling stop()) ends the loop after the epoch; with
+ * restoreBestWeights the best epoch's synchronised state is put back at the end.
+ */
+export async function runFit(context: FitContext): Promise<FitResult> {
+  const { plan, calls, synced, set, validation, settings } = context;
+  const owner = {};
+  const order = new Uint32Array(set.rows);
+  const batchCount = Math.ceil(set.rows / plan.batchSize);
+  const history: FitResult = { loss: [], metrics: Object.fromEntries(settings.trainingMetrics.map((name) => [name, [] as number[]])) };
+  if (validation) {
+    history.valLoss = [];
+    history.valMetrics = Object.fromEntries(settings.validationMetrics.map((name) => [name, [] as number[]]));
+  }
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+  };
+  const tracker = settings.earlyStopping && new EarlyStoppingTracker(settings.earlyStopping);
+  let best: TrainingState | undefined;
+  // Each hook of each callback, in order; a false result is a stop.
+  const notify = async <K extends 'onTrainBegin' | 'onEpochEnd' | 'onTrainEnd'>(hook: K, info: Parameters<NonNullable<FitCallbacks[K]>>[0]) => {
+    for (const callbacks of settings.callbacks) {
+      const fn = callbacks[hook] as ((info: unknown) => unknown) | undefined;
+      if (fn) await calls.callback(async () => {
+        if ((await fn(info)) === false) stop();
+      });
+    }
+  };
+  const batchHooks = settings.callbacks.flatMap((callbacks) => (callbacks.onBatchEnd ? [callbacks.onBatchEnd] : []));
+
+  if (synced.changed) await synced.synchronise(calls.backend, 'the start of fit()');
+  await notify('onTrainBegin', { epochs: settings.epochs, rows: set.rows, validationRows: validation?.rows ?? 0, batchCount, stop });
+  let epoch = 0;
+  for (; epoch < settings.epochs && !stopped; epoch++) {
+    if (calls.isDisposed) throw new DisposedError(`fit(): the network was disposed during epoch ${epoch}`);
+    // Read each epoch: a callback may have moved the network to another backend (restore()).
+    const impl = calls.backend;
+    context.ownTrainingSet(impl, owner);
+    if (settings.shuffle) context.shuffle(order);
+    else order.forEach((_, i) => (order[i] = i));
+    // Changed from the first batch on: if onBatchEnd throws mid-epoch, the batches before it trained.
+    synced.changed = true;
+    const batchLosses = await impl.trainEpoch(order, batchHooks.length === 0 ? undefined : (batch, rows) => {
+      for (const hook of batchHooks) if (hook({ epoch, batch, batchCount, rows, stop }) === false) stop();
+    });
+    if (impl !== calls.backend) throw calls.lost('fit');
+    const bad = firstNonFinite(batchLosses);
+    if (bad >= 0) await synced.diverged(impl, `the loss of epoch ${epoch}, batch ${bad} is ${batchLosses[bad]}`, epoch, bad);
+    await synced.synchronise(impl, `the end of epoch ${epoch} of fit()`, epoch, batchCount - 1);
+    let weighted = 0;
+    batchLosses.forEach((loss, batch) => {
+      weighted += loss * Math.min(plan.batchSize, set.rows - batch * plan.batchSize);
+    });
+    const loss = weighted / set.rows;
+    history.loss.push(loss);
+    const logs: Record<string, number> = { loss };
+    const metrics = settings.trainingMetrics.length > 0 ? (await figures(impl, plan, set, settings.trainingMetrics)).metrics : {};
+    for (const [name, value] of Object.entries(metrics)) {
+      history.metrics[name]!.push(value);
+      logs[name] = value;
+    }
+    const info: EpochInfo = { epoch, loss, batchLosses, metrics, logs, stop };
+    if (validation) {
+      const { loss: valLoss, metrics: valMetrics } = await figures(impl, plan, validation, settings.validationMetrics);
+      history.valLoss!.push(valLoss);
+      logs.valLoss = valLoss;
+      for (const [name, value] of Object.entries(valMetrics)) {
+        history.valMetrics![name]!.push(value);
+        logs[validationKey(name)] = value;
+      }
+      Object.assign(info, { valLoss, valMetrics });
+    }
+    if (settings.verbose === 1) console.log(logLine(epoch, settings.epochs, logs));
+    if (tracker) {
+      const { improved, stop: enough } = tracker.update(epoch, logs);
+      // The synchronisation just made is this epoch's state, fresh arrays: holding it costs no read.
+      if (improved && settings.earlyStopping!.restoreBestWeights) best = synced.state;
+      if (enough) stop();
+    }
+    await notify('onEpochEnd', info);
+  }
+  if (stopped) history.stoppedEpoch = epoch - 1;
+  if (tracker) {
+    history.bestEpoch = tracker.bestEpoch;
+    if (best && tracker.bestEpoch !== epoch - 1) {
+      await calls.backend.setState(best);
+      synced.replace(best, `the end of epoch ${tracker.bestEpoch} of fit() (the best one, restored)`);
+    }
+  }
+  await notify('onTrainEnd', history);
+  return history;
+}
