@@ -219,6 +219,16 @@ describe('train command', () => {
     expect(stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('stops early on the validation loss and keeps the best epoch (--early-stopping)', async () => {
+    // 400 epochs of a 64-32 network on 192 rows overfit long before the end: the validation loss turns.
+    const { code, stdout } = await train('--data', await file('early.csv', classesCsv), '--backend', 'cpu', '--epochs', '400', '--early-stopping', '5');
+    expect(code).toBe(0);
+    const stopped = /early stopping after epoch (\d+): val loss had not improved for 5 epoch\(s\)/.exec(stdout);
+    expect(stopped).not.toBeNull();
+    expect(Number(stopped![1])).toBeLessThan(400);
+    expect(stdout).toMatch(/final validation accuracy [\d.]+%/);
+  });
+
   it('trains on a JSON table of three classes', async () => {
     const json = JSON.stringify(rows.map(([a, b]) => ({ a, b, kind: a! > 0.3 ? 'high' : a! < -0.3 ? 'low' : 'middle' })));
     const { code, stdout } = await train('--data', await file('kinds.json', json), '--backend', 'cpu', '--epochs', '40');
