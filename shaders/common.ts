@@ -1,7 +1,7 @@
 /**
  * Shared WGSL declarations. Sizes fixed by the plan live in a per-dispatch `Dims` uniform written
  * once at allocation; what changes per step (rows in this batch, its loss slot, the optimizer's step
- * count, where the batch starts in the epoch's order) lives in one `Step` uniform written before
+ * count, where the batch starts in the epoch's order, its learning rate) lives in one `Step` uniform written before
  * each submit. One pipeline therefore serves every size and every batch.
  */
 export const UNIFORMS = /* wgsl */ `
@@ -35,7 +35,9 @@ struct Step {
   // thousandfold. 1 for the other optimizers.
   correction1: f32,
   correction2: f32,
-  pad0: u32,
+  // The learning rate of this step: the schedule's at t − 1 (src/ops/schedules.ts), taken in float64
+  // on the host, so a schedule or setLearningRate changes no pipeline and reads nothing back.
+  learningRate: f32,
   pad1: u32,
 }
 @group(0) @binding(0) var<uniform> dims: Dims;

@@ -14,24 +14,24 @@ export function hyperFields(key: OptimizerKey): string[] {
   return [...OPTIMIZERS[key.optimizer].uniform, ...(key.clip ? ['clipNorm'] : [])];
 }
 
-/** The hyper-parameter struct: one f32 per field of hyperFields, padded to 16 bytes. */
+/** The hyper-parameter struct: one f32 per field of hyperFields, padded to 16 bytes (a struct has one member at least). */
 export function optimizerParams(key: OptimizerKey): string {
   const fields = hyperFields(key);
-  const padding = Array.from({ length: (4 - (fields.length % 4)) % 4 }, (_, i) => `pad${i}`);
+  const padding = Array.from({ length: fields.length === 0 ? 4 : (4 - (fields.length % 4)) % 4 }, (_, i) => `pad${i}`);
   return `struct OptimizerParams {\n${[...fields, ...padding].map((name) => `  ${name}: f32,`).join('\n')}\n}\n`;
 }
 
 /** The body of the update of vec4 `i`, given `g`, per optimizer (see the table in optimizerShader). */
 function updateBody(key: OptimizerKey): string {
   switch (key.optimizer) {
-    case 'sgd': return 'params[i] -= hyper.learningRate * g;';
+    case 'sgd': return 'params[i] -= step.learningRate * g;';
     case 'momentum': return wgsl`
   let a = hyper.momentum * moment1[i] + g;
   moment1[i] = a;
 #if ${key.nesterov}
-  params[i] -= hyper.learningRate * (g + hyper.momentum * a);
+  params[i] -= step.learningRate * (g + hyper.momentum * a);
 #else
-  params[i] -= hyper.learningRate * a;
+  params[i] -= step.learningRate * a;
 #endif`;
     // One Adam body; AdamW only adds its decoupled decay λ·p to the step.
     case 'adam':
@@ -43,9 +43,9 @@ function updateBody(key: OptimizerKey): string {
   let mHat = m / step.correction1;
   let vHat = v / step.correction2;
 #if ${key.optimizer === 'adamw'}
-  params[i] -= hyper.learningRate * (mHat / (sqrt(vHat) + hyper.epsilon) + hyper.weightDecay * params[i]);
+  params[i] -= step.learningRate * (mHat / (sqrt(vHat) + hyper.epsilon) + hyper.weightDecay * params[i]);
 #else
-  params[i] -= hyper.learningRate * mHat / (sqrt(vHat) + hyper.epsilon);
+  params[i] -= step.learningRate * mHat / (sqrt(vHat) + hyper.epsilon);
 #endif`;
     case 'rmsprop': return wgsl`
   let s = hyper.rho * moment1[i] + (1.0 - hyper.rho) * g * g;
@@ -53,9 +53,9 @@ function updateBody(key: OptimizerKey): string {
 #if ${key.centered}
   let meanGradient = hyper.rho * moment3[i] + (1.0 - hyper.rho) * g;
   moment3[i] = meanGradient;
-  let increment = hyper.learningRate * g / sqrt(s - meanGradient * meanGradient + hyper.epsilon);
+  let increment = step.learningRate * g / sqrt(s - meanGradient * meanGradient + hyper.epsilon);
 #else
-  let increment = hyper.learningRate * g / sqrt(s + hyper.epsilon);
+  let increment = step.learningRate * g / sqrt(s + hyper.epsilon);
 #endif
 #if ${key.velocity}
   let velocity = hyper.momentum * moment2[i] + increment;
@@ -77,7 +77,7 @@ export const NORM_BINDING = 8;
 /*
  * One pass over the whole parameter vector (every layer's weights and bias share one buffer and
  * one layout with the gradients), so one dispatch updates the network. The rules (TF.js, Keras):
- *   sgd       p ← p − lr·g
+ *   sgd       p ← p − lr·g                                           (lr: Step's, this step's rate)
  *   momentum  a ← μ·a + g;  p ← p − lr·a,  or Nesterov: p ← p − lr·(g + μ·a)
  *   adam      m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;
  *             p ← p − lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)      (t = step, from 1; 1−β^t from Step)

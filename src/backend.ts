@@ -1,4 +1,5 @@
 import type { Targets } from './data/matrix.js';
+import type { LearningRate } from './ops/index.js';
 import type { BackendName } from './spec.js';
 import type { MatmulVariant } from '../shaders/index.js';
 import type { GpuWait } from './spec.js';
@@ -88,6 +89,11 @@ export interface Backend {
   getState(): Promise<TrainingState>;
   /** Replaces everything getState returns. */
   setState(state: TrainingState): Promise<void>;
+  /**
+   * The learning rate of the steps from now on (the plan's until called): a number, or a schedule
+   * evaluated at each step's t (learningRateAt). Validated by the caller.
+   */
+  setLearningRate(rate: LearningRate): void;
   /** Calls `listener` with the reason if the device behind the backend is lost (WebGPU only); returns an unsubscribe. */
   onLost?(listener: (reason: string) => void): () => void;
   /** One step on `rows` ≤ batchSize rows; returns the batch's loss before the update. */

@@ -1,5 +1,6 @@
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from './backend.js';
 import { gatherRows, type Targets } from './data/matrix.js';
+import { learningRateAt, type LearningRate } from './ops/index.js';
 import type { Plan } from './plan.js';
 import type { BackendName } from './spec.js';
 
@@ -16,10 +17,24 @@ export abstract class HostBackend implements Backend {
   // Batch staging [batchSize, inputSize] and [batchSize, outputSize] (labels take [batchSize, 1] of it), reused by every epoch.
   private readonly batchX: Float32Array;
   private readonly batchY: Float32Array;
+  /** The learning rate in force: the plan's until setLearningRate. */
+  private learningRate: LearningRate;
+  /** Optimizer steps taken (TrainingState.step): the schedule's t. */
+  protected t = 0;
 
   constructor(protected readonly plan: Plan) {
     this.batchX = new Float32Array(plan.batchSize * plan.inputSize);
     this.batchY = new Float32Array(plan.batchSize * plan.outputSize);
+    this.learningRate = plan.optimizer.learningRate;
+  }
+
+  setLearningRate(rate: LearningRate): void {
+    this.learningRate = rate;
+  }
+
+  /** The rate of the step about to be taken, after t earlier ones. */
+  protected learningRateNow(): number {
+    return learningRateAt(this.learningRate, this.t);
   }
 
   abstract getParameters(): Promise<Float32Array>;

@@ -8,7 +8,10 @@ export type {
 export { METRICS, METRIC_NAMES, type MetricEntry, type MetricName } from './training/metrics.js';
 export type { TfjsArtifacts, TfjsWeightSpec } from './io/tfjs.js';
 export { MODEL_FILE_VERSION } from './io/model-file.js';
-export type { ActivationName, BackendChoice, BackendName, LayerSpec, Loss, LossName, LossSpec, NetworkSpec, OptimizerSpec } from './spec.js';
+export type {
+  ActivationName, BackendChoice, BackendName, LayerSpec, LearningRate, LearningRateSpec, Loss, LossName, LossSpec, NetworkSpec, OptimizerSpec, Schedule, ScheduleSpec,
+} from './spec.js';
+export { learningRateAt } from './ops/schedules.js';
 export type { CpuKernelsKind, DeviceInfo, ResourceStats } from './backend.js';
 export type { MatrixInput } from './data/matrix.js';
 export {

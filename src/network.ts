@@ -14,9 +14,9 @@ import {
   type NetworkOrigin, type RestoreOptions, type SaveOptions,
 } from './network-types.js';
 import { readRecord } from './data/user-input.js';
-import { LOSSES } from './ops/index.js';
+import { LOSSES, type LearningRate, type LearningRateSpec } from './ops/index.js';
 import type { Plan } from './plan.js';
-import { describeValue, type BackendName } from './spec.js';
+import { describeValue, normalizeLearningRate, type BackendName } from './spec.js';
 import { firstNonFinite, SyncedState } from './synced-state.js';
 
 import { fitOptionsOf } from './training/fit-options.js';
@@ -52,6 +52,7 @@ export class Network {
   private readonly factory: BackendFactory;
   /** trainBatch's copies of x [batchSize, inputSize] and y [batchSize, outputSize], made at its first call. */
   private stage: { x: Float32Array; y: Float32Array } | undefined;
+  private rate: LearningRate;
 
   /** Use createNetwork(), loadNetwork() or fromTfjsArtifacts(). */
   constructor(readonly plan: Plan, impl: Backend, origin: NetworkOrigin) {
@@ -60,6 +61,7 @@ export class Network {
       `the network keeps its weights from ${this.synced.at}: call restore() to continue on a new device or on the CPU`));
     this.standardization = origin.standardization;
     this.factory = origin.factory;
+    this.rate = plan.optimizer.learningRate;
     // A stream of its own, so shuffles do not depend on how weights were initialised.
     this.shuffleDraws = origin.shuffleDraws ?? 0;
     const random = mulberry32((plan.seed ^ SHUFFLE_SALT) + Math.imul(this.shuffleDraws, MULBERRY_STEP));
@@ -71,6 +73,30 @@ export class Network {
 
   get backend(): BackendName {
     return this.calls.backend.name;
+  }
+
+  /**
+   * The learning rate in force: the spec's (plan.optimizer.learningRate, which never changes) until
+   * setLearningRate runs. A number, or a schedule of the optimizer step.
+   */
+  get learningRate(): LearningRate {
+    return this.rate;
+  }
+
+  /**
+   * Changes the learning rate of the steps from now on, on every backend: a number > 0, or a
+   * schedule (`{ type: 'cosine', initial, decaySteps, alpha?, warmupSteps? }` and the others of
+   * src/ops/schedules.ts), evaluated at the optimizer's step count as it is now (a schedule set
+   * after 100 steps starts at its step 100; setWeights() resets the count to 0). Queued like
+   * every call; saved with the model (save() writes the rate in force). Bad values reject with
+   * SpecError and change nothing.
+   */
+  setLearningRate(rate: LearningRateSpec): Promise<void> {
+    return this.calls.run('setLearningRate', async (impl) => {
+      const checked = normalizeLearningRate(rate, 'setLearningRate: learningRate');
+      impl.setLearningRate(checked);
+      this.rate = checked;
+    });
   }
 
   get deviceInfo(): DeviceInfo {
@@ -284,6 +310,7 @@ export class Network {
         state: this.synced.state,
         standardization: this.standardization,
         training: optimizerState ? { shuffleDraws: this.shuffleDraws } : undefined,
+        learningRate: this.rate,
       });
     });
   }
@@ -311,6 +338,7 @@ export class Network {
       const options = readRecord(given, RESTORE_OPTION_KEYS, 'restore options') as RestoreOptions;
       if (!this.calls.isLost && this.synced.changed) await this.synced.synchronise(impl, 'restore()');
       const next = await this.factory(this.plan, this.synced.state, options);
+      next.setLearningRate(this.rate);
       this.calls.release();
       this.calls.attach(next);
       this.trainingSetOwner = undefined;

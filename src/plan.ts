@@ -106,7 +106,11 @@ export interface Plan {
    * logit, and the sigmoid a spec may put after it is the loss's output transform (see compilePlan).
    */
   loss: Loss;
-  optimizer: Optimizer;
+  /**
+   * The optimizer as the network was created (or loaded) with, frozen: the learning rate of a live
+   * network is Network.learningRate, changed with Network.setLearningRate.
+   */
+  readonly optimizer: Readonly<Optimizer>;
   standardize: boolean;
   seed: number;
   /** Length of the parameter vector in floats, segments padded (see PARAMETER_ALIGNMENT). */
@@ -283,7 +287,7 @@ export function compilePlan(given: NetworkSpec): Plan {
     batchSize,
     layers,
     loss,
-    optimizer,
+    optimizer: Object.freeze(optimizer),
     standardize: spec.standardize ?? false,
     seed,
     parameterCount,

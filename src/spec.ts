@@ -1,11 +1,12 @@
-import { copyRecord } from './data/user-input.js';
+import { arrayLength, copyRecord, readElements } from './data/user-input.js';
 import { SpecError } from './errors.js';
 import {
-  describeValue, isLossName, isOptimizerName, LOSS_NAMES, LOSSES, OPTIMIZER_NAMES, OPTIMIZERS, readParams,
-  type ActivationName, type Loss, type LossSpec, type Optimizer,
+  describeValue, isLossName, isOptimizerName, isScheduleName, LOSS_NAMES, LOSSES, OPTIMIZER_NAMES, OPTIMIZERS, readParam, readParams,
+  SCHEDULE_NAMES, SCHEDULES, initialRate,
+  type ActivationName, type LearningRate, type LearningRateSpec, type Loss, type LossSpec, type Optimizer, type Schedule,
 } from './ops/index.js';
 
-export type { ActivationName, Loss, LossName, LossSpec, Optimizer } from './ops/index.js';
+export type { ActivationName, LearningRate, LearningRateSpec, Loss, LossName, LossSpec, Optimizer, Schedule, ScheduleSpec } from './ops/index.js';
 export { ACTIVATION_NAMES, LOSS_NAMES, describeValue } from './ops/index.js';
 
 /**
@@ -29,13 +30,18 @@ export type LayerSpec =
   | { type: 'elu'; alpha?: number }
   | { type: 'gelu'; approximate?: boolean };
 
-/** `clipNorm` (every optimizer, Keras's global_clipnorm): the whole gradient is scaled by min(1, clipNorm/‖g‖₂) first. */
-export type OptimizerSpec = { clipNorm?: number } & (
-  | { type: 'sgd'; learningRate: number }
-  | { type: 'momentum'; learningRate: number; momentum?: number; nesterov?: boolean }
-  | { type: 'adam'; learningRate: number; beta1?: number; beta2?: number; epsilon?: number }
-  | { type: 'adamw'; learningRate: number; beta1?: number; beta2?: number; epsilon?: number; weightDecay?: number }
-  | { type: 'rmsprop'; learningRate: number; rho?: number; momentum?: number; epsilon?: number; centered?: boolean });
+/**
+ * `clipNorm` (every optimizer, Keras's global_clipnorm): the whole gradient is scaled by min(1, clipNorm/‖g‖₂) first.
+ * `learningRate` (every optimizer): a number, or a schedule of the step (src/ops/schedules.ts):
+ * `{ type: 'exponential', initial, decayRate, decaySteps, staircase? }`, `{ type: 'cosine', initial,
+ * decaySteps, alpha?, warmupSteps? }`, `{ type: 'piecewise', boundaries, values }`.
+ */
+export type OptimizerSpec = { clipNorm?: number; learningRate: LearningRateSpec } & (
+  | { type: 'sgd' }
+  | { type: 'momentum'; momentum?: number; nesterov?: boolean }
+  | { type: 'adam'; beta1?: number; beta2?: number; epsilon?: number }
+  | { type: 'adamw'; beta1?: number; beta2?: number; epsilon?: number; weightDecay?: number }
+  | { type: 'rmsprop'; rho?: number; momentum?: number; epsilon?: number; centered?: boolean });
 
 /** How the WebGPU backend's JS thread waits for the GPU (see NetworkSpec.gpuWait). */
 export type GpuWait = 'sleep' | 'await';
@@ -120,5 +126,50 @@ export function normalizeOptimizer(spec: unknown): Optimizer {
   if (!isOptimizerName(type)) {
     throw new SpecError(`unknown optimizer type ${describeValue(type)}; expected ${OPTIMIZER_NAMES.map((n) => `'${n}'`).join(', ')}`);
   }
-  return { type, ...readParams(OPTIMIZERS[type].params, o, 'optimizer') } as Optimizer;
+  // A schedule is read by its own table; the number form by the optimizer's (so its messages stay those of every other parameter).
+  const given = o.learningRate;
+  const schedule = typeof given === 'object' && given !== null ? normalizeSchedule(given, 'optimizer.learningRate') : undefined;
+  const values = readParams(OPTIMIZERS[type].params, schedule ? { ...o, learningRate: initialRate(schedule) } : o, 'optimizer');
+  return { type, ...values, ...(schedule ? { learningRate: schedule } : {}) } as Optimizer;
+}
+
+/** Every key some schedule object may hold (each type checks its own on the copy). */
+const SCHEDULE_KEYS = ['type', ...new Set(SCHEDULE_NAMES.flatMap((name) => [...Object.keys(SCHEDULES[name].params), ...Object.keys(SCHEDULES[name].lists)]))];
+
+/** A learning rate as setLearningRate and the spec take it: a number > 0 or a schedule. `at` names it in messages. */
+export function normalizeLearningRate(given: unknown, at: string): LearningRate {
+  if (typeof given === 'object' && given !== null) return normalizeSchedule(given, at);
+  return readParam(OPTIMIZERS.sgd.params.learningRate, given, at) as number;
+}
+
+/**
+ * Reads a schedule (src/ops/schedules.ts), filling defaults and checking every value and key; a
+ * piecewise schedule's boundaries must increase and its values hold one more entry.
+ */
+export function normalizeSchedule(given: object, at: string): Schedule {
+  const s = copyRecord(given, SCHEDULE_KEYS, at);
+  const type = s.type;
+  if (!isScheduleName(type)) {
+    throw new SpecError(`${at}.type must be a schedule, one of ${SCHEDULE_NAMES.map((n) => `'${n}'`).join(', ')}, got ${describeValue(type)}`);
+  }
+  const entry = SCHEDULES[type];
+  const lists: Record<string, number[]> = {};
+  for (const [name, list] of Object.entries(entry.lists)) {
+    const where = `${at}.${name}`;
+    const value = s[name];
+    const length = arrayLength(value, where, `an array of numbers (${list.doc})`, SpecError);
+    lists[name] = readElements(value as unknown[], length, where, SpecError)
+      .map((element, i) => readParam(list.element, element, `${where}[${i}]`) as number);
+  }
+  const schedule = Object.freeze({ type, ...readParams(entry.params, s, at, ['type', ...Object.keys(entry.lists)]),
+    ...Object.fromEntries(Object.entries(lists).map(([name, list]) => [name, Object.freeze(list)])) }) as Schedule;
+  if (schedule.type === 'piecewise') {
+    const { boundaries, values } = schedule;
+    if (values.length !== boundaries.length + 1) {
+      throw new SpecError(`${at}.values must hold one more rate than boundaries (${boundaries.length + 1}), got ${values.length}`);
+    }
+    const i = boundaries.findIndex((boundary, j) => j > 0 && boundary <= boundaries[j - 1]!);
+    if (i > 0) throw new SpecError(`${at}.boundaries must increase, but boundaries[${i}] = ${boundaries[i]} follows ${boundaries[i - 1]}`);
+  }
+  return schedule;
 }

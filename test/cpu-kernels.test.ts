@@ -6,7 +6,7 @@ import { typescriptKernels, type CpuKernels } from '../src/cpu/kernels.js';
 import { wasmSupport } from '../src/cpu/wasm/module.js';
 import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
-import { MOMENT_SLOTS, momentSlots, optimizerVariant } from '../src/ops/index.js';
+import { learningRateAt, MOMENT_SLOTS, momentSlots, optimizerVariant } from '../src/ops/index.js';
 import { normalizeOptimizer, type Optimizer } from '../src/spec.js';
 import { randomArray } from './support/kernel-runner.js';
 import { activate, derivativeAt, expectClose, gateOf, matmulOracle } from './support/oracle.js';
@@ -210,7 +210,7 @@ describe('CPU loss, output transform and optimizer kernels against the reference
       const scale = optimizer.clipNorm !== undefined && norm > optimizer.clipNorm ? optimizer.clipNorm / norm : 1;
       // As the backend clips: the gradient scaled in place, then the update.
       if (scale !== 1) kernels.scale(grads!, scale);
-      kernels.optimizerStep(optimizer, params!, grads!, moments, t);
+      kernels.optimizerStep(optimizer, params!, grads!, moments, t, learningRateAt(optimizer.learningRate, t - 1));
       referenceUpdate(optimizer, ref.p, gradients.map((g) => g * scale), ref.moments, t);
     }
     expectClose(params!, ref.p, (i) => 1e-5 * Math.max(1, Math.abs(ref.p[i]!)));

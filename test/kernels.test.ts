@@ -4,7 +4,7 @@ import { TEST_ACTIVATIONS, TEST_LOSSES, TEST_OPTIMIZER_VARIANTS, testLabels, tes
 import {
   hyperFields, LINEAR_WORKGROUP, MATMUL_VARIANTS, matmulTile, momentBinding, NORM_BINDING, reduceGroups, vectorizable, type MatmulVariant,
 } from '../shaders/index.js';
-import { lossDelta, momentSlots, optimizerVariant, type Loss, type LossName } from '../src/ops/index.js';
+import { learningRateAt, lossDelta, momentSlots, optimizerVariant, type Loss, type LossName } from '../src/ops/index.js';
 import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
 import { normalizeOptimizer, type Optimizer } from '../src/spec.js';
@@ -329,7 +329,7 @@ describe('reductions, data movement and optimizers', () => {
       const values = optimizer as unknown as Record<string, number>;
       // The uniform struct is padded to 16 bytes, as the trainer's buffer is.
       const fields = hyperFields(key);
-      const hyper = new Float32Array(Math.ceil(fields.length / 4) * 4);
+      const hyper = new Float32Array(Math.max(4, Math.ceil(fields.length / 4) * 4));
       fields.forEach((name, i) => (hyper[i] = values[name]!));
       for (let t = 1; t <= 3; t++) {
         // Step 2's gradient is small enough that clipNorm leaves it as it is.
@@ -342,6 +342,7 @@ describe('reductions, data movement and optimizers', () => {
           dims: { m: count / 4, n: 0, k: 0, rowsAxis: 0 },
           step: [0, 0, t, 0],
           corrections: biasCorrections(optimizer, t),
+          learningRate: learningRateAt(optimizer.learningRate, t - 1),
           data: key.clip ? data : Object.fromEntries(Object.entries(data).filter(([binding]) => Number(binding) !== NORM_BINDING)),
           uniforms: [2],
           read: [3, ...slots.map(momentBinding)],

@@ -102,8 +102,8 @@ async function gpuMatmulCell(device: GPUDevice, product: Product, variant: Matmu
   };
   const bound: Record<number, GPUBuffer> = {
     0: upload(packDims([{ m, n, k, rowsAxis: 0 }]), GPUBufferUsage.UNIFORM),
-    // Step: rows (unused: no size is the batch here), loss slot, optimizer step, start, bias corrections.
-    1: upload(packStep(0, 0, 1, 0, [1, 1]), GPUBufferUsage.UNIFORM),
+    // Step: rows (unused: no size is the batch here), loss slot, optimizer step, start, bias corrections, learning rate.
+    1: upload(packStep(0, 0, 1, 0, [1, 1], 0), GPUBufferUsage.UNIFORM),
     // A [m, k] and B [k, n] as stored (transposed or not, the same count); C [m, n].
     2: upload(randomValues(m * k, 1), GPUBufferUsage.STORAGE),
     3: upload(randomValues(k * n, 2), GPUBufferUsage.STORAGE),

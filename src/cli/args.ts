@@ -46,6 +46,8 @@ export interface TrainConfig {
   /** The loss (default: softmaxCrossEntropy for several classes, mse on a sigmoid for one output). */
   loss?: LossName;
   learningRate: number;
+  /** --lr-schedule: a schedule starting from learningRate (src/ops/schedules.ts), in optimizer steps; none by default. */
+  lrSchedule?: LrSchedule;
   /** The optimizer's clipNorm (see OptimizerSpec); none by default. */
   clipNorm?: number;
   /** A normalization layer after each hidden dense layer, before its activation; none by default. */
@@ -58,6 +60,11 @@ export interface TrainConfig {
   /** --early-stopping: epochs without a better validation loss before stopping (the best epoch's weights are restored); none by default. */
   earlyStopping?: number;
 }
+
+/** What --lr-schedule takes: a cosine decay (with an optional warmup) or an exponential one, from --lr. */
+export type LrSchedule =
+  | { type: 'cosine'; decaySteps: number; warmupSteps: number }
+  | { type: 'exponential'; decayRate: number; decaySteps: number };
 
 export type Command = { help: true } | { help: false; config: TrainConfig };
 
@@ -100,7 +107,7 @@ export const DEFAULTS: Record<DatasetName | 'table', DatasetDefaults> = {
 };
 
 /** The flags that describe the network, which a --load file fixes. */
-const NETWORK_FLAGS = ['layers', 'activation', 'optimizer', 'loss', 'lr', 'clip-norm', 'normalization', 'dropout', 'seed'] as const;
+const NETWORK_FLAGS = ['layers', 'activation', 'optimizer', 'loss', 'lr', 'lr-schedule', 'clip-norm', 'normalization', 'dropout', 'seed'] as const;
 
 const FLAGS = {
   dataset: { type: 'string' },
@@ -118,6 +125,7 @@ const FLAGS = {
   optimizer: { type: 'string' },
   loss: { type: 'string' },
   lr: { type: 'string' },
+  'lr-schedule': { type: 'string' },
   'clip-norm': { type: 'string' },
   normalization: { type: 'string' },
   dropout: { type: 'string' },
@@ -160,6 +168,9 @@ of its training set; a table: --validation-split), the validation figures too.
   --loss NAME         ${list(LOSS_NAMES)} (default softmaxCrossEntropy for several
                       classes, mse for one output; any loss but softmaxCrossEntropy trains on a sigmoid output)
   --lr X              learning rate (the default depends on dataset and optimizer)
+  --lr-schedule S     from --lr, per optimizer step: cosine:DECAY_STEPS[:WARMUP_STEPS] (linear
+                      warmup from 0, then cosine decay to 0) or exponential:RATE:STEPS (times
+                      RATE every STEPS steps); default none, a constant rate
   --clip-norm X       scale each step's whole gradient to norm at most X (default none)
   --normalization K   ${list(NORMALIZATIONS)} after each hidden dense layer,
                       before its activation (default none)
@@ -225,6 +236,7 @@ export function parseTrainArgs(argv: string[]): Command {
       optimizer,
       loss: read('--loss', given.loss, oneOf(LOSS_NAMES)),
       learningRate: read('--lr', given.lr, positiveNumber) ?? defaults.learningRate[optimizer],
+      lrSchedule: read('--lr-schedule', given['lr-schedule'], lrSchedule),
       clipNorm: read('--clip-norm', given['clip-norm'], positiveNumber),
       normalization: read('--normalization', given.normalization, oneOf(NORMALIZATIONS)),
       dropout: read('--dropout', given.dropout, rate) ?? defaults.dropout,
@@ -273,6 +285,24 @@ const columnList: Parser<string[]> = (text) => {
 
 const positiveNumber: Parser<number> = (text) =>
   DECIMAL.test(text) && Number(text) > 0 && Number.isFinite(Number(text)) ? { value: Number(text) } : { expected: 'a positive number' };
+
+const lrSchedule: Parser<LrSchedule> = (text) => {
+  const [type, ...parts] = text.split(':');
+  const positive = (part: string | undefined) => part !== undefined && positiveNumber(part);
+  const steps = (part: string | undefined) => part !== undefined && positiveInteger(part);
+  const value = (parse: { value: number } | { expected: string } | false) => (parse && 'value' in parse ? parse.value : undefined);
+  if (type === 'cosine' && (parts.length === 1 || parts.length === 2)) {
+    const decaySteps = value(steps(parts[0]));
+    const warmupSteps = parts.length === 2 ? value(count(parts[1]!)) : 0;
+    if (decaySteps !== undefined && warmupSteps !== undefined) return { value: { type, decaySteps, warmupSteps } };
+  }
+  if (type === 'exponential' && parts.length === 2) {
+    const decayRate = value(positive(parts[0]));
+    const decaySteps = value(steps(parts[1]));
+    if (decayRate !== undefined && decaySteps !== undefined) return { value: { type, decayRate, decaySteps } };
+  }
+  return { expected: 'cosine:DECAY_STEPS[:WARMUP_STEPS] or exponential:RATE:STEPS, with whole steps and a positive RATE, such as cosine:5000:500' };
+};
 
 const rate: Parser<number> = (text) =>
   DECIMAL.test(text) && Number(text) < 1 ? { value: Number(text) } : { expected: 'a number in [0, 1)' };

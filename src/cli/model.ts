@@ -1,6 +1,6 @@
 import type { Dataset } from '../data/datasets.js';
 import type { LayerSpec, NetworkSpec, OptimizerSpec } from '../index.js';
-import type { TrainConfig } from './args.js';
+import type { LrSchedule, TrainConfig } from './args.js';
 
 /**
  * The network the trainer builds: hidden dense layers with the chosen activation (a normalization
@@ -28,7 +28,11 @@ export function networkSpec(config: TrainConfig, data: Dataset): NetworkSpec {
     inputSize: data.inputSize,
     layers,
     loss,
-    optimizer: { type: config.optimizer, learningRate: config.learningRate, clipNorm: config.clipNorm } satisfies OptimizerSpec,
+    optimizer: {
+      type: config.optimizer,
+      learningRate: config.lrSchedule ? { ...config.lrSchedule, initial: config.learningRate } : config.learningRate,
+      clipNorm: config.clipNorm,
+    } satisfies OptimizerSpec,
     batchSize: config.batchSize,
     // Iris measurements are centimetres with different spreads, a user's columns anything; MNIST pixels and XOR bits are already in [0, 1].
     standardize: data.name === 'iris' || config.data !== undefined,
@@ -36,6 +40,15 @@ export function networkSpec(config: TrainConfig, data: Dataset): NetworkSpec {
     backend: config.backend,
     threads: config.threads,
   };
+}
+
+/** "cosine 5000 steps, warmup 500", "exponential ×0.5 per 1000 steps". */
+function scheduleText(schedule: LrSchedule): string {
+  switch (schedule.type) {
+    case 'cosine': return `cosine ${schedule.decaySteps} steps${schedule.warmupSteps > 0 ? `, warmup ${schedule.warmupSteps}` : ''}`;
+    case 'exponential': return `exponential ×${schedule.decayRate} per ${schedule.decaySteps} steps`;
+    default: return schedule satisfies never;
+  }
 }
 
 /** e.g. "784 → 256 relu → 128 relu → 10 softmax · softmaxCrossEntropy · adam lr 0.001 · batch 64 · seed 1" */
@@ -47,5 +60,5 @@ export function describeNetwork(spec: NetworkSpec, config: TrainConfig): string 
       config.dropout === undefined ? undefined : `dropout ${config.dropout}`].filter((part) => part !== undefined).join(' ')),
     `${outputUnits} ${spec.loss === 'softmaxCrossEntropy' ? 'softmax' : spec.layers.at(-1)!.type === 'sigmoid' ? 'sigmoid' : 'linear'}`,
   ];
-  return [shape.join(' → '), spec.loss, `${config.optimizer} lr ${config.learningRate}${config.clipNorm === undefined ? '' : ` clipNorm ${config.clipNorm}`}`, `batch ${config.batchSize}`, `seed ${config.seed}`].join(' · ');
+  return [shape.join(' → '), spec.loss, `${config.optimizer} lr ${config.learningRate}${config.lrSchedule ? ` ${scheduleText(config.lrSchedule)}` : ''}${config.clipNorm === undefined ? '' : ` clipNorm ${config.clipNorm}`}`, `batch ${config.batchSize}`, `seed ${config.seed}`].join(' · ');
 }

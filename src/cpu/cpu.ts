@@ -85,7 +85,6 @@ export class CpuBackend extends HostBackend {
   private readonly batchTarget: Float32Array;
   /** [maxWidth] zeros: the bias of the activation pass after a layer other than dense. */
   private readonly zeros: Float32Array;
-  private t = 0;
 
   /** A backend on the fastest kernels the platform allows, with `threads` threads at most. */
   static async create(plan: Plan, initial: Float32Array, reason: string, threads: number): Promise<CpuBackend> {
@@ -282,7 +281,7 @@ export class CpuBackend extends HostBackend {
     }
     // The step counts only once its update is made: a kernel that throws (WorkerError) leaves t, the
     // parameters and the moments as they were (every pass before the update writes scratch only).
-    this.kernels.optimizerStep(optimizer, this.trained.params, grads, this.trained.moments, this.t + 1);
+    this.kernels.optimizerStep(optimizer, this.trained.params, grads, this.trained.moments, this.t + 1, this.learningRateNow());
     this.t += 1;
     this.updateMovingStatistics();
     return loss;

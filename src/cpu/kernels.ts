@@ -45,10 +45,11 @@ export interface CpuKernels extends LayerKernels {
   outputTransform(transform: Exclude<OutputTransform, 'none'>, logits: Float32Array, probabilities: Float32Array, rows: number, n: number): void;
   /**
    * One optimizer step over the whole parameter vector (a clipped gradient is scaled before, by
-   * `scale`); `t` counts steps from 1. `moments` holds a vector per slot of
+   * `scale`); `t` counts steps from 1, `learningRate` is this step's (learningRateAt: the
+   * optimizer's own may be a schedule). `moments` holds a vector per slot of
    * OPTIMIZERS[type].moments, those the settings leave unused empty.
    */
-  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moments: readonly Float32Array[], t: number): void;
+  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moments: readonly Float32Array[], t: number, learningRate: number): void;
   /** Σ vector[i]², summed in float64 in a fixed order: the same value whatever the thread count. */
   sumOfSquares(vector: Float32Array): number;
   /** target[i] += factor · source[i] (the L2 penalty's gradient 2·l2·W into the weight gradient). */
@@ -292,8 +293,8 @@ export const typescriptKernels: CpuKernels = {
   },
 
   // The rules of the reference (src/reference/reference.ts), in float32.
-  optimizerStep(optimizer, params, grads, moments, t) {
-    const lr = optimizer.learningRate;
+  optimizerStep(optimizer, params, grads, moments, t, learningRate) {
+    const lr = learningRate;
     const [moment1, moment2, moment3] = moments as [Float32Array, Float32Array, Float32Array];
     switch (optimizer.type) {
       case 'sgd':

@@ -1,5 +1,5 @@
 import type { TrainingState } from '../backend.js';
-import { momentCount } from '../ops/index.js';
+import { momentCount, type LearningRate } from '../ops/index.js';
 import type { Standardization } from '../data/standardize.js';
 import { BackpropError, ModelFileError } from '../errors.js';
 import { compilePlan, layerSegments, type Plan } from '../plan.js';
@@ -50,10 +50,15 @@ export interface ModelContents {
   standardization: Standardization | undefined;
   /** Present when the optimizer state was saved: how far the network's shuffle stream had gone. */
   training: { shuffleDraws: number } | undefined;
+  /**
+   * The learning rate in force (Network.setLearningRate's), written as the spec's: the plan's when
+   * left out. The step the schedule has reached is the training state's.
+   */
+  learningRate?: LearningRate;
 }
 
 /** The spec that compiles to `plan` (without backend or device, which belong to the machine, not the model). */
-export function specOf(plan: Plan): NetworkSpec {
+export function specOf(plan: Plan, learningRate: LearningRate = plan.optimizer.learningRate): NetworkSpec {
   const layers: LayerSpec[] = [];
   for (const layer of plan.layers) {
     // Parameters only where they differ from the defaults, so a file of a plain network reads as it always has.
@@ -71,7 +76,7 @@ export function specOf(plan: Plan): NetworkSpec {
   const { inputSize, loss, optimizer, batchSize, standardize, seed } = plan;
   // A loss without parameters by its name (as files before them), else { type, ...parameters }.
   const lossSpec = Object.keys(LOSSES[loss.type].params).length === 0 ? loss.type : { ...loss };
-  return { inputSize, layers, loss: lossSpec, optimizer, batchSize, standardize, seed };
+  return { inputSize, layers, loss: lossSpec, optimizer: { ...optimizer, learningRate }, batchSize, standardize, seed };
 }
 
 const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
@@ -96,9 +101,9 @@ function segments(plan: Plan): { offset: number; length: number; what: string }[
 const compactCount = (plan: Plan) => segments(plan).reduce((sum, s) => sum + s.length, 0);
 
 export function encodeModelFile(plan: Plan, contents: ModelContents): Uint8Array {
-  const { state, standardization, training } = contents;
+  const { state, standardization, training, learningRate } = contents;
   const header = new TextEncoder().encode(JSON.stringify({
-    spec: specOf(plan),
+    spec: specOf(plan, learningRate),
     standardization: standardization !== undefined,
     training: training ? { step: state.step, moments: momentCount(plan.optimizer), shuffleDraws: training.shuffleDraws } : null,
   }));

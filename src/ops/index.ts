@@ -12,3 +12,7 @@ export {
 export {
   checkKeyNames, checkKeys, closest, describeRange, describeValue, FLOAT32_MAX, FLOAT32_MIN_NORMAL, readParam, readParams, type NumberParam, type ParamSpec, type ParamTable,
 } from './params.js';
+export {
+  SCHEDULES, SCHEDULE_NAMES, initialRate, isScheduleName, learningRateAt,
+  type LearningRate, type LearningRateSpec, type Schedule, type ScheduleEntry, type ScheduleName, type ScheduleSpec,
+} from './schedules.js';

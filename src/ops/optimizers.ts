@@ -1,4 +1,5 @@
 import type { ParamTable, ParamValues } from './params.js';
+import { RATE, type LearningRate } from './schedules.js';
 import * as code from './wasm-codes.js';
 
 /** One optimizer as data (see activations.ts for how the tables are read). */
@@ -12,7 +13,8 @@ export interface OptimizerEntry {
   /**
    * The GPU's hyper-parameter uniform, in order: each slot is a parameter name. The trainer writes
    * the values and shaders/optimizer.wgsl.ts declares the struct from this one list (hyperFields,
-   * which appends clipNorm when the gradient is clipped).
+   * which appends clipNorm when the gradient is clipped). The learning rate is not among them: it
+   * may change every step (a schedule, setLearningRate), so it travels in the Step uniform.
    */
   uniform: readonly string[];
   /** TF.js optimizer class name, for the interchange (Keras's where TF.js has none). */
@@ -21,7 +23,11 @@ export interface OptimizerEntry {
   doc: string;
 }
 
-const learningRate = { kind: 'number', min: 0, max: Infinity, minOpen: true, doc: 'the step size' } as const;
+/**
+ * The number form of every optimizer's learning rate; it may also be a schedule (src/ops/schedules.ts),
+ * which spec.ts reads instead.
+ */
+const learningRate = RATE;
 const decay = (value: number, doc: string) => ({ kind: 'number', default: value, min: 0, max: 1, maxOpen: true, doc } as const);
 /**
  * Keras's `global_clipnorm`, on every optimizer: the whole gradient (every layer's weights and
@@ -37,7 +43,7 @@ const adamParams = {
 } as const;
 
 export const OPTIMIZERS = {
-  sgd: { params: { learningRate, clipNorm }, moments: [], uniform: ['learningRate'], tfjs: 'SGDOptimizer', wasmCode: code.OPTIMIZER_SGD,
+  sgd: { params: { learningRate, clipNorm }, moments: [], uniform: [], tfjs: 'SGDOptimizer', wasmCode: code.OPTIMIZER_SGD,
     doc: 'p ← p − lr·g' },
   momentum: {
     params: {
@@ -46,17 +52,17 @@ export const OPTIMIZERS = {
       nesterov: { kind: 'boolean', default: false, doc: 'Nesterov\'s look-ahead: p ← p − lr·(g + μa)' },
       clipNorm,
     },
-    moments: ['velocity'], uniform: ['learningRate', 'momentum'], tfjs: 'MomentumOptimizer', wasmCode: code.OPTIMIZER_MOMENTUM,
+    moments: ['velocity'], uniform: ['momentum'], tfjs: 'MomentumOptimizer', wasmCode: code.OPTIMIZER_MOMENTUM,
     doc: 'a ← μa + g; p ← p − lr·a, or with nesterov p ← p − lr·(g + μa) (TF.js; PyTorch\'s SGD is the same)',
   },
   adam: {
     params: { ...adamParams, clipNorm },
-    moments: ['m', 'v'], uniform: ['learningRate', 'beta1', 'beta2', 'epsilon'], tfjs: 'AdamOptimizer', wasmCode: code.OPTIMIZER_ADAM,
+    moments: ['m', 'v'], uniform: ['beta1', 'beta2', 'epsilon'], tfjs: 'AdamOptimizer', wasmCode: code.OPTIMIZER_ADAM,
     doc: 'Adam with bias correction: p ← p − lr·m̂/(√v̂ + ε) (TF.js defaults)',
   },
   adamw: {
     params: { ...adamParams, weightDecay: { kind: 'number', default: 0.004, min: 0, max: 1, doc: 'λ, the decoupled weight decay' }, clipNorm },
-    moments: ['m', 'v'], uniform: ['learningRate', 'beta1', 'beta2', 'epsilon', 'weightDecay'], tfjs: 'AdamW', wasmCode: code.OPTIMIZER_ADAMW,
+    moments: ['m', 'v'], uniform: ['beta1', 'beta2', 'epsilon', 'weightDecay'], tfjs: 'AdamW', wasmCode: code.OPTIMIZER_ADAMW,
     // Keras decays p by lr·λ·p before its Adam step, the same update; its ε sits on √v rather than
     // √v̂ (as in adam we keep TF.js's). PyTorch's AdamW is exactly this rule (its default λ is 0.01).
     doc: 'Adam with decoupled weight decay (Keras AdamW): p ← p − lr·(m̂/(√v̂ + ε) + λ·p)',
@@ -70,7 +76,7 @@ export const OPTIMIZERS = {
       centered: { kind: 'boolean', default: false, doc: 'divide by the centred second moment s − ḡ² (an estimate of the variance)' },
       clipNorm,
     },
-    moments: ['meanSquare', 'velocity', 'meanGradient'], uniform: ['learningRate', 'rho', 'momentum', 'epsilon'],
+    moments: ['meanSquare', 'velocity', 'meanGradient'], uniform: ['rho', 'momentum', 'epsilon'],
     tfjs: 'RMSPropOptimizer', wasmCode: code.OPTIMIZER_RMSPROP,
     // Keras 3's rule. TF.js puts ε inside the root too but, centred, subtracts it (√(s − (ḡ² + ε)));
     // PyTorch adds it outside (g/(√s + ε)) and multiplies the velocity by lr instead.
@@ -82,8 +88,13 @@ export const OPTIMIZERS = {
 export type OptimizerName = keyof typeof OPTIMIZERS;
 export const OPTIMIZER_NAMES = Object.keys(OPTIMIZERS) as OptimizerName[];
 
-/** Optimizer settings with every default filled in, as the plan holds them. */
-export type Optimizer = { [N in OptimizerName]: { type: N } & ParamValues<(typeof OPTIMIZERS)[N]['params']> }[OptimizerName];
+/**
+ * Optimizer settings with every default filled in, as the plan holds them; the learning rate is a
+ * number or a schedule (evaluate it with learningRateAt).
+ */
+export type Optimizer = {
+  [N in OptimizerName]: { type: N } & Omit<ParamValues<(typeof OPTIMIZERS)[N]['params']>, 'learningRate'> & { learningRate: LearningRate }
+}[OptimizerName];
 
 export const isOptimizerName = (name: unknown): name is OptimizerName => typeof name === 'string' && Object.hasOwn(OPTIMIZERS, name);
 

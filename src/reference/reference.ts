@@ -3,7 +3,7 @@ import type { Targets } from '../data/matrix.js';
 import { HostBackend } from '../host.js';
 import { layerSegments, type Activation, type Plan } from '../plan.js';
 import {
-  dropoutKeep, dropoutKey, dropoutThreshold, LAYERS, LOSSES, MOMENT_SLOTS, momentSlots, optimizerVariant,
+  dropoutKeep, dropoutKey, dropoutThreshold, LAYERS, learningRateAt, LOSSES, MOMENT_SLOTS, momentSlots, optimizerVariant,
   type Loss, type Optimizer, type SegmentEntry,
 } from '../ops/index.js';
 
@@ -376,20 +376,21 @@ export function referenceClipScale(plan: Plan, gradients: Float64Array, clipNorm
 
 /**
  * Applies one optimizer step in place (`gradients` already clipped) to the trained parameters
- * [0, trainableCount); `t` counts steps from 1.
+ * [0, trainableCount); `t` counts steps from 1, and the learning rate is the schedule's (or the
+ * constant's) after t − 1 earlier updates unless given.
  * `moments` holds every slot of OPTIMIZERS[type].moments (see optimizers.ts), used or not.
  */
 export function referenceUpdate(optimizer: Optimizer, params: Float64Array, gradients: Float64Array,
-  moments: readonly Float64Array[], t: number, trainableCount = params.length): void {
+  moments: readonly Float64Array[], t: number, trainableCount = params.length, learningRate = learningRateAt(optimizer.learningRate, t - 1)): void {
   const [moment1, moment2, moment3] = moments as [Float64Array, Float64Array, Float64Array];
   for (let i = 0; i < trainableCount; i++) {
     const g = gradients[i]!;
     switch (optimizer.type) {
       case 'sgd':
-        params[i] -= optimizer.learningRate * g;
+        params[i] -= learningRate * g;
         break;
       case 'momentum': {
-        const { momentum, learningRate } = optimizer;
+        const { momentum } = optimizer;
         moment1[i] = momentum * moment1[i]! + g;
         // Nesterov steps along the gradient plus the velocity it leads to.
         params[i] -= learningRate * (optimizer.nesterov ? g + momentum * moment1[i]! : moment1[i]!);
@@ -397,7 +398,7 @@ export function referenceUpdate(optimizer: Optimizer, params: Float64Array, grad
       }
       case 'adam':
       case 'adamw': {
-        const { beta1, beta2, epsilon, learningRate } = optimizer;
+        const { beta1, beta2, epsilon } = optimizer;
         moment1[i] = beta1 * moment1[i]! + (1 - beta1) * g;
         moment2[i] = beta2 * moment2[i]! + (1 - beta2) * g * g;
         const mHat = moment1[i]! / (1 - beta1 ** t);
@@ -408,7 +409,7 @@ export function referenceUpdate(optimizer: Optimizer, params: Float64Array, grad
         break;
       }
       case 'rmsprop': {
-        const { rho, momentum, epsilon, learningRate, centered } = optimizer;
+        const { rho, momentum, epsilon, centered } = optimizer;
         // s ← ρs + (1−ρ)g²; centred, ḡ ← ρḡ + (1−ρ)g and the root is of s − ḡ² + ε (Keras).
         moment1[i] = rho * moment1[i]! + (1 - rho) * g * g;
         if (centered) moment3[i] = rho * moment3[i]! + (1 - rho) * g;
@@ -435,7 +436,6 @@ export class ReferenceBackend extends HostBackend {
   private readonly moments: Float64Array[];
   /** The slots the optimizer's settings use: what TrainingState.moments holds, in order. */
   private readonly slots: number[];
-  private t = 0;
 
   constructor(plan: Plan, initial: Float32Array, reason: string) {
     super(plan);
@@ -473,8 +473,8 @@ export class ReferenceBackend extends HostBackend {
       const scale = referenceClipScale(this.plan, gradients, clipNorm);
       for (let i = 0; i < gradients.length; i++) gradients[i] *= scale;
     }
+    referenceUpdate(this.plan.optimizer, this.params, gradients, this.moments, this.t + 1, this.plan.trainableCount, this.learningRateNow());
     this.t += 1;
-    referenceUpdate(this.plan.optimizer, this.params, gradients, this.moments, this.t, this.plan.trainableCount);
     // The moving statistics follow the batch's: moving ← momentum·moving + (1 − momentum)·batch.
     for (const layer of this.plan.layers) {
       if (layer.kind !== 'batchNormalization') continue;

@@ -58,10 +58,14 @@ export function biasCorrections(optimizer: Optimizer, t: number): [number, numbe
   }
 }
 
-/** The Step uniform as the shaders lay it out (shaders/common.ts): rows, loss slot, t, batch start, then the bias corrections. */
-export function packStep(rows: number, slot: number, t: number, start: number, [correction1, correction2]: [number, number]): ArrayBuffer {
+/**
+ * The Step uniform as the shaders lay it out (shaders/common.ts): rows, loss slot, t, batch start,
+ * then the bias corrections and the step's learning rate.
+ */
+export function packStep(rows: number, slot: number, t: number, start: number, [correction1, correction2]: [number, number],
+  learningRate: number): ArrayBuffer {
   const data = new ArrayBuffer(STEP_BYTES);
   new Uint32Array(data, 0, 4).set([rows, slot, t, start]);
-  new Float32Array(data, 16, 2).set([correction1, correction2]);
+  new Float32Array(data, 16, 3).set([correction1, correction2, learningRate]);
   return data;
 }

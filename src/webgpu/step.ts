@@ -114,7 +114,7 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
   // The hyper-parameters in the order of hyperFields (shaders/optimizer.wgsl.ts declares the same).
   const values = optimizer as unknown as Record<string, number>;
   const hyperValues = Float32Array.from(hyperFields(optimizerKey), (name) => values[name]!);
-  const hyper = res.uniform(Math.ceil(hyperValues.byteLength / 16) * 16, 'optimizer hyper-parameters');
+  const hyper = res.uniform(Math.max(16, Math.ceil(hyperValues.byteLength / 16) * 16), 'optimizer hyper-parameters');
   device.queue.writeBuffer(hyper, 0, hyperValues);
   const step = res.uniform(STEP_BYTES, 'step');
 

@@ -2,6 +2,7 @@ import { MATMUL_VARIANTS } from '../../shaders/index.js';
 import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
 import { BackpropError, DeviceError } from '../errors.js';
+import { learningRateAt, type LearningRate } from '../ops/index.js';
 import type { Plan } from '../plan.js';
 import { BackgroundTuning, planTuning, TRIAL_K, type TuningDecision } from './autotune.js';
 import { canShareBySubgroups, onDeviceLost, type GpuContext } from './device.js';
@@ -40,6 +41,8 @@ export class WebGpuBackend implements Backend {
   private trainingSet: GpuTrainingSet | undefined;
   private readonly gatherKernel: Kernel;
   private t = 0;
+  /** The learning rate in force: the plan's until setLearningRate; evaluated per step into the Step uniform. */
+  private learningRate: LearningRate;
   /** The autotune's trials of this network's undecided products, where they run beside training. */
   private background: BackgroundTuning | undefined;
   private disposed = false;
@@ -49,6 +52,7 @@ export class WebGpuBackend implements Backend {
   private constructor(private readonly plan: Plan, context: GpuContext, res: GpuResources, kernels: Map<string, Kernel>, products: PlanProducts,
     tuning: TuningDecision[], initial: Float32Array, reason: string, gpuWait: GpuWait) {
     this.device = context.device;
+    this.learningRate = plan.optimizer.learningRate;
     this.waiter = new GpuWaiter(gpuWait);
     this.info = {
       backend: 'webgpu', vendor: context.vendor, architecture: context.architecture, description: context.description,
@@ -143,8 +147,14 @@ export class WebGpuBackend implements Backend {
     return this.res.stats();
   }
 
+  setLearningRate(rate: LearningRate): void {
+    this.learningRate = rate;
+  }
+
+  /** Writes the Step uniform of step t (already counted): its learning rate is the one after t − 1 earlier steps. */
   private writeStep(rows: number, slot: number, start: number): void {
-    this.device.queue.writeBuffer(this.step.step, 0, packStep(rows, slot, this.t, start, biasCorrections(this.plan.optimizer, this.t)));
+    this.device.queue.writeBuffer(this.step.step, 0, packStep(rows, slot, this.t, start, biasCorrections(this.plan.optimizer, this.t),
+      learningRateAt(this.learningRate, Math.max(0, this.t - 1))));
   }
 
   /**

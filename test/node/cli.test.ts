@@ -62,6 +62,10 @@ describe('parseTrainArgs', () => {
     for (const activation of ACTIVATIONS) expect(config('--activation', activation).activation).toBe(activation);
     expect(config('--lr', '.5').learningRate).toBe(0.5);
     expect(config('--clip-norm', '2.5').clipNorm).toBe(2.5);
+    expect(config('--lr-schedule', 'cosine:5000').lrSchedule).toEqual({ type: 'cosine', decaySteps: 5000, warmupSteps: 0 });
+    expect(config('--lr-schedule', 'cosine:5000:500').lrSchedule).toEqual({ type: 'cosine', decaySteps: 5000, warmupSteps: 500 });
+    expect(config('--lr-schedule', 'exponential:0.5:1000').lrSchedule).toEqual({ type: 'exponential', decayRate: 0.5, decaySteps: 1000 });
+    expect(config().lrSchedule).toBeUndefined();
     expect(config().clipNorm).toBeUndefined();
     for (const normalization of NORMALIZATIONS) expect(config('--normalization', normalization).normalization).toBe(normalization);
     expect(config('--dropout', '0.25').dropout).toBe(0.25);
@@ -106,6 +110,9 @@ describe('parseTrainArgs', () => {
     [['--lr', '0'], /--lr must be a positive number, got "0"/],
     [['--lr', '-0.1'], /--lr must be a positive number, got "-0.1"/],
     [['--lr', 'Infinity'], /--lr must be a positive number, got "Infinity"/],
+    ...['cosine', 'cosine:0', 'cosine:10:-1', 'cosine:1.5', 'cosine:10:2:3', 'exponential:0.5', 'exponential:0:10', 'linear:10']
+      .map((text): [string[], RegExp] => [['--lr-schedule', text], new RegExp(`--lr-schedule must be cosine:DECAY_STEPS\\[:WARMUP_STEPS\\] or exponential:RATE:STEPS.*, got "${text}"`)]),
+    [['--load', 'm.wgbp', '--lr-schedule', 'cosine:10'], /--lr-schedule cannot change a --load network/],
     [['--seed', '-1'], /--seed must be an integer from 0 to 4294967295, got "-1"/],
     [['--seed', '4294967296'], /--seed must be an integer from 0 to 4294967295, got "4294967296"/],
     [['--dataset', 'cifar'], /--dataset must be one of mnist, mnist-small, iris, xor, got "cifar"/],

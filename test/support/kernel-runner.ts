@@ -10,6 +10,8 @@ export interface KernelRun {
   step?: [number, number, number, number];
   /** The Step uniform's bias corrections (biasCorrections); [1, 1] by default. */
   corrections?: [number, number];
+  /** The Step uniform's learning rate; 0 by default. */
+  learningRate?: number;
   /** Storage or uniform contents by binding number (2 and up). */
   data: Record<number, Float32Array | Uint32Array>;
   /** Bindings given as uniforms rather than storage. */
@@ -40,7 +42,7 @@ export async function runKernel(run: KernelRun): Promise<Record<number, Float32A
   const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const bound: Record<number, GPUBuffer> = {
     0: make(packDims([run.dims]).slice(0, DIMS_BYTES), uniform),
-    1: make(packStep(...(run.step ?? [run.dims.m, 0, 1, 0]), run.corrections ?? [1, 1]), uniform),
+    1: make(packStep(...(run.step ?? [run.dims.m, 0, 1, 0]), run.corrections ?? [1, 1], run.learningRate ?? 0), uniform),
   };
   for (const [binding, values] of Object.entries(run.data)) {
     bound[Number(binding)] = make(values, run.uniforms?.includes(Number(binding)) ? uniform : storage);

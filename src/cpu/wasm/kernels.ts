@@ -163,7 +163,7 @@ export class WasmKernels implements CpuKernels {
     }
   }
 
-  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moments: readonly Float32Array[], t: number): void {
+  optimizerStep(optimizer: Optimizer, params: Float32Array, grads: Float32Array, moments: readonly Float32Array[], t: number, learningRate: number): void {
     // asm/elementwise.ts reads [h1, h2, h3, h4, h5, h6] as each rule says there.
     let hyper: [number, number, number, number, number, number];
     switch (optimizer.type) {
@@ -182,7 +182,7 @@ export class WasmKernels implements CpuKernels {
     const [moment1, moment2, moment3] = (moments as [Float32Array, Float32Array, Float32Array]).map((m) => (m.length > 0 ? m.byteOffset : 0));
     // An update costs about as much per parameter as a few multiply-adds of a product.
     this.run(JOB.optimizer, 4 * params.length, [OPTIMIZERS[optimizer.type].wasmCode, params.byteOffset, grads.byteOffset,
-      moment1!, moment2!, moment3!, params.length, optimizer.learningRate, ...hyper]);
+      moment1!, moment2!, moment3!, params.length, learningRate, ...hyper]);
   }
 
   sumOfSquares(vector: Float32Array): number {
