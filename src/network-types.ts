@@ -113,6 +113,29 @@ export interface EarlyStoppingOptions {
   restoreBestWeights?: boolean;
 }
 
+/**
+ * Keras's ReduceLROnPlateau: once the monitored figure has not improved (by more than minDelta)
+ * for `patience` epochs, the learning rate is multiplied by `factor`, never below minLearningRate,
+ * and then left alone for `cooldown` epochs. Needs a number as the learning rate in force (not a
+ * schedule); the rate it sets stays in force after fit (net.learningRate, saved with the model).
+ */
+export interface ReduceLROnPlateauOptions {
+  /** As EarlyStoppingOptions.monitor. Default 'valLoss' with validation data, else 'loss'. */
+  monitor?: string;
+  /** In (0, 1). Default 0.1. */
+  factor?: number;
+  /** Epochs without improvement before a reduction, a positive integer. Default 10. */
+  patience?: number;
+  /** Default 1e-4 (Keras's). */
+  minDelta?: number;
+  /** Epochs after a reduction during which none follows. Default 0. */
+  cooldown?: number;
+  /** The lowest rate it sets, ≥ 0. Default 0. */
+  minLearningRate?: number;
+  /** As EarlyStoppingOptions.mode. */
+  mode?: 'min' | 'max';
+}
+
 export interface FitOptions extends Pick<FitCallbacks, 'onBatchEnd' | 'onEpochEnd'> {
   /** Default 1. */
   epochs?: number;
@@ -139,6 +162,7 @@ export interface FitOptions extends Pick<FitCallbacks, 'onBatchEnd' | 'onEpochEn
   /** 0 silent (default); 1 one line per epoch with its logs, through console.log. */
   verbose?: 0 | 1;
   earlyStopping?: EarlyStoppingOptions;
+  reduceLROnPlateau?: ReduceLROnPlateauOptions;
 }
 
 /** What fit resolves to: Keras's History.history, by epoch. */
@@ -154,6 +178,8 @@ export interface FitResult {
   stoppedEpoch?: number;
   /** With earlyStopping: the epoch whose monitored value was best (whose state restoreBestWeights put back). */
   bestEpoch?: number;
+  /** With reduceLROnPlateau: the learning rate each epoch trained with. */
+  learningRate?: number[];
 }
 
 export interface EvaluateOptions {
@@ -205,9 +231,10 @@ export interface NetworkOrigin {
 
 /** The keys each options object may hold; any other is a SpecError naming the closest. */
 export const FIT_OPTION_KEYS: readonly (keyof FitOptions)[] = ['epochs', 'shuffle', 'onBatchEnd', 'onEpochEnd', 'validationData', 'validationSplit',
-  'metrics', 'callbacks', 'verbose', 'earlyStopping'];
+  'metrics', 'callbacks', 'verbose', 'earlyStopping', 'reduceLROnPlateau'];
 export const CALLBACK_KEYS: readonly (keyof FitCallbacks)[] = ['onTrainBegin', 'onBatchEnd', 'onEpochEnd', 'onTrainEnd'];
 export const EARLY_STOPPING_KEYS: readonly (keyof EarlyStoppingOptions)[] = ['monitor', 'patience', 'minDelta', 'mode', 'restoreBestWeights'];
+export const REDUCE_LR_KEYS: readonly (keyof ReduceLROnPlateauOptions)[] = ['monitor', 'factor', 'patience', 'minDelta', 'cooldown', 'minLearningRate', 'mode'];
 export const EVALUATE_OPTION_KEYS: readonly (keyof EvaluateOptions)[] = ['metrics'];
 export const RESTORE_OPTION_KEYS: readonly (keyof RestoreOptions)[] = ['backend', 'device', 'threads', 'gpuWait'];
 export const SAVE_OPTION_KEYS: readonly (keyof SaveOptions)[] = ['optimizerState'];

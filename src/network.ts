@@ -24,7 +24,7 @@ import { computeMetrics, metricsOption } from './training/metrics.js';
 import { runFit, type FitContext } from './training/fit-loop.js';
 
 export type {
-  BackendFactory, BatchInfo, BatchNormalizationWeights, DenseWeights, EarlyStoppingOptions, EpochInfo, EpochLogs, EvaluateOptions, Evaluation, FitCallbacks,
+  BackendFactory, BatchInfo, BatchNormalizationWeights, DenseWeights, EarlyStoppingOptions, ReduceLROnPlateauOptions, EpochInfo, EpochLogs, EvaluateOptions, Evaluation, FitCallbacks,
   FitOptions, FitResult, LayerNormalizationWeights, LayerWeights, LayerWeightsInput, NetworkOrigin, RestoreOptions, SaveOptions, TrainBeginInfo,
 } from './network-types.js';
 
@@ -249,6 +249,10 @@ export class Network {
         }
         default: settings.validation satisfies never;
       }
+      if (settings.reduceOnPlateau && typeof this.rate !== 'number') {
+        throw new SpecError(`fit: reduceLROnPlateau needs a number as the learning rate, and a ${this.rate.type} schedule is in force ` +
+          '(setLearningRate(number) first, or leave the schedule to decay the rate)');
+      }
       const set = this.standardizedPair(train);
       const context: FitContext = {
         plan: this.plan,
@@ -262,6 +266,11 @@ export class Network {
           if (this.trainingSetOwner === owner) return;
           impl.setTrainingSet(set.x, set.y, set.rows);
           this.trainingSetOwner = owner;
+        },
+        learningRate: () => this.rate as number,
+        setLearningRate: (rate) => {
+          this.calls.backend.setLearningRate(rate);
+          this.rate = rate;
         },
       };
       return runFit(context);

@@ -115,6 +115,53 @@ describe('fit history', () => {
   });
 });
 
+describe("a Keras user's script, ported line by line", () => {
+  /*
+   * model = Sequential([Dense(8, activation='relu'), Dense(1, activation='sigmoid')])
+   * model.compile(optimizer=Adam(CosineDecay(0, 40, alpha=0.1, warmup_target=0.03, warmup_steps=8)),
+   *               loss='binary_crossentropy', metrics=['accuracy', 'mae'])
+   * model.fit(x, labels, epochs=12, batch_size=8, validation_split=0.25,
+   *           callbacks=[EarlyStopping(monitor='val_loss', patience=3, restore_best_weights=True)])
+   */
+  const keras = (backend: BackendName): NetworkSpec => ({
+    inputSize: INPUT,
+    layers: [{ type: 'dense', units: 8, activation: 'relu' }, { type: 'dense', units: 1 }, { type: 'sigmoid' }],
+    loss: 'binaryCrossEntropy',
+    optimizer: { type: 'adam', learningRate: { type: 'cosine', initial: 0.03, decaySteps: 40, alpha: 0.1, warmupSteps: 8 } },
+    batchSize: 8, seed: 5, standardize: true, backend,
+  });
+  const options: FitOptions = {
+    epochs: 12, validationSplit: 0.25, metrics: ['accuracy', 'meanAbsoluteError'],
+    earlyStopping: { monitor: 'valLoss', patience: 3, restoreBestWeights: true },
+  };
+
+  it('gives the same history on reference, cpu and webgpu, and ends at the best epoch\'s weights', async () => {
+    const runs: { history: FitResult; weights: number[][][]; evaluation: number }[] = [];
+    for (const backend of BACKENDS) {
+      const net = await createNetwork(keras(backend));
+      try {
+        // Class-index labels: an Int32Array of 0/1, one per row.
+        const history = await bounded(net.fit(X, CLASSES, options));
+        runs.push({ history, weights: await weightsOf(net), evaluation: (await net.evaluate(rowsOf(X, INPUT, 30, 40), CLASSES.slice(30))).loss });
+      } finally {
+        net.dispose();
+      }
+    }
+    const [reference, ...others] = runs;
+    const { history } = reference!;
+    expect(Object.keys(history.metrics)).toEqual(['accuracy', 'meanAbsoluteError']);
+    expect(Object.keys(history.valMetrics!)).toEqual(['accuracy', 'meanAbsoluteError']);
+    expect(history.valLoss!.length).toBe(history.loss.length);
+    // Restored: the network's validation loss is the best epoch's.
+    expect(reference!.evaluation).toBeCloseTo(Math.min(...history.valLoss!), 6);
+    expect(history.valLoss![history.bestEpoch!]).toBe(Math.min(...history.valLoss!));
+    for (const run of others) {
+      expectHistoryClose(run.history, history, 1e-4);
+      run.weights.flat(2).forEach((w, i) => expect(Math.abs(w - reference!.weights.flat(2)[i]!)).toBeLessThan(1e-4));
+    }
+  });
+});
+
 describe('metrics', () => {
   /** The formulas, written here from their definitions. */
   function expected(outputs: Float32Array, targets: number[][], width: number) {
@@ -259,6 +306,38 @@ describe('early stopping', () => {
   }
 });
 
+describe('reduceLROnPlateau', () => {
+  it("follows Keras's rule: patience, factor, cooldown and the floor", async () => {
+    const { PlateauTracker } = await import('../src/training/early-stopping.js');
+    const tracker = new PlateauTracker({ monitor: 'loss', mode: 'min', factor: 0.5, patience: 2, minDelta: 0, cooldown: 1, minLearningRate: 0.01 });
+    const values = [1, 0.9, ...new Array<number>(13).fill(0.95)];
+    let rate = 0.1;
+    const rates = values.map((loss) => (rate = tracker.update({ loss }, rate)));
+    // Two epochs without improvement halve the rate; the epoch after a cut is its cooldown; 0.0125 · 0.5 stops at the floor.
+    expect(rates).toEqual([0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125, 0.0125, 0.0125, 0.01, 0.01, 0.01]);
+  });
+
+  it.each(BACKENDS)('cuts the rate in force on %s exactly as setLearningRate between epochs would', async (backend) => {
+    const [net, twin] = await pair(() => spec(backend));
+    try {
+      // No epoch beats the first by 10: after it every epoch is a plateau of patience 1.
+      const history = await bounded(net.fit(X, CLASSES, { epochs: 4, reduceLROnPlateau: { monitor: 'loss', factor: 0.5, patience: 1, minDelta: 10 } }));
+      expect(history.learningRate).toEqual([0.05, 0.05, 0.025, 0.0125]);
+      expect(net.learningRate).toBe(0.00625);
+      const losses: number[] = [];
+      for (const rate of [0.05, 0.05, 0.025, 0.0125]) {
+        await twin.setLearningRate(rate);
+        losses.push(...(await bounded(twin.fit(X, CLASSES, { epochs: 1 }))).loss);
+      }
+      expect(history.loss).toEqual(losses);
+      expect(await weightsOf(net)).toEqual(await weightsOf(twin));
+    } finally {
+      net.dispose();
+      twin.dispose();
+    }
+  });
+});
+
 describe('callbacks', () => {
   it('stop cleanly by returning false or calling stop(), in list order, with Keras-style logs', async () => {
     const [net, twin] = await pair(() => spec('cpu'));
@@ -355,6 +434,21 @@ describe('refused options leave the network as its twin', () => {
     ['a hook that is not a function', (n) => n.fit(X, CLASSES, { callbacks: [{ onTrainEnd: 3 } as never] }), SpecError, ['callbacks[0].onTrainEnd must be a function']],
     ['callbacks not an array', (n) => n.fit(X, CLASSES, { callbacks: {} as never }), SpecError, ['callbacks must be an array']],
     ['verbose 2', (n) => n.fit(X, CLASSES, { verbose: 2 as never }), SpecError, ['verbose must be 0 (silent) or 1']],
+    ['a reduceLROnPlateau factor of 1', (n) => n.fit(X, CLASSES, { reduceLROnPlateau: { factor: 1 } }), SpecError, ['reduceLROnPlateau.factor must be a number in (0, 1), got 1']],
+    ['a reduceLROnPlateau patience of 0', (n) => n.fit(X, CLASSES, { reduceLROnPlateau: { patience: 0 } }), SpecError, ['reduceLROnPlateau.patience must be a positive integer']],
+    ['a negative cooldown', (n) => n.fit(X, CLASSES, { reduceLROnPlateau: { cooldown: -1 } }), SpecError, ['reduceLROnPlateau.cooldown must be a non-negative integer']],
+    ['an infinite minLearningRate', (n) => n.fit(X, CLASSES, { reduceLROnPlateau: { minLearningRate: Infinity } }), SpecError, ['minLearningRate must be a finite number ≥ 0']],
+    ['an unknown reduceLROnPlateau monitor', (n) => n.fit(X, CLASSES, { reduceLROnPlateau: { monitor: 'valLos' } }), SpecError,
+      ['reduceLROnPlateau.monitor "valLos" is not a figure this fit reports', 'there is no validation data']],
+    ['an unknown reduceLROnPlateau key', (n) => n.fit(X, CLASSES, { reduceLROnPlateau: { minLr: 0.001 } as never }), SpecError, ['unknown key "minLr"']],
+    ['reduceLROnPlateau under a schedule', async (n) => {
+      await n.setLearningRate({ type: 'exponential', initial: 0.05, decayRate: 0.9, decaySteps: 10 });
+      try {
+        return await n.fit(X, CLASSES, { reduceLROnPlateau: {} });
+      } finally {
+        await n.setLearningRate(0.05);
+      }
+    }, SpecError, ['reduceLROnPlateau needs a number as the learning rate, and a exponential schedule is in force']],
     ['an unknown evaluate metric', (n) => n.evaluate(X, CLASSES, { metrics: ['rr2' as never] }), SpecError, ['unknown metric "rr2"', 'did you mean "r2"']],
     ['an unknown evaluate key', (n) => n.evaluate(X, CLASSES, { metric: ['r2'] } as never), SpecError, ['unknown key "metric"', 'did you mean "metrics"']],
   ];

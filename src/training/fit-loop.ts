@@ -5,7 +5,7 @@ import { DisposedError } from '../errors.js';
 import type { EpochInfo, FitCallbacks, FitResult } from '../network-types.js';
 import type { Plan } from '../plan.js';
 import { firstNonFinite, type SyncedState } from '../synced-state.js';
-import { EarlyStoppingTracker } from './early-stopping.js';
+import { EarlyStoppingTracker, PlateauTracker } from './early-stopping.js';
 import type { FitSettings } from './fit-options.js';
 import { computeMetrics, validationKey, type MetricName } from './metrics.js';
 
@@ -28,6 +28,9 @@ export interface FitContext {
   shuffle: (order: Uint32Array) => void;
   /** Gives `impl` this fit's training set unless it holds it already (a fit inside a callback replaces it). */
   ownTrainingSet: (impl: Backend, owner: object) => void;
+  /** reduceLROnPlateau: the learning rate in force (a number: fit checked it), and setting it on the backend in force. */
+  learningRate: () => number;
+  setLearningRate: (rate: number) => void;
 }
 
 /** The metrics named over `rows` on the backend, and their loss: one evaluate pass. */
@@ -60,6 +63,8 @@ export async function runFit(context: FitContext): Promise<FitResult> {
     stopped = true;
   };
   const tracker = settings.earlyStopping && new EarlyStoppingTracker(settings.earlyStopping);
+  const plateau = settings.reduceOnPlateau && new PlateauTracker(settings.reduceOnPlateau);
+  if (plateau) history.learningRate = [];
   let best: TrainingState | undefined;
   // Each hook of each callback, in order; a false result is a stop.
   const notify = async <K extends 'onTrainBegin' | 'onEpochEnd' | 'onTrainEnd'>(hook: K, info: Parameters<NonNullable<FitCallbacks[K]>>[0]) => {
@@ -113,6 +118,13 @@ export async function runFit(context: FitContext): Promise<FitResult> {
         logs[validationKey(name)] = value;
       }
       Object.assign(info, { valLoss, valMetrics });
+    }
+    if (plateau) {
+      const rate = context.learningRate();
+      history.learningRate!.push(rate);
+      logs.learningRate = rate;
+      const next = plateau.update(logs, rate);
+      if (next !== rate) context.setLearningRate(next);
     }
     if (settings.verbose === 1) console.log(logLine(epoch, settings.epochs, logs));
     if (tracker) {

@@ -6,7 +6,7 @@ import {
   CALLBACK_KEYS, FIT_OPTION_KEYS, type FitCallbacks, type FitOptions,
 } from '../network-types.js';
 import type { MatrixInput } from '../data/matrix.js';
-import { earlyStoppingOf, type EarlyStopping } from './early-stopping.js';
+import { earlyStoppingOf, reduceOnPlateauOf, type EarlyStopping, type ReduceOnPlateau } from './early-stopping.js';
 import { metricsOption, type MetricName } from './metrics.js';
 
 /** Where fit's validation figures come from. */
@@ -28,6 +28,7 @@ export interface FitSettings {
   callbacks: FitCallbacks[];
   verbose: 0 | 1;
   earlyStopping: EarlyStopping | undefined;
+  reduceOnPlateau: ReduceOnPlateau | undefined;
 }
 
 function checkFunction(value: unknown, at: string): void {
@@ -62,7 +63,7 @@ function validationOf(data: unknown, split: unknown): ValidationSource {
 
 export function fitOptionsOf(given: unknown, loss: LossName): FitSettings {
   const options = readRecord(given ?? {}, FIT_OPTION_KEYS, 'fit options');
-  const { epochs = 1, shuffle = true, onBatchEnd, onEpochEnd, metrics, callbacks, verbose = 0, earlyStopping } = options;
+  const { epochs = 1, shuffle = true, onBatchEnd, onEpochEnd, metrics, callbacks, verbose = 0, earlyStopping, reduceLROnPlateau } = options;
   if (typeof epochs !== 'number' || !Number.isInteger(epochs) || epochs <= 0) {
     throw new SpecError(`fit: epochs must be a positive integer, got ${describeValue(epochs)}`);
   }
@@ -78,7 +79,8 @@ export function fitOptionsOf(given: unknown, loss: LossName): FitSettings {
     const length = arrayLength(callbacks, 'fit: callbacks', 'an array of callback objects', SpecError);
     readElements(callbacks as unknown[], length, 'fit: callbacks', SpecError).forEach((entry, i) => list.push(callbacksOf(entry, `callbacks[${i}]`)));
   }
-  const stopping = earlyStopping === undefined ? undefined
-    : earlyStoppingOf(earlyStopping, { hasValidation: validation.kind !== 'none', trainingMetrics, validationMetrics });
-  return { epochs, shuffle, validation, trainingMetrics, validationMetrics, callbacks: list, verbose, earlyStopping: stopping };
+  const available = { hasValidation: validation.kind !== 'none', trainingMetrics, validationMetrics };
+  const stopping = earlyStopping === undefined ? undefined : earlyStoppingOf(earlyStopping, available);
+  const reduceOnPlateau = reduceLROnPlateau === undefined ? undefined : reduceOnPlateauOf(reduceLROnPlateau, available);
+  return { epochs, shuffle, validation, trainingMetrics, validationMetrics, callbacks: list, verbose, earlyStopping: stopping, reduceOnPlateau };
 }
