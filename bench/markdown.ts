@@ -125,6 +125,21 @@ cases' because its normalization, activation and dropout passes are not yet fuse
 products' epilogues on either backend, and the CPU runs them as plain TypeScript over the wasm
 memory (the activation and derivative passes already split across threads).
 
+\`…-2026-12-02-after-faults.json\` is the engine after issue 14 (the CPU pool's chunk tags and
+journals, bounded waits, NaN-aware WGSL, row grids folded into y and z, Adam's bias corrections and
+the learning rate in the Step uniform) and the dropout fused into the WebGPU passes beside it, with
+every runner on the three step cases in one run (\`npm run bench -- --only step-784\`). This machine
+ran everything about 1.7× slower than the day before (the peers as much as ours), so compare the
+ratios: webgpu 3.70× jax-js and 15.2× TF.js (784-256-128-10), 2.46× and 12.6× (784-1024-1024-10);
+cpu 2.76× jax-js wasm and 12.7× TF.js wasm, 2.46× and 49×. Against the day before (3.09×/14.5×,
+2.92×/13.0×; cpu 2.81×/16.7×, 3.05×/44×) these move both ways, within the drift noted above. On the
+LN-GELU-dropout-AdamW case webgpu is 1.97× jax-js and 11.1× TF.js (2.04× and 15.6× before): its two
+dropout layers now take three dispatches fewer each, about 1.2 ms of a 109–169 ms step on
+SwiftShader, too little to show here. cpu is 1.18× jax-js wasm and 6.0× TF.js wasm (1.59× and 8.8×):
+its AdamW update now journals the parameters and moments each worker changes in place (about 1.6 MB
+copied per step at these sizes), and the run may have overlapped a test suite starting on the machine,
+so that figure needs a quiet re-run before it is read as a loss.
+
 Where the adapter is SwiftShader, "WebGPU" is a CPU emulation of a GPU (Vulkan on the CPU), so the
 CPU backends may well win there; those figures track the kernels' progress, not what a GPU does.
 `;
