@@ -13,6 +13,12 @@ export interface LossKey {
    * [rows, n] values: the target of output j is 1 where j is the row's class, else 0.
    */
   labels: boolean;
+  /**
+   * Training with class weights: each row's loss and gradient are multiplied by the weight of its
+   * class (classWeights [classes]), the divisor unchanged. Only training lists use it; evaluate keeps
+   * the unweighted kernel.
+   */
+  weighted?: true;
 }
 
 
@@ -31,6 +37,8 @@ export interface LossKey {
  *   meanAbsoluteError  L = Σ|y − t| / (rows·n)    dL/dy = sign(y − t) / (rows·n), 0 at 0 (TF.js)
  *   huber  with d = y − t: L = Σ (½d² if |d| ≤ δ, else δ(|d| − ½δ)) / (rows·n) (Keras),
  *         dL/dy = clamp(d, −δ, δ) / (rows·n)
+ * Weighted, a row's class is its class index, the first largest of its targets, or with one output
+ * 1 where the target is ≥ 0.5 (src/training/class-weights.ts); its term and dL/dz are times w_class.
  */
 export function lossShader(key: LossKey): string {
   return /* wgsl */ `
@@ -39,9 +47,9 @@ ${UNIFORMS}
 @group(0) @binding(3) var<storage, read> targets: array<f32>;
 @group(0) @binding(4) var<storage, read_write> outputGrad: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rowLoss: array<f32>;
-${activationFunctions(key.activation)}
+${key.weighted ? '@group(0) @binding(6) var<storage, read> classWeights: array<f32>;\n' : ''}${activationFunctions(key.activation)}
 ${targetFunction(key.labels)}
-
+${key.weighted ? `${rowWeightFunction(key.labels)}\n` : ''}
 ${LINEAR_INDEX}
 @compute @workgroup_size(${LINEAR_WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
@@ -54,8 +62,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   }
   let base = row * n;
   var total = 0.0;
-${rowLossBody(key.loss)}
-  // A NaN output makes the row's loss NaN, whatever the loss's max, clamp or select made of it
+${key.weighted ? '  let weight = rowWeight(row, n);\n' : ''}${rowLossBody(key.loss, key.weighted ? ' * weight' : '')}
+${key.weighted ? '  total *= weight;\n' : ''}  // A NaN output makes the row's loss NaN, whatever the loss's max, clamp or select made of it
   // (NAN_TESTS in activations.ts): as on the CPU, divergence then shows in the loss.
   for (var j = 0u; j < n; j++) {
     let y = output[base + j];
@@ -75,8 +83,30 @@ function targetFunction(labels: boolean): string {
     : 'fn targetAt(row: u32, j: u32, n: u32) -> f32 { return targets[row * n + j]; }';
 }
 
-/** One row's loss into `total` and its dL/dz into outputGrad, per loss (formulas above). */
-function rowLossBody(loss: LossName): string {
+/** `rowWeight(row, n)`: the weight of the row's class (the rule above). */
+function rowWeightFunction(labels: boolean): string {
+  if (labels) return 'fn rowWeight(row: u32, n: u32) -> f32 { return classWeights[u32(targets[row])]; }';
+  return `
+fn rowWeight(row: u32, n: u32) -> f32 {
+  if (n == 1u) {
+    return classWeights[select(0u, 1u, targets[row] >= 0.5)];
+  }
+  var best = 0u;
+  for (var j = 1u; j < n; j++) {
+    if (targets[row * n + j] > targets[row * n + best]) {
+      best = j;
+    }
+  }
+  return classWeights[best];
+}`;
+}
+
+/**
+ * One row's loss into `total` and its dL/dz into outputGrad, per loss (formulas above); `weight`
+ * ends each gradient's product (' * weight' for a weighted kernel, else empty) in the losses that
+ * take class weights (softmaxCrossEntropy, binaryCrossEntropy).
+ */
+function rowLossBody(loss: LossName, weight: string): string {
   switch (loss) {
     case 'softmaxCrossEntropy': return `
   var largest = output[base];
@@ -96,7 +126,7 @@ function rowLossBody(loss: LossName): string {
     let t = targetAt(row, j, n);
     total += t * (logNorm - y);
     let p = exp(y - logNorm);
-    outputGrad[base + j] = (p * targetSum - t) * gradScale * activationDerivative(y, dims.slope);
+    outputGrad[base + j] = (p * targetSum - t) * gradScale * activationDerivative(y, dims.slope)${weight};
   }`;
     // dims.scale is n for mse (the mean over every element), 1 for sse; n for the losses below.
     case 'mse':
@@ -117,7 +147,7 @@ function rowLossBody(loss: LossName): string {
     let e = exp(-abs(y));
     total += max(y, 0.0) - y * t + log(1.0 + e);
     let p = select(e / (1.0 + e), 1.0 / (1.0 + e), y >= 0.0);
-    outputGrad[base + j] = (p - t) * gradScale * activationDerivative(y, dims.slope);
+    outputGrad[base + j] = (p - t) * gradScale * activationDerivative(y, dims.slope)${weight};
   }`;
     case 'meanAbsoluteError': return `
   let gradScale = 1.0 / (f32(rows) * dims.scale);

@@ -94,6 +94,12 @@ export interface Backend {
    * evaluated at each step's t (learningRateAt). Validated by the caller.
    */
   setLearningRate(rate: LearningRate): void;
+  /**
+   * The class weights of the training steps from now on (trainBatch, trainEpoch), one per class, or
+   * undefined for none (src/training/class-weights.ts has the rule). Evaluations stay unweighted.
+   * Validated by the caller; the Network sets them around each fit or trainBatch that gives them.
+   */
+  setClassWeights(weights: Float32Array | undefined): void;
   /** Calls `listener` with the reason if the device behind the backend is lost (WebGPU only); returns an unsubscribe. */
   onLost?(listener: (reason: string) => void): () => void;
   /** One step on `rows` ≤ batchSize rows; returns the batch's loss before the update. */

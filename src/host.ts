@@ -19,6 +19,8 @@ export abstract class HostBackend implements Backend {
   private readonly batchY: Float32Array;
   /** The learning rate in force: the plan's until setLearningRate. */
   private learningRate: LearningRate;
+  /** The training steps' class weights (setClassWeights), or undefined for none. */
+  protected classWeights: Float32Array | undefined;
   /** Optimizer steps taken (TrainingState.step): the schedule's t. */
   protected t = 0;
 
@@ -30,6 +32,10 @@ export abstract class HostBackend implements Backend {
 
   setLearningRate(rate: LearningRate): void {
     this.learningRate = rate;
+  }
+
+  setClassWeights(weights: Float32Array | undefined): void {
+    this.classWeights = weights;
   }
 
   /** The rate of the step about to be taken, after t earlier ones. */

@@ -2,7 +2,7 @@ export { createNetwork, fromTfjsArtifacts, loadNetwork } from './create.js';
 export type { LoadOptions, TfjsImportOptions } from './create.js';
 export { Network } from './network.js';
 export type {
-  BatchInfo, EarlyStoppingOptions, ReduceLROnPlateauOptions, EpochInfo, EpochLogs, EvaluateOptions, Evaluation, FitCallbacks, FitOptions, FitResult, TrainBeginInfo,
+  BatchInfo, EarlyStoppingOptions, ReduceLROnPlateauOptions, EpochInfo, EpochLogs, EvaluateOptions, Evaluation, FitCallbacks, FitOptions, FitResult, TrainBatchOptions, TrainBeginInfo,
   LayerWeights, LayerWeightsInput, DenseWeights, LayerNormalizationWeights, BatchNormalizationWeights, RestoreOptions, SaveOptions,
 } from './network.js';
 export { METRICS, METRIC_NAMES, type MetricEntry, type MetricName } from './training/metrics.js';

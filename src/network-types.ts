@@ -163,6 +163,19 @@ export interface FitOptions extends Pick<FitCallbacks, 'onBatchEnd' | 'onEpochEn
   verbose?: 0 | 1;
   earlyStopping?: EarlyStoppingOptions;
   reduceLROnPlateau?: ReduceLROnPlateauOptions;
+  /**
+   * Keras's class_weight, for imbalanced classification: one weight per class (outputs for
+   * softmaxCrossEntropy, 2 for binaryCrossEntropy on one output), each finite and ≥ 0. Each
+   * training row's loss and gradient are multiplied by its class's weight (its class index, the
+   * largest of its targets, or for one output 1 where the target is ≥ 0.5); the loss stays the
+   * weighted sum over the rows. Training steps only: validation figures are unweighted.
+   */
+  classWeights?: readonly number[] | Float32Array;
+}
+
+export interface TrainBatchOptions {
+  /** As FitOptions.classWeights, for this step only. */
+  classWeights?: readonly number[] | Float32Array;
 }
 
 /** What fit resolves to: Keras's History.history, by epoch. */
@@ -231,7 +244,8 @@ export interface NetworkOrigin {
 
 /** The keys each options object may hold; any other is a SpecError naming the closest. */
 export const FIT_OPTION_KEYS: readonly (keyof FitOptions)[] = ['epochs', 'shuffle', 'onBatchEnd', 'onEpochEnd', 'validationData', 'validationSplit',
-  'metrics', 'callbacks', 'verbose', 'earlyStopping', 'reduceLROnPlateau'];
+  'metrics', 'callbacks', 'verbose', 'earlyStopping', 'reduceLROnPlateau', 'classWeights'];
+export const TRAIN_BATCH_OPTION_KEYS: readonly (keyof TrainBatchOptions)[] = ['classWeights'];
 export const CALLBACK_KEYS: readonly (keyof FitCallbacks)[] = ['onTrainBegin', 'onBatchEnd', 'onEpochEnd', 'onTrainEnd'];
 export const EARLY_STOPPING_KEYS: readonly (keyof EarlyStoppingOptions)[] = ['monitor', 'patience', 'minDelta', 'mode', 'restoreBestWeights'];
 export const REDUCE_LR_KEYS: readonly (keyof ReduceLROnPlateauOptions)[] = ['monitor', 'factor', 'patience', 'minDelta', 'cooldown', 'minLearningRate', 'mode'];

@@ -8,7 +8,8 @@ import { encodeModelFile } from './io/model-file.js';
 import { layerWeightsOf, parametersFromWeights } from './layer-weights.js';
 import { toTfjsArtifacts, type TfjsArtifacts } from './io/tfjs.js';
 import {
-  EVALUATE_OPTION_KEYS, RESTORE_OPTION_KEYS, SAVE_OPTION_KEYS, type BackendFactory, type EvaluateOptions, type Evaluation, type FitOptions, type FitResult,
+  EVALUATE_OPTION_KEYS, RESTORE_OPTION_KEYS, SAVE_OPTION_KEYS, TRAIN_BATCH_OPTION_KEYS, type BackendFactory, type EvaluateOptions, type Evaluation, type FitOptions, type FitResult,
+  type TrainBatchOptions,
   type LayerWeights,
   type LayerWeightsInput,
   type NetworkOrigin, type RestoreOptions, type SaveOptions,
@@ -19,13 +20,15 @@ import type { Plan } from './plan.js';
 import { describeValue, normalizeLearningRate, type BackendName } from './spec.js';
 import { firstNonFinite, SyncedState } from './synced-state.js';
 
+import { classWeightsOf } from './training/class-weights.js';
 import { fitOptionsOf } from './training/fit-options.js';
 import { computeMetrics, metricsOption } from './training/metrics.js';
 import { runFit, type FitContext } from './training/fit-loop.js';
 
 export type {
   BackendFactory, BatchInfo, BatchNormalizationWeights, DenseWeights, EarlyStoppingOptions, ReduceLROnPlateauOptions, EpochInfo, EpochLogs, EvaluateOptions, Evaluation, FitCallbacks,
-  FitOptions, FitResult, LayerNormalizationWeights, LayerWeights, LayerWeightsInput, NetworkOrigin, RestoreOptions, SaveOptions, TrainBeginInfo,
+  FitOptions, FitResult, LayerNormalizationWeights, LayerWeights, LayerWeightsInput, NetworkOrigin, RestoreOptions, SaveOptions, TrainBatchOptions,
+  TrainBeginInfo,
 } from './network-types.js';
 
 /** The seed of the shuffle stream, and mulberry32's step: its state after n draws is seed + n·step (mod 2^32). */
@@ -203,12 +206,21 @@ export class Network {
    * `y` is [rows, outputs] targets, or class labels for softmaxCrossEntropy (an integer typed array
    * or a number[], one class index per row) and 0/1 labels for binaryCrossEntropy on one output;
    * fit and evaluate take the same forms.
+   * `options.classWeights`: this step's class weights (as FitOptions.classWeights).
    * A NaN or infinite loss rejects with DivergenceError and puts back the last synchronised state.
    */
-  trainBatch(x: MatrixInput, y: MatrixInput): Promise<number> {
+  trainBatch(x: MatrixInput, y: MatrixInput, options?: TrainBatchOptions): Promise<number> {
     return this.calls.run('trainBatch', async (impl) => {
+      const record = readRecord(options ?? {}, TRAIN_BATCH_OPTION_KEYS, 'trainBatch options');
+      const classWeights = record.classWeights === undefined ? undefined : classWeightsOf(record.classWeights, this.plan, 'trainBatch');
       const batch = this.trainingPair(x, y, this.plan.batchSize);
-      const loss = await impl.trainBatch(batch.x, batch.y, batch.rows);
+      impl.setClassWeights(classWeights);
+      let loss: number;
+      try {
+        loss = await impl.trainBatch(batch.x, batch.y, batch.rows);
+      } finally {
+        impl.setClassWeights(undefined);
+      }
       this.synced.changed = true;
       if (!Number.isFinite(loss)) await this.synced.diverged(impl, `trainBatch's loss is ${loss}`);
       return loss;
@@ -223,7 +235,7 @@ export class Network {
    */
   fit(x: MatrixInput, y: MatrixInput, fitOptions?: FitOptions): Promise<FitResult> {
     return this.calls.run('fit', async () => {
-      const settings = fitOptionsOf(fitOptions, this.plan.loss.type);
+      const settings = fitOptionsOf(fitOptions, this.plan);
       const { outputSize, inputSize } = this.plan;
       let train = this.checked(x, y);
       let validation: typeof train | undefined;

@@ -6,6 +6,7 @@ import { layerSegments, viewOf, type Activation, type DropoutLayerPlan, type Lay
 import { chooseKernels, type CpuKernelChoice } from './choose.js';
 import { savedFloatsPerChunk } from './wasm/jobs.js';
 import type { CpuKernels } from './kernels.js';
+import { rowWeightsInto } from '../training/class-weights.js';
 import type { NormalizationBuffers } from './layer-kernels.js';
 
 const LINEAR: Activation = { name: 'linear', slope: 0 };
@@ -41,6 +42,7 @@ function bufferLengths(plan: Plan): number[] {
     ...Array.from({ length: MOMENT_SLOTS }, (_, slot) => (slots.includes(slot) ? parameterCount : 0)), // moments, by slot
     ...layers.flatMap((layer) => { const lengths = layerLengths(layer, batchSize); return LAYER_BUFFERS.map((name) => lengths[name]); }),
     batchSize * plan.outputSize, batchSize * plan.inputSize, batchSize * plan.outputSize, plan.maxWidth, // probabilities, x, y, zeros
+    batchSize, // the rows' class weights
   ];
 }
 
@@ -85,6 +87,8 @@ export class CpuBackend extends HostBackend {
   private readonly batchTarget: Float32Array;
   /** [maxWidth] zeros: the bias of the activation pass after a layer other than dense. */
   private readonly zeros: Float32Array;
+  /** [batchSize]: each row's class weight in a weighted training step (rowWeightsInto), where the loss kernel reads it. */
+  private readonly rowWeights: Float32Array;
 
   /** A backend on the fastest kernels the platform allows, with `threads` threads at most. */
   static async create(plan: Plan, initial: Float32Array, reason: string, threads: number): Promise<CpuBackend> {
@@ -117,7 +121,8 @@ export class CpuBackend extends HostBackend {
     this.trained = { params: trained(this.params), grads: trained(this.grads), moments: this.moments.map(trained) };
     this.kept = this.buffers.map((b) => (b.preActivation.length > 0 ? b.preActivation : undefined));
     this.gates = this.buffers.map((b, l) => this.kept[l] ?? b.output);
-    [this.probabilities, this.batchInput, this.batchTarget, this.zeros] = take(4) as [Float32Array, Float32Array, Float32Array, Float32Array];
+    [this.probabilities, this.batchInput, this.batchTarget, this.zeros, this.rowWeights] =
+      take(5) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
     const views = (vector: Float32Array) => plan.layers.map((layer) =>
       Object.fromEntries(Object.entries(layerSegments(layer)).map(([name, view]) => [name, viewOf(vector, view)])));
     this.segments = views(this.params);
@@ -210,16 +215,18 @@ export class CpuBackend extends HostBackend {
   /**
    * The batch's loss, and dL/dz of the output layer in its zGrad. The loss kernel fuses the output
    * activation's derivative when it reads the output; one that reads z is applied after it.
+   * `training`: the class weights in force apply (evaluations are unweighted).
    */
-  private outputLoss(output: Float32Array, y: Targets, rows: number): number {
+  private outputLoss(output: Float32Array, y: Targets, rows: number, training: boolean): number {
     const { layers, outputSize } = this.plan;
     const last = layers.length - 1;
     const { activation } = layers[last]!;
     const { zGrad } = this.buffers[last]!;
     const preActivation = this.kept[last];
     this.batchTarget.set(y.values.subarray(0, rows * (y.labels ? 1 : outputSize)));
+    const weights = training && this.classWeights ? rowWeightsInto(this.classWeights, y, rows, outputSize, this.rowWeights) : undefined;
     const loss = this.kernels.loss(this.plan.loss, output, this.batchTarget, zGrad, rows, outputSize, preActivation ? LINEAR : activation,
-      y.labels);
+      y.labels, weights);
     if (preActivation) this.kernels.multiplyDerivative(zGrad, preActivation, rows * outputSize, activation);
     return loss;
   }
@@ -270,7 +277,7 @@ export class CpuBackend extends HostBackend {
 
   protected step(x: Float32Array, y: Targets, rows: number): number {
     const { layers, optimizer } = this.plan;
-    const loss = this.outputLoss(this.forward(x, rows, true), y, rows) + this.penalty();
+    const loss = this.outputLoss(this.forward(x, rows, true), y, rows, true) + this.penalty();
     for (let l = layers.length - 1; l >= 0; l--) this.layerBackward(layers[l]!, rows);
     const { grads } = this.trained;
     // clipNorm: g ← g·min(1, clipNorm/‖g‖₂), the norm over the whole gradient (its padding is 0); a
@@ -308,7 +315,7 @@ export class CpuBackend extends HostBackend {
   }
 
   protected batchLoss(x: Float32Array, y: Targets, rows: number): number {
-    return this.outputLoss(this.forward(x, rows, false), y, rows) + this.penalty();
+    return this.outputLoss(this.forward(x, rows, false), y, rows, false) + this.penalty();
   }
 
   override dispose(): void {

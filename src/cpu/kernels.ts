@@ -38,9 +38,12 @@ export interface CpuKernels extends LayerKernels {
   /**
    * Writes dL/dz of the output layer into `grad` and returns the batch's loss. `target` is
    * [rows, n], or with `labels` one class index per row [rows, 1] standing for its one-hot row.
+   * `rowWeights` [rows] (class weights, in training only, for softmaxCrossEntropy and
+   * binaryCrossEntropy, the losses that take them): each row's loss terms and gradient are
+   * multiplied by its weight, the divisor unchanged; undefined weighs every row 1.
    */
   loss(loss: Loss, output: Float32Array, target: Float32Array, grad: Float32Array, rows: number, n: number,
-    activation: Activation, labels: boolean): number;
+    activation: Activation, labels: boolean, rowWeights?: Float32Array): number;
   /** probabilities [rows, n] = the output transform (softmax of each row, or the sigmoid of each element) of logits. */
   outputTransform(transform: Exclude<OutputTransform, 'none'>, logits: Float32Array, probabilities: Float32Array, rows: number, n: number): void;
   /**
@@ -206,8 +209,10 @@ export const typescriptKernels: CpuKernels = {
   },
 
   // The same losses as the WGSL kernels (see shaders/loss.wgsl.ts for the formulas).
-  loss(loss, output, targets, grad, rows, n, activation, labels) {
+  loss(loss, output, targets, grad, rows, n, activation, labels, rowWeights) {
     const target = labels ? oneHotInto(grad, targets, rows, n) : targets;
+    // A weight of 1 multiplies exactly: without weights every row takes 1, bit for bit the same.
+    const weightOf = (row: number) => (rowWeights ? rowWeights[row]! : 1);
     const elements = rows * n;
     let total = 0;
     switch (loss.type) {
@@ -223,11 +228,12 @@ export const typescriptKernels: CpuKernels = {
             targetSum += target[base + j]!;
           }
           const logNorm = largest + Math.log(expSum);
+          const weight = weightOf(r);
           for (let j = 0; j < n; j++) {
             const y = output[base + j]!;
             const t = target[base + j]!;
-            total += t * (logNorm - y);
-            grad[base + j] = (Math.exp(y - logNorm) * targetSum - t) / rows * derivativeAtGate(y, activation);
+            total += weight * t * (logNorm - y);
+            grad[base + j] = (Math.exp(y - logNorm) * targetSum - t) / rows * derivativeAtGate(y, activation) * weight;
           }
         }
         return total / rows;
@@ -246,8 +252,9 @@ export const typescriptKernels: CpuKernels = {
         for (let i = 0; i < elements; i++) {
           const z = output[i]!;
           const t = target[i]!;
-          total += Math.max(z, 0) - z * t + Math.log1p(Math.exp(-Math.abs(z)));
-          grad[i] = (stableSigmoid(z) - t) / elements * derivativeAtGate(z, activation);
+          const weight = weightOf(Math.floor(i / n));
+          total += weight * (Math.max(z, 0) - z * t + Math.log1p(Math.exp(-Math.abs(z))));
+          grad[i] = (stableSigmoid(z) - t) * weight / elements * derivativeAtGate(z, activation);
         }
         return total / elements;
       case 'meanAbsoluteError':

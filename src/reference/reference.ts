@@ -95,12 +95,33 @@ function targetMatrix({ values, labels }: Targets, rows: number, n: number): Arr
   return oneHot;
 }
 
-/** Loss of `output` [rows, n] against `targets`, and dL/d(output). */
-export function referenceLoss(loss: Loss, output: Matrix, targets: Targets, rows: number, n: number) {
+/**
+ * Each row's class weight: the weight of the row's class, the first largest entry of its target row
+ * (a label's one-hot row), or with one output 1 where the target is ≥ 0.5; 1 for every row without weights.
+ */
+function rowWeights(target: ArrayLike<number>, rows: number, n: number, classWeights: ArrayLike<number> | undefined): Float64Array {
+  const weights = new Float64Array(rows).fill(1);
+  if (!classWeights) return weights;
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    if (n === 1) best = target[r]! >= 0.5 ? 1 : 0;
+    else for (let j = 1; j < n; j++) if (target[r * n + j]! > target[r * n + best]!) best = j;
+    weights[r] = classWeights[best]!;
+  }
+  return weights;
+}
+
+/**
+ * Loss of `output` [rows, n] against `targets`, and dL/d(output). With `classWeights` (one per
+ * class) each row's loss and gradient are multiplied by its class's weight, the divisor unchanged.
+ */
+export function referenceLoss(loss: Loss, output: Matrix, targets: Targets, rows: number, n: number, classWeights?: ArrayLike<number>) {
   const target = targetMatrix(targets, rows, n);
   const grad = new Float64Array(rows * n);
   const elements = rows * n;
   let total = 0;
+  // 1 for every row without class weights (which only the classification losses take).
+  const weights = rowWeights(target, rows, n, classWeights);
   switch (loss.type) {
     case 'softmaxCrossEntropy':
       for (let r = 0; r < rows; r++) {
@@ -109,9 +130,9 @@ export function referenceLoss(loss: Loss, output: Matrix, targets: Targets, rows
         for (let j = 0; j < n; j++) targetSum += target[r * n + j]!;
         for (let j = 0; j < n; j++) {
           const t = target[r * n + j]!;
-          total -= t * Math.log(p[j]!) / rows;
+          total -= weights[r]! * t * Math.log(p[j]!) / rows;
           // d/dy_j of −Σ t·log softmax(y) = p_j·Σt − t_j
-          grad[r * n + j] = (p[j]! * targetSum - t) / rows;
+          grad[r * n + j] = weights[r]! * (p[j]! * targetSum - t) / rows;
         }
       }
       break;
@@ -130,8 +151,9 @@ export function referenceLoss(loss: Loss, output: Matrix, targets: Targets, rows
       for (let i = 0; i < elements; i++) {
         const z = output[i]!;
         const t = target[i]!;
-        total += (Math.max(z, 0) - z * t + Math.log1p(Math.exp(-Math.abs(z)))) / elements;
-        grad[i] = (sigmoid(z) - t) / elements;
+        const weight = weights[Math.floor(i / n)]!;
+        total += weight * (Math.max(z, 0) - z * t + Math.log1p(Math.exp(-Math.abs(z)))) / elements;
+        grad[i] = weight * (sigmoid(z) - t) / elements;
       }
       break;
     case 'meanAbsoluteError':
@@ -291,10 +313,11 @@ function normalizationInputGradient(normalizedGrad: Matrix, normalized: Matrix, 
  * Loss (the L2 penalties included) and the gradient of every parameter (plan layout) for one batch,
  * in training mode for optimizer step `step`; with the batch normalization layers' batch statistics.
  */
-export function referenceGradient(plan: Plan, params: Float64Array, x: ArrayLike<number>, y: Targets, rows: number, step = 1) {
+export function referenceGradient(plan: Plan, params: Float64Array, x: ArrayLike<number>, y: Targets, rows: number, step = 1,
+  classWeights?: ArrayLike<number>) {
   const pass = forward(params, plan, x, rows, { training: true, step });
   const { inputs, preActivations } = pass;
-  const { loss, grad } = referenceLoss(plan.loss, inputs[inputs.length - 1]!, y, rows, plan.outputSize);
+  const { loss, grad } = referenceLoss(plan.loss, inputs[inputs.length - 1]!, y, rows, plan.outputSize, classWeights);
   const gradients = new Float64Array(plan.parameterCount);
   let outputGrad = grad; // dL/d(output of the current layer) [rows, units]
   for (let l = plan.layers.length - 1; l >= 0; l--) {
@@ -467,7 +490,7 @@ export class ReferenceBackend extends HostBackend {
   }
 
   protected step(x: Float32Array, y: Targets, rows: number): number {
-    const { loss, gradients, batchStatistics } = referenceGradient(this.plan, this.params, x, y, rows, this.t + 1);
+    const { loss, gradients, batchStatistics } = referenceGradient(this.plan, this.params, x, y, rows, this.t + 1, this.classWeights);
     const { clipNorm } = this.plan.optimizer;
     if (clipNorm !== undefined) {
       const scale = referenceClipScale(this.plan, gradients, clipNorm);

@@ -89,9 +89,17 @@ export async function runFit(context: FitContext): Promise<FitResult> {
     else order.forEach((_, i) => (order[i] = i));
     // Changed from the first batch on: if onBatchEnd throws mid-epoch, the batches before it trained.
     synced.changed = true;
-    const batchLosses = await impl.trainEpoch(order, batchHooks.length === 0 ? undefined : (batch, rows) => {
-      for (const hook of batchHooks) if (hook({ epoch, batch, batchCount, rows, stop }) === false) stop();
-    });
+    // The class weights apply to the epoch's steps only: the figures after it are unweighted, and a
+    // trainBatch queued by a callback trains as it asks.
+    impl.setClassWeights(settings.classWeights);
+    let batchLosses: Float32Array;
+    try {
+      batchLosses = await impl.trainEpoch(order, batchHooks.length === 0 ? undefined : (batch, rows) => {
+        for (const hook of batchHooks) if (hook({ epoch, batch, batchCount, rows, stop }) === false) stop();
+      });
+    } finally {
+      impl.setClassWeights(undefined);
+    }
     if (impl !== calls.backend) throw calls.lost('fit');
     const bad = firstNonFinite(batchLosses);
     if (bad >= 0) await synced.diverged(impl, `the loss of epoch ${epoch}, batch ${bad} is ${batchLosses[bad]}`, epoch, bad);

@@ -1,12 +1,13 @@
 import { arrayLength, readElements, readRecord } from '../data/user-input.js';
 import { SpecError } from '../errors.js';
-import type { LossName } from '../ops/index.js';
+import type { Plan } from '../plan.js';
 import { describeValue } from '../ops/params.js';
 import {
   CALLBACK_KEYS, FIT_OPTION_KEYS, type FitCallbacks, type FitOptions,
 } from '../network-types.js';
 import type { MatrixInput } from '../data/matrix.js';
 import { earlyStoppingOf, reduceOnPlateauOf, type EarlyStopping, type ReduceOnPlateau } from './early-stopping.js';
+import { classWeightsOf } from './class-weights.js';
 import { metricsOption, type MetricName } from './metrics.js';
 
 /** Where fit's validation figures come from. */
@@ -29,6 +30,8 @@ export interface FitSettings {
   verbose: 0 | 1;
   earlyStopping: EarlyStopping | undefined;
   reduceOnPlateau: ReduceOnPlateau | undefined;
+  /** One per class, checked (classWeightsOf), or undefined for none. */
+  classWeights: Float32Array | undefined;
 }
 
 function checkFunction(value: unknown, at: string): void {
@@ -61,7 +64,8 @@ function validationOf(data: unknown, split: unknown): ValidationSource {
   return { kind: 'none' };
 }
 
-export function fitOptionsOf(given: unknown, loss: LossName): FitSettings {
+export function fitOptionsOf(given: unknown, plan: Plan): FitSettings {
+  const loss = plan.loss.type;
   const options = readRecord(given ?? {}, FIT_OPTION_KEYS, 'fit options');
   const { epochs = 1, shuffle = true, onBatchEnd, onEpochEnd, metrics, callbacks, verbose = 0, earlyStopping, reduceLROnPlateau } = options;
   if (typeof epochs !== 'number' || !Number.isInteger(epochs) || epochs <= 0) {
@@ -82,5 +86,6 @@ export function fitOptionsOf(given: unknown, loss: LossName): FitSettings {
   const available = { hasValidation: validation.kind !== 'none', trainingMetrics, validationMetrics };
   const stopping = earlyStopping === undefined ? undefined : earlyStoppingOf(earlyStopping, available);
   const reduceOnPlateau = reduceLROnPlateau === undefined ? undefined : reduceOnPlateauOf(reduceLROnPlateau, available);
-  return { epochs, shuffle, validation, trainingMetrics, validationMetrics, callbacks: list, verbose, earlyStopping: stopping, reduceOnPlateau };
+  const classWeights = options.classWeights === undefined ? undefined : classWeightsOf(options.classWeights, plan, 'fit');
+  return { epochs, shuffle, validation, trainingMetrics, validationMetrics, callbacks: list, verbose, earlyStopping: stopping, reduceOnPlateau, classWeights };
 }

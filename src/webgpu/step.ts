@@ -1,6 +1,7 @@
 import { hyperFields, LINEAR_WORKGROUP, reduceGroups, STEP_BYTES, type KernelKey } from '../../shaders/index.js';
 import { LOSSES, lossDelta, momentSlots, OPTIMIZERS, optimizerVariant, readsPreActivation, type Loss } from '../ops/index.js';
 import { isDense, type ParameterView, type Plan } from '../plan.js';
+import { weightedClasses } from '../training/class-weights.js';
 import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import type { Kernel } from './kernels.js';
 import { allocateLayers, dropoutFields, fusedDropoutAbove, opLayerKernelKeys, recordOpBackward, recordOpForward, type LayerRecorder } from './layers.js';
@@ -13,17 +14,24 @@ import { ceilDiv, FLOAT, type Bindings, type Dispatch, type GpuResources } from 
  * gradients for the largest batch, the loss record. The trainer only replays these lists.
  */
 
+type LossKernelKey = Extract<KernelKey, { kind: 'loss' }>;
+
 /**
  * The loss kernels of a plan: for [rows, outputs] targets, and for one class index per row where
  * the loss takes class labels (binaryCrossEntropy's 0/1 labels reach the backend as its targets).
  */
-function lossKeys(plan: Plan): Extract<KernelKey, { kind: 'loss' }>[] {
+function lossKeys(plan: Plan): LossKernelKey[] {
   // The loss kernel fuses the output activation's derivative when it is a function of the output; a
   // derivative that reads z runs after it (activationDerivative), so the loss kernel sees a linear output.
   const last = plan.layers[plan.layers.length - 1]!.activation;
   const key = { kind: 'loss', loss: plan.loss.type, activation: readsPreActivation(last.name) ? 'linear' : last.name } as const;
   const classLabels = LOSSES[plan.loss.type].labels === 'classes';
   return [{ ...key, labels: false }, ...(classLabels ? [{ ...key, labels: true }] : [])];
+}
+
+/** Each loss key's weighted twin, where the plan's loss takes class weights (weightedClasses): training lists only. */
+function weightedLossKeys(plan: Plan): LossKernelKey[] {
+  return weightedClasses(plan) > 0 ? lossKeys(plan).map((key) => ({ ...key, weighted: true })) : [];
 }
 
 /** The keys of the plan's loss reduction and optimizer, which depend on its penalties and optimizer settings. */
@@ -44,7 +52,7 @@ export function fixedKernelKeys(plan: Plan): KernelKey[] {
     ...(lossReduceKey.l2 ? [{ kind: 'sumSquares', l2Gradient: true } as const] : []),
     ...(lossReduceKey.l2 || optimizerKey.clip ? [{ kind: 'sumSquares', l2Gradient: false } as const] : []),
     ...(optimizerKey.clip ? [{ kind: 'sumPartials' } as const] : []),
-    ...lossKeys(plan), ...(readsPreActivation(last.activation.name) ? [{ kind: 'activationDerivative', activation: last.activation.name } as const] : []),
+    ...lossKeys(plan), ...weightedLossKeys(plan), ...(readsPreActivation(last.activation.name) ? [{ kind: 'activationDerivative', activation: last.activation.name } as const] : []),
     ...(transform === 'none' ? [] : [{ kind: 'outputTransform', transform } as const]),
     ...plan.layers.flatMap((layer) => (isDense(layer) ? [] : opLayerKernelKeys(plan, layer)))];
 }
@@ -66,6 +74,8 @@ function lossScale(loss: Loss, outputs: number): number {
 export interface StepDispatches {
   train: Dispatch[];
   evaluate: Dispatch[];
+  /** `train` with the weighted loss kernel, where the loss takes class weights. */
+  weightedTrain?: Dispatch[];
 }
 
 export interface StepRecording {
@@ -77,6 +87,8 @@ export interface StepRecording {
   /** [batchSize, inputSize] and [batchSize, outputs] (class labels: [batchSize, 1]). */
   input: GPUBuffer;
   target: GPUBuffer;
+  /** [classes] class weights the weighted loss kernels read, where the loss takes them (written per fit or trainBatch). */
+  classWeights?: GPUBuffer;
   /** What predict reads: the transformed outputs where the loss has a transform, else the last layer's. */
   outputs: GPUBuffer;
   /**
@@ -123,6 +135,8 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
   const buffers = allocateLayers(plan, res);
   const { outputs: layerOutputs, zGrads, preActivations, gates } = buffers;
   const rowLoss = res.floats(batchSize, 'row losses [batchSize]');
+  const classes = weightedClasses(plan);
+  const classWeights = classes > 0 ? res.floats(classes, `class weights [${classes}]`) : undefined;
   const transform = LOSSES[plan.loss.type].outputTransform;
   const probabilities = transform === 'none' ? undefined : res.floats(batchSize * outputSize, 'probabilities [batchSize, outputs]');
   // Partial sums of the reductions, only when there are some: each L2-penalised layer's l2·ΣW²
@@ -196,8 +210,9 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
     delta: lossDelta(plan.loss),
   };
   // One loss dispatch per form of targets the loss takes (lossKeys); the one reduction comes after backward.
-  const lossIndices = lossKeys(plan).map((key) => add(key, lossDims,
-    { output: layerOutputs[last]!, targets: target, outputGrad: zGrads[last]!, rowLoss }, rowsGrid));
+  const lossBindings: Bindings = { output: layerOutputs[last]!, targets: target, outputGrad: zGrads[last]!, rowLoss };
+  const lossIndices = lossKeys(plan).map((key) => add(key, lossDims, lossBindings, rowsGrid));
+  const weightedIndices = weightedLossKeys(plan).map((key) => add(key, lossDims, { ...lossBindings, classWeights: classWeights! }, rowsGrid));
   // Each penalised layer's l2·ΣW² into its partials; in training the same pass adds 2·l2·W to the
   // weights' gradient, so it follows the weight gradient's product (which overwrites it).
   const penalty = (l: number, gradient: boolean) => {
@@ -267,13 +282,15 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
   const pick = (indices: number[]) => indices.map((i) => dispatches[i]!);
   const stepDispatches = new Map<boolean, StepDispatches>();
   // The loss is reduced after backward in training, so it can take the penalties its kernels leave.
+  const trainList = (lossIndex: number) => pick([...forward, lossIndex, ...backward, lossReduceIndex, ...clip, update]);
   lossKeys(plan).forEach(({ labels }, i) => stepDispatches.set(labels, {
-    train: pick([...forward, lossIndices[i]!, ...backward, lossReduceIndex, ...clip, update]),
+    train: trainList(lossIndices[i]!),
     evaluate: pick([...inference, lossIndices[i]!, ...evaluatePenalties, lossReduceIndex, ...transformPass]),
+    ...(weightedIndices.length > 0 ? { weightedTrain: trainList(weightedIndices[i]!) } : {}),
   }));
   let lossReduce = dispatches[lossReduceIndex]!;
   return {
-    params, moments, step, input, target,
+    params, moments, step, input, target, ...(classWeights ? { classWeights } : {}),
     outputs: probabilities ?? layerOutputs[last]!,
     stepDispatches,
     predictDispatches: pick([...inference, ...transformPass]),
@@ -285,8 +302,8 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
     }, new Map<string, { product: Product; dispatches: Dispatch[] }>()),
     bindLossRecord(record) {
       const rebuilt = make(lossReduceKey, pending[lossReduceIndex]!.dims, { ...lossReduceBindings, lossRecord: record }, lossReduce.grid);
-      for (const { train, evaluate } of stepDispatches.values()) {
-        for (const list of [train, evaluate]) list[list.indexOf(lossReduce)] = rebuilt;
+      for (const { train, evaluate, weightedTrain } of stepDispatches.values()) {
+        for (const list of [train, evaluate, ...(weightedTrain ? [weightedTrain] : [])]) list[list.indexOf(lossReduce)] = rebuilt;
       }
       lossReduce = rebuilt;
     },

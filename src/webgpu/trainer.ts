@@ -43,6 +43,8 @@ export class WebGpuBackend implements Backend {
   private t = 0;
   /** The learning rate in force: the plan's until setLearningRate; evaluated per step into the Step uniform. */
   private learningRate: LearningRate;
+  /** Class weights are in force (setClassWeights): training steps run the weighted loss kernel. */
+  private weighted = false;
   /** The autotune's trials of this network's undecided products, where they run beside training. */
   private background: BackgroundTuning | undefined;
   private disposed = false;
@@ -151,6 +153,18 @@ export class WebGpuBackend implements Backend {
     this.learningRate = rate;
   }
 
+  setClassWeights(weights: Float32Array | undefined): void {
+    // The caller checked that the loss takes them, so the buffer and the weighted lists exist.
+    if (weights) this.device.queue.writeBuffer(this.step.classWeights!, 0, weights);
+    this.weighted = weights !== undefined;
+  }
+
+  /** A training step's dispatches for the targets' form: the weighted loss kernel's while class weights are in force. */
+  private trainList(labels: boolean): Dispatch[] {
+    const lists = this.step.stepDispatches.get(labels)!;
+    return this.weighted ? lists.weightedTrain! : lists.train;
+  }
+
   /** Writes the Step uniform of step t (already counted): its learning rate is the one after t − 1 earlier steps. */
   private writeStep(rows: number, slot: number, start: number): void {
     this.device.queue.writeBuffer(this.step.step, 0, packStep(rows, slot, this.t, start, biasCorrections(this.plan.optimizer, this.t),
@@ -241,7 +255,7 @@ export class WebGpuBackend implements Backend {
   async trainBatch(x: Float32Array, y: Targets, rows: number): Promise<number> {
     this.device.queue.writeBuffer(this.step.input, 0, x, 0, rows * this.plan.inputSize);
     this.device.queue.writeBuffer(this.step.target, 0, y.values, 0, rows * targetWidth(this.plan, y));
-    this.submitStep(rows, 0, 0, this.step.stepDispatches.get(y.labels)!.train, undefined,
+    this.submitStep(rows, 0, 0, this.trainList(y.labels), undefined,
       (encoder) => encoder.copyBufferToBuffer(this.lossRecord, 0, this.lossStaging, 0, FLOAT));
     return (await this.readBack(this.lossStaging, 1, { kind: `step:${rows}`, submittedAt: this.waiter.now() }))[0]!;
   }
@@ -269,7 +283,7 @@ export class WebGpuBackend implements Backend {
 
   async trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void): Promise<Float32Array> {
     const set = this.trainingSet!;
-    const train = this.step.stepDispatches.get(set.y.labels)!.train;
+    const train = this.trainList(set.y.labels);
     const batchSize = this.plan.batchSize;
     const batches = ceilDiv(order.length, batchSize);
     if (set.gather) this.device.queue.writeBuffer(set.gather.order, 0, order);

@@ -165,8 +165,9 @@ export interface WasmExports {
     preActivation: number): void;
   multiplyDerivative(grad: number, gate: number, start: number, end: number, activation: number, slope: number): void;
   columnSums(grad: number, sums: number, rows: number, n: number, colStart: number, colEnd: number): void;
+  /** `rowWeights`: [rows] class weights of the rows, or 0 for none. */
   loss(kind: number, output: number, target: number, grad: number, rows: number, n: number, activation: number, slope: number,
-    delta: number, labels: number): number;
+    delta: number, labels: number, rowWeights: number): number;
   softmaxRows(logits: number, probabilities: number, rows: number, n: number): void;
   sigmoidRows(logits: number, probabilities: number, count: number): void;
   optimizerStep(kind: number, params: number, grads: number, moment1: number, moment2: number, moment3: number, start: number,

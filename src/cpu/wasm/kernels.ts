@@ -150,9 +150,10 @@ export class WasmKernels implements CpuKernels {
   }
 
   loss(loss: Loss, output: Float32Array, target: Float32Array, grad: Float32Array, rows: number, n: number,
-    activation: Activation, labels: boolean): number {
+    activation: Activation, labels: boolean, rowWeights?: Float32Array): number {
+    // Buffers start after the first page, so offset 0 can say "no row weights".
     return this.exports.loss(LOSSES[loss.type].wasmCode, output.byteOffset, target.byteOffset, grad.byteOffset, rows, n,
-      ACTIVATIONS[activation.name].wasmCode, activation.slope, lossDelta(loss), labels ? 1 : 0);
+      ACTIVATIONS[activation.name].wasmCode, activation.slope, lossDelta(loss), labels ? 1 : 0, rowWeights ? rowWeights.byteOffset : 0);
   }
 
   outputTransform(transform: Exclude<OutputTransform, 'none'>, logits: Float32Array, probabilities: Float32Array, rows: number, n: number): void {

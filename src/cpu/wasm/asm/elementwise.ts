@@ -176,6 +176,12 @@ export function columnSums(grad: usize, sums: usize, rows: i32, n: i32, colStart
   return z >= 0 ? 1 / (1 + e) : e / (1 + e);
 }
 
+/** Row r's class weight from rowWeights [rows], or 1 where there are none (rowWeights is 0). */
+// @ts-ignore: decorator
+@inline function rowWeight(rowWeights: usize, r: i32): f64 {
+  return rowWeights == 0 ? 1 : <f64>load<f32>(rowWeights + (<usize>r << 2));
+}
+
 /**
  * Writes dL/dz of the output layer into grad [rows, n] and returns the batch's mean loss. The
  * formulas are those of shaders/loss.wgsl.ts: for softmax cross-entropy (p − t·Σt)/rows from the
@@ -185,9 +191,11 @@ export function columnSums(grad: usize, sums: usize, rows: i32, n: i32, colStart
  * rows·n (rows for sse and softmax) and times f'(y) of the output activation. With `labels`, target
  * holds one class index per row, whose one-hot rows are first written into grad: each element
  * reads its target there before writing its gradient over it. The loss is summed in f64, in order.
+ * With `rowWeights` ([rows] f32 class weights; 0 for none) the softmax and binary cross-entropy
+ * terms and gradients of row r are multiplied by its weight (a weight of 1 changes nothing).
  */
 export function loss(kind: i32, output: usize, target: usize, grad: usize, rows: i32, n: i32, activation: i32, slope: f32,
-  delta: f32, labels: i32): f64 {
+  delta: f32, labels: i32, rowWeights: usize): f64 {
   checkActivation(activation);
   if (kind != LOSS_SOFTMAX_CROSS_ENTROPY && kind != LOSS_MSE && kind != LOSS_SSE && kind != LOSS_BINARY_CROSS_ENTROPY
     && kind != LOSS_MEAN_ABSOLUTE_ERROR && kind != LOSS_HUBER) unreachable();
@@ -212,12 +220,13 @@ export function loss(kind: i32, output: usize, target: usize, grad: usize, rows:
         targetSum += <f64>load<f32>(target + offset);
       }
       const logNorm = largest + Math.log(expSum);
+      const weight = rowWeight(rowWeights, r);
       for (let j = 0; j < n; j++) {
         const offset = base + (<usize>j << 2);
         const y = <f64>load<f32>(output + offset);
         const t = <f64>load<f32>(target + offset);
-        total += t * (logNorm - y);
-        store<f32>(grad + offset, flushTiny((Math.exp(y - logNorm) * targetSum - t) / rows * derivative(<f32>y, activation, slope)));
+        total += weight * t * (logNorm - y);
+        store<f32>(grad + offset, flushTiny((Math.exp(y - logNorm) * targetSum - t) / rows * derivative(<f32>y, activation, slope) * weight));
       }
     }
     return total / rows;
@@ -234,8 +243,9 @@ export function loss(kind: i32, output: usize, target: usize, grad: usize, rows:
       total += diff * diff;
       dy = 2 * diff;
     } else if (kind == LOSS_BINARY_CROSS_ENTROPY) {
-      total += Math.max(y, 0) - y * t + Math.log1p(Math.exp(-Math.abs(y)));
-      dy = stableSigmoid(y) - t;
+      const weight = rowWeight(rowWeights, i / n);
+      total += weight * (Math.max(y, 0) - y * t + Math.log1p(Math.exp(-Math.abs(y))));
+      dy = (stableSigmoid(y) - t) * weight;
     } else if (kind == LOSS_MEAN_ABSOLUTE_ERROR) {
       total += Math.abs(diff);
       dy = diff > 0 ? 1 : diff < 0 ? -1 : 0;
