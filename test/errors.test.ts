@@ -631,3 +631,19 @@ describe('a network too large, refused before allocating', () => {
     await normalStillWorks(backend === 'webgpu' ? 'webgpu' : 'cpu');
   });
 });
+
+describe('a non-finite value anywhere in a Float32Array x', () => {
+  // 7 rows of 3: 21 values, five groups of four for the finite-value probe and a tail of one.
+  it.each([NaN, Infinity, -Infinity])('%s at each of the 21 positions is refused with its row and column, on cpu', async (bad) => {
+    const net = await createNetwork({ inputSize: 3, layers: [{ type: 'dense', units: 2 }], batchSize: 8, backend: 'cpu' });
+    const x = Float32Array.from({ length: 21 }, (_, i) => Math.sin(i) * 3e38);
+    for (let i = 0; i < 21; i++) {
+      const given = x.slice();
+      given[i] = bad;
+      await expect(net.predict(given)).rejects.toThrow(new ShapeError(`x has a non-finite value (${bad}) at row ${Math.floor(i / 3)}, column ${i % 3}`));
+    }
+    // Finite values up to float32's largest pass, summed four at a time without overflowing.
+    expect((await net.predict(x)).every(Number.isFinite)).toBe(true);
+    net.dispose();
+  });
+});
