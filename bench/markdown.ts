@@ -137,8 +137,12 @@ LN-GELU-dropout-AdamW case webgpu is 1.97× jax-js and 11.1× TF.js (2.04× and 
 dropout layers now take three dispatches fewer each, about 1.2 ms of a 109–169 ms step on
 SwiftShader, too little to show here. cpu is 1.18× jax-js wasm and 6.0× TF.js wasm (1.59× and 8.8×):
 its AdamW update now journals the parameters and moments each worker changes in place (about 1.6 MB
-copied per step at these sizes), and the run may have overlapped a test suite starting on the machine,
-so that figure needs a quiet re-run before it is read as a loss.
+copied per step at these sizes), and the run may have overlapped a test suite starting on the machine.
+A quiet re-run of cpu, jax-js wasm and TF.js wasm alone (\`--only cpu,jax-wasm,tfjs-wasm,step-784-256-256,step-784-256-128\`)
+gave 1.45× jax-js wasm and 6.9× TF.js wasm on that case (2.35× and 14.4× at 784-256-128-10); and
+the engine of the session's start against this one, in one process with their steps interleaved
+(60 each), took 21.95 against 22.26 ms on it and 7.94 against 7.67 ms at 784-256-128-10 (after the
+input check was made branch-free): the faults work costs the CPU step about 1%.
 
 Where the adapter is SwiftShader, "WebGPU" is a CPU emulation of a GPU (Vulkan on the CPU), so the
 CPU backends may well win there; those figures track the kernels' progress, not what a GPU does.
