@@ -148,7 +148,7 @@ ${activationFunctions(key.activation)}`;
 export function matmulShader(key: MatmulKey): string {
   if (key.tiled) return matmulTiledShader(key);
   if (key.vec4) return matmulVec4Shader(key);
-  const { transposeA, transposeB, epilogue, subgroups } = key;
+  const { transposeA, transposeB, subgroups } = key;
   // With subgroups, lane j of each group of 4 loads rows row0 + j and row0 + 4 + j of A and the
   // others take them by broadcast (as in the vec4 kernel below); then no lane may return early.
   const loadRows = subgroups
@@ -276,7 +276,7 @@ const TILE_K = 16;
  * barriers.
  */
 function matmulTiledShader(key: MatmulKey): string {
-  const { transposeA, transposeB, epilogue } = key;
+  const { transposeA, transposeB } = key;
   const threads = TILE_THREADS * TILE_THREADS;
   const loads = (TILE * TILE_K) / threads;
   // Element e of a stage's block, as (kk, i): i is the row of A or the column of B within the tile.

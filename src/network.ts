@@ -3,7 +3,7 @@ import { CallQueue } from './call-queue.js';
 import { checkRange, isLabelForm, matrixOf, openNumbers, toLabels, toMatrix, type MatrixInput, type Targets } from './data/matrix.js';
 import { mulberry32, shuffleInto } from './data/random.js';
 import { applyStandardization, computeStandardization, type Standardization } from './data/standardize.js';
-import { DeviceLostError, DisposedError, ShapeError, SpecError } from './errors.js';
+import { DeviceLostError, ShapeError, SpecError } from './errors.js';
 import { encodeModelFile } from './io/model-file.js';
 import { layerWeightsOf, parametersFromWeights } from './layer-weights.js';
 import { toTfjsArtifacts, type TfjsArtifacts } from './io/tfjs.js';
@@ -18,7 +18,7 @@ import { readRecord } from './data/user-input.js';
 import { LOSSES, type LearningRate, type LearningRateSpec } from './ops/index.js';
 import type { Plan } from './plan.js';
 import { describeValue, normalizeLearningRate, type BackendName } from './spec.js';
-import { firstNonFinite, SyncedState } from './synced-state.js';
+import { SyncedState } from './synced-state.js';
 
 import { classWeightsOf } from './training/class-weights.js';
 import { fitOptionsOf } from './training/fit-options.js';

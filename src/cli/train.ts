@@ -2,8 +2,9 @@
  * Command-line trainer: `npm run train -- [flags]` (see --help). Exit codes: 0 done, 1 the engine
  * refused (a BackpropError: no adapter, network too large, ...), 2 a bad command line.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { loadDataset, type Dataset, type DataSplit } from '../data/datasets.js';
+import { readDataFile } from '../data/idx.js';
 import { loadTable } from '../data/table.js';
 import { DataFileError } from '../errors.js';
 import { BackpropError, createNetwork, loadNetwork, type DeviceInfo, type Network } from '../index.js';
@@ -65,13 +66,7 @@ async function makeNetwork(config: TrainConfig, data: Dataset): Promise<{ net: N
     const spec = networkSpec(config, data);
     return { net: await createNetwork(spec), description: describeNetwork(spec, config) };
   }
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(config.load);
-  } catch (error) {
-    throw new DataFileError(`${config.load}: cannot be read (${(error as Error).message})`);
-  }
-  const net = await loadNetwork(bytes, { backend: config.backend, batchSize: config.batchSize, ...(config.threads ? { threads: config.threads } : {}) });
+  const net = await loadNetwork(readDataFile(config.load), { backend: config.backend, batchSize: config.batchSize, ...(config.threads ? { threads: config.threads } : {}) });
   const plan = net.plan;
   if (plan.inputSize !== data.inputSize || plan.outputSize !== data.outputSize) {
     net.dispose();

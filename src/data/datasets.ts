@@ -139,14 +139,15 @@ function classification(
 ): Dataset {
   const split = stratifiedSplit(labels, classes.length, testRows, random);
   const take = (rows: Uint32Array): DataSplit => ({
-    x: gatherRows(x, inputSize, rows),
+    x: takeRows(x, inputSize, rows),
     y: oneHot(labels, rows, classes.length),
     rows: rows.length,
   });
   return { name, inputSize, outputSize: classes.length, classes, train: take(split.train), test: take(split.test) };
 }
 
-function gatherRows(x: Float32Array, width: number, rows: Uint32Array): Float32Array {
+/** Rows `rows` of x [·, width], in that order, as a new [rows.length, width] matrix. */
+export function takeRows(x: Float32Array, width: number, rows: Uint32Array): Float32Array {
   const out = new Float32Array(rows.length * width);
   rows.forEach((row, i) => out.set(x.subarray(row * width, (row + 1) * width), i * width));
   return out;

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { CsvError } from 'csv-parse';
 import { parse } from 'csv-parse/sync';
 import { DataFileError } from '../errors.js';
-import type { Dataset, DataSplit } from './datasets.js';
+import { takeRows, type Dataset, type DataSplit } from './datasets.js';
 import { readDataFile } from './idx.js';
 import { mulberry32, shuffleInto } from './random.js';
 
@@ -33,10 +33,9 @@ export const MAX_INFERRED_CLASSES = 20;
 /** A table read into a column-named grid of cells, before any column is given a role. */
 interface Grid {
   columns: string[];
-  /** Cells by row; row r came from line `lines[r]` of the file (1-based, the header being line 1 of a CSV). */
+  /** Cells by row. */
   cells: string[][];
-  lines: number[];
-  /** How a row is named in messages: 'line 7' (CSV) or 'element 5' (JSON). */
+  /** How a row is named in messages: 'line 7' of the file (CSV, the header being line 1) or 'element 5' (JSON). */
   rowName: (row: number) => string;
 }
 
@@ -110,7 +109,7 @@ function csvGrid(text: string, file: string): Grid {
       throw new DataFileError(`${file}: line ${info.lines} has ${record.length} cell(s) where the header has ${columns.length} columns`);
     }
   }
-  return { columns, cells: rows.map((row) => row.record), lines: rows.map((row) => row.info.lines), rowName: (r) => `line ${rows[r]!.info.lines}` };
+  return { columns, cells: rows.map((row) => row.record), rowName: (r) => `line ${rows[r]!.info.lines}` };
 }
 
 /** Parses a JSON table: an array of objects, each with the keys of the first. */
@@ -138,7 +137,7 @@ function jsonGrid(text: string, file: string): Grid {
       throw new DataFileError(`${file}: element ${r}, column "${name}": ${cell === null ? 'null' : typeof cell}, not a number or a class name`);
     });
   });
-  return { columns, cells, lines: cells.map((_, r) => r), rowName: (r) => `element ${r}` };
+  return { columns, cells, rowName: (r) => `element ${r}` };
 }
 
 function targetColumns(grid: Grid, target: string[] | undefined, file: string): number[] {
@@ -187,13 +186,7 @@ function holdOut(x: Float32Array, y: Float32Array, inputSize: number, outputSize
     throw new DataFileError(`${file}: holding out ${share} of ${rows} rows for validation leaves none to train on`);
   }
   const order = shuffleInto(new Uint32Array(rows), mulberry32(seed));
-  const take = (indices: Uint32Array): DataSplit => {
-    const split = { x: new Float32Array(indices.length * inputSize), y: new Float32Array(indices.length * outputSize), rows: indices.length };
-    indices.forEach((row, i) => {
-      split.x.set(x.subarray(row * inputSize, (row + 1) * inputSize), i * inputSize);
-      split.y.set(y.subarray(row * outputSize, (row + 1) * outputSize), i * outputSize);
-    });
-    return split;
-  };
+  const take = (indices: Uint32Array): DataSplit =>
+    ({ x: takeRows(x, inputSize, indices), y: takeRows(y, outputSize, indices), rows: indices.length });
   return { train: take(order.subarray(validationRows)), validation: take(order.subarray(0, validationRows)) };
 }

@@ -3,7 +3,7 @@ import { SpecError } from '../errors.js';
 import type { Plan } from '../plan.js';
 import { describeValue } from '../ops/params.js';
 import {
-  CALLBACK_KEYS, FIT_OPTION_KEYS, type FitCallbacks, type FitOptions,
+  CALLBACK_KEYS, FIT_OPTION_KEYS, type FitCallbacks,
 } from '../network-types.js';
 import type { MatrixInput } from '../data/matrix.js';
 import { earlyStoppingOf, reduceOnPlateauOf, type EarlyStopping, type ReduceOnPlateau } from './early-stopping.js';
