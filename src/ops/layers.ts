@@ -41,8 +41,19 @@ export interface LayerEntry {
   saves: string;
   /** Training vs inference (fit/trainBatch vs predict/evaluate). */
   modes: string;
+  /** Whether the layer may be the network's first, reading its input (the others need a dense layer before them). */
+  first: boolean;
   doc: string;
 }
+
+/**
+ * frequencyEncoding's largest octave count. Its highest feature is sin(2^(L−1)·π·x): at L = 16 and
+ * |x| ≤ 1 neighbouring float32 inputs (2^−24 apart below 1) lie 2^15·π·2^−24 ≈ 0.006 rad apart in
+ * its phase, and every further octave doubles that, until past L ≈ 24 neighbouring inputs have
+ * unrelated phases: the feature would encode the input's rounding, not its value. Its derivative
+ * 2^(L−1)·π (≈ 1e5 at L = 16) is what any layer below receives in its gradient, too.
+ */
+export const MAX_OCTAVES = 16;
 
 const EPSILON = { kind: 'number', default: 1e-3, min: 0, max: Infinity, minOpen: true, doc: 'added to the variance before its square root' } as const;
 
@@ -55,6 +66,7 @@ export const LAYERS = {
     },
     saves: 'nothing more (the weight gradient reads the layer\'s input, the output of the layer below)',
     modes: 'the same in both',
+    first: true,
     doc: 'output = activation(input · weights + bias)',
   },
   dropout: {
@@ -64,6 +76,7 @@ export const LAYERS = {
     segments: {},
     saves: 'nothing: the mask is drawn again in backward from (seed, layer, step, element) (dropoutKeep)',
     modes: 'training: inverted dropout (kept inputs scaled by 1/(1 − rate)); inference: the identity',
+    first: false,
     doc: 'inverted dropout',
   },
   layerNormalization: {
@@ -74,6 +87,7 @@ export const LAYERS = {
     },
     saves: 'the normalized input x̂ [rows, units] and each row\'s 1/√(var + ε)',
     modes: 'the same in both',
+    first: false,
     doc: 'each row normalized over its features (biased variance), then gamma·x̂ + beta',
   },
   batchNormalization: {
@@ -90,7 +104,21 @@ export const LAYERS = {
     saves: 'the normalized input x̂ [rows, units] and each feature\'s 1/√(var + ε)',
     modes: 'training: each feature normalized by the batch\'s mean and biased variance, which update the moving ' +
       'statistics; inference: by the moving statistics',
+    first: false,
     doc: 'each feature normalized over the batch, then gamma·x̂ + beta',
+  },
+  frequencyEncoding: {
+    params: {
+      octaves: {
+        kind: 'number', integer: true, min: 1, max: MAX_OCTAVES,
+        doc: 'L: each input x gives sin and cos of 2^k·π·x for k = 0..L−1',
+      },
+    },
+    segments: {},
+    saves: 'nothing: backward reads the layer\'s input (the output of the layer below) and takes the sines and cosines again',
+    modes: 'the same in both',
+    first: true,
+    doc: 'NeRF\'s positional encoding: [rows, inputs] → [rows, inputs·2·octaves] (frequencyColumn gives the layout)',
   },
 } as const satisfies Record<string, LayerEntry>;
 
@@ -126,3 +154,46 @@ export const dropoutThreshold = (rate: number): number => Math.round(rate * 2 **
  */
 export const dropoutKeep = (key: number, element: number, threshold: number): boolean =>
   hash32((key ^ hash32(element >>> 0)) >>> 0) >>> 8 >= threshold;
+
+/*
+ * frequencyEncoding's math, in one place: the TypeScript here is what the CPU backend computes, and
+ * shaders/frequency.wgsl.ts's FREQUENCY_ENCODING is the same in WGSL (the reference computes
+ * sin(2^k·π·x) directly in float64, as an independent oracle).
+ *
+ * Layout (as tiny-cuda-nn's frequency encoding): output column j of a row is input i = ⌊j / 2L⌋,
+ * octave k = ⌊j / 2⌋ mod L and phase s = j mod 2, and holds sin(2^k·π·x_i + s·π/2): for each input
+ * its 2L columns are sin k=0, cos k=0, sin k=1, cos k=1, … Every backend keeps this order.
+ *
+ * The phase is reduced exactly before the sine: 2^k·π·x = 2π·t with t = x·2^(k−1), exact in float32
+ * (a power of 2), and r = t − round(t) in [−½, ½] is exact too (Sterbenz), so the sine takes an
+ * argument in [−π, π] and the result is the sine of the float32 input itself, however large 2^k·x.
+ * (A float32 2^k·π·x would already be 0.004 rad off at 2^15·π; the WGSL reduces to quarter turns and
+ * takes its own polynomial, since WGSL's sin and cos are bounded only to 2^−11 even inside [−π, π].)
+ */
+
+/** The columns frequencyEncoding makes of `inputs` inputs with `octaves` octaves. */
+export const frequencyEncodingWidth = (inputs: number, octaves: number): number => inputs * 2 * octaves;
+
+/** Which input, octave and phase (cosine or sine) output column `column` holds (the layout above). */
+export function frequencyColumn(column: number, octaves: number): { input: number; octave: number; cosine: boolean } {
+  return { input: Math.floor(column / (2 * octaves)), octave: Math.floor(column / 2) % octaves, cosine: column % 2 === 1 };
+}
+
+/** 2π·r for t = x·2^(octave−1): the phase of 2^octave·π·x reduced into [−π, π]. */
+function reducedPhase(x: number, octave: number): number {
+  const t = x * 2 ** (octave - 1);
+  return 2 * Math.PI * (t - Math.round(t));
+}
+
+/** sin(2^octave·π·x), or its cosine. */
+export function frequencyFeature(x: number, octave: number, cosine: boolean): number {
+  const phase = reducedPhase(x, octave);
+  return cosine ? Math.cos(phase) : Math.sin(phase);
+}
+
+/** d/dx of frequencyFeature: 2^octave·π·cos(2^octave·π·x), or −2^octave·π·sin(…) for the cosine. */
+export function frequencyFeatureDerivative(x: number, octave: number, cosine: boolean): number {
+  const phase = reducedPhase(x, octave);
+  const scale = 2 ** octave * Math.PI;
+  return cosine ? -scale * Math.sin(phase) : scale * Math.cos(phase);
+}
