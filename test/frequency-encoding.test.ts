@@ -6,7 +6,7 @@
  * learns an image-like function better with it than without, the model file and the TF.js export.
  */
 import { describe, expect, it } from 'vitest';
-import { BackpropError, createNetwork, type LayerSpec, type NetworkSpec } from '../src/index.js';
+import { BackpropError, createNetwork, loadNetwork, SpecError, type LayerSpec, type Network, type NetworkSpec } from '../src/index.js';
 import { frequencyColumn, frequencyFeature, frequencyFeatureDerivative, MAX_OCTAVES } from '../src/ops/index.js';
 import { compilePlan, initialParameters, sendsGradientBelow } from '../src/plan.js';
 import { layerShapes } from '../src/webgpu/products.js';
@@ -190,5 +190,112 @@ describe('the frequencyEncoding kernels against float64', () => {
     // The sum's terms reach 2^(L−1)·π: its float32 error scales with their sum of magnitudes.
     const magnitude = Math.PI * (2 ** octaves - 1);
     expectAgree(backward[4]!.map((v) => v / magnitude), expected.map((v) => v / magnitude), 2e-6, 'dx / Σ 2^k·π');
+  });
+});
+
+/**
+ * A 32×32 image-like function of (u, v) in [−1, 1]²: three channels of stripes, a saddle and rings,
+ * 2.5 to 4 periods across, which a ReLU network of the raw coordinates fits only as a blur.
+ */
+function image(side = 32) {
+  const rows = side * side;
+  const x = new Float32Array(rows * 2);
+  const y = new Float32Array(rows * 3);
+  for (let r = 0; r < side; r++) {
+    for (let c = 0; c < side; c++) {
+      const i = r * side + c;
+      const u = -1 + (2 * c + 1) / side;
+      const v = -1 + (2 * r + 1) / side;
+      x.set([u, v], 2 * i);
+      y.set([0.5 + 0.5 * Math.sin(5 * Math.PI * u + 3 * Math.PI * v), 0.5 + 0.5 * Math.cos(6 * Math.PI * u * v),
+        0.5 + 0.5 * Math.sin(8 * Math.PI * Math.hypot(u, v))], 3 * i);
+    }
+  }
+  return { x, y };
+}
+
+describe('a coordinate network learns an image-like function with frequencyEncoding', () => {
+  it('2 → frequencyEncoding 4 → 64 → 64 → 3 reaches a mean squared error under a tenth of the same network without it', async () => {
+    const { x, y } = image();
+    const train = async (encode: boolean) => {
+      const net = await createNetwork({
+        inputSize: 2, loss: 'mse', optimizer: { type: 'adam', learningRate: 0.005 }, batchSize: 64, seed: 1, backend: 'cpu',
+        layers: [...(encode ? [{ type: 'frequencyEncoding', octaves: 4 } as const] : []),
+          { type: 'dense', units: 64, activation: 'relu' }, { type: 'dense', units: 64, activation: 'relu' }, { type: 'dense', units: 3 }],
+      });
+      await net.fit(x, y, { epochs: 40 });
+      const { loss } = await net.evaluate(x, y);
+      net.dispose();
+      return loss;
+    };
+    const [encoded, plain] = [await train(true), await train(false)];
+    // Measured: 6.4e-3 (PSNR 21.9 dB) against 0.107 (9.7 dB), the plain network's barely under the targets' variance
+    // (0.125). Octaves past the image's highest frequency (2^3·π, k = 3) only slow the fit here: 6 octaves give 0.030.
+    expect(encoded).toBeLessThan(0.1 * plain);
+    expect(10 * Math.log10(1 / encoded)).toBeGreaterThan(20);
+  }, 120_000);
+});
+
+const ENCODED: LayerSpec[] = [{ type: 'frequencyEncoding', octaves: 6 }, { type: 'dense', units: 9, activation: 'relu' }, { type: 'dense', units: 3 }];
+
+describe('frequencyEncoding in the model file', () => {
+  it.each(BACKENDS)('saves and loads with its optimizer state, and the loaded network continues exactly (%s)', async (backend) => {
+    const { x, y } = image(8);
+    const net = await createNetwork(spec(2, ENCODED, { backend }));
+    await net.fit(x, y, { epochs: 2 });
+    const file = await net.save({ optimizerState: true });
+    expect(new DataView(file.buffer, file.byteOffset).getUint32(8, true)).toBe(3);
+    const loaded = await loadNetwork(file, { backend });
+    expect(loaded.plan.layers[0]).toMatchObject({ kind: 'frequencyEncoding', octaves: 6, inputs: 2, units: 24 });
+    expect(Array.from(await loaded.predict(x))).toEqual(Array.from(await net.predict(x)));
+    expect(Array.from(await flatWeights(loaded))).toEqual(Array.from(await flatWeights(net)));
+    const [next, loadedNext] = [await net.fit(x, y, { epochs: 1 }), await loaded.fit(x, y, { epochs: 1 })];
+    expect(loadedNext.loss).toEqual(next.loss);
+    net.dispose();
+    loaded.dispose();
+  });
+});
+
+/** Two networks of the same spec and seed train step for step alike: a refused call changed neither. */
+async function expectTwinsTrainAlike(net: Network, twin: Network): Promise<void> {
+  const { x, y } = image(4);
+  for (let s = 0; s < 3; s++) expect(await net.trainBatch(x.subarray(0, 16), y.subarray(0, 24))).toBe(await twin.trainBatch(x.subarray(0, 16), y.subarray(0, 24)));
+  expect(Array.from(await flatWeights(net))).toEqual(Array.from(await flatWeights(twin)));
+}
+
+describe('frequencyEncoding refusals', () => {
+  const LIMIT = 'past 16 octaves the highest one\'s phase';
+  it.each([
+    ['no octaves', [{ type: 'frequencyEncoding' }], ['layers[0].octaves must be an integer in [1, 16], got undefined', LIMIT]],
+    ['octaves 0', [{ type: 'frequencyEncoding', octaves: 0 }], ['layers[0].octaves must be an integer in [1, 16], got 0']],
+    ['octaves 2.5', [{ type: 'frequencyEncoding', octaves: 2.5 }], ['layers[0].octaves must be an integer in [1, 16], got 2.5']],
+    ['octaves 17', [{ type: 'frequencyEncoding', octaves: 17 }], ['layers[0].octaves must be an integer in [1, 16], got 17', LIMIT]],
+    ['octaves "4"', [{ type: 'frequencyEncoding', octaves: '4' }], ['layers[0].octaves must be an integer in [1, 16], got "4"']],
+    ['octaves NaN', [{ type: 'frequencyEncoding', octaves: NaN }], ['layers[0].octaves must be an integer in [1, 16], got NaN']],
+    ['a misspelt key', [{ type: 'frequencyEncoding', octave: 4 }], ['layers[0] has an unknown key "octave"; did you mean "octaves"?']],
+    ['units on it', [{ type: 'frequencyEncoding', octaves: 4, units: 8 }], ['layers[0] has an unknown key "units"']],
+    ['an unknown inline activation', [{ type: 'frequencyEncoding', octaves: 4, activation: 'sine' }], ['layers[0].activation "sine" is unknown']],
+    ['nothing to train', [{ type: 'frequencyEncoding', octaves: 4 }, { type: 'relu' }, { type: 'dropout', rate: 0.1 }],
+      ['the network has no layer with parameters to train (frequencyEncoding, dropout); add a dense layer']],
+    ['a dropout first', [{ type: 'dropout' }, { type: 'frequencyEncoding', octaves: 2 }, { type: 'dense', units: 1 }],
+      ['layers[0]: a dropout layer needs a dense layer before it (the first layer must be dense or frequencyEncoding)']],
+  ])('refuses %s with a SpecError, and a network beside it trains as its twin', async (_what, layers, fragments) => {
+    const [net, twin] = [await createNetwork(spec(2, ENCODED, { backend: 'cpu' })), await createNetwork(spec(2, ENCODED, { backend: 'cpu' }))];
+    for (const backend of ['reference', ...BACKENDS] as const) {
+      await expectRejects(createNetwork(spec(2, layers as LayerSpec[], { backend })), SpecError, ...fragments);
+    }
+    await expectTwinsTrainAlike(net, twin);
+    net.dispose();
+    twin.dispose();
+  });
+
+  it.each(BACKENDS)('the TF.js export refuses it, naming the layer, and the network trains on as its twin (%s)', async (backend) => {
+    const layers: LayerSpec[] = [{ type: 'dense', units: 3, activation: 'tanh' }, { type: 'frequencyEncoding', octaves: 2 }, { type: 'dense', units: 3 }];
+    const [net, twin] = [await createNetwork(spec(2, layers, { backend })), await createNetwork(spec(2, layers, { backend }))];
+    await expectRejects(net.toTfjsArtifacts(), SpecError,
+      'toTfjsArtifacts: layer 1 is a frequencyEncoding layer, which a TF.js model cannot hold (TF.js has no layer that takes the sine or cosine of its input)');
+    await expectTwinsTrainAlike(net, twin);
+    net.dispose();
+    twin.dispose();
   });
 });

@@ -112,6 +112,8 @@ export const LAYERS = {
       octaves: {
         kind: 'number', integer: true, min: 1, max: MAX_OCTAVES,
         doc: 'L: each input x gives sin and cos of 2^k·π·x for k = 0..L−1',
+        limit: `past ${MAX_OCTAVES} octaves the highest one's phase 2^k·π·x would resolve neighbouring float32 inputs worse than ` +
+          '0.006 rad, doubling with each octave, and its gradient 2^k·π pass 1e5',
       },
     },
     segments: {},
