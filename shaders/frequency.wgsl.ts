@@ -2,7 +2,7 @@ import { LINEAR_INDEX, perElementMain, UNIFORMS } from './common.js';
 
 /*
  * frequencyEncoding (NeRF's positional encoding) in WGSL: the same math as frequencyColumn,
- * frequencyFeature and frequencyFeatureDerivative in src/ops/layers.ts, which documents the layout
+ * frequencySinCos and frequencyGradient in src/ops/layers.ts, which documents the layout
  * and why the phase is reduced before the sine. FREQUENCY_ENCODING has no bindings and reads no
  * uniform, so any kernel (a fused network's input stage too) can include it and call its functions.
  */
@@ -35,17 +35,18 @@ fn frequencyFeature(x: f32, octave: u32, cosine: bool) -> f32 {
   let sc = frequencySinCos(x, octave);
   return select(sc.x, sc.y, cosine);
 }
-// d/dx of frequencyFeature: 2^octave·π·cos(2^octave·π·x), or −2^octave·π·sin(2^octave·π·x) where \`cosine\`.
-fn frequencyFeatureDerivative(x: f32, octave: u32, cosine: bool) -> f32 {
+// One octave's share of dL/dx from its columns' gradients: 2^octave·π·(sinGrad·cos − cosGrad·sin), since
+// d sin(2^k·π·x)/dx = 2^k·π·cos(2^k·π·x) and d cos(2^k·π·x)/dx = −2^k·π·sin(2^k·π·x).
+fn frequencyGradient(x: f32, octave: u32, sinGrad: f32, cosGrad: f32) -> f32 {
   let sc = frequencySinCos(x, octave);
-  return ldexp(3.141592653589793, i32(octave)) * select(sc.y, -sc.x, cosine);
+  return ldexp(3.141592653589793, i32(octave)) * (sinGrad * sc.y - cosGrad * sc.x);
 }
 `;
 
 /*
- * Forward: z [rows, n] from input [rows, n / 2L], a thread per output element: element i = row·n + j
- * holds frequencyFeature of the input frequencyColumn(j) names. Dims: m = rows (from Step), n = the
- * layer's units (inputs·2·octaves), k = octaves.
+ * Forward: z [rows, inputs·2L] from input [rows, inputs], a thread per (input element e, octave k):
+ * pair p = e·L + k writes sin and cos of 2^k·π·x_e to z[2p] and z[2p + 1], the layout's columns 2k
+ * and 2k + 1 of input e. Dims: m = rows (from Step), n = inputs·octaves, k = octaves.
  */
 export function frequencyEncodingShader(): string {
   return /* wgsl */ `
@@ -54,15 +55,14 @@ ${LINEAR_INDEX}
 @group(0) @binding(2) var<storage, read> input: array<f32>;
 @group(0) @binding(3) var<storage, read_write> z: array<f32>;
 ${FREQUENCY_ENCODING}
-${perElementMain(`  let row = i / size.y;
-  let column = frequencyColumn(i % size.y, size.z);
-  let inputs = size.y / (2u * size.z);
-  z[i] = frequencyFeature(input[row * inputs + column.x], column.y, column.z == 1u);`)}`;
+${perElementMain(`  let sc = frequencySinCos(input[i / size.z], i % size.z);
+  z[2u * i] = sc.x;
+  z[2u * i + 1u] = sc.y;`)}`;
 }
 
 /*
  * Backward: dL/dx [rows, n] from dL/dz [rows, n·2L], a thread per input element, summing over its 2L
- * columns (contiguous in the layout): Σ_k dz_sin·d sin/dx + dz_cos·d cos/dx. Dims: m = rows (from
+ * columns (contiguous in the layout): Σ_k frequencyGradient. Dims: m = rows (from
  * Step), n = the layer's inputs, k = octaves.
  */
 export function frequencyEncodingGradientShader(): string {
@@ -77,10 +77,7 @@ ${perElementMain(`  let x = input[i];
   let first = i * 2u * size.z;
   var sum = 0.0;
   for (var octave = 0u; octave < size.z; octave++) {
-    // d sin/dx = 2^k·π·cos, d cos/dx = −2^k·π·sin
-    let sc = frequencySinCos(x, octave);
-    let at = first + 2u * octave;
-    sum += ldexp(3.141592653589793, i32(octave)) * (zGrad[at] * sc.y - zGrad[at + 1u] * sc.x);
+    sum += frequencyGradient(x, octave, zGrad[first + 2u * octave], zGrad[first + 2u * octave + 1u]);
   }
   inputGrad[i] = sum;`)}`;
 }

@@ -1,4 +1,4 @@
-import { dropoutKeep, frequencyFeature, frequencyFeatureDerivative } from '../ops/index.js';
+import { dropoutKeep, frequencyGradient, frequencySinCos } from '../ops/index.js';
 
 /*
  * The CPU kernels of the layers between dense ones (dropout, layer and batch normalization,
@@ -38,7 +38,7 @@ export interface LayerKernels {
     inputGrad: Float32Array | undefined, rows: number, units: number, over: 'rows' | 'features'): void;
   /** Frequency encoding forward: z [rows, inputs·2·octaves] from x [rows, inputs], as frequencyColumn lays it out. */
   frequencyEncoding(x: Float32Array, z: Float32Array, rows: number, inputs: number, octaves: number): void;
-  /** Its backward: dx [rows, inputs], each element the sum over its 2·octaves columns of dz·frequencyFeatureDerivative. */
+  /** Its backward: dx [rows, inputs], each element the sum of frequencyGradient over its octaves. */
   frequencyEncodingBackward(x: Float32Array, zGrad: Float32Array, inputGrad: Float32Array, rows: number, inputs: number, octaves: number): void;
 }
 
@@ -132,8 +132,9 @@ export const layerKernels: LayerKernels = {
   frequencyEncoding(x, z, rows, inputs, octaves) {
     for (let e = 0; e < rows * inputs; e++) {
       for (let k = 0; k < octaves; k++) {
-        z[e * 2 * octaves + 2 * k] = frequencyFeature(x[e]!, k, false);
-        z[e * 2 * octaves + 2 * k + 1] = frequencyFeature(x[e]!, k, true);
+        const [sin, cos] = frequencySinCos(x[e]!, k);
+        z[e * 2 * octaves + 2 * k] = sin;
+        z[e * 2 * octaves + 2 * k + 1] = cos;
       }
     }
   },
@@ -141,10 +142,7 @@ export const layerKernels: LayerKernels = {
   frequencyEncodingBackward(x, zGrad, inputGrad, rows, inputs, octaves) {
     for (let e = 0; e < rows * inputs; e++) {
       let sum = 0;
-      for (let k = 0; k < octaves; k++) {
-        const at = e * 2 * octaves + 2 * k;
-        sum += zGrad[at]! * frequencyFeatureDerivative(x[e]!, k, false) + zGrad[at + 1]! * frequencyFeatureDerivative(x[e]!, k, true);
-      }
+      for (let k = 0; k < octaves; k++) sum += frequencyGradient(x[e]!, k, zGrad[e * 2 * octaves + 2 * k]!, zGrad[e * 2 * octaves + 2 * k + 1]!);
       inputGrad[e] = sum;
     }
   },

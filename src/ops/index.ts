@@ -7,7 +7,7 @@ export {
 } from './optimizers.js';
 export {
   DENSE_PARAMS, LAYERS, LAYER_KINDS, MAX_OCTAVES, dropoutKeep, dropoutKey, dropoutThreshold, frequencyColumn, frequencyEncodingWidth,
-  frequencyFeature, frequencyFeatureDerivative, hash32, isLayerKind,
+  frequencyGradient, frequencySinCos, hash32, isLayerKind,
   type LayerEntry, type LayerKind, type SegmentEntry, type SegmentInit,
 } from './layers.js';
 export {

@@ -158,8 +158,9 @@ export const dropoutKeep = (key: number, element: number, threshold: number): bo
   hash32((key ^ hash32(element >>> 0)) >>> 0) >>> 8 >= threshold;
 
 /*
- * frequencyEncoding's math, in one place: the TypeScript here is what the CPU backend computes, and
- * shaders/frequency.wgsl.ts's FREQUENCY_ENCODING is the same in WGSL (the reference computes
+ * frequencyEncoding's math, in one place: the TypeScript here (frequencyColumn, frequencySinCos,
+ * frequencyGradient) is what the CPU backend computes, and shaders/frequency.wgsl.ts's
+ * FREQUENCY_ENCODING is the same in WGSL (the reference computes
  * sin(2^k·π·x) directly in float64, as an independent oracle).
  *
  * Layout (as tiny-cuda-nn's frequency encoding): output column j of a row is input i = ⌊j / 2L⌋,
@@ -181,21 +182,18 @@ export function frequencyColumn(column: number, octaves: number): { input: numbe
   return { input: Math.floor(column / (2 * octaves)), octave: Math.floor(column / 2) % octaves, cosine: column % 2 === 1 };
 }
 
-/** 2π·r for t = x·2^(octave−1): the phase of 2^octave·π·x reduced into [−π, π]. */
-function reducedPhase(x: number, octave: number): number {
+/** [sin, cos] of 2^octave·π·x, the phase 2π·(t − round(t)) for t = x·2^(octave−1), in [−π, π]. */
+export function frequencySinCos(x: number, octave: number): [number, number] {
   const t = x * 2 ** (octave - 1);
-  return 2 * Math.PI * (t - Math.round(t));
+  const phase = 2 * Math.PI * (t - Math.round(t));
+  return [Math.sin(phase), Math.cos(phase)];
 }
 
-/** sin(2^octave·π·x), or its cosine. */
-export function frequencyFeature(x: number, octave: number, cosine: boolean): number {
-  const phase = reducedPhase(x, octave);
-  return cosine ? Math.cos(phase) : Math.sin(phase);
-}
-
-/** d/dx of frequencyFeature: 2^octave·π·cos(2^octave·π·x), or −2^octave·π·sin(…) for the cosine. */
-export function frequencyFeatureDerivative(x: number, octave: number, cosine: boolean): number {
-  const phase = reducedPhase(x, octave);
-  const scale = 2 ** octave * Math.PI;
-  return cosine ? -scale * Math.sin(phase) : scale * Math.cos(phase);
+/**
+ * One octave's share of dL/dx, from the gradients of its two columns: d sin(2^k·π·x)/dx =
+ * 2^k·π·cos(2^k·π·x) and d cos(2^k·π·x)/dx = −2^k·π·sin(2^k·π·x), so 2^k·π·(sinGrad·cos − cosGrad·sin).
+ */
+export function frequencyGradient(x: number, octave: number, sinGrad: number, cosGrad: number): number {
+  const [sin, cos] = frequencySinCos(x, octave);
+  return 2 ** octave * Math.PI * (sinGrad * cos - cosGrad * sin);
 }

@@ -217,7 +217,9 @@ export function recordOpForward(plan: Plan, rec: LayerRecorder, layer: OpLayerPl
       return { train: [normalize, follow, ...trainActivation], inference: [infer, ...(dropoutAbove ? activation(false) : trainActivation)] };
     }
     case 'frequencyEncoding': {
-      const encode = add({ kind: 'frequencyEncoding' }, { ...dims, k: layer.octaves }, { input, z }, grid.elements);
+      // A thread per (input element, octave), writing its sine and cosine.
+      const encode = add({ kind: 'frequencyEncoding' }, { ...dims, n: layer.inputs * layer.octaves, k: layer.octaves }, { input, z },
+        grids(res, layer.inputs * layer.octaves).elements);
       const train = [encode, ...activation()];
       return { train, inference: dropoutAbove ? [encode, ...activation(false)] : train };
     }
