@@ -12,34 +12,40 @@ export const targetWidth = (plan: Plan, y: Targets): number => (y.labels ? 1 : p
  * fit's training set on the GPU: uploaded once, with an index buffer for the epoch's order and two
  * gathers that copy a batch's rows into the step's input and target, so shuffling never moves the
  * data through the CPU. Where the set is larger than a binding allows, each batch is gathered on
- * the CPU and uploaded instead (`gather` undefined).
+ * the CPU and uploaded instead (`gather` undefined). A set given as GpuMatrix data (`onDevice`: the
+ * caller's buffers, checked to fit a binding) is gathered from those buffers, with no copy at all.
  */
 export class GpuTrainingSet {
   readonly gather: { order: GPUBuffer; dispatches: Dispatch[] } | undefined;
   private readonly buffers: GPUBuffer[] = [];
   private readonly setX: GPUBuffer | undefined;
   private readonly setY: GPUBuffer | undefined;
+  private readonly onDevice: boolean;
   /** Batch staging for the upload fallback, made on first use. */
   private staging: { x: Float32Array; y: Float32Array } | undefined;
 
   constructor(private readonly plan: Plan, private readonly res: GpuResources, public x: Float32Array, public y: Targets,
-    readonly rows: number, gatherKernel: Kernel, step: GPUBuffer, private readonly input: GPUBuffer, private readonly target: GPUBuffer) {
+    readonly rows: number, gatherKernel: Kernel, step: GPUBuffer, private readonly input: GPUBuffer, private readonly target: GPUBuffer,
+    onDevice?: { x: GPUBufferBinding; y: GPUBufferBinding }) {
     const { inputSize, batchSize } = plan;
     const width = targetWidth(plan, y);
     const limits = res.device.limits;
-    if (rows * Math.max(inputSize, width) * FLOAT > Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)) return;
+    this.onDevice = onDevice !== undefined;
+    if (!onDevice && rows * Math.max(inputSize, width) * FLOAT > Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)) return;
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
-    const setX = this.own(res.buffer(rows * inputSize * FLOAT, storage, 'training inputs [rows, inputSize]'));
-    const setY = this.own(res.buffer(rows * width * FLOAT, storage, `training targets [rows, ${y.labels ? '1 (class labels)' : 'outputs'}]`));
+    const setX = onDevice?.x ?? this.own(res.buffer(rows * inputSize * FLOAT, storage, 'training inputs [rows, inputSize]'));
+    const setY = onDevice?.y ?? this.own(res.buffer(rows * width * FLOAT, storage, `training targets [rows, ${y.labels ? '1 (class labels)' : 'outputs'}]`));
     const order = this.own(res.buffer(rows * 4, storage, 'epoch order [rows]'));
     const dims = this.own(res.uniform(2 * UNIFORM_SLOT, 'gather dims'));
     res.device.queue.writeBuffer(dims, 0, packDims([
       { m: batchSize, n: inputSize, k: 0, rowsAxis: 1 },
       { m: batchSize, n: width, k: 0, rowsAxis: 1 },
     ]));
-    [this.setX, this.setY] = [setX, setY];
-    this.write(x, y);
-    const gather = (slot: number, source: GPUBuffer, batch: GPUBuffer, rowWidth: number) =>
+    if (!onDevice) {
+      [this.setX, this.setY] = [setX as GPUBuffer, setY as GPUBuffer];
+      this.write(x, y);
+    }
+    const gather = (slot: number, source: GPUBuffer | GPUBufferBinding, batch: GPUBuffer, rowWidth: number) =>
       res.dispatch(gatherKernel, dims, slot, step, { source, order, batch }, (batchRows) => res.linearGrid(batchRows * rowWidth));
     this.gather = { order, dispatches: [gather(0, setX, input, inputSize), gather(1, setY, target, width)] };
   }
@@ -51,7 +57,7 @@ export class GpuTrainingSet {
 
   /** Whether a set of `rows` rows of this form can reuse these buffers (fit called again on same-sized data). */
   fits(rows: number, y: Targets): boolean {
-    return this.gather !== undefined && this.rows === rows && this.y.labels === y.labels;
+    return this.gather !== undefined && !this.onDevice && this.rows === rows && this.y.labels === y.labels;
   }
 
   /** New contents of the same size and form. */
