@@ -1,3 +1,4 @@
+import type { RowSet } from './backend.js';
 import type { Targets } from './data/matrix.js';
 import { isArray, readProperty, typedArrayName } from './data/user-input.js';
 import { DeviceError, ShapeError } from './errors.js';
@@ -186,8 +187,8 @@ export interface DeviceMatrices {
   encodePredict(encoder: GPUCommandEncoder, x: DeviceMatrix, into: DeviceMatrix): void;
   /** evaluate with either side in a GpuMatrix; returns the targets too (read back where they were on the device), for the metrics. */
   evaluate(x: RowSource, y: TargetSource, rows: number): Promise<{ loss: number; outputs: Float32Array; targets: Targets }>;
-  /** fit's training set in the caller's buffers: the epoch's gathers read them, nothing is uploaded. */
-  setTrainingSet(x: DeviceMatrix, y: DeviceTargets, rows: number): void;
+  /** fit's training set in the caller's buffers (the epoch's gathers read them, nothing is uploaded), and its validation rows from the host. */
+  setTrainingSet(x: DeviceMatrix, y: DeviceTargets, rows: number, validation?: RowSet): void;
   /** The losses of the steps encoded since the last read, oldest first (at most the last ENCODED_LOSSES). */
   readLosses(): Promise<Float32Array>;
 }

@@ -208,6 +208,30 @@ export class Network {
     return { matrices, x: xSource, y: ySource, rows };
   }
 
+  /**
+   * fit's training set as GpuMatrix data, x and y both: it stays in the caller's buffers. What
+   * would read those rows back is refused: a validationSplit (give validationData as host rows)
+   * and training metrics. `placeholder` stands for the rows in fit's host bookkeeping (their count
+   * and the targets' form).
+   */
+  private async deviceTrainingSet(impl: Backend, x: unknown, y: unknown, settings: ReturnType<typeof fitOptionsOf>) {
+    if (!isGpuMatrix(x) || !isGpuMatrix(y)) {
+      throw new ShapeError(`fit: ${isGpuMatrix(x) ? 'x' : 'y'} is a GpuMatrix and ${isGpuMatrix(x) ? 'y' : 'x'} is not; ` +
+        'fit takes its training set either all on the GPU (x and y as GpuMatrix) or all on the host');
+    }
+    if (settings.validation.kind === 'split') {
+      throw new ShapeError('fit: validationSplit cannot split a GpuMatrix training set; give validationData (host rows) instead');
+    }
+    if (settings.trainingMetrics.length > 0) {
+      throw new ShapeError(`fit: training metrics (${settings.trainingMetrics.join(', ')}) are not computed on a GpuMatrix training set; ` +
+        'evaluate() it, or ask for the metrics on validationData');
+    }
+    const sources = await this.deviceSources(impl, 'fit', x, y, Infinity, true);
+    const targets = sources.y as Exclude<TargetSource, Targets>;
+    const placeholder = { x: new Float32Array(0), y: { values: new Float32Array(0), labels: targets.labels }, rows: sources.rows };
+    return { x: sources.x as DeviceMatrix, y: targets, placeholder };
+  }
+
   /** Training data: checked completely before the first fit's standardization statistics are taken from x. */
   private trainingPair(x: MatrixInput, y: MatrixInput, maxRows = Infinity) {
     const pair = this.checked(x, y, maxRows !== Infinity);
@@ -276,11 +300,12 @@ export class Network {
    * stopping (see FitOptions). A NaN or infinite loss or weight rejects with DivergenceError and
    * leaves the network at the end of the last good epoch. Resolves to the history (FitResult).
    */
-  fit(x: MatrixInput, y: MatrixInput, fitOptions?: FitOptions): Promise<FitResult> {
-    return this.calls.run('fit', async () => {
+  fit(x: MatrixInput | GpuMatrix, y: MatrixInput | GpuMatrix, fitOptions?: FitOptions): Promise<FitResult> {
+    return this.calls.run('fit', async (impl) => {
       const settings = fitOptionsOf(fitOptions, this.plan);
       const { outputSize, inputSize } = this.plan;
-      let train = this.checked(x, y);
+      const device = isGpuMatrix(x) || isGpuMatrix(y) ? await this.deviceTrainingSet(impl, x, y, settings) : undefined;
+      let train = device?.placeholder ?? this.checked(x as MatrixInput, y as MatrixInput);
       let validation: typeof train | undefined;
       switch (settings.validation.kind) {
         case 'none': break;
@@ -309,17 +334,19 @@ export class Network {
           '(setLearningRate(number) first, or leave the schedule to decay the rate)');
       }
       const set = this.standardizedPair(train);
+      const held = validation && { ...validation, x: this.standardized(validation.x) };
       const context: FitContext = {
         plan: this.plan,
         calls: this.calls,
         synced: this.synced,
         set,
-        validation: validation && { ...validation, x: this.standardized(validation.x) },
+        validation: held,
         settings,
         shuffle: (order) => shuffleInto(order, this.shuffleRandom),
         ownTrainingSet: (impl, owner) => {
           if (this.trainingSetOwner === owner) return;
-          impl.setTrainingSet(set.x, set.y, set.rows);
+          if (device) this.deviceMatrices(impl, 'fit', 'x').setTrainingSet(device.x, device.y, set.rows, held);
+          else impl.setTrainingSet(set, held);
           this.trainingSetOwner = owner;
         },
         learningRate: () => this.rate as number,

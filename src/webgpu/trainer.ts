@@ -1,5 +1,5 @@
 import { MATMUL_VARIANTS } from '../../shaders/index.js';
-import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backend.js';
+import type { Backend, DeviceInfo, EpochReads, EpochResult, Evaluation, ResourceStats, RowSet, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
 import { isDeviceTargets, type DeviceMatrices, type DeviceMatrix, type DeviceTargets, type RowSource, type TargetSource } from '../gpu-matrix.js';
 import { BackpropError, DeviceError } from '../errors.js';
@@ -14,7 +14,7 @@ import { allocateBackend } from './allocation.js';
 import { biasCorrections, packStep } from './dims.js';
 import { checkMemory } from './limits.js';
 import { fixedKernelKeys, type StepRecording } from './step.js';
-import { GpuTrainingSet, targetWidth } from './training-set.js';
+import { GpuRows, GpuTrainingSet, targetWidth } from './training-set.js';
 import { GpuWaiter, type GpuWait } from './waiter.js';
 import { matrixBinding, MatrixBindings, STEP_RING } from './gpu-matrices.js';
 
@@ -41,6 +41,10 @@ export class WebGpuBackend implements Backend {
   private readonly outputStaging: GPUBuffer;
   private readonly paramStaging: GPUBuffer;
   private trainingSet: GpuTrainingSet | undefined;
+  /** fit's validation rows, beside the training set. */
+  private validation: GpuRows | undefined;
+  /** The end-of-epoch read (readEpoch): losses, outputs and state in one buffer, grown as needed. */
+  private epochStaging: GPUBuffer | undefined;
   private readonly gatherKernel: Kernel;
   private t = 0;
   /** The learning rate in force: the plan's until setLearningRate; evaluated per step into the Step uniform. */
@@ -148,7 +152,7 @@ export class WebGpuBackend implements Backend {
     this.background?.startAfter(() => this.device.queue.onSubmittedWorkDone());
   }
 
-  /** Every buffer and bind group this backend ever created, so callers can check none are made per step; and a step's dispatches. */
+  /** Every buffer and bind group this backend ever created, so callers can check none are made per step. */
   stats(): ResourceStats {
     return { ...this.res.stats(), dispatchesPerStep: this.trainList(false).length };
   }
@@ -282,20 +286,27 @@ export class WebGpuBackend implements Backend {
     return (await this.readBack(this.lossStaging, 1, { kind: `step:${rows}`, submittedAt: this.waiter.now() }))[0]!;
   }
 
-  setTrainingSet(x: Float32Array, y: Targets, rows: number): void {
-    if (this.trainingSet?.fits(rows, y)) {
-      this.trainingSet.write(x, y);
-      return;
-    }
-    this.replaceTrainingSet(rows, () => new GpuTrainingSet(this.plan, this.res, x, y, rows, this.gatherKernel, this.step.step, this.step.input, this.step.target));
+  setTrainingSet(set: RowSet, validation?: RowSet): void {
+    this.replaceSets(() => {
+      if (!this.trainingSet?.fits(set)) return new GpuTrainingSet(this.plan, this.res, set, this.gatherKernel, this.step.step, this.step);
+      this.trainingSet.rows.write(set);
+      return this.trainingSet;
+    }, set.rows, validation);
   }
 
-  /** Frees the training set and makes the next with `make`, with a loss record for its batches. */
-  private replaceTrainingSet(rows: number, make: () => GpuTrainingSet): void {
-    this.trainingSet?.destroy();
-    const batches = ceilDiv(rows, this.plan.batchSize);
-    if (batches > this.lossRecordBatches) this.growLossRecord(batches);
-    this.trainingSet = make();
+  /** The training set `next` gives (replacing the one held unless it returns it), the validation set, and their loss slots. */
+  private replaceSets(next: () => GpuTrainingSet, rows: number, validation?: RowSet): void {
+    const set = next();
+    if (set !== this.trainingSet) this.trainingSet?.destroy();
+    this.trainingSet = set;
+    if (validation && this.validation?.fits(validation)) this.validation.write(validation);
+    else {
+      this.validation?.destroy();
+      this.validation = validation && new GpuRows(this.plan, this.res, validation, 'validation');
+    }
+    // A slot per batch, then one per chunk of each set an epoch may evaluate (readEpoch).
+    const slots = [rows, rows, validation?.rows ?? 0].reduce((sum, rows) => sum + ceilDiv(rows, this.plan.batchSize), 0);
+    if (slots > this.lossRecordBatches) this.growLossRecord(slots);
   }
 
   /** A loss record (and its readback) for `batches` batches: the loss reduction that binds it is rebuilt around it. */
@@ -308,9 +319,9 @@ export class WebGpuBackend implements Backend {
     this.step.bindLossRecord(this.lossRecord);
   }
 
-  async trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void): Promise<Float32Array> {
+  async trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void, reads: EpochReads = {}): Promise<EpochResult> {
     const set = this.trainingSet!;
-    const train = this.trainList(set.y.labels);
+    const train = this.trainList(set.rows.set.y.labels);
     const batchSize = this.plan.batchSize;
     const batches = ceilDiv(order.length, batchSize);
     if (set.gather) this.device.queue.writeBuffer(set.gather.order, 0, order);
@@ -334,10 +345,94 @@ export class WebGpuBackend implements Backend {
       }
     }
     await Promise.all(inFlight);
+    return this.readEpoch(batches, reads);
+  }
+
+  /**
+   * The end of an epoch: the evaluations `reads` asks for run after its last step, each chunk of
+   * batchSize rows copied on the device from the resident set, its loss into a slot of the loss
+   * record after the batches' and its outputs into the staging buffer; the state is copied beside
+   * them, and everything comes back in one map. Where that buffer would pass maxBufferSize, the
+   * losses are read alone and each figure by its own call.
+   */
+  private async readEpoch(batches: number, reads: EpochReads): Promise<EpochResult> {
+    const { batchSize, outputSize, parameterCount } = this.plan;
+    const vectors = reads.state ? [this.step.params, ...this.step.moments] : [];
+    const sets = ([['training', reads.training ? this.trainingSet!.rows : undefined], ['validation', reads.validation ? this.validation : undefined]] as const)
+      .flatMap(([name, rows]) => (rows ? [{ name, rows }] : []));
+    let slots = batches;
+    let floats = 0;
+    const layout = sets.map(({ name, rows }) => {
+      const at = { name, rows, slot: slots, chunks: ceilDiv(rows.set.rows, batchSize), outputs: floats };
+      slots += at.chunks;
+      floats += rows.set.rows * outputSize;
+      return at;
+    });
+    const outputsAt = slots;
+    const stateAt = outputsAt + floats;
+    const total = stateAt + vectors.length * parameterCount;
+    if (total * FLOAT > this.device.limits.maxBufferSize) return this.readEpochApart(batches, reads);
+    if (!this.epochStaging || this.epochStaging.size < total * FLOAT) {
+      if (this.epochStaging) this.res.release(this.epochStaging);
+      this.epochStaging = this.res.buffer(total * FLOAT, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'epoch readback');
+    }
+    const staging = this.epochStaging;
+    for (const { rows, slot, chunks, outputs } of layout) {
+      const dispatches = this.step.stepDispatches.get(rows.set.y.labels)!.evaluate;
+      for (let chunk = 0; chunk < chunks; chunk++) {
+        const start = chunk * batchSize;
+        const count = Math.min(batchSize, rows.set.rows - start);
+        this.submitForward(count, slot + chunk, dispatches, (encoder) => rows.copyRows(encoder, start, count, this.step),
+          staging, (outputsAt + outputs + start * outputSize) * FLOAT);
+      }
+    }
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(this.lossRecord, 0, staging, 0, slots * FLOAT);
+    vectors.forEach((vector, i) => encoder.copyBufferToBuffer(vector, 0, staging, (stateAt + i * parameterCount) * FLOAT, parameterCount * FLOAT));
+    this.device.queue.submit([encoder.finish()]);
+    const data = await this.readBack(staging, total);
+    const result: EpochResult = { losses: data.slice(0, batches) };
+    for (const { name, rows, slot, chunks, outputs } of layout) {
+      let weightedLoss = 0;
+      for (let chunk = 0; chunk < chunks; chunk++) weightedLoss += data[slot + chunk]! * Math.min(batchSize, rows.set.rows - chunk * batchSize);
+      result[name] = { loss: weightedLoss / rows.set.rows, outputs: data.slice(outputsAt + outputs, outputsAt + outputs + rows.set.rows * outputSize) };
+    }
+    if (reads.state) {
+      const [parameters, ...moments] = vectors.map((_, i) => data.slice(stateAt + i * parameterCount, stateAt + (i + 1) * parameterCount));
+      result.state = { parameters: parameters!, moments, step: this.t };
+    }
+    return result;
+  }
+
+  /** readEpoch where one staging buffer cannot hold it all: a read per figure. */
+  private async readEpochApart(batches: number, reads: EpochReads): Promise<EpochResult> {
     const encoder = this.device.createCommandEncoder();
     encoder.copyBufferToBuffer(this.lossRecord, 0, this.lossStaging, 0, batches * FLOAT);
     this.device.queue.submit([encoder.finish()]);
-    return this.readBack(this.lossStaging, batches);
+    const result: EpochResult = { losses: await this.readBack(this.lossStaging, batches) };
+    const evaluated = (rows: GpuRows | undefined) => rows && this.evaluate(rows.set.x, rows.set.y, rows.set.rows);
+    if (reads.training) result.training = await evaluated(this.trainingSet!.rows);
+    if (reads.validation) result.validation = await evaluated(this.validation);
+    if (reads.state) result.state = await this.getState();
+    return result;
+  }
+
+  /**
+   * Submits one forward pass (`dispatches`: evaluate's or predict's) over `count` rows that `load`
+   * puts in the step's input (and target), its loss into lossRecord[slot] and its outputs copied
+   * into `into` at byte `offset` (unless the dispatches write them elsewhere: `into` undefined);
+   * `after` adds to the same encoder. `start`: the Step uniform's, where GpuMatrix rows start.
+   */
+  private submitForward(count: number, slot: number, dispatches: Dispatch[], load: (encoder: GPUCommandEncoder) => void,
+    into: GPUBuffer | undefined, offset: number, after?: (encoder: GPUCommandEncoder) => void, start = 0): void {
+    this.writeStep(count, slot, start);
+    const encoder = this.device.createCommandEncoder();
+    load(encoder);
+    encodePass(encoder, dispatches, count, this.device.limits.maxComputeWorkgroupsPerDimension);
+    if (into) encoder.copyBufferToBuffer(this.step.outputs, 0, into, offset, count * this.plan.outputSize * FLOAT);
+    after?.(encoder);
+    this.device.queue.submit([encoder.finish()]);
+    this.submitted();
   }
 
   /**
@@ -345,24 +440,22 @@ export class WebGpuBackend implements Backend {
    * chunk; with `into`, writing the outputs there instead and reading nothing back. Targets in a
    * GpuMatrix are read back too (`targets`), for the metrics.
    */
-  private async chunks(x: RowSource, y: TargetSource | undefined, rows: number, dispatches: Dispatch[], into?: DeviceMatrix) {
+  private async chunks(x: RowSource, y: TargetSource | undefined, rows: number, dispatches: Dispatch[],
+    into?: DeviceMatrix): Promise<Evaluation & { targets?: Targets }> {
     const { batchSize, outputSize } = this.plan;
     const outputs = new Float32Array(into ? 0 : rows * outputSize);
-    const deviceTargets = y && isDeviceTargets(y) ? new Float32Array(rows * y.matrix.width) : undefined;
+    const width = y ? (isDeviceTargets(y) ? y.matrix.width : targetWidth(this.plan, y)) : 0;
+    const deviceTargets = y && isDeviceTargets(y) ? new Float32Array(rows * width) : undefined;
     let weightedLoss = 0;
     for (let start = 0; start < rows; start += batchSize) {
       const count = Math.min(batchSize, rows - start);
       const copies = this.stage(x, y, start, count);
-      this.writeStep(count, 0, start);
-      const encoder = this.device.createCommandEncoder();
-      encodePass(encoder, [...copies, ...dispatches, ...(into ? [this.bindings!.copy(into)] : [])], count, this.device.limits.maxComputeWorkgroupsPerDimension);
-      if (!into) encoder.copyBufferToBuffer(this.step.outputs, 0, this.outputStaging, 0, count * outputSize * FLOAT);
-      if (y) encoder.copyBufferToBuffer(this.lossRecord, 0, this.outputStaging, batchSize * outputSize * FLOAT, FLOAT);
-      const width = deviceTargets ? (y as DeviceTargets).matrix.width : 0;
-      if (deviceTargets) encoder.copyBufferToBuffer(this.step.target, 0, this.bindings!.targetStaging, 0, count * width * FLOAT);
       const submittedAt = this.waiter.now();
-      this.device.queue.submit([encoder.finish()]);
-      this.submitted();
+      this.submitForward(count, 0, [...copies, ...dispatches, ...(into ? [this.bindings!.copy(into)] : [])], () => undefined,
+        into ? undefined : this.outputStaging, 0, (encoder) => {
+          if (y) encoder.copyBufferToBuffer(this.lossRecord, 0, this.outputStaging, batchSize * outputSize * FLOAT, FLOAT);
+          if (deviceTargets) encoder.copyBufferToBuffer(this.step.target, 0, this.bindings!.targetStaging, 0, count * width * FLOAT);
+        }, start);
       if (into) continue;
       const data = await this.readBack(this.outputStaging, batchSize * outputSize + 1, { kind: `${y ? 'evaluate' : 'predict'}:${count}`, submittedAt });
       outputs.set(data.subarray(0, count * outputSize), start * outputSize);
@@ -370,15 +463,14 @@ export class WebGpuBackend implements Backend {
       weightedLoss += data[batchSize * outputSize]! * count;
       if (deviceTargets) deviceTargets.set(await this.readBack(this.bindings!.targetStaging, count * width), start * width);
     }
-    const labels = y?.labels ?? false;
-    return { outputs, loss: weightedLoss / rows, targets: deviceTargets ? { values: deviceTargets, labels } : (y as Targets | undefined) };
+    return { outputs, loss: weightedLoss / rows, ...(deviceTargets ? { targets: { values: deviceTargets, labels: y!.labels } } : {}) };
   }
 
   async predict(x: Float32Array, rows: number): Promise<Float32Array> {
     return (await this.chunks(x, undefined, rows, this.step.predictDispatches)).outputs;
   }
 
-  async evaluate(x: Float32Array, y: Targets, rows: number): Promise<{ loss: number; outputs: Float32Array }> {
+  async evaluate(x: Float32Array, y: Targets, rows: number): Promise<Evaluation> {
     return this.chunks(x, y, rows, this.step.stepDispatches.get(y.labels)!.evaluate);
   }
 
@@ -394,11 +486,13 @@ export class WebGpuBackend implements Backend {
     encodePredict: (encoder, x, into) => this.encodePredict(encoder, x, into),
     evaluate: async (x, y, rows) => {
       const { loss, outputs, targets } = await this.chunks(x, y, rows, this.step.stepDispatches.get(y.labels)!.evaluate);
-      return { loss, outputs, targets: targets! };
+      return { loss, outputs, targets: targets ?? (y as Targets) };
     },
-    setTrainingSet: (x, y, rows) => this.replaceTrainingSet(rows, () => new GpuTrainingSet(this.plan, this.res,
-      new Float32Array(0), { values: new Float32Array(0), labels: y.labels }, rows, this.gatherKernel, this.step.step, this.step.input, this.step.target,
-      { x: matrixBinding(x), y: matrixBinding(y.matrix) })),
+    setTrainingSet: (x, y, rows, validation) => {
+      const onDevice = { x: matrixBinding(x), y: matrixBinding(y.matrix) };
+      this.replaceSets(() => new GpuTrainingSet(this.plan, this.res, { x: new Float32Array(0), y: { values: new Float32Array(0), labels: y.labels }, rows },
+        this.gatherKernel, this.step.step, this.step, onDevice), rows, validation);
+    },
     readLosses: () => this.bindings ? this.bindings.readLosses((staging, floats) => this.readBack(staging, floats)) : Promise.resolve(new Float32Array(0)),
   };
 
@@ -433,5 +527,6 @@ export class WebGpuBackend implements Backend {
     this.disposed = true;
     this.res.destroy();
     this.trainingSet = undefined;
+    this.validation = undefined;
   }
 }
