@@ -109,7 +109,7 @@ export class MatrixBindings {
    * probe pass that copies nothing, in an error scope). The probe is one small submit per call.
    */
   async check(matrices: DeviceMatrix[]): Promise<void> {
-    const { limits, queue } = this.res.device;
+    const { limits } = this.res.device;
     for (const matrix of matrices) {
       if (matrix.offset % limits.minStorageBufferOffsetAlignment !== 0) {
         throw new DeviceError(`${matrix.name}.offset ${matrix.offset} is not a multiple of this device's minStorageBufferOffsetAlignment ` +
@@ -132,15 +132,24 @@ export class MatrixBindings {
       }
       probes.push(probe);
     }
+    const refused = await this.probe(probes);
+    if (!refused) return;
+    // Which one: each on its own (only on this error path, so the usual call pays one submit).
+    for (const [i, matrix] of matrices.entries()) {
+      const error = await this.probe([probes[i]!]);
+      if (error) throw new DeviceError(`${matrix.name}.buffer was destroyed (WebGPU refused a submit using it: ${error.message})`);
+    }
+    throw new DeviceError(`WebGPU refused a submit using ${matrices.map((matrix) => matrix.name).join(', ')}: ${refused.message}`);
+  }
+
+  /** Submits `probes` (passes that copy nothing) in an error scope: WebGPU's validation error, if any. */
+  private async probe(probes: Dispatch[]): Promise<GPUError | null> {
+    const device = this.res.device;
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder();
-    encodePass(encoder, probes, 0, limits.maxComputeWorkgroupsPerDimension);
-    queue.submit([encoder.finish()]);
-    const error = await device.popErrorScope();
-    if (error) {
-      const names = matrices.map((matrix) => matrix.name).join(', ');
-      throw new DeviceError(`the GPUBuffer of ${names} was destroyed (WebGPU refused a submit using it: ${error.message})`);
-    }
+    encodePass(encoder, probes, 0, device.limits.maxComputeWorkgroupsPerDimension);
+    device.queue.submit([encoder.finish()]);
+    return device.popErrorScope();
   }
 
   /**

@@ -482,7 +482,10 @@ export class WebGpuBackend implements Backend {
     },
     trainBatch: (x, y, rows) => this.trainBatch(x, y, rows),
     encodeTrainBatch: (encoder, x, y) => this.encodeTrainBatch(encoder, x, y),
-    predict: async (x, rows, into) => (await this.chunks(x, undefined, rows, this.step.predictDispatches, into)).outputs,
+    predict: async (x, rows, into) => {
+      const { outputs } = await this.chunks(x, undefined, rows, this.step.predictDispatches, into);
+      return into ? undefined : outputs;
+    },
     encodePredict: (encoder, x, into) => this.encodePredict(encoder, x, into),
     evaluate: async (x, y, rows) => {
       const { loss, outputs, targets } = await this.chunks(x, y, rows, this.step.stepDispatches.get(y.labels)!.evaluate);
