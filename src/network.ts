@@ -6,7 +6,7 @@ import { applyStandardization, computeStandardization, type Standardization } fr
 import { DeviceLostError, ShapeError, SpecError } from './errors.js';
 import {
   checkEncoder, isGpuMatrix, notOnThisBackend, PREDICT_OPTION_KEYS, readRowsMatrix, readTargetMatrix,
-  type DeviceMatrices, type DeviceMatrix, type GpuMatrix, type PredictOptions, type RowSource, type TargetSource,
+  type DeviceMatrices, type DeviceMatrix, type DeviceTargets, type GpuMatrix, type PredictOptions, type RowSource, type TargetSource,
 } from './gpu-matrix.js';
 import { encodeModelFile } from './io/model-file.js';
 import { layerWeightsOf, parametersFromWeights } from './layer-weights.js';
@@ -34,6 +34,11 @@ export type {
   FitOptions, FitResult, LayerNormalizationWeights, LayerWeights, LayerWeightsInput, NetworkOrigin, RestoreOptions, SaveOptions, TrainBatchOptions,
   TrainBeginInfo,
 } from './network-types.js';
+
+/** A step takes at most batchSize rows (`maxRows`). */
+function checkBatchRows(rows: number, maxRows: number, call: string): void {
+  if (rows > maxRows) throw new ShapeError(`${call} got ${rows} rows, more than batchSize ${maxRows}; use fit() for larger sets`);
+}
 
 /** The seed of the shuffle stream, and mulberry32's step: its state after n draws is seed + n·step (mod 2^32). */
 const SHUFFLE_SALT = 0x5bd1e995;
@@ -195,7 +200,7 @@ export class Network {
     } else {
       ({ data: xSource, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize'));
     }
-    if (rows > maxRows) throw new ShapeError(`${call} got ${rows} rows, more than batchSize ${maxRows}; use fit() for larger sets`);
+    checkBatchRows(rows, maxRows, call);
     let ySource: TargetSource | undefined;
     if (isGpuMatrix(y)) {
       ySource = readTargetMatrix(y, this.plan, rows);
@@ -227,7 +232,7 @@ export class Network {
         'evaluate() it, or ask for the metrics on validationData');
     }
     const sources = await this.deviceSources(impl, 'fit', x, y, Infinity, true);
-    const targets = sources.y as Exclude<TargetSource, Targets>;
+    const targets = sources.y as DeviceTargets;
     const placeholder = { x: new Float32Array(0), y: { values: new Float32Array(0), labels: targets.labels }, rows: sources.rows };
     return { x: sources.x as DeviceMatrix, y: targets, placeholder };
   }
@@ -235,9 +240,7 @@ export class Network {
   /** Training data: checked completely before the first fit's standardization statistics are taken from x. */
   private trainingPair(x: MatrixInput, y: MatrixInput, maxRows = Infinity) {
     const pair = this.checked(x, y, maxRows !== Infinity);
-    if (pair.rows > maxRows) {
-      throw new ShapeError(`trainBatch got ${pair.rows} rows, more than batchSize ${maxRows}; use fit() for larger sets`);
-    }
+    checkBatchRows(pair.rows, maxRows, 'trainBatch');
     return this.standardizedPair(pair);
   }
 
@@ -280,11 +283,11 @@ export class Network {
       const record = readRecord(options ?? {}, TRAIN_BATCH_OPTION_KEYS, 'trainBatch options');
       const classWeights = record.classWeights === undefined ? undefined : classWeightsOf(record.classWeights, this.plan, 'trainBatch');
       const device = isGpuMatrix(x) || isGpuMatrix(y) ? await this.deviceSources(impl, 'trainBatch', x, y, this.plan.batchSize, true) : undefined;
-      const batch = device ?? this.trainingPair(x as MatrixInput, y as MatrixInput, this.plan.batchSize);
+      const host = device ? undefined : this.trainingPair(x as MatrixInput, y as MatrixInput, this.plan.batchSize);
       impl.setClassWeights(classWeights);
       let loss: number;
       try {
-        loss = await (device ? device.matrices.trainBatch(device.x, device.y!, device.rows) : impl.trainBatch(batch.x as Float32Array, batch.y as Targets, batch.rows));
+        loss = await (host ? impl.trainBatch(host.x, host.y, host.rows) : device!.matrices.trainBatch(device!.x, device!.y!, device!.rows));
       } finally {
         impl.setClassWeights(undefined);
       }
@@ -310,6 +313,9 @@ export class Network {
       switch (settings.validation.kind) {
         case 'none': break;
         case 'data':
+          if (isGpuMatrix(settings.validation.x) || isGpuMatrix(settings.validation.y)) {
+            throw new ShapeError('fit: validationData is a GpuMatrix; the validation rows are taken as host rows (a Float32Array or an array)');
+          }
           validation = this.checked(settings.validation.x, settings.validation.y);
           break;
         case 'split': {
@@ -431,7 +437,7 @@ export class Network {
           'since their upload would run ahead of the encoder\'s work');
       }
       const device = await this.deviceSources(impl, 'encodeTrainBatch', x, y, this.plan.batchSize, true);
-      device.matrices.encodeTrainBatch(target, device.x as DeviceMatrix, device.y as Exclude<TargetSource, Targets>);
+      device.matrices.encodeTrainBatch(target, device.x as DeviceMatrix, device.y as DeviceTargets);
       this.synced.changed = true;
     });
   }

@@ -263,6 +263,8 @@ const REFUSALS: Refusal[] = [
     ShapeError, /^encodePredict: the encoder must be a GPUCommandEncoder of the network's device/],
   ['a GpuMatrix x and host y to fit', (net, device) => net.fit(x4(device), rowsOf(ONE_HOT, 2, 0, BATCH)),
     ShapeError, /^fit: x is a GpuMatrix and y is not; fit takes its training set either all on the GPU/],
+  ['GpuMatrix validationData', (net, device) => net.fit(rowsOf(X, INPUTS, 0, BATCH), rowsOf(ONE_HOT, 2, 0, BATCH), { validationData: [x4(device), y4(device)] as unknown as [Float32Array, Float32Array] }),
+    ShapeError, /^fit: validationData is a GpuMatrix; the validation rows are taken as host rows/],
   ['a validationSplit of a GpuMatrix set', (net, device) => net.fit(x4(device), y4(device), { validationSplit: 0.5 }),
     ShapeError, /^fit: validationSplit cannot split a GpuMatrix training set; give validationData \(host rows\) instead$/],
 ];
