@@ -25,6 +25,9 @@ export interface GpuMatrix {
   labels?: boolean;
 }
 
+/** x [rows, inputs], y (targets or labels) and predict's into [rows, outputs]. */
+export type MatrixRole = 'x' | 'y' | 'into';
+
 /** A GpuMatrix read once and checked against the plan and the buffer's size and usage (not yet against the device). */
 export interface DeviceMatrix {
   buffer: GPUBuffer;
@@ -32,8 +35,8 @@ export interface DeviceMatrix {
   offset: number;
   /** Floats per row. */
   width: number;
-  /** The argument it came as, for messages: 'x', 'y', 'into'. */
-  name: string;
+  /** The argument it came as: what it holds, and the name in messages. */
+  name: MatrixRole;
 }
 
 /** Targets in a GpuMatrix: values [rows, outputs], or with `labels` one class index per row. */
@@ -96,7 +99,7 @@ function readFields(value: GpuMatrix, name: string): GivenMatrix {
  * buffer. The device's own checks (alignment, binding size, the buffer's device, destroyed) are
  * the backend's (DeviceMatrices.check).
  */
-function checkFields({ buffer, size, usage, mapState, rows, offset }: GivenMatrix, name: string, width: number, widthName: string): DeviceMatrix {
+function checkFields({ buffer, size, usage, mapState, rows, offset }: GivenMatrix, name: MatrixRole, width: number, widthName: string): DeviceMatrix {
   if (typeof rows !== 'number' || !Number.isInteger(rows) || rows < 1) {
     throw new ShapeError(`${name}.rows must be a positive integer, got ${describeValue(rows)}`);
   }

@@ -10,6 +10,7 @@ import {
   BackpropError, createNetwork, DeviceError, ShapeError, type GpuMatrix, type Network, type NetworkSpec,
 } from '../src/index.js';
 import { requestAdapter } from '../src/webgpu/device.js';
+import { ringInOrder } from '../src/webgpu/gpu-matrices.js';
 import { gpuDevice } from './support/kernel-runner.js';
 
 const ROWS = 11;
@@ -215,6 +216,18 @@ describe('GpuMatrix data on webgpu', () => {
       cpu.dispose();
     }
   }, TIMEOUT);
+});
+
+describe('the encoded-loss ring', () => {
+  it('gives every loss written, oldest first, or the last capacity of them once it wrapped', () => {
+    for (let written = 0; written <= 11; written++) {
+      // Write i lands in slot i mod 4, as recordLoss writes the encoded steps' losses.
+      const record = new Float32Array(4);
+      for (let i = 0; i < written; i++) record[i % 4] = 100 + i;
+      const expected = Array.from({ length: Math.min(written, 4) }, (_, k) => 100 + written - Math.min(written, 4) + k);
+      expect([...ringInOrder(record, written)], `${written} written`).toEqual(expected);
+    }
+  });
 });
 
 type Refusal = [what: string, call: (net: Network, device: GPUDevice) => Promise<unknown>, type: typeof BackpropError, message: RegExp];

@@ -70,7 +70,7 @@ export class MatrixBindings {
       case 'x': return { batch: this.step.input, width: 'input' };
       case 'y': return { batch: this.step.target, width: matrix.width === this.plan.outputSize ? 'output' : 'label' };
       case 'into': return { batch: this.step.outputs, width: 'output' };
-      default: throw new Error(`no batch buffer for a matrix named ${matrix.name}`);
+      default: return matrix.name satisfies never;
     }
   }
 
@@ -173,17 +173,26 @@ export class MatrixBindings {
 
   /** The encoded steps' losses since the last read, oldest first (the last ENCODED_LOSSES of them), read with `readBack`. */
   async readLosses(readBack: (staging: GPUBuffer, floats: number) => Promise<Float32Array>): Promise<Float32Array> {
-    const count = Math.min(this.written, ENCODED_LOSSES);
-    if (count === 0) return new Float32Array(0);
-    const first = this.written > ENCODED_LOSSES ? this.written % ENCODED_LOSSES : 0;
+    const written = this.written;
+    if (written === 0) return new Float32Array(0);
     this.written = 0;
     const encoder = this.res.device.createCommandEncoder();
     encoder.copyBufferToBuffer(this.losses, 0, this.lossStaging, 0, ENCODED_LOSSES * FLOAT);
     this.res.device.queue.submit([encoder.finish()]);
-    const record = await readBack(this.lossStaging, ENCODED_LOSSES);
-    const losses = new Float32Array(count);
-    losses.set(record.subarray(first, Math.min(first + count, ENCODED_LOSSES)));
-    if (first + count > ENCODED_LOSSES) losses.set(record.subarray(0, first + count - ENCODED_LOSSES), ENCODED_LOSSES - first);
-    return losses;
+    return ringInOrder(await readBack(this.lossStaging, ENCODED_LOSSES), written);
   }
+}
+
+/**
+ * The values of a ring of `record.length` slots that `written` writes filled from slot 0 on (write
+ * i into slot i mod length), oldest first: all of them, or the last record.length once it wrapped.
+ */
+export function ringInOrder(record: Float32Array, written: number): Float32Array {
+  const capacity = record.length;
+  if (written <= capacity) return record.slice(0, written);
+  const oldest = written % capacity;
+  const values = new Float32Array(capacity);
+  values.set(record.subarray(oldest));
+  values.set(record.subarray(0, oldest), capacity - oldest);
+  return values;
 }
