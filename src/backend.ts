@@ -15,9 +15,12 @@ export interface TuningDecision {
    * 'measured' now; 'cached': decided earlier for this adapter, shape class and kernel source, in this
    * process or a stored earlier one (tuning-store.ts); 'only': one candidate, nothing to decide;
    * 'pending': running the first candidate while the trials are under way (Network.tuned());
-   * 'guess': kept the first candidate because the trials could not finish (the device was lost).
+   * 'guess': kept the first candidate because the trials could not finish (the device was lost);
+   * 'small': the first candidate, untimed, the product being too small for its variants to differ
+   * by more than a dispatch's fixed cost (TRIAL_MIN_WORK); 'capped': the first candidate, untimed,
+   * past the network's budget of timed shape classes (TRIAL_MAX_CLASSES).
    */
-  source: 'measured' | 'cached' | 'only' | 'pending' | 'guess';
+  source: 'measured' | 'cached' | 'only' | 'pending' | 'guess' | 'small' | 'capped';
   /** Best trial time per candidate, in ms, when measured. */
   trials?: Partial<Record<MatmulVariant, number>>;
 }
