@@ -1,5 +1,5 @@
 import type { ActivationName, OutputTransform } from '../src/ops/index.js';
-import { gatherRowsShader, outputTransformShader } from './data.wgsl.js';
+import { gatherRowsShader, matrixRowsShader, outputTransformShader } from './data.wgsl.js';
 import { activateShader, dropoutShader } from './dropout.wgsl.js';
 import { activationDerivativeShader } from './elementwise.wgsl.js';
 import { frequencyEncodingGradientShader, frequencyEncodingShader } from './frequency.wgsl.js';
@@ -25,6 +25,7 @@ export type KernelKey =
   | { kind: 'sumPartials' }
   | ({ kind: 'optimizer' } & OptimizerKey)
   | { kind: 'gatherRows' }
+  | { kind: 'matrixRows'; direction: 'read' | 'write' }
   | { kind: 'outputTransform'; transform: Exclude<OutputTransform, 'none'> }
   | { kind: 'activationDerivative'; activation: ActivationName }
   | { kind: 'activate'; activation: ActivationName; dropout?: true }
@@ -52,6 +53,7 @@ export function kernelSource(key: KernelKey): string {
     case 'sumPartials': return sumPartialsShader();
     case 'optimizer': return optimizerShader(key);
     case 'gatherRows': return gatherRowsShader();
+    case 'matrixRows': return matrixRowsShader(key.direction);
     case 'outputTransform': return outputTransformShader(key.transform);
     case 'activationDerivative': return activationDerivativeShader(key.activation);
     case 'activate': return activateShader(key.activation, key.dropout === true);
