@@ -266,6 +266,8 @@ const REFUSALS: Refusal[] = [
   }, DeviceError, /^x\.buffer cannot be bound on this network's device: it belongs to another GPUDevice \(WebGPU: /],
   ['an ArrayBuffer for buffer', (net) => net.predict({ buffer: new ArrayBuffer(64) as unknown as GPUBuffer, rows: 1 }),
     ShapeError, /^x\.buffer must be a GPUBuffer, got /],
+  ['a buffer whose size getter throws', (net) => net.predict({ buffer: { get size(): number { throw new Error('no size'); } } as unknown as GPUBuffer, rows: 1 }),
+    ShapeError, /^reading x\.buffer threw: no size$/],
   ['class labels for a loss that takes none', (net, device) => net.trainBatch(x4(device), { buffer: upload(device, CLASSES), rows: BATCH, labels: true }),
     ShapeError, /^y is a GpuMatrix of class labels, which loss mse cannot take: give y as \[rows, 2\] targets$/],
   ['into with other rows than x', (net, device) => net.predict(X, { into: { buffer: upload(device, ONE_HOT), rows: 2 } }),
