@@ -17,9 +17,10 @@ export interface OnnxTensor {
   name: string;
   dims: number[];
   dataType: number;
-  /** FLOAT values from float_data or raw_data; INT64 values (as numbers) from int64_data or raw_data; absent for other types. */
+  /** FLOAT values from float_data or raw_data; absent for other types. */
   floats?: Float32Array;
-  int64s?: number[];
+  /** INT64 values (int64_data or raw_data) and BOOL ones as 0 or 1 (int32_data or raw_data); absent for other types. */
+  integers?: number[];
   /** Set when the tensor's data lives outside the file (data_location EXTERNAL, external_data entries). */
   external: boolean;
   /** Fields of the tensor the reader does not decode (segment, string_data, int32/double/uint64 data), by name. */
@@ -173,19 +174,21 @@ function readTensor(r: ProtoReader): OnnxTensor {
   let raw: Span | undefined;
   const floatData: number[] = [];
   const int64Data: number[] = [];
+  const int32Data: number[] = [];
   r.forEach((field, wire) => {
     switch (field) {
       case 1: r.ints(field, wire, tensor.dims); break;
       case 2: tensor.dataType = r.int(field, wire); break;
       case 4: r.floats(field, wire, floatData); break;
+      case 5: r.ints(field, wire, int32Data); break;
       case 7: r.ints(field, wire, int64Data); break;
       case 8: tensor.name = r.string(field, wire); break;
       case 9: raw = r.span(field, wire); break;
       case 13: r.skip(field, wire); tensor.external = true; break;
       case 14: if (r.int(field, wire) !== 0) tensor.external = true; break;
-      case 3: case 5: case 6: case 10: case 11:
+      case 3: case 6: case 10: case 11:
         r.skip(field, wire);
-        tensor.unread.push({ 3: 'segment', 5: 'int32_data', 6: 'string_data', 10: 'double_data', 11: 'uint64_data' }[field]!);
+        tensor.unread.push({ 3: 'segment', 6: 'string_data', 10: 'double_data', 11: 'uint64_data' }[field]!);
         break;
       default: r.skip(field, wire);
     }
@@ -207,11 +210,14 @@ function readTensor(r: ProtoReader): OnnxTensor {
       const length = raw.end - raw.start;
       if (length % 8 !== 0) r.fail(`tensor ${tensor.name}'s raw_data has ${length} bytes, not a multiple of 8 (int64)`);
       const view = new DataView(r.bytes.buffer, r.bytes.byteOffset + raw.start, length);
-      tensor.int64s = Array.from({ length: length / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+      tensor.integers = Array.from({ length: length / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
     } else {
-      tensor.int64s = int64Data;
+      tensor.integers = int64Data;
     }
-  } else if (raw || floatData.length > 0 || int64Data.length > 0) {
+  } else if (tensor.dataType === DATA_TYPE.bool) {
+    // One byte per value in raw_data; int32_data otherwise (the spec's field for BOOL).
+    tensor.integers = raw ? Array.from(r.bytes.subarray(raw.start, raw.end)) : int32Data;
+  } else if (raw || floatData.length > 0 || int64Data.length > 0 || int32Data.length > 0) {
     tensor.unread.push('data of another type');
   }
   return tensor;
