@@ -82,8 +82,10 @@ export interface OnnxModel {
 }
 
 /*
- * Encoding. Only what the exporter writes: float32 tensors as raw_data (little-endian, as the spec
- * stores them), int/float/tensor attributes, tensor-typed value infos.
+ * Encoding: what the exporter writes (float32 tensors as raw_data, little-endian as the spec stores
+ * them; int, float, string and tensor attributes; tensor-typed value infos), and, so the tests can
+ * build the files the importer must refuse, int64 and bool tensors, data_location EXTERNAL, and
+ * empty entries for the counted fields.
  */
 
 function writeTensor(w: ProtoWriter, tensor: OnnxTensor): void {
@@ -96,6 +98,14 @@ function writeTensor(w: ProtoWriter, tensor: OnnxTensor): void {
     tensor.floats.forEach((value, i) => view.setFloat32(i * 4, value, true));
     w.bytes(9, raw);
   }
+  if (tensor.integers) {
+    const int64 = tensor.dataType === DATA_TYPE.int64;
+    const raw = new Uint8Array(tensor.integers.length * (int64 ? 8 : 1));
+    const view = new DataView(raw.buffer);
+    tensor.integers.forEach((value, i) => (int64 ? view.setBigInt64(i * 8, BigInt(value), true) : view.setUint8(i, value)));
+    w.bytes(9, raw);
+  }
+  if (tensor.external) w.int(14, 1);
 }
 
 function writeAttribute(w: ProtoWriter, attribute: OnnxAttribute): void {
@@ -142,6 +152,7 @@ function writeGraph(w: ProtoWriter, graph: OnnxGraph): void {
   for (const tensor of graph.initializers) w.message(5, (inner) => writeTensor(inner, tensor));
   for (const input of graph.inputs) w.message(11, (inner) => writeValueInfo(inner, input));
   for (const output of graph.outputs) w.message(12, (inner) => writeValueInfo(inner, output));
+  for (let i = 0; i < graph.sparseInitializers; i++) w.message(15, () => {});
 }
 
 export function encodeModel(model: OnnxModel): Uint8Array {
@@ -157,6 +168,8 @@ export function encodeModel(model: OnnxModel): Uint8Array {
       inner.int(2, opset.version);
     });
   }
+  for (let i = 0; i < model.trainingInfo; i++) w.message(20, () => {});
+  for (let i = 0; i < model.functions; i++) w.message(25, () => {});
   return w.finish();
 }
 
