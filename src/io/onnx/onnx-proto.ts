@@ -88,14 +88,17 @@ export interface OnnxModel {
  * empty entries for the counted fields.
  */
 
+/** Whether this machine stores floats little-endian, as raw_data does: then the bytes are copied as they are. */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 function writeTensor(w: ProtoWriter, tensor: OnnxTensor): void {
   for (const dim of tensor.dims) w.int(1, dim);
   w.int(2, tensor.dataType);
   w.string(8, tensor.name);
   if (tensor.floats) {
-    const raw = new Uint8Array(tensor.floats.length * 4);
-    const view = new DataView(raw.buffer);
-    tensor.floats.forEach((value, i) => view.setFloat32(i * 4, value, true));
+    const { floats } = tensor;
+    const raw = LITTLE_ENDIAN ? new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength) : new Uint8Array(floats.length * 4);
+    if (!LITTLE_ENDIAN) floats.forEach((value, i) => new DataView(raw.buffer).setFloat32(i * 4, value, true));
     w.bytes(9, raw);
   }
   if (tensor.integers) {
@@ -210,9 +213,13 @@ function readTensor(r: ProtoReader): OnnxTensor {
     if (raw) {
       const length = raw.end - raw.start;
       if (length % 4 !== 0) r.fail(`tensor ${tensor.name}'s raw_data has ${length} bytes, not a multiple of 4 (float32)`);
-      const view = new DataView(r.bytes.buffer, r.bytes.byteOffset + raw.start, length);
-      const floats = new Float32Array(length / 4);
-      for (let i = 0; i < floats.length; i++) floats[i] = view.getFloat32(i * 4, true);
+      // A copy of the bytes present (raw_data may sit at any offset of the file, so not viewed in place).
+      const copy = r.bytes.slice(raw.start, raw.end);
+      const floats = new Float32Array(copy.buffer);
+      if (!LITTLE_ENDIAN) {
+        const view = new DataView(copy.buffer);
+        for (let i = 0; i < floats.length; i++) floats[i] = view.getFloat32(i * 4, true);
+      }
       tensor.floats = floats;
       if (floatData.length > 0) r.fail(`tensor ${tensor.name} has both raw_data and float_data`);
     } else {
