@@ -3,6 +3,8 @@
     /usr/bin/python3 scripts/make-onnx-fixtures.py            # writes test/fixtures/onnx/*.onnx and *.json
     /usr/bin/python3 scripts/make-onnx-fixtures.py --check a.onnx b.onnx
                                                               # onnx.checker (full) on models we exported
+    /usr/bin/python3 scripts/make-onnx-fixtures.py --torch a.onnx a.json
+                                                              # runs a.onnx in PyTorch, compares with a.json
 
 Debian's python3-torch (1.13) and python3-onnx (1.12); torch.onnx.export runs offline. Each model
 is a small torch.nn.Sequential with seeded weights, exported in eval mode at opset 17 with a dynamic
@@ -100,9 +102,57 @@ def check(paths):
               f"{len(model.graph.node)} nodes: {' '.join(n.op_type for n in model.graph.node)})")
 
 
+def gemm(inputs, attributes):
+    """Y = X·B + C as toOnnx writes it (alpha = beta = 1, transA 0); B is [in, out] unless transB."""
+    assert attributes.get("alpha", 1) == 1 and attributes.get("beta", 1) == 1 and not attributes.get("transA")
+    weight = inputs[1] if attributes.get("transB") else inputs[1].T
+    return torch.nn.functional.linear(inputs[0], weight, inputs[2] if len(inputs) > 2 else None)
+
+
+# The ops toOnnx writes, as PyTorch functions of their inputs and attributes: the way a model
+# exported here reaches PyTorch without onnx2torch (which Debian does not package).
+TORCH_OPS = {
+    "Gemm": lambda i, a: gemm(i, a),
+    "Relu": lambda i, a: torch.relu(i[0]),
+    "Sigmoid": lambda i, a: torch.sigmoid(i[0]),
+    "Tanh": lambda i, a: torch.tanh(i[0]),
+    "Softplus": lambda i, a: torch.nn.functional.softplus(i[0]),
+    "LeakyRelu": lambda i, a: torch.nn.functional.leaky_relu(i[0], a.get("alpha", 0.01)),
+    "Elu": lambda i, a: torch.nn.functional.elu(i[0], a.get("alpha", 1.0)),
+    "Mul": lambda i, a: i[0] * i[1],
+    "Add": lambda i, a: i[0] + i[1],
+    "Div": lambda i, a: i[0] / i[1],
+    "Erf": lambda i, a: torch.erf(i[0]),
+    "Gelu": lambda i, a: torch.nn.functional.gelu(i[0], approximate=a.get("approximate", b"none").decode()),
+    "LayerNormalization": lambda i, a: torch.nn.functional.layer_norm(i[0], i[0].shape[-1:], i[1], i[2], a.get("epsilon", 1e-5)),
+    "BatchNormalization": lambda i, a: torch.nn.functional.batch_norm(i[0], i[3], i[4], i[1], i[2], False, 0.0, a.get("epsilon", 1e-5)),
+    "Softmax": lambda i, a: torch.softmax(i[0], a.get("axis", -1)),
+}
+
+
+def run_in_torch(path, expected_path):
+    """Evaluates our export node by node with PyTorch's functions, and compares with what we predicted."""
+    import onnx
+    from onnx import helper, numpy_helper
+    model = onnx.load(path)
+    with open(expected_path) as f:
+        expected = json.load(f)
+    values = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in model.graph.initializer}
+    values[model.graph.input[0].name] = torch.tensor(expected["input"], dtype=torch.float32).reshape(expected["inputShape"])
+    for node in model.graph.node:
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        values[node.output[0]] = TORCH_OPS[node.op_type]([values[name] for name in node.input], attributes)
+    output = values[model.graph.output[0].name].flatten()
+    difference = (output - torch.tensor(expected["output"])).abs().max().item()
+    print(f"{path}: PyTorch {torch.__version__} computes the export within {difference:.2e} of our predict "
+          f"({len(model.graph.node)} nodes: {' '.join(sorted({n.op_type for n in model.graph.node}))})")
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--check"]:
         check(sys.argv[2:])
+    elif sys.argv[1:2] == ["--torch"]:
+        run_in_torch(sys.argv[2], sys.argv[3])
     else:
         os.makedirs(OUT, exist_ok=True)
         for i, (name, (factory, row_shape, loss)) in enumerate(MODELS.items()):
