@@ -36,7 +36,7 @@ Prints a table as it goes, writes bench/results/<device>-<date>.json and regener
                     epochs of two batches, one point of each scaling sweep
   --only A,B,...    runner names (webgpu, webgpu-await, cpu, cpu-1t, reference, jax-webgpu, jax-wasm,
                     tfjs-webgpu, tfjs-wasm, tfjs-cpu) and/or case-name prefixes (warmup, step, fit-, matmul-ab, scale,
-                    scale-batch, scale-width)
+                    scale-batch, scale-width, step-gpumatrix)
   --out DIR         where the JSON goes (default bench/results; BENCHMARKS.md always reads bench/results),
                     with the run's scaling plot beside it (<file>-scaling.svg)
   --no-markdown     leave BENCHMARKS.md alone
