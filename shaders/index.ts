@@ -2,6 +2,7 @@ import type { ActivationName, OutputTransform } from '../src/ops/index.js';
 import { gatherRowsShader, outputTransformShader } from './data.wgsl.js';
 import { activateShader, dropoutShader } from './dropout.wgsl.js';
 import { activationDerivativeShader } from './elementwise.wgsl.js';
+import { fusedMlpShader, type FusedMlpKey } from './fused-mlp.wgsl.js';
 import { lossReduceShader, lossShader, type LossKey, type LossReduceKey } from './loss.wgsl.js';
 import { matmulShader, type MatmulKey } from './matmul.wgsl.js';
 import {
@@ -33,10 +34,11 @@ export type KernelKey =
   | { kind: 'gammaBetaGradient' }
   | ({ kind: 'batchNormForward' } & BatchNormForwardKey)
   | { kind: 'batchNormBackward' }
-  | { kind: 'movingStatistics' };
+  | { kind: 'movingStatistics' }
+  | ({ kind: 'fusedMlp' } & FusedMlpKey);
 
 export function kernelName(key: KernelKey): string {
-  return Object.entries(key).map(([name, value]) => `${name}=${String(value)}`).join(',');
+  return Object.entries(key).map(([name, value]) => `${name}=${typeof value === 'object' ? JSON.stringify(value) : String(value)}`).join(',');
 }
 
 export function kernelSource(key: KernelKey): string {
@@ -59,11 +61,13 @@ export function kernelSource(key: KernelKey): string {
     case 'batchNormForward': return batchNormForwardShader(key);
     case 'batchNormBackward': return batchNormBackwardShader();
     case 'movingStatistics': return movingStatisticsShader();
+    case 'fusedMlp': return fusedMlpShader(key);
     default: return key satisfies never;
   }
 }
 
 export { ACTIVATIONS, derivativeInput } from './activations.js';
+export { FUSED_MAX_WIDTH, gradientBlocks, hiddenLayout, zGradLayout, type FusedLayer, type FusedMlpKey } from './fused-mlp.wgsl.js';
 export { DIMS_BYTES, LINEAR_WORKGROUP, STEP_BYTES } from './common.js';
 export { hyperFields, momentBinding, NORM_BINDING, type OptimizerKey } from './optimizer.wgsl.js';
 export { MAX_REDUCE_GROUPS, reduceGroups, REDUCE_WORKGROUP } from './reduce.wgsl.js';

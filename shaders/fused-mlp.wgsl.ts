@@ -1,0 +1,327 @@
+import { ACTIVATIONS, activationPair, derivativeInput, NAN_TESTS } from './activations.js';
+import { LINEAR_INDEX, LINEAR_WORKGROUP, UNIFORMS } from './common.js';
+import type { ActivationName } from '../src/ops/index.js';
+
+/**
+ * Fully fused small MLPs (after NVIDIA's tiny-cuda-nn): the whole stack of dense layers of a plan in
+ * one kernel per stage, for networks whose every width is at most FUSED_MAX_WIDTH.
+ *   forward   one thread per batch row walks every layer: its activations stay in the thread's
+ *             registers (private arrays), each layer's weights are staged in workgroup memory, in
+ *             chunks that fit the device's maxComputeWorkgroupStorageSize, shared by the workgroup's
+ *             rows. It writes what backward reads: the hidden layers' outputs (and z where the
+ *             derivative reads z) packed per row in `hidden`, and the last layer's output (and z).
+ *   signal    one thread per row, from dL/dz of the last layer (the loss kernel's) down through
+ *             every layer: dZ below = (dZ · Wᵀ) ⊙ f'(gate below), the weights staged as in forward;
+ *             every hidden layer's dL/dz, packed per row in `zGrads`.
+ *   gradient  every layer's weight and bias gradient in one dispatch: a thread per 4 × 4 block of
+ *             one layer's [inputs + 1, units] (the bias as an input row of ones) sums over every
+ *             row of the batch, in row order.
+ * Each sum runs in the order of the unfused products' (matmul.wgsl.ts) on the variant the shape
+ * allows there (vec4 where vectorizable, scalar otherwise): k ascending, in groups of four where the
+ * vec4 kernel groups them, and the rows in order for the gradients. So on an adapter whose products
+ * run those variants (SwiftShader) the fused step gives the unfused step's bits; on one whose
+ * autotune picks `tiled` (scalar order) for a vectorizable product, they differ by rounding.
+ */
+export interface FusedMlpKey {
+  stage: 'forward' | 'signal' | 'gradient';
+  /** The dense layers, bottom up. */
+  layers: FusedLayer[];
+  /** Floats of workgroup memory a chunk of staged weights may take (maxComputeWorkgroupStorageSize / 4). */
+  chunk: number;
+}
+
+export interface FusedLayer {
+  inputs: number;
+  units: number;
+  activation: ActivationName;
+  /** The activation's parameter as float32 (leakyRelu's slope, elu's alpha, gelu's approximate). */
+  slope: number;
+  /** Offsets in floats of the layer's weights [inputs, units] and bias [units] in the parameter vector. */
+  weights: number;
+  bias: number;
+  /** The forward also stores z (the derivative reads it): the last layer's in `outputZ`, the others' in `hidden`. */
+  preActivation: boolean;
+  /** Sums over k in the vec4 kernel's groups of four (vectorizable): forward, and the signal this layer sends down. */
+  forwardVec4: boolean;
+  signalVec4: boolean;
+}
+
+/** The widest layer (inputs included) the fused kernels take. */
+export const FUSED_MAX_WIDTH = 128;
+
+/** Per row of `hidden`: where each hidden layer's output y (and z, if stored) sit; and the floats per row. */
+export function hiddenLayout(layers: FusedLayer[]): { y: number[]; z: (number | undefined)[]; width: number } {
+  const y: number[] = [];
+  const z: (number | undefined)[] = [];
+  let width = 0;
+  for (const layer of layers.slice(0, -1)) {
+    y.push(width);
+    width += layer.units;
+    z.push(layer.preActivation ? width : undefined);
+    if (layer.preActivation) width += layer.units;
+  }
+  return { y, z, width };
+}
+
+/** Per row of `zGrads`: where each hidden layer's dL/dz sits; and the floats per row. */
+export function zGradLayout(layers: FusedLayer[]): { at: number[]; width: number } {
+  const at: number[] = [];
+  let width = 0;
+  for (const layer of layers.slice(0, -1)) {
+    at.push(width);
+    width += layer.units;
+  }
+  return { at, width };
+}
+
+/** Threads of the gradient stage: one per 4 × 4 block of each layer's [inputs + 1, units]. */
+export function gradientBlocks(layer: Pick<FusedLayer, 'inputs' | 'units'>): number {
+  return Math.ceil((layer.inputs + 1) / 4) * Math.ceil(layer.units / 4);
+}
+
+const f32 = (value: number) => `f32(${Math.fround(value)})`;
+const range = (count: number) => Array.from({ length: count }, (_, i) => i);
+
+/** The activation pairs of every distinct activation of the network, suffixed by name, with their helpers once. */
+function activations(layers: FusedLayer[]): string {
+  const names = [...new Set(layers.map((layer) => layer.activation))];
+  return `${NAN_TESTS}${names.map((name) => `${ACTIVATIONS[name].helpers ?? ''}${activationPair(name, `_${name}`)}`).join('')}`;
+}
+
+/**
+ * A layer's weights [rows, units] staged in chunks of whole rows of W: row counts a multiple of
+ * four (so a chunk never splits a vec4 group of k), as many as `chunk` floats hold.
+ */
+function chunksOf(rows: number, units: number, chunk: number): { start: number; count: number }[] {
+  const perChunk = Math.max(4, Math.floor(chunk / units / 4) * 4);
+  return range(Math.ceil(rows / perChunk)).map((c) => ({ start: c * perChunk, count: Math.min(perChunk, rows - c * perChunk) }));
+}
+
+/** Floats of the workgroup array: the largest chunk any layer stages. */
+function stagedFloats(key: FusedMlpKey): number {
+  return Math.max(4, ...key.layers.flatMap((layer) => chunksOf(layer.inputs, layer.units, key.chunk).map((c) => c.count * layer.units)));
+}
+
+/**
+ * Statements copying `count` rows of a layer's weights from row `start` into workgroup memory,
+ * each thread a share, fenced by barriers: before (the previous chunk's readers are done) unless
+ * it is the first, and after.
+ */
+function stage(layer: FusedLayer, start: number, count: number, first: boolean): string {
+  return `${first ? '' : '  workgroupBarrier();\n'}  for (var e = lane; e < ${count * layer.units}u; e += ${LINEAR_WORKGROUP}u) {
+    staged[e] = params[${layer.weights + start * layer.units}u + e];
+  }
+  workgroupBarrier();`;
+}
+
+/** The declarations and the entry point's prologue every stage shares: the row of this thread, clamped for loads. */
+function prologue(key: FusedMlpKey, bindings: string, workgroup: boolean): string {
+  return `${UNIFORMS}${LINEAR_INDEX}${bindings}
+${workgroup ? `var<workgroup> staged: array<f32, ${stagedFloats(key)}>;` : ''}
+${activations(key.layers)}`;
+}
+
+function forwardShader(key: FusedMlpKey): string {
+  const { layers } = key;
+  const last = layers.length - 1;
+  const inputs = layers[0]!.inputs;
+  const outputs = layers[last]!.units;
+  const hidden = hiddenLayout(layers);
+  const width = Math.max(...layers.flatMap((layer) => [layer.inputs, layer.units]));
+  let first = true;
+  const body = layers.map((layer, l) => {
+    const { units } = layer;
+    const chunks = chunksOf(layer.inputs, units, key.chunk).map(({ start, count }) => {
+      // acc[j] += x[k] · W[k, j] over the chunk's k, as the vec4 kernel groups them or one at a time.
+      const sum = layer.forwardVec4
+        ? `for (var kk = 0u; kk < ${count}u; kk += 4u) {
+        a += x[${start}u + kk] * staged[kk * ${units}u + j] + x[${start + 1}u + kk] * staged[(kk + 1u) * ${units}u + j]
+          + x[${start + 2}u + kk] * staged[(kk + 2u) * ${units}u + j] + x[${start + 3}u + kk] * staged[(kk + 3u) * ${units}u + j];
+      }`
+        : `for (var kk = 0u; kk < ${count}u; kk++) {
+        a += x[${start}u + kk] * staged[kk * ${units}u + j];
+      }`;
+      const code = `${stage(layer, start, count, first)}
+  for (var j = 0u; j < ${units}u; j++) {
+    var a = acc[j];
+    ${sum}
+    acc[j] = a;
+  }`;
+      first = false;
+      return code;
+    }).join('\n');
+    const stores = l === last
+      ? `      output[row * ${outputs}u + j] = y;${layer.preActivation ? `\n      outputZ[row * ${outputs}u + j] = z;` : ''}`
+      : `      hidden[row * ${hidden.width}u + ${hidden.y[l]}u + j] = y;${layer.preActivation ? `\n      hidden[row * ${hidden.width}u + ${hidden.z[l]}u + j] = z;` : ''}`;
+    return `  // layer ${l + 1}: [${layer.inputs}] → [${units}], ${layer.activation}
+  for (var j = 0u; j < ${units}u; j++) {
+    acc[j] = 0.0;
+  }
+${chunks}
+  for (var j = 0u; j < ${units}u; j++) {
+    let z = acc[j] + params[${layer.bias}u + j];
+    let y = activate_${layer.activation}(z, ${f32(layer.slope)});
+    x[j] = y;
+    if (valid) {
+${stores}
+    }
+  }`;
+  }).join('\n');
+  return `${prologue(key, `
+@group(0) @binding(2) var<storage, read> input: array<f32>;
+@group(0) @binding(3) var<storage, read> params: array<f32>;
+@group(0) @binding(4) var<storage, read_write> hidden: array<f32>;
+@group(0) @binding(5) var<storage, read_write> output: array<f32>;
+${layers[last]!.preActivation ? '@group(0) @binding(6) var<storage, read_write> outputZ: array<f32>;' : ''}`, true)}
+
+@compute @workgroup_size(${LINEAR_WORKGROUP})
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let rows = step.rows;
+  let row = groupIndex(group, groups) * ${LINEAR_WORKGROUP}u + lane;
+  // Threads past the last row compute on the last row (valid loads) and store nothing: every
+  // thread must reach the barriers.
+  let valid = row < rows;
+  let source = min(row, rows - 1u);
+  var x: array<f32, ${width}>;
+  var acc: array<f32, ${width}>;
+  for (var i = 0u; i < ${inputs}u; i++) {
+    x[i] = input[source * ${inputs}u + i];
+  }
+${body}
+}
+`;
+}
+
+function signalShader(key: FusedMlpKey): string {
+  const { layers } = key;
+  const last = layers.length - 1;
+  const hidden = hiddenLayout(layers);
+  const zGrads = zGradLayout(layers);
+  const width = Math.max(...layers.flatMap((layer) => [layer.inputs, layer.units]));
+  const outputs = layers[last]!.units;
+  let first = true;
+  const body = range(last).map((i) => last - i).map((l) => {
+    const layer = layers[l]!;
+    const below = layers[l - 1]!;
+    const { units } = layer;
+    // s[i] = Σ_u g[u] · W[i, u], then × f'(the gate of the layer below), where the gate is its
+    // output y or its z, as the op table says.
+    const gate = `hidden[source * ${hidden.width}u + ${derivativeInput(below.activation) === 'z' ? hidden.z[l - 1] : hidden.y[l - 1]}u + i]`;
+    const chunks = chunksOf(layer.inputs, units, key.chunk).map(({ start, count }) => {
+      const sum = layer.signalVec4
+        ? `for (var uu = 0u; uu < ${units}u; uu += 4u) {
+        let w = (i - ${start}u) * ${units}u + uu;
+        a += dot(vec4f(g[uu], g[uu + 1u], g[uu + 2u], g[uu + 3u]), vec4f(staged[w], staged[w + 1u], staged[w + 2u], staged[w + 3u]));
+      }`
+        : `for (var u = 0u; u < ${units}u; u++) {
+        a += g[u] * staged[(i - ${start}u) * ${units}u + u];
+      }`;
+      const code = `${stage(layer, start, count, first)}
+  for (var i = ${start}u; i < ${start + count}u; i++) {
+      var a = 0.0;
+      ${sum}
+      s[i] = a * activationDerivative_${below.activation}(${gate}, ${f32(below.slope)});
+  }`;
+      first = false;
+      return code;
+    }).join('\n');
+    return `  // layer ${l + 1} [${layer.inputs}] ← [${units}]: dL/dz of layer ${l}
+${chunks}
+  for (var i = 0u; i < ${layer.inputs}u; i++) {
+    g[i] = s[i];
+    if (valid) {
+      zGrads[row * ${zGrads.width}u + ${zGrads.at[l - 1]}u + i] = s[i];
+    }
+  }`;
+  }).join('\n');
+  return `${prologue(key, `
+@group(0) @binding(2) var<storage, read> params: array<f32>;
+@group(0) @binding(3) var<storage, read> hidden: array<f32>;
+@group(0) @binding(4) var<storage, read> outputGrad: array<f32>;
+@group(0) @binding(5) var<storage, read_write> zGrads: array<f32>;`, true)}
+
+@compute @workgroup_size(${LINEAR_WORKGROUP})
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let rows = step.rows;
+  let row = groupIndex(group, groups) * ${LINEAR_WORKGROUP}u + lane;
+  // As in forward: rows past the end compute on the last row, store nothing, and reach every barrier.
+  let valid = row < rows;
+  let source = min(row, rows - 1u);
+  // g: dL/dz of the layer being crossed; s: of the layer below it.
+  var g: array<f32, ${width}>;
+  var s: array<f32, ${width}>;
+  for (var u = 0u; u < ${outputs}u; u++) {
+    g[u] = outputGrad[source * ${outputs}u + u];
+  }
+${body}
+}
+`;
+}
+
+function gradientShader(key: FusedMlpKey): string {
+  const { layers } = key;
+  const last = layers.length - 1;
+  const hidden = hiddenLayout(layers);
+  const zGrads = zGradLayout(layers);
+  const blocks = range(4);
+  let end = 0;
+  const branches = layers.map((layer, l) => {
+    const { inputs, units } = layer;
+    const begin = end;
+    end += gradientBlocks(layer);
+    const columns = Math.ceil(units / 4);
+    // Row `row` of the layer's input (the network's input, or the output of the layer below), and of its dL/dz.
+    const x = (i: string) => (l === 0 ? `input[row * ${inputs}u + ${i}]` : `hidden[row * ${hidden.width}u + ${hidden.y[l - 1]}u + ${i}]`);
+    const dz = (u: string) => (l === last ? `outputGrad[row * ${units}u + ${u}]` : `zGrads[row * ${zGrads.width}u + ${zGrads.at[l]}u + ${u}]`);
+    return `if (task < ${end}u) {
+    // layer ${l + 1}: dW [${inputs}, ${units}] = inputᵀ · dZ, and db [${units}] = Σ_rows dZ as input row ${inputs} (ones).
+    let block = task - ${begin}u;
+    let iBase = (block / ${columns}u) * 4u;
+    let uBase = (block % ${columns}u) * 4u;
+${blocks.map((a) => `    let i${a} = min(iBase + ${a}u, ${inputs - 1}u);`).join('\n')}
+${blocks.map((b) => `    let u${b} = min(uBase + ${b}u, ${units - 1}u);`).join('\n')}
+    for (var row = 0u; row < rows; row++) {
+${blocks.map((a) => `      let x${a} = select(${x(`i${a}`)}, 1.0, iBase + ${a}u >= ${inputs}u);`).join('\n')}
+${blocks.map((b) => `      let d${b} = ${dz(`u${b}`)};`).join('\n')}
+${blocks.flatMap((a) => blocks.map((b) => `      acc${a}${b} += x${a} * d${b};`)).join('\n')}
+    }
+${blocks.flatMap((a) => blocks.map((b) => `    store(iBase + ${a}u, uBase + ${b}u, acc${a}${b}, ${inputs}u, ${units}u, ${layer.weights}u, ${layer.bias}u);`)).join('\n')}
+  }`;
+  }).join(' else ');
+  return `${prologue(key, `
+@group(0) @binding(2) var<storage, read> input: array<f32>;
+@group(0) @binding(3) var<storage, read> hidden: array<f32>;
+@group(0) @binding(4) var<storage, read> outputGrad: array<f32>;
+@group(0) @binding(5) var<storage, read> zGrads: array<f32>;
+@group(0) @binding(6) var<storage, read_write> grads: array<f32>;`, false)}
+
+// Element (i, u) of a layer's [inputs + 1, units] gradient block: a weight below row 'inputs', the bias at it.
+fn store(i: u32, u: u32, value: f32, inputs: u32, units: u32, weights: u32, bias: u32) {
+  if (u >= units || i > inputs) {
+    return;
+  }
+  if (i == inputs) {
+    grads[bias + u] = value;
+  } else {
+    grads[weights + i * units + u] = value;
+  }
+}
+
+@compute @workgroup_size(${LINEAR_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let rows = step.rows;
+  let task = linearIndex(gid, groups);
+${blocks.flatMap((a) => blocks.map((b) => `  var acc${a}${b} = 0.0;`)).join('\n')}
+  ${branches}
+}
+`;
+}
+
+export function fusedMlpShader(key: FusedMlpKey): string {
+  switch (key.stage) {
+    case 'forward': return forwardShader(key);
+    case 'signal': return signalShader(key);
+    case 'gradient': return gradientShader(key);
+    default: return key.stage satisfies never;
+  }
+}

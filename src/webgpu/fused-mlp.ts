@@ -1,0 +1,94 @@
+import { FUSED_MAX_WIDTH, gradientBlocks, hiddenLayout, vectorizable, zGradLayout, type FusedLayer, type KernelKey } from '../../shaders/index.js';
+import { readsPreActivation } from '../ops/index.js';
+import { isDense, type Plan } from '../plan.js';
+import type { FusedMlpMode } from '../spec.js';
+import type { LayerRecorder } from './layers.js';
+import type { Bindings } from './resources.js';
+
+/*
+ * The fused small-MLP path of the step (shaders/fused-mlp.wgsl.ts): which plans it takes, its
+ * kernels, and its dispatches. The step records it beside the unfused dispatches, on the same
+ * parameters, gradients, loss kernel and optimizer, so the trainer can run either.
+ */
+
+type FusedKernelKey = Extract<KernelKey, { kind: 'fusedMlp' }>;
+
+/** Why the fused kernels cannot run `plan`; undefined when they can. */
+export function fusedMlpRefusal(plan: Plan): string | undefined {
+  const other = plan.layers.find((layer) => !isDense(layer));
+  if (other) return `layer ${other.index + 1} is a ${other.kind} layer (the fused kernels take dense layers and activations only)`;
+  if (plan.inputSize > FUSED_MAX_WIDTH) return `the input is ${plan.inputSize} wide (the fused kernels take widths up to ${FUSED_MAX_WIDTH})`;
+  const wide = plan.layers.find((layer) => layer.units > FUSED_MAX_WIDTH);
+  if (wide) return `layer ${wide.index + 1} has ${wide.units} units (the fused kernels take widths up to ${FUSED_MAX_WIDTH})`;
+  return undefined;
+}
+
+/** The plan's dense layers as the fused kernels see them; the caller has checked fusedMlpRefusal. */
+function fusedLayers(plan: Plan): FusedLayer[] {
+  return plan.layers.filter(isDense).map((layer) => ({
+    inputs: layer.inputs,
+    units: layer.units,
+    activation: layer.activation.name,
+    slope: Math.fround(layer.activation.slope),
+    weights: layer.weights.offset,
+    bias: layer.bias.offset,
+    preActivation: readsPreActivation(layer.activation.name),
+    // The variants the unfused products may run (matmulVariantsFor): vec4 where the shape allows.
+    forwardVec4: vectorizable(false, false, plan.batchSize, layer.units, layer.inputs),
+    signalVec4: vectorizable(false, true, plan.batchSize, layer.inputs, layer.units),
+  }));
+}
+
+/** The fused kernels of a plan on a device with these limits: forward, signal (none for one layer), gradient. */
+export function fusedKernelKeys(plan: Plan, limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize'>): FusedKernelKey[] {
+  const layers = fusedLayers(plan);
+  const chunk = Math.floor(limits.maxComputeWorkgroupStorageSize / 4);
+  const key = (stage: FusedKernelKey['stage']): FusedKernelKey => ({ kind: 'fusedMlp', stage, layers, chunk });
+  return [key('forward'), ...(layers.length > 1 ? [key('signal')] : []), key('gradient')];
+}
+
+/**
+ * Whether a network runs fused, given the caller's mode: 'never' and a plan the kernels cannot
+ * take run unfused (for 'always', the latter is the caller's SpecError, raised at creation).
+ */
+export const recordsFused = (plan: Plan, mode: FusedMlpMode): boolean => mode !== 'never' && fusedMlpRefusal(plan) === undefined;
+
+/** The fused path's dispatches in the step's list: its forward and its backward (signal, gradient). */
+export interface FusedRecording {
+  forward: number[];
+  backward: number[];
+}
+
+/**
+ * Allocates the fused path's own buffers — the hidden layers' outputs (and z) packed per row
+ * [batchSize, hidden width], and their dL/dz [batchSize, zGrad width] — and records its passes. The
+ * last layer's output, z and dL/dz are the unfused path's buffers, which the loss kernel and
+ * predict read.
+ */
+export function recordFusedMlp(plan: Plan, rec: LayerRecorder, keys: FusedKernelKey[], input: GPUBuffer): FusedRecording {
+  const { res, add, params, grads, buffers } = rec;
+  const { batchSize, layers } = plan;
+  const last = layers.length - 1;
+  const fused = keys[0]!.layers;
+  const hiddenWidth = hiddenLayout(fused).width;
+  const zGradWidth = zGradLayout(fused).width;
+  const hidden = res.floats(batchSize * hiddenWidth, `fused hidden outputs [batchSize, ${hiddenWidth}]`);
+  const zGrads = res.floats(batchSize * zGradWidth, `fused hidden dL/dz [batchSize, ${zGradWidth}]`);
+  const dims = { m: batchSize, n: 0, k: 0, rowsAxis: 1 } as const;
+  const rowsGrid = (rows: number) => res.linearGrid(rows);
+  const outputGrad = buffers.zGrads[last]!;
+  const stage = (name: FusedKernelKey['stage']) => keys.find((key) => key.stage === name);
+  const forwardBindings: Bindings = {
+    input, params, hidden, output: buffers.outputs[last]!,
+    ...(buffers.preActivations[last] ? { outputZ: buffers.preActivations[last]! } : {}),
+  };
+  const signal = stage('signal');
+  const tasks = fused.reduce((sum, layer) => sum + gradientBlocks(layer), 0);
+  return {
+    forward: [add(stage('forward')!, dims, forwardBindings, rowsGrid)],
+    backward: [
+      ...(signal ? [add(signal, dims, { params, hidden, outputGrad, zGrads }, rowsGrid)] : []),
+      add(stage('gradient')!, dims, { input, hidden, outputGrad, zGrads, grads }, () => res.linearGrid(tasks)),
+    ],
+  };
+}
