@@ -133,14 +133,10 @@ function forwardShader(key: FusedMlpKey): string {
     const { units } = layer;
     const chunks = chunksOf(layer.inputs, units, key.chunk).map(({ start, count }) => {
       // acc[j] += x[k] · W[k, j] over the chunk's k, as the vec4 kernel groups them or one at a time.
+      const term = (kk: number) => `x[${start + kk}] * staged[${kk * units}u + j]`;
       const sum = layer.forwardVec4
-        ? `for (var kk = 0u; kk < ${count}u; kk += 4u) {
-        a += x[${start}u + kk] * staged[kk * ${units}u + j] + x[${start + 1}u + kk] * staged[(kk + 1u) * ${units}u + j]
-          + x[${start + 2}u + kk] * staged[(kk + 2u) * ${units}u + j] + x[${start + 3}u + kk] * staged[(kk + 3u) * ${units}u + j];
-      }`
-        : `for (var kk = 0u; kk < ${count}u; kk++) {
-        a += x[${start}u + kk] * staged[kk * ${units}u + j];
-      }`;
+        ? range(count / 4).map((q) => `a += ${range(4).map((r) => term(4 * q + r)).join(' + ')};`).join('\n    ')
+        : range(count).map((kk) => `a += ${term(kk)};`).join('\n    ');
       const code = `${stage(layer, start, count, first)}
   for (var j = 0u; j < ${units}u; j++) {
     var a = acc[j];
@@ -158,14 +154,15 @@ function forwardShader(key: FusedMlpKey): string {
     acc[j] = 0.0;
   }
 ${chunks}
-  for (var j = 0u; j < ${units}u; j++) {
+${range(units).map((j) => `  {
+    let j = ${j}u;
     let z = acc[j] + params[${layer.bias}u + j];
     let y = activate_${layer.activation}(z, ${f32(layer.slope)});
-    x[j] = y;
+    x[${j}] = y;
     if (valid) {
 ${stores}
     }
-  }`;
+  }`).join('\n')}`;
   }).join('\n');
   return `${prologue(key, `
 @group(0) @binding(2) var<storage, read> input: array<f32>;
@@ -184,9 +181,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
   let source = min(row, rows - 1u);
   var x: array<f32, ${width}>;
   var acc: array<f32, ${width}>;
-  for (var i = 0u; i < ${inputs}u; i++) {
-    x[i] = input[source * ${inputs}u + i];
-  }
+${range(inputs).map((i) => `  x[${i}] = input[source * ${inputs}u + ${i}u];`).join('\n')}
 ${body}
 }
 `;
@@ -208,14 +203,10 @@ function signalShader(key: FusedMlpKey): string {
     // output y or its z, as the op table says.
     const gate = `hidden[source * ${hidden.width}u + ${derivativeInput(below.activation) === 'z' ? hidden.z[l - 1] : hidden.y[l - 1]}u + i]`;
     const chunks = chunksOf(layer.inputs, units, key.chunk).map(({ start, count }) => {
-      const sum = layer.signalVec4
-        ? `for (var uu = 0u; uu < ${units}u; uu += 4u) {
-        let w = (i - ${start}u) * ${units}u + uu;
-        a += dot(vec4f(g[uu], g[uu + 1u], g[uu + 2u], g[uu + 3u]), vec4f(staged[w], staged[w + 1u], staged[w + 2u], staged[w + 3u]));
-      }`
-        : `for (var u = 0u; u < ${units}u; u++) {
-        a += g[u] * staged[(i - ${start}u) * ${units}u + u];
-      }`;
+      const w = (u: number) => `staged[w + ${u}u]`;
+      const sum = `let w = (i - ${start}u) * ${units}u;\n      ` + (layer.signalVec4
+        ? range(units / 4).map((q) => `a += dot(vec4f(${range(4).map((r) => `g[${4 * q + r}]`).join(', ')}), vec4f(${range(4).map((r) => w(4 * q + r)).join(', ')}));`).join('\n      ')
+        : range(units).map((u) => `a += g[${u}] * ${w(u)};`).join('\n      '));
       const code = `${stage(layer, start, count, first)}
   for (var i = ${start}u; i < ${start + count}u; i++) {
       var a = 0.0;
@@ -227,9 +218,9 @@ function signalShader(key: FusedMlpKey): string {
     }).join('\n');
     return `  // layer ${l + 1} [${layer.inputs}] ← [${units}]: dL/dz of layer ${l}
 ${chunks}
-  for (var i = 0u; i < ${layer.inputs}u; i++) {
-    g[i] = s[i];
-    if (valid) {
+${range(layer.inputs).map((i) => `  g[${i}] = s[${i}];`).join('\n')}
+  if (valid) {
+    for (var i = 0u; i < ${layer.inputs}u; i++) {
       zGrads[row * ${zGrads.width}u + ${zGrads.at[l - 1]}u + i] = s[i];
     }
   }`;
@@ -250,9 +241,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
   // g: dL/dz of the layer being crossed; s: of the layer below it.
   var g: array<f32, ${width}>;
   var s: array<f32, ${width}>;
-  for (var u = 0u; u < ${outputs}u; u++) {
-    g[u] = outputGrad[source * ${outputs}u + u];
-  }
+${range(outputs).map((u) => `  g[${u}] = outputGrad[source * ${outputs}u + ${u}u];`).join('\n')}
 ${body}
 }
 `;
