@@ -88,18 +88,21 @@ function activations(layers: FusedLayer[]): string {
   return `${NAN_TESTS}${names.map((name) => `${ACTIVATIONS[name].helpers ?? ''}${activationPair(name, `_${name}`)}`).join('')}`;
 }
 
+/** vec4s per staged row of a layer's weights: its units, padded with zeros to a multiple of 4. */
+const quads = (units: number) => Math.ceil(units / 4);
+
 /**
- * A layer's weights [rows, units] staged in chunks of whole rows of W: row counts a multiple of
- * four (so a chunk never splits a vec4 group of k), as many as `chunk` floats hold.
+ * A layer's weights [rows, units] staged in chunks of whole (padded) rows of W: row counts a
+ * multiple of four (so a chunk never splits a vec4 group of k), as many as `chunk` floats hold.
  */
 function chunksOf(rows: number, units: number, chunk: number): { start: number; count: number }[] {
-  const perChunk = Math.max(4, Math.floor(chunk / units / 4) * 4);
+  const perChunk = Math.max(4, Math.floor(chunk / (4 * quads(units)) / 4) * 4);
   return range(Math.ceil(rows / perChunk)).map((c) => ({ start: c * perChunk, count: Math.min(perChunk, rows - c * perChunk) }));
 }
 
-/** Floats of the workgroup array: the largest chunk any layer stages. */
-function stagedFloats(key: FusedMlpKey): number {
-  return Math.max(4, ...key.layers.flatMap((layer) => chunksOf(layer.inputs, layer.units, key.chunk).map((c) => c.count * layer.units)));
+/** vec4s of the workgroup array: the largest chunk any layer stages. */
+function stagedQuads(key: FusedMlpKey): number {
+  return Math.max(1, ...key.layers.flatMap((layer) => chunksOf(layer.inputs, layer.units, key.chunk).map((c) => c.count * quads(layer.units))));
 }
 
 /**
@@ -108,8 +111,16 @@ function stagedFloats(key: FusedMlpKey): number {
  * it is the first, and after.
  */
 function stage(layer: FusedLayer, start: number, count: number, first: boolean): string {
-  return `${first ? '' : '  workgroupBarrier();\n'}  for (var e = lane; e < ${count * layer.units}u; e += ${LINEAR_WORKGROUP}u) {
-    staged[e] = params[${layer.weights + start * layer.units}u + e];
+  const { units } = layer;
+  const q = quads(units);
+  // Four columns of a row of W a vec4, so that one load of workgroup memory feeds four multiply-adds
+  // (a load at the same address in every lane is costly on SwiftShader); columns past `units` are 0.
+  const column = (c: number) => (units % 4 === 0 ? `params[at + ${c}u]` : `select(0.0, params[min(at + ${c}u, end)], c + ${c}u < ${units}u)`);
+  return `${first ? '' : '  workgroupBarrier();\n'}  for (var e = lane; e < ${count * q}u; e += ${LINEAR_WORKGROUP}u) {
+    let c = (e % ${q}u) * 4u;
+    let at = ${layer.weights + start * units}u + (e / ${q}u) * ${units}u + c;
+    let end = ${layer.weights + layer.inputs * units - 1}u;
+    staged[e] = vec4f(${range(4).map(column).join(', ')});
   }
   workgroupBarrier();`;
 }
@@ -117,7 +128,7 @@ function stage(layer: FusedLayer, start: number, count: number, first: boolean):
 /** The declarations and the entry point's prologue every stage shares: the row of this thread, clamped for loads. */
 function prologue(key: FusedMlpKey, bindings: string, workgroup: boolean): string {
   return `${UNIFORMS}${LINEAR_INDEX}${bindings}
-${workgroup ? `var<workgroup> staged: array<f32, ${stagedFloats(key)}>;` : ''}
+${workgroup ? `var<workgroup> staged: array<vec4f, ${stagedQuads(key)}>;` : ''}
 ${activations(key.layers)}`;
 }
 
@@ -132,16 +143,16 @@ function forwardShader(key: FusedMlpKey): string {
   const body = layers.map((layer, l) => {
     const { units } = layer;
     const chunks = chunksOf(layer.inputs, units, key.chunk).map(({ start, count }) => {
-      // acc[j] += x[k] · W[k, j] over the chunk's k, as the vec4 kernel groups them or one at a time.
-      const term = (kk: number) => `x[${start + kk}] * staged[${kk * units}u + j]`;
+      // acc[q] += x[k] · W[k, 4q..4q+3] over the chunk's k, as the vec4 kernel groups them or one at a time.
+      const term = (kk: number) => `x[${start + kk}] * staged[${kk * quads(units)}u + q]`;
       const sum = layer.forwardVec4
         ? range(count / 4).map((q) => `a += ${range(4).map((r) => term(4 * q + r)).join(' + ')};`).join('\n    ')
         : range(count).map((kk) => `a += ${term(kk)};`).join('\n    ');
       const code = `${stage(layer, start, count, first)}
-  for (var j = 0u; j < ${units}u; j++) {
-    var a = acc[j];
+  for (var q = 0u; q < ${quads(units)}u; q++) {
+    var a = acc[q];
     ${sum}
-    acc[j] = a;
+    acc[q] = a;
   }`;
       first = false;
       return code;
@@ -150,13 +161,13 @@ function forwardShader(key: FusedMlpKey): string {
       ? `      output[row * ${outputs}u + j] = y;${layer.preActivation ? `\n      outputZ[row * ${outputs}u + j] = z;` : ''}`
       : `      hidden[row * ${hidden.width}u + ${hidden.y[l]}u + j] = y;${layer.preActivation ? `\n      hidden[row * ${hidden.width}u + ${hidden.z[l]}u + j] = z;` : ''}`;
     return `  // layer ${l + 1}: [${layer.inputs}] → [${units}], ${layer.activation}
-  for (var j = 0u; j < ${units}u; j++) {
-    acc[j] = 0.0;
+  for (var q = 0u; q < ${quads(units)}u; q++) {
+    acc[q] = vec4f(0.0);
   }
 ${chunks}
 ${range(units).map((j) => `  {
     let j = ${j}u;
-    let z = acc[j] + params[${layer.bias}u + j];
+    let z = acc[${j >> 2}][${j & 3}] + params[${layer.bias}u + j];
     let y = activate_${layer.activation}(z, ${f32(layer.slope)});
     x[${j}] = y;
     if (valid) {
@@ -180,7 +191,7 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
   let valid = row < rows;
   let source = min(row, rows - 1u);
   var x: array<f32, ${width}>;
-  var acc: array<f32, ${width}>;
+  var acc: array<vec4f, ${quads(width)}>;
 ${range(inputs).map((i) => `  x[${i}] = input[source * ${inputs}u + ${i}u];`).join('\n')}
 ${body}
 }
@@ -203,10 +214,9 @@ function signalShader(key: FusedMlpKey): string {
     // output y or its z, as the op table says.
     const gate = `hidden[source * ${hidden.width}u + ${derivativeInput(below.activation) === 'z' ? hidden.z[l - 1] : hidden.y[l - 1]}u + i]`;
     const chunks = chunksOf(layer.inputs, units, key.chunk).map(({ start, count }) => {
-      const w = (u: number) => `staged[w + ${u}u]`;
-      const sum = `let w = (i - ${start}u) * ${units}u;\n      ` + (layer.signalVec4
-        ? range(units / 4).map((q) => `a += dot(vec4f(${range(4).map((r) => `g[${4 * q + r}]`).join(', ')}), vec4f(${range(4).map((r) => w(4 * q + r)).join(', ')}));`).join('\n      ')
-        : range(units).map((u) => `a += g[${u}] * ${w(u)};`).join('\n      '));
+      const sum = `let w = (i - ${start}u) * ${quads(units)}u;\n      ` + (layer.signalVec4
+        ? range(units / 4).map((q) => `a += dot(vec4f(${range(4).map((r) => `g[${4 * q + r}]`).join(', ')}), staged[w + ${q}u]);`).join('\n      ')
+        : range(units).map((u) => `a += g[${u}] * staged[w + ${u >> 2}u][${u & 3}];`).join('\n      '));
       const code = `${stage(layer, start, count, first)}
   for (var i = ${start}u; i < ${start + count}u; i++) {
       var a = 0.0;
