@@ -32,8 +32,8 @@ function withLoss(spec: NetworkSpec, loss: Loss): NetworkSpec {
 
 /**
  * Two trainBatch steps on the whole batch (80 rows: a tile of 64 and 16 more), one on a partial
- * batch of 37, one fit epoch over 203 rows (two full batches and a last partial one of 43),
- * evaluate and predict.
+ * batch of 37, one fit epoch over 203 rows (two full batches and a last partial one of 43) with
+ * validation on 50 of them (evaluated on the device after the epoch), evaluate and predict.
  */
 async function trace(spec: NetworkSpec) {
   const net = await createNetwork(spec);
@@ -47,7 +47,8 @@ async function trace(spec: NetworkSpec) {
   const losses: number[] = [];
   for (let step = 0; step < 2; step++) losses.push(await net.trainBatch(x.subarray(0, batch * width), y.subarray(0, batch * outputs)));
   losses.push(await net.trainBatch(x.subarray(batch * width, (batch + 37) * width), y.subarray(batch * outputs, (batch + 37) * outputs)));
-  losses.push(...(await net.fit(x, y, { epochs: 1 })).loss);
+  const fitted = await net.fit(x, y, { epochs: 1, validationData: [x.subarray(0, 50 * width), y.subarray(0, 50 * outputs)] });
+  losses.push(...fitted.loss, ...fitted.valLoss!);
   losses.push((await net.evaluate(x, y)).loss);
   const predictions = await net.predict(x);
   const weights = await flatWeights(net);
