@@ -55,7 +55,8 @@ function withNormalizations(net: Network, dense: DenseWeights[]): LayerWeightsIn
     switch (layer.kind) {
       case 'dense': return [dense[next++]!];
       case 'layerNormalization': return [{ gamma: new Float32Array(layer.units).fill(1), beta: new Float32Array(layer.units) }];
-      case 'dropout': return [];
+      case 'dropout':
+      case 'frequencyEncoding': return [];
       case 'batchNormalization': throw new Error('no bench case has a batchNormalization layer');
       default: return layer satisfies never;
     }

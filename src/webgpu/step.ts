@@ -179,7 +179,7 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
   const layerInput = (l: number) => (l === 0 ? input : layerOutputs[l - 1]!);
   const last = layers.length - 1;
 
-  const recorder: LayerRecorder = { res, add, segment, params, grads, buffers };
+  const recorder: LayerRecorder = { res, add, segment, params, grads, input, buffers };
 
   // Forward in training and in inference: the two differ in dropout and batch normalization only.
   const forward: number[] = [];
@@ -204,7 +204,8 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
       }
       case 'dropout':
       case 'layerNormalization':
-      case 'batchNormalization': {
+      case 'batchNormalization':
+      case 'frequencyEncoding': {
         const passes = recordOpForward(plan, recorder, layer);
         forward.push(...passes.train);
         inference.push(...passes.inference);
@@ -260,6 +261,7 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
       case 'dropout':
       case 'layerNormalization':
       case 'batchNormalization':
+      case 'frequencyEncoding':
         backward.push(...recordOpBackward(plan, recorder, layer));
         break;
       default: layer satisfies never;
