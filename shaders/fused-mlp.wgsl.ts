@@ -1,6 +1,7 @@
 import { ACTIVATIONS, activationPair, derivativeInput, NAN_TESTS } from './activations.js';
 import { LINEAR_INDEX, LINEAR_WORKGROUP, UNIFORMS } from './common.js';
 import type { ActivationName } from '../src/ops/index.js';
+import { FREQUENCY_ENCODING } from './frequency.wgsl.js';
 
 /**
  * Fully fused small MLPs (after NVIDIA's tiny-cuda-nn): the whole stack of dense layers of a plan in
@@ -28,6 +29,12 @@ export interface FusedMlpKey {
   layers: FusedLayer[];
   /** Floats of workgroup memory a chunk of staged weights may take (maxComputeWorkgroupStorageSize / 4). */
   chunk: number;
+  /**
+   * A frequencyEncoding of the network's `inputs` with `octaves` octaves before the first dense layer
+   * (whose inputs are then inputs·2·octaves): computed from the input in the kernels themselves,
+   * with the encoding layer's own functions (FREQUENCY_ENCODING), so its output never reaches memory.
+   */
+  encoding?: { inputs: number; octaves: number };
 }
 
 export interface FusedLayer {
@@ -129,8 +136,27 @@ function stage(layer: FusedLayer, start: number, count: number, first: boolean):
 function prologue(key: FusedMlpKey, bindings: string, workgroup: boolean): string {
   return `${UNIFORMS}${LINEAR_INDEX}${bindings}
 ${workgroup ? `var<workgroup> staged: array<vec4f, ${stagedQuads(key)}>;` : ''}
-${activations(key.layers)}`;
+${activations(key.layers)}
+${key.encoding ? FREQUENCY_ENCODING : ''}`;
 }
+
+/**
+ * WGSL expression of column `column` (a u32 expression) of row `row` of the first dense layer's
+ * input: the network's input, or its frequency encoding, as the encoding layer's kernel computes it.
+ */
+function firstInput(key: FusedMlpKey, row: string, column: string): string {
+  const { encoding } = key;
+  if (!encoding) return `input[${row} * ${key.layers[0]!.inputs}u + ${column}]`;
+  const { inputs, octaves } = encoding;
+  return `encodedInput(input[${row} * ${inputs}u + (${column}) / ${2 * octaves}u], ${column}, ${octaves}u)`;
+}
+
+/** With an encoding: the feature of its input x at the encoded column (frequencyColumn's layout). */
+const ENCODED_INPUT = `
+fn encodedInput(x: f32, column: u32, octaves: u32) -> f32 {
+  let at = frequencyColumn(column, octaves);
+  return frequencyFeature(x, at.y, at.z == 1u);
+}`;
 
 function forwardShader(key: FusedMlpKey): string {
   const { layers } = key;
@@ -192,7 +218,13 @@ fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: ve
   let source = min(row, rows - 1u);
   var x: array<f32, ${width}>;
   var acc: array<vec4f, ${quads(width)}>;
-${range(inputs).map((i) => `  x[${i}] = input[source * ${inputs}u + ${i}u];`).join('\n')}
+${key.encoding
+    ? range(key.encoding.inputs * key.encoding.octaves).map((p) => `  {
+    let sc = frequencySinCos(input[source * ${key.encoding!.inputs}u + ${Math.floor(p / key.encoding!.octaves)}u], ${p % key.encoding!.octaves}u);
+    x[${2 * p}] = sc.x;
+    x[${2 * p + 1}] = sc.y;
+  }`).join('\n')
+    : range(inputs).map((i) => `  x[${i}] = input[source * ${inputs}u + ${i}u];`).join('\n')}
 ${body}
 }
 `;
@@ -270,7 +302,7 @@ function gradientShader(key: FusedMlpKey): string {
     end += gradientBlocks(layer);
     const columns = Math.ceil(units / 4);
     // Row `row` of the layer's input (the network's input, or the output of the layer below), and of its dL/dz.
-    const x = (i: string) => (l === 0 ? `input[row * ${inputs}u + ${i}]` : `hidden[row * ${hidden.width}u + ${hidden.y[l - 1]}u + ${i}]`);
+    const x = (i: string) => (l === 0 ? firstInput(key, 'row', i) : `hidden[row * ${hidden.width}u + ${hidden.y[l - 1]}u + ${i}]`);
     const dz = (u: string) => (l === last ? `outputGrad[row * ${units}u + ${u}]` : `zGrads[row * ${zGrads.width}u + ${zGrads.at[l]}u + ${u}]`);
     return `if (task < ${end}u) {
     // layer ${l + 1}: dW [${inputs}, ${units}] = inputᵀ · dZ, and db [${units}] = Σ_rows dZ as input row ${inputs} (ones).
@@ -293,6 +325,7 @@ ${blocks.flatMap((a) => blocks.map((b) => `    store(iBase + ${a}u, uBase + ${b}
 @group(0) @binding(4) var<storage, read> outputGrad: array<f32>;
 @group(0) @binding(5) var<storage, read> zGrads: array<f32>;
 @group(0) @binding(6) var<storage, read_write> grads: array<f32>;`, false)}
+${key.encoding ? ENCODED_INPUT : ''}
 
 // Element (i, u) of a layer's [inputs + 1, units] gradient block: a weight below row 'inputs', the bias at it.
 fn store(i: u32, u: u32, value: f32, inputs: u32, units: u32, weights: u32, bias: u32) {

@@ -99,6 +99,14 @@ describe('fused small MLPs on WebGPU', () => {
     await expectFusedAgrees(mlp([6, 128, 128, 3], { type: 'silu' }, { batchSize: 66 }));
   });
 
+  it('a frequencyEncoding as the input stage: 2 → 16 (4 octaves) → 64 → 64 → 3, and 3 → 18 (3 octaves) → 17 → 2', { timeout: TIMEOUT }, async () => {
+    const encoded = (octaves: number, spec: NetworkSpec): NetworkSpec => ({ ...spec, layers: [{ type: 'frequencyEncoding', octaves }, ...spec.layers] });
+    const neural = await expectFusedAgrees(encoded(4, mlp([2, 64, 64, 3], relu)));
+    // The encoding's pass is the fused forward's input stage: one dispatch fewer again.
+    expect(neural.info.fusedMlp?.dispatches).toEqual({ fused: 6, unfused: 15 });
+    await expectFusedAgrees(encoded(3, mlp([3, 17, 2], tanh, { batchSize: 67 })));
+  });
+
   it('every activation, on the hidden layers and as the output layer\'s', { timeout: TIMEOUT }, async () => {
     for (const activation of TEST_ACTIVATION_LAYERS) {
       const spec = mlp([4, 12, 9, 3], activation);
@@ -128,14 +136,18 @@ describe('fused small MLPs on WebGPU', () => {
     expect(decision.fused).toBe(decision.trials!.fused < decision.trials!.unfused);
     const spec = mlp([4, 16, 3], tanh);
     const dropout = await trace({ ...spec, layers: [spec.layers[0]!, { type: 'dropout', rate: 0.2 }, ...spec.layers.slice(1)], backend: 'webgpu' });
-    expect(dropout.info.fusedMlp).toMatchObject({ fused: false, reason: 'cannot fuse: layer 2 is a dropout layer (the fused kernels take dense layers and activations only)' });
+    expect(dropout.info.fusedMlp).toMatchObject({ fused: false, reason: 'cannot fuse: layer 2 is a dropout layer (the fused kernels take dense layers and activations, after a frequencyEncoding at most)' });
   });
 
   it("'always' on a network it cannot fuse, and a mode it does not know, are SpecErrors; the mode then trains as before", { timeout: TIMEOUT }, async () => {
     const spec = mlp([4, 16, 3], tanh, { backend: 'webgpu' });
     const cases: [NetworkSpec, string][] = [
       [{ ...spec, layers: [spec.layers[0]!, { type: 'layerNormalization' }, ...spec.layers.slice(1)], fusedMlp: 'always' },
-        "fusedMlp 'always' cannot fuse this network: layer 2 is a layerNormalization layer (the fused kernels take dense layers and activations only)"],
+        "fusedMlp 'always' cannot fuse this network: layer 2 is a layerNormalization layer (the fused kernels take dense layers and activations, after a frequencyEncoding at most)"],
+      [{ ...spec, layers: [{ type: 'frequencyEncoding', octaves: 2, activation: 'tanh' }, ...spec.layers], fusedMlp: 'always' },
+        "fusedMlp 'always' cannot fuse this network: layer 1, a frequencyEncoding, is followed by an activation (the fused kernels take an encoding straight into a dense layer)"],
+      [{ ...spec, inputSize: 5, layers: [{ type: 'frequencyEncoding', octaves: 13 }, ...spec.layers], fusedMlp: 'always' },
+        "fusedMlp 'always' cannot fuse this network: layer 1 has 130 units (the fused kernels take widths up to 128)"],
       [{ ...spec, layers: [{ type: 'dense', units: 129 }, ...spec.layers.slice(1)], fusedMlp: 'always' },
         "fusedMlp 'always' cannot fuse this network: layer 1 has 129 units (the fused kernels take widths up to 128)"],
       [{ ...spec, inputSize: 200, fusedMlp: 'always' }, "fusedMlp 'always' cannot fuse this network: the input is 200 wide (the fused kernels take widths up to 128)"],

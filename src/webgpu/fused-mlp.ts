@@ -1,6 +1,6 @@
 import { FUSED_MAX_WIDTH, gradientBlocks, hiddenLayout, vectorizable, zGradLayout, type FusedLayer, type KernelKey } from '../../shaders/index.js';
 import { readsPreActivation } from '../ops/index.js';
-import { isDense, type Plan } from '../plan.js';
+import { isDense, type FrequencyEncodingLayerPlan, type Plan } from '../plan.js';
 import type { FusedMlpMode } from '../spec.js';
 import type { LayerRecorder } from './layers.js';
 import type { Bindings } from './resources.js';
@@ -15,12 +15,24 @@ type FusedKernelKey = Extract<KernelKey, { kind: 'fusedMlp' }>;
 
 /** Why the fused kernels cannot run `plan`; undefined when they can. */
 export function fusedMlpRefusal(plan: Plan): string | undefined {
-  const other = plan.layers.find((layer) => !isDense(layer));
-  if (other) return `layer ${other.index + 1} is a ${other.kind} layer (the fused kernels take dense layers and activations only)`;
+  const encoding = inputEncoding(plan);
+  if (encoding && encoding.activation.name !== 'linear') {
+    return `layer 1, a frequencyEncoding, is followed by an activation (the fused kernels take an encoding straight into a dense layer)`;
+  }
+  const other = plan.layers.find((layer) => !isDense(layer) && layer !== encoding);
+  if (other) {
+    return `layer ${other.index + 1} is a ${other.kind} layer (the fused kernels take dense layers and activations, after a frequencyEncoding at most)`;
+  }
   if (plan.inputSize > FUSED_MAX_WIDTH) return `the input is ${plan.inputSize} wide (the fused kernels take widths up to ${FUSED_MAX_WIDTH})`;
   const wide = plan.layers.find((layer) => layer.units > FUSED_MAX_WIDTH);
   if (wide) return `layer ${wide.index + 1} has ${wide.units} units (the fused kernels take widths up to ${FUSED_MAX_WIDTH})`;
   return undefined;
+}
+
+/** The frequencyEncoding the network starts with, if it does. */
+function inputEncoding(plan: Plan): FrequencyEncodingLayerPlan | undefined {
+  const first = plan.layers[0]!;
+  return first.kind === 'frequencyEncoding' ? first : undefined;
 }
 
 /** The plan's dense layers as the fused kernels see them; the caller has checked fusedMlpRefusal. */
@@ -43,7 +55,9 @@ function fusedLayers(plan: Plan): FusedLayer[] {
 export function fusedKernelKeys(plan: Plan, limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize'>): FusedKernelKey[] {
   const layers = fusedLayers(plan);
   const chunk = Math.floor(limits.maxComputeWorkgroupStorageSize / 4);
-  const key = (stage: FusedKernelKey['stage']): FusedKernelKey => ({ kind: 'fusedMlp', stage, layers, chunk });
+  const first = inputEncoding(plan);
+  const encoding = first && { encoding: { inputs: first.inputs, octaves: first.octaves } };
+  const key = (stage: FusedKernelKey['stage']): FusedKernelKey => ({ kind: 'fusedMlp', stage, layers, chunk, ...encoding });
   return [key('forward'), ...(layers.length > 1 ? [key('signal')] : []), key('gradient')];
 }
 
