@@ -30,6 +30,11 @@ export interface FusedMlpKey {
   /** Floats of workgroup memory a chunk of staged weights may take (maxComputeWorkgroupStorageSize / 4). */
   chunk: number;
   /**
+   * Batch rows each thread of the forward and signal kernels carries: each vec4 of staged weights
+   * it loads then feeds 4·rowsPerThread multiply-adds, for rowsPerThread times the registers.
+   */
+  rowsPerThread: number;
+  /**
    * A frequencyEncoding of the network's `inputs` with `octaves` octaves before the first dense layer
    * (whose inputs are then inputs·2·octaves): computed from the input in the kernels themselves,
    * with the encoding layer's own functions (FREQUENCY_ENCODING), so its output never reaches memory.
@@ -158,6 +163,21 @@ fn encodedInput(x: f32, column: u32, octaves: u32) -> f32 {
   return frequencyFeature(x, at.y, at.z == 1u);
 }`;
 
+/**
+ * Each thread's rows: row{r} = (workgroup·rowsPerThread + r)·WORKGROUP + lane, so neighbouring lanes
+ * take neighbouring rows; past the last row, a thread computes on the last row (valid loads) and
+ * stores nothing: every thread must reach the barriers.
+ */
+function rowsOfThread(key: FusedMlpKey): string {
+  return range(key.rowsPerThread).map((r) => `  let row${r} = (groupIndex(group, groups) * ${key.rowsPerThread}u + ${r}u) * ${LINEAR_WORKGROUP}u + lane;
+  let valid${r} = row${r} < rows;
+  let source${r} = min(row${r}, rows - 1u);`).join('\n');
+}
+
+const ENTRY = `@compute @workgroup_size(${LINEAR_WORKGROUP})
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let rows = step.rows;`;
+
 function forwardShader(key: FusedMlpKey): string {
   const { layers } = key;
   const last = layers.length - 1;
@@ -165,42 +185,56 @@ function forwardShader(key: FusedMlpKey): string {
   const outputs = layers[last]!.units;
   const hidden = hiddenLayout(layers);
   const width = Math.max(...layers.flatMap((layer) => [layer.inputs, layer.units]));
+  const threadRows = range(key.rowsPerThread);
+  const each = (line: (r: number) => string, separator = '\n    ') => threadRows.map(line).join(separator);
   let first = true;
   const body = layers.map((layer, l) => {
     const { units } = layer;
+    const q4 = quads(units);
     const chunks = chunksOf(layer.inputs, units, key.chunk).map(({ start, count }) => {
-      // acc[q] += x[k] · W[k, 4q..4q+3] over the chunk's k, as the vec4 kernel groups them or one at a time.
-      const term = (kk: number) => `x[${start + kk}] * staged[${kk * quads(units)}u + q]`;
-      const sum = layer.forwardVec4
-        ? range(count / 4).map((q) => `a += ${range(4).map((r) => term(4 * q + r)).join(' + ')};`).join('\n    ')
-        : range(count).map((kk) => `a += ${term(kk)};`).join('\n    ');
+      // acc{r}[q] += x{r}[k] · W[k, 4q..4q+3] over the chunk's k, as the vec4 kernel groups them or
+      // one at a time; each vec4 of W loaded once for the thread's rows.
+      const group = (ks: number[]) => `{
+      ${ks.map((kk, n) => `let w${n} = staged[${kk * q4}u + q];`).join(' ')}
+      ${each((r) => `a${r} += ${ks.map((kk, n) => `x${r}[${start + kk}] * w${n}`).join(' + ')};`, '\n      ')}
+    }`;
+      const sum = layer.forwardVec4 ? range(count / 4).map((g) => group(range(4).map((n) => 4 * g + n))) : range(count).map((kk) => group([kk]));
       const code = `${stage(layer, start, count, first)}
-  for (var q = 0u; q < ${quads(units)}u; q++) {
-    var a = acc[q];
-    ${sum}
-    acc[q] = a;
+  for (var q = 0u; q < ${q4}u; q++) {
+    ${each((r) => `var a${r} = acc${r}[q];`, ' ')}
+    ${sum.join('\n    ')}
+    ${each((r) => `acc${r}[q] = a${r};`, ' ')}
   }`;
       first = false;
       return code;
     }).join('\n');
-    const stores = l === last
-      ? `      output[row * ${outputs}u + j] = y;${layer.preActivation ? `\n      outputZ[row * ${outputs}u + j] = z;` : ''}`
-      : `      hidden[row * ${hidden.width}u + ${hidden.y[l]}u + j] = y;${layer.preActivation ? `\n      hidden[row * ${hidden.width}u + ${hidden.z[l]}u + j] = z;` : ''}`;
+    const stores = (r: number) => (l === last
+      ? `output[row${r} * ${outputs}u + j] = y;${layer.preActivation ? ` outputZ[row${r} * ${outputs}u + j] = z;` : ''}`
+      : `hidden[row${r} * ${hidden.width}u + ${hidden.y[l]}u + j] = y;${layer.preActivation ? ` hidden[row${r} * ${hidden.width}u + ${hidden.z[l]}u + j] = z;` : ''}`);
     return `  // layer ${l + 1}: [${layer.inputs}] → [${units}], ${layer.activation}
-  for (var q = 0u; q < ${quads(units)}u; q++) {
-    acc[q] = vec4f(0.0);
+  for (var q = 0u; q < ${q4}u; q++) {
+    ${each((r) => `acc${r}[q] = vec4f(0.0);`, ' ')}
   }
 ${chunks}
 ${range(units).map((j) => `  {
     let j = ${j}u;
-    let z = acc[${j >> 2}][${j & 3}] + params[${layer.bias}u + j];
-    let y = activate_${layer.activation}(z, ${f32(layer.slope)});
-    x[${j}] = y;
-    if (valid) {
-${stores}
-    }
+    let bias = params[${layer.bias}u + j];
+${threadRows.map((r) => `    {
+      let z = acc${r}[${j >> 2}][${j & 3}] + bias;
+      let y = activate_${layer.activation}(z, ${f32(layer.slope)});
+      x${r}[${j}] = y;
+      if (valid${r}) { ${stores(r)} }
+    }`).join('\n')}
   }`).join('\n')}`;
   }).join('\n');
+  const encoding = key.encoding;
+  const load = (r: number) => (encoding
+    ? range(encoding.inputs * encoding.octaves).map((p) => `  {
+    let sc = frequencySinCos(input[source${r} * ${encoding.inputs}u + ${Math.floor(p / encoding.octaves)}u], ${p % encoding.octaves}u);
+    x${r}[${2 * p}] = sc.x;
+    x${r}[${2 * p + 1}] = sc.y;
+  }`).join('\n')
+    : range(inputs).map((i) => `  x${r}[${i}] = input[source${r} * ${inputs}u + ${i}u];`).join('\n'));
   return `${prologue(key, `
 @group(0) @binding(2) var<storage, read> input: array<f32>;
 @group(0) @binding(3) var<storage, read> params: array<f32>;
@@ -208,23 +242,11 @@ ${stores}
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;
 ${layers[last]!.preActivation ? '@group(0) @binding(6) var<storage, read_write> outputZ: array<f32>;' : ''}`, true)}
 
-@compute @workgroup_size(${LINEAR_WORKGROUP})
-fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lane: u32) {
-  let rows = step.rows;
-  let row = groupIndex(group, groups) * ${LINEAR_WORKGROUP}u + lane;
-  // Threads past the last row compute on the last row (valid loads) and store nothing: every
-  // thread must reach the barriers.
-  let valid = row < rows;
-  let source = min(row, rows - 1u);
-  var x: array<f32, ${width}>;
-  var acc: array<vec4f, ${quads(width)}>;
-${key.encoding
-    ? range(key.encoding.inputs * key.encoding.octaves).map((p) => `  {
-    let sc = frequencySinCos(input[source * ${key.encoding!.inputs}u + ${Math.floor(p / key.encoding!.octaves)}u], ${p % key.encoding!.octaves}u);
-    x[${2 * p}] = sc.x;
-    x[${2 * p + 1}] = sc.y;
-  }`).join('\n')
-    : range(inputs).map((i) => `  x[${i}] = input[source * ${inputs}u + ${i}u];`).join('\n')}
+${ENTRY}
+${rowsOfThread(key)}
+${threadRows.map((r) => `  var x${r}: array<f32, ${width}>;
+  var acc${r}: array<vec4f, ${quads(width)}>;
+${load(r)}`).join('\n')}
 ${body}
 }
 `;
@@ -237,35 +259,45 @@ function signalShader(key: FusedMlpKey): string {
   const zGrads = zGradLayout(layers);
   const width = Math.max(...layers.flatMap((layer) => [layer.inputs, layer.units]));
   const outputs = layers[last]!.units;
+  const threadRows = range(key.rowsPerThread);
+  const each = (line: (r: number) => string, separator = '\n      ') => threadRows.map(line).join(separator);
   let first = true;
   const body = range(last).map((i) => last - i).map((l) => {
     const layer = layers[l]!;
     const below = layers[l - 1]!;
     const { units } = layer;
-    // s[i] = Σ_u g[u] · W[i, u], then × f'(the gate of the layer below), where the gate is its
-    // output y or its z, as the op table says.
-    const gate = `hidden[source * ${hidden.width}u + ${derivativeInput(below.activation) === 'z' ? hidden.z[l - 1] : hidden.y[l - 1]}u + i]`;
+    // s{r}[i] = Σ_u g{r}[u] · W[i, u], then × f'(the gate of the layer below), where the gate is its
+    // output y or its z, as the op table says; each vec4 of W loaded once for the thread's rows.
+    const gate = (r: number) => `hidden[source${r} * ${hidden.width}u + ${derivativeInput(below.activation) === 'z' ? hidden.z[l - 1] : hidden.y[l - 1]}u + i]`;
     const chunks = chunksOf(layer.inputs, units, key.chunk).map(({ start, count }) => {
-      const sum = `let w = (i - ${start}u) * ${quads(units)}u;\n      ` + (layer.signalVec4
-        ? range(units / 4).map((q) => `a += dot(vec4f(${range(4).map((r) => `g[${4 * q + r}]`).join(', ')}), staged[w + ${q}u]);`).join('\n      ')
-        : range(units).map((u) => `a += g[${u}] * staged[w + ${u >> 2}u][${u & 3}];`).join('\n      '));
+      const sum = range(quads(units)).map((q) => {
+        const lanes = range(Math.min(4, units - 4 * q));
+        const terms = (r: number) => (layer.signalVec4
+          ? [`a${r} += dot(vec4f(${lanes.map((n) => `g${r}[${4 * q + n}]`).join(', ')}), w);`]
+          : lanes.map((n) => `a${r} += g${r}[${4 * q + n}] * w[${n}];`));
+        return `{
+        let w = staged[wRow + ${q}u];
+        ${threadRows.flatMap(terms).join('\n        ')}
+      }`;
+      });
       const code = `${stage(layer, start, count, first)}
   for (var i = ${start}u; i < ${start + count}u; i++) {
-      var a = 0.0;
-      ${sum}
-      s[i] = a * activationDerivative_${below.activation}(${gate}, ${f32(below.slope)});
+      let wRow = (i - ${start}u) * ${quads(units)}u;
+      ${each((r) => `var a${r} = 0.0;`, ' ')}
+      ${sum.join('\n      ')}
+      ${each((r) => `s${r}[i] = a${r} * activationDerivative_${below.activation}(${gate(r)}, ${f32(below.slope)});`)}
   }`;
       first = false;
       return code;
     }).join('\n');
     return `  // layer ${l + 1} [${layer.inputs}] ← [${units}]: dL/dz of layer ${l}
 ${chunks}
-${range(layer.inputs).map((i) => `  g[${i}] = s[${i}];`).join('\n')}
-  if (valid) {
+${threadRows.map((r) => `${range(layer.inputs).map((i) => `  g${r}[${i}] = s${r}[${i}];`).join('\n')}
+  if (valid${r}) {
     for (var i = 0u; i < ${layer.inputs}u; i++) {
-      zGrads[row * ${zGrads.width}u + ${zGrads.at[l - 1]}u + i] = s[i];
+      zGrads[row${r} * ${zGrads.width}u + ${zGrads.at[l - 1]}u + i] = s${r}[i];
     }
-  }`;
+  }`).join('\n')}`;
   }).join('\n');
   return `${prologue(key, `
 @group(0) @binding(2) var<storage, read> params: array<f32>;
@@ -273,17 +305,12 @@ ${range(layer.inputs).map((i) => `  g[${i}] = s[${i}];`).join('\n')}
 @group(0) @binding(4) var<storage, read> outputGrad: array<f32>;
 @group(0) @binding(5) var<storage, read_write> zGrads: array<f32>;`, true)}
 
-@compute @workgroup_size(${LINEAR_WORKGROUP})
-fn main(@builtin(workgroup_id) group: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lane: u32) {
-  let rows = step.rows;
-  let row = groupIndex(group, groups) * ${LINEAR_WORKGROUP}u + lane;
-  // As in forward: rows past the end compute on the last row, store nothing, and reach every barrier.
-  let valid = row < rows;
-  let source = min(row, rows - 1u);
-  // g: dL/dz of the layer being crossed; s: of the layer below it.
-  var g: array<f32, ${width}>;
-  var s: array<f32, ${width}>;
-${range(outputs).map((u) => `  g[${u}] = outputGrad[source * ${outputs}u + ${u}u];`).join('\n')}
+${ENTRY}
+${rowsOfThread(key)}
+  // g{r}: dL/dz of the layer being crossed, for row r of the thread; s{r}: of the layer below it.
+${threadRows.map((r) => `  var g${r}: array<f32, ${width}>;
+  var s${r}: array<f32, ${width}>;
+${range(outputs).map((u) => `  g${r}[${u}] = outputGrad[source${r} * ${outputs}u + ${u}u];`).join('\n')}`).join('\n')}
 ${body}
 }
 `;

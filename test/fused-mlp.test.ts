@@ -14,7 +14,7 @@ import { TEST_ACTIVATION_LAYERS, TEST_LOSSES, TEST_OPTIMIZERS, testTargets } fro
  * be bit-identical. Against the reference, within the 1e-4 the other WebGPU tests use.
  */
 
-const TIMEOUT = 240_000;
+const TIMEOUT = 600_000;
 
 /** Dense layers of these widths (the first is the input), `activation` after each hidden one. */
 function mlp(widths: number[], activation: LayerSpec, options: Partial<NetworkSpec> = {}): NetworkSpec {

@@ -3,7 +3,7 @@ import { readsPreActivation } from '../ops/index.js';
 import { isDense, type FrequencyEncodingLayerPlan, type Plan } from '../plan.js';
 import type { FusedMlpMode } from '../spec.js';
 import type { LayerRecorder } from './layers.js';
-import type { Bindings } from './resources.js';
+import { ceilDiv, type Bindings } from './resources.js';
 
 /*
  * The fused small-MLP path of the step (shaders/fused-mlp.wgsl.ts): which plans it takes, its
@@ -51,13 +51,21 @@ function fusedLayers(plan: Plan): FusedLayer[] {
   }));
 }
 
+/**
+ * Rows per thread of the forward and signal kernels: on a software adapter (SwiftShader), where a
+ * load of workgroup memory at the same address in every lane is a gather, four rows share each load
+ * (private arrays there are ordinary memory); on hardware one, so a row's activations fit in registers.
+ */
+export const fusedRowsPerThread = (software: boolean): number => (software ? 4 : 1);
+
 /** The fused kernels of a plan on a device with these limits: forward, signal (none for one layer), gradient. */
-export function fusedKernelKeys(plan: Plan, limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize'>): FusedKernelKey[] {
+export function fusedKernelKeys(plan: Plan, limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize'>,
+  rowsPerThread: number): FusedKernelKey[] {
   const layers = fusedLayers(plan);
   const chunk = Math.floor(limits.maxComputeWorkgroupStorageSize / 4);
   const first = inputEncoding(plan);
   const encoding = first && { encoding: { inputs: first.inputs, octaves: first.octaves } };
-  const key = (stage: FusedKernelKey['stage']): FusedKernelKey => ({ kind: 'fusedMlp', stage, layers, chunk, ...encoding });
+  const key = (stage: FusedKernelKey['stage']): FusedKernelKey => ({ kind: 'fusedMlp', stage, layers, chunk, rowsPerThread, ...encoding });
   return [key('forward'), ...(layers.length > 1 ? [key('signal')] : []), key('gradient')];
 }
 
@@ -89,7 +97,8 @@ export function recordFusedMlp(plan: Plan, rec: LayerRecorder, keys: FusedKernel
   const hidden = res.floats(batchSize * hiddenWidth, `fused hidden outputs [batchSize, ${hiddenWidth}]`);
   const zGrads = res.floats(batchSize * zGradWidth, `fused hidden dL/dz [batchSize, ${zGradWidth}]`);
   const dims = { m: batchSize, n: 0, k: 0, rowsAxis: 1 } as const;
-  const rowsGrid = (rows: number) => res.linearGrid(rows);
+  // A workgroup takes rowsPerThread rows per thread.
+  const rowsGrid = (rows: number) => res.linearGrid(ceilDiv(rows, keys[0]!.rowsPerThread));
   const outputGrad = buffers.zGrads[last]!;
   const stage = (name: FusedKernelKey['stage']) => keys.find((key) => key.stage === name);
   const forwardBindings: Bindings = {

@@ -14,7 +14,7 @@ import { biasCorrections, packStep } from './dims.js';
 import { checkMemory } from './limits.js';
 import { fixedKernelKeys, type StepRecording } from './step.js';
 import { chooseFusedMlp } from './fused-choice.js';
-import { fusedKernelKeys, fusedMlpRefusal, recordsFused } from './fused-mlp.js';
+import { fusedKernelKeys, fusedMlpRefusal, fusedRowsPerThread, recordsFused } from './fused-mlp.js';
 import type { FusedMlpMode } from '../spec.js';
 import type { KernelKey } from '../../shaders/index.js';
 import { GpuRows, GpuTrainingSet, targetWidth } from './training-set.js';
@@ -96,7 +96,7 @@ export class WebGpuBackend implements Backend {
     let failure: unknown;
     try {
       // The fused kernels, where the network can run them and the mode allows: compiled with the fixed ones.
-      const fusedKeys = recordsFused(plan, fusedMlp) ? fusedKernelKeys(plan, device.limits) : undefined;
+      const fusedKeys = recordsFused(plan, fusedMlp) ? fusedKernelKeys(plan, device.limits, fusedRowsPerThread(context.software)) : undefined;
       const fixedKeys = [...fixedKernelKeys(plan), ...(fusedKeys ?? [])];
       // Compiled before the autotune times anything, so compilation does not skew its trials.
       await Promise.all(fixedKeys.map((key) => getKernel(device, key)));
