@@ -17,6 +17,13 @@ const TRIAL_ROWS = 4096;
 /** Timed rounds per path after one untimed run each, alternating which goes first; the best counts (as in autotune.ts). */
 const TRIAL_ROUNDS = 3;
 
+/**
+ * Decisions this process has measured, by adapter and network (the fused forward kernel's name says
+ * every layer) and trial rows: a network like one already timed on the same adapter takes its
+ * decision without a trial, so creating many networks of one shape costs one trial.
+ */
+const decided = new Map<string, Pick<FusedMlpDecision, 'fused' | 'reason' | 'trials'>>();
+
 /** Times `list` once for a batch of `rows`, from submit to the queue's report that it is done. */
 async function timeOnce(device: GPUDevice, list: Dispatch[], rows: number): Promise<number> {
   const encoder = device.createCommandEncoder();
@@ -34,7 +41,7 @@ async function timeOnce(device: GPUDevice, list: Dispatch[], rows: number): Prom
  * is left holding the trial's rows; every step and predict writes its own.
  */
 export async function chooseFusedMlp(device: GPUDevice, step: StepRecording, mode: FusedMlpMode, batchSize: number,
-  refusal: string | undefined): Promise<FusedMlpDecision> {
+  refusal: string | undefined, adapter: string): Promise<FusedMlpDecision> {
   const fused = step.fused;
   const labels = false;
   const dispatches = {
@@ -44,6 +51,8 @@ export async function chooseFusedMlp(device: GPUDevice, step: StepRecording, mod
   if (!fused) return { fused: false, reason: mode === 'never' ? "fusedMlp 'never'" : `cannot fuse: ${refusal ?? 'not recorded'}`, dispatches };
   if (mode === 'always') return { fused: true, reason: "fusedMlp 'always'", dispatches };
   const rows = Math.min(batchSize, TRIAL_ROWS);
+  const known = decided.get(`${adapter}|${fused.name}|${rows}`);
+  if (known) return { ...known, reason: `as measured for an earlier network of this shape (${known.reason})`, dispatches };
   device.queue.writeBuffer(step.step, 0, packStep(rows, 0, 1, 0, [1, 1], 0));
   const paths = [{ fused: true, list: fused.trial, times: [] as number[] }, { fused: false, list: fused.unfusedTrial, times: [] as number[] }];
   for (const path of paths) await timeOnce(device, path.list, rows);
@@ -51,11 +60,11 @@ export async function chooseFusedMlp(device: GPUDevice, step: StepRecording, mod
     for (const path of round % 2 === 0 ? paths : [...paths].reverse()) path.times.push(await timeOnce(device, path.list, rows));
   }
   const [fusedMs, unfusedMs] = paths.map((path) => Math.min(...path.times)) as [number, number];
-  const faster = fusedMs < unfusedMs;
-  return {
-    fused: faster,
+  const decision = {
+    fused: fusedMs < unfusedMs,
     reason: `measured on ${rows} rows: fused ${fusedMs.toFixed(2)} ms, unfused ${unfusedMs.toFixed(2)} ms`,
-    dispatches,
     trials: { fused: fusedMs, unfused: unfusedMs },
   };
+  decided.set(`${adapter}|${fused.name}|${rows}`, decision);
+  return { ...decision, dispatches };
 }

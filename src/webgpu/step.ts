@@ -1,4 +1,4 @@
-import { hyperFields, LINEAR_WORKGROUP, reduceGroups, STEP_BYTES, type KernelKey } from '../../shaders/index.js';
+import { hyperFields, kernelName, LINEAR_WORKGROUP, reduceGroups, STEP_BYTES, type KernelKey } from '../../shaders/index.js';
 import { LOSSES, lossDelta, momentSlots, OPTIMIZERS, optimizerVariant, readsPreActivation, type Loss } from '../ops/index.js';
 import { isDense, type ParameterView, type Plan } from '../plan.js';
 import { weightedClasses } from '../training/class-weights.js';
@@ -109,7 +109,7 @@ export interface StepRecording {
    * and the forward, loss and backward passes of either path (`trial`: what changes nothing the
    * network keeps, so the choice between them can time it on the network's own buffers).
    */
-  fused?: { stepDispatches: Map<boolean, StepDispatches>; predictDispatches: Dispatch[]; trial: Dispatch[]; unfusedTrial: Dispatch[] };
+  fused?: { stepDispatches: Map<boolean, StepDispatches>; predictDispatches: Dispatch[]; trial: Dispatch[]; unfusedTrial: Dispatch[]; name: string };
   /** Rebuilds the loss reduction (which binds the loss record) around `record`, in every list. */
   bindLossRecord(record: GPUBuffer): void;
 }
@@ -307,7 +307,7 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
     return { stepDispatches, predictDispatches: pick([...inference, ...transformPass]), trial: pick([...forward, lossIndices[0]!, ...outputDerivative, ...backward]) };
   };
   const unfused = lists(forward, inference, backward);
-  const fused = fusedPasses && { ...lists(fusedPasses.forward, fusedPasses.forward, fusedBackward!), unfusedTrial: unfused.trial };
+  const fused = fusedPasses && { ...lists(fusedPasses.forward, fusedPasses.forward, fusedBackward!), unfusedTrial: unfused.trial, name: kernelName(fusedKeys![0]!) };
   const stepDispatches = unfused.stepDispatches;
   let lossReduce = dispatches[lossReduceIndex]!;
   return {

@@ -112,7 +112,8 @@ export class WebGpuBackend implements Backend {
       const products = shapes.map((layer) => layer && withVariants(layer, variants));
       const kernels = await compileKernels(device, [...fixedKeys, ...products.flatMap((layer) => productsOf(layer).map((product) => product.key))]);
       backend = new WebGpuBackend(plan, context, res, kernels, products, tuning, initial, reason, gpuWait, fusedKeys);
-      const decision = await chooseFusedMlp(device, backend.step, fusedMlp, plan.batchSize, fusedMlpRefusal(plan));
+      const decision = await chooseFusedMlp(device, backend.step, fusedMlp, plan.batchSize, fusedMlpRefusal(plan),
+        [context.vendor, context.architecture, context.description].join('|'));
       backend.fused = decision.fused;
       backend.info.fusedMlp = decision;
     } catch (cause) {
