@@ -6,7 +6,7 @@ import { FREQUENCY_ENCODING } from './frequency.wgsl.js';
 /**
  * Fully fused small MLPs (after NVIDIA's tiny-cuda-nn): the whole stack of dense layers of a plan in
  * one kernel per stage, for networks whose every width is at most FUSED_MAX_WIDTH.
- *   forward   one thread per batch row walks every layer: its activations stay in the thread's
+ *   forward   each thread walks its batch rows (rowsPerThread) through every layer: their activations stay in its
  *             registers (private arrays), each layer's weights are staged in workgroup memory, in
  *             chunks that fit the device's maxComputeWorkgroupStorageSize, shared by the workgroup's
  *             rows. It writes what backward reads: the hidden layers' outputs (and z where the

@@ -128,12 +128,18 @@ describe('fused small MLPs on WebGPU', () => {
     await expectFusedAgrees(spec);
   });
 
-  it("'auto' times both paths and reports the choice; a network it cannot fuse runs unfused and says why", { timeout: TIMEOUT }, async () => {
+  it("'auto' times both paths on hardware and keeps the per-layer step on a software adapter, reporting why; a network it cannot fuse runs unfused and says why", { timeout: TIMEOUT }, async () => {
     const auto = await trace({ ...mlp([2, 64, 64, 3], relu), backend: 'webgpu' });
     const decision = auto.info.fusedMlp!;
-    expect(decision.trials!.fused).toBeGreaterThan(0);
-    expect(decision.trials!.unfused).toBeGreaterThan(0);
-    expect(decision.fused).toBe(decision.trials!.fused < decision.trials!.unfused);
+    if (auto.info.software) {
+      // SwiftShader: no trial, the fused kernels are not even compiled.
+      expect(decision).toEqual({ fused: false, reason: "'auto' on a software adapter (there the fused kernels compile for seconds and measured slower)",
+        dispatches: { unfused: 14 } });
+    } else {
+      expect(decision.trials!.fused).toBeGreaterThan(0);
+      expect(decision.trials!.unfused).toBeGreaterThan(0);
+      expect(decision.fused).toBe(decision.trials!.fused < decision.trials!.unfused);
+    }
     const spec = mlp([4, 16, 3], tanh);
     const dropout = await trace({ ...spec, layers: [spec.layers[0]!, { type: 'dropout', rate: 0.2 }, ...spec.layers.slice(1)], backend: 'webgpu' });
     expect(dropout.info.fusedMlp).toMatchObject({ fused: false, reason: 'cannot fuse: layer 2 is a dropout layer (the fused kernels take dense layers and activations, after a frequencyEncoding at most)' });

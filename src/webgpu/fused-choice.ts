@@ -35,20 +35,21 @@ async function timeOnce(device: GPUDevice, list: Dispatch[], rows: number): Prom
 }
 
 /**
- * Which path a network runs, given the caller's mode. For 'auto', on an idle queue at creation,
+ * Which path a network runs, given the caller's mode (`unfusedBecause`: why the fused path was not
+ * recorded, where it was not). For 'auto', on an idle queue at creation,
  * times the forward, loss and backward passes of both paths (no loss reduction or update: nothing
  * the network keeps changes) on the network's own buffers, and keeps the faster. The Step uniform
  * is left holding the trial's rows; every step and predict writes its own.
  */
 export async function chooseFusedMlp(device: GPUDevice, step: StepRecording, mode: FusedMlpMode, batchSize: number,
-  refusal: string | undefined, adapter: string): Promise<FusedMlpDecision> {
+  unfusedBecause: string | undefined, adapter: string): Promise<FusedMlpDecision> {
   const fused = step.fused;
   const labels = false;
   const dispatches = {
     unfused: step.stepDispatches.get(labels)!.train.length,
     ...(fused ? { fused: fused.stepDispatches.get(labels)!.train.length } : {}),
   };
-  if (!fused) return { fused: false, reason: mode === 'never' ? "fusedMlp 'never'" : `cannot fuse: ${refusal ?? 'not recorded'}`, dispatches };
+  if (!fused) return { fused: false, reason: unfusedBecause ?? 'not recorded', dispatches };
   if (mode === 'always') return { fused: true, reason: "fusedMlp 'always'", dispatches };
   const rows = Math.min(batchSize, TRIAL_ROWS);
   const known = decided.get(`${adapter}|${fused.name}|${rows}`);

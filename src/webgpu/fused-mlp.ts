@@ -52,11 +52,12 @@ function fusedLayers(plan: Plan): FusedLayer[] {
 }
 
 /**
- * Rows per thread of the forward and signal kernels: on a software adapter (SwiftShader), where a
- * load of workgroup memory at the same address in every lane is a gather, four rows share each load
- * (private arrays there are ordinary memory); on hardware one, so a row's activations fit in registers.
+ * Rows per thread of the forward and signal kernels: one, so a row's activations fit in registers.
+ * On SwiftShader four rows sharing each staged load made the signal kernel ~3× faster, but its
+ * compiler then took 207 s instead of 15 s (a loaded 2-core machine) for the unrolled kernels of a
+ * 64-128-8 network; the kernels take any count (FusedMlpKey.rowsPerThread).
  */
-export const fusedRowsPerThread = (software: boolean): number => (software ? 4 : 1);
+export const FUSED_ROWS_PER_THREAD = 1;
 
 /** The fused kernels of a plan on a device with these limits: forward, signal (none for one layer), gradient. */
 export function fusedKernelKeys(plan: Plan, limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize'>,
@@ -70,10 +71,19 @@ export function fusedKernelKeys(plan: Plan, limits: Pick<GPUSupportedLimits, 'ma
 }
 
 /**
- * Whether a network runs fused, given the caller's mode: 'never' and a plan the kernels cannot
- * take run unfused (for 'always', the latter is the caller's SpecError, raised at creation).
+ * Why a network that could fuse is not offered the fused path, given the caller's mode and the
+ * adapter; undefined where it is. 'auto' on a software adapter keeps the per-layer step without a
+ * trial, as matmulVariantsFor leaves `tiled` out there: on SwiftShader the fused kernels take
+ * seconds to compile and measured slower (scripts/fused-mlp-step.mts), a known loss not worth a trial.
  */
-export const recordsFused = (plan: Plan, mode: FusedMlpMode): boolean => mode !== 'never' && fusedMlpRefusal(plan) === undefined;
+export function fusedWithheld(mode: FusedMlpMode, software: boolean): string | undefined {
+  switch (mode) {
+    case 'never': return "fusedMlp 'never'";
+    case 'auto': return software ? "'auto' on a software adapter (there the fused kernels compile for seconds and measured slower)" : undefined;
+    case 'always': return undefined;
+    default: return mode satisfies never;
+  }
+}
 
 /** The fused path's dispatches in the step's list: its forward and its backward (signal, gradient). */
 export interface FusedRecording {

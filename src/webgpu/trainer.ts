@@ -14,7 +14,7 @@ import { biasCorrections, packStep } from './dims.js';
 import { checkMemory } from './limits.js';
 import { fixedKernelKeys, type StepRecording } from './step.js';
 import { chooseFusedMlp } from './fused-choice.js';
-import { fusedKernelKeys, fusedMlpRefusal, fusedRowsPerThread, recordsFused } from './fused-mlp.js';
+import { FUSED_ROWS_PER_THREAD, fusedKernelKeys, fusedMlpRefusal, fusedWithheld } from './fused-mlp.js';
 import type { FusedMlpMode } from '../spec.js';
 import type { KernelKey } from '../../shaders/index.js';
 import { GpuRows, GpuTrainingSet, targetWidth } from './training-set.js';
@@ -96,7 +96,9 @@ export class WebGpuBackend implements Backend {
     let failure: unknown;
     try {
       // The fused kernels, where the network can run them and the mode allows: compiled with the fixed ones.
-      const fusedKeys = recordsFused(plan, fusedMlp) ? fusedKernelKeys(plan, device.limits, fusedRowsPerThread(context.software)) : undefined;
+      const fusedRefusal = fusedMlpRefusal(plan);
+      const withheld = fusedWithheld(fusedMlp, context.software);
+      const fusedKeys = fusedRefusal === undefined && withheld === undefined ? fusedKernelKeys(plan, device.limits, FUSED_ROWS_PER_THREAD) : undefined;
       const fixedKeys = [...fixedKernelKeys(plan), ...(fusedKeys ?? [])];
       // Compiled before the autotune times anything, so compilation does not skew its trials.
       await Promise.all(fixedKeys.map((key) => getKernel(device, key)));
@@ -112,7 +114,8 @@ export class WebGpuBackend implements Backend {
       const products = shapes.map((layer) => layer && withVariants(layer, variants));
       const kernels = await compileKernels(device, [...fixedKeys, ...products.flatMap((layer) => productsOf(layer).map((product) => product.key))]);
       backend = new WebGpuBackend(plan, context, res, kernels, products, tuning, initial, reason, gpuWait, fusedKeys);
-      const decision = await chooseFusedMlp(device, backend.step, fusedMlp, plan.batchSize, fusedMlpRefusal(plan),
+      const decision = await chooseFusedMlp(device, backend.step, fusedMlp, plan.batchSize,
+        fusedRefusal === undefined ? withheld : `cannot fuse: ${fusedRefusal}`,
         [context.vendor, context.architecture, context.description].join('|'));
       backend.fused = decision.fused;
       backend.info.fusedMlp = decision;
