@@ -16,6 +16,8 @@ export type Case =
   | {
     kind: 'step'; name: string; sizes: number[]; batch: number; architecture?: Architecture; sweep?: SweepPoint; runners?: readonly string[];
     inputs?: 'gpuMatrix';
+    /** Reported as GFLOP/s (stepFlops over the step's time) rather than ms; the console adds steps/s. */
+    throughput?: true;
   }
   /** One epoch of fit over `rows` rows in batches of `batch`, the loss read once at the end. */
   | { kind: 'fit'; name: string; sizes: number[]; batch: number; rows: number }
@@ -33,6 +35,8 @@ export type Case =
  * optimizer. A case without one trains TRAINING's. The names and parameters are our API's.
  */
 export interface Architecture {
+  /** What the inputs go through before the first dense layer: nothing without one. */
+  encoding?: InputEncoding;
   hidden: readonly HiddenLayer[];
   /** 'linear': the logits, which softmaxCrossEntropy's softmax reads. */
   output: 'sigmoid' | 'linear';
@@ -40,7 +44,18 @@ export interface Architecture {
   optimizer: OptimizerSetting;
 }
 
+/**
+ * NeRF's positional encoding: each input x becomes sin and cos of 2^k·π·x for k < octaves. The
+ * columns go, per input, sin k=0, cos k=0, sin k=1, cos k=1, … (our layer's order, frequencyColumn
+ * in src/ops/layers.ts), which the first dense layer's weights, shared by every runner, assume.
+ */
+export interface InputEncoding {
+  type: 'frequencyEncoding';
+  octaves: number;
+}
+
 export type HiddenLayer =
+  | { type: 'relu' }
   | { type: 'leakyRelu'; slope: number }
   /** Over each row's features: (v − mean)/√(variance + ε)·γ + β, the variance biased, γ 1 and β 0 at first (Keras). */
   | { type: 'layerNormalization'; epsilon: number }
@@ -104,6 +119,45 @@ export const LN_GELU_DROPOUT_ADAMW: Architecture = {
   optimizer: { type: 'adamw', learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0.004 },
 };
 
+/**
+ * The neural-image network of the browser app's panel: (x, y) → frequencyEncoding(8) → 4 × (dense 64,
+ * relu) → dense 3 → sigmoid (rgb), mse, Adam at 0.01 (AdamW with no decay; ε on √v̂, Keras's 1e-7).
+ */
+export const NEURAL_IMAGE: Architecture = {
+  encoding: { type: 'frequencyEncoding', octaves: 8 },
+  hidden: [{ type: 'relu' }],
+  output: 'sigmoid',
+  loss: 'mse',
+  optimizer: { type: 'adamw', learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0 },
+};
+const NEURAL_IMAGE_SIZES = [2, 64, 64, 64, 64, 3];
+/** 2^14, 2^16 and 2^18 rows; a quick run keeps a stand-in of 2^12, so the smoke test walks the path in seconds. */
+const NEURAL_IMAGE_BATCHES = [2 ** 14, 2 ** 16, 2 ** 18];
+const NEURAL_IMAGE_QUICK_BATCH = 2 ** 12;
+
+/**
+ * Its runners: ours on webgpu with the fused small-MLP kernels forced and forbidden (fusedMlp
+ * 'always' and 'never', engine.ts fusedRunner), the peers' WebGPU backends, and our cpu backend.
+ */
+export const NEURAL_IMAGE_RUNNERS = ['webgpu-fused', 'webgpu-unfused', 'jax-webgpu', 'tfjs-webgpu', 'cpu'] as const;
+
+function neuralImageCases(quick: boolean): Case[] {
+  return (quick ? [NEURAL_IMAGE_QUICK_BATCH] : NEURAL_IMAGE_BATCHES).map((batch): Case => ({
+    kind: 'step', name: `step-neural-image-b${batch}`, sizes: NEURAL_IMAGE_SIZES, batch, architecture: NEURAL_IMAGE,
+    runners: NEURAL_IMAGE_RUNNERS, throughput: true,
+  }));
+}
+
+/** The width the first dense layer takes: the inputs, or their encoding's 2·octaves columns each. */
+export function encodedWidth(inputs: number, architecture: Architecture): number {
+  return architecture.encoding ? inputs * 2 * architecture.encoding.octaves : inputs;
+}
+
+/** The dense layers' sizes of a training case: its sizes with the input widened by the encoding, if any. */
+export function denseSizes(c: TrainingCase): number[] {
+  return [encodedWidth(c.sizes[0]!, architectureOf(c)), ...c.sizes.slice(1)];
+}
+
 /** The runners of that case: ours and each peer's WebGPU and WebAssembly backends. */
 export const LN_GELU_DROPOUT_ADAMW_RUNNERS = ['webgpu', 'cpu', 'jax-webgpu', 'jax-wasm', 'tfjs-webgpu', 'tfjs-wasm'] as const;
 
@@ -127,6 +181,7 @@ export const UNITS: Unit[] = ['ms', 'examples/s', 'GFLOP/s'];
 export const lowerIsBetter = (unit: Unit) => unit === 'ms';
 
 export function unitOf(c: Case): Unit {
+  if (c.kind === 'step' && c.throughput) return 'GFLOP/s';
   return c.kind === 'fit' ? 'examples/s' : c.kind === 'matmul' ? 'GFLOP/s' : 'ms';
 }
 
@@ -136,7 +191,7 @@ export type TrainingCase = Extract<Case, { kind: 'step' | 'fit' | 'warmup' }>;
 /** The case's figure from the time one operation took. */
 export function figure(c: Case, msPerOperation: number): number {
   switch (c.kind) {
-    case 'step':
+    case 'step': return c.throughput ? stepFlops(c) / (msPerOperation * 1e6) : msPerOperation;
     case 'warmup': return msPerOperation;
     case 'fit': return c.rows / (msPerOperation / 1000);
     case 'matmul': return matmulFlops(c.size) / (msPerOperation * 1e6);
@@ -195,6 +250,8 @@ export function benchCases(quick: boolean, realGpu = false): Case[] {
       { kind: 'step', name: 'step-gpumatrix-2-2-2-b1', sizes: [2, 2, 2], batch: 1, inputs: 'gpuMatrix', runners: ['webgpu'] },
     ] satisfies Case[]),
     ...MATMUL_FORMS.flatMap((form) => matmulSizes.map((size): Case => ({ kind: 'matmul', name: `matmul-${form.name}-${size}`, form, size }))),
+    // The neural-image network, fused and unfused against the peers; its larger batches take seconds a step on SwiftShader.
+    ...neuralImageCases(quick),
     // Last: many cells, each timed over a shorter window (timing.ts SCALING).
     ...scalingCases(quick),
   ];
@@ -205,11 +262,23 @@ export function matmulFlops(size: number): number {
   return 2 * size ** 3;
 }
 
-/** About the FLOPs of one training step: per layer, 2 per multiply-add forward and 4 backward (two products). */
-export function stepFlops(c: { sizes: number[]; batch: number }): number {
+/**
+ * About the FLOPs of one training step: per dense layer, 2 per multiply-add forward and 4 backward
+ * (two products), the first layer's included as in every case (no engine sends its error down to
+ * the inputs, so the counts are comparable across cases rather than exact). With an input encoding
+ * (per row, 2·octaves columns per input) the first layer's multiply-adds are over the encoded width,
+ * plus 2 per encoded column (the 2^k·π·x scaling and its sine or cosine), forward only: nothing
+ * below the encoding has a gradient. Elementwise work (activations, the output's sigmoid, the loss,
+ * the optimizer's update) is left out: at the neural-image network, 2 → 32 → 64⁴ → 3, the products
+ * are 6·14,528 = 87,168 FLOPs a row, the encoding 64, the output's sigmoid and mse a few per value.
+ */
+export function stepFlops(c: { sizes: number[]; batch: number; architecture?: Architecture }): number {
+  const architecture = c.architecture ?? TRAINING;
+  const sizes = [encodedWidth(c.sizes[0]!, architecture), ...c.sizes.slice(1)];
   let perRow = 0;
-  for (let l = 1; l < c.sizes.length; l++) perRow += c.sizes[l - 1]! * c.sizes[l]!;
-  return 6 * c.batch * perRow;
+  for (let l = 1; l < sizes.length; l++) perRow += sizes[l - 1]! * sizes[l]!;
+  const encoding = architecture.encoding ? 2 * sizes[0]! : 0;
+  return c.batch * (6 * perRow + encoding);
 }
 
 /** The rows a training case's data has: an epoch's for fit, one batch otherwise. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { BackpropError } from '../src/index.js';
 import { defaultContext } from '../src/webgpu/device.js';
 import { parseBenchArgs, select, UsageError, USAGE, type BenchOptions } from './args.js';
-import { benchCases, caseRunsOn, figure, unitOf, type Case } from './cases.js';
+import { benchCases, caseRunsOn, figure, stepFlops, unitOf, type Case } from './cases.js';
 import { describeMachine, machineName } from './device.js';
 import { writeMarkdown } from './markdown.js';
 import { plotTitle, writeScalingPlot } from './plot.js';
@@ -52,8 +52,9 @@ async function bench(options: BenchOptions): Promise<number> {
   const chosen = select(options.only, RUNNERS.map((r) => r.name), allCases.map((c) => c.name));
   const runners = RUNNERS.filter((r) => chosen.runners.includes(r.name));
   const cases = allCases.filter((c) => chosen.cases.includes(c.name));
-  // The scaling points are many: a shorter window for them (a quick run's is shorter still).
-  const windowOf = (c: Case): Window => (options.quick ? QUICK : c.kind === 'step' && c.sweep ? SCALING : FULL);
+  // The scaling points are many, and the neural-image steps up to seconds each on SwiftShader: a
+  // shorter window for them (a quick run's is shorter still).
+  const windowOf = (c: Case): Window => (options.quick ? QUICK : c.kind === 'step' && (c.sweep || c.throughput) ? SCALING : FULL);
 
   const device = await describeMachine();
   const versions = runners.some((r) => r.peer) ? peerVersions() : undefined;
@@ -124,6 +125,7 @@ async function bench(options: BenchOptions): Promise<number> {
       for (const row of measured) {
         out.write(`${consoleLine(tableRow(row, rows))}\n`);
         if (row.matmulMs !== undefined) log(`matmuls ${row.case} ${row.runner}: ${matmulSumLine(row)}`);
+        if (c.kind === 'step' && c.throughput) log(`${row.case} ${row.runner}: ${(row.median * 1e9 / stepFlops(c)).toPrecision(3)} steps/s (${(stepFlops(c) / 1e9).toPrecision(3)} GFLOP a step)`);
       }
     }
     if (peakWanted && c === matmulCases.at(-1)) await measurePeak();

@@ -1,8 +1,9 @@
 import { DeviceError, SpecError, type BackendName, type DenseWeights, type LayerWeightsInput, type Network } from '../../src/index.js';
 import { forgetDecisions } from '../../src/webgpu/autotune.js';
 import { defaultContext, requestAdapter } from '../../src/webgpu/device.js';
+import type { FusedMlpMode } from '../../src/spec.js';
 import type { GpuWait } from '../../src/webgpu/waiter.js';
-import { architectureOf, stepFlops, trainingData, type Case, type TrainingCase } from '../cases.js';
+import { architectureOf, denseSizes, stepFlops, trainingData, type Case, type TrainingCase } from '../cases.js';
 import { minimumTrainingBytes } from './gpu-memory.js';
 import { cpuMatmulCell, gpuMatmulCells, timeStepProducts } from './matmul.js';
 import type { Window } from '../timing.js';
@@ -48,6 +49,36 @@ export function engineRunner(backend: BackendName, threads?: number, gpuWait?: G
   };
 }
 
+/**
+ * Our webgpu backend with the fused small-MLP step forced ('always': `webgpu-fused`) or forbidden
+ * ('never': `webgpu-unfused`), for the step cases that name it (the neural-image cases). Each logs
+ * the path its network runs and the dispatches of a step on each path; the unfused one also the
+ * path 'auto' (the default) picks for the case's network on this adapter, and why.
+ */
+export function fusedRunner(mode: Exclude<FusedMlpMode, 'auto'>): Runner {
+  const name = mode === 'always' ? 'webgpu-fused' : 'webgpu-unfused';
+  return {
+    name,
+    async prepare(c, log) {
+      if (c.kind !== 'step' || !c.runners?.includes(name)) return [];
+      if (mode === 'never') {
+        const auto = await createOurNetwork(networkSpec('webgpu', c.sizes, c.batch, architectureOf(c)));
+        log(`${c.name} fusedMlp 'auto': ${fusedLine(auto)}`);
+        auto.dispose();
+      }
+      return trainingCell('webgpu', c, log, undefined, undefined, mode, name);
+    },
+  };
+}
+
+/** The path a webgpu network runs, why, and a step's dispatches on each path. */
+function fusedLine(net: Network): string {
+  const decision = net.deviceInfo.fusedMlp;
+  if (!decision) return 'no fused-MLP decision reported';
+  const { unfused, fused } = decision.dispatches;
+  return `${decision.fused ? 'fused' : 'per-layer'} step (${decision.reason}); dispatches per step: fused ${fused ?? '—'}, unfused ${unfused}`;
+}
+
 /** Every runner's dense weights, with γ 1 and β 0 for each layerNormalization of the network between them. */
 function withNormalizations(net: Network, dense: DenseWeights[]): LayerWeightsInput[] {
   let next = 0;
@@ -64,19 +95,22 @@ function withNormalizations(net: Network, dense: DenseWeights[]): LayerWeightsIn
 }
 
 async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step' | 'fit' }>, log: Log,
-  threads?: number, gpuWait?: GpuWait): Promise<Cell[] | Skip> {
-  const slow = knownSlow(backend, c);
+  threads?: number, gpuWait?: GpuWait, fusedMlp?: FusedMlpMode, runner: string = backend): Promise<Cell[] | Skip> {
+  const slow = knownSlow(runner, c);
   if (slow) return slow;
   let net: Network;
   try {
     const device = c.kind === 'step' && c.inputs === 'gpuMatrix' ? (await defaultContext())?.device : undefined;
-    net = await createOurNetwork({ ...networkSpec(backend, c.sizes, c.batch, architectureOf(c)), threads, gpuWait, ...(device ? { device } : {}) });
+    net = await createOurNetwork({
+      ...networkSpec(backend, c.sizes, c.batch, architectureOf(c)), threads, gpuWait, ...(device ? { device } : {}), ...(fusedMlp ? { fusedMlp } : {}),
+    });
   } catch (error) {
     // A case of its own architecture may name layers or an optimizer our engine does not have yet:
     // the cell waits for them, and the rest of the run goes on.
     if (error instanceof SpecError && c.kind === 'step' && c.architecture) return { skip: `our engine refuses this network: ${error.message}` };
     throw error;
   }
+  if (fusedMlp) log(`${c.name} ${runner}: ${fusedLine(net)}; stats().dispatchesPerStep ${net.stats().dispatchesPerStep ?? '—'}`);
   try {
     // Every step timed runs the variants the autotune chose, not the defaults used while it measures.
     await net.tuned();
@@ -85,19 +119,19 @@ async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step
     // for these sizes; a layerNormalization's γ 1 and β 0 as created), before any step.
     let inferenceLoss: number | undefined;
     if (checksInference(c)) {
-      await net.setWeights(withNormalizations(net, await initialWeights(c.sizes)));
+      await net.setWeights(withNormalizations(net, await initialWeights(denseSizes(c))));
       inferenceLoss = (await net.evaluate(first.x, first.y)).loss;
     }
     // One step first: its time decides whether the case is worth timing; otherwise its loss is the
     // one checked against ours (cpu), except on cpu, which is ours.
     const [loss, ms] = await timed(() => net.trainBatch(first.x, first.y));
-    const skip = timedFirstStep(backend, c, ms);
+    const skip = timedFirstStep(runner, c, ms);
     if (skip) {
       net.dispose();
       return skip;
     }
     const checked = inferenceLoss ?? (backend === 'cpu' ? undefined : loss);
-    const lossCheck = checked === undefined ? 0 : await checkFirstLoss(c, backend, checked, log);
+    const lossCheck = checked === undefined ? 0 : await checkFirstLoss(c, runner, checked, log);
     const { x, y } = trainingData(c.sizes, c.kind === 'fit' ? c.rows : c.batch);
     const onDevice = c.kind === 'step' && c.inputs === 'gpuMatrix' ? await gpuMatrices(net, x, y, c.batch) : undefined;
     const run = c.kind === 'step'
@@ -116,11 +150,11 @@ async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step
       const after = net.stats();
       const memory = {
         gpuBytes: after.liveBytes,
-        minimumBytes: minimumTrainingBytes(c.sizes, c.batch, architectureOf(c)),
+        minimumBytes: minimumTrainingBytes(denseSizes(c), c.batch, architectureOf(c)),
         createdWhileTimed: after.buffersCreated - before.buffersCreated + after.bindGroupsCreated - before.bindGroupsCreated,
       };
-      // The issue's target: a step within 1.5× of its products' time. Not for the many scaling points (time).
-      if (c.kind !== 'step' || c.sweep) return memory;
+      // The issue's target: a step within 1.5× of its products' time. Not for the many scaling points nor the neural-image steps (time).
+      if (c.kind !== 'step' || c.sweep || c.throughput) return memory;
       const context = await defaultContext();
       const matmuls = await timeStepProducts(context!.device, net.deviceInfo.tuning ?? [], window);
       return { ...memory, matmulMs: matmuls.reduce((sum, product) => sum + product.ms, 0), matmuls };

@@ -1,11 +1,11 @@
 import type { DenseWeights } from '../../src/index.js';
 import { erf } from '../../src/reference/reference.js';
-import type { Architecture, HiddenLayer } from '../cases.js';
+import type { Architecture, HiddenLayer, InputEncoding } from '../cases.js';
 
 /**
  * The mean loss of `architecture` on the batch (x, y) from `weights` (the dense layers'; every
  * layerNormalization at its initial γ 1 and β 0), in float64 and in inference, where dropout is the
- * identity. Plain loops, a row at a time, as the math reads: it shares nothing with the runners it
+ * identity. `sizes` are the case's (the inputs before any encoding). Plain loops, a row at a time, as the math reads: it shares nothing with the runners it
  * judges but our reference's float64 erf (JavaScript has none).
  */
 export function float64Loss(sizes: number[], architecture: Architecture, weights: DenseWeights[], x: Float32Array, y: Float32Array): number {
@@ -14,7 +14,8 @@ export function float64Loss(sizes: number[], architecture: Architecture, weights
   const rows = x.length / inputs;
   let total = 0;
   for (let r = 0; r < rows; r++) {
-    let a = Array.from(x.subarray(r * inputs, (r + 1) * inputs));
+    const row = Array.from(x.subarray(r * inputs, (r + 1) * inputs));
+    let a = architecture.encoding ? encode(row, architecture.encoding) : row;
     for (let l = 1; l < sizes.length; l++) {
       const z = dense(a, weights[l - 1]!, sizes[l]!);
       a = l === sizes.length - 1 ? z.map((v) => (architecture.output === 'sigmoid' ? 1 / (1 + Math.exp(-v)) : v))
@@ -23,6 +24,11 @@ export function float64Loss(sizes: number[], architecture: Architecture, weights
     total += rowLoss(architecture.loss, a, Array.from(y.subarray(r * outputs, (r + 1) * outputs)));
   }
   return total / rows;
+}
+
+/** Per input, sin and cos of 2^k·π·x for k < octaves, in that order (cases.ts InputEncoding). */
+function encode(row: number[], { octaves }: InputEncoding): number[] {
+  return row.flatMap((value) => Array.from({ length: octaves }, (_, k) => [Math.sin(2 ** k * Math.PI * value), Math.cos(2 ** k * Math.PI * value)]).flat());
 }
 
 /** a·W + b for one row; W is [inputs, units], row-major. */
@@ -36,6 +42,7 @@ function dense(a: number[], { weights, bias }: DenseWeights, units: number): num
 
 function inference(v: number[], layer: HiddenLayer): number[] {
   switch (layer.type) {
+    case 'relu': return v.map((value) => Math.max(0, value));
     case 'leakyRelu': return v.map((value) => (value > 0 ? value : layer.slope * value));
     case 'layerNormalization': {
       const mean = v.reduce((sum, value) => sum + value, 0) / v.length;

@@ -1,5 +1,5 @@
 import type { Array as JaxArray } from '@jax-js/jax';
-import { architectureOf, randomMatrix, SEED, TRAINING, type Architecture, type Case, type HiddenLayer, type TrainingCase } from '../cases.js';
+import { architectureOf, denseSizes, randomMatrix, SEED, TRAINING, type Architecture, type Case, type HiddenLayer, type TrainingCase } from '../cases.js';
 import { peerMemoryReport } from './gpu-memory.js';
 import type { Cell, Log, Runner, Skip } from './runner.js';
 import { batchesOf, checkFirstLoss, checksInference, initialWeights, installNavigatorGpu, knownSlow, timed, timedFirstStep } from './shared.js';
@@ -77,11 +77,21 @@ function makeTrainer(jax: Jax, device: JaxDevice, sizes: number[], weights: Awai
   const dropouts = last * architecture.hidden.filter((layer) => layer.type === 'dropout').length;
   // Every argument is used once (jax-js arrays are reference-counted and functions consume them).
   // `keys`: one PRNG key per dropout layer, in order; none in inference.
+  const encoding = architecture.encoding;
+  // The encoding's scales 2^k·π, one per octave.
+  const scales = encoding && Float32Array.from({ length: encoding.octaves }, (_, k) => 2 ** k * Math.PI);
+  /** Per input, sin and cos of 2^k·π·x (cases.ts InputEncoding): x [rows, n] → [rows, n·2·octaves]; x has no gradient. */
+  const encode = (x: JaxArray): JaxArray => {
+    const [rows, inputs] = x.shape as [number, number];
+    const angles = x.reshape([rows, inputs, 1]).mul(np.array(scales!, { device }));
+    return np.stack([np.sin(angles.ref), np.cos(angles)], -1).reshape([rows, inputs * 2 * encoding!.octaves]);
+  };
   const loss = (params: Layer[], x: JaxArray, y: JaxArray, keys?: JaxArray[]): JaxArray => {
-    let a = x;
+    let a = encoding ? encode(x) : x;
     let dropout = 0;
     const hidden = (v: JaxArray, layer: HiddenLayer, norm: () => Norm): JaxArray => {
       switch (layer.type) {
+        case 'relu': return nn.relu(v);
         case 'leakyRelu': return nn.leakyRelu(v, layer.slope);
         case 'layerNormalization': {
           const { gamma, beta } = norm();
@@ -206,7 +216,7 @@ async function trainingCell(jax: Jax, device: JaxDevice, name: string, c: Extrac
   const slow = knownSlow(name, c);
   if (slow) return slow;
   await start(jax, device);
-  const net = await trainer(jax, device, c.sizes, architectureOf(c));
+  const net = await trainer(jax, device, denseSizes(c), architectureOf(c));
   const batches = batchesOf(c).map(({ x, y, rows }) => ({ x: upload(jax, device, x, rows), y: upload(jax, device, y, rows) }));
   const dispose = () => {
     net.dispose();
@@ -241,7 +251,7 @@ async function trainingCell(jax: Jax, device: JaxDevice, name: string, c: Extrac
         }
       };
     // Last before the timing: what its device holds and makes from here on is the cell's.
-    const report = device === 'webgpu' ? peerMemoryReport(jax.getWebGPUDevice(), c.sizes, c.batch, architectureOf(c)) : undefined;
+    const report = device === 'webgpu' ? peerMemoryReport(jax.getWebGPUDevice(), denseSizes(c), c.batch, architectureOf(c)) : undefined;
     return [{ lossCheck, run, dispose, ...(report ? { report } : {}) }];
   } catch (error) {
     dispose();

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createNetwork, type BackendName, type DenseWeights, type Network, type NetworkSpec } from '../../src/index.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
 import {
-  architectureOf, caseRows, matmulFlops, SEED, TRAINING, trainingData,
+  architectureOf, caseRows, denseSizes, matmulFlops, SEED, TRAINING, trainingData,
   type Architecture, type Case, type HiddenLayer, type OptimizerSetting, type TrainingCase,
 } from '../cases.js';
 import type { Row } from '../results.js';
@@ -28,7 +28,7 @@ export type OurSpec = Omit<NetworkSpec, 'layers' | 'optimizer'> & {
 
 /** Our network for the training cases: the architecture (default TRAINING) on these sizes. */
 export function networkSpec(backend: BackendName, sizes: number[], batch: number, architecture: Architecture = TRAINING): OurSpec {
-  const layers: OurSpec['layers'] = [];
+  const layers: OurSpec['layers'] = architecture.encoding ? [architecture.encoding] : [];
   for (let l = 1; l < sizes.length; l++) {
     const last = l === sizes.length - 1;
     layers.push({ type: 'dense', units: sizes[l]! }, ...(last ? [{ type: architecture.output }] : architecture.hidden));
@@ -103,7 +103,10 @@ function memoize<T>(key: string, make: () => Promise<T>): Promise<T> {
   return value;
 }
 
-/** Our initial weights for these sizes (TRAINING's network's), which every runner starts from, whatever the architecture. */
+/**
+ * Our initial weights for these dense sizes (TRAINING's network's), which every runner starts from,
+ * whatever the architecture: with an input encoding, the first size is the encoded width (denseSizes).
+ */
 export function initialWeights(sizes: number[]): Promise<DenseWeights[]> {
   return memoize(`weights ${sizes.join('-')}`, async () => {
     const net = await createOurNetwork(networkSpec('cpu', sizes, 1));
@@ -136,7 +139,7 @@ function expectedFirstLoss(c: TrainingCase): Promise<number> {
   if (checksInference(c)) {
     return memoize(`float64 ${c.name}`, async () => {
       const first = batchesOf(c)[0]!;
-      return float64Loss(c.sizes, architectureOf(c), await initialWeights(c.sizes), first.x, first.y);
+      return float64Loss(c.sizes, architectureOf(c), await initialWeights(denseSizes(c)), first.x, first.y);
     });
   }
   return memoize(`loss ${c.sizes.join('-')} b${c.batch} r${caseRows(c)}`, async () => {

@@ -1,6 +1,6 @@
 import type { Scalar, Tensor, Variable } from '@tensorflow/tfjs';
 import { fileURLToPath } from 'node:url';
-import { architectureOf, randomMatrix, TRAINING, type Architecture, type Case, type HiddenLayer, type TrainingCase } from '../cases.js';
+import { architectureOf, denseSizes, randomMatrix, TRAINING, type Architecture, type Case, type HiddenLayer, type TrainingCase } from '../cases.js';
 import { peerMemoryReport } from './gpu-memory.js';
 import type { Cell, Log, Runner, Skip } from './runner.js';
 import {
@@ -91,6 +91,7 @@ function makeTrainer(tf: Tf, sizes: number[], weights: Awaited<ReturnType<typeof
   const variables: Variable[] = layers.flatMap(({ w, b, norms }) => [w, b, ...norms.flatMap(({ gamma, beta }) => [gamma, beta])]);
   const hidden = (v: Tensor, layer: HiddenLayer, norm: () => { gamma: Variable; beta: Variable }, training: boolean): Tensor => {
     switch (layer.type) {
+      case 'relu': return tf.relu(v);
       case 'leakyRelu': return tf.leakyRelu(v, layer.slope);
       case 'layerNormalization': {
         const { gamma, beta } = norm();
@@ -104,8 +105,17 @@ function makeTrainer(tf: Tf, sizes: number[], weights: Awaited<ReturnType<typeof
       default: return layer satisfies never;
     }
   };
+  const encoding = architecture.encoding;
+  // The encoding's scales 2^k·π, one per octave, kept for the trainer's life.
+  const scales = encoding && tf.tensor1d(Array.from({ length: encoding.octaves }, (_, k) => 2 ** k * Math.PI));
+  /** Per input, sin and cos of 2^k·π·x (cases.ts InputEncoding): x [rows, n] → [rows, n·2·octaves]; x has no gradient. */
+  const encode = (x: Tensor): Tensor => {
+    const [rows, inputs] = x.shape as [number, number];
+    const angles = tf.mul(tf.reshape(x, [rows, inputs, 1]), scales!);
+    return tf.reshape(tf.stack([tf.sin(angles), tf.cos(angles)], -1), [rows, inputs * 2 * encoding!.octaves]);
+  };
   const loss = (x: Tensor, y: Tensor, training: boolean): Scalar => {
-    let a = x;
+    let a = encoding ? encode(x) : x;
     layers.forEach(({ w, b, norms }, l) => {
       const z = tf.add(tf.matMul(a, w), b);
       if (l === last) {
@@ -157,6 +167,7 @@ function makeTrainer(tf: Tf, sizes: number[], weights: Awaited<ReturnType<typeof
     inferenceLoss: (x, y) => tf.tidy(() => loss(x, y, false)),
     dispose() {
       optimizer.dispose();
+      scales?.dispose();
       for (const variable of variables) variable.dispose();
     },
   };
@@ -174,7 +185,7 @@ async function read(value: Scalar): Promise<number> {
 async function trainingCell(tf: Tf, name: string, backend: TfBackend, c: Extract<Case, { kind: 'step' | 'fit' }>, log: Log): Promise<Cell[] | Skip> {
   const slow = knownSlow(name, c);
   if (slow) return slow;
-  const net = makeTrainer(tf, c.sizes, await initialWeights(c.sizes), architectureOf(c));
+  const net = makeTrainer(tf, denseSizes(c), await initialWeights(denseSizes(c)), architectureOf(c));
   const batches = batchesOf(c).map((batch) => upload(tf, batch));
   const dispose = () => {
     net.dispose();
@@ -215,7 +226,7 @@ async function trainingCell(tf: Tf, name: string, backend: TfBackend, c: Extract
         }
       };
     // Last before the timing: what its device holds and makes from here on is the cell's.
-    const report = backend === 'webgpu' ? peerMemoryReport(webgpuDevice(tf), c.sizes, c.batch, architectureOf(c)) : undefined;
+    const report = backend === 'webgpu' ? peerMemoryReport(webgpuDevice(tf), denseSizes(c), c.batch, architectureOf(c)) : undefined;
     return [{ lossCheck, run, dispose, ...(report ? { report } : {}) }];
   } catch (error) {
     dispose();
