@@ -15,7 +15,7 @@ import { plotTitle, writeScalingPlot } from './plot.js';
 import { RESULTS_DIR, writeResults, type Note, type Row } from './results.js';
 import { GPU_BASELINE, RUNNERS, type Cell, type Runner, type Skip } from './runners/index.js';
 import { measureArithmeticPeak } from './runners/peak.js';
-import { CheckError, peerVersions, predictedSlow } from './runners/shared.js';
+import { CheckError, peerVersions, predictedSlow, predictedSlowStep } from './runners/shared.js';
 import { COLUMNS, consoleLine, matmulSumLine, tableRow } from './table.js';
 import { FULL, measure, median, QUICK, SCALING, type Window } from './timing.js';
 
@@ -92,8 +92,9 @@ async function bench(options: BenchOptions): Promise<number> {
     if (peakWanted && c === matmulCases[0]) await measurePeak();
     for (const runner of runners.filter((r) => caseRunsOn(c, r.name))) {
       let prepared: Cell[] | Skip;
+      const slowStep = c.kind === 'step' && c.throughput ? predictedSlowStep(c, cases, runner.name, rows) : undefined;
       try {
-        prepared = await runner.prepare(c, log);
+        prepared = slowStep ? { skip: slowStep } : await runner.prepare(c, log);
       } catch (error) {
         if (report(c, runner, error)) continue;
         throw error;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createNetwork, type BackendName, type DenseWeights, type Network, type NetworkSpec } from '../../src/index.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
 import {
-  architectureOf, caseRows, denseSizes, matmulFlops, SEED, TRAINING, trainingData,
+  architectureOf, caseRows, denseSizes, matmulFlops, stepFlops, SEED, TRAINING, trainingData,
   type Architecture, type Case, type HiddenLayer, type OptimizerSetting, type TrainingCase,
 } from '../cases.js';
 import type { Row } from '../results.js';
@@ -239,6 +239,27 @@ export function peerVersions(): Record<string, string> {
     }
   }
   return versions;
+}
+
+/**
+ * A throughput step case's runner whose step at the largest smaller batch of the same network (an
+ * earlier row of this run) predicts one step here over this long is left out before anything is
+ * built: its cell would take at least four such steps (the first, a warm-up, two samples), minutes
+ * on SwiftShader at 2^18 rows.
+ */
+export const THROUGHPUT_STEP_LIMIT_MS = 10_000;
+
+/** Why a throughput step case is left out for `runner`, if it is (see THROUGHPUT_STEP_LIMIT_MS). */
+export function predictedSlowStep(c: Extract<Case, { kind: 'step' }>, cases: readonly Case[], runner: string, rows: Row[]): string | undefined {
+  const smaller = cases.filter((other): other is Extract<Case, { kind: 'step' }> => other.kind === 'step' && other.throughput === true
+    && other.batch < c.batch && other.architecture === c.architecture && other.sizes.join() === c.sizes.join());
+  const measured = smaller.flatMap((other) => rows.filter((row) => row.case === other.name && row.runner === runner).map((row) => ({ other, row })));
+  const nearest = measured.sort((a, b) => b.other.batch - a.other.batch)[0];
+  if (!nearest) return undefined;
+  const ms = stepFlops(c) / (nearest.row.median * 1e6);
+  if (ms <= THROUGHPUT_STEP_LIMIT_MS) return undefined;
+  return `at ${nearest.other.batch} rows it ran ${nearest.row.median.toPrecision(3)} GFLOP/s, so one step of ${c.batch} rows would take about ` +
+    `${(ms / 1000).toFixed(0)} s, over the ${THROUGHPUT_STEP_LIMIT_MS / 1000} s limit`;
 }
 
 /**
