@@ -7,20 +7,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelSource, MATMUL_VARIANTS } from '../../shaders/index.js';
 import { select, UsageError } from '../../bench/args.js';
 import {
-  architectureOf, benchCases, caseRunsOn, LN_GELU_DROPOUT_ADAMW, LN_GELU_DROPOUT_ADAMW_RUNNERS, SCALING_RUNNERS, TRAINING, trainingData, UNITS, unitOf,
+  architectureOf, benchCases, caseRunsOn, denseSizes, figure, LN_GELU_DROPOUT_ADAMW, LN_GELU_DROPOUT_ADAMW_RUNNERS, NEURAL_IMAGE, NEURAL_IMAGE_RUNNERS,
+  SCALING_RUNNERS, stepFlops, TRAINING, trainingData, UNITS, unitOf,
   type Architecture, type Case,
 } from '../../bench/cases.js';
 import { section } from '../../bench/markdown.js';
 import { LOADS_ONLY, type Results, type Row } from '../../bench/results.js';
 import { targetLines } from '../../bench/targets.js';
-import { engineRunner, FIRST_USE } from '../../bench/runners/engine.js';
+import { engineRunner, FIRST_USE, fusedRunner } from '../../bench/runners/engine.js';
 import { float64Loss } from '../../bench/runners/float64.js';
 import { RUNNERS } from '../../bench/runners/index.js';
 import { loadsOnlySource } from '../../bench/runners/loads-only.js';
 import { simdPeakGflops } from '../../bench/runners/simd-peak.js';
 import { countDevices, deviceCounts, minimumTrainingBytes, peerMemoryReport } from '../../bench/runners/gpu-memory.js';
 import {
-  CheckError, checkFirstLoss, checksInference, initialWeights, LOSS_TOLERANCE, MATMUL_LIMIT_MS, predictedSlow,
+  CheckError, checkFirstLoss, checksInference, createOurNetwork, initialWeights, LOSS_TOLERANCE, MATMUL_LIMIT_MS, networkSpec, predictedSlow,
+  predictedSlowStep,
 } from '../../bench/runners/shared.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
 
@@ -333,7 +335,8 @@ describe('the case of its own architecture', () => {
     expect(checksInference(c)).toBe(true);
     // The other training cases keep TRAINING's network and their first-step check.
     for (const other of benchCases(false)) {
-      if (other.kind === 'matmul' || other.name === LN_CASE) continue;
+      // The neural-image cases have their own network (see their describe).
+      if (other.kind === 'matmul' || other.name === LN_CASE || (other.kind === 'step' && other.throughput)) continue;
       expect(architectureOf(other), other.name).toBe(TRAINING);
       expect(checksInference(other), other.name).toBe(false);
     }
@@ -402,6 +405,129 @@ describe('the case of its own architecture', () => {
       expect(ln.skip).toMatch(/layerNormalization|dropout|adamw/);
     }
   }, 60_000);
+});
+
+describe('the neural-image cases', () => {
+  type StepCase = Extract<Case, { kind: 'step' }>;
+  const neural = (quick: boolean) => benchCases(quick).filter((c): c is StepCase => c.kind === 'step' && c.architecture === NEURAL_IMAGE);
+  const lines: string[] = [];
+  const log = (line: string) => lines.push(line);
+
+  it('are 2 → frequencyEncoding(8) → 4 × (dense 64, relu) → dense 3 → sigmoid, mse, Adam 0.01, on 2^14, 2^16 and 2^18 rows (quick: 2^12), in GFLOP/s', () => {
+    expect(neural(false).map((c) => [c.name, c.batch])).toEqual([
+      ['step-neural-image-b16384', 2 ** 14], ['step-neural-image-b65536', 2 ** 16], ['step-neural-image-b262144', 2 ** 18],
+    ]);
+    expect(neural(true).map((c) => c.batch)).toEqual([2 ** 12]);
+    for (const c of [...neural(false), ...neural(true)]) {
+      expect(c).toMatchObject({ sizes: [2, 64, 64, 64, 64, 3], throughput: true });
+      expect(unitOf(c)).toBe('GFLOP/s');
+      expect(denseSizes(c)).toEqual([32, 64, 64, 64, 64, 3]);
+    }
+    const spec = networkSpec('cpu', [2, 64, 64, 64, 64, 3], 16, NEURAL_IMAGE);
+    expect(spec.layers).toEqual([
+      { type: 'frequencyEncoding', octaves: 8 },
+      ...Array.from({ length: 4 }, () => [{ type: 'dense', units: 64 }, { type: 'relu' }]).flat(),
+      { type: 'dense', units: 3 }, { type: 'sigmoid' },
+    ]);
+    expect(spec.optimizer).toEqual({ type: 'adamw', learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0 });
+    expect(spec.loss).toBe('mse');
+  });
+
+  it('run on ours fused and unfused, jax-js and TF.js on WebGPU and our cpu backend', () => {
+    const c = neural(false)[0]!;
+    const runners = RUNNERS.map((r) => r.name).filter((name) => caseRunsOn(c, name));
+    expect(runners.sort()).toEqual([...NEURAL_IMAGE_RUNNERS].sort());
+    expect(runners).toEqual(['cpu', 'jax-webgpu', 'tfjs-webgpu', 'webgpu-fused', 'webgpu-unfused']);
+    // The fused runners take no other case.
+    for (const other of benchCases(false)) {
+      if (other.kind === 'step' && other.architecture === NEURAL_IMAGE) continue;
+      const names = other.kind === 'step' ? other.runners ?? [] : [];
+      expect(names.includes('webgpu-fused') || names.includes('webgpu-unfused'), other.name).toBe(false);
+    }
+  });
+
+  it('count 6 FLOPs a multiply-add over the encoded width and 2 per encoded column', () => {
+    // 32·64 + 3·64·64 + 64·3 = 14,528 multiply-adds a row, 32 encoded columns.
+    const c = neural(false)[0]!;
+    expect(stepFlops(c)).toBe(2 ** 14 * (6 * 14_528 + 2 * 32));
+    // TRAINING's cases count as before: no encoding.
+    expect(stepFlops({ sizes: [784, 256, 128, 10], batch: 256 })).toBe(6 * 256 * (784 * 256 + 256 * 128 + 128 * 10));
+    // 1.43 GFLOP in 100 ms: 14.3 GFLOP/s.
+    expect(figure(c, 100)).toBeCloseTo(stepFlops(c) / 1e8, 9);
+  });
+
+  it('check the float64 forward (encoding in our column order) against our engine, and fail an encoding that differs', async () => {
+    const c = neural(true)[0]!;
+    const sizes = [2, 64, 64, 64, 64, 3];
+    const weights = await initialWeights(denseSizes(c));
+    const { x, y } = trainingData(sizes, 64);
+    const net = await createOurNetwork(networkSpec('reference', sizes, 64, NEURAL_IMAGE));
+    try {
+      await net.setWeights(weights);
+      const ours = (await net.evaluate(x, y)).loss;
+      expect(float64Loss(sizes, NEURAL_IMAGE, weights, x, y)).toBeCloseTo(ours, 6);
+    } finally {
+      net.dispose();
+    }
+    // The case's own check: the float64 loss passes, one of 7 octaves' weights (the first 28 inputs) does not.
+    const first = trainingData(sizes, c.batch);
+    const expected = float64Loss(sizes, NEURAL_IMAGE, weights, first.x, first.y);
+    expect(await checkFirstLoss(c, 'peer', expected, log)).toBe(0);
+    const sevenOctaves = { ...NEURAL_IMAGE, encoding: { type: 'frequencyEncoding', octaves: 7 } } as const;
+    const shorter = [{ ...weights[0]!, weights: weights[0]!.weights.slice(0, 28 * 64) }, ...weights.slice(1)];
+    await expect(checkFirstLoss(c, 'peer', float64Loss(sizes, sevenOctaves, shorter, first.x, first.y), log)).rejects.toThrow(CheckError);
+    const relu = { ...NEURAL_IMAGE, hidden: [{ type: 'leakyRelu', slope: 0.01 }] } as const;
+    await expect(checkFirstLoss(c, 'peer', float64Loss(sizes, relu, weights, first.x, first.y), log)).rejects.toThrow(CheckError);
+  }, 60_000);
+
+  it('skip a runner whose step at a smaller batch predicts over 10 s a step, before building anything', () => {
+    const [small, middle, large] = neural(false) as [StepCase, StepCase, StepCase];
+    const cases = neural(false);
+    const row = (c: StepCase, runner: string, median: number): Row => ({ case: c.name, runner, median, unit: 'GFLOP/s', samples: 2 });
+    // 0.1 GFLOP/s at 2^14 rows: 2^16 rows' 5.7 GFLOP would take 57 s.
+    expect(predictedSlowStep(middle, cases, 'tfjs-webgpu', [row(small, 'tfjs-webgpu', 0.1)]))
+      .toBe('at 16384 rows it ran 0.100 GFLOP/s, so one step of 65536 rows would take about 57 s, over the 10 s limit');
+    // From the nearest smaller batch measured: 2^16's, not 2^14's.
+    expect(predictedSlowStep(large, cases, 'cpu', [row(small, 'cpu', 0.1), row(middle, 'cpu', 10)])).toBeUndefined();
+    expect(predictedSlowStep(large, cases, 'cpu', [row(small, 'cpu', 100), row(middle, 'cpu', 1)])).toMatch(/^at 65536 rows it ran 1\.00 GFLOP\/s/);
+    // Fast enough, another runner's row, or nothing smaller: no skip.
+    expect(predictedSlowStep(middle, cases, 'cpu', [row(small, 'cpu', 1)])).toBeUndefined();
+    expect(predictedSlowStep(middle, cases, 'cpu', [row(small, 'tfjs-webgpu', 0.1)])).toBeUndefined();
+    expect(predictedSlowStep(small, cases, 'cpu', [row(middle, 'cpu', 0.001)])).toBeUndefined();
+  });
+
+  it('skip the fused runner with the engine\'s reason where the network cannot fuse', async () => {
+    const unfusable: Case = {
+      kind: 'step', name: 'step-4-8-3-ln-b8', sizes: [4, 8, 3], batch: 8, architecture: LN_GELU_DROPOUT_ADAMW, runners: ['webgpu-fused'],
+    };
+    const skip = await fusedRunner('always').prepare(unfusable, log);
+    expect(Array.isArray(skip)).toBe(false);
+    expect((skip as { skip: string }).skip).toMatch(/^our engine refuses this network: .*fusedMlp 'always'.*layerNormalization/);
+    // A case that does not name it: nothing.
+    expect(await fusedRunner('always').prepare({ ...unfusable, runners: ['webgpu'] }, log)).toEqual([]);
+  }, 120_000);
+
+  it('measure (quick) on ours fused and unfused and cpu, logging the path, what \'auto\' picks and dispatches per step', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'bench-neural-'));
+    try {
+      const result = await bench('--quick', '--out', dir, '--no-markdown', '--only', 'step-neural,webgpu-fused,webgpu-unfused,cpu');
+      expect(result.code, result.stderr).toBe(0);
+      const file = (await readdir(dir)).find((name) => name.endsWith('.json'))!;
+      const rows = (JSON.parse(await readFile(path.join(dir, file), 'utf8')) as Results).cases;
+      expect(rows.map((r) => r.runner).sort()).toEqual(['cpu', 'webgpu-fused', 'webgpu-unfused']);
+      for (const r of rows) {
+        expect(r).toMatchObject({ case: 'step-neural-image-b4096', unit: 'GFLOP/s' });
+        expect(r.median).toBeGreaterThan(0);
+        expect(r.lossCheck).toBeLessThanOrEqual(LOSS_TOLERANCE);
+      }
+      expect(result.stdout).toMatch(/step-neural-image-b4096 webgpu-fused: fused step \(fusedMlp 'always'\); dispatches per step: fused (\d+), unfused (\d+); stats\(\)\.dispatchesPerStep \1/);
+      expect(result.stdout).toMatch(/step-neural-image-b4096 webgpu-unfused: per-layer step \(fusedMlp 'never'\); dispatches per step: fused —, unfused (\d+); stats\(\)\.dispatchesPerStep \1/);
+      expect(result.stdout).toMatch(/step-neural-image-b4096 fusedMlp 'auto': (fused|per-layer) step \(.+\)/);
+      expect(result.stdout).toMatch(/step-neural-image-b4096 cpu: [\d.]+ steps\/s \(0\.357 GFLOP a step\)/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 600_000);
 });
 
 describe('bench targets', () => {
