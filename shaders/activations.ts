@@ -98,10 +98,19 @@ fn isPositive(x: f32) -> bool { let bits = bitcast<u32>(x); return bits != 0u &&
  * NaN reaches the loss on every device.
  */
 export function activationFunctions(name: ActivationName): string {
+  return `${NAN_TESTS}${ACTIVATIONS[name].helpers ?? ''}${activationPair(name, '')}`;
+}
+
+/**
+ * `activate${suffix}` and `activationDerivative${suffix}` for one activation, without the NaN tests
+ * and helpers they call (activationFunctions adds them): a kernel applying several activations
+ * declares those once and one pair per activation.
+ */
+export function activationPair(name: ActivationName, suffix: string): string {
   const entry = ACTIVATIONS[name];
   const forward = entry.nanGivesZero ? entry.forward : `select(${entry.forward}, z, isNan(z))`;
-  return /* wgsl */ `${NAN_TESTS}${entry.helpers ?? ''}
-fn activate(z: f32, slope: f32) -> f32 { return ${forward}; }
-fn activationDerivative(${derivativeInput(name)}: f32, slope: f32) -> f32 { return ${entry.derivative}; }
+  return /* wgsl */ `
+fn activate${suffix}(z: f32, slope: f32) -> f32 { return ${forward}; }
+fn activationDerivative${suffix}(${derivativeInput(name)}: f32, slope: f32) -> f32 { return ${entry.derivative}; }
 `;
 }

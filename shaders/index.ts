@@ -2,6 +2,7 @@ import type { ActivationName, OutputTransform } from '../src/ops/index.js';
 import { gatherRowsShader, matrixRowsShader, outputTransformShader } from './data.wgsl.js';
 import { activateShader, dropoutShader } from './dropout.wgsl.js';
 import { activationDerivativeShader } from './elementwise.wgsl.js';
+import { fusedMlpShader, type FusedMlpKey } from './fused-mlp.wgsl.js';
 import { frequencyEncodingGradientShader, frequencyEncodingShader } from './frequency.wgsl.js';
 import { lossReduceShader, lossShader, type LossKey, type LossReduceKey } from './loss.wgsl.js';
 import { matmulShader, type MatmulKey } from './matmul.wgsl.js';
@@ -36,11 +37,12 @@ export type KernelKey =
   | ({ kind: 'batchNormForward' } & BatchNormForwardKey)
   | { kind: 'batchNormBackward' }
   | { kind: 'movingStatistics' }
+  | ({ kind: 'fusedMlp' } & FusedMlpKey)
   | { kind: 'frequencyEncoding' }
   | { kind: 'frequencyEncodingGradient' };
 
 export function kernelName(key: KernelKey): string {
-  return Object.entries(key).map(([name, value]) => `${name}=${String(value)}`).join(',');
+  return Object.entries(key).map(([name, value]) => `${name}=${typeof value === 'object' ? JSON.stringify(value) : String(value)}`).join(',');
 }
 
 export function kernelSource(key: KernelKey): string {
@@ -64,6 +66,7 @@ export function kernelSource(key: KernelKey): string {
     case 'batchNormForward': return batchNormForwardShader(key);
     case 'batchNormBackward': return batchNormBackwardShader();
     case 'movingStatistics': return movingStatisticsShader();
+    case 'fusedMlp': return fusedMlpShader(key);
     case 'frequencyEncoding': return frequencyEncodingShader();
     case 'frequencyEncodingGradient': return frequencyEncodingGradientShader();
     default: return key satisfies never;
@@ -71,6 +74,7 @@ export function kernelSource(key: KernelKey): string {
 }
 
 export { ACTIVATIONS, derivativeInput } from './activations.js';
+export { FUSED_MAX_WIDTH, gradientBlocks, hiddenLayout, zGradLayout, type FusedLayer, type FusedMlpKey } from './fused-mlp.wgsl.js';
 export { DIMS_BYTES, LINEAR_WORKGROUP, STEP_BYTES } from './common.js';
 export { FREQUENCY_ENCODING } from './frequency.wgsl.js';
 export { hyperFields, momentBinding, NORM_BINDING, type OptimizerKey } from './optimizer.wgsl.js';

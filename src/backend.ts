@@ -52,6 +52,19 @@ export interface DeviceInfo {
   gpuWait?: GpuWait;
   /** WebGPU only: the matmul kernel variant each product of the step runs, and how it was chosen. */
   tuning?: TuningDecision[];
+  /** WebGPU only: whether the step runs through the fused small-MLP kernels (NetworkSpec.fusedMlp), and why. */
+  fusedMlp?: FusedMlpDecision;
+}
+
+/** The fused-or-not choice of a WebGPU network (src/webgpu/fused-choice.ts). */
+export interface FusedMlpDecision {
+  fused: boolean;
+  /** What decided: the mode, why the network cannot fuse, or the trial's times. */
+  reason: string;
+  /** Dispatches of one training step on each path (fused: where the network can fuse). */
+  dispatches: { unfused: number; fused?: number };
+  /** 'auto': the best time in ms of each path's forward, loss and backward on the trial's rows. */
+  trials?: { fused: number; unfused: number };
 }
 
 /** GPU resources a backend holds and has made (all zero on the CPU backends). */

@@ -10,12 +10,13 @@ import { Network, type NetworkOrigin, type RestoreOptions } from './network.js';
 import { compilePlan, initialParameters, layerSegments, type Plan } from './plan.js';
 import { ReferenceBackend } from './reference/reference.js';
 import {
-  BACKEND_CHOICES, describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossName, type LossSpec, NETWORK_SPEC_KEYS, type NetworkSpec, type OptimizerSpec,
+  BACKEND_CHOICES, describeValue, type BackendChoice, FUSED_MLP_MODES, type FusedMlpMode, GPU_WAITS, type GpuWait, type LossName, type LossSpec, NETWORK_SPEC_KEYS, type NetworkSpec, type OptimizerSpec,
 } from './spec.js';
 import { defaultContext, describeDevice, noAdapterAdvice, type GpuContext } from './webgpu/device.js';
 import { checkLimits } from './webgpu/limits.js';
 import { WebGpuBackend } from './webgpu/trainer.js';
 import { defaultGpuWait } from './webgpu/waiter.js';
+import { fusedMlpRefusal } from './webgpu/fused-mlp.js';
 
 /** Past 2^28 floats (1 GiB) of batch buffers on the host, a batchSize is a mistake: refuse before allocating. */
 const MAX_HOST_BATCH_FLOATS = 2 ** 28;
@@ -32,9 +33,10 @@ function checkThreads(threads: unknown): void {
   }
 }
 
-function checkGpuWait(gpuWait: unknown): void {
-  if (gpuWait !== undefined && !GPU_WAITS.includes(gpuWait as GpuWait)) {
-    throw new SpecError(`gpuWait must be ${GPU_WAITS.map((w) => `'${w}'`).join(' or ')}, got ${describeValue(gpuWait)}`);
+/** A runtime setting that takes one of a few names: absent, or one of `choices`. */
+function checkChoice<T extends string>(value: unknown, choices: readonly T[], name: string): void {
+  if (value !== undefined && !choices.includes(value as T)) {
+    throw new SpecError(`${name} must be ${choices.map((w) => `'${w}'`).join(' or ')}, got ${describeValue(value)}`);
   }
 }
 
@@ -49,12 +51,14 @@ export interface Runtime {
   backend?: BackendChoice;
   threads?: number;
   gpuWait?: GpuWait;
+  fusedMlp?: FusedMlpMode;
 }
 
 function checkRuntime(runtime: Runtime): void {
   checkBackend(runtime.backend);
   checkThreads(runtime.threads);
-  checkGpuWait(runtime.gpuWait);
+  checkChoice(runtime.gpuWait, GPU_WAITS, 'gpuWait');
+  checkChoice(runtime.fusedMlp, FUSED_MLP_MODES, 'fusedMlp');
 }
 
 function checkHostMemory(plan: Plan): void {
@@ -73,6 +77,8 @@ function checkHostMemory(plan: Plan): void {
 async function buildBackend(plan: Plan, state: () => TrainingState, options: RestoreOptions): Promise<Backend> {
   checkDevice(options.device);
   checkRuntime(options);
+  const refusal = options.fusedMlp === 'always' ? fusedMlpRefusal(plan) : undefined;
+  if (refusal) throw new SpecError(`fusedMlp 'always' cannot fuse this network: ${refusal}`);
   const backend = options.backend ?? 'auto';
   const restored = async (backend: Backend) => {
     const { step, moments } = state();
@@ -95,7 +101,8 @@ async function buildBackend(plan: Plan, state: () => TrainingState, options: Res
   }
   const gpu = async (gpuContext: GpuContext, reason: string) => {
     checkLimits(plan, gpuContext.device.limits);
-    return WebGpuBackend.create(plan, gpuContext, state().parameters, reason, options.gpuWait ?? defaultGpuWait());
+    return WebGpuBackend.create(plan, gpuContext, state().parameters, reason, options.gpuWait ?? defaultGpuWait(),
+      options.fusedMlp ?? 'auto');
   };
   if (backend === 'webgpu') return restored(await gpu(context!, `webgpu backend requested (${`${context!.vendor} ${context!.architecture}`.trim()})`));
   if (options.device) return restored(await gpu(context!, 'auto: the GPUDevice the caller passed'));
@@ -132,7 +139,7 @@ export async function createNetwork(given: NetworkSpec): Promise<Network> {
   checkDevice(spec.device);
   checkRuntime(spec);
   return openNetwork(plan, () => ({ parameters: initialParameters(plan), moments: [], step: 0 }), 'creation', spec.device, {},
-    { backend: spec.backend, threads: spec.threads, gpuWait: spec.gpuWait });
+    { backend: spec.backend, threads: spec.threads, gpuWait: spec.gpuWait, fusedMlp: spec.fusedMlp });
 }
 
 export interface LoadOptions {
@@ -145,9 +152,11 @@ export interface LoadOptions {
   threads?: number;
   /** WebGPU backend: how to wait for the GPU (see NetworkSpec.gpuWait). */
   gpuWait?: GpuWait;
+  /** WebGPU backend: the fused small-MLP kernels (see NetworkSpec.fusedMlp). */
+  fusedMlp?: FusedMlpMode;
 }
 
-const LOAD_KEYS: readonly (keyof LoadOptions)[] = ['backend', 'device', 'batchSize', 'threads', 'gpuWait'];
+const LOAD_KEYS: readonly (keyof LoadOptions)[] = ['backend', 'device', 'batchSize', 'threads', 'gpuWait', 'fusedMlp'];
 
 /**
  * Rebuilds a network from `net.save()`'s bytes. The file is checked completely before anything is
@@ -160,7 +169,7 @@ export async function loadNetwork(bytes: Uint8Array | ArrayBuffer, given: LoadOp
   checkRuntime(options);
   const { plan, state, standardization, training } = decodeModelFile(bytes, { batchSize: options.batchSize });
   return openNetwork(plan, () => state, 'the loaded file', options.device, { standardization, shuffleDraws: training?.shuffleDraws },
-    { backend: options.backend, threads: options.threads, gpuWait: options.gpuWait });
+    { backend: options.backend, threads: options.threads, gpuWait: options.gpuWait, fusedMlp: options.fusedMlp });
 }
 
 const TFJS_IMPORT_KEYS: readonly (keyof TfjsImportOptions)[] = ['backend', 'device', 'loss', 'optimizer', 'batchSize', 'seed'];

@@ -3,7 +3,7 @@ import type { MatrixInput } from './data/matrix.js';
 import type { Standardization } from './data/standardize.js';
 import type { MetricName } from './training/metrics.js';
 import type { Plan } from './plan.js';
-import type { BackendChoice, GpuWait } from './spec.js';
+import type { BackendChoice, FusedMlpMode, GpuWait } from './spec.js';
 
 /* The types of the Network's calls: their options and results (src/network.ts). */
 
@@ -226,6 +226,8 @@ export interface RestoreOptions {
   threads?: number;
   /** WebGPU backend: how to wait for the GPU. Default: the network's (see NetworkSpec.gpuWait). */
   gpuWait?: GpuWait;
+  /** WebGPU backend: the fused small-MLP kernels. Default: the network's (see NetworkSpec.fusedMlp). */
+  fusedMlp?: FusedMlpMode;
 }
 
 /** Builds a backend for a plan from a training state; supplied by createNetwork's module. */
@@ -250,5 +252,5 @@ export const CALLBACK_KEYS: readonly (keyof FitCallbacks)[] = ['onTrainBegin', '
 export const EARLY_STOPPING_KEYS: readonly (keyof EarlyStoppingOptions)[] = ['monitor', 'patience', 'minDelta', 'mode', 'restoreBestWeights'];
 export const REDUCE_LR_KEYS: readonly (keyof ReduceLROnPlateauOptions)[] = ['monitor', 'factor', 'patience', 'minDelta', 'cooldown', 'minLearningRate', 'mode'];
 export const EVALUATE_OPTION_KEYS: readonly (keyof EvaluateOptions)[] = ['metrics'];
-export const RESTORE_OPTION_KEYS: readonly (keyof RestoreOptions)[] = ['backend', 'device', 'threads', 'gpuWait'];
+export const RESTORE_OPTION_KEYS: readonly (keyof RestoreOptions)[] = ['backend', 'device', 'threads', 'gpuWait', 'fusedMlp'];
 export const SAVE_OPTION_KEYS: readonly (keyof SaveOptions)[] = ['optimizerState'];

@@ -53,6 +53,10 @@ export type OptimizerSpec = { clipNorm?: number; learningRate: LearningRateSpec 
 export type GpuWait = 'sleep' | 'await';
 export const GPU_WAITS: readonly GpuWait[] = ['sleep', 'await'];
 
+/** Whether the WebGPU backend runs a small MLP's step through the fused kernels (see NetworkSpec.fusedMlp). */
+export type FusedMlpMode = 'auto' | 'always' | 'never';
+export const FUSED_MLP_MODES: readonly FusedMlpMode[] = ['auto', 'always', 'never'];
+
 export type BackendName = 'webgpu' | 'cpu' | 'reference';
 export type BackendChoice = BackendName | 'auto';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu', 'reference'];
@@ -89,13 +93,20 @@ export interface NetworkSpec {
    * browsers) asks at once.
    */
   gpuWait?: GpuWait;
+  /**
+   * WebGPU backend: run the step of a network of dense layers no wider than 128 (inputs included)
+   * through the fully fused kernels (one forward, one or two backward dispatches for the whole
+   * network). 'auto' (the default) times both on this adapter at creation and keeps the faster;
+   * 'always' fuses or fails with a SpecError saying why it cannot; 'never' keeps the per-layer kernels.
+   */
+  fusedMlp?: FusedMlpMode;
 }
 
 export const DEFAULT_BATCH_SIZE = 32;
 
 /** The keys a NetworkSpec may hold; any other is a SpecError naming the closest. */
 export const NETWORK_SPEC_KEYS: readonly (keyof NetworkSpec)[] = ['inputSize', 'layers', 'loss', 'optimizer', 'batchSize',
-  'standardize', 'seed', 'backend', 'threads', 'device', 'gpuWait'];
+  'standardize', 'seed', 'backend', 'threads', 'device', 'gpuWait', 'fusedMlp'];
 
 export function requirePositiveInteger(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {

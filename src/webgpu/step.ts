@@ -1,4 +1,4 @@
-import { hyperFields, LINEAR_WORKGROUP, reduceGroups, STEP_BYTES, type KernelKey } from '../../shaders/index.js';
+import { hyperFields, kernelName, LINEAR_WORKGROUP, reduceGroups, STEP_BYTES, type KernelKey } from '../../shaders/index.js';
 import { LOSSES, lossDelta, momentSlots, OPTIMIZERS, optimizerVariant, readsPreActivation, type Loss } from '../ops/index.js';
 import { isDense, type ParameterView, type Plan } from '../plan.js';
 import { weightedClasses } from '../training/class-weights.js';
@@ -6,6 +6,7 @@ import { packDims, UNIFORM_SLOT, type Dims } from './dims.js';
 import type { Kernel } from './kernels.js';
 import { allocateLayers, dropoutFields, fusedDropoutAbove, opLayerKernelKeys, recordOpBackward, recordOpForward, type LayerRecorder } from './layers.js';
 import { matmulGrid, type PlanProducts, type Product } from './products.js';
+import { recordFusedMlp } from './fused-mlp.js';
 import { ceilDiv, FLOAT, type Bindings, type Dispatch, type GpuResources } from './resources.js';
 
 /*
@@ -15,6 +16,7 @@ import { ceilDiv, FLOAT, type Bindings, type Dispatch, type GpuResources } from 
  */
 
 type LossKernelKey = Extract<KernelKey, { kind: 'loss' }>;
+type FusedKernelKey = Extract<KernelKey, { kind: 'fusedMlp' }>;
 
 /**
  * The loss kernels of a plan: for [rows, outputs] targets, and for one class index per row where
@@ -102,6 +104,12 @@ export interface StepRecording {
    * their variant: one, or two for a forward product with a dropout fused in (training, inference).
    */
   productDispatches: Map<string, { product: Product; dispatches: Dispatch[] }>;
+  /**
+   * The same lists through the fused small-MLP kernels (fused-mlp.ts), where they were recorded,
+   * and the forward, loss and backward passes of either path (`trial`: what changes nothing the
+   * network keeps, so the choice between them can time it on the network's own buffers).
+   */
+  fused?: { stepDispatches: Map<boolean, StepDispatches>; predictDispatches: Dispatch[]; trial: Dispatch[]; unfusedTrial: Dispatch[]; name: string };
   /** Rebuilds the loss reduction (which binds the loss record) around `record`, in every list. */
   bindLossRecord(record: GPUBuffer): void;
 }
@@ -111,7 +119,7 @@ export interface StepRecording {
  * kernel, `products` each dense layer's matrix products (undefined for the other layers).
  */
 export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, Kernel>, products: PlanProducts,
-  initial: Float32Array, lossRecord: GPUBuffer): StepRecording {
+  initial: Float32Array, lossRecord: GPUBuffer, fusedKeys?: FusedKernelKey[]): StepRecording {
   const { batchSize, inputSize, outputSize, parameterCount, trainableCount, optimizer, layers } = plan;
   const dense = layers.filter(isDense);
   const device = res.device;
@@ -228,12 +236,13 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
   const lossReduceDims = { ...lossDims, k: penaltyCount };
   const lossReduceIndex = add(lossReduceKey, lossReduceDims, { ...lossReduceBindings, lossRecord }, () => [1, 1]);
 
-  const backward: number[] = [];
+  const outputDerivative: number[] = [];
   // The output activation's derivative, where the loss kernel could not fuse it (it reads z).
   if (readsPreActivation(layers[last]!.activation.name)) {
-    backward.push(add({ kind: 'activationDerivative', activation: layers[last]!.activation.name }, { ...lossDims, scale: 1 },
+    outputDerivative.push(add({ kind: 'activationDerivative', activation: layers[last]!.activation.name }, { ...lossDims, scale: 1 },
       { gate: preActivations[last]!, grad: zGrads[last]! }, (rows) => res.linearGrid(rows * outputSize)));
   }
+  const backward: number[] = [];
   for (let l = last; l >= 0; l--) {
     const layer = layers[l]!;
     switch (layer.kind) {
@@ -273,6 +282,9 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
   moments.forEach((moment, i) => (updateBindings[`moment${slots[i]! + 1}`] = moment));
   const update = add(optimizerKey, { m: trainableCount / 4, n: 0, k: 0, rowsAxis: 0 }, updateBindings,
     () => res.linearGrid(trainableCount / 4));
+  // The fused path: its forward, then the same loss, its backward, then the same penalties (which add to its gradient).
+  const fusedPasses = fusedKeys && recordFusedMlp(plan, recorder, fusedKeys, input);
+  const fusedBackward = fusedPasses && [...fusedPasses.backward, ...dense.filter((layer) => layer.l2 > 0).map((layer) => penalty(layer.index, true))];
   const transformPass = transform === 'none' ? [] : [add({ kind: 'outputTransform', transform }, { m: batchSize, n: outputSize, k: 0, rowsAxis: 1 },
     { logits: layerOutputs[last]!, probabilities: probabilities! }, rowsGrid)];
 
@@ -282,20 +294,28 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
     res.dispatch(kernels.get(JSON.stringify(key))!, uniforms, dims, step, bindings, grid);
   const dispatches = pending.map((p) => make(p.key, p.dims, p.bindings, p.grid));
   const pick = (indices: number[]) => indices.map((i) => dispatches[i]!);
-  const stepDispatches = new Map<boolean, StepDispatches>();
-  // The loss is reduced after backward in training, so it can take the penalties its kernels leave.
-  const trainList = (lossIndex: number) => pick([...forward, lossIndex, ...backward, lossReduceIndex, ...clip, update]);
-  lossKeys(plan).forEach(({ labels }, i) => stepDispatches.set(labels, {
-    train: trainList(lossIndices[i]!),
-    evaluate: pick([...inference, lossIndices[i]!, ...evaluatePenalties, lossReduceIndex, ...transformPass]),
-    ...(weightedIndices.length > 0 ? { weightedTrain: trainList(weightedIndices[i]!) } : {}),
-  }));
+  /** The step's lists for one path: its forward (training, inference) and backward passes around the shared ones. */
+  const lists = (forward: number[], inference: number[], backward: number[]) => {
+    const stepDispatches = new Map<boolean, StepDispatches>();
+    // The loss is reduced after backward in training, so it can take the penalties its kernels leave.
+    const trainList = (lossIndex: number) => pick([...forward, lossIndex, ...outputDerivative, ...backward, lossReduceIndex, ...clip, update]);
+    lossKeys(plan).forEach(({ labels }, i) => stepDispatches.set(labels, {
+      train: trainList(lossIndices[i]!),
+      evaluate: pick([...inference, lossIndices[i]!, ...evaluatePenalties, lossReduceIndex, ...transformPass]),
+      ...(weightedIndices.length > 0 ? { weightedTrain: trainList(weightedIndices[i]!) } : {}),
+    }));
+    return { stepDispatches, predictDispatches: pick([...inference, ...transformPass]), trial: pick([...forward, lossIndices[0]!, ...outputDerivative, ...backward]) };
+  };
+  const unfused = lists(forward, inference, backward);
+  const fused = fusedPasses && { ...lists(fusedPasses.forward, fusedPasses.forward, fusedBackward!), unfusedTrial: unfused.trial, name: kernelName(fusedKeys![0]!) };
+  const stepDispatches = unfused.stepDispatches;
   let lossReduce = dispatches[lossReduceIndex]!;
   return {
     params, moments, step, input, target, ...(classWeights ? { classWeights } : {}),
     outputs: probabilities ?? layerOutputs[last]!,
     stepDispatches,
-    predictDispatches: pick([...inference, ...transformPass]),
+    predictDispatches: unfused.predictDispatches,
+    ...(fused ? { fused } : {}),
     productDispatches: productIndices.reduce((map, [product, index]) => {
       const entry = map.get(product.label);
       if (entry) entry.dispatches.push(dispatches[index]!);
@@ -304,7 +324,7 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
     }, new Map<string, { product: Product; dispatches: Dispatch[] }>()),
     bindLossRecord(record) {
       const rebuilt = make(lossReduceKey, pending[lossReduceIndex]!.dims, { ...lossReduceBindings, lossRecord: record }, lossReduce.grid);
-      for (const { train, evaluate, weightedTrain } of stepDispatches.values()) {
+      for (const { train, evaluate, weightedTrain } of [...stepDispatches.values(), ...(fused?.stepDispatches.values() ?? [])]) {
         for (const list of [train, evaluate, ...(weightedTrain ? [weightedTrain] : [])]) list[list.indexOf(lossReduce)] = rebuilt;
       }
       lossReduce = rebuilt;

@@ -14,9 +14,15 @@ import { allocateBackend } from './allocation.js';
 import { biasCorrections, packStep } from './dims.js';
 import { checkMemory } from './limits.js';
 import { fixedKernelKeys, type StepRecording } from './step.js';
+import { chooseFusedMlp } from './fused-choice.js';
+import { FUSED_ROWS_PER_THREAD, fusedKernelKeys, fusedMlpRefusal, fusedWithheld } from './fused-mlp.js';
+import type { FusedMlpMode } from '../spec.js';
+import type { KernelKey } from '../../shaders/index.js';
 import { GpuRows, GpuTrainingSet, targetWidth } from './training-set.js';
 import { GpuWaiter, type GpuWait } from './waiter.js';
 import { matrixBinding, MatrixBindings, STEP_RING } from './gpu-matrices.js';
+
+type FusedKernelKey = Extract<KernelKey, { kind: 'fusedMlp' }>;
 
 /** How long a failed read-back waits for the device's loss to be reported (mapFailure). */
 const LOSS_GRACE_MS = 2000;
@@ -54,13 +60,15 @@ export class WebGpuBackend implements Backend {
   /** The autotune's trials of this network's undecided products, where they run beside training. */
   private background: BackgroundTuning | undefined;
   private disposed = false;
+  /** The step runs through the fused small-MLP kernels (fused-choice.ts). */
+  private fused = false;
   /** Waits for the queue, sleeping through most of a long wait (waiter.ts). */
   private readonly waiter: GpuWaiter;
   /** GpuMatrix bindings, the Step ring and the encoded losses (gpu-matrices.ts), made by the first check of a GpuMatrix. */
   private bindings: MatrixBindings | undefined;
 
   private constructor(private readonly plan: Plan, context: GpuContext, res: GpuResources, kernels: Map<string, Kernel>, products: PlanProducts,
-    tuning: TuningDecision[], initial: Float32Array, reason: string, gpuWait: GpuWait) {
+    tuning: TuningDecision[], initial: Float32Array, reason: string, gpuWait: GpuWait, fusedKeys: FusedKernelKey[] | undefined) {
     this.device = context.device;
     this.learningRate = plan.optimizer.learningRate;
     this.waiter = new GpuWaiter(gpuWait);
@@ -70,7 +78,7 @@ export class WebGpuBackend implements Backend {
     };
     this.res = res;
     ({ lossRecord: this.lossRecord, lossStaging: this.lossStaging, outputStaging: this.outputStaging, paramStaging: this.paramStaging,
-      step: this.step } = allocateBackend(plan, res, kernels, products, initial));
+      step: this.step } = allocateBackend(plan, res, kernels, products, initial, fusedKeys));
     this.gatherKernel = kernels.get(JSON.stringify({ kind: 'gatherRows' }))!;
   }
 
@@ -79,7 +87,8 @@ export class WebGpuBackend implements Backend {
    * device on the way (autotune.ts), then allocates. The caller has checked the plan against the
    * device's limits (checkLimits) before making the initial parameters.
    */
-  static async create(plan: Plan, context: GpuContext, initial: Float32Array, reason: string, gpuWait: GpuWait): Promise<WebGpuBackend> {
+  static async create(plan: Plan, context: GpuContext, initial: Float32Array, reason: string, gpuWait: GpuWait,
+    fusedMlp: FusedMlpMode): Promise<WebGpuBackend> {
     const device = context.device;
     checkMemory(plan, device);
     device.pushErrorScope('validation');
@@ -90,7 +99,11 @@ export class WebGpuBackend implements Backend {
     let background: (() => Promise<TuningDecision[]>) | undefined;
     let failure: unknown;
     try {
-      const fixedKeys = fixedKernelKeys(plan);
+      // The fused kernels, where the network can run them and the mode allows: compiled with the fixed ones.
+      const fusedRefusal = fusedMlpRefusal(plan);
+      const withheld = fusedWithheld(fusedMlp, context.software);
+      const fusedKeys = fusedRefusal === undefined && withheld === undefined ? fusedKernelKeys(plan, device.limits, FUSED_ROWS_PER_THREAD) : undefined;
+      const fixedKeys = [...fixedKernelKeys(plan), ...(fusedKeys ?? [])];
       // Compiled before the autotune times anything, so compilation does not skew its trials.
       await Promise.all(fixedKeys.map((key) => getKernel(device, key)));
       const shapes = plan.layers.map((_, l) => layerShapes(plan, l));
@@ -104,7 +117,12 @@ export class WebGpuBackend implements Backend {
       const variants = new Map(allShapes.map((shape, i) => [shape, tuning[i]!.variant]));
       const products = shapes.map((layer) => layer && withVariants(layer, variants));
       const kernels = await compileKernels(device, [...fixedKeys, ...products.flatMap((layer) => productsOf(layer).map((product) => product.key))]);
-      backend = new WebGpuBackend(plan, context, res, kernels, products, tuning, initial, reason, gpuWait);
+      backend = new WebGpuBackend(plan, context, res, kernels, products, tuning, initial, reason, gpuWait, fusedKeys);
+      const decision = await chooseFusedMlp(device, backend.step, fusedMlp, plan.batchSize,
+        fusedRefusal === undefined ? withheld : `cannot fuse: ${fusedRefusal}`,
+        [context.vendor, context.architecture, context.description].join('|'));
+      backend.fused = decision.fused;
+      backend.info.fusedMlp = decision;
     } catch (cause) {
       failure = cause;
     }
@@ -169,8 +187,13 @@ export class WebGpuBackend implements Backend {
 
   /** A training step's dispatches for the targets' form: the weighted loss kernel's while class weights are in force. */
   private trainList(labels: boolean): Dispatch[] {
-    const lists = this.step.stepDispatches.get(labels)!;
+    const lists = this.lists().stepDispatches.get(labels)!;
     return this.weighted ? lists.weightedTrain! : lists.train;
+  }
+
+  /** The recorded lists of the path the step runs: fused or per layer. */
+  private lists(): Pick<StepRecording, 'stepDispatches' | 'predictDispatches'> {
+    return this.fused ? this.step.fused! : this.step;
   }
 
   /** The Step uniform of step t (already counted): its learning rate is the one after t − 1 earlier steps. */
@@ -178,6 +201,7 @@ export class WebGpuBackend implements Backend {
     return packStep(rows, slot, this.t, start, biasCorrections(this.plan.optimizer, this.t), learningRateAt(this.learningRate, Math.max(0, this.t - 1)));
   }
 
+  /** Writes the Step uniform of step t (already counted). */
   private writeStep(rows: number, slot: number, start: number): void {
     this.device.queue.writeBuffer(this.step.step, 0, this.stepValues(rows, slot, start));
   }
@@ -378,7 +402,7 @@ export class WebGpuBackend implements Backend {
     }
     const staging = this.epochStaging;
     for (const { rows, slot, chunks, outputs } of layout) {
-      const dispatches = this.step.stepDispatches.get(rows.set.y.labels)!.evaluate;
+      const dispatches = this.lists().stepDispatches.get(rows.set.y.labels)!.evaluate;
       for (let chunk = 0; chunk < chunks; chunk++) {
         const start = chunk * batchSize;
         const count = Math.min(batchSize, rows.set.rows - start);
@@ -467,11 +491,11 @@ export class WebGpuBackend implements Backend {
   }
 
   async predict(x: Float32Array, rows: number): Promise<Float32Array> {
-    return (await this.chunks(x, undefined, rows, this.step.predictDispatches)).outputs;
+    return (await this.chunks(x, undefined, rows, this.lists().predictDispatches)).outputs;
   }
 
   async evaluate(x: Float32Array, y: Targets, rows: number): Promise<Evaluation> {
-    return this.chunks(x, y, rows, this.step.stepDispatches.get(y.labels)!.evaluate);
+    return this.chunks(x, y, rows, this.lists().stepDispatches.get(y.labels)!.evaluate);
   }
 
   /** GpuMatrix data and work encoded into a caller's encoder (src/gpu-matrix.ts). */
@@ -483,12 +507,12 @@ export class WebGpuBackend implements Backend {
     trainBatch: (x, y, rows) => this.trainBatch(x, y, rows),
     encodeTrainBatch: (encoder, x, y) => this.encodeTrainBatch(encoder, x, y),
     predict: async (x, rows, into) => {
-      const { outputs } = await this.chunks(x, undefined, rows, this.step.predictDispatches, into);
+      const { outputs } = await this.chunks(x, undefined, rows, this.lists().predictDispatches, into);
       return into ? undefined : outputs;
     },
     encodePredict: (encoder, x, into) => this.encodePredict(encoder, x, into),
     evaluate: async (x, y, rows) => {
-      const { loss, outputs, targets } = await this.chunks(x, y, rows, this.step.stepDispatches.get(y.labels)!.evaluate);
+      const { loss, outputs, targets } = await this.chunks(x, y, rows, this.lists().stepDispatches.get(y.labels)!.evaluate);
       return { loss, outputs, targets: targets ?? (y as Targets) };
     },
     setTrainingSet: (x, y, rows, validation) => {
@@ -521,7 +545,7 @@ export class WebGpuBackend implements Backend {
     for (let start = 0; start < x.rows; start += this.plan.batchSize) {
       const count = Math.min(this.plan.batchSize, x.rows - start);
       bindings.encodeStep(encoder, (slot) => this.stepValues(count, slot, start));
-      encodePass(encoder, [...this.stage(x, undefined, start, count), ...this.step.predictDispatches, bindings.copy(into)], count,
+      encodePass(encoder, [...this.stage(x, undefined, start, count), ...this.lists().predictDispatches, bindings.copy(into)], count,
         this.device.limits.maxComputeWorkgroupsPerDimension);
     }
   }
