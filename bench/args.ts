@@ -27,7 +27,8 @@ const FLAGS = {
 export const USAGE = `Usage: npm run bench -- [flags]
 
 Races our backends (webgpu, cpu, reference) against jax-js (jax-webgpu, jax-wasm) and TF.js
-(tfjs-webgpu, tfjs-wasm, tfjs-cpu) on the same cases: cold start, training steps, fit throughput,
+(tfjs-webgpu, tfjs-wasm, tfjs-cpu), and PyTorch's CPU step (torch-cpu, where /usr/bin/python3
+imports torch; BENCH_PYTHON names another interpreter) on the same cases: cold start, training steps, fit throughput,
 the matmul forms, and the step against the batch and the width (webgpu, cpu and jax-js only).
 Prints a table as it goes, writes bench/results/<device>-<date>.json and regenerates BENCHMARKS.md
 (and its scaling plot, BENCHMARKS-scaling.svg) from every file in bench/results.
@@ -35,7 +36,7 @@ Prints a table as it goes, writes bench/results/<device>-<date>.json and regener
   --quick           smoke run: short timing windows, no 1024-wide network, matmuls at 256 only, fit
                     epochs of two batches, one point of each scaling sweep
   --only A,B,...    runner names (webgpu, webgpu-await, cpu, cpu-1t, reference, jax-webgpu, jax-wasm,
-                    tfjs-webgpu, tfjs-wasm, tfjs-cpu) and/or case-name prefixes (warmup, step, fit-, matmul-ab, scale,
+                    tfjs-webgpu, tfjs-wasm, tfjs-cpu, torch-cpu) and/or case-name prefixes (warmup, step, fit-, matmul-ab, scale,
                     scale-batch, scale-width)
   --out DIR         where the JSON goes (default bench/results; BENCHMARKS.md always reads bench/results),
                     with the run's scaling plot beside it (<file>-scaling.svg)

@@ -99,8 +99,8 @@ export const LN_GELU_DROPOUT_ADAMW: Architecture = {
   optimizer: { type: 'adamw', learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0.004 },
 };
 
-/** The runners of that case: ours and each peer's WebGPU and WebAssembly backends. */
-export const LN_GELU_DROPOUT_ADAMW_RUNNERS = ['webgpu', 'cpu', 'jax-webgpu', 'jax-wasm', 'tfjs-webgpu', 'tfjs-wasm'] as const;
+/** The runners of that case: ours, each peer's WebGPU and WebAssembly backends, and PyTorch's CPU. */
+export const LN_GELU_DROPOUT_ADAMW_RUNNERS = ['webgpu', 'cpu', 'jax-webgpu', 'jax-wasm', 'tfjs-webgpu', 'tfjs-wasm', 'torch-cpu'] as const;
 
 /** A·B (forward), A·Bᵀ (error sent down), Aᵀ·B (weight gradient); A and B stored row-major as named. */
 export interface MatmulForm {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createNetwork, type BackendName, type DenseWeights, type Network, type NetworkSpec } from '../../src/index.js';
+import { availableCores, MAX_THREADS } from '../../src/cpu/choose.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
 import {
   architectureOf, caseRows, matmulFlops, SEED, TRAINING, trainingData,
@@ -250,4 +251,9 @@ export function predictedSlow(c: Extract<Case, { kind: 'matmul' }>, runner: stri
   if (ms <= MATMUL_LIMIT_MS) return undefined;
   return `at ${c.size / 2}³ it ran ${smaller.median.toPrecision(3)} GFLOP/s, so one ${c.size}³ product would take about ` +
     `${(ms / 1000).toFixed(0)} s, over the ${MATMUL_LIMIT_MS / 1000} s limit`;
+}
+
+/** The threads our cpu backend runs on by default (every core, at most 16): what a native peer is given too. */
+export async function ourCpuThreads(): Promise<number> {
+  return Math.min(MAX_THREADS, await availableCores());
 }
