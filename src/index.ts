@@ -9,6 +9,7 @@ export type {
 export { METRICS, METRIC_NAMES, type MetricEntry, type MetricName } from './training/metrics.js';
 export type { TfjsArtifacts, TfjsWeightSpec } from './io/tfjs.js';
 export { MODEL_FILE_VERSION } from './io/model-file.js';
+export { ONNX_INPUT, ONNX_OUTPUT, type OnnxExportOptions } from './io/onnx/export.js';
 export type {
   ActivationName, BackendChoice, BackendName, LayerSpec, LearningRate, LearningRateSpec, Loss, LossName, LossSpec, NetworkSpec, OptimizerSpec, Schedule, ScheduleSpec,
 } from './spec.js';

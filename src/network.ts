@@ -8,6 +8,7 @@ import { encodeModelFile } from './io/model-file.js';
 import { layerWeightsOf, parametersFromWeights } from './layer-weights.js';
 import { toTfjsArtifacts, type TfjsArtifacts } from './io/tfjs.js';
 import { checkPrefix, encodeSafetensors } from './io/safetensors.js';
+import { encodeOnnx, ONNX_EXPORT_OPTION_KEYS, onnxOpset, type OnnxExportOptions } from './io/onnx/export.js';
 import {
   EVALUATE_OPTION_KEYS, RESTORE_OPTION_KEYS, SAVE_OPTION_KEYS, TRAIN_BATCH_OPTION_KEYS, type BackendFactory, type EvaluateOptions, type Evaluation, type FitOptions, type FitResult,
   type TrainBatchOptions,
@@ -347,6 +348,21 @@ export class Network {
     return this.calls.run('toTfjsArtifacts', async (impl) => {
       if (this.synced.changed) await this.synced.synchronise(impl, 'toTfjsArtifacts()');
       return toTfjsArtifacts(this.plan, this.synced.state.parameters, this.standardization);
+    });
+  }
+
+  /**
+   * The model as ONNX bytes (a ModelProto, src/io/onnx/export.ts): input 'input' [batch, inputSize]
+   * and output 'output' [batch, outputSize], float32, with 'batch' a symbolic dimension; the output
+   * is what predict() gives (Softmax or Sigmoid on it for softmaxCrossEntropy and
+   * binaryCrossEntropy). Opset 17 (options.opset up to 21), standardization folded into the first
+   * Gemm, dropout left out, normalization layers in inference form. A synchronisation, like save().
+   */
+  toOnnx(options?: OnnxExportOptions): Promise<Uint8Array> {
+    return this.calls.run('toOnnx', async (impl) => {
+      const opset = onnxOpset(readRecord(options ?? {}, ONNX_EXPORT_OPTION_KEYS, 'toOnnx options'));
+      if (this.synced.changed) await this.synced.synchronise(impl, 'toOnnx()');
+      return encodeOnnx(this.plan, this.synced.state.parameters, this.standardization, opset);
     });
   }
 

@@ -184,7 +184,7 @@ export function toTfjsArtifacts(plan: Plan, parameters: Float32Array, standardiz
   };
 }
 
-/** Folds standardization into a first dense layer's weights [inputs, units] and bias, in place (see toTfjsArtifacts). */
+/** Folds standardization into a first dense layer's kernel [inputs, units] and bias, in place (see toTfjsArtifacts). */
 export function foldStandardization(kernel: Float32Array, bias: Float32Array, units: number, { mean, std }: Standardization): void {
   const shift = Float64Array.from(bias);
   for (let i = 0; i < mean.length; i++) {
