@@ -1,5 +1,6 @@
 import { engineRunner } from './engine.js';
 import { jaxRunner } from './jax.js';
+import { ortRunner } from './ort.js';
 import type { Runner } from './runner.js';
 import { tfjsRunner } from './tfjs.js';
 import { torchRunner } from './torch.js';
@@ -16,11 +17,11 @@ export const GPU_BASELINE = 'webgpu';
  * every core, then on one thread as cpu-1t; webgpu also awaiting the GPU as the peers do, as
  * webgpu-await, in the step cases), then the peers: jax-js and TF.js, each on WebGPU and on
  * the CPU (WebAssembly; TF.js also plain JS); and PyTorch's CPU step, the native anchor, where
- * /usr/bin/python3 imports torch.
+ * /usr/bin/python3 imports torch; and ONNX Runtime Web on the inference cases.
  */
 export const RUNNERS: Runner[] = [
   engineRunner('cpu'), engineRunner('cpu', 1), engineRunner('webgpu'), engineRunner('webgpu', undefined, 'await'), engineRunner('reference'),
   jaxRunner('webgpu'), jaxRunner('wasm'),
   tfjsRunner('webgpu'), tfjsRunner('wasm'), tfjsRunner('cpu'),
-  torchRunner(),
+  torchRunner(), ortRunner('wasm'), ortRunner('webgpu'),
 ];
