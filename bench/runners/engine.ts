@@ -8,7 +8,7 @@ import { cpuMatmulCell, gpuMatmulCells, timeStepProducts } from './matmul.js';
 import type { Window } from '../timing.js';
 import type { Cell, Log, Runner, RowExtras, Skip } from './runner.js';
 import {
-  batchesOf, checkedRows, checkFirstLoss, checkPredictions, checksInference, createOurNetwork, initialWeights, knownSlow, networkSpec, predictionInput, timed,
+  batchesOf, checkedRows, checkFirstLoss, checkPredictions, checksInference, createOurNetwork, initialWeights, knownSlow, networkSpec, predictionInput, predictTooSlow, timed,
   timedFirstStep,
 } from './shared.js';
 
@@ -31,7 +31,10 @@ export function engineRunner(backend: BackendName, threads?: number, gpuWait?: G
     name: gpuWait !== undefined ? `${backend}-${gpuWait}` : threads === undefined ? backend : `${backend}-${threads}t`,
     async prepare(c, log) {
       if (gpuWait !== undefined && (c.kind !== 'step' || c.sweep)) return [];
-      if (c.kind === 'predict') return [await predictCell(backend, c, log, threads)];
+      if (c.kind === 'predict') {
+        const cell = await predictCell(backend, c, log, threads);
+        return 'skip' in cell ? cell : [cell];
+      }
       // The float64 oracle has no matmul kernel worth timing, and its fit throughput tells nothing its step does not.
       if (c.kind === 'matmul') {
         if (backend === 'webgpu') return gpuMatmulCells(c);
@@ -66,15 +69,23 @@ function withNormalizations(net: Network, dense: DenseWeights[]): LayerWeightsIn
 
 /**
  * predict on the case's rows from the shared initial weights, in chunks of batchSize (the rows, up
- * to PREDICT_BATCH_LIMIT); the outputs checked against our cpu backend's first (but on cpu itself).
+ * to PREDICT_BATCH_LIMIT); the outputs checked against our cpu backend's first (but on cpu itself),
+ * and the cell left out where one predict would take too long (predictTooSlow).
  */
-async function predictCell(backend: BackendName, c: PredictCase, log: Log, threads?: number): Promise<Cell> {
+async function predictCell(backend: BackendName, c: PredictCase, log: Log, threads?: number): Promise<Cell | Skip> {
   const net = await createOurNetwork({ ...networkSpec(backend, c.sizes, Math.min(c.rows, PREDICT_BATCH_LIMIT)), threads });
   try {
     await net.setWeights(await initialWeights(c.sizes));
     await net.tuned();
     const x = predictionInput(c);
-    if (backend !== 'cpu') await checkPredictions(c, backend, await net.predict(checkedRows(c, x)), log);
+    const sample = checkedRows(c, x);
+    const outputs = await net.predict(sample);
+    if (backend !== 'cpu') await checkPredictions(c, backend, outputs, log);
+    const slow = predictTooSlow(c, (await timed(() => net.predict(sample)))[1]);
+    if (slow) {
+      net.dispose();
+      return slow;
+    }
     return {
       run: async (count) => {
         for (let i = 0; i < count; i++) await net.predict(x);

@@ -1,7 +1,9 @@
 import type * as Ort from 'onnxruntime-web';
 import type { PredictCase } from '../cases.js';
 import type { Cell, Log, Runner, Skip } from './runner.js';
-import { checkedRows, checkPredictions, createOurNetwork, initialWeights, installNavigatorGpu, networkSpec, ourCpuThreads, predictionInput } from './shared.js';
+import {
+  checkedRows, checkPredictions, createOurNetwork, initialWeights, installNavigatorGpu, networkSpec, ourCpuThreads, predictionInput, predictTooSlow, timed,
+} from './shared.js';
 
 /**
  * ONNX Runtime Web (npm `onnxruntime-web`), the inference engine a user would pick instead of our
@@ -96,6 +98,12 @@ async function predictCell(ort: OrtModule, provider: OrtProvider, name: string, 
   }
   try {
     await checkPredictions(c, name, checked, log);
+    const sample = tensor(checkedRows(c, predictionInput(c)));
+    const slow = predictTooSlow(c, (await timed(async () => (await session!.run({ input: sample })).output!.getData()))[1]);
+    if (slow) {
+      await session.release();
+      return slow;
+    }
     const x = tensor(predictionInput(c));
     return {
       run: async (count) => {

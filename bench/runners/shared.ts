@@ -292,6 +292,22 @@ function expectedOutputs(c: PredictCase): Promise<Float32Array> {
   });
 }
 
+/**
+ * An inference cell whose one predict would take longer is left out (the step cases' limit): a cell
+ * takes at least four (warm-up and three samples), and on SwiftShader our webgpu predict of 65,536
+ * rows through the wide network would take about ten minutes each.
+ */
+export const PREDICT_LIMIT_MS = STEP_LIMIT_MS.step;
+
+/** A Skip when one predict of the case's rows, extrapolated from `ms` for the checked rows (compiled, a second run), would be over PREDICT_LIMIT_MS. */
+export function predictTooSlow(c: PredictCase, ms: number): Skip | undefined {
+  const checked = Math.min(c.rows, CHECKED_ROWS);
+  const predicted = ms * c.rows / checked;
+  if (predicted <= PREDICT_LIMIT_MS) return undefined;
+  return { skip: `${checked} rows took ${ms.toFixed(0)} ms, so one predict of ${c.rows.toLocaleString('en-US')} would take about ` +
+    `${(predicted / 1000).toFixed(0)} s, over the ${PREDICT_LIMIT_MS / 1000} s limit` };
+}
+
 /** Compares a runner's outputs for the checked rows with ours, prints the check line; CheckError beyond PREDICT_TOLERANCE. */
 export async function checkPredictions(c: PredictCase, runner: string, outputs: Float32Array, log: Log): Promise<void> {
   const expected = await expectedOutputs(c);

@@ -11,6 +11,7 @@ import {
   BackpropError, createNetwork, fromSafetensors, ModelFileError, SpecError, type Network, type NetworkSpec,
 } from '../../src/index.js';
 import { parseSafetensors } from '../../src/io/safetensors.js';
+import { flatWeights } from '../support/agreement.js';
 import { rawDamage } from '../support/damage.js';
 
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../fixtures/safetensors/${name}`, import.meta.url)));
@@ -44,8 +45,8 @@ function forge(header: unknown, data: Uint8Array, text = JSON.stringify(header))
   return bytes;
 }
 
-const flatWeights = async (net: Network) => new Uint8Array(Float32Array.from((await net.getWeights()).flatMap((entry) =>
-  Object.values(entry).flatMap((values) => Array.from(values)))).buffer);
+/** Every weight's bits, in getWeights order. */
+const weightBits = async (net: Network) => new Uint8Array((await flatWeights(net)).buffer);
 
 describe('files made by PyTorch', () => {
   it.each(['reference', 'cpu'] as const)('a torch nn.Sequential\'s state_dict loads and predicts what torch printed within 1e-5 (%s)', async (backend) => {
@@ -116,7 +117,7 @@ describe('round trips', () => {
     for (let i = 0; i < 3; i++) await net.trainBatch(X, Y);
     const bytes = await net.toSafetensors();
     const loaded = await fromSafetensors(bytes, { spec: { ...SPEC, backend } });
-    expect(await flatWeights(loaded)).toEqual(await flatWeights(net));
+    expect(await weightBits(loaded)).toEqual(await weightBits(net));
     expect(await loaded.predict(X)).toEqual(await net.predict(X));
     // The same file again, but for the count of batches (3 trained, 0 since the load).
     const again = tensorsOf(await loaded.toSafetensors());
@@ -131,7 +132,7 @@ describe('round trips', () => {
     const bytes = await net.toSafetensors({ prefix: 'model.net.' });
     expect([...tensorsOf(bytes).keys()].every((name) => name.startsWith('model.net.'))).toBe(true);
     const loaded = await fromSafetensors(bytes, { spec: { ...SPEC, backend: 'cpu' }, prefix: 'model.net.' });
-    expect(await flatWeights(loaded)).toEqual(await flatWeights(net));
+    expect(await weightBits(loaded)).toEqual(await weightBits(net));
     await expect(fromSafetensors(bytes, { spec: SPEC })).rejects.toThrow(
       /safetensors: the file holds model\.net\.2\.num_batches_tracked, model\.net\.0\.weight, .* and \d+ more, which nn\.Sequential\(nn\.Linear\(3, 5\), .*\) does not have \(a state dict of a model that nests the Sequential takes a prefix\)/);
     net.dispose();
@@ -156,7 +157,7 @@ describe('refusals', () => {
     await expect(net.toSafetensors({ prefix: 'net' })).rejects.toThrow(/toSafetensors: prefix must be '' or module names each followed by a dot .*got "net"/);
     await expect(net.toSafetensors({ prefx: 'net.' } as never)).rejects.toThrow(/toSafetensors options.*prefx/);
     expect(await net.trainBatch(X, Y)).toBe(await twin.trainBatch(X, Y));
-    expect(await flatWeights(net)).toEqual(await flatWeights(twin));
+    expect(await weightBits(net)).toEqual(await weightBits(twin));
     const file = await net.toSafetensors();
     await expect(fromSafetensors(file, { spec: { ...SPEC, standardize: true } })).rejects.toThrow(
       /fromSafetensors: the spec has standardize: true, but a state dict holds no standardization statistics/);
