@@ -27,13 +27,16 @@ export interface LoadRequest {
   seed: number;
 }
 
+/** What a save request asks for: the model file (net.save()) or an ONNX model (net.toOnnx()). */
+export type SaveFormat = 'model' | 'onnx';
+
 export type ToWorker =
   | { type: 'start'; run: RunRequest }
   | { type: 'load'; request: LoadRequest }
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'predict'; id: number; x: Float32Array }
-  | { type: 'save'; id: number };
+  | { type: 'save'; id: number; format: SaveFormat };
 
 export type FromWorker =
   | { type: 'ready'; info: DeviceInfo; batchesPerEpoch: number; trainRows: number }

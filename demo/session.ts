@@ -1,4 +1,4 @@
-import type { FromWorker, LoadRequest, RunRequest, ToWorker, TrainingEvent } from './protocol.js';
+import type { FromWorker, LoadRequest, RunRequest, SaveFormat, ToWorker, TrainingEvent } from './protocol.js';
 
 /**
  * The page's handle on one training worker: start a run (or load a model file) in it, pause and
@@ -51,9 +51,9 @@ export class TrainingSession {
     return this.request((id) => ({ type: 'predict', id, x }));
   }
 
-  /** The network's model file (net.save()), weights as they are now. */
-  save(): Promise<Uint8Array> {
-    return this.request((id) => ({ type: 'save', id }));
+  /** The network's model file (net.save()) or ONNX model (net.toOnnx()), weights as they are now. */
+  save(format: SaveFormat): Promise<Uint8Array> {
+    return this.request((id) => ({ type: 'save', id, format }));
   }
 
   end(): void {

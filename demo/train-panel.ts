@@ -1,8 +1,11 @@
 import { drawBoundary } from './boundary.js';
 import { LiveChart } from './charts.js';
 import type { NetworkEditor, EditorState } from './editor.js';
-import type { TrainingData, TrainingEvent } from './protocol.js';
+import type { SaveFormat, TrainingData, TrainingEvent } from './protocol.js';
 import { TrainingSession } from './session.js';
+
+/** The file name extension of each save format. */
+const SAVE_EXTENSIONS: Record<SaveFormat, string> = { model: 'wgbp', onnx: 'onnx' };
 
 /**
  * The Train section: runs the editor's network in a worker and shows its progress live — loss and
@@ -31,6 +34,7 @@ export class TrainPanel {
   private readonly pauseButton = byId<HTMLButtonElement>('pause');
   private readonly resetButton = byId<HTMLButtonElement>('reset');
   private readonly saveButton = byId<HTMLButtonElement>('save-model');
+  private readonly exportButton = byId<HTMLButtonElement>('export-onnx');
   private readonly loadInput = byId<HTMLInputElement>('load-model');
   private readonly boundaryFigure = byId<HTMLElement>('boundary-figure');
   private readonly boundaryCanvas = byId<HTMLCanvasElement>('boundary');
@@ -68,7 +72,8 @@ export class TrainPanel {
     });
     this.pauseButton.addEventListener('click', () => this.togglePause());
     this.resetButton.addEventListener('click', () => this.reset());
-    this.saveButton.addEventListener('click', () => void this.save());
+    this.saveButton.addEventListener('click', () => void this.save('model'));
+    this.exportButton.addEventListener('click', () => void this.save('onnx'));
     this.loadInput.addEventListener('change', () => {
       const file = this.loadInput.files?.[0];
       if (file) void file.arrayBuffer().then((bytes) => this.load(file.name, new Uint8Array(bytes)));
@@ -83,6 +88,7 @@ export class TrainPanel {
     this.pauseButton.textContent = state === 'paused' ? 'Resume' : 'Pause';
     this.resetButton.disabled = state === 'idle';
     this.saveButton.disabled = !this.session || state === 'idle' || state === 'loading' || state === 'error';
+    this.exportButton.disabled = this.saveButton.disabled;
   }
 
   private metric(name: string, text: string, value?: number): void {
@@ -122,12 +128,13 @@ export class TrainPanel {
     this.session = new TrainingSession({ model, backend: run.spec.backend ?? 'auto', data, seed: run.spec.seed }, (event) => this.handle(event));
   }
 
-  private async save(): Promise<void> {
+  /** Downloads the network as a model file (.wgbp) or an ONNX model (.onnx). */
+  private async save(format: SaveFormat): Promise<void> {
     const session = this.session;
     if (!session || !this.run) return;
-    const name = `webgpu-backprop-${this.run.dataset}.wgbp`;
+    const name = `webgpu-backprop-${this.run.dataset}.${SAVE_EXTENSIONS[format]}`;
     try {
-      const bytes = await session.save();
+      const bytes = await session.save(format);
       const link = document.createElement('a');
       link.href = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/octet-stream' }));
       link.download = name;

@@ -182,8 +182,16 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     case 'predict':
       reply(message.id, () => (net ? onDevice((n) => n.predict(message.x)) : noNetwork()));
       break;
-    case 'save':
-      reply(message.id, () => (net ? onDevice((n) => n.save()) : noNetwork()));
+    case 'save': {
+      const { format } = message;
+      reply(message.id, () => (net ? onDevice((n) => {
+        switch (format) {
+          case 'model': return n.save();
+          case 'onnx': return n.toOnnx();
+          default: return format satisfies never;
+        }
+      }) : noNetwork()));
       break;
+    }
   }
 };

@@ -14,9 +14,12 @@ export interface TuningDecision {
    * 'measured' now; 'cached': decided earlier for this adapter, shape class and kernel source, in this
    * process or a stored earlier one (tuning-store.ts); 'only': one candidate, nothing to decide;
    * 'pending': running the first candidate while the trials are under way (Network.tuned());
-   * 'guess': kept the first candidate because the trials could not finish (the device was lost).
+   * 'guess': kept the first candidate because the trials could not finish (the device was lost);
+   * 'small': the first candidate, untimed, the product being too small for its variants to differ
+   * by more than a dispatch's fixed cost (TRIAL_MIN_WORK); 'capped': the first candidate, untimed,
+   * past the network's budget of timed shape classes (TRIAL_MAX_CLASSES).
    */
-  source: 'measured' | 'cached' | 'only' | 'pending' | 'guess';
+  source: 'measured' | 'cached' | 'only' | 'pending' | 'guess' | 'small' | 'capped';
   /** Best trial time per candidate, in ms, when measured. */
   trials?: Partial<Record<MatmulVariant, number>>;
 }
@@ -73,6 +76,36 @@ export interface TrainingState {
   step: number;
 }
 
+/** Rows checked and standardized, [rows, inputs], and their targets. */
+export interface RowSet {
+  x: Float32Array;
+  y: Targets;
+  rows: number;
+}
+
+/** The mean loss over a set of rows, and its outputs (the loss's output transform applied). */
+export interface Evaluation {
+  loss: number;
+  outputs: Float32Array;
+}
+
+/** What an epoch reads besides its batch losses: on a GPU, all in the one read at its end. */
+export interface EpochReads {
+  /** The training set, in its own order, evaluated after the epoch's last step (fit's training metrics). */
+  training?: boolean;
+  /** The validation set given to setTrainingSet, evaluated after the epoch's last step. */
+  validation?: boolean;
+  /** The training state after the epoch (fit's synchronisation). */
+  state?: boolean;
+}
+
+/** An epoch's batch losses and what its EpochReads asked for. */
+export interface EpochResult {
+  losses: Float32Array;
+  training?: Evaluation;
+  validation?: Evaluation;
+  state?: TrainingState;
+}
 
 /**
  * The narrow interface between a Network and a device. Every backend interprets the same Plan;
@@ -104,17 +137,22 @@ export interface Backend {
   onLost?(listener: (reason: string) => void): () => void;
   /** One step on `rows` ≤ batchSize rows; returns the batch's loss before the update. */
   trainBatch(x: Float32Array, y: Targets, rows: number): Promise<number>;
-  /** Keeps a training set where batches can be taken from it by index (on the GPU: uploaded once). */
-  setTrainingSet(x: Float32Array, y: Targets, rows: number): void;
+  /**
+   * Keeps a training set where batches can be taken from it by index, and a validation set beside
+   * it where given (on the GPU: both uploaded once, and evaluated there).
+   */
+  setTrainingSet(set: RowSet, validation?: RowSet): void;
   /**
    * One epoch over the training set in `order`, in batches of batchSize (the last may be smaller).
-   * Returns every batch's loss, read once at the end. `afterBatch` runs after each batch is queued.
+   * Returns every batch's loss and what `reads` asks for, read together once at the end (on the
+   * GPU one map; where that would pass the device's buffer limit, one per figure). `afterBatch`
+   * runs after each batch is queued.
    */
-  trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void): Promise<Float32Array>;
+  trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void, reads?: EpochReads): Promise<EpochResult>;
   /** Outputs (the loss's output transform applied: softmax, sigmoid) for any number of rows. */
   predict(x: Float32Array, rows: number): Promise<Float32Array>;
   /** Mean loss over any number of rows, and the outputs (transformed as predict's) for accuracy. */
-  evaluate(x: Float32Array, y: Targets, rows: number): Promise<{ loss: number; outputs: Float32Array }>;
+  evaluate(x: Float32Array, y: Targets, rows: number): Promise<Evaluation>;
   stats(): ResourceStats;
   /**
    * WebGPU: settles when every matrix product runs the kernel variant the autotune chose (its

@@ -5,13 +5,13 @@ import { CpuBackend } from './cpu/cpu.js';
 import { DeviceError, SpecError } from './errors.js';
 import { decodeModelFile } from './io/model-file.js';
 import { guarded, readRecord } from './data/user-input.js';
-import { parseTfjsArtifacts } from './io/tfjs.js';
+import { parseTfjsArtifacts, type ImportedModel } from './io/tfjs.js';
 import { checkPrefix, decodeSafetensors } from './io/safetensors.js';
 import { Network, type NetworkOrigin, type RestoreOptions } from './network.js';
 import { compilePlan, initialParameters, layerSegments, type Plan } from './plan.js';
 import { ReferenceBackend } from './reference/reference.js';
 import {
-  BACKEND_CHOICES, describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossSpec, NETWORK_SPEC_KEYS, type NetworkSpec, type OptimizerSpec,
+  BACKEND_CHOICES, describeValue, type BackendChoice, GPU_WAITS, type GpuWait, type LossName, type LossSpec, NETWORK_SPEC_KEYS, type NetworkSpec, type OptimizerSpec,
 } from './spec.js';
 import { defaultContext, describeDevice, noAdapterAdvice, type GpuContext } from './webgpu/device.js';
 import { checkLimits } from './webgpu/limits.js';
@@ -46,7 +46,7 @@ function checkBackend(backend: unknown): void {
 }
 
 /** Settings of where and how a network runs, not of what it computes: not part of the plan, not saved with a model. */
-interface Runtime {
+export interface Runtime {
   backend?: BackendChoice;
   threads?: number;
   gpuWait?: GpuWait;
@@ -187,14 +187,21 @@ export interface TfjsImportOptions {
  */
 export async function fromTfjsArtifacts(artifacts: unknown, given: TfjsImportOptions = {}): Promise<Network> {
   const options = readRecord(given, TFJS_IMPORT_KEYS, 'fromTfjsArtifacts options') as TfjsImportOptions;
-  const model = parseTfjsArtifacts(artifacts);
-  const { device, backend, ...rest } = options;
-  const plan = compilePlan({ ...rest, inputSize: model.inputSize, layers: model.layers, loss: rest.loss ?? model.loss });
+  return openImported(parseTfjsArtifacts(artifacts), options, 'the imported TF.js model');
+}
+
+/**
+ * Builds a network from an imported model (TF.js, ONNX): the options' loss, else the model's own
+ * (a softmax's), else `defaultLoss`, else mse; the options' runtime settings.
+ */
+export async function openImported(model: ImportedModel, options: TfjsImportOptions & Runtime, source: string, defaultLoss?: LossName): Promise<Network> {
+  const { device, backend, threads, gpuWait, ...rest } = options;
+  const plan = compilePlan({ ...rest, inputSize: model.inputSize, layers: model.layers, loss: rest.loss ?? model.loss ?? defaultLoss });
   if (model.loss && plan.loss.type !== model.loss) {
     throw new SpecError(`the model ends in a softmax, so its loss is '${model.loss}', not '${plan.loss.type}'`);
   }
   checkDevice(device);
-  checkBackend(backend);
+  checkRuntime({ backend, threads, gpuWait });
   const parameters = () => {
     const vector = new Float32Array(plan.parameterCount);
     // The imported layers are the plan's, one for one (activations are not layers of the plan).
@@ -203,7 +210,7 @@ export async function fromTfjsArtifacts(artifacts: unknown, given: TfjsImportOpt
     });
     return { parameters: vector, moments: [], step: 0 };
   };
-  return openNetwork(plan, parameters, 'the imported TF.js model', device, {}, { backend });
+  return openNetwork(plan, parameters, source, device, {}, { backend, threads, gpuWait });
 }
 
 export interface SafetensorsImportOptions {

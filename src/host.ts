@@ -1,4 +1,4 @@
-import type { Backend, DeviceInfo, ResourceStats, TrainingState } from './backend.js';
+import type { Backend, DeviceInfo, EpochReads, EpochResult, Evaluation, ResourceStats, RowSet, TrainingState } from './backend.js';
 import { gatherRows, type Targets } from './data/matrix.js';
 import { learningRateAt, type LearningRate } from './ops/index.js';
 import type { Plan } from './plan.js';
@@ -12,8 +12,9 @@ import type { BackendName } from './spec.js';
 export abstract class HostBackend implements Backend {
   abstract readonly name: BackendName;
   abstract readonly info: DeviceInfo;
-  private trainX: Float32Array = new Float32Array(0);
-  private trainY: Targets = { values: new Float32Array(0), labels: false };
+  private static readonly NO_ROWS: RowSet = { x: new Float32Array(0), y: { values: new Float32Array(0), labels: false }, rows: 0 };
+  private trainingSet = HostBackend.NO_ROWS;
+  private validationSet: RowSet | undefined;
   // Batch staging [batchSize, inputSize] and [batchSize, outputSize] (labels take [batchSize, 1] of it), reused by every epoch.
   private readonly batchX: Float32Array;
   private readonly batchY: Float32Array;
@@ -63,24 +64,32 @@ export abstract class HostBackend implements Backend {
     return this.step(x, y, rows);
   }
 
-  setTrainingSet(x: Float32Array, y: Targets): void {
-    this.trainX = x;
-    this.trainY = y;
+  setTrainingSet(set: RowSet, validation?: RowSet): void {
+    this.trainingSet = set;
+    this.validationSet = validation;
   }
 
-  async trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void): Promise<Float32Array> {
+  async trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void, reads: EpochReads = {}): Promise<EpochResult> {
     const { batchSize, inputSize } = this.plan;
+    const { x, y } = this.trainingSet;
     const losses = new Float32Array(Math.ceil(order.length / batchSize));
-    const batchTargets: Targets = { values: this.batchY, labels: this.trainY.labels };
+    const batchTargets: Targets = { values: this.batchY, labels: y.labels };
     for (let batch = 0; batch < losses.length; batch++) {
       const start = batch * batchSize;
       const rows = Math.min(batchSize, order.length - start);
-      gatherRows(this.trainX, order, start, rows, inputSize, this.batchX);
-      gatherRows(this.trainY.values, order, start, rows, this.targetWidth(this.trainY), this.batchY);
+      gatherRows(x, order, start, rows, inputSize, this.batchX);
+      gatherRows(y.values, order, start, rows, this.targetWidth(y), this.batchY);
       losses[batch] = this.step(this.batchX, batchTargets, rows);
       afterBatch?.(batch, rows);
     }
-    return losses;
+    // Host memory holds everything already: the reads are plain calls.
+    const evaluated = async (set: RowSet | undefined) => set && this.evaluate(set.x, set.y, set.rows);
+    return {
+      losses,
+      ...(reads.training && { training: await evaluated(this.trainingSet) }),
+      ...(reads.validation && { validation: await evaluated(this.validationSet) }),
+      ...(reads.state && { state: await this.getState() }),
+    };
   }
 
   async predict(x: Float32Array, rows: number): Promise<Float32Array> {
@@ -94,7 +103,7 @@ export abstract class HostBackend implements Backend {
     return result;
   }
 
-  async evaluate(x: Float32Array, y: Targets, rows: number): Promise<{ loss: number; outputs: Float32Array }> {
+  async evaluate(x: Float32Array, y: Targets, rows: number): Promise<Evaluation> {
     const { batchSize, inputSize } = this.plan;
     const width = this.targetWidth(y);
     let weightedLoss = 0;
@@ -113,7 +122,7 @@ export abstract class HostBackend implements Backend {
   }
 
   dispose(): void {
-    this.trainX = new Float32Array(0);
-    this.trainY = { values: new Float32Array(0), labels: false };
+    this.trainingSet = HostBackend.NO_ROWS;
+    this.validationSet = undefined;
   }
 }

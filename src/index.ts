@@ -10,6 +10,7 @@ export { METRICS, METRIC_NAMES, type MetricEntry, type MetricName } from './trai
 export type { TfjsArtifacts, TfjsWeightSpec } from './io/tfjs.js';
 export { MODEL_FILE_VERSION } from './io/model-file.js';
 export { ONNX_INPUT, ONNX_OUTPUT, type OnnxExportOptions } from './io/onnx/export.js';
+export { fromOnnx, type OnnxImportOptions } from './io/onnx/import.js';
 export type {
   ActivationName, BackendChoice, BackendName, LayerSpec, LearningRate, LearningRateSpec, Loss, LossName, LossSpec, NetworkSpec, OptimizerSpec, Schedule, ScheduleSpec,
 } from './spec.js';

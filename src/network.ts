@@ -268,17 +268,18 @@ export class Network {
           '(setLearningRate(number) first, or leave the schedule to decay the rate)');
       }
       const set = this.standardizedPair(train);
+      const held = validation && { ...validation, x: this.standardized(validation.x) };
       const context: FitContext = {
         plan: this.plan,
         calls: this.calls,
         synced: this.synced,
         set,
-        validation: validation && { ...validation, x: this.standardized(validation.x) },
+        validation: held,
         settings,
         shuffle: (order) => shuffleInto(order, this.shuffleRandom),
         ownTrainingSet: (impl, owner) => {
           if (this.trainingSetOwner === owner) return;
-          impl.setTrainingSet(set.x, set.y, set.rows);
+          impl.setTrainingSet(set, held);
           this.trainingSetOwner = owner;
         },
         learningRate: () => this.rate as number,

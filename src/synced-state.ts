@@ -31,7 +31,11 @@ export class SyncedState {
    * moments are divergence: the backend goes back to the previous state instead.
    */
   async synchronise(impl: Backend, at: string, epoch?: number, batch?: number): Promise<void> {
-    const state = await impl.getState();
+    await this.accept(impl, await impl.getState(), at, epoch, batch);
+  }
+
+  /** synchronise() with the state already read (an epoch's, read with its losses). */
+  async accept(impl: Backend, state: TrainingState, at: string, epoch?: number, batch?: number): Promise<void> {
     const vectors: [string, Float32Array][] = [['weights', state.parameters],
       ...state.moments.map((m, i): [string, Float32Array] => [`optimizer moment ${i + 1}`, m])];
     for (const [what, vector] of vectors) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { matmulVariantsFor } from '../shaders/index.js';
 import { createNetwork, type NetworkSpec } from '../src/index.js';
-import { BackgroundTuning, fastest, forgetDecisions, type TuningDecision } from '../src/webgpu/autotune.js';
+import { BackgroundTuning, fastest, forgetDecisions, TRIAL_MAX_CLASSES, TRIAL_MIN_WORK, type TuningDecision } from '../src/webgpu/autotune.js';
 import { canShareBySubgroups, defaultContext } from '../src/webgpu/device.js';
 
 describe('autotune decision', () => {
@@ -59,10 +59,12 @@ describe('autotune decision', () => {
 });
 
 describe('autotune on this adapter', () => {
-  // 36 and 20 units (multiples of 4) give every product a choice of vec4 variants; the 3 outputs do not.
+  // 128 and 96 units (multiples of 4) give every product a choice of vec4 variants; the 3 outputs do
+  // not. At batch sizes from 128, every product with a choice is past TRIAL_MIN_WORK (the smallest,
+  // layer 1's, is 128·128·64 = 2^20).
   const spec = (batchSize: number): NetworkSpec => ({
-    inputSize: 12,
-    layers: [{ type: 'dense', units: 36 }, { type: 'relu' }, { type: 'dense', units: 20 }, { type: 'tanh' }, { type: 'dense', units: 3 }],
+    inputSize: 64,
+    layers: [{ type: 'dense', units: 128 }, { type: 'relu' }, { type: 'dense', units: 96 }, { type: 'tanh' }, { type: 'dense', units: 3 }],
     loss: 'mse',
     optimizer: { type: 'sgd', learningRate: 0.1 },
     batchSize,
@@ -72,8 +74,8 @@ describe('autotune on this adapter', () => {
   it('chooses every product\'s variant among those the device allows, measuring once per shape class', async () => {
     const context = (await defaultContext())!;
     const subgroups = canShareBySubgroups(context);
-    // An odd batch size keeps these shape classes apart from every other test's networks.
-    const first = await createNetwork(spec(44));
+    forgetDecisions();
+    const first = await createNetwork(spec(132));
     await first.tuned();
     const tuning = first.deviceInfo.tuning!;
     expect(tuning.map((d) => d.label)).toEqual([
@@ -101,7 +103,7 @@ describe('autotune on this adapter', () => {
     expect(tuning.some((d) => d.source === 'measured')).toBe(true);
 
     // Same shapes again: every decision comes from the cache, and agrees with the first.
-    const second = await createNetwork(spec(44));
+    const second = await createNetwork(spec(132));
     const again = second.deviceInfo.tuning!;
     expect(again.map((d) => d.variant)).toEqual(tuning.map((d) => d.variant));
     expect(again.every((d) => d.source !== 'measured')).toBe(true);
@@ -113,8 +115,8 @@ describe('autotune on this adapter', () => {
     const context = (await defaultContext())!;
     const background = context.device.features.has('timestamp-query');
     forgetDecisions();
-    const { x, y } = batch(40, 12, 3);
-    const first = await createNetwork({ ...spec(40), seed: 5 });
+    const { x, y } = batch(136, 64, 3);
+    const first = await createNetwork({ ...spec(136), seed: 5 });
     const start = first.deviceInfo.tuning!.map((d) => ({ ...d }));
     // Where the device has timestamps the trials run beside training: every choice is pending, on its first candidate.
     for (const decision of start.filter((d) => d.source !== 'only')) {
@@ -135,7 +137,7 @@ describe('autotune on this adapter', () => {
 
     // A second network starts on the decisions; the same seed and data give bit-identical losses,
     // whichever variants each step ran (the vec4 variants compute identically).
-    const second = await createNetwork({ ...spec(40), seed: 5 });
+    const second = await createNetwork({ ...spec(136), seed: 5 });
     expect(second.deviceInfo.tuning!.map((d) => d.variant)).toEqual(tuned.map((d) => d.variant));
     const again = [];
     for (let i = 0; i < 4; i++) again.push(await second.trainBatch(x, y));
@@ -145,9 +147,62 @@ describe('autotune on this adapter', () => {
     second.dispose();
   });
 
+  it("times nothing for products under TRIAL_MIN_WORK: a 1-64-64-1 network at batch 64 runs its first guesses at once", async () => {
+    forgetDecisions();
+    const context = (await defaultContext())!;
+    const net = await createNetwork({
+      inputSize: 1, layers: [{ type: 'dense', units: 64 }, { type: 'tanh' }, { type: 'dense', units: 64 }, { type: 'tanh' }, { type: 'dense', units: 1 }],
+      loss: 'mse', optimizer: { type: 'adam', learningRate: 0.01 }, batchSize: 64, backend: 'webgpu',
+    });
+    try {
+      const tuning = net.deviceInfo.tuning!;
+      for (const decision of tuning) {
+        const [m, n, k] = decision.shape.split('×').map(Number) as [number, number, number];
+        expect(m * n * k, decision.label).toBeLessThan(TRIAL_MIN_WORK);
+        const form = decision.label.endsWith('forward') ? [false, false] : decision.label.endsWith('gradient') ? [true, false] : [false, true];
+        const candidates = matmulVariantsFor(form[0]!, form[1]!, m, n, k, { subgroups: canShareBySubgroups(context), hardware: !context.software });
+        // The first candidate, untimed: 'only' where there is no other, 'small' where there is.
+        expect(decision, decision.label).toMatchObject({ variant: candidates[0], source: candidates.length > 1 ? 'small' : 'only' });
+        expect(decision.trials).toBeUndefined();
+      }
+      // The three 64×64 products have a choice; nothing is left to wait for.
+      expect(tuning.filter((d) => d.source === 'small').map((d) => d.label)).toEqual(['layer 2 forward', 'layer 2 weight gradient', 'layer 2 signal']);
+      await net.tuned();
+      expect(net.deviceInfo.tuning).toEqual(tuning);
+    } finally {
+      net.dispose();
+    }
+  });
+
+  it('times at most TRIAL_MAX_CLASSES shape classes per network, the largest products first', async () => {
+    forgetDecisions();
+    // 11 classes past TRIAL_MIN_WORK at batch 256 (layer 1 has no signal product; the 10 outputs none to choose).
+    const net = await createNetwork({
+      inputSize: 32,
+      layers: [...[128, 256, 64, 128].flatMap((units): NetworkSpec['layers'] => [{ type: 'dense', units }, { type: 'relu' }]), { type: 'dense', units: 10 }],
+      loss: 'mse', optimizer: { type: 'sgd', learningRate: 0.01 }, batchSize: 256, backend: 'webgpu',
+    });
+    try {
+      await net.tuned();
+      const tuning = net.deviceInfo.tuning!;
+      const work = (d: TuningDecision) => d.shape.split('×').map(Number).reduce((a, b) => a * b, 1);
+      const timed = tuning.filter((d) => d.source === 'measured' || d.source === 'cached');
+      const capped = tuning.filter((d) => d.source === 'capped');
+      expect(timed.filter((d) => d.source === 'measured')).toHaveLength(TRIAL_MAX_CLASSES);
+      expect(capped.length).toBeGreaterThan(0);
+      for (const d of capped) {
+        expect(d.trials).toBeUndefined();
+        // No capped product is larger than a timed one.
+        expect(work(d)).toBeLessThanOrEqual(Math.min(...timed.map(work)));
+      }
+    } finally {
+      net.dispose();
+    }
+  });
+
   it('settles its trials when the network is disposed while they run', async () => {
     forgetDecisions();
-    const net = await createNetwork(spec(52));
+    const net = await createNetwork(spec(140));
     net.dispose();
     await net.tuned();
     // The trials ran on scratch buffers of their own: their decisions stand, for the next network.

@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   BackpropError, createNetwork, ShapeError, SpecError, type DenseWeights, type FitOptions, type FitResult, type Network, type NetworkSpec,
 } from '../src/index.js';
+import { requestAdapter } from '../src/webgpu/device.js';
+import { deviceWithLimits } from './support/fake-limits.js';
 
 const INPUT = 3;
 const ROWS = 40;
@@ -470,4 +472,60 @@ describe('refused options leave the network as its twin', () => {
       }
     });
   }
+});
+
+describe('reads from the GPU', () => {
+  it('one map per epoch on webgpu: the losses, the training and validation figures and the state come back together', async () => {
+    const device = await requestAdapter().then((adapter) => adapter!.requestDevice());
+    let maps = 0;
+    const create = device.createBuffer.bind(device);
+    device.createBuffer = (descriptor: GPUBufferDescriptor) => {
+      const buffer = create(descriptor);
+      const map = buffer.mapAsync.bind(buffer);
+      buffer.mapAsync = (...args: Parameters<GPUBuffer['mapAsync']>) => {
+        maps += 1;
+        return map(...args);
+      };
+      return buffer;
+    };
+    // 30 training rows in 4 batches and 10 validation rows in 2 chunks of 8: the figures span several submits.
+    const options: FitOptions = {
+      epochs: 3, validationSplit: 0.25, metrics: ['accuracy', 'r2'], shuffle: true,
+      earlyStopping: { monitor: 'valLoss', patience: 5, restoreBestWeights: true },
+    };
+    const [gpu, reference] = [await createNetwork({ ...spec('webgpu'), device }), await createNetwork(spec('reference'))];
+    try {
+      const before = maps;
+      const history = await bounded(gpu.fit(X, CLASSES, options));
+      expect(maps - before).toBe(3);
+      expectHistoryClose(history, await bounded(reference.fit(X, CLASSES, options)), 1e-4);
+      const [ours, want] = [(await weightsOf(gpu)).flat(2), (await weightsOf(reference)).flat(2)];
+      ours.forEach((w, i) => expect(Math.abs(w - want[i]!)).toBeLessThan(1e-4));
+    } finally {
+      gpu.dispose();
+      reference.dispose();
+      device.destroy();
+    }
+  });
+
+  // 400 rows: the 300 training rows (3,600 bytes of x) pass a 2,048-byte binding and stay on the
+  // host, the 100 validation rows (1,200) go to the GPU; a 4,096-byte maxBufferSize cannot hold the
+  // end-of-epoch read (6,400 bytes of outputs and state). The network's own buffers fit both.
+  it.each([
+    ['the training rows stay on the host', { maxStorageBufferBindingSize: 2048 }],
+    ['the epoch read is split per figure', { maxBufferSize: 4096 }],
+  ] as const)('the same figures where %s', async (_what, limits) => {
+    const { device } = await deviceWithLimits(limits);
+    const rows = Array.from({ length: 400 }, (_, r) => X_ROWS[r % ROWS]!.map((v, i) => v + 0.01 * ((r * (i + 3)) % 7)));
+    const [x, classes] = [Float32Array.from(rows.flat()), Int32Array.from(rows.map(([a, b, c]) => (a! + b! - 0.5 * c! > 0 ? 1 : 0)))];
+    const options: FitOptions = { epochs: 3, validationSplit: 0.25, metrics: ['accuracy', 'r2'], shuffle: true };
+    const [gpu, reference] = [await createNetwork({ ...spec('webgpu'), device }), await createNetwork(spec('reference'))];
+    try {
+      expectHistoryClose(await bounded(gpu.fit(x, classes, options)), await bounded(reference.fit(x, classes, options)), 1e-4);
+    } finally {
+      gpu.dispose();
+      reference.dispose();
+      device.destroy();
+    }
+  });
 });

@@ -34,8 +34,14 @@ export interface TrainConfig {
   data?: TableSource;
   /** --save: where the trained network's model file goes (with its optimizer state, to train on later). */
   save?: string;
-  /** --load: a model file to continue training (or, with --epochs 0, only to evaluate); the network and optimizer come from it. */
+  /**
+   * --load: a model file to continue training (or, with --epochs 0, only to evaluate); the network and
+   * optimizer come from it. A .onnx file gives the layers and weights only (isOnnxFile): the
+   * optimizer, learning rate, loss and seed are the flags'.
+   */
   load?: string;
+  /** --onnx: where the trained network goes as an ONNX model (net.toOnnx()). */
+  onnx?: string;
   backend: BackendChoice;
   epochs: number;
   batchSize: number;
@@ -106,8 +112,13 @@ export const DEFAULTS: Record<DatasetName | 'table', DatasetDefaults> = {
     learningRate: { adam: 0.003, adamw: 0.003, rmsprop: 0.003, momentum: 0.03, sgd: 0.1 } },
 };
 
-/** The flags that describe the network, which a --load file fixes. */
-const NETWORK_FLAGS = ['layers', 'activation', 'optimizer', 'loss', 'lr', 'lr-schedule', 'clip-norm', 'normalization', 'dropout', 'seed'] as const;
+/** The flags that describe the layers, which every --load file fixes. */
+const LAYER_FLAGS = ['layers', 'activation', 'normalization', 'dropout'] as const;
+/** The flags that describe the network, which a --load model file (ours) fixes; an ONNX file holds no optimizer, loss or seed. */
+const NETWORK_FLAGS = [...LAYER_FLAGS, 'optimizer', 'loss', 'lr', 'lr-schedule', 'clip-norm', 'seed'] as const;
+
+/** Whether --load names an ONNX model (by its extension) rather than one of our model files. */
+export const isOnnxFile = (name: string): boolean => /\.onnx$/i.test(name);
 
 const FLAGS = {
   dataset: { type: 'string' },
@@ -117,6 +128,7 @@ const FLAGS = {
   'validation-split': { type: 'string' },
   save: { type: 'string' },
   load: { type: 'string' },
+  onnx: { type: 'string' },
   backend: { type: 'string' },
   epochs: { type: 'string' },
   batch: { type: 'string' },
@@ -153,7 +165,10 @@ of its training set; a table: --validation-split), the validation figures too.
   --validation-split X  share of --data rows held out for validation (default 0.2)
   --save FILE         write the trained network (with its optimizer state) to FILE
   --load FILE         start from a saved network (its layers, optimizer and loss); --epochs 0
-                      only evaluates it
+                      only evaluates it. A .onnx file (from PyTorch's torch.onnx.export, or
+                      --onnx) gives the layers and weights; --optimizer, --lr, --loss apply
+  --onnx FILE         write the trained network as an ONNX model to FILE (input 'input',
+                      output 'output'; for ONNX Runtime, PyTorch and other runtimes)
   --backend NAME      ${list(BACKENDS)} (default auto: the CPU on a software or no adapter,
                       else the faster of WebGPU and the CPU on this network)
   --threads N         CPU backend threads, 1 to 16 (default every core)
@@ -208,8 +223,11 @@ export function parseTrainArgs(argv: string[]): Command {
     if (given[flag] !== undefined && given.data === undefined) throw new CliError(`--${flag} needs --data`);
   }
   if (given.load !== undefined) {
-    const fixed = NETWORK_FLAGS.find((flag) => given[flag] !== undefined);
-    if (fixed) throw new CliError(`--${fixed} cannot change a --load network: its layers, optimizer, loss and seed come from the file`);
+    const onnx = isOnnxFile(given.load);
+    const fixed = (onnx ? LAYER_FLAGS : NETWORK_FLAGS).find((flag) => given[flag] !== undefined);
+    if (fixed) {
+      throw new CliError(`--${fixed} cannot change a --load network: its layers${onnx ? ' come from the ONNX file' : ', optimizer, loss and seed come from the file'}`);
+    }
   }
   const dataset = given.data !== undefined ? 'table' : read('--dataset', given.dataset, oneOf(DATASET_NAMES)) ?? 'mnist';
   const defaults = DEFAULTS[dataset];
@@ -227,6 +245,7 @@ export function parseTrainArgs(argv: string[]): Command {
       ...(data ? { data } : {}),
       save: read('--save', given.save, fileName),
       load: read('--load', given.load, fileName),
+      onnx: read('--onnx', given.onnx, fileName),
       backend: read('--backend', given.backend, oneOf(BACKENDS)) ?? 'auto',
       // A loaded network may train no further: --epochs 0 only evaluates it.
       epochs: read('--epochs', given.epochs, given.load === undefined ? positiveInteger : count) ?? defaults.epochs,

@@ -28,17 +28,22 @@ export function networkSpec(config: TrainConfig, data: Dataset): NetworkSpec {
     inputSize: data.inputSize,
     layers,
     loss,
-    optimizer: {
-      type: config.optimizer,
-      learningRate: config.lrSchedule ? { ...config.lrSchedule, initial: config.learningRate } : config.learningRate,
-      clipNorm: config.clipNorm,
-    } satisfies OptimizerSpec,
+    optimizer: optimizerSpec(config),
     batchSize: config.batchSize,
     // Iris measurements are centimetres with different spreads, a user's columns anything; MNIST pixels and XOR bits are already in [0, 1].
     standardize: data.name === 'iris' || config.data !== undefined,
     seed: config.seed,
     backend: config.backend,
     threads: config.threads,
+  };
+}
+
+/** The optimizer the flags describe (--optimizer, --lr, --lr-schedule, --clip-norm). */
+export function optimizerSpec(config: TrainConfig): OptimizerSpec {
+  return {
+    type: config.optimizer,
+    learningRate: config.lrSchedule ? { ...config.lrSchedule, initial: config.learningRate } : config.learningRate,
+    clipNorm: config.clipNorm,
   };
 }
 

@@ -7,9 +7,10 @@ import { loadDataset, type Dataset, type DataSplit } from '../data/datasets.js';
 import { readDataFile } from '../data/idx.js';
 import { loadTable } from '../data/table.js';
 import { DataFileError } from '../errors.js';
-import { BackpropError, createNetwork, loadNetwork, type DeviceInfo, type Network } from '../index.js';
-import { CliError, parseTrainArgs, USAGE, type TrainConfig } from './args.js';
-import { describeNetwork, networkSpec } from './model.js';
+import { ONNX_DEFAULT_OPSET } from '../io/onnx/export.js';
+import { BackpropError, createNetwork, fromOnnx, loadNetwork, type DeviceInfo, type Network } from '../index.js';
+import { CliError, isOnnxFile, parseTrainArgs, USAGE, type TrainConfig } from './args.js';
+import { describeNetwork, networkSpec, optimizerSpec } from './model.js';
 import { epochProgress } from './progress.js';
 import { impliedMetrics } from '../training/metrics.js';
 
@@ -66,7 +67,12 @@ async function makeNetwork(config: TrainConfig, data: Dataset): Promise<{ net: N
     const spec = networkSpec(config, data);
     return { net: await createNetwork(spec), description: describeNetwork(spec, config) };
   }
-  const net = await loadNetwork(readDataFile(config.load), { backend: config.backend, batchSize: config.batchSize, ...(config.threads ? { threads: config.threads } : {}) });
+  const runtime = { backend: config.backend, batchSize: config.batchSize, ...(config.threads ? { threads: config.threads } : {}) };
+  const bytes = readDataFile(config.load);
+  // An ONNX file holds layers and weights only: the optimizer, loss (where the model's last op does not fix it) and seed are the flags'.
+  const net = isOnnxFile(config.load)
+    ? await fromOnnx(bytes, { ...runtime, optimizer: optimizerSpec(config), seed: config.seed, ...(config.loss ? { loss: config.loss } : {}) })
+    : await loadNetwork(bytes, runtime);
   const plan = net.plan;
   if (plan.inputSize !== data.inputSize || plan.outputSize !== data.outputSize) {
     net.dispose();
@@ -139,15 +145,25 @@ async function train(config: TrainConfig): Promise<void> {
       `(${held} loss ${final.loss.toPrecision(4)}) · training ${seconds(trainingMs)}, total ${seconds(performance.now() - started)}\n`);
     if (config.save) {
       const bytes = await net.save({ optimizerState: true });
-      try {
-        writeFileSync(config.save, bytes);
-      } catch (error) {
-        throw new DataFileError(`${config.save}: cannot be written (${(error as Error).message})`);
-      }
+      writeOutput(config.save, bytes);
       out.write(`saved    ${config.save} (${count(bytes.length)} bytes, with the optimizer state)\n`);
+    }
+    if (config.onnx) {
+      const bytes = await net.toOnnx();
+      writeOutput(config.onnx, bytes);
+      out.write(`onnx     ${config.onnx} (${count(bytes.length)} bytes: input 'input' [batch, ${net.plan.inputSize}], ` +
+        `output 'output' [batch, ${net.plan.outputSize}], opset ${ONNX_DEFAULT_OPSET})\n`);
     }
   } finally {
     net.dispose();
+  }
+}
+
+function writeOutput(file: string, bytes: Uint8Array): void {
+  try {
+    writeFileSync(file, bytes);
+  } catch (error) {
+    throw new DataFileError(`${file}: cannot be written (${(error as Error).message})`);
   }
 }
 

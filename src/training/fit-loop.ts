@@ -1,6 +1,5 @@
-import type { Backend, TrainingState } from '../backend.js';
+import type { Backend, EpochResult, Evaluation, RowSet, TrainingState } from '../backend.js';
 import type { CallQueue } from '../call-queue.js';
-import type { Targets } from '../data/matrix.js';
 import { DisposedError } from '../errors.js';
 import type { EpochInfo, FitCallbacks, FitResult } from '../network-types.js';
 import type { Plan } from '../plan.js';
@@ -9,20 +8,13 @@ import { EarlyStoppingTracker, PlateauTracker } from './early-stopping.js';
 import type { FitSettings } from './fit-options.js';
 import { computeMetrics, validationKey, type MetricName } from './metrics.js';
 
-/** Rows checked and standardized: [rows, inputs] and their targets. */
-interface Rows {
-  x: Float32Array;
-  y: Targets;
-  rows: number;
-}
-
 /** What fit's loop needs from the Network: its plan, its call queue and synchronised state, the data and the settings. */
 export interface FitContext {
   plan: Plan;
   calls: CallQueue;
   synced: SyncedState;
-  set: Rows;
-  validation: Rows | undefined;
+  set: RowSet;
+  validation: RowSet | undefined;
   settings: FitSettings;
   /** Reshuffles `order` from the network's shuffle stream. */
   shuffle: (order: Uint32Array) => void;
@@ -33,18 +25,18 @@ export interface FitContext {
   setLearningRate: (rate: number) => void;
 }
 
-/** The metrics named over `rows` on the backend, and their loss: one evaluate pass. */
-async function figures(impl: Backend, plan: Plan, rows: Rows, names: readonly MetricName[]) {
-  const { loss, outputs } = await impl.evaluate(rows.x, rows.y, rows.rows);
-  return { loss, metrics: computeMetrics(names, { outputs, targets: rows.y, rows: rows.rows, width: plan.outputSize, loss: plan.loss.type }) };
-}
+/** The metrics named from an evaluation of `rows`. */
+const metricsOf = (plan: Plan, rows: RowSet, { outputs }: Evaluation, names: readonly MetricName[]) =>
+  computeMetrics(names, { outputs, targets: rows.y, rows: rows.rows, width: plan.outputSize, loss: plan.loss.type });
 
 const logLine = (epoch: number, epochs: number, logs: Record<string, number>): string =>
   [`epoch ${epoch + 1}/${epochs}`, ...Object.entries(logs).map(([key, value]) => `${key}: ${value.toFixed(4)}`)].join(' - ');
 
 /**
- * fit's epochs: train, synchronise, then the epoch's figures (the training metrics asked for, the
- * validation loss and metrics), the verbose line, early stopping and the callbacks. A stop (early
+ * fit's epochs: train, then the epoch's figures (the training metrics asked for, the validation
+ * loss and metrics) and its state, which the backend reads back together with the batch losses (on
+ * a GPU in one map: trainEpoch's EpochReads), the synchronisation from that state, the verbose
+ * line, early stopping and the callbacks. A stop (early
  * stopping, a callback returning false or calling stop()) ends the loop after the epoch; with
  * restoreBestWeights the best epoch's synchronised state is put back at the end.
  */
@@ -92,18 +84,20 @@ export async function runFit(context: FitContext): Promise<FitResult> {
     // The class weights apply to the epoch's steps only: the figures after it are unweighted, and a
     // trainBatch queued by a callback trains as it asks.
     impl.setClassWeights(settings.classWeights);
-    let batchLosses: Float32Array;
+    // The epoch's losses, figures and state come back together: one read on a GPU.
+    let epochResult: EpochResult;
     try {
-      batchLosses = await impl.trainEpoch(order, batchHooks.length === 0 ? undefined : (batch, rows) => {
+      epochResult = await impl.trainEpoch(order, batchHooks.length === 0 ? undefined : (batch, rows) => {
         for (const hook of batchHooks) if (hook({ epoch, batch, batchCount, rows, stop }) === false) stop();
-      });
+      }, { training: settings.trainingMetrics.length > 0, validation: validation !== undefined, state: true });
     } finally {
       impl.setClassWeights(undefined);
     }
     if (impl !== calls.backend) throw calls.lost('fit');
+    const { losses: batchLosses, training, validation: validated, state } = epochResult;
     const bad = firstNonFinite(batchLosses);
     if (bad >= 0) await synced.diverged(impl, `the loss of epoch ${epoch}, batch ${bad} is ${batchLosses[bad]}`, epoch, bad);
-    await synced.synchronise(impl, `the end of epoch ${epoch} of fit()`, epoch, batchCount - 1);
+    await synced.accept(impl, state!, `the end of epoch ${epoch} of fit()`, epoch, batchCount - 1);
     let weighted = 0;
     batchLosses.forEach((loss, batch) => {
       weighted += loss * Math.min(plan.batchSize, set.rows - batch * plan.batchSize);
@@ -111,14 +105,15 @@ export async function runFit(context: FitContext): Promise<FitResult> {
     const loss = weighted / set.rows;
     history.loss.push(loss);
     const logs: Record<string, number> = { loss };
-    const metrics = settings.trainingMetrics.length > 0 ? (await figures(impl, plan, set, settings.trainingMetrics)).metrics : {};
+    const metrics = training ? metricsOf(plan, set, training, settings.trainingMetrics) : {};
     for (const [name, value] of Object.entries(metrics)) {
       history.metrics[name]!.push(value);
       logs[name] = value;
     }
     const info: EpochInfo = { epoch, loss, batchLosses, metrics, logs, stop };
     if (validation) {
-      const { loss: valLoss, metrics: valMetrics } = await figures(impl, plan, validation, settings.validationMetrics);
+      const valLoss = validated!.loss;
+      const valMetrics = metricsOf(plan, validation, validated!, settings.validationMetrics);
       history.valLoss!.push(valLoss);
       logs.valLoss = valLoss;
       for (const [name, value] of Object.entries(valMetrics)) {

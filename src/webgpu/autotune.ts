@@ -29,6 +29,20 @@ export interface ProductShape {
  */
 export const TRIAL_K = { blocking: 64, background: 256 } as const;
 /**
+ * Products below this many multiply-adds (m·n·k at the full batch: 2^20 is 64 rows × 128 × 128) are
+ * not timed: their passes take about a dispatch's fixed cost whichever variant runs (on SwiftShader
+ * about 0.2 ms, with timestamps 65 µs apart), so a trial could only measure noise, and compiling its
+ * other candidates costs more than the choice could ever save. They run the first candidate, the
+ * rule-of-thumb guess, marked 'small'.
+ */
+export const TRIAL_MIN_WORK = 2 ** 20;
+/**
+ * At most this many shape classes are timed per network, the largest products first; the rest keep
+ * their first candidate ('capped') until a later network meets them with the budget to time them.
+ * A step of a network with more classes than that is long enough for the first guess to do.
+ */
+export const TRIAL_MAX_CLASSES = 8;
+/**
  * Timed rounds per candidate after one untimed run, the order reversed every round; the best round
  * counts, since other work on the machine only ever adds time (with 2 rounds, a busy 2-core machine
  * flipped decisions between variants 1.5× apart).
@@ -114,24 +128,32 @@ export async function planTuning(context: GpuContext, shapes: ProductShape[], su
   cache ??= readDecisions();
   const known = await cache;
   const decisions: TuningDecision[] = [];
-  const pending: PendingProduct[] = [];
+  const undecided: PendingProduct[] = [];
   for (const [index, shape] of shapes.entries()) {
     const { transposeA, transposeB } = shape.key;
     const { m, n, k } = shape.dims;
     const candidates = matmulVariantsFor(transposeA, transposeB, m, n, k, { subgroups, hardware: !context.software });
     const decision = { label: shape.label, shape: `${m}×${n}×${k}` };
-    // The class names the candidates' WGSL, so it is worked out only where there is a choice.
-    const classKey = candidates.length > 1 ? shapeClass(context, shape, candidates) : undefined;
+    // The class names the candidates' WGSL, so it is worked out only where there is a choice worth timing.
+    const timed = candidates.length > 1 && m * n * k >= TRIAL_MIN_WORK;
+    const classKey = timed ? shapeClass(context, shape, candidates) : undefined;
     const cached = classKey === undefined ? undefined : candidates.find((candidate) => candidate === known[classKey]);
-    if (classKey === undefined) {
+    if (candidates.length === 1) {
       decisions.push({ ...decision, variant: candidates[0]!, source: 'only' });
+    } else if (classKey === undefined) {
+      decisions.push({ ...decision, variant: candidates[0]!, source: 'small' });
     } else if (cached) {
       decisions.push({ ...decision, variant: cached, source: 'cached' });
     } else {
       decisions.push({ ...decision, variant: candidates[0]!, source: 'pending' });
-      pending.push({ index, shape, candidates, classKey });
+      undecided.push({ index, shape, candidates, classKey });
     }
   }
+  // The largest products' classes first, up to the network's budget of classes.
+  const work = ({ shape: { dims } }: PendingProduct) => dims.m * dims.n * dims.k;
+  const classes = [...new Set([...undecided].sort((a, b) => work(b) - work(a)).map((product) => product.classKey))].slice(0, TRIAL_MAX_CLASSES);
+  const pending = undecided.filter((product) => classes.includes(product.classKey));
+  for (const { index } of undecided.filter((product) => !classes.includes(product.classKey))) decisions[index]!.source = 'capped';
   if (pending.length === 0) return { decisions };
   return { decisions, measure: (kLimit) => measurePending(context, pending, decisions, known, kLimit) };
 }

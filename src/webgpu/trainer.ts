@@ -1,5 +1,5 @@
 import { MATMUL_VARIANTS } from '../../shaders/index.js';
-import type { Backend, DeviceInfo, ResourceStats, TrainingState } from '../backend.js';
+import type { Backend, DeviceInfo, EpochReads, EpochResult, Evaluation, ResourceStats, RowSet, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
 import { BackpropError, DeviceError } from '../errors.js';
 import { learningRateAt, type LearningRate } from '../ops/index.js';
@@ -13,7 +13,7 @@ import { allocateBackend } from './allocation.js';
 import { biasCorrections, packStep } from './dims.js';
 import { checkMemory } from './limits.js';
 import { fixedKernelKeys, type StepRecording } from './step.js';
-import { GpuTrainingSet, targetWidth } from './training-set.js';
+import { GpuRows, GpuTrainingSet, targetWidth } from './training-set.js';
 import { GpuWaiter, type GpuWait } from './waiter.js';
 
 /** How long a failed read-back waits for the device's loss to be reported (mapFailure). */
@@ -39,6 +39,10 @@ export class WebGpuBackend implements Backend {
   private readonly outputStaging: GPUBuffer;
   private readonly paramStaging: GPUBuffer;
   private trainingSet: GpuTrainingSet | undefined;
+  /** fit's validation rows, beside the training set. */
+  private validation: GpuRows | undefined;
+  /** The end-of-epoch read (readEpoch): losses, outputs and state in one buffer, grown as needed. */
+  private epochStaging: GPUBuffer | undefined;
   private readonly gatherKernel: Kernel;
   private t = 0;
   /** The learning rate in force: the plan's until setLearningRate; evaluated per step into the Step uniform. */
@@ -260,15 +264,20 @@ export class WebGpuBackend implements Backend {
     return (await this.readBack(this.lossStaging, 1, { kind: `step:${rows}`, submittedAt: this.waiter.now() }))[0]!;
   }
 
-  setTrainingSet(x: Float32Array, y: Targets, rows: number): void {
-    if (this.trainingSet?.fits(rows, y)) {
-      this.trainingSet.write(x, y);
-      return;
+  setTrainingSet(set: RowSet, validation?: RowSet): void {
+    if (this.trainingSet?.fits(set)) this.trainingSet.rows.write(set);
+    else {
+      this.trainingSet?.destroy();
+      this.trainingSet = new GpuTrainingSet(this.plan, this.res, set, this.gatherKernel, this.step.step, this.step);
     }
-    this.trainingSet?.destroy();
-    const batches = ceilDiv(rows, this.plan.batchSize);
-    if (batches > this.lossRecordBatches) this.growLossRecord(batches);
-    this.trainingSet = new GpuTrainingSet(this.plan, this.res, x, y, rows, this.gatherKernel, this.step.step, this.step.input, this.step.target);
+    if (validation && this.validation?.fits(validation)) this.validation.write(validation);
+    else {
+      this.validation?.destroy();
+      this.validation = validation && new GpuRows(this.plan, this.res, validation, 'validation');
+    }
+    // A slot per batch, then one per chunk of each set an epoch may evaluate (readEpoch).
+    const slots = [set.rows, set.rows, validation?.rows ?? 0].reduce((sum, rows) => sum + ceilDiv(rows, this.plan.batchSize), 0);
+    if (slots > this.lossRecordBatches) this.growLossRecord(slots);
   }
 
   /** A loss record (and its readback) for `batches` batches: the loss reduction that binds it is rebuilt around it. */
@@ -281,9 +290,9 @@ export class WebGpuBackend implements Backend {
     this.step.bindLossRecord(this.lossRecord);
   }
 
-  async trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void): Promise<Float32Array> {
+  async trainEpoch(order: Uint32Array, afterBatch?: (batch: number, rows: number) => void, reads: EpochReads = {}): Promise<EpochResult> {
     const set = this.trainingSet!;
-    const train = this.trainList(set.y.labels);
+    const train = this.trainList(set.rows.set.y.labels);
     const batchSize = this.plan.batchSize;
     const batches = ceilDiv(order.length, batchSize);
     if (set.gather) this.device.queue.writeBuffer(set.gather.order, 0, order);
@@ -307,32 +316,111 @@ export class WebGpuBackend implements Backend {
       }
     }
     await Promise.all(inFlight);
+    return this.readEpoch(batches, reads);
+  }
+
+  /**
+   * The end of an epoch: the evaluations `reads` asks for run after its last step, each chunk of
+   * batchSize rows copied on the device from the resident set, its loss into a slot of the loss
+   * record after the batches' and its outputs into the staging buffer; the state is copied beside
+   * them, and everything comes back in one map. Where that buffer would pass maxBufferSize, the
+   * losses are read alone and each figure by its own call.
+   */
+  private async readEpoch(batches: number, reads: EpochReads): Promise<EpochResult> {
+    const { batchSize, outputSize, parameterCount } = this.plan;
+    const vectors = reads.state ? [this.step.params, ...this.step.moments] : [];
+    const sets = ([['training', reads.training ? this.trainingSet!.rows : undefined], ['validation', reads.validation ? this.validation : undefined]] as const)
+      .flatMap(([name, rows]) => (rows ? [{ name, rows }] : []));
+    let slots = batches;
+    let floats = 0;
+    const layout = sets.map(({ name, rows }) => {
+      const at = { name, rows, slot: slots, chunks: ceilDiv(rows.set.rows, batchSize), outputs: floats };
+      slots += at.chunks;
+      floats += rows.set.rows * outputSize;
+      return at;
+    });
+    const outputsAt = slots;
+    const stateAt = outputsAt + floats;
+    const total = stateAt + vectors.length * parameterCount;
+    if (total * FLOAT > this.device.limits.maxBufferSize) return this.readEpochApart(batches, reads);
+    if (!this.epochStaging || this.epochStaging.size < total * FLOAT) {
+      if (this.epochStaging) this.res.release(this.epochStaging);
+      this.epochStaging = this.res.buffer(total * FLOAT, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'epoch readback');
+    }
+    const staging = this.epochStaging;
+    for (const { rows, slot, chunks, outputs } of layout) {
+      const dispatches = this.step.stepDispatches.get(rows.set.y.labels)!.evaluate;
+      for (let chunk = 0; chunk < chunks; chunk++) {
+        const start = chunk * batchSize;
+        const count = Math.min(batchSize, rows.set.rows - start);
+        this.submitForward(count, slot + chunk, dispatches, (encoder) => rows.copyRows(encoder, start, count, this.step),
+          staging, (outputsAt + outputs + start * outputSize) * FLOAT);
+      }
+    }
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(this.lossRecord, 0, staging, 0, slots * FLOAT);
+    vectors.forEach((vector, i) => encoder.copyBufferToBuffer(vector, 0, staging, (stateAt + i * parameterCount) * FLOAT, parameterCount * FLOAT));
+    this.device.queue.submit([encoder.finish()]);
+    const data = await this.readBack(staging, total);
+    const result: EpochResult = { losses: data.slice(0, batches) };
+    for (const { name, rows, slot, chunks, outputs } of layout) {
+      let weightedLoss = 0;
+      for (let chunk = 0; chunk < chunks; chunk++) weightedLoss += data[slot + chunk]! * Math.min(batchSize, rows.set.rows - chunk * batchSize);
+      result[name] = { loss: weightedLoss / rows.set.rows, outputs: data.slice(outputsAt + outputs, outputsAt + outputs + rows.set.rows * outputSize) };
+    }
+    if (reads.state) {
+      const [parameters, ...moments] = vectors.map((_, i) => data.slice(stateAt + i * parameterCount, stateAt + (i + 1) * parameterCount));
+      result.state = { parameters: parameters!, moments, step: this.t };
+    }
+    return result;
+  }
+
+  /** readEpoch where one staging buffer cannot hold it all: a read per figure. */
+  private async readEpochApart(batches: number, reads: EpochReads): Promise<EpochResult> {
     const encoder = this.device.createCommandEncoder();
     encoder.copyBufferToBuffer(this.lossRecord, 0, this.lossStaging, 0, batches * FLOAT);
     this.device.queue.submit([encoder.finish()]);
-    return this.readBack(this.lossStaging, batches);
+    const result: EpochResult = { losses: await this.readBack(this.lossStaging, batches) };
+    const evaluated = (rows: GpuRows | undefined) => rows && this.evaluate(rows.set.x, rows.set.y, rows.set.rows);
+    if (reads.training) result.training = await evaluated(this.trainingSet!.rows);
+    if (reads.validation) result.validation = await evaluated(this.validation);
+    if (reads.state) result.state = await this.getState();
+    return result;
+  }
+
+  /**
+   * Submits one forward pass (`dispatches`: evaluate's or predict's) over `count` rows that `load`
+   * puts in the step's input (and target), its loss into lossRecord[slot] and its outputs copied
+   * into `into` at byte `offset`; `after` adds to the same encoder.
+   */
+  private submitForward(count: number, slot: number, dispatches: Dispatch[], load: (encoder: GPUCommandEncoder) => void,
+    into: GPUBuffer, offset: number, after?: (encoder: GPUCommandEncoder) => void): void {
+    this.writeStep(count, slot, 0);
+    const encoder = this.device.createCommandEncoder();
+    load(encoder);
+    encodePass(encoder, dispatches, count, this.device.limits.maxComputeWorkgroupsPerDimension);
+    encoder.copyBufferToBuffer(this.step.outputs, 0, into, offset, count * this.plan.outputSize * FLOAT);
+    after?.(encoder);
+    this.device.queue.submit([encoder.finish()]);
+    this.submitted();
   }
 
   /** Runs `dispatches` over x (and y) in chunks of batchSize rows, reading outputs and loss per chunk. */
-  private async chunks(x: Float32Array, y: Targets | undefined, rows: number, dispatches: Dispatch[]) {
+  private async chunks(x: Float32Array, y: Targets | undefined, rows: number, dispatches: Dispatch[]): Promise<Evaluation> {
     const { batchSize, inputSize, outputSize } = this.plan;
     const outputs = new Float32Array(rows * outputSize);
     let weightedLoss = 0;
     for (let start = 0; start < rows; start += batchSize) {
       const count = Math.min(batchSize, rows - start);
-      this.device.queue.writeBuffer(this.step.input, 0, x, start * inputSize, count * inputSize);
-      if (y) {
+      const load = () => {
+        this.device.queue.writeBuffer(this.step.input, 0, x, start * inputSize, count * inputSize);
+        if (!y) return;
         const width = targetWidth(this.plan, y);
         this.device.queue.writeBuffer(this.step.target, 0, y.values, start * width, count * width);
-      }
-      this.writeStep(count, 0, 0);
-      const encoder = this.device.createCommandEncoder();
-      encodePass(encoder, dispatches, count, this.device.limits.maxComputeWorkgroupsPerDimension);
-      encoder.copyBufferToBuffer(this.step.outputs, 0, this.outputStaging, 0, count * outputSize * FLOAT);
-      if (y) encoder.copyBufferToBuffer(this.lossRecord, 0, this.outputStaging, batchSize * outputSize * FLOAT, FLOAT);
+      };
       const submittedAt = this.waiter.now();
-      this.device.queue.submit([encoder.finish()]);
-      this.submitted();
+      this.submitForward(count, 0, dispatches, load, this.outputStaging, 0,
+        (encoder) => y && encoder.copyBufferToBuffer(this.lossRecord, 0, this.outputStaging, batchSize * outputSize * FLOAT, FLOAT));
       const data = await this.readBack(this.outputStaging, batchSize * outputSize + 1, { kind: `${y ? 'evaluate' : 'predict'}:${count}`, submittedAt });
       outputs.set(data.subarray(0, count * outputSize), start * outputSize);
       // Every loss is a mean over rows, so chunk losses weighted by their row counts give the mean.
@@ -345,7 +433,7 @@ export class WebGpuBackend implements Backend {
     return (await this.chunks(x, undefined, rows, this.step.predictDispatches)).outputs;
   }
 
-  async evaluate(x: Float32Array, y: Targets, rows: number): Promise<{ loss: number; outputs: Float32Array }> {
+  async evaluate(x: Float32Array, y: Targets, rows: number): Promise<Evaluation> {
     return this.chunks(x, y, rows, this.step.stepDispatches.get(y.labels)!.evaluate);
   }
 
@@ -353,5 +441,6 @@ export class WebGpuBackend implements Backend {
     this.disposed = true;
     this.res.destroy();
     this.trainingSet = undefined;
+    this.validation = undefined;
   }
 }

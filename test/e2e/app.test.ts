@@ -6,12 +6,15 @@ import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMnistAsset } from '../../scripts/build-mnist.js';
 import { chromiumArgs } from '../support/chromium.js';
+import { loadDataset } from '../../src/data/datasets.js';
+import { decodeModel } from '../../src/io/onnx/onnx-proto.js';
+import { ortRun } from '../support/onnx.js';
 
 /**
  * End to end: the browser app built as a static site (vite.site.config.ts, into a temporary folder),
  * served by Vite's preview server and driven in the system Chromium, headless, with WebGPU on
  * SwiftShader. The tests share one page and run in order, as a visitor would: load, train MNIST,
- * draw a digit for that model, race the backends, save the model and load it back, train a toy set,
+ * draw a digit for that model, race the backends, save the model and load it back, export it as ONNX, train a toy set,
  * lose the GPU device mid-run; then a narrow page without WebGPU. Screenshots of each state go to screenshots/app/ (git-ignored).
  */
 
@@ -154,6 +157,29 @@ describe('the browser app, built and served as a static site', () => {
     await page.waitForFunction(() => document.querySelector('#status')?.textContent?.startsWith('Loaded a 784 → 256 relu'), undefined, { timeout: 20_000 });
     expect(await number('#metric-accuracy', 'data-value')).toBe(trained);
     await shot('6-loaded');
+  }, 30_000);
+
+  it('exports the trained model as ONNX, which ONNX Runtime runs to ≥ 85% on MNIST test digits', async () => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-onnx')]);
+    expect(download.suggestedFilename()).toBe('webgpu-backprop-mnist.onnx');
+    const bytes = new Uint8Array(readFileSync(await download.path()));
+    // ModelProto field 1 (ir_version 8), then field 2 (producer_name 'webgpu-backprop'), as toOnnx writes them.
+    expect([...bytes.subarray(0, 4)]).toEqual([0x08, 0x08, 0x12, 0x0f]);
+    expect(new TextDecoder().decode(bytes.subarray(4, 19))).toBe('webgpu-backprop');
+    const model = decodeModel(bytes);
+    expect(model.graph!.inputs[0]!.dims).toEqual(['batch', 784]);
+    expect(model.graph!.outputs[0]!.dims).toEqual(['batch', 10]);
+    // Run by ONNX Runtime, the exported network classifies digits as well as the page's one-epoch bar (85%).
+    const { test } = loadDataset('mnist-small', { seed: 1 });
+    const outputs = await ortRun(bytes, test.x, [test.rows, 784]);
+    let correct = 0;
+    for (let r = 0; r < test.rows; r++) {
+      const argmax = (values: Float32Array) => values.indexOf(Math.max(...values));
+      if (argmax(outputs.subarray(r * 10, r * 10 + 10)) === argmax(test.y.subarray(r * 10, r * 10 + 10))) correct++;
+    }
+    console.log(`the exported MNIST model in ONNX Runtime: ${(correct / test.rows * 100).toFixed(2)}% of ${test.rows} test digits`);
+    expect(correct / test.rows).toBeGreaterThanOrEqual(0.85);
+    await shot('6b-exported');
   }, 30_000);
 
   it('draws the decision boundary of a toy set as it trains', async () => {

@@ -26,13 +26,14 @@ vi.mock('../../src/webgpu/autotune.js', async (importOriginal) => {
   };
 });
 
-// Widths over one tile of either variant (32 and 64 columns), so that a switch changes the grid.
+// Widths over one tile of either variant (32 and 64 columns), so that a switch changes the grid; every
+// product with a choice but the output layer's is past TRIAL_MIN_WORK at batch 128 (128·72·120 and up).
 const spec: NetworkSpec = {
-  inputSize: 16,
-  layers: [{ type: 'dense', units: 72 }, { type: 'leakyRelu' }, { type: 'dense', units: 40 }, { type: 'sigmoid' }, { type: 'dense', units: 4 }],
+  inputSize: 128,
+  layers: [{ type: 'dense', units: 72 }, { type: 'leakyRelu' }, { type: 'dense', units: 120 }, { type: 'sigmoid' }, { type: 'dense', units: 4 }],
   loss: 'mse',
   optimizer: { type: 'momentum', learningRate: 0.05, momentum: 0.9 },
-  batchSize: 36,
+  batchSize: 128,
   backend: 'webgpu',
   seed: 11,
 };
@@ -43,8 +44,8 @@ describe('autotune switching a product between steps', () => {
     if (!device.features.has('timestamp-query')) {
       throw new Error('this adapter has no timestamp-query: the trials would not run in the background (SwiftShader has it)');
     }
-    const x = Float32Array.from({ length: 36 * 16 }, (_, i) => Math.sin(i * 0.37));
-    const y = Float32Array.from({ length: 36 * 4 }, (_, i) => (Math.cos(i * 1.3) + 1) / 2);
+    const x = Float32Array.from({ length: 128 * 128 }, (_, i) => Math.sin(i * 0.37));
+    const y = Float32Array.from({ length: 128 * 4 }, (_, i) => (Math.cos(i * 1.3) + 1) / 2);
     device.pushErrorScope('validation');
 
     // Switched after its first step.

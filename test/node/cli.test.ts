@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../src/data/random.js';
 import { ACTIVATIONS, CliError, DEFAULTS, NORMALIZATIONS, OPTIMIZERS, parseTrainArgs, type TrainConfig } from '../../src/cli/args.js';
 import { LOSS_NAMES } from '../../src/ops/index.js';
+import { fromOnnx } from '../../src/index.js';
+import { expectClose, ortRun } from '../support/onnx.js';
 
 function config(...argv: string[]): TrainConfig {
   const command = parseTrainArgs(argv);
@@ -84,6 +86,10 @@ describe('parseTrainArgs', () => {
     });
     expect(config('--data', 'houses.csv').data).toEqual({ file: 'houses.csv', validationSplit: 0.2 });
     expect(config('--load', 'm.wgbp', '--epochs', '0')).toMatchObject({ load: 'm.wgbp', epochs: 0 });
+    expect(config('--onnx', 'out.onnx')).toMatchObject({ onnx: 'out.onnx' });
+    // An ONNX file fixes the layers only: the optimizer, rate, loss and seed are the flags'.
+    expect(config('--load', 'm.ONNX', '--optimizer', 'sgd', '--lr', '0.01', '--loss', 'huber', '--seed', '3'))
+      .toMatchObject({ load: 'm.ONNX', optimizer: 'sgd', learningRate: 0.01, loss: 'huber', seed: 3 });
   });
 
   it("uses the optimizer's own default learning rate when --lr is absent", () => {
@@ -124,6 +130,8 @@ describe('parseTrainArgs', () => {
     [['--data', 'a.csv', '--validation-split', '1'], /--validation-split must be a number between 0 and 1, got "1"/],
     [['--data', ''], /--data must be a file name/],
     [['--load', 'm.wgbp', '--layers', '8'], /--layers cannot change a --load network/],
+    [['--load', 'm.onnx', '--activation', 'tanh'], /--activation cannot change a --load network: its layers come from the ONNX file/],
+    [['--onnx', ' '], /--onnx must be a file name/],
     [['--load', 'm.wgbp', '--lr', '0.1'], /--lr cannot change a --load network/],
     [['--load', 'm.wgbp', '--epochs', '-1'], /--epochs must be a non-negative integer, got "-1"/],
     [['--backend', 'cuda'], /--backend must be one of auto, webgpu, cpu, reference, got "cuda"/],
@@ -203,6 +211,40 @@ describe('train command', () => {
     expect(loaded.code).toBe(0);
     expect(loaded.stdout).toMatch(/from .*square\.wgbp · mse · adam/);
     expect(/final validation MAE ([\d.e-]+)/.exec(loaded.stdout)![1]).toBe(String(mae));
+  });
+
+  it('writes the trained network as ONNX (--onnx), which ONNX Runtime runs as the network predicts, and starts from it (--load x.onnx)', async () => {
+    const table = await file('square-onnx.csv', regressionCsv);
+    const onnx = path.join(folder, 'square.onnx');
+    const trained = await train('--data', table, '--backend', 'cpu', '--epochs', '40', '--onnx', onnx);
+    expect(trained.code).toBe(0);
+    expect(trained.stdout).toMatch(/onnx +.*square\.onnx \([\d,]+ bytes: input 'input' \[batch, 2\], output 'output' \[batch, 1\], opset 17\)/);
+    const bytes = new Uint8Array(await readFile(onnx));
+    // The table's features are standardized: the file takes them raw (the statistics are folded into its first Gemm).
+    const x = Float32Array.from(rows.slice(0, 8).flatMap(([a, b]) => [Number(a!.toFixed(4)), Number(b!.toFixed(4))]));
+    const net = await fromOnnx(bytes, { backend: 'cpu' });
+    expectClose(await ortRun(bytes, x, [8, 2]), await net.predict(x), 1e-5, 'ONNX Runtime vs the imported network');
+    net.dispose();
+    // Evaluated from the file, the same validation MAE (to float32 rounding of the folded statistics).
+    const mae = Number(/final validation MAE ([\d.e-]+)/.exec(trained.stdout)![1]);
+    const loaded = await train('--data', table, '--backend', 'cpu', '--load', onnx, '--epochs', '0');
+    expect(loaded.code).toBe(0);
+    expect(loaded.stdout).toMatch(/from .*square\.onnx · mse · adam/);
+    expect(Math.abs(Number(/final validation MAE ([\d.e-]+)/.exec(loaded.stdout)![1]) - mae)).toBeLessThan(1e-4);
+    // And trains on from it with the flags' optimizer.
+    const further = await train('--data', table, '--backend', 'cpu', '--load', onnx, '--epochs', '3', '--optimizer', 'sgd', '--lr', '0.01');
+    expect(further.code).toBe(0);
+    expect(further.stdout).toMatch(/from .*square\.onnx · mse · sgd/);
+    expect(further.stdout).toMatch(/epoch 3\/3/);
+  });
+
+  it('exits with code 1 and names the problem for a damaged ONNX file', async () => {
+    const { code, stdout, stderr } = await train('--data', await file('any.csv', regressionCsv), '--backend', 'cpu',
+      '--load', await file('broken.onnx', 'not a model'), '--epochs', '1');
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/^train: ONNX: model: /);
+    expect(stderr).not.toMatch(/\n\s+at /);
   });
 
   it.each([

@@ -8,10 +8,10 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  BackpropError, createNetwork, DivergenceError, loadNetwork, type Network, type NetworkSpec,
+  BackpropError, createNetwork, DivergenceError, fromOnnx, loadNetwork, type Network, type NetworkSpec,
 } from '../../src/index.js';
 import { LOSS_NAMES, OPTIMIZER_NAMES } from '../../src/ops/index.js';
-import { rawDamage } from '../support/damage.js';
+import { byteDamage } from '../support/damage.js';
 import { dissect, forge, resign } from '../support/forge.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 6);
@@ -202,7 +202,7 @@ describe('fuzzing model files', () => {
 
   it('raw damage (bit flips, cuts, insertions, overwritten fields) is refused or harmless', async () => {
     const damage = fc.oneof(
-      rawDamage(),
+      ...byteDamage,
       fc.tuple(fc.integer({ min: 8, max: 12 }), fc.nat(), fc.boolean()).map(([at, value, sign]) => (f: Uint8Array) => {
         const copy = f.slice();
         new DataView(copy.buffer).setUint32(at, value, true);
@@ -233,5 +233,53 @@ describe('fuzzing model files', () => {
       fc.string({ maxLength: 64 }).map((text) => ({ header: undefined, headerText: text, floats })),
     );
     await check('forged files', 300, edit, async (forged) => load('forged files', forge(forged)));
+  });
+});
+
+/*
+ * ONNX files have no checksum: damage inside weight data loads (as other weights), so what loads
+ * must have finite weights and predict the right number of outputs; everything else is refused
+ * with a typed error. Besides raw damage, protobuf fields of every wire type are spliced in.
+ */
+describe('fuzzing ONNX files', () => {
+  let file: Uint8Array;
+  const load = async (property: string, bytes: Uint8Array) => {
+    const { value: net } = await typedOutcome(fromOnnx(bytes, { backend: 'cpu' }));
+    tally(property, net !== undefined);
+    if (!net) return;
+    const weights = await net.getWeights();
+    expect(weights.every((layer) => Object.values(layer).every((v: Float32Array) => v.every(Number.isFinite)))).toBe(true);
+    const { x } = dataFor(net, 2, 3);
+    expect((await net.predict(x)).length).toBe(2 * net.plan.outputSize);
+    net.dispose();
+  };
+
+  it('a valid file to start from', async () => {
+    const net = await createNetwork({
+      inputSize: 3, layers: [{ type: 'dense', units: 4, activation: 'gelu' }, { type: 'layerNormalization' }, { type: 'dense', units: 3 },
+        { type: 'batchNormalization', activation: 'silu' }, { type: 'dense', units: 2 }],
+      loss: 'softmaxCrossEntropy', batchSize: 4, backend: 'cpu',
+    });
+    file = await net.toOnnx();
+    net.dispose();
+    await load('valid ONNX file', file);
+  });
+
+  it('raw damage and spliced protobuf fields are refused or load a network with finite weights', async () => {
+    const varint = (n: number) => {
+      const out: number[] = [];
+      do {
+        out.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+        n = Math.floor(n / 128);
+      } while (n > 0);
+      return out;
+    };
+    const splice = fc.tuple(fc.nat(), fc.integer({ min: 1, max: 30 }), fc.constantFrom(0, 1, 2, 3, 5, 7), fc.uint8Array({ maxLength: 12 }), fc.nat({ max: 2 ** 31 }))
+      .map(([at, field, wire, payload, length]) => (f: Uint8Array) => {
+        const i = at % f.length;
+        const value = wire === 2 ? [...varint(length % 3 === 0 ? length : payload.length), ...payload] : [...payload];
+        return Uint8Array.from([...f.subarray(0, i), ...varint(field * 8 + wire), ...value, ...f.subarray(i)]);
+      });
+    await check('raw ONNX damage', 400, fc.oneof(...byteDamage, splice), async (apply) => load('raw ONNX damage', apply(file)));
   });
 });

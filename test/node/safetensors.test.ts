@@ -12,7 +12,7 @@ import {
 } from '../../src/index.js';
 import { parseSafetensors } from '../../src/io/safetensors.js';
 import { flatWeights } from '../support/agreement.js';
-import { rawDamage } from '../support/damage.js';
+import { byteDamage } from '../support/damage.js';
 
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../fixtures/safetensors/${name}`, import.meta.url)));
 const json = (name: string) => JSON.parse(new TextDecoder().decode(fixture(name)));
@@ -242,7 +242,7 @@ describe('refusals', () => {
 
   it('fuzzed damage (bit flips, cuts, insertions, rewritten lengths) is refused with a ModelFileError or loads a working network', async () => {
     const damage = fc.oneof(
-      rawDamage(),
+      ...byteDamage,
       fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map((size) => (f: Uint8Array) => lengthOf(size, f)),
     );
     let accepted = 0;

@@ -7,11 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 
-// A child process creates one network and prints how each product's kernel variant was decided.
+// A child process creates one network and prints how each product's kernel variant was decided
+// (layer 1's products, 2^20 multiply-adds, are large enough to be timed: TRIAL_MIN_WORK).
 const SCRIPT = `
 import { createNetwork } from './src/index.js';
-const net = await createNetwork({ inputSize: 20, layers: [{ type: 'dense', units: 40 }, { type: 'relu' }, { type: 'dense', units: 8 }],
-  loss: 'mse', optimizer: { type: 'sgd', learningRate: 0.1 }, batchSize: 28, backend: 'webgpu' });
+const net = await createNetwork({ inputSize: 64, layers: [{ type: 'dense', units: 128 }, { type: 'relu' }, { type: 'dense', units: 8 }],
+  loss: 'mse', optimizer: { type: 'sgd', learningRate: 0.1 }, batchSize: 128, backend: 'webgpu' });
 await net.tuned();
 console.log(JSON.stringify(net.deviceInfo.tuning.map((d) => [d.label, d.variant, d.source])));
 net.dispose();

@@ -1,10 +1,11 @@
 /**
- * Raw byte damage for fuzzing file readers (fast-check): a few bit flips, a cut, or bytes inserted
- * somewhere; the model file's and the safetensors reader's fuzz tests both draw from it.
+ * Damage to any file's bytes for fuzzing file readers (fast-check): up to four bit flips, a cut, an
+ * insertion of up to 16 bytes. The model file's, the ONNX reader's and the safetensors reader's fuzz
+ * tests all draw from it.
  */
 import fc from 'fast-check';
 
-export const rawDamage = (): fc.Arbitrary<(file: Uint8Array) => Uint8Array> => fc.oneof(
+export const byteDamage = [
   fc.array(fc.record({ at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }), { minLength: 1, maxLength: 4 }).map((flips) => (f: Uint8Array) => {
     const copy = f.slice();
     for (const { at, bit } of flips) copy[at % copy.length] ^= 1 << bit;
@@ -15,4 +16,4 @@ export const rawDamage = (): fc.Arbitrary<(file: Uint8Array) => Uint8Array> => f
     const i = at % f.length;
     return Uint8Array.from([...f.subarray(0, i), ...bytes, ...f.subarray(i)]);
   }),
-);
+];

@@ -17,9 +17,10 @@ export interface OnnxTensor {
   name: string;
   dims: number[];
   dataType: number;
-  /** FLOAT values from float_data or raw_data; INT64 values (as numbers) from int64_data or raw_data; absent for other types. */
+  /** FLOAT values from float_data or raw_data; absent for other types. */
   floats?: Float32Array;
-  int64s?: number[];
+  /** INT64 values (int64_data or raw_data) and BOOL ones as 0 or 1 (int32_data or raw_data); absent for other types. */
+  integers?: number[];
   /** Set when the tensor's data lives outside the file (data_location EXTERNAL, external_data entries). */
   external: boolean;
   /** Fields of the tensor the reader does not decode (segment, string_data, int32/double/uint64 data), by name. */
@@ -81,20 +82,33 @@ export interface OnnxModel {
 }
 
 /*
- * Encoding. Only what the exporter writes: float32 tensors as raw_data (little-endian, as the spec
- * stores them), int/float/tensor attributes, tensor-typed value infos.
+ * Encoding: what the exporter writes (float32 tensors as raw_data, little-endian as the spec stores
+ * them; int, float, string and tensor attributes; tensor-typed value infos), and, so the tests can
+ * build the files the importer must refuse, int64 and bool tensors, data_location EXTERNAL, and
+ * empty entries for the counted fields.
  */
+
+/** Whether this machine stores floats little-endian, as raw_data does: then the bytes are copied as they are. */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 function writeTensor(w: ProtoWriter, tensor: OnnxTensor): void {
   for (const dim of tensor.dims) w.int(1, dim);
   w.int(2, tensor.dataType);
   w.string(8, tensor.name);
   if (tensor.floats) {
-    const raw = new Uint8Array(tensor.floats.length * 4);
-    const view = new DataView(raw.buffer);
-    tensor.floats.forEach((value, i) => view.setFloat32(i * 4, value, true));
+    const { floats } = tensor;
+    const raw = LITTLE_ENDIAN ? new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength) : new Uint8Array(floats.length * 4);
+    if (!LITTLE_ENDIAN) floats.forEach((value, i) => new DataView(raw.buffer).setFloat32(i * 4, value, true));
     w.bytes(9, raw);
   }
+  if (tensor.integers) {
+    const int64 = tensor.dataType === DATA_TYPE.int64;
+    const raw = new Uint8Array(tensor.integers.length * (int64 ? 8 : 1));
+    const view = new DataView(raw.buffer);
+    tensor.integers.forEach((value, i) => (int64 ? view.setBigInt64(i * 8, BigInt(value), true) : view.setUint8(i, value)));
+    w.bytes(9, raw);
+  }
+  if (tensor.external) w.int(14, 1);
 }
 
 function writeAttribute(w: ProtoWriter, attribute: OnnxAttribute): void {
@@ -141,6 +155,7 @@ function writeGraph(w: ProtoWriter, graph: OnnxGraph): void {
   for (const tensor of graph.initializers) w.message(5, (inner) => writeTensor(inner, tensor));
   for (const input of graph.inputs) w.message(11, (inner) => writeValueInfo(inner, input));
   for (const output of graph.outputs) w.message(12, (inner) => writeValueInfo(inner, output));
+  for (let i = 0; i < graph.sparseInitializers; i++) w.message(15, () => {});
 }
 
 export function encodeModel(model: OnnxModel): Uint8Array {
@@ -156,6 +171,8 @@ export function encodeModel(model: OnnxModel): Uint8Array {
       inner.int(2, opset.version);
     });
   }
+  for (let i = 0; i < model.trainingInfo; i++) w.message(20, () => {});
+  for (let i = 0; i < model.functions; i++) w.message(25, () => {});
   return w.finish();
 }
 
@@ -173,19 +190,21 @@ function readTensor(r: ProtoReader): OnnxTensor {
   let raw: Span | undefined;
   const floatData: number[] = [];
   const int64Data: number[] = [];
+  const int32Data: number[] = [];
   r.forEach((field, wire) => {
     switch (field) {
       case 1: r.ints(field, wire, tensor.dims); break;
       case 2: tensor.dataType = r.int(field, wire); break;
       case 4: r.floats(field, wire, floatData); break;
+      case 5: r.ints(field, wire, int32Data); break;
       case 7: r.ints(field, wire, int64Data); break;
       case 8: tensor.name = r.string(field, wire); break;
       case 9: raw = r.span(field, wire); break;
       case 13: r.skip(field, wire); tensor.external = true; break;
       case 14: if (r.int(field, wire) !== 0) tensor.external = true; break;
-      case 3: case 5: case 6: case 10: case 11:
+      case 3: case 6: case 10: case 11:
         r.skip(field, wire);
-        tensor.unread.push({ 3: 'segment', 5: 'int32_data', 6: 'string_data', 10: 'double_data', 11: 'uint64_data' }[field]!);
+        tensor.unread.push({ 3: 'segment', 6: 'string_data', 10: 'double_data', 11: 'uint64_data' }[field]!);
         break;
       default: r.skip(field, wire);
     }
@@ -194,9 +213,13 @@ function readTensor(r: ProtoReader): OnnxTensor {
     if (raw) {
       const length = raw.end - raw.start;
       if (length % 4 !== 0) r.fail(`tensor ${tensor.name}'s raw_data has ${length} bytes, not a multiple of 4 (float32)`);
-      const view = new DataView(r.bytes.buffer, r.bytes.byteOffset + raw.start, length);
-      const floats = new Float32Array(length / 4);
-      for (let i = 0; i < floats.length; i++) floats[i] = view.getFloat32(i * 4, true);
+      // A copy of the bytes present (raw_data may sit at any offset of the file, so not viewed in place).
+      const copy = r.bytes.slice(raw.start, raw.end);
+      const floats = new Float32Array(copy.buffer);
+      if (!LITTLE_ENDIAN) {
+        const view = new DataView(copy.buffer);
+        for (let i = 0; i < floats.length; i++) floats[i] = view.getFloat32(i * 4, true);
+      }
       tensor.floats = floats;
       if (floatData.length > 0) r.fail(`tensor ${tensor.name} has both raw_data and float_data`);
     } else {
@@ -207,11 +230,14 @@ function readTensor(r: ProtoReader): OnnxTensor {
       const length = raw.end - raw.start;
       if (length % 8 !== 0) r.fail(`tensor ${tensor.name}'s raw_data has ${length} bytes, not a multiple of 8 (int64)`);
       const view = new DataView(r.bytes.buffer, r.bytes.byteOffset + raw.start, length);
-      tensor.int64s = Array.from({ length: length / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+      tensor.integers = Array.from({ length: length / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
     } else {
-      tensor.int64s = int64Data;
+      tensor.integers = int64Data;
     }
-  } else if (raw || floatData.length > 0 || int64Data.length > 0) {
+  } else if (tensor.dataType === DATA_TYPE.bool) {
+    // One byte per value in raw_data; int32_data otherwise (the spec's field for BOOL).
+    tensor.integers = raw ? Array.from(r.bytes.subarray(raw.start, raw.end)) : int32Data;
+  } else if (raw || floatData.length > 0 || int64Data.length > 0 || int32Data.length > 0) {
     tensor.unread.push('data of another type');
   }
   return tensor;
