@@ -38,7 +38,8 @@ Prints a table as it goes, writes bench/results/<device>-<date>.json and regener
                     epochs of two batches, one point of each scaling sweep
   --only A,B,...    runner names (webgpu, webgpu-await, cpu, cpu-1t, reference, jax-webgpu, jax-wasm,
                     tfjs-webgpu, tfjs-wasm, tfjs-cpu, torch-cpu, ort-wasm, ort-webgpu) and/or case-name
-                    prefixes (warmup, step, fit-, predict, matmul-ab, scale, scale-batch, scale-width)
+                    prefixes (warmup, step, fit-, predict, matmul-ab, scale, scale-batch, scale-width,
+                    step-gpumatrix)
   --out DIR         where the JSON goes (default bench/results; BENCHMARKS.md always reads bench/results),
                     with the run's scaling plot beside it (<file>-scaling.svg)
   --no-markdown     leave BENCHMARKS.md alone

@@ -9,9 +9,14 @@ export type Case =
   /**
    * One trainBatch on `batch` rows, the loss read back. Sizes: input, hidden…, output. A scaling
    * point names its sweep and the runners it is for (the others leave it out), as may a case with
-   * an architecture of its own (without one: TRAINING's).
+   * an architecture of its own (without one: TRAINING's). `inputs: 'gpuMatrix'`: x and y are given
+   * as GpuMatrix, in buffers on the network's device (our webgpu runner only), against the same
+   * case's Float32Array rows.
    */
-  | { kind: 'step'; name: string; sizes: number[]; batch: number; architecture?: Architecture; sweep?: SweepPoint; runners?: readonly string[] }
+  | {
+    kind: 'step'; name: string; sizes: number[]; batch: number; architecture?: Architecture; sweep?: SweepPoint; runners?: readonly string[];
+    inputs?: 'gpuMatrix';
+  }
   /** One epoch of fit over `rows` rows in batches of `batch`, the loss read once at the end. */
   | { kind: 'fit'; name: string; sizes: number[]; batch: number; rows: number }
   /**
@@ -201,6 +206,11 @@ export function benchCases(quick: boolean, realGpu = false): Case[] {
     },
     // The fixed cost of a step: with almost no arithmetic, what remains is dispatch, submit and readback.
     { kind: 'step', name: 'step-2-2-2-b1', sizes: [2, 2, 2], batch: 1 },
+    // The same two steps with x and y already on the GPU (GpuMatrix): no upload, a copy dispatch each and the buffer probe.
+    ...(quick ? [] : [
+      { kind: 'step', name: 'step-gpumatrix-784-256-128-10-b256', sizes: MNIST_SIZES, batch: MNIST_BATCH, inputs: 'gpuMatrix', runners: ['webgpu'] },
+      { kind: 'step', name: 'step-gpumatrix-2-2-2-b1', sizes: [2, 2, 2], batch: 1, inputs: 'gpuMatrix', runners: ['webgpu'] },
+    ] satisfies Case[]),
     ...predictCases(quick),
     ...MATMUL_FORMS.flatMap((form) => matmulSizes.map((size): Case => ({ kind: 'matmul', name: `matmul-${form.name}-${size}`, form, size }))),
     // Last: many cells, each timed over a shorter window (timing.ts SCALING).

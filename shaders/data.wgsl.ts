@@ -21,6 +21,25 @@ ${perElementMain(`  let row = i / size.y;
 }
 
 /*
+ * Moves rows between the step's own batch buffer and a caller's GpuMatrix (src/gpu-matrix.ts), for
+ * trainBatch, predict and evaluate on matrices that live on the GPU. Row r of the batch is row
+ * step.start + r of the matrix, so a chunk of a larger matrix needs no binding offset of its own.
+ *   read   batch[i] = matrix[start·n + i]  (the matrix is bound read-only)
+ *   write  matrix[start·n + i] = batch[i]  (predict … into)
+ * Dims: m = rows (from Step), n = row width. One thread per element of the batch.
+ */
+export function matrixRowsShader(direction: 'read' | 'write'): string {
+  const [from, to] = direction === 'read' ? ['matrix', 'batch'] : ['batch', 'matrix'];
+  const at = (name: string) => (name === 'matrix' ? `${name}[step.start * size.y + i]` : `${name}[i]`);
+  return /* wgsl */ `
+${UNIFORMS}
+${LINEAR_INDEX}
+@group(0) @binding(2) var<storage, read> ${from}: array<f32>;
+@group(0) @binding(3) var<storage, read_write> ${to}: array<f32>;
+${perElementMain(`  ${at(to)} = ${at(from)};`)}`;
+}
+
+/*
  * The loss's output transform for predictions (the logits stay the layer's output; probabilities
  * are written beside them), one thread per row. Dims: m = rows (from Step), n = outputs.
  *   softmax  each row's, shifted by the row's largest logit so exp stays finite

@@ -1,4 +1,5 @@
 import type { Targets } from './data/matrix.js';
+import type { DeviceMatrices } from './gpu-matrix.js';
 import type { LearningRate } from './ops/index.js';
 import type { BackendName } from './spec.js';
 import type { MatmulVariant } from '../shaders/index.js';
@@ -61,6 +62,8 @@ export interface ResourceStats {
   /** Buffers and bind groups created since the backend was made: constant across steps after warm-up. */
   buffersCreated: number;
   bindGroupsCreated: number;
+  /** WebGPU only: kernel dispatches in one training step (trainBatch's, without a GpuMatrix's copies or fit's gathers). */
+  dispatchesPerStep?: number;
 }
 
 /** Everything training changes: what a synchronisation copies to the host and a restore puts back. */
@@ -133,6 +136,8 @@ export interface Backend {
    * Validated by the caller; the Network sets them around each fit or trainBatch that gives them.
    */
   setClassWeights(weights: Float32Array | undefined): void;
+  /** WebGPU only: GpuMatrix data, and work recorded into a caller's command encoder. */
+  readonly matrices?: DeviceMatrices;
   /** Calls `listener` with the reason if the device behind the backend is lost (WebGPU only); returns an unsubscribe. */
   onLost?(listener: (reason: string) => void): () => void;
   /** One step on `rows` ≤ batchSize rows; returns the batch's loss before the update. */

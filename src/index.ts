@@ -17,6 +17,7 @@ export type {
 export { learningRateAt } from './ops/schedules.js';
 export type { CpuKernelsKind, DeviceInfo, ResourceStats } from './backend.js';
 export type { MatrixInput } from './data/matrix.js';
+export type { GpuMatrix, PredictOptions } from './gpu-matrix.js';
 export {
   BackpropError, DeviceError, DeviceLostError, DisposedError, DivergenceError, ModelFileError, ShapeError, SpecError, WorkerError,
 } from './errors.js';

@@ -4,6 +4,10 @@ import { checkRange, isLabelForm, matrixOf, openNumbers, toLabels, toMatrix, typ
 import { mulberry32, shuffleInto } from './data/random.js';
 import { applyStandardization, computeStandardization, type Standardization } from './data/standardize.js';
 import { DeviceLostError, ShapeError, SpecError } from './errors.js';
+import {
+  checkEncoder, isGpuMatrix, notOnThisBackend, PREDICT_OPTION_KEYS, readRowsMatrix, readTargetMatrix,
+  type DeviceMatrices, type DeviceMatrix, type DeviceTargets, type GpuMatrix, type PredictOptions, type RowSource, type TargetSource,
+} from './gpu-matrix.js';
 import { encodeModelFile } from './io/model-file.js';
 import { layerWeightsOf, parametersFromWeights } from './layer-weights.js';
 import { toTfjsArtifacts, type TfjsArtifacts } from './io/tfjs.js';
@@ -32,6 +36,11 @@ export type {
   FitOptions, FitResult, LayerNormalizationWeights, LayerWeights, LayerWeightsInput, NetworkOrigin, RestoreOptions, SaveOptions, TrainBatchOptions,
   TrainBeginInfo,
 } from './network-types.js';
+
+/** A step takes at most batchSize rows (`maxRows`). */
+function checkBatchRows(rows: number, maxRows: number, call: string): void {
+  if (rows > maxRows) throw new ShapeError(`${call} got ${rows} rows, more than batchSize ${maxRows}; use fit() for larger sets`);
+}
 
 /** The seed of the shuffle stream, and mulberry32's step: its state after n draws is seed + n·step (mod 2^32). */
 const SHUFFLE_SALT = 0x5bd1e995;
@@ -168,12 +177,72 @@ export class Network {
     return { values: data, labels: false };
   }
 
+  /** The backend's GpuMatrix side, or the refusal naming the backend. */
+  private deviceMatrices(impl: Backend, call: string, name: string): DeviceMatrices {
+    if (!impl.matrices) throw notOnThisBackend(call, name, impl.name);
+    return impl.matrices;
+  }
+
+  /**
+   * x and y (or x alone) where either is a GpuMatrix: host rows copied and checked as everywhere
+   * (and standardized: `training` takes the statistics on the first training call, as
+   * trainingPair), each GpuMatrix read once and checked, then checked by the device (the buffer's
+   * device, alignment, destroyed) before anything is recorded.
+   */
+  private async deviceSources(impl: Backend, call: string, x: unknown, y: unknown, maxRows: number, training: boolean) {
+    const name = isGpuMatrix(x) ? 'x' : 'y';
+    const matrices = this.deviceMatrices(impl, call, name);
+    const onDevice: DeviceMatrix[] = [];
+    let xSource: RowSource;
+    let rows: number;
+    if (isGpuMatrix(x)) {
+      xSource = readRowsMatrix(x, this.plan, 'x');
+      rows = xSource.rows;
+      onDevice.push(xSource);
+    } else {
+      ({ data: xSource, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize'));
+    }
+    checkBatchRows(rows, maxRows, call);
+    let ySource: TargetSource | undefined;
+    if (isGpuMatrix(y)) {
+      ySource = readTargetMatrix(y, this.plan, rows);
+      onDevice.push(ySource.matrix);
+    } else if (y !== undefined) {
+      ySource = this.targets(y as MatrixInput, rows);
+    }
+    if (xSource instanceof Float32Array) xSource = training ? this.standardizedPair({ x: xSource, rows }).x : this.standardized(xSource);
+    await matrices.check(onDevice);
+    return { matrices, x: xSource, y: ySource, rows };
+  }
+
+  /**
+   * fit's training set as GpuMatrix data, x and y both: it stays in the caller's buffers. What
+   * would read those rows back is refused: a validationSplit (give validationData as host rows)
+   * and training metrics. `placeholder` stands for the rows in fit's host bookkeeping (their count
+   * and the targets' form).
+   */
+  private async deviceTrainingSet(impl: Backend, x: unknown, y: unknown, settings: ReturnType<typeof fitOptionsOf>) {
+    if (!isGpuMatrix(x) || !isGpuMatrix(y)) {
+      throw new ShapeError(`fit: ${isGpuMatrix(x) ? 'x' : 'y'} is a GpuMatrix and ${isGpuMatrix(x) ? 'y' : 'x'} is not; ` +
+        'fit takes its training set either all on the GPU (x and y as GpuMatrix) or all on the host');
+    }
+    if (settings.validation.kind === 'split') {
+      throw new ShapeError('fit: validationSplit cannot split a GpuMatrix training set; give validationData (host rows) instead');
+    }
+    if (settings.trainingMetrics.length > 0) {
+      throw new ShapeError(`fit: training metrics (${settings.trainingMetrics.join(', ')}) are not computed on a GpuMatrix training set; ` +
+        'evaluate() it, or ask for the metrics on validationData');
+    }
+    const sources = await this.deviceSources(impl, 'fit', x, y, Infinity, true);
+    const targets = sources.y as DeviceTargets;
+    const placeholder = { x: new Float32Array(0), y: { values: new Float32Array(0), labels: targets.labels }, rows: sources.rows };
+    return { x: sources.x as DeviceMatrix, y: targets, placeholder };
+  }
+
   /** Training data: checked completely before the first fit's standardization statistics are taken from x. */
   private trainingPair(x: MatrixInput, y: MatrixInput, maxRows = Infinity) {
     const pair = this.checked(x, y, maxRows !== Infinity);
-    if (pair.rows > maxRows) {
-      throw new ShapeError(`trainBatch got ${pair.rows} rows, more than batchSize ${maxRows}; use fit() for larger sets`);
-    }
+    checkBatchRows(pair.rows, maxRows, 'trainBatch');
     return this.standardizedPair(pair);
   }
 
@@ -211,15 +280,16 @@ export class Network {
    * `options.classWeights`: this step's class weights (as FitOptions.classWeights).
    * A NaN or infinite loss rejects with DivergenceError and puts back the last synchronised state.
    */
-  trainBatch(x: MatrixInput, y: MatrixInput, options?: TrainBatchOptions): Promise<number> {
+  trainBatch(x: MatrixInput | GpuMatrix, y: MatrixInput | GpuMatrix, options?: TrainBatchOptions): Promise<number> {
     return this.calls.run('trainBatch', async (impl) => {
       const record = readRecord(options ?? {}, TRAIN_BATCH_OPTION_KEYS, 'trainBatch options');
       const classWeights = record.classWeights === undefined ? undefined : classWeightsOf(record.classWeights, this.plan, 'trainBatch');
-      const batch = this.trainingPair(x, y, this.plan.batchSize);
+      const device = isGpuMatrix(x) || isGpuMatrix(y) ? await this.deviceSources(impl, 'trainBatch', x, y, this.plan.batchSize, true) : undefined;
+      const host = device ? undefined : this.trainingPair(x as MatrixInput, y as MatrixInput, this.plan.batchSize);
       impl.setClassWeights(classWeights);
       let loss: number;
       try {
-        loss = await impl.trainBatch(batch.x, batch.y, batch.rows);
+        loss = await (host ? impl.trainBatch(host.x, host.y, host.rows) : device!.matrices.trainBatch(device!.x, device!.y!, device!.rows));
       } finally {
         impl.setClassWeights(undefined);
       }
@@ -235,15 +305,19 @@ export class Network {
    * stopping (see FitOptions). A NaN or infinite loss or weight rejects with DivergenceError and
    * leaves the network at the end of the last good epoch. Resolves to the history (FitResult).
    */
-  fit(x: MatrixInput, y: MatrixInput, fitOptions?: FitOptions): Promise<FitResult> {
-    return this.calls.run('fit', async () => {
+  fit(x: MatrixInput | GpuMatrix, y: MatrixInput | GpuMatrix, fitOptions?: FitOptions): Promise<FitResult> {
+    return this.calls.run('fit', async (impl) => {
       const settings = fitOptionsOf(fitOptions, this.plan);
       const { outputSize, inputSize } = this.plan;
-      let train = this.checked(x, y);
+      const device = isGpuMatrix(x) || isGpuMatrix(y) ? await this.deviceTrainingSet(impl, x, y, settings) : undefined;
+      let train = device?.placeholder ?? this.checked(x as MatrixInput, y as MatrixInput);
       let validation: typeof train | undefined;
       switch (settings.validation.kind) {
         case 'none': break;
         case 'data':
+          if (isGpuMatrix(settings.validation.x) || isGpuMatrix(settings.validation.y)) {
+            throw new ShapeError('fit: validationData is a GpuMatrix; the validation rows are taken as host rows (a Float32Array or an array)');
+          }
           validation = this.checked(settings.validation.x, settings.validation.y);
           break;
         case 'split': {
@@ -279,7 +353,8 @@ export class Network {
         shuffle: (order) => shuffleInto(order, this.shuffleRandom),
         ownTrainingSet: (impl, owner) => {
           if (this.trainingSetOwner === owner) return;
-          impl.setTrainingSet(set, held);
+          if (device) this.deviceMatrices(impl, 'fit', 'x').setTrainingSet(device.x, device.y, set.rows, held);
+          else impl.setTrainingSet(set, held);
           this.trainingSetOwner = owner;
         },
         learningRate: () => this.rate as number,
@@ -292,11 +367,30 @@ export class Network {
     });
   }
 
-  /** Outputs for every row of x, row-major [rows, outputs]; probabilities for softmaxCrossEntropy and binaryCrossEntropy. */
-  predict(x: MatrixInput): Promise<Float32Array> {
+  /**
+   * Outputs for every row of x, row-major [rows, outputs]; probabilities for softmaxCrossEntropy and
+   * binaryCrossEntropy. On webgpu x may be a GpuMatrix, and `options.into` a GpuMatrix [rows,
+   * outputs] the outputs are written to: then nothing is read back, and the promise resolves (to
+   * undefined) once the work is submitted, ahead of any later submit on the device's queue.
+   */
+  predict(x: MatrixInput | GpuMatrix): Promise<Float32Array>;
+  predict(x: MatrixInput | GpuMatrix, options: PredictOptions & { into: GpuMatrix }): Promise<undefined>;
+  predict(x: MatrixInput | GpuMatrix, options?: PredictOptions): Promise<Float32Array | undefined>;
+  predict(x: MatrixInput | GpuMatrix, options?: PredictOptions): Promise<Float32Array | undefined> {
     return this.calls.run('predict', async (impl) => {
-      const { data, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
-      return impl.predict(this.standardized(data), rows);
+      const { into } = readRecord(options ?? {}, PREDICT_OPTION_KEYS, 'predict options');
+      if (into === undefined && !isGpuMatrix(x)) {
+        const { data, rows } = toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
+        return impl.predict(this.standardized(data), rows);
+      }
+      if (into !== undefined && !isGpuMatrix(into)) throw new ShapeError(`predict: into must be a GpuMatrix ({ buffer, rows, offset? }), got ${describeValue(into)}`);
+      const target = into && readRowsMatrix(into, this.plan, 'into');
+      const matrices = this.deviceMatrices(impl, 'predict', isGpuMatrix(x) ? 'x' : 'into');
+      const source = isGpuMatrix(x) ? readRowsMatrix(x, this.plan, 'x') : toMatrix(x, this.plan.inputSize, 'x', 'inputSize');
+      const rows = source.rows;
+      if (target && target.rows !== rows) throw new ShapeError(`predict: into has ${target.rows} rows but x has ${rows}`);
+      await matrices.check([...('buffer' in source ? [source] : []), ...(target ? [target] : [])]);
+      return matrices.predict('buffer' in source ? source : this.standardized(source.data), rows, target);
     });
   }
 
@@ -304,15 +398,78 @@ export class Network {
    * Mean loss over (x, y), without training, and metrics: those asked for, else those the loss
    * implies (accuracy for a classification loss; none for a regression, where it means nothing).
    */
-  evaluate(x: MatrixInput, y: MatrixInput, options?: EvaluateOptions): Promise<Evaluation> {
+  evaluate(x: MatrixInput | GpuMatrix, y: MatrixInput | GpuMatrix, options?: EvaluateOptions): Promise<Evaluation> {
     return this.calls.run('evaluate', async (impl) => {
       const record = readRecord(options ?? {}, EVALUATE_OPTION_KEYS, 'evaluate options');
       const names = metricsOption(record.metrics, this.plan.loss.type, 'evaluate');
-      const pair = this.checked(x, y);
-      const { loss, outputs } = await impl.evaluate(this.standardized(pair.x), pair.y, pair.rows);
-      const metrics = computeMetrics(names, { outputs, targets: pair.y, rows: pair.rows, width: this.plan.outputSize, loss: this.plan.loss.type });
+      let result: { loss: number; outputs: Float32Array; targets: Targets; rows: number };
+      if (isGpuMatrix(x) || isGpuMatrix(y)) {
+        const device = await this.deviceSources(impl, 'evaluate', x, y, Infinity, false);
+        result = { ...await device.matrices.evaluate(device.x, device.y!, device.rows), rows: device.rows };
+      } else {
+        const pair = this.checked(x, y);
+        result = { ...await impl.evaluate(this.standardized(pair.x), pair.y, pair.rows), targets: pair.y, rows: pair.rows };
+      }
+      const { loss, outputs, targets, rows } = result;
+      const metrics = computeMetrics(names, { outputs, targets, rows, width: this.plan.outputSize, loss: this.plan.loss.type });
       return metrics.accuracy === undefined ? { loss, metrics } : { loss, accuracy: metrics.accuracy, metrics };
     });
+  }
+
+  /**
+   * One training step recorded into the caller's `encoder` (compute passes and buffer copies only),
+   * so an app trains and renders in one submit; webgpu only, x and y as GpuMatrix (host rows would
+   * be written by queue.writeBuffer, which runs before all of the encoder's work). Await it before
+   * `encoder.finish()`. Its loss goes to a record on the GPU that readLosses() reads.
+   *
+   * What a caller may interleave: any number of encoded steps and predictions (up to 64) in one or
+   * several encoders, submitted in the order they were encoded; then submit them before the
+   * network's next other call (trainBatch, fit, getWeights, sync, …), whose own work the queue
+   * would otherwise run first. An encoded step counts as taken when encoded: it advances the
+   * optimizer's step t (Adam's bias correction, a schedule), and marks the synchronised state
+   * stale, as trainBatch does. An encoder never submitted changes no weight but leaves t ahead by
+   * its steps (setWeights() resets it). A NaN loss is not caught here: readLosses() shows it.
+   */
+  encodeTrainBatch(encoder: GPUCommandEncoder, x: GpuMatrix, y: GpuMatrix): Promise<void> {
+    return this.calls.run('encodeTrainBatch', async (impl) => {
+      const target = checkEncoder(encoder, 'encodeTrainBatch');
+      const name = !isGpuMatrix(x) ? 'x' : !isGpuMatrix(y) ? 'y' : undefined;
+      if (name) {
+        throw new ShapeError(`encodeTrainBatch: ${name} must be a GpuMatrix ({ buffer, rows, offset? }); host rows are for trainBatch, ` +
+          'since their upload would run ahead of the encoder\'s work');
+      }
+      const device = await this.deviceSources(impl, 'encodeTrainBatch', x, y, this.plan.batchSize, true);
+      device.matrices.encodeTrainBatch(target, device.x as DeviceMatrix, device.y as DeviceTargets);
+      this.synced.changed = true;
+    });
+  }
+
+  /**
+   * predict of x into `into` (both GpuMatrix, [rows, inputs] and [rows, outputs]) recorded into the
+   * caller's `encoder`, for a render pass in the same submit to read; webgpu only. Await it before
+   * `encoder.finish()`; the same interleaving rules as encodeTrainBatch.
+   */
+  encodePredict(encoder: GPUCommandEncoder, x: GpuMatrix, into: GpuMatrix): Promise<void> {
+    return this.calls.run('encodePredict', async (impl) => {
+      const target = checkEncoder(encoder, 'encodePredict');
+      const name = !isGpuMatrix(x) ? 'x' : !isGpuMatrix(into) ? 'into' : undefined;
+      if (name) throw new ShapeError(`encodePredict: ${name} must be a GpuMatrix ({ buffer, rows, offset? })`);
+      const matrices = this.deviceMatrices(impl, 'encodePredict', 'x');
+      const source = readRowsMatrix(x, this.plan, 'x');
+      const outputs = readRowsMatrix(into, this.plan, 'into');
+      if (outputs.rows !== source.rows) throw new ShapeError(`encodePredict: into has ${outputs.rows} rows but x has ${source.rows}`);
+      await matrices.check([source, outputs]);
+      matrices.encodePredict(target, source, outputs);
+    });
+  }
+
+  /**
+   * The losses of the steps recorded by encodeTrainBatch since the last read, oldest first (the
+   * last 4,096 where more were encoded), read from the GPU now: submit the encoders first. Empty on
+   * the CPU backends, which encode nothing.
+   */
+  readLosses(): Promise<Float32Array> {
+    return this.calls.run('readLosses', async (impl) => impl.matrices?.readLosses() ?? new Float32Array(0));
   }
 
   /** Copies the training state to the host now: what restore() continues from if the device is lost later. */

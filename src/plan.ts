@@ -1,6 +1,6 @@
 import { SpecError } from './errors.js';
 import {
-  ACTIVATION_NAMES, ACTIVATIONS, describeValue, isActivationName, isLayerKind, LAYER_KINDS, LAYERS, LOSSES, readParams,
+  ACTIVATION_NAMES, ACTIVATIONS, describeValue, frequencyEncodingWidth, isActivationName, isLayerKind, LAYER_KINDS, LAYERS, LOSSES, readParams,
   type ActivationName, type LayerKind, type Loss, type Optimizer, type SegmentEntry,
 } from './ops/index.js';
 import { DEFAULT_BATCH_SIZE, NETWORK_SPEC_KEYS, normalizeLoss, normalizeOptimizer, requirePositiveInteger, type NetworkSpec } from './spec.js';
@@ -32,7 +32,7 @@ export interface ParameterView {
 
 interface LayerBase {
   index: number;
-  /** Width of the layer's input, and of its output (the same but for dense layers). */
+  /** Width of the layer's input, and of its output (the same but for dense layers and frequency encodings). */
   inputs: number;
   units: number;
   /** The activation after the layer's op (linear: none); a dense layer's is fused into its product. */
@@ -59,6 +59,15 @@ export interface DropoutLayerPlan extends LayerBase {
   rate: number;
 }
 
+/**
+ * NeRF's positional encoding, no parameters: `units` = inputs·2·octaves columns, column j holding
+ * frequencyFeature(x_i, k, cosine) as frequencyColumn(j, octaves) lays them out (src/ops/layers.ts).
+ */
+export interface FrequencyEncodingLayerPlan extends LayerBase {
+  kind: 'frequencyEncoding';
+  octaves: number;
+}
+
 /** Each row normalized over its `units` features: gamma·(x − mean)/√(var + ε) + beta. */
 export interface LayerNormalizationPlan extends LayerBase {
   kind: 'layerNormalization';
@@ -79,7 +88,7 @@ export interface BatchNormalizationPlan extends LayerBase {
   movingVariance: ParameterView;
 }
 
-export type LayerPlan = DenseLayerPlan | DropoutLayerPlan | LayerNormalizationPlan | BatchNormalizationPlan;
+export type LayerPlan = DenseLayerPlan | DropoutLayerPlan | LayerNormalizationPlan | BatchNormalizationPlan | FrequencyEncodingLayerPlan;
 
 /** The layer's named segments of the parameter vector, in LAYERS[kind].segments order (getWeights' entry). */
 export function layerSegments(layer: LayerPlan): Record<string, ParameterView> {
@@ -88,6 +97,16 @@ export function layerSegments(layer: LayerPlan): Record<string, ParameterView> {
 }
 
 export const isDense = (layer: LayerPlan): layer is DenseLayerPlan => layer.kind === 'dense';
+
+/** Whether a layer has parameters the optimizer trains. */
+const hasTrained = (layer: LayerPlan): boolean => Object.values(LAYERS[layer.kind].segments as Record<string, SegmentEntry>).some((s) => s.trained);
+
+/**
+ * Whether layer l's backward pass sends a gradient to its input: only where some layer below it has
+ * trained parameters. A frequency encoding first (with nothing trained below) makes the dense layer
+ * after it skip its signal product, as the first layer of a network does.
+ */
+export const sendsGradientBelow = (plan: Plan, l: number): boolean => plan.layers.slice(0, l).some(hasTrained);
 
 /**
  * The compiled network: what is computed, never where (the backend is the caller's choice).
@@ -158,7 +177,7 @@ type LayerShape = Record<string, unknown> & Omit<LayerBase, 'index'> & { kind: L
 function compileLayer(kind: LayerKind, l: Record<string, unknown>, at: string, inputs: number): LayerShape {
   const structural = kind === 'dense' ? ['type', 'units', 'activation'] : ['type', 'activation'];
   const values = readParams(LAYERS[kind].params, l, at, structural);
-  const units = kind === 'dense' ? requirePositiveInteger(l.units, `${at}.units`) : inputs;
+  const units = outputWidth(kind, values, l, at, inputs);
   const activation = l.activation;
   if (activation !== undefined && !isActivationName(activation)) {
     throw new SpecError(`${at}.activation ${describeValue(activation)} is unknown; expected one of ${ACTIVATION_NAMES.join(', ')}`);
@@ -166,6 +185,21 @@ function compileLayer(kind: LayerKind, l: Record<string, unknown>, at: string, i
   // `activation` on a layer is the activation layer written inline, with its defaults.
   return { kind, ...values, inputs, units, activation: readActivation(activation ?? 'linear', { type: activation }, `${at}.activation`) };
 }
+
+/** The width of a layer's output: a dense layer's units, a frequency encoding's inputs·2·octaves, else its input's. */
+function outputWidth(kind: LayerKind, values: Record<string, unknown>, l: Record<string, unknown>, at: string, inputs: number): number {
+  switch (kind) {
+    case 'dense': return requirePositiveInteger(l.units, `${at}.units`);
+    case 'frequencyEncoding': return frequencyEncodingWidth(inputs, values.octaves as number);
+    case 'dropout':
+    case 'layerNormalization':
+    case 'batchNormalization': return inputs;
+    default: return kind satisfies never;
+  }
+}
+
+/** The kinds that may come first (LAYERS[kind].first), for messages. */
+const FIRST_KINDS = LAYER_KINDS.filter((kind) => LAYERS[kind].first).join(' or ');
 
 function compileLayers(inputSize: number, layers: unknown): LayerShape[] {
   const expected = 'a non-empty array such as [{ type: "dense", units: 10 }, { type: "sigmoid" }]';
@@ -183,8 +217,8 @@ function compileLayers(inputSize: number, layers: unknown): LayerShape[] {
     const l = copyRecord(layer, LAYER_KEYS, at);
     const type = l.type;
     if (isLayerKind(type)) {
-      if (type !== 'dense' && compiled.length === 0) {
-        throw new SpecError(`${at}: a ${type} layer needs a dense layer before it (the first layer must be dense)`);
+      if (!LAYERS[type].first && compiled.length === 0) {
+        throw new SpecError(`${at}: a ${type} layer needs a dense layer before it (the first layer must be ${FIRST_KINDS})`);
       }
       const inputs = compiled.length === 0 ? inputSize : compiled[compiled.length - 1]!.units;
       compiled.push(compileLayer(type, l, at, inputs));
@@ -194,7 +228,7 @@ function compileLayers(inputSize: number, layers: unknown): LayerShape[] {
     if (!isActivationName(type)) {
       throw new SpecError(`${at}.type ${describeValue(type)} is unknown; expected one of ${LAYER_TYPES.join(', ')}`);
     }
-    if (compiled.length === 0) throw new SpecError(`${at} is an activation (${describeValue(type)}) but no dense layer comes before it`);
+    if (compiled.length === 0) throw new SpecError(`${at} is an activation (${describeValue(type)}) but no layer comes before it`);
     if (activationSet) throw new SpecError(`${at}: two activations in a row; put a dense layer between them`);
     compiled[compiled.length - 1]!.activation = readActivation(type, l, at);
     activationSet = true;
@@ -270,6 +304,9 @@ export function compilePlan(given: NetworkSpec): Plan {
   const shapes = compileLayers(inputSize, spec.layers);
   foldOutputActivation(loss, shapes[shapes.length - 1]!);
   const { layers, parameterCount, trainableCount } = layOut(shapes);
+  if (trainableCount === 0) {
+    throw new SpecError(`the network has no layer with parameters to train (${layers.map((l) => l.kind).join(', ')}); add a dense layer`);
+  }
   if (parameterCount > MAX_PARAMETERS) {
     throw new SpecError(`the network has ${parameterCount} parameters; more than ${MAX_PARAMETERS} is not supported`);
   }

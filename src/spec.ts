@@ -10,8 +10,9 @@ export type { ActivationName, LearningRate, LearningRateSpec, Loss, LossName, Lo
 export { ACTIVATION_NAMES, LOSS_NAMES, describeValue } from './ops/index.js';
 
 /**
- * A layer of a spec: dense, dropout or a normalization (src/ops/layers.ts), each optionally with its
- * activation inline, or an activation after one (src/ops/activations.ts). The first layer is dense.
+ * A layer of a spec: dense, dropout, a normalization or a frequency encoding (src/ops/layers.ts), each
+ * optionally with its activation inline, or an activation after one (src/ops/activations.ts). The
+ * first layer is dense or a frequency encoding.
  */
 export type LayerSpec =
   /** `l2`: Keras's kernel_regularizer l2, a penalty l2·ΣW² on the weights added to the loss (default 0, none). */
@@ -25,6 +26,11 @@ export type LayerSpec =
    * in inference; moving ← momentum·moving + (1 − momentum)·batch (defaults 0.99 and 1e-3, as Keras).
    */
   | { type: 'batchNormalization'; momentum?: number; epsilon?: number; activation?: ActivationName }
+  /**
+   * NeRF's positional encoding: each input x becomes sin(2^k·π·x) and cos(2^k·π·x) for k = 0..octaves−1
+   * (`octaves` an integer in [1, 16]), inputs·2·octaves outputs, per input sin k=0, cos k=0, sin k=1, …
+   */
+  | { type: 'frequencyEncoding'; octaves: number; activation?: ActivationName }
   | { type: 'sigmoid' | 'relu' | 'tanh' | 'linear' | 'softplus' | 'silu' }
   | { type: 'leakyRelu'; slope?: number }
   | { type: 'elu'; alpha?: number }

@@ -166,7 +166,7 @@ const SPEC_CASES: [string, Record<string, unknown>, Fragment[]][] = [
   ['empty layers', { layers: [] }, ['layers', 'non-empty']],
   ['layers missing', { layers: undefined }, ['layers', 'non-empty']],
   ['layers not an array', { layers: dense(4) }, ['layers', 'non-empty array']],
-  ['an activation before any dense layer', { layers: [{ type: 'relu' }, dense(1)] }, ['layers[0]', 'relu', 'no dense layer comes before']],
+  ['an activation before any dense layer', { layers: [{ type: 'relu' }, dense(1)] }, ['layers[0]', 'relu', 'no layer comes before']],
   ['two activations in a row', { layers: [dense(4), { type: 'relu' }, { type: 'sigmoid' }] }, ['layers[2]', 'two activations in a row']],
   ['leakyRelu slope -0.1', { layers: [dense(4), { type: 'leakyRelu', slope: -0.1 }] }, ['layers[1].slope', '≥ 0', '-0.1']],
   ['leakyRelu slope NaN', { layers: [dense(4), { type: 'leakyRelu', slope: NaN }] }, ['layers[1].slope', 'NaN']],

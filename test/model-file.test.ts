@@ -124,9 +124,9 @@ describe('a damaged or hostile model file is a ModelFileError', () => {
   it('refuses a file of another kind or version', async () => {
     await refused(new TextEncoder().encode('{"modelTopology": {}, "weightsManifest": []}'), 'not a webgpu-backprop model file', '7b 22');
     const bytes = await trainedFile();
-    const v3 = bytes.slice();
-    new DataView(v3.buffer).setUint32(8, 3, true);
-    await refused(resign(v3), 'format version 3', 'reads versions 1 and 2');
+    const v4 = bytes.slice();
+    new DataView(v4.buffer).setUint32(8, 4, true);
+    await refused(resign(v4), 'format version 4', 'reads versions 1, 2 and 3');
   });
 
   it('refuses the file cut at every length, and with a byte added', async () => {
@@ -194,10 +194,10 @@ describe('a damaged or hostile model file is a ModelFileError', () => {
     await refused(forge({ header: { ...header, training: { ...training, shuffleDraws: 2 ** 40 } }, floats }), 'below 2^32');
   });
 
-  it('writes the format it documents: magic, version 2, a standard CRC-32', async () => {
+  it('writes the format it documents: magic, version 3, a standard CRC-32', async () => {
     const bytes = await trainedFile();
     expect(Array.from(bytes.subarray(0, 8))).toEqual(MAGIC);
-    expect(new DataView(bytes.buffer).getUint32(8, true)).toBe(2);
+    expect(new DataView(bytes.buffer).getUint32(8, true)).toBe(3);
     expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
     expect(new DataView(bytes.buffer).getUint32(bytes.length - 4, true)).toBe(crc32(bytes, bytes.length - 4));
     // A file forged from the documented layout loads.

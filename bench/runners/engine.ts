@@ -60,7 +60,8 @@ function withNormalizations(net: Network, dense: DenseWeights[]): LayerWeightsIn
     switch (layer.kind) {
       case 'dense': return [dense[next++]!];
       case 'layerNormalization': return [{ gamma: new Float32Array(layer.units).fill(1), beta: new Float32Array(layer.units) }];
-      case 'dropout': return [];
+      case 'dropout':
+      case 'frequencyEncoding': return [];
       case 'batchNormalization': throw new Error('no bench case has a batchNormalization layer');
       default: return layer satisfies never;
     }
@@ -104,7 +105,8 @@ async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step
   if (slow) return slow;
   let net: Network;
   try {
-    net = await createOurNetwork({ ...networkSpec(backend, c.sizes, c.batch, architectureOf(c)), threads, gpuWait });
+    const device = c.kind === 'step' && c.inputs === 'gpuMatrix' ? (await defaultContext())?.device : undefined;
+    net = await createOurNetwork({ ...networkSpec(backend, c.sizes, c.batch, architectureOf(c)), threads, gpuWait, ...(device ? { device } : {}) });
   } catch (error) {
     // A case of its own architecture may name layers or an optimizer our engine does not have yet:
     // the cell waits for them, and the rest of the run goes on.
@@ -133,9 +135,11 @@ async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step
     const checked = inferenceLoss ?? (backend === 'cpu' ? undefined : loss);
     const lossCheck = checked === undefined ? 0 : await checkFirstLoss(c, backend, checked, log);
     const { x, y } = trainingData(c.sizes, c.kind === 'fit' ? c.rows : c.batch);
+    const onDevice = c.kind === 'step' && c.inputs === 'gpuMatrix' ? await gpuMatrices(net, x, y, c.batch) : undefined;
     const run = c.kind === 'step'
       ? async (count: number) => {
-        for (let i = 0; i < count; i++) await net.trainBatch(x, y);
+        if (onDevice) for (let i = 0; i < count; i++) await net.trainBatch(onDevice.x, onDevice.y);
+        else for (let i = 0; i < count; i++) await net.trainBatch(x, y);
       }
       : async (count: number) => {
         await net.fit(x, y, { epochs: count });
@@ -157,11 +161,31 @@ async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step
       const matmuls = await timeStepProducts(context!.device, net.deviceInfo.tuning ?? [], window);
       return { ...memory, matmulMs: matmuls.reduce((sum, product) => sum + product.ms, 0), matmuls };
     };
-    return [{ lossCheck, run, dispose: () => net.dispose(), ...(report ? { report } : {}) }];
+    const dispose = () => {
+      net.dispose();
+      onDevice?.destroy();
+    };
+    return [{ lossCheck, run, dispose, ...(report ? { report } : {}) }];
   } catch (error) {
     net.dispose();
     throw error;
   }
+}
+
+/**
+ * The case's x and y as GpuMatrix in buffers of the default device (the network's), and one step on
+ * them first, so that their copies' bind groups exist before the timing (created while timed: 0).
+ */
+async function gpuMatrices(net: Network, x: Float32Array, y: Float32Array, rows: number) {
+  const device = (await defaultContext())!.device;
+  const upload = (data: Float32Array) => {
+    const buffer = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(buffer, 0, data);
+    return buffer;
+  };
+  const matrices = { x: { buffer: upload(x), rows }, y: { buffer: upload(y), rows } };
+  await net.trainBatch(matrices.x, matrices.y);
+  return { ...matrices, destroy: () => [matrices.x, matrices.y].forEach((matrix) => matrix.buffer.destroy()) };
 }
 
 /** Cold starts timed for each of our webgpu warm-up rows (the row is their median): one alone is at the mercy of a shared machine. */

@@ -2,7 +2,7 @@ import type { DeviceInfo, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
 import { HostBackend } from '../host.js';
 import { dropoutKey, dropoutThreshold, LOSSES, MOMENT_SLOTS, momentSlots, optimizerVariant, readsPreActivation } from '../ops/index.js';
-import { layerSegments, viewOf, type Activation, type DropoutLayerPlan, type LayerPlan, type Plan } from '../plan.js';
+import { layerSegments, sendsGradientBelow, viewOf, type Activation, type DropoutLayerPlan, type LayerPlan, type Plan } from '../plan.js';
 import { chooseKernels, type CpuKernelChoice } from './choose.js';
 import { savedFloatsPerChunk } from './wasm/jobs.js';
 import type { CpuKernels } from './kernels.js';
@@ -89,6 +89,8 @@ export class CpuBackend extends HostBackend {
   private readonly zeros: Float32Array;
   /** [batchSize]: each row's class weight in a weighted training step (rowWeightsInto), where the loss kernel reads it. */
   private readonly rowWeights: Float32Array;
+  /** Per layer, whether its backward pass sends a gradient to its input (sendsGradientBelow: something below trains). */
+  private readonly sends: boolean[];
 
   /** A backend on the fastest kernels the platform allows, with `threads` threads at most. */
   static async create(plan: Plan, initial: Float32Array, reason: string, threads: number): Promise<CpuBackend> {
@@ -127,6 +129,7 @@ export class CpuBackend extends HostBackend {
       Object.fromEntries(Object.entries(layerSegments(layer)).map(([name, view]) => [name, viewOf(vector, view)])));
     this.segments = views(this.params);
     this.gradients = views(this.grads);
+    this.sends = plan.layers.map((_, l) => sendsGradientBelow(plan, l));
   }
 
   async getParameters(): Promise<Float32Array> {
@@ -197,6 +200,9 @@ export class CpuBackend extends HostBackend {
         this.kernels.batchNormalization(input, output, this.normalization(layer.index), rows, layer.units, layer.epsilon, statistics);
         return;
       }
+      case 'frequencyEncoding':
+        this.kernels.frequencyEncoding(input, output, rows, layer.inputs, layer.octaves);
+        return;
       default: layer satisfies never;
     }
   }
@@ -247,14 +253,15 @@ export class CpuBackend extends HostBackend {
   private layerBackward(layer: LayerPlan, rows: number): void {
     const l = layer.index;
     const { zGrad } = this.buffers[l]!;
-    const below = this.plan.layers[l - 1];
+    // Where nothing below trains, no input gradient (the first layer, or the layers over a first frequency encoding).
+    const below = this.sends[l] ? this.plan.layers[l - 1] : undefined;
     const belowGrad = below && this.buffers[l - 1]!.zGrad;
     const gradients = this.gradients[l]!;
     const count = rows * layer.units;
     switch (layer.kind) {
       case 'dense': {
         const weights = this.segments[l]!.weights!;
-        const input = below ? this.buffers[l - 1]!.output : this.batchInput;
+        const input = l > 0 ? this.buffers[l - 1]!.output : this.batchInput;
         this.kernels.weightGradient(input, zGrad, gradients.weights!, gradients.bias!, rows, layer.inputs, layer.units);
         // d(l2·ΣW²)/dW = 2·l2·W
         if (layer.l2 > 0) this.kernels.addScaled(gradients.weights!, weights, 2 * layer.l2);
@@ -263,6 +270,7 @@ export class CpuBackend extends HostBackend {
         return;
       }
       case 'dropout':
+        if (!below) return;
         this.kernels.dropout(zGrad, belowGrad!, count, ...this.dropoutMask(layer));
         break;
       case 'layerNormalization':
@@ -270,9 +278,13 @@ export class CpuBackend extends HostBackend {
         this.kernels.normalizationBackward(zGrad, this.normalization(l), gradients.gamma!, gradients.beta!, belowGrad, rows, layer.units,
           layer.kind === 'layerNormalization' ? 'rows' : 'features');
         break;
+      case 'frequencyEncoding':
+        if (!below) return;
+        this.kernels.frequencyEncodingBackward(this.buffers[l - 1]!.output, zGrad, belowGrad!, rows, layer.inputs, layer.octaves);
+        break;
       default: layer satisfies never;
     }
-    if (below!.activation.name !== 'linear') this.kernels.multiplyDerivative(belowGrad!, this.gates[l - 1]!, count, below!.activation);
+    if (below && below.activation.name !== 'linear') this.kernels.multiplyDerivative(belowGrad!, this.gates[l - 1]!, rows * below.units, below.activation);
   }
 
   protected step(x: Float32Array, y: Targets, rows: number): number {

@@ -1,7 +1,8 @@
-import { dropoutKeep } from '../ops/index.js';
+import { dropoutKeep, frequencyGradient, frequencySinCos } from '../ops/index.js';
 
 /*
- * The CPU kernels of the layers between dense ones (dropout, layer and batch normalization), in
+ * The CPU kernels of the layers between dense ones (dropout, layer and batch normalization,
+ * frequency encoding), in
  * float32 storage with float64 sums. They are memory-bound passes over a [rows, units] activation,
  * a small share of a step next to its products, so both kernel sets (wasm and TypeScript) run these
  * on their own buffers (a wasm memory's are ordinary Float32Arrays too). Shapes: x, z, normalized
@@ -35,6 +36,10 @@ export interface LayerKernels {
    */
   normalizationBackward(zGrad: Float32Array, buffers: NormalizationBuffers, gammaGrad: Float32Array, betaGrad: Float32Array,
     inputGrad: Float32Array | undefined, rows: number, units: number, over: 'rows' | 'features'): void;
+  /** Frequency encoding forward: z [rows, inputs·2·octaves] from x [rows, inputs], as frequencyColumn lays it out. */
+  frequencyEncoding(x: Float32Array, z: Float32Array, rows: number, inputs: number, octaves: number): void;
+  /** Its backward: dx [rows, inputs], each element the sum of frequencyGradient over its octaves. */
+  frequencyEncodingBackward(x: Float32Array, zGrad: Float32Array, inputGrad: Float32Array, rows: number, inputs: number, octaves: number): void;
 }
 
 export const layerKernels: LayerKernels = {
@@ -121,6 +126,24 @@ export const layerKernels: LayerKernels = {
       for (let j = 0; j < units; j++) {
         inputGrad[start + j] = s * (zGrad[start + j]! * gamma[j]! - meanGrad - normalized[start + j]! * meanProduct);
       }
+    }
+  },
+  // Input element e's 2·octaves columns are contiguous: z[e·2L + 2k] = sin, z[e·2L + 2k + 1] = cos of octave k.
+  frequencyEncoding(x, z, rows, inputs, octaves) {
+    for (let e = 0; e < rows * inputs; e++) {
+      for (let k = 0; k < octaves; k++) {
+        const [sin, cos] = frequencySinCos(x[e]!, k);
+        z[e * 2 * octaves + 2 * k] = sin;
+        z[e * 2 * octaves + 2 * k + 1] = cos;
+      }
+    }
+  },
+
+  frequencyEncodingBackward(x, zGrad, inputGrad, rows, inputs, octaves) {
+    for (let e = 0; e < rows * inputs; e++) {
+      let sum = 0;
+      for (let k = 0; k < octaves; k++) sum += frequencyGradient(x[e]!, k, zGrad[e * 2 * octaves + 2 * k]!, zGrad[e * 2 * octaves + 2 * k + 1]!);
+      inputGrad[e] = sum;
     }
   },
 };

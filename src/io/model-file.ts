@@ -8,16 +8,19 @@ import { ACTIVATIONS, describeValue, LAYERS, LOSSES, type ParamTable } from '../
 import type { LayerSpec, NetworkSpec } from '../spec.js';
 
 /*
- * The model file, version 2. Little-endian throughout:
+ * The model file, version 3. Little-endian throughout:
  *
  *   magic      8 bytes   89 57 47 42 50 0D 0A 1A  ("\x89WGBP\r\n\x1a": binary, and line-ending damage shows)
- *   version    u32       2 (1: the same layout; its specs hold only dense and activation layers)
+ *   version    u32       3 (2: the same layout; its specs hold no frequencyEncoding layer, so a build that
+ *                        reads only 1 and 2 refuses a file with one by its version, not by an unknown layer;
+ *                        1: the same, of dense and activation layers only)
  *   headerSize u32       bytes of the JSON header
  *   header     JSON      { spec, standardization: boolean, training: { step, moments, shuffleDraws } | null }
  *   padding    0–3 zero bytes, so the floats start on a multiple of 4
  *   floats     f32 × n   per layer its segments in LAYERS[kind].segments order: dense weights [inputs, units]
  *                        row-major then bias [units]; layerNormalization gamma, beta [units];
  *                        batchNormalization gamma, beta, movingMean, movingVariance [units];
+ *                        dropout and frequencyEncoding none;
  *                        then mean [inputSize] and std [inputSize] when standardization is true;
  *                        then each optimizer moment the settings use (momentSlots, in slot order), in the
  *                        same per-layer order, when training is given
@@ -28,9 +31,9 @@ import type { LayerSpec, NetworkSpec } from '../spec.js';
  */
 
 const MAGIC = Uint8Array.of(0x89, 0x57, 0x47, 0x42, 0x50, 0x0d, 0x0a, 0x1a);
-export const MODEL_FILE_VERSION = 2;
-/** The versions this build reads: version 1 files are version 2 files of dense and activation layers only. */
-const READABLE_VERSIONS = [1, 2];
+export const MODEL_FILE_VERSION = 3;
+/** The versions this build reads: version 1 and 2 files are version 3 files of fewer layer kinds. */
+const READABLE_VERSIONS = [1, 2, 3];
 const PREFIX_BYTES = MAGIC.length + 8;
 const CHECKSUM_BYTES = 4;
 /** A header describes a few dozen layers in a few kB; past 1 MiB it is not a header. */
@@ -165,7 +168,8 @@ export function decodeModelFile(input: unknown, options: DecodeOptions = {}): { 
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(MAGIC.length, true);
   if (!READABLE_VERSIONS.includes(version)) {
-    throw new ModelFileError(`the model file has format version ${version}; this build reads versions ${READABLE_VERSIONS.join(' and ')}`);
+    throw new ModelFileError(`the model file has format version ${version}; this build reads versions ${READABLE_VERSIONS.slice(0, -1).join(', ')} ` +
+      `and ${READABLE_VERSIONS.at(-1)}`);
   }
   const headerSize = view.getUint32(MAGIC.length + 4, true);
   if (headerSize > MAX_HEADER_BYTES || PREFIX_BYTES + headerSize + CHECKSUM_BYTES > bytes.length) {

@@ -23,8 +23,19 @@ import { foldStandardization } from './tfjs.js';
  * num_batches_tracked, an int64 scalar. Activations and dropout have no tensors but take an index.
  */
 
+/**
+ * The layer kinds torch.nn has no module for, and why: a network holding one is refused with a
+ * SpecError naming the layer, both ways. Every other kind needs an entry of TORCH_LAYERS.
+ */
+const TORCH_UNSUPPORTED = {
+  frequencyEncoding: 'torch.nn has no module that takes the sine and cosine of its input',
+} as const satisfies Partial<Record<LayerKind, string>>;
+
+type TorchKind = Exclude<LayerKind, keyof typeof TORCH_UNSUPPORTED>;
+type TorchLayer = Extract<LayerPlan, { kind: TorchKind }>;
+
 /** Per layer kind, the torch module it is and each segment's state-dict name; typed by LAYERS' segments. */
-const TORCH_LAYERS: { readonly [K in LayerKind]: {
+const TORCH_LAYERS: { readonly [K in TorchKind]: {
   module: (layer: Extract<LayerPlan, { kind: K }>) => string;
   tensors: Readonly<Record<keyof (typeof LAYERS)[K]['segments'], string>>;
 } } = {
@@ -60,19 +71,27 @@ const torchActivation = ({ name, slope }: Activation): string | undefined => TOR
 interface TorchModule {
   index: number;
   module: string;
-  layer: LayerPlan;
+  layer: TorchLayer;
   /** Whether this is the layer's own op (else its activation). */
   own: boolean;
 }
 
-/** The nn.Sequential children of a plan, in order: each layer's module, then its activation's if not linear. */
+/**
+ * The nn.Sequential children of a plan, in order: each layer's module, then its activation's if not
+ * linear. A layer torch.nn has no module for is a SpecError naming it.
+ */
 export function torchModules(plan: Plan): TorchModule[] {
   const modules: TorchModule[] = [];
   for (const layer of plan.layers) {
-    const own = (TORCH_LAYERS[layer.kind].module as (l: LayerPlan) => string)(layer);
-    modules.push({ index: modules.length, module: own, layer, own: true });
+    if (Object.hasOwn(TORCH_UNSUPPORTED, layer.kind)) {
+      throw new SpecError(`safetensors: layer ${layer.index} is a ${layer.kind}, and ` +
+        `${TORCH_UNSUPPORTED[layer.kind as keyof typeof TORCH_UNSUPPORTED]}: no nn.Sequential state dict describes this network`);
+    }
+    const torchLayer = layer as TorchLayer;
+    const own = (TORCH_LAYERS[torchLayer.kind].module as (l: TorchLayer) => string)(torchLayer);
+    modules.push({ index: modules.length, module: own, layer: torchLayer, own: true });
     const activation = torchActivation(layer.activation);
-    if (activation !== undefined) modules.push({ index: modules.length, module: activation, layer, own: false });
+    if (activation !== undefined) modules.push({ index: modules.length, module: activation, layer: torchLayer, own: false });
   }
   return modules;
 }
@@ -83,7 +102,7 @@ export const torchSequential = (plan: Plan): string => `nn.Sequential(${torchMod
 /** A tensor the plan expects: its state-dict name, its segment of the parameter vector, its torch shape. */
 interface ExpectedTensor {
   name: string;
-  layer: LayerPlan;
+  layer: TorchLayer;
   segment: string;
   /** Linear's weight: our [inputs, units] stored as torch's [units, inputs]. */
   transposed: boolean;
@@ -125,6 +144,7 @@ export function encodeSafetensors(plan: Plan, parameters: Float32Array, standard
   const { floats, counters } = expectedTensors(plan, prefix);
   const values = floats.map((t) => readView(parameters, layerSegments(t.layer)[t.segment]!));
   const first = plan.layers[0]!;
+  // The first layer of a network torch.nn can describe is dense (frequencyEncoding is the one other first layer).
   if (standardization && isDense(first)) foldStandardization(values[0]!, values[1]!, first.units, standardization);
   const header: Record<string, unknown> = {
     __metadata__: { format: 'pt', producer: 'webgpu-backprop', module: torchSequential(plan) },
@@ -248,10 +268,11 @@ export function parseSafetensors(bytes: Uint8Array): { tensors: Map<string, Tens
  * since the network would then not be the model the file holds. Every problem is a ModelFileError.
  */
 export function decodeSafetensors(input: unknown, plan: Plan, prefix = ''): Float32Array {
+  // The spec first: a network torch.nn cannot describe is refused whatever the file holds.
+  const { floats, counters } = expectedTensors(plan, prefix);
   const bytes = copyBytes(input, 'the safetensors file', ModelFileError);
   if (bytes === undefined) return fail(`a safetensors file must be a Uint8Array or ArrayBuffer, got ${describeValue(input)}`);
   const { tensors, view } = parseSafetensors(bytes);
-  const { floats, counters } = expectedTensors(plan, prefix);
   const expected = new Set([...floats.map((t) => t.name), ...counters]);
   const extra = [...tensors.keys()].filter((name) => !expected.has(name));
   if (extra.length > 0) {

@@ -70,11 +70,24 @@ const TFJS_ACTIVATIONS = [...ACTIVATION_NAMES.flatMap((name) => {
 }), 'softmax'];
 
 /**
+ * The layer kinds TF.js has no layer for, and why: the export refuses a network holding one with a
+ * SpecError naming the layer. Every other kind needs an entry of TFJS_LAYERS.
+ */
+const TFJS_UNSUPPORTED = {
+  frequencyEncoding: 'TF.js has no layer that takes the sine or cosine of its input',
+} as const satisfies Partial<Record<LayerKind, string>>;
+
+/** The layer kinds a TF.js model holds. */
+type TfjsKind = Exclude<LayerKind, keyof typeof TFJS_UNSUPPORTED>;
+const isTfjsLayer = (layer: LayerPlan): layer is Extract<LayerPlan, { kind: TfjsKind }> => !Object.hasOwn(TFJS_UNSUPPORTED, layer.kind);
+const TFJS_KINDS = LAYER_KINDS.filter((kind): kind is TfjsKind => !Object.hasOwn(TFJS_UNSUPPORTED, kind));
+
+/**
  * Per layer kind, the Keras class it is, the prefix of its TF.js layer names, and each of its
  * segments' TF.js weight name (`<layer name>/<weight name>`): the export writes these and the import
  * reads them. Typed by the segments of LAYERS, so a new segment without a TF.js name fails to compile.
  */
-const TFJS_LAYERS: { readonly [K in LayerKind]: {
+const TFJS_LAYERS: { readonly [K in TfjsKind]: {
   className: string;
   prefix: string;
   weights: Readonly<Record<keyof (typeof LAYERS)[K]['segments'], string>>;
@@ -90,11 +103,11 @@ const TFJS_LAYERS: { readonly [K in LayerKind]: {
 };
 
 /** A layer's segment names paired with their TF.js weight names, in LAYERS[kind].segments order. */
-const tfjsWeightNames = (kind: LayerKind): [segment: string, tfjs: string][] =>
+const tfjsWeightNames = (kind: TfjsKind): [segment: string, tfjs: string][] =>
   Object.entries(TFJS_LAYERS[kind].weights as Readonly<Record<string, string>>);
 
 /** The Keras config of a layer's own op, without its name (a Dense layer's activation is added by the caller). */
-function tfjsConfig(layer: LayerPlan): Record<string, unknown> {
+function tfjsConfig(layer: Extract<LayerPlan, { kind: TfjsKind }>): Record<string, unknown> {
   switch (layer.kind) {
     case 'dense':
       return {
@@ -142,6 +155,9 @@ export function toTfjsArtifacts(plan: Plan, parameters: Float32Array, standardiz
   // The loss's output transform (softmax, sigmoid) is part of the TF.js model: it predicts what predict() gives.
   const transform = LOSSES[plan.loss.type].outputTransform;
   plan.layers.forEach((layer, l) => {
+    if (!isTfjsLayer(layer)) {
+      throw new SpecError(`toTfjsArtifacts: layer ${l} is a ${layer.kind} layer, which a TF.js model cannot hold (${TFJS_UNSUPPORTED[layer.kind]})`);
+    }
     const { className, prefix } = TFJS_LAYERS[layer.kind];
     const name = nameFor(prefix);
     const segments = layerSegments(layer);
@@ -287,7 +303,7 @@ function kernelL2(regularizer: unknown, where: string): number {
 }
 
 /** Every Keras class the import reads: our layer kinds' (TFJS_LAYERS), the activation layers, and the input. */
-const IMPORTABLE_CLASSES = [...LAYER_KINDS.map((kind) => TFJS_LAYERS[kind].className), 'LeakyReLU', 'Activation', 'InputLayer'];
+const IMPORTABLE_CLASSES = [...TFJS_KINDS.map((kind) => TFJS_LAYERS[kind].className), 'LeakyReLU', 'Activation', 'InputLayer'];
 
 /** A parameter of an op table read from a Keras config, with the table's range (float32 included); out of range is a ModelFileError. */
 function tableParam(param: ParamSpec, value: unknown, at: string): number {
@@ -342,7 +358,7 @@ function checkNormalization(config: Record<string, unknown>, where: string): voi
 }
 
 /** Our spec of a layer of one of our kinds from its Keras config, refusing what we do not compute. */
-function layerSpec(kind: LayerKind, config: Record<string, unknown>, where: string): LayerSpec {
+function layerSpec(kind: TfjsKind, config: Record<string, unknown>, where: string): LayerSpec {
   switch (kind) {
     case 'dense': {
       const units = config.units;
@@ -435,7 +451,7 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
     layers.push(layer);
   };
   /** A layer of one of our kinds: its spec, then its weights by the names TFJS_LAYERS gives them. */
-  const addLayer = (kind: LayerKind, config: Record<string, unknown>, where: string) => {
+  const addLayer = (kind: TfjsKind, config: Record<string, unknown>, where: string) => {
     if (softmax) fail(`${where} comes after the softmax; softmax must be the model's last operation`);
     // Every layer but a Dense one keeps its input's width, so the last Dense layer's units is the width here.
     const width = (layers.filter((l) => l.type === 'dense').at(-1) as { units: number } | undefined)?.units;
@@ -465,7 +481,7 @@ export function parseTfjsArtifacts(input: unknown): ImportedModel {
   layerList.forEach((layer, i) => {
     const config = layer.config as Record<string, unknown>;
     const where = `layer ${i} (${describeValue(layer.class_name)} ${describeValue(config.name)})`;
-    const kind = LAYER_KINDS.find((k) => TFJS_LAYERS[k].className === layer.class_name);
+    const kind = TFJS_KINDS.find((k) => TFJS_LAYERS[k].className === layer.class_name);
     if (kind !== undefined) {
       addLayer(kind, config, where);
       return;

@@ -6,7 +6,8 @@ export {
   type Optimizer, type OptimizerEntry, type OptimizerName, type OptimizerVariant,
 } from './optimizers.js';
 export {
-  DENSE_PARAMS, LAYERS, LAYER_KINDS, dropoutKeep, dropoutKey, dropoutThreshold, hash32, isLayerKind,
+  DENSE_PARAMS, LAYERS, LAYER_KINDS, MAX_OCTAVES, dropoutKeep, dropoutKey, dropoutThreshold, frequencyColumn, frequencyEncodingWidth,
+  frequencyGradient, frequencySinCos, hash32, isLayerKind,
   type LayerEntry, type LayerKind, type SegmentEntry, type SegmentInit,
 } from './layers.js';
 export {

@@ -41,8 +41,19 @@ export interface LayerEntry {
   saves: string;
   /** Training vs inference (fit/trainBatch vs predict/evaluate). */
   modes: string;
+  /** Whether the layer may be the network's first, reading its input (the others need a dense layer before them). */
+  first: boolean;
   doc: string;
 }
+
+/**
+ * frequencyEncoding's largest octave count. Its highest feature is sin(2^(L−1)·π·x): at L = 16 and
+ * |x| ≤ 1 neighbouring float32 inputs (2^−24 apart below 1) lie 2^15·π·2^−24 ≈ 0.006 rad apart in
+ * its phase, and every further octave doubles that, until past L ≈ 24 neighbouring inputs have
+ * unrelated phases: the feature would encode the input's rounding, not its value. Its derivative
+ * 2^(L−1)·π (≈ 1e5 at L = 16) is what any layer below receives in its gradient, too.
+ */
+export const MAX_OCTAVES = 16;
 
 const EPSILON = { kind: 'number', default: 1e-3, min: 0, max: Infinity, minOpen: true, doc: 'added to the variance before its square root' } as const;
 
@@ -55,6 +66,7 @@ export const LAYERS = {
     },
     saves: 'nothing more (the weight gradient reads the layer\'s input, the output of the layer below)',
     modes: 'the same in both',
+    first: true,
     doc: 'output = activation(input · weights + bias)',
   },
   dropout: {
@@ -64,6 +76,7 @@ export const LAYERS = {
     segments: {},
     saves: 'nothing: the mask is drawn again in backward from (seed, layer, step, element) (dropoutKeep)',
     modes: 'training: inverted dropout (kept inputs scaled by 1/(1 − rate)); inference: the identity',
+    first: false,
     doc: 'inverted dropout',
   },
   layerNormalization: {
@@ -74,6 +87,7 @@ export const LAYERS = {
     },
     saves: 'the normalized input x̂ [rows, units] and each row\'s 1/√(var + ε)',
     modes: 'the same in both',
+    first: false,
     doc: 'each row normalized over its features (biased variance), then gamma·x̂ + beta',
   },
   batchNormalization: {
@@ -90,7 +104,23 @@ export const LAYERS = {
     saves: 'the normalized input x̂ [rows, units] and each feature\'s 1/√(var + ε)',
     modes: 'training: each feature normalized by the batch\'s mean and biased variance, which update the moving ' +
       'statistics; inference: by the moving statistics',
+    first: false,
     doc: 'each feature normalized over the batch, then gamma·x̂ + beta',
+  },
+  frequencyEncoding: {
+    params: {
+      octaves: {
+        kind: 'number', integer: true, min: 1, max: MAX_OCTAVES,
+        doc: 'L: each input x gives sin and cos of 2^k·π·x for k = 0..L−1',
+        limit: `past ${MAX_OCTAVES} octaves the highest one's phase 2^k·π·x would resolve neighbouring float32 inputs worse than ` +
+          '0.006 rad, doubling with each octave, and its gradient 2^k·π pass 1e5',
+      },
+    },
+    segments: {},
+    saves: 'nothing: backward reads the layer\'s input (the output of the layer below) and takes the sines and cosines again',
+    modes: 'the same in both',
+    first: true,
+    doc: 'NeRF\'s positional encoding: [rows, inputs] → [rows, inputs·2·octaves] (frequencyColumn gives the layout)',
   },
 } as const satisfies Record<string, LayerEntry>;
 
@@ -126,3 +156,44 @@ export const dropoutThreshold = (rate: number): number => Math.round(rate * 2 **
  */
 export const dropoutKeep = (key: number, element: number, threshold: number): boolean =>
   hash32((key ^ hash32(element >>> 0)) >>> 0) >>> 8 >= threshold;
+
+/*
+ * frequencyEncoding's math, in one place: the TypeScript here (frequencyColumn, frequencySinCos,
+ * frequencyGradient) is what the CPU backend computes, and shaders/frequency.wgsl.ts's
+ * FREQUENCY_ENCODING is the same in WGSL (the reference computes
+ * sin(2^k·π·x) directly in float64, as an independent oracle).
+ *
+ * Layout (as tiny-cuda-nn's frequency encoding): output column j of a row is input i = ⌊j / 2L⌋,
+ * octave k = ⌊j / 2⌋ mod L and phase s = j mod 2, and holds sin(2^k·π·x_i + s·π/2): for each input
+ * its 2L columns are sin k=0, cos k=0, sin k=1, cos k=1, … Every backend keeps this order.
+ *
+ * The phase is reduced exactly before the sine: 2^k·π·x = 2π·t with t = x·2^(k−1), exact in float32
+ * (a power of 2), and r = t − round(t) in [−½, ½] is exact too (Sterbenz), so the sine takes an
+ * argument in [−π, π] and the result is the sine of the float32 input itself, however large 2^k·x.
+ * (A float32 2^k·π·x would already be 0.004 rad off at 2^15·π; the WGSL reduces to quarter turns and
+ * takes its own polynomial, since WGSL's sin and cos are bounded only to 2^−11 even inside [−π, π].)
+ */
+
+/** The columns frequencyEncoding makes of `inputs` inputs with `octaves` octaves. */
+export const frequencyEncodingWidth = (inputs: number, octaves: number): number => inputs * 2 * octaves;
+
+/** Which input, octave and phase (cosine or sine) output column `column` holds (the layout above). */
+export function frequencyColumn(column: number, octaves: number): { input: number; octave: number; cosine: boolean } {
+  return { input: Math.floor(column / (2 * octaves)), octave: Math.floor(column / 2) % octaves, cosine: column % 2 === 1 };
+}
+
+/** [sin, cos] of 2^octave·π·x, the phase 2π·(t − round(t)) for t = x·2^(octave−1), in [−π, π]. */
+export function frequencySinCos(x: number, octave: number): [number, number] {
+  const t = x * 2 ** (octave - 1);
+  const phase = 2 * Math.PI * (t - Math.round(t));
+  return [Math.sin(phase), Math.cos(phase)];
+}
+
+/**
+ * One octave's share of dL/dx, from the gradients of its two columns: d sin(2^k·π·x)/dx =
+ * 2^k·π·cos(2^k·π·x) and d cos(2^k·π·x)/dx = −2^k·π·sin(2^k·π·x), so 2^k·π·(sinGrad·cos − cosGrad·sin).
+ */
+export function frequencyGradient(x: number, octave: number, sinGrad: number, cosGrad: number): number {
+  const [sin, cos] = frequencySinCos(x, octave);
+  return 2 ** octave * Math.PI * (sinGrad * cos - cosGrad * sin);
+}

@@ -16,6 +16,10 @@ export interface NumberParam {
   /** The bounds themselves are excluded. */
   minOpen?: boolean;
   maxOpen?: boolean;
+  /** Only integers (a count, such as frequencyEncoding's octaves). */
+  integer?: true;
+  /** Why the range ends where it does, where that is not plain: the out-of-range message says it. */
+  limit?: string;
   /** What it is, for docs and the app's labels. */
   doc: string;
 }
@@ -128,7 +132,7 @@ function asFloat32(value: number): number {
   return Math.abs(value) < FLOAT32_MIN_NORMAL ? 0 : Math.fround(value);
 }
 
-const inRange = (param: NumberParam, value: number): boolean => Number.isFinite(value) &&
+const inRange = (param: NumberParam, value: number): boolean => Number.isFinite(value) && (!param.integer || Number.isInteger(value)) &&
   (param.minOpen ? value > param.min : value >= param.min) && (param.maxOpen ? value < param.max : value <= param.max);
 
 /**
@@ -144,7 +148,8 @@ export function readParam(param: ParamSpec, given: unknown, at: string): number 
   if (given === undefined && param.default !== undefined) return param.default;
   if (given === undefined && param.optional) return undefined;
   if (typeof given !== 'number' || !inRange(param, given)) {
-    throw new SpecError(`${at} must be a finite number ${describeRange(param)}, got ${describeValue(given)}`);
+    throw new SpecError(`${at} must be ${param.integer ? 'an integer' : 'a finite number'} ${describeRange(param)}, got ${describeValue(given)}` +
+      (param.limit === undefined ? '' : ` (${param.limit})`));
   }
   const float32 = asFloat32(given);
   if (!inRange(param, float32)) {

@@ -238,6 +238,20 @@ function forward(params: Float64Array, plan: Plan, x: ArrayLike<number>, rows: n
         }
         break;
       }
+      case 'frequencyEncoding':
+        // Input i's columns are sin, cos of 2^k·π·x for k = 0, 1, … (frequencyColumn's layout), taken
+        // directly in float64: the other backends reduce the phase first (frequencyFeature).
+        for (let r = 0; r < rows; r++) {
+          for (let i = 0; i < inputs; i++) {
+            for (let k = 0; k < layer.octaves; k++) {
+              const angle = 2 ** k * Math.PI * input[r * inputs + i]!;
+              const column = r * units + i * 2 * layer.octaves + 2 * k;
+              z[column] = Math.sin(angle);
+              z[column + 1] = Math.cos(angle);
+            }
+          }
+        }
+        break;
       case 'layerNormalization':
         normalized = new Float64Array(rows * units);
         inverseDeviation = new Float64Array(rows);
@@ -352,6 +366,20 @@ export function referenceGradient(plan: Plan, params: Float64Array, x: ArrayLike
         for (let i = 0; i < rows * units; i++) inputGrad[i] = dropoutKeep(key, i, threshold) ? zGrad[i]! / (1 - layer.rate) : 0;
         break;
       }
+      case 'frequencyEncoding':
+        // d sin(2^k·π·x)/dx = 2^k·π·cos(2^k·π·x), d cos(2^k·π·x)/dx = −2^k·π·sin(2^k·π·x), summed over the input's columns.
+        for (let r = 0; r < rows; r++) {
+          for (let i = 0; i < width; i++) {
+            let sum = 0;
+            for (let k = 0; k < layer.octaves; k++) {
+              const angle = 2 ** k * Math.PI * input[r * width + i]!;
+              const column = r * units + i * 2 * layer.octaves + 2 * k;
+              sum += 2 ** k * Math.PI * (zGrad[column]! * Math.cos(angle) - zGrad[column + 1]! * Math.sin(angle));
+            }
+            inputGrad[r * width + i] = sum;
+          }
+        }
+        break;
       case 'layerNormalization':
       case 'batchNormalization': {
         const normalized = pass.normalized[l]!;

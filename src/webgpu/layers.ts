@@ -1,12 +1,14 @@
 import { LINEAR_WORKGROUP, type KernelKey } from '../../shaders/index.js';
 import { dropoutThreshold, readsPreActivation, type ActivationName } from '../ops/index.js';
-import type { DenseLayerPlan, LayerPlan, ParameterView, Plan } from '../plan.js';
+import { sendsGradientBelow, type DenseLayerPlan, type LayerPlan, type ParameterView, type Plan } from '../plan.js';
 import type { Dims } from './dims.js';
 import { ceilDiv, type Bindings, type Dispatch, type GpuResources } from './resources.js';
 
 /*
- * The layers whose op is not a matrix product (dropout, layer and batch normalization), recorded as
- * dispatches: their forward passes in training and in inference, and their backward passes. Each
+ * The layers whose op is not a matrix product (dropout, layer and batch normalization, frequency
+ * encoding), recorded as dispatches: their forward passes in training and in inference, and their
+ * backward passes. Only a frequency encoding may be the first layer (it then reads the network's
+ * input, and sends no gradient below: sendsGradientBelow). Each
  * op writes z, and an activation after it runs as an element-wise pass of its own (activate). In
  * backward such a layer writes the plain dL/d(input) into the layer below's dL/dz, and the below
  * layer's activation derivative then multiplies it in place (activationDerivative), where a dense
@@ -79,7 +81,8 @@ export function allocateLayers(plan: Plan, res: GpuResources): LayerBuffers {
     preActivations.push(keepsZ ? matrix(layer, 'pre-activation') : undefined);
     switch (layer.kind) {
       case 'dense':
-      case 'dropout': return {};
+      case 'dropout':
+      case 'frequencyEncoding': return {};
       case 'layerNormalization':
         return { normalized: matrix(layer, 'normalized input x̂'), inverseDeviation: floats(layer, batchSize, 'row 1/√(var + ε) [batchSize]') };
       case 'batchNormalization':
@@ -107,24 +110,27 @@ const batchNormKey = (training: boolean) => ({ kind: 'batchNormForward', trainin
 
 /** The kernels of one layer that is not dense (and of its input gradient's activation derivative). */
 export function opLayerKernelKeys(plan: Plan, layer: OpLayerPlan): KernelKey[] {
-  const below = plan.layers[layer.index - 1]!.activation.name;
+  const below = plan.layers[layer.index - 1]?.activation.name ?? 'linear';
   const activated = layer.activation.name !== 'linear';
   const dropoutAbove = fusedDropoutAbove(plan, layer.index) !== undefined;
   const fusion = dropoutFusion(plan, layer.index);
+  const sends = sendsGradientBelow(plan, layer.index);
   const common: KernelKey[] = [
     ...(activated ? [activateKey(layer.activation.name, dropoutAbove)] : []),
-    ...(below !== 'linear' && !fusion.backward ? [derivativeKey(below)] : []),
+    ...(below !== 'linear' && !fusion.backward && sends ? [derivativeKey(below)] : []),
   ];
   switch (layer.kind) {
     // In inference dropout is the identity: the activate pass alone, a copy where the activation is
     // linear; none of the two where the pass below writes the output (fused).
     case 'dropout': return [
-      ...(fusion.forward && fusion.backward ? [] : [{ kind: 'dropout' } as const]),
+      ...(fusion.forward && (fusion.backward || !sends) ? [] : [{ kind: 'dropout' } as const]),
       ...(fusion.forward ? [] : [activateKey(layer.activation.name)]), ...common,
     ];
-    case 'layerNormalization': return [{ kind: 'layerNormForward' }, { kind: 'layerNormInputGradient' }, { kind: 'gammaBetaGradient' }, ...common];
+    case 'layerNormalization':
+      return [{ kind: 'layerNormForward' }, ...(sends ? [{ kind: 'layerNormInputGradient' } as const] : []), { kind: 'gammaBetaGradient' }, ...common];
     case 'batchNormalization':
       return [batchNormKey(true), batchNormKey(false), { kind: 'batchNormBackward' }, { kind: 'movingStatistics' }, ...common];
+    case 'frequencyEncoding': return [{ kind: 'frequencyEncoding' }, ...(sends ? [{ kind: 'frequencyEncodingGradient' } as const] : []), ...common];
     default: return layer satisfies never;
   }
 }
@@ -137,6 +143,8 @@ export interface LayerRecorder {
   segment(buffer: GPUBuffer, view: ParameterView): GPUBufferBinding;
   params: GPUBuffer;
   grads: GPUBuffer;
+  /** The network's input [batchSize, inputSize]: what the first layer reads. */
+  input: GPUBuffer;
   buffers: LayerBuffers;
 }
 
@@ -162,7 +170,7 @@ const dropoutDims = (plan: Plan, layer: DropoutLayerPlan): Dims => ({ m: plan.ba
 export function recordOpForward(plan: Plan, rec: LayerRecorder, layer: OpLayerPlan): { train: number[]; inference: number[] } {
   const { add, segment, params, buffers, res } = rec;
   const l = layer.index;
-  const input = buffers.outputs[l - 1]!;
+  const input = l === 0 ? rec.input : buffers.outputs[l - 1]!;
   const output = buffers.outputs[l]!;
   // The op writes the output itself where there is no activation after it.
   const z = buffers.preActivations[l] ?? output;
@@ -208,6 +216,13 @@ export function recordOpForward(plan: Plan, rec: LayerRecorder, layer: OpLayerPl
       const trainActivation = activation();
       return { train: [normalize, follow, ...trainActivation], inference: [infer, ...(dropoutAbove ? activation(false) : trainActivation)] };
     }
+    case 'frequencyEncoding': {
+      // A thread per (input element, octave), writing its sine and cosine.
+      const encode = add({ kind: 'frequencyEncoding' }, { ...dims, n: layer.inputs * layer.octaves, k: layer.octaves }, { input, z },
+        grids(res, layer.inputs * layer.octaves).elements);
+      const train = [encode, ...activation()];
+      return { train, inference: dropoutAbove ? [encode, ...activation(false)] : train };
+    }
     default: return layer satisfies never;
   }
 }
@@ -215,12 +230,15 @@ export function recordOpForward(plan: Plan, rec: LayerRecorder, layer: OpLayerPl
 /**
  * The layer's backward dispatches: from its dL/dz, its parameters' gradients and dL/d(input) into
  * the layer below's dL/dz, which the below layer's activation derivative then gates (unless linear).
+ * No input gradient where nothing below trains (sendsGradientBelow), but batch normalization's,
+ * whose one pass writes it beside its own gradients.
  */
 export function recordOpBackward(plan: Plan, rec: LayerRecorder, layer: OpLayerPlan): number[] {
   const { add, segment, params, grads, buffers, res } = rec;
   const l = layer.index;
   const zGrad = buffers.zGrads[l]!;
   const inputGrad = buffers.zGrads[l - 1]!;
+  const sends = sendsGradientBelow(plan, l);
   const { normalized, inverseDeviation } = buffers.saved[l]!;
   const dims: Dims = { m: plan.batchSize, n: layer.units, k: 0, rowsAxis: 1 };
   const grid = grids(res, layer.units);
@@ -228,16 +246,18 @@ export function recordOpBackward(plan: Plan, rec: LayerRecorder, layer: OpLayerP
   switch (layer.kind) {
     case 'dropout':
       // Fused: the dense layer above masks its signal and applies the derivative below (products.ts).
-      if (dropoutFusion(plan, l).backward) return [];
+      if (dropoutFusion(plan, l).backward || !sends) return [];
       passes.push(add({ kind: 'dropout' }, dropoutDims(plan, layer), { source: zGrad, result: inputGrad }, grid.elements));
       break;
     case 'layerNormalization': {
       const saved = { zGrad, normalized: normalized! };
-      passes.push(
-        add({ kind: 'gammaBetaGradient' }, dims, { ...saved, gammaGrad: segment(grads, layer.gamma), betaGrad: segment(grads, layer.beta) }, grid.features),
-        add({ kind: 'layerNormInputGradient' }, dims, {
+      passes.push(add({ kind: 'gammaBetaGradient' }, dims, { ...saved, gammaGrad: segment(grads, layer.gamma), betaGrad: segment(grads, layer.beta) },
+        grid.features));
+      if (sends) {
+        passes.push(add({ kind: 'layerNormInputGradient' }, dims, {
           ...saved, gamma: segment(params, layer.gamma), inverseDeviation: inverseDeviation!, inputGrad,
         }, grid.rows));
+      }
       break;
     }
     case 'batchNormalization':
@@ -246,12 +266,19 @@ export function recordOpBackward(plan: Plan, rec: LayerRecorder, layer: OpLayerP
         gammaGrad: segment(grads, layer.gamma), betaGrad: segment(grads, layer.beta), inputGrad,
       }, grid.features));
       break;
+    case 'frequencyEncoding':
+      if (!sends) return [];
+      // A thread per input element, summing its 2·octaves columns' gradients.
+      passes.push(add({ kind: 'frequencyEncodingGradient' }, { m: plan.batchSize, n: layer.inputs, k: layer.octaves, rowsAxis: 1 },
+        { input: buffers.outputs[l - 1]!, zGrad, inputGrad }, grids(res, layer.inputs).elements));
+      break;
     default: layer satisfies never;
   }
   const below = plan.layers[l - 1]!;
-  if (below.activation.name !== 'linear') {
-    passes.push(add(derivativeKey(below.activation.name), { ...dims, slope: below.activation.slope },
-      { gate: buffers.gates[l - 1]!, grad: inputGrad }, grid.elements));
+  if (sends && below.activation.name !== 'linear') {
+    // Over the input's width, which a frequency encoding's output is not.
+    passes.push(add(derivativeKey(below.activation.name), { ...dims, n: below.units, slope: below.activation.slope },
+      { gate: buffers.gates[l - 1]!, grad: inputGrad }, grids(res, below.units).elements));
   }
   return passes;
 }

@@ -1,6 +1,6 @@
 import { MATMUL_VARIANTS, matmulTile, type KernelKey, type MatmulEpilogue, type MatmulVariant } from '../../shaders/index.js';
 import { readsPreActivation } from '../ops/index.js';
-import type { Activation, Plan } from '../plan.js';
+import { sendsGradientBelow, type Activation, type Plan } from '../plan.js';
 import type { ProductShape } from './autotune.js';
 import type { Dims } from './dims.js';
 import { dropoutFields, dropoutFusion, fusedDropoutAbove } from './layers.js';
@@ -58,6 +58,8 @@ export function layerShapes(plan: Plan, l: number): LayerOf<ProductShape> | unde
   // A dropout above whose forward this product does; a dropout below whose backward its signal does.
   const dropoutAbove = fusedDropoutAbove(plan, l);
   const dropoutBelow = below?.kind === 'dropout' && dropoutFusion(plan, l - 1).backward ? below : undefined;
+  // None where nothing below trains: the first layer, or a dense layer after a frequency encoding that is first.
+  const sends = sendsGradientBelow(plan, l);
   const signalDims: Dims = { m: batchSize, n: layer.inputs, k: layer.units, rowsAxis: 1 };
   return {
     // output [rows, units] = activation(input [rows, inputs] · weights [inputs, units] + bias)
@@ -67,9 +69,9 @@ export function layerShapes(plan: Plan, l: number): LayerOf<ProductShape> | unde
     gradient: shape(`${name} weight gradient`, true, false, 'none', LINEAR, { m: layer.inputs, n: layer.units, k: batchSize, rowsAxis: 2 }),
     // dZ below [rows, inputs] = dZ [rows, units] · weightsᵀ, × f'(below's gate), whatever the kind below;
     // through a fused dropout below: masked, then × f'(the gate of the layer under the dropout)
-    signal: dropoutBelow
+    signal: !sends ? undefined : dropoutBelow
       ? shape(`${name} signal`, false, true, 'derivative', plan.layers[l - 2]!.activation, signalDims, dropoutFields(plan, dropoutBelow, true))
-      : below && shape(`${name} signal`, false, true, 'derivative', below.activation, signalDims),
+      : shape(`${name} signal`, false, true, 'derivative', below!.activation, signalDims),
   };
 }
 

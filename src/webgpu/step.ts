@@ -171,7 +171,7 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
   const layerInput = (l: number) => (l === 0 ? input : layerOutputs[l - 1]!);
   const last = layers.length - 1;
 
-  const recorder: LayerRecorder = { res, add, segment, params, grads, buffers };
+  const recorder: LayerRecorder = { res, add, segment, params, grads, input, buffers };
 
   // Forward in training and in inference: the two differ in dropout and batch normalization only.
   const forward: number[] = [];
@@ -196,7 +196,8 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
       }
       case 'dropout':
       case 'layerNormalization':
-      case 'batchNormalization': {
+      case 'batchNormalization':
+      case 'frequencyEncoding': {
         const passes = recordOpForward(plan, recorder, layer);
         forward.push(...passes.train);
         inference.push(...passes.inference);
@@ -251,6 +252,7 @@ export function recordStep(plan: Plan, res: GpuResources, kernels: Map<string, K
       case 'dropout':
       case 'layerNormalization':
       case 'batchNormalization':
+      case 'frequencyEncoding':
         backward.push(...recordOpBackward(plan, recorder, layer));
         break;
       default: layer satisfies never;

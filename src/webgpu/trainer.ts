@@ -1,6 +1,7 @@
 import { MATMUL_VARIANTS } from '../../shaders/index.js';
 import type { Backend, DeviceInfo, EpochReads, EpochResult, Evaluation, ResourceStats, RowSet, TrainingState } from '../backend.js';
 import type { Targets } from '../data/matrix.js';
+import { isDeviceTargets, type DeviceMatrices, type DeviceMatrix, type DeviceTargets, type RowSource, type TargetSource } from '../gpu-matrix.js';
 import { BackpropError, DeviceError } from '../errors.js';
 import { learningRateAt, type LearningRate } from '../ops/index.js';
 import type { Plan } from '../plan.js';
@@ -15,6 +16,7 @@ import { checkMemory } from './limits.js';
 import { fixedKernelKeys, type StepRecording } from './step.js';
 import { GpuRows, GpuTrainingSet, targetWidth } from './training-set.js';
 import { GpuWaiter, type GpuWait } from './waiter.js';
+import { matrixBinding, MatrixBindings, STEP_RING } from './gpu-matrices.js';
 
 /** How long a failed read-back waits for the device's loss to be reported (mapFailure). */
 const LOSS_GRACE_MS = 2000;
@@ -54,6 +56,8 @@ export class WebGpuBackend implements Backend {
   private disposed = false;
   /** Waits for the queue, sleeping through most of a long wait (waiter.ts). */
   private readonly waiter: GpuWaiter;
+  /** GpuMatrix bindings, the Step ring and the encoded losses (gpu-matrices.ts), made by the first check of a GpuMatrix. */
+  private bindings: MatrixBindings | undefined;
 
   private constructor(private readonly plan: Plan, context: GpuContext, res: GpuResources, kernels: Map<string, Kernel>, products: PlanProducts,
     tuning: TuningDecision[], initial: Float32Array, reason: string, gpuWait: GpuWait) {
@@ -150,7 +154,7 @@ export class WebGpuBackend implements Backend {
 
   /** Every buffer and bind group this backend ever created, so callers can check none are made per step. */
   stats(): ResourceStats {
-    return this.res.stats();
+    return { ...this.res.stats(), dispatchesPerStep: this.trainList(false).length };
   }
 
   setLearningRate(rate: LearningRate): void {
@@ -169,10 +173,13 @@ export class WebGpuBackend implements Backend {
     return this.weighted ? lists.weightedTrain! : lists.train;
   }
 
-  /** Writes the Step uniform of step t (already counted): its learning rate is the one after t − 1 earlier steps. */
+  /** The Step uniform of step t (already counted): its learning rate is the one after t − 1 earlier steps. */
+  private stepValues(rows: number, slot: number, start: number): ArrayBuffer {
+    return packStep(rows, slot, this.t, start, biasCorrections(this.plan.optimizer, this.t), learningRateAt(this.learningRate, Math.max(0, this.t - 1)));
+  }
+
   private writeStep(rows: number, slot: number, start: number): void {
-    this.device.queue.writeBuffer(this.step.step, 0, packStep(rows, slot, this.t, start, biasCorrections(this.plan.optimizer, this.t),
-      learningRateAt(this.learningRate, Math.max(0, this.t - 1))));
+    this.device.queue.writeBuffer(this.step.step, 0, this.stepValues(rows, slot, start));
   }
 
   /**
@@ -256,27 +263,49 @@ export class WebGpuBackend implements Backend {
     this.t = 0;
   }
 
-  async trainBatch(x: Float32Array, y: Targets, rows: number): Promise<number> {
-    this.device.queue.writeBuffer(this.step.input, 0, x, 0, rows * this.plan.inputSize);
-    this.device.queue.writeBuffer(this.step.target, 0, y.values, 0, rows * targetWidth(this.plan, y));
-    this.submitStep(rows, 0, 0, this.trainList(y.labels), undefined,
+  /**
+   * Puts rows [start, start + count) of x (and y) in the step's input (and target): host rows are
+   * written now; a GpuMatrix's are copied by the dispatches returned, which go first in the pass
+   * (they read from the Step uniform's start, which the caller writes as `start`).
+   */
+  private stage(x: RowSource, y: TargetSource | undefined, start: number, count: number): Dispatch[] {
+    const copies: Dispatch[] = [];
+    if (x instanceof Float32Array) this.device.queue.writeBuffer(this.step.input, 0, x, start * this.plan.inputSize, count * this.plan.inputSize);
+    else copies.push(this.bindings!.copy(x));
+    if (y && isDeviceTargets(y)) copies.push(this.bindings!.copy(y.matrix));
+    else if (y) {
+      const width = targetWidth(this.plan, y);
+      this.device.queue.writeBuffer(this.step.target, 0, y.values, start * width, count * width);
+    }
+    return copies;
+  }
+
+  async trainBatch(x: RowSource, y: TargetSource, rows: number): Promise<number> {
+    this.submitStep(rows, 0, 0, this.trainList(y.labels), this.stage(x, y, 0, rows),
       (encoder) => encoder.copyBufferToBuffer(this.lossRecord, 0, this.lossStaging, 0, FLOAT));
     return (await this.readBack(this.lossStaging, 1, { kind: `step:${rows}`, submittedAt: this.waiter.now() }))[0]!;
   }
 
   setTrainingSet(set: RowSet, validation?: RowSet): void {
-    if (this.trainingSet?.fits(set)) this.trainingSet.rows.write(set);
-    else {
-      this.trainingSet?.destroy();
-      this.trainingSet = new GpuTrainingSet(this.plan, this.res, set, this.gatherKernel, this.step.step, this.step);
-    }
+    this.replaceSets(() => {
+      if (!this.trainingSet?.fits(set)) return new GpuTrainingSet(this.plan, this.res, set, this.gatherKernel, this.step.step, this.step);
+      this.trainingSet.rows.write(set);
+      return this.trainingSet;
+    }, set.rows, validation);
+  }
+
+  /** The training set `next` gives (replacing the one held unless it returns it), the validation set, and their loss slots. */
+  private replaceSets(next: () => GpuTrainingSet, rows: number, validation?: RowSet): void {
+    const set = next();
+    if (set !== this.trainingSet) this.trainingSet?.destroy();
+    this.trainingSet = set;
     if (validation && this.validation?.fits(validation)) this.validation.write(validation);
     else {
       this.validation?.destroy();
       this.validation = validation && new GpuRows(this.plan, this.res, validation, 'validation');
     }
     // A slot per batch, then one per chunk of each set an epoch may evaluate (readEpoch).
-    const slots = [set.rows, set.rows, validation?.rows ?? 0].reduce((sum, rows) => sum + ceilDiv(rows, this.plan.batchSize), 0);
+    const slots = [rows, rows, validation?.rows ?? 0].reduce((sum, rows) => sum + ceilDiv(rows, this.plan.batchSize), 0);
     if (slots > this.lossRecordBatches) this.growLossRecord(slots);
   }
 
@@ -391,42 +420,50 @@ export class WebGpuBackend implements Backend {
   /**
    * Submits one forward pass (`dispatches`: evaluate's or predict's) over `count` rows that `load`
    * puts in the step's input (and target), its loss into lossRecord[slot] and its outputs copied
-   * into `into` at byte `offset`; `after` adds to the same encoder.
+   * into `into` at byte `offset` (unless the dispatches write them elsewhere: `into` undefined);
+   * `after` adds to the same encoder. `start`: the Step uniform's, where GpuMatrix rows start.
    */
   private submitForward(count: number, slot: number, dispatches: Dispatch[], load: (encoder: GPUCommandEncoder) => void,
-    into: GPUBuffer, offset: number, after?: (encoder: GPUCommandEncoder) => void): void {
-    this.writeStep(count, slot, 0);
+    into: GPUBuffer | undefined, offset: number, after?: (encoder: GPUCommandEncoder) => void, start = 0): void {
+    this.writeStep(count, slot, start);
     const encoder = this.device.createCommandEncoder();
     load(encoder);
     encodePass(encoder, dispatches, count, this.device.limits.maxComputeWorkgroupsPerDimension);
-    encoder.copyBufferToBuffer(this.step.outputs, 0, into, offset, count * this.plan.outputSize * FLOAT);
+    if (into) encoder.copyBufferToBuffer(this.step.outputs, 0, into, offset, count * this.plan.outputSize * FLOAT);
     after?.(encoder);
     this.device.queue.submit([encoder.finish()]);
     this.submitted();
   }
 
-  /** Runs `dispatches` over x (and y) in chunks of batchSize rows, reading outputs and loss per chunk. */
-  private async chunks(x: Float32Array, y: Targets | undefined, rows: number, dispatches: Dispatch[]): Promise<Evaluation> {
-    const { batchSize, inputSize, outputSize } = this.plan;
-    const outputs = new Float32Array(rows * outputSize);
+  /**
+   * Runs `dispatches` over x (and y) in chunks of batchSize rows, reading outputs and loss per
+   * chunk; with `into`, writing the outputs there instead and reading nothing back. Targets in a
+   * GpuMatrix are read back too (`targets`), for the metrics.
+   */
+  private async chunks(x: RowSource, y: TargetSource | undefined, rows: number, dispatches: Dispatch[],
+    into?: DeviceMatrix): Promise<Evaluation & { targets?: Targets }> {
+    const { batchSize, outputSize } = this.plan;
+    const outputs = new Float32Array(into ? 0 : rows * outputSize);
+    const width = y ? (isDeviceTargets(y) ? y.matrix.width : targetWidth(this.plan, y)) : 0;
+    const deviceTargets = y && isDeviceTargets(y) ? new Float32Array(rows * width) : undefined;
     let weightedLoss = 0;
     for (let start = 0; start < rows; start += batchSize) {
       const count = Math.min(batchSize, rows - start);
-      const load = () => {
-        this.device.queue.writeBuffer(this.step.input, 0, x, start * inputSize, count * inputSize);
-        if (!y) return;
-        const width = targetWidth(this.plan, y);
-        this.device.queue.writeBuffer(this.step.target, 0, y.values, start * width, count * width);
-      };
+      const copies = this.stage(x, y, start, count);
       const submittedAt = this.waiter.now();
-      this.submitForward(count, 0, dispatches, load, this.outputStaging, 0,
-        (encoder) => y && encoder.copyBufferToBuffer(this.lossRecord, 0, this.outputStaging, batchSize * outputSize * FLOAT, FLOAT));
+      this.submitForward(count, 0, [...copies, ...dispatches, ...(into ? [this.bindings!.copy(into)] : [])], () => undefined,
+        into ? undefined : this.outputStaging, 0, (encoder) => {
+          if (y) encoder.copyBufferToBuffer(this.lossRecord, 0, this.outputStaging, batchSize * outputSize * FLOAT, FLOAT);
+          if (deviceTargets) encoder.copyBufferToBuffer(this.step.target, 0, this.bindings!.targetStaging, 0, count * width * FLOAT);
+        }, start);
+      if (into) continue;
       const data = await this.readBack(this.outputStaging, batchSize * outputSize + 1, { kind: `${y ? 'evaluate' : 'predict'}:${count}`, submittedAt });
       outputs.set(data.subarray(0, count * outputSize), start * outputSize);
       // Every loss is a mean over rows, so chunk losses weighted by their row counts give the mean.
       weightedLoss += data[batchSize * outputSize]! * count;
+      if (deviceTargets) deviceTargets.set(await this.readBack(this.bindings!.targetStaging, count * width), start * width);
     }
-    return { outputs, loss: weightedLoss / rows };
+    return { outputs, loss: weightedLoss / rows, ...(deviceTargets ? { targets: { values: deviceTargets, labels: y!.labels } } : {}) };
   }
 
   async predict(x: Float32Array, rows: number): Promise<Float32Array> {
@@ -435,6 +472,58 @@ export class WebGpuBackend implements Backend {
 
   async evaluate(x: Float32Array, y: Targets, rows: number): Promise<Evaluation> {
     return this.chunks(x, y, rows, this.step.stepDispatches.get(y.labels)!.evaluate);
+  }
+
+  /** GpuMatrix data and work encoded into a caller's encoder (src/gpu-matrix.ts). */
+  readonly matrices: DeviceMatrices = {
+    check: async (matrices) => {
+      this.bindings ??= await MatrixBindings.create(this.plan, this.res, this.step);
+      await this.bindings.check(matrices);
+    },
+    trainBatch: (x, y, rows) => this.trainBatch(x, y, rows),
+    encodeTrainBatch: (encoder, x, y) => this.encodeTrainBatch(encoder, x, y),
+    predict: async (x, rows, into) => {
+      const { outputs } = await this.chunks(x, undefined, rows, this.step.predictDispatches, into);
+      return into ? undefined : outputs;
+    },
+    encodePredict: (encoder, x, into) => this.encodePredict(encoder, x, into),
+    evaluate: async (x, y, rows) => {
+      const { loss, outputs, targets } = await this.chunks(x, y, rows, this.step.stepDispatches.get(y.labels)!.evaluate);
+      return { loss, outputs, targets: targets ?? (y as Targets) };
+    },
+    setTrainingSet: (x, y, rows, validation) => {
+      const onDevice = { x: matrixBinding(x), y: matrixBinding(y.matrix) };
+      this.replaceSets(() => new GpuTrainingSet(this.plan, this.res, { x: new Float32Array(0), y: { values: new Float32Array(0), labels: y.labels }, rows },
+        this.gatherKernel, this.step.step, this.step, onDevice), rows, validation);
+    },
+    readLosses: () => this.bindings ? this.bindings.readLosses((staging, floats) => this.readBack(staging, floats)) : Promise.resolve(new Float32Array(0)),
+  };
+
+  /**
+   * A training step recorded into the caller's encoder: the Step uniform through the ring (so
+   * several steps may share one submit), the copies of x and y, the step's passes, and a copy of
+   * its loss to the encoded-loss record. It counts as taken now (t), though it runs at the
+   * caller's submit.
+   */
+  private encodeTrainBatch(encoder: GPUCommandEncoder, x: DeviceMatrix, y: DeviceTargets): void {
+    const bindings = this.bindings!;
+    // Each ring slot is also the loss slot its step's loss reduction writes.
+    if (this.lossRecordBatches < STEP_RING) this.growLossRecord(STEP_RING);
+    this.t += 1;
+    const slot = bindings.encodeStep(encoder, (loss) => this.stepValues(x.rows, loss, 0));
+    encodePass(encoder, [...this.stage(x, y, 0, x.rows), ...this.trainList(y.labels)], x.rows, this.device.limits.maxComputeWorkgroupsPerDimension);
+    bindings.recordLoss(encoder, this.lossRecord, slot);
+  }
+
+  /** predict of x into `into`, recorded into the caller's encoder a chunk of batchSize rows at a time, each with its ring slot. */
+  private encodePredict(encoder: GPUCommandEncoder, x: DeviceMatrix, into: DeviceMatrix): void {
+    const bindings = this.bindings!;
+    for (let start = 0; start < x.rows; start += this.plan.batchSize) {
+      const count = Math.min(this.plan.batchSize, x.rows - start);
+      bindings.encodeStep(encoder, (slot) => this.stepValues(count, slot, start));
+      encodePass(encoder, [...this.stage(x, undefined, start, count), ...this.step.predictDispatches, bindings.copy(into)], count,
+        this.device.limits.maxComputeWorkgroupsPerDimension);
+    }
   }
 
   dispose(): void {

@@ -18,16 +18,25 @@ export interface BatchBuffers {
 /**
  * A set of rows kept on the GPU: uploaded once, so that batches of it are copied or gathered on the
  * device. Where the set is larger than a binding allows, it stays on the host (`x`, `y` undefined)
- * and each batch is written from there instead.
+ * and each batch is written from there instead. Given as GpuMatrix data (`onDevice`), the rows are
+ * the caller's buffers, bound where they are: never written, copied from or freed here (`set`
+ * then holds only the row count and the targets' form).
  */
 export class GpuRows {
-  readonly x: GPUBuffer | undefined;
-  readonly y: GPUBuffer | undefined;
+  readonly x: GPUBuffer | GPUBufferBinding | undefined;
+  readonly y: GPUBuffer | GPUBufferBinding | undefined;
   readonly width: number;
+  private readonly onDevice: boolean;
 
-  constructor(private readonly plan: Plan, private readonly res: GpuResources, public set: RowSet, what: string) {
+  constructor(private readonly plan: Plan, private readonly res: GpuResources, public set: RowSet, what: string,
+    onDevice?: { x: GPUBufferBinding; y: GPUBufferBinding }) {
     const { rows, y } = set;
     this.width = targetWidth(plan, y);
+    this.onDevice = onDevice !== undefined;
+    if (onDevice) {
+      ({ x: this.x, y: this.y } = onDevice);
+      return;
+    }
     const limits = res.device.limits;
     if (rows * Math.max(plan.inputSize, this.width) * FLOAT > Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)) return;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
@@ -36,15 +45,15 @@ export class GpuRows {
     this.write(set);
   }
 
-  /** Whether `set` has this one's size and form, so that write() can take it. */
+  /** Whether `set` has this one's size and form, so that write() can take it (never for the caller's buffers). */
   fits(set: RowSet): boolean {
-    return this.set.rows === set.rows && this.set.y.labels === set.y.labels;
+    return !this.onDevice && this.set.rows === set.rows && this.set.y.labels === set.y.labels;
   }
 
   /** New contents of the same size and form. */
   write(set: RowSet): void {
     this.set = set;
-    if (!this.x || !this.y) return;
+    if (!(this.x instanceof GPUBuffer) || !(this.y instanceof GPUBuffer)) return;
     this.res.device.queue.writeBuffer(this.x, 0, set.x, 0, set.rows * this.plan.inputSize);
     this.res.device.queue.writeBuffer(this.y, 0, set.y.values, 0, set.rows * this.width);
   }
@@ -55,7 +64,8 @@ export class GpuRows {
    */
   copyRows(encoder: GPUCommandEncoder, start: number, rows: number, to: BatchBuffers): void {
     const [inputs, width] = [this.plan.inputSize, this.width];
-    if (this.x && this.y) {
+    // fit refuses what would copy from the caller's buffers (training metrics on GpuMatrix data).
+    if (this.x instanceof GPUBuffer && this.y instanceof GPUBuffer) {
       encoder.copyBufferToBuffer(this.x, start * inputs * FLOAT, to.input, 0, rows * inputs * FLOAT);
       encoder.copyBufferToBuffer(this.y, start * width * FLOAT, to.target, 0, rows * width * FLOAT);
       return;
@@ -65,7 +75,7 @@ export class GpuRows {
   }
 
   destroy(): void {
-    for (const buffer of [this.x, this.y]) if (buffer) this.res.release(buffer);
+    for (const buffer of [this.x, this.y]) if (buffer instanceof GPUBuffer) this.res.release(buffer);
   }
 }
 
@@ -83,8 +93,8 @@ export class GpuTrainingSet {
   private staging: { x: Float32Array; y: Float32Array } | undefined;
 
   constructor(private readonly plan: Plan, private readonly res: GpuResources, set: RowSet, gatherKernel: Kernel, step: GPUBuffer,
-    private readonly batch: BatchBuffers) {
-    this.rows = new GpuRows(plan, res, set, 'training');
+    private readonly batch: BatchBuffers, onDevice?: { x: GPUBufferBinding; y: GPUBufferBinding }) {
+    this.rows = new GpuRows(plan, res, set, 'training', onDevice);
     const { x: setX, y: setY, width } = this.rows;
     if (!setX || !setY) return;
     const { inputSize, batchSize } = plan;
@@ -94,7 +104,7 @@ export class GpuTrainingSet {
       { m: batchSize, n: inputSize, k: 0, rowsAxis: 1 },
       { m: batchSize, n: width, k: 0, rowsAxis: 1 },
     ]));
-    const gather = (slot: number, source: GPUBuffer, into: GPUBuffer, rowWidth: number) =>
+    const gather = (slot: number, source: GPUBuffer | GPUBufferBinding, into: GPUBuffer, rowWidth: number) =>
       res.dispatch(gatherKernel, dims, slot, step, { source, order, batch: into }, (batchRows) => res.linearGrid(batchRows * rowWidth));
     this.gather = { order, dispatches: [gather(0, setX, batch.input, inputSize), gather(1, setY, batch.target, width)] };
   }

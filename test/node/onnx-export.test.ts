@@ -38,8 +38,8 @@ const ACTIVATION_LAYERS: LayerSpec[] = [
   { type: 'leakyRelu', slope: 0.2 }, { type: 'elu', alpha: 0.5 }, { type: 'gelu', approximate: true },
 ];
 
-/** One network per layer kind: a Record, so a new kind without a case fails to compile. */
-const LAYER_CASES: Record<LayerKind, LayerSpec[]> = {
+/** One network per layer kind with an export: a Record, so a new kind without a case fails to compile. */
+const LAYER_CASES: Record<Exclude<LayerKind, 'frequencyEncoding'>, LayerSpec[]> = {
   dense: [{ type: 'dense', units: 6, activation: 'tanh' }, { type: 'dense', units: 5 }],
   dropout: [{ type: 'dense', units: 6, activation: 'relu' }, { type: 'dropout', rate: 0.3 }],
   layerNormalization: [{ type: 'dense', units: 6 }, { type: 'layerNormalization', epsilon: 1e-2, activation: 'elu' }],

@@ -168,6 +168,25 @@ describe('refusals', () => {
     twin.dispose();
   });
 
+  it('a network torch.nn has no module for (frequencyEncoding) is a SpecError both ways, and trains on as its twin does', async () => {
+    const spec: NetworkSpec = {
+      inputSize: 2, layers: [{ type: 'frequencyEncoding', octaves: 2 }, { type: 'dense', units: 3, activation: 'tanh' }, { type: 'dense', units: 1 }],
+      loss: 'mse', optimizer: { type: 'sgd', learningRate: 0.1 }, batchSize: 4, seed: 3, backend: 'cpu',
+    };
+    const message = 'safetensors: layer 0 is a frequencyEncoding, and torch.nn has no module that takes the sine and cosine of its input: ' +
+      'no nn.Sequential state dict describes this network';
+    const [net, twin] = await Promise.all([createNetwork(spec), createNetwork(spec)]);
+    await expect(net.toSafetensors()).rejects.toThrow(new SpecError(message));
+    // Refused for the spec before the file is read: even a file that is not safetensors at all.
+    await expect(fromSafetensors(new Uint8Array(3), { spec })).rejects.toThrow(new SpecError(message));
+    const x = Float32Array.of(0.1, 0.2, -0.5, 0.7, 0.9, -0.3, 0, 0.4);
+    const y = Float32Array.of(0.5, -0.2, 0.3, 0.1);
+    expect(await net.trainBatch(x, y)).toBe(await twin.trainBatch(x, y));
+    expect(await weightBits(net)).toEqual(await weightBits(twin));
+    net.dispose();
+    twin.dispose();
+  });
+
   const { header, data } = dissect(OURS.bytes);
   const entry = (name: string) => header[name]!;
   const withEntry = (name: string, value: unknown) => forge({ ...header, [name]: value }, data);

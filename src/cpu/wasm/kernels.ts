@@ -138,6 +138,8 @@ export class WasmKernels implements CpuKernels {
   readonly layerNormalization = layerKernels.layerNormalization;
   readonly batchNormalization = layerKernels.batchNormalization;
   readonly normalizationBackward = layerKernels.normalizationBackward;
+  readonly frequencyEncoding = layerKernels.frequencyEncoding;
+  readonly frequencyEncodingBackward = layerKernels.frequencyEncodingBackward;
 
   multiplyDerivative(grad: Float32Array, gate: Float32Array, count: number, activation: Activation): void {
     this.run(JOB.multiplyDerivative, 8 * count, [grad.byteOffset, count, gate.byteOffset, ACTIVATIONS[activation.name].wasmCode, activation.slope]);

@@ -109,8 +109,11 @@ function emitActivation(g: GraphBuilder, { name, slope }: Activation, x: string,
   }
 }
 
-/** A layer kind the exporter has no ONNX form for (a plan from a newer build, say) is a SpecError, never a wrong model. */
-function unexportable(layer: never): never {
+/**
+ * A layer kind the exporter has no ONNX form for (frequencyEncoding, not yet written; a plan from
+ * a newer build) is a SpecError, never a wrong model.
+ */
+function unexportable(layer: Extract<LayerPlan, { kind: 'frequencyEncoding' }>): never {
   throw new SpecError(`toOnnx: a ${describeValue((layer as { kind: unknown }).kind)} layer has no ONNX export`);
 }
 
