@@ -2,6 +2,7 @@ import { NetworkEditor, type EditorState } from './editor.js';
 import { detectWebGpu } from './gpu.js';
 import { fetchMnist, MNIST_ASSET, type MnistDigits } from './mnist.js';
 import type { TrainingData } from './protocol.js';
+import { NeuralImagePanel } from './neural-image.js';
 import { RacePanel } from './race.js';
 import { Sketchpad } from './sketchpad.js';
 import { toySplit } from './toy.js';
@@ -50,11 +51,14 @@ const race = new RacePanel(async () => {
   return state ? { state, data: await trainingData(state) } : null;
 });
 
+const neuralImage = new NeuralImagePanel();
+
 function offerCpuOnly(reason: string): void {
   adapterLine.dataset.state = 'unavailable';
   adapterLine.textContent = `${reason} Training runs on the CPU backend instead (same results, no GPU).`;
   editor.useCpuOnly();
   race.disable('The race needs WebGPU, which is not available here.');
+  neuralImage.disable('The neural image trains on the GPU through WebGPU, which is not available here.');
 }
 
 new TrainPanel(

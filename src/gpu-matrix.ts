@@ -1,6 +1,6 @@
 import type { RowSet } from './backend.js';
 import type { Targets } from './data/matrix.js';
-import { isArray, readProperty, typedArrayName } from './data/user-input.js';
+import { guarded, isArray, readProperty, typedArrayName } from './data/user-input.js';
 import { DeviceError, ShapeError } from './errors.js';
 import { LOSSES } from './ops/index.js';
 import type { Plan } from './plan.js';
@@ -59,15 +59,19 @@ export const matrixBytes = (matrix: DeviceMatrix): number => matrix.rows * matri
  * with a `buffer` property (a typed array's own buffer is an ArrayBuffer, and never gets here).
  */
 export function isGpuMatrix(value: unknown): value is GpuMatrix {
-  return typeof value === 'object' && value !== null && typedArrayName(value) === undefined && !isArray(value) && 'buffer' in value;
+  try {
+    return typeof value === 'object' && value !== null && typedArrayName(value) === undefined && !isArray(value) && 'buffer' in value;
+  } catch {
+    // A revoked Proxy, say: not a GpuMatrix, and the readers of host rows refuse it with a typed error.
+    return false;
+  }
 }
 
 /** What a GPUBuffer has and an ArrayBuffer or a plain object lacks, read once. */
 function gpuBufferOf(value: unknown, name: string): { buffer: GPUBuffer; size: number; usage: number; mapState: string } {
   const buffer = value as GPUBuffer;
-  const size = typeof value === 'object' && value !== null ? (buffer.size as unknown) : undefined;
-  const usage = size === undefined ? undefined : (buffer.usage as unknown);
-  const mapState = usage === undefined ? undefined : (buffer.mapState as unknown);
+  const [size, usage, mapState] = typeof value !== 'object' || value === null ? []
+    : guarded(() => [buffer.size, buffer.usage, buffer.mapState] as unknown[], `${name}.buffer`, ShapeError);
   if (typeof size !== 'number' || typeof usage !== 'number' || typeof mapState !== 'string') {
     throw new ShapeError(`${name}.buffer must be a GPUBuffer, got ${describeValue(value)}`);
   }

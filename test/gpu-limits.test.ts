@@ -46,7 +46,7 @@ describe('grids past maxComputeWorkgroupsPerDimension', () => {
     expect(await folded.evaluate(X, LABELS)).toEqual(await plain.evaluate(X, LABELS));
     expect(await folded.trainBatch(X.slice(0, 299), LABELS.slice(0, 299))).toBe(await plain.trainBatch(X.slice(0, 299), LABELS.slice(0, 299)));
     // Every dispatch stayed within the reported limit, and some went on in z.
-    expect(log.dispatches).toBeGreaterThan(100);
+    expect(log.dispatches).toBeGreaterThan(60); // 88 here: the steps, predicts and evaluations (its products are too small for autotune trials)
     expect(log.largest).toBeLessThanOrEqual(8);
     expect(log.foldedIntoZ).toBeGreaterThan(0);
     folded.dispose();

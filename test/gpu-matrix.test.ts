@@ -203,6 +203,31 @@ describe('GpuMatrix data on webgpu', () => {
     }
   }, TIMEOUT);
 
+  it('a coordinate network (frequencyEncoding first) trains and predicts into a buffer from GpuMatrix inputs as from host rows', async () => {
+    const device = await gpuDevice();
+    const extra: Partial<NetworkSpec> = {
+      layers: [{ type: 'frequencyEncoding', octaves: 3 }, { type: 'dense', units: 6, activation: 'relu' }, { type: 'dense', units: 2 }],
+      loss: 'mse',
+    };
+    const xBuffer = upload(device, X);
+    const yBuffer = upload(device, ONE_HOT);
+    const into = device.createBuffer({ size: ROWS * 2 * 4, usage: STORAGE() });
+    const [host, gpu] = await twins(device, extra);
+    try {
+      for (let step = 0; step < 3; step++) {
+        expect(await gpu.trainBatch({ buffer: xBuffer, rows: BATCH }, { buffer: yBuffer, rows: BATCH }))
+          .toBe(await host.trainBatch(rowsOf(X, INPUTS, 0, BATCH), rowsOf(ONE_HOT, 2, 0, BATCH)));
+      }
+      expect(await bits(gpu)).toEqual(await bits(host));
+      await gpu.predict({ buffer: xBuffer, rows: ROWS }, { into: { buffer: into, rows: ROWS } });
+      expect(await download(device, into, 0, ROWS * 2)).toEqual(await host.predict(X));
+    } finally {
+      host.dispose();
+      gpu.dispose();
+      for (const buffer of [xBuffer, yBuffer, into]) buffer.destroy();
+    }
+  }, TIMEOUT);
+
   it('stats() counts a step\'s dispatches', async () => {
     const device = await gpuDevice();
     const [gpu, cpu] = await Promise.all([createNetwork(spec(device)), createNetwork(spec(undefined))]);
@@ -266,6 +291,8 @@ const REFUSALS: Refusal[] = [
   }, DeviceError, /^x\.buffer cannot be bound on this network's device: it belongs to another GPUDevice \(WebGPU: /],
   ['an ArrayBuffer for buffer', (net) => net.predict({ buffer: new ArrayBuffer(64) as unknown as GPUBuffer, rows: 1 }),
     ShapeError, /^x\.buffer must be a GPUBuffer, got /],
+  ['a buffer whose size getter throws', (net) => net.predict({ buffer: { get size(): number { throw new Error('no size'); } } as unknown as GPUBuffer, rows: 1 }),
+    ShapeError, /^reading x\.buffer threw: no size$/],
   ['class labels for a loss that takes none', (net, device) => net.trainBatch(x4(device), { buffer: upload(device, CLASSES), rows: BATCH, labels: true }),
     ShapeError, /^y is a GpuMatrix of class labels, which loss mse cannot take: give y as \[rows, 2\] targets$/],
   ['into with other rows than x', (net, device) => net.predict(X, { into: { buffer: upload(device, ONE_HOT), rows: 2 } }),

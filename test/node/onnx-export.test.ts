@@ -38,8 +38,12 @@ const ACTIVATION_LAYERS: LayerSpec[] = [
   { type: 'leakyRelu', slope: 0.2 }, { type: 'elu', alpha: 0.5 }, { type: 'gelu', approximate: true },
 ];
 
-/** One network per layer kind with an export: a Record, so a new kind without a case fails to compile. */
-const LAYER_CASES: Record<Exclude<LayerKind, 'frequencyEncoding'>, LayerSpec[]> = {
+/**
+ * One network per layer kind: a Record, so a new kind without a case fails to compile; a kind the
+ * export refuses has the refusal's message instead (tested below).
+ */
+const LAYER_CASES: Record<LayerKind, LayerSpec[] | { refused: string }> = {
+  frequencyEncoding: { refused: 'toOnnx: layer 0 is a frequencyEncoding layer, which the ONNX export does not write yet' },
   dense: [{ type: 'dense', units: 6, activation: 'tanh' }, { type: 'dense', units: 5 }],
   dropout: [{ type: 'dense', units: 6, activation: 'relu' }, { type: 'dropout', rate: 0.3 }],
   layerNormalization: [{ type: 'dense', units: 6 }, { type: 'layerNormalization', epsilon: 1e-2, activation: 'elu' }],
@@ -70,7 +74,7 @@ describe('toOnnx, run by ONNX Runtime, predicts what predict does (1e-5)', () =>
     await expectOrtMatches(base([{ type: 'dense', units: 5 }, layer, { type: 'dense', units: 4 }, layer, { type: 'dense', units: 3 }]));
   });
 
-  it.each(Object.entries(LAYER_CASES))('layer kind %s', async (_, layers) => {
+  it.each(Object.entries(LAYER_CASES).filter((entry): entry is [string, LayerSpec[]] => Array.isArray(entry[1])))('layer kind %s', async (_, layers) => {
     await expectOrtMatches(base([...layers, { type: 'dense', units: 3 }]));
   });
 
@@ -139,10 +143,25 @@ describe('refusals', () => {
     await expectLockstep(net, twin, X, Y);
   });
 
-  it('a layer kind without an ONNX form is a SpecError naming it, not a model', () => {
+  it.each(Object.entries(LAYER_CASES).filter((entry): entry is [string, { refused: string }] => !Array.isArray(entry[1])))(
+    'a %s layer is a SpecError naming it, and the network trains on like its twin', async (kind, { refused }) => {
+      const layers: LayerSpec[] = [{ type: kind, octaves: 2 } as LayerSpec, { type: 'dense', units: 5, activation: 'relu' }, { type: 'dense', units: 3 }];
+      const [refusing, itsTwin] = await Promise.all([createNetwork(base(layers)), createNetwork(base(layers))]);
+      try {
+        const refusal = refusing.toOnnx();
+        await expect(refusal).rejects.toThrow(SpecError);
+        await expect(refusal).rejects.toThrow(refused);
+        await expectLockstep(refusing, itsTwin, X, Y);
+      } finally {
+        refusing.dispose();
+        itsTwin.dispose();
+      }
+    });
+
+  it('a layer kind unknown to the export is a SpecError naming it, not a model', () => {
     const plan = compilePlan(spec);
-    const foreign = { ...plan.layers[0]!, kind: 'frequencyEncoding' } as unknown as LayerPlan;
+    const foreign = { ...plan.layers[0]!, kind: 'hashEncoding' } as unknown as LayerPlan;
     expect(() => encodeOnnx({ ...plan, layers: [foreign, plan.layers[1]!] }, initialParameters(plan), undefined, 17))
-      .toThrow(new SpecError('toOnnx: a "frequencyEncoding" layer has no ONNX export'));
+      .toThrow(new SpecError('toOnnx: a "hashEncoding" layer has no ONNX export'));
   });
 });

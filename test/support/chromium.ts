@@ -9,6 +9,9 @@ export const chromiumArgs = [
   '--use-vulkan=swiftshader',
   '--use-webgpu-adapter=swiftshader',
   '--enable-unsafe-swiftshader',
+  // The compositor on ANGLE's SwiftShader too: without it, presenting a WebGPU canvas loses the
+  // device ('A valid external Instance reference no longer exists') on the first frame.
+  '--use-angle=swiftshader',
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',

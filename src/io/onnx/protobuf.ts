@@ -120,8 +120,6 @@ export class ProtoReader {
       const wire = key % 8;
       if (field === 0) this.fail(`a field number 0 at byte ${offset}: the bytes are not a protobuf message`);
       read(field, wire);
-      // A reader that consumed nothing would loop forever on the same field.
-      if (this.at === offset) this.fail(`field ${field} was not read`);
     }
     if (this.at !== this.end) this.fail(`the last field runs past its message's end at byte ${this.end}`);
   }
