@@ -26,17 +26,20 @@ const FLAGS = {
 
 export const USAGE = `Usage: npm run bench -- [flags]
 
-Races our backends (webgpu, cpu, reference) against jax-js (jax-webgpu, jax-wasm) and TF.js
-(tfjs-webgpu, tfjs-wasm, tfjs-cpu) on the same cases: cold start, training steps, fit throughput,
-the matmul forms, and the step against the batch and the width (webgpu, cpu and jax-js only).
+Races our backends (webgpu, cpu, reference) against jax-js (jax-webgpu, jax-wasm), TF.js
+(tfjs-webgpu, tfjs-wasm, tfjs-cpu) and PyTorch's CPU step (torch-cpu, where /usr/bin/python3 imports
+torch; BENCH_PYTHON names another interpreter) on the same cases: cold start, training steps, fit
+throughput, the matmul forms, and the step against the batch and the width (webgpu, cpu and jax-js
+only); and against ONNX Runtime Web (ort-wasm, ort-webgpu) on predict's throughput.
 Prints a table as it goes, writes bench/results/<device>-<date>.json and regenerates BENCHMARKS.md
 (and its scaling plot, BENCHMARKS-scaling.svg) from every file in bench/results.
 
   --quick           smoke run: short timing windows, no 1024-wide network, matmuls at 256 only, fit
                     epochs of two batches, one point of each scaling sweep
   --only A,B,...    runner names (webgpu, webgpu-await, cpu, cpu-1t, reference, jax-webgpu, jax-wasm,
-                    tfjs-webgpu, tfjs-wasm, tfjs-cpu) and/or case-name prefixes (warmup, step, fit-, matmul-ab, scale,
-                    scale-batch, scale-width, step-gpumatrix)
+                    tfjs-webgpu, tfjs-wasm, tfjs-cpu, torch-cpu, ort-wasm, ort-webgpu) and/or case-name
+                    prefixes (warmup, step, fit-, predict, matmul-ab, scale, scale-batch, scale-width,
+                    step-gpumatrix)
   --out DIR         where the JSON goes (default bench/results; BENCHMARKS.md always reads bench/results),
                     with the run's scaling plot beside it (<file>-scaling.svg)
   --no-markdown     leave BENCHMARKS.md alone

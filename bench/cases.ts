@@ -27,7 +27,12 @@ export type Case =
    */
   | { kind: 'warmup'; name: string; sizes: number[]; batch: number }
   /** One square product of `size`, in one of the forms backprop uses. */
-  | { kind: 'matmul'; name: string; form: MatmulForm; size: number };
+  | { kind: 'matmul'; name: string; form: MatmulForm; size: number }
+  /**
+   * Inference: predict on `rows` rows of TRAINING's network at these sizes, from the initial weights
+   * every runner shares, outputs returned to the caller; in rows per second. Only for `runners`.
+   */
+  | { kind: 'predict'; name: string; sizes: number[]; rows: number; runners: readonly string[] };
 
 /**
  * What a training case's network computes around its dense layers, for every runner to build: the
@@ -89,7 +94,7 @@ export const SCALING_RUNNERS = ['webgpu', 'cpu', 'jax-webgpu', 'jax-wasm'] as co
 
 /** Whether the runner measures the case (a case without a list is for every runner). */
 export function caseRunsOn(c: Case, runner: string): boolean {
-  return c.kind !== 'step' || !c.runners || c.runners.includes(runner);
+  return (c.kind !== 'step' && c.kind !== 'predict') || !c.runners || c.runners.includes(runner);
 }
 
 /** The network of the training cases that name no architecture of their own. */
@@ -158,8 +163,8 @@ export function denseSizes(c: TrainingCase): number[] {
   return [encodedWidth(c.sizes[0]!, architectureOf(c)), ...c.sizes.slice(1)];
 }
 
-/** The runners of that case: ours and each peer's WebGPU and WebAssembly backends. */
-export const LN_GELU_DROPOUT_ADAMW_RUNNERS = ['webgpu', 'cpu', 'jax-webgpu', 'jax-wasm', 'tfjs-webgpu', 'tfjs-wasm'] as const;
+/** The runners of that case: ours, each peer's WebGPU and WebAssembly backends, and PyTorch's CPU. */
+export const LN_GELU_DROPOUT_ADAMW_RUNNERS = ['webgpu', 'cpu', 'jax-webgpu', 'jax-wasm', 'tfjs-webgpu', 'tfjs-wasm', 'torch-cpu'] as const;
 
 /** A·B (forward), A·Bᵀ (error sent down), Aᵀ·B (weight gradient); A and B stored row-major as named. */
 export interface MatmulForm {
@@ -174,16 +179,25 @@ const MATMUL_FORMS: MatmulForm[] = [
   { name: 'atb', transposeA: true, transposeB: false },
 ];
 
-export type Unit = 'ms' | 'examples/s' | 'GFLOP/s';
-export const UNITS: Unit[] = ['ms', 'examples/s', 'GFLOP/s'];
+export type Unit = 'ms' | 'examples/s' | 'GFLOP/s' | 'rows/s';
+export const UNITS: Unit[] = ['ms', 'examples/s', 'GFLOP/s', 'rows/s'];
 
 /** Whether a smaller figure is better (time) or a larger one (throughput). */
 export const lowerIsBetter = (unit: Unit) => unit === 'ms';
 
 export function unitOf(c: Case): Unit {
-  if (c.kind === 'step' && c.throughput) return 'GFLOP/s';
-  return c.kind === 'fit' ? 'examples/s' : c.kind === 'matmul' ? 'GFLOP/s' : 'ms';
+  switch (c.kind) {
+    case 'fit': return 'examples/s';
+    case 'matmul': return 'GFLOP/s';
+    case 'predict': return 'rows/s';
+    case 'step': return c.throughput ? 'GFLOP/s' : 'ms';
+    case 'warmup': return 'ms';
+    default: return c satisfies never;
+  }
 }
+
+/** The inference cases. */
+export type PredictCase = Extract<Case, { kind: 'predict' }>;
 
 /** The cases that train a network. */
 export type TrainingCase = Extract<Case, { kind: 'step' | 'fit' | 'warmup' }>;
@@ -195,6 +209,8 @@ export function figure(c: Case, msPerOperation: number): number {
     case 'warmup': return msPerOperation;
     case 'fit': return c.rows / (msPerOperation / 1000);
     case 'matmul': return matmulFlops(c.size) / (msPerOperation * 1e6);
+    case 'predict': return c.rows / (msPerOperation / 1000);
+    default: return c satisfies never;
   }
 }
 
@@ -249,12 +265,35 @@ export function benchCases(quick: boolean, realGpu = false): Case[] {
       { kind: 'step', name: 'step-gpumatrix-784-256-128-10-b256', sizes: MNIST_SIZES, batch: MNIST_BATCH, inputs: 'gpuMatrix', runners: ['webgpu'] },
       { kind: 'step', name: 'step-gpumatrix-2-2-2-b1', sizes: [2, 2, 2], batch: 1, inputs: 'gpuMatrix', runners: ['webgpu'] },
     ] satisfies Case[]),
+    ...predictCases(quick),
     ...MATMUL_FORMS.flatMap((form) => matmulSizes.map((size): Case => ({ kind: 'matmul', name: `matmul-${form.name}-${size}`, form, size }))),
     // The neural-image network, fused and unfused against the peers; its larger batches take seconds a step on SwiftShader.
     ...neuralImageCases(quick),
     // Last: many cells, each timed over a shorter window (timing.ts SCALING).
     ...scalingCases(quick),
   ];
+}
+
+/**
+ * The runners of the inference cases: ours, and ONNX Runtime Web on the model our toOnnx() exports
+ * (wasm; webgpu where its WebGPU execution provider runs in Node).
+ */
+export const PREDICT_RUNNERS = ['cpu', 'webgpu', 'ort-wasm', 'ort-webgpu'] as const;
+
+/** The rows of the inference cases: one (latency), a batch, and a data set (throughput). */
+const PREDICT_ROWS = [1, 256, 65_536];
+
+/**
+ * Our networks predict in chunks of their batchSize: the rows themselves up to this, then chunks of
+ * it (a 65,536-row batchSize would make the wide network's training buffers 1.3 GiB).
+ */
+export const PREDICT_BATCH_LIMIT = 4096;
+
+/** Case 6: predict throughput on both networks; a quick run keeps the small network's first two sizes. */
+function predictCases(quick: boolean): Case[] {
+  const sizes = quick ? [MNIST_SIZES] : [MNIST_SIZES, WIDE_SIZES];
+  const rows = quick ? PREDICT_ROWS.slice(0, 2) : PREDICT_ROWS;
+  return sizes.flatMap((s) => rows.map((r): Case => ({ kind: 'predict', name: `predict-${s.join('-')}-r${r}`, sizes: s, rows: r, runners: PREDICT_RUNNERS })));
 }
 
 /** FLOPs of one square product of `size`: a multiply and an add per term. */

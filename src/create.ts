@@ -6,6 +6,7 @@ import { DeviceError, SpecError } from './errors.js';
 import { decodeModelFile } from './io/model-file.js';
 import { guarded, readRecord } from './data/user-input.js';
 import { parseTfjsArtifacts, type ImportedModel } from './io/tfjs.js';
+import { checkPrefix, decodeSafetensors } from './io/safetensors.js';
 import { Network, type NetworkOrigin, type RestoreOptions } from './network.js';
 import { compilePlan, initialParameters, layerSegments, type Plan } from './plan.js';
 import { ReferenceBackend } from './reference/reference.js';
@@ -219,4 +220,42 @@ export async function openImported(model: ImportedModel, options: TfjsImportOpti
     return { parameters: vector, moments: [], step: 0 };
   };
   return openNetwork(plan, parameters, source, device, {}, { backend, threads, gpuWait });
+}
+
+export interface SafetensorsImportOptions {
+  /**
+   * The network the state dict belongs to, as createNetwork takes it (backend, device, threads
+   * included): its layers must be the nn.Sequential the file's names describe. Its seed's weights
+   * are replaced by the file's; standardize must be false (a state dict has no statistics).
+   */
+  spec: NetworkSpec;
+  /** The names' prefix where the Sequential is a child of another module ('net.'); default ''. */
+  prefix?: string;
+}
+
+const SAFETENSORS_IMPORT_KEYS: readonly (keyof SafetensorsImportOptions)[] = ['spec', 'prefix'];
+
+/**
+ * Builds `options.spec`'s network with the weights of a PyTorch state dict saved as safetensors
+ * (`safetensors.torch.save_file(model.state_dict(), path)` of the equivalent nn.Sequential; see
+ * src/io/safetensors.ts for the names). The file is checked completely, and against the spec,
+ * before anything is allocated: a damaged file, a missing, extra or misshapen tensor is a
+ * ModelFileError naming it. The optimizer starts afresh.
+ */
+export async function fromSafetensors(bytes: Uint8Array | ArrayBuffer, given: SafetensorsImportOptions): Promise<Network> {
+  if (typeof given !== 'object' || given === null) throw new SpecError(`fromSafetensors needs { spec }, got ${describeValue(given)}`);
+  const options = readRecord(given, SAFETENSORS_IMPORT_KEYS, 'fromSafetensors options') as unknown as SafetensorsImportOptions;
+  if (typeof options.spec !== 'object' || options.spec === null) throw new SpecError(`fromSafetensors needs a spec object, got ${describeValue(options.spec)}`);
+  const spec = readRecord(options.spec, NETWORK_SPEC_KEYS, 'fromSafetensors: the network spec') as unknown as NetworkSpec;
+  const prefix = checkPrefix(options.prefix, 'fromSafetensors');
+  const plan = compilePlan(spec);
+  checkDevice(spec.device);
+  checkRuntime(spec);
+  if (plan.standardize) {
+    throw new SpecError('fromSafetensors: the spec has standardize: true, but a state dict holds no standardization statistics ' +
+      '(a network with them exports them folded into its first Linear): load with standardize false');
+  }
+  const parameters = decodeSafetensors(bytes, plan, prefix);
+  return openNetwork(plan, () => ({ parameters, moments: [], step: 0 }), 'the loaded safetensors state dict', spec.device, {},
+    { backend: spec.backend, threads: spec.threads, gpuWait: spec.gpuWait });
 }

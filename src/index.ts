@@ -1,5 +1,6 @@
 export { createNetwork, fromTfjsArtifacts, loadNetwork } from './create.js';
 export type { LoadOptions, TfjsImportOptions } from './create.js';
+export { fromSafetensors, type SafetensorsImportOptions } from './create.js';
 export { Network } from './network.js';
 export type {
   BatchInfo, EarlyStoppingOptions, ReduceLROnPlateauOptions, EpochInfo, EpochLogs, EvaluateOptions, Evaluation, FitCallbacks, FitOptions, FitResult, TrainBatchOptions, TrainBeginInfo,

@@ -11,6 +11,7 @@ import {
 import { encodeModelFile } from './io/model-file.js';
 import { layerWeightsOf, parametersFromWeights } from './layer-weights.js';
 import { toTfjsArtifacts, type TfjsArtifacts } from './io/tfjs.js';
+import { checkPrefix, encodeSafetensors } from './io/safetensors.js';
 import { encodeOnnx, ONNX_EXPORT_OPTION_KEYS, onnxOpset, type OnnxExportOptions } from './io/onnx/export.js';
 import {
   EVALUATE_OPTION_KEYS, RESTORE_OPTION_KEYS, SAVE_OPTION_KEYS, TRAIN_BATCH_OPTION_KEYS, type BackendFactory, type EvaluateOptions, type Evaluation, type FitOptions, type FitResult,
@@ -520,6 +521,23 @@ export class Network {
       const opset = onnxOpset(readRecord(options ?? {}, ONNX_EXPORT_OPTION_KEYS, 'toOnnx options'));
       if (this.synced.changed) await this.synced.synchronise(impl, 'toOnnx()');
       return encodeOnnx(this.plan, this.synced.state.parameters, this.standardization, opset);
+    });
+  }
+
+  /**
+   * The weights as the safetensors state dict of the equivalent torch.nn.Sequential (one module per
+   * layer and per activation, numbered as nn.Sequential numbers them; src/io/safetensors.ts), so
+   * `model.load_state_dict(safetensors.torch.load_file(path))` loads them; `prefix` ('net.') puts
+   * the names under a parent module's. A standardizing network's statistics are folded into its
+   * first Linear. A synchronisation, like save().
+   */
+  toSafetensors(options?: { prefix?: string }): Promise<Uint8Array> {
+    return this.calls.run('toSafetensors', async (impl) => {
+      const { prefix } = readRecord(options ?? {}, ['prefix'], 'toSafetensors options');
+      const checked = checkPrefix(prefix, 'toSafetensors');
+      if (this.synced.changed) await this.synced.synchronise(impl, 'toSafetensors()');
+      const { parameters, step } = this.synced.state;
+      return encodeSafetensors(this.plan, parameters, this.standardization, step, checked);
     });
   }
 

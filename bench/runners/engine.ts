@@ -3,13 +3,14 @@ import { forgetDecisions } from '../../src/webgpu/autotune.js';
 import { defaultContext, requestAdapter } from '../../src/webgpu/device.js';
 import type { FusedMlpMode } from '../../src/spec.js';
 import type { GpuWait } from '../../src/webgpu/waiter.js';
-import { architectureOf, denseSizes, stepFlops, trainingData, type Case, type TrainingCase } from '../cases.js';
+import { architectureOf, denseSizes, PREDICT_BATCH_LIMIT, stepFlops, trainingData, type Case, type PredictCase, type TrainingCase } from '../cases.js';
 import { minimumTrainingBytes } from './gpu-memory.js';
 import { cpuMatmulCell, gpuMatmulCells, timeStepProducts } from './matmul.js';
 import type { Window } from '../timing.js';
 import type { Cell, Log, Runner, RowExtras, Skip } from './runner.js';
 import {
-  batchesOf, checkFirstLoss, checksInference, createOurNetwork, initialWeights, knownSlow, networkSpec, timed, timedFirstStep,
+  batchesOf, checkedRows, checkFirstLoss, checkPredictions, checksInference, createOurNetwork, initialWeights, knownSlow, networkSpec, predictionInput, predictTooSlow, timed,
+  timedFirstStep,
 } from './shared.js';
 
 /**
@@ -31,6 +32,10 @@ export function engineRunner(backend: BackendName, threads?: number, gpuWait?: G
     name: gpuWait !== undefined ? `${backend}-${gpuWait}` : threads === undefined ? backend : `${backend}-${threads}t`,
     async prepare(c, log) {
       if (gpuWait !== undefined && (c.kind !== 'step' || c.sweep)) return [];
+      if (c.kind === 'predict') {
+        const cell = await predictCell(backend, c, log, threads);
+        return 'skip' in cell ? cell : [cell];
+      }
       // The float64 oracle has no matmul kernel worth timing, and its fit throughput tells nothing its step does not.
       if (c.kind === 'matmul') {
         if (backend === 'webgpu') return gpuMatmulCells(c);
@@ -92,6 +97,37 @@ function withNormalizations(net: Network, dense: DenseWeights[]): LayerWeightsIn
       default: return layer satisfies never;
     }
   });
+}
+
+/**
+ * predict on the case's rows from the shared initial weights, in chunks of batchSize (the rows, up
+ * to PREDICT_BATCH_LIMIT); the outputs checked against our cpu backend's first (but on cpu itself),
+ * and the cell left out where one predict would take too long (predictTooSlow).
+ */
+async function predictCell(backend: BackendName, c: PredictCase, log: Log, threads?: number): Promise<Cell | Skip> {
+  const net = await createOurNetwork({ ...networkSpec(backend, c.sizes, Math.min(c.rows, PREDICT_BATCH_LIMIT)), threads });
+  try {
+    await net.setWeights(await initialWeights(c.sizes));
+    await net.tuned();
+    const x = predictionInput(c);
+    const sample = checkedRows(c, x);
+    const outputs = await net.predict(sample);
+    if (backend !== 'cpu') await checkPredictions(c, backend, outputs, log);
+    const slow = predictTooSlow(c, (await timed(() => net.predict(sample)))[1]);
+    if (slow) {
+      net.dispose();
+      return slow;
+    }
+    return {
+      run: async (count) => {
+        for (let i = 0; i < count; i++) await net.predict(x);
+      },
+      dispose: () => net.dispose(),
+    };
+  } catch (error) {
+    net.dispose();
+    throw error;
+  }
 }
 
 async function trainingCell(backend: BackendName, c: Extract<Case, { kind: 'step' | 'fit' }>, log: Log,

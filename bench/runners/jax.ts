@@ -17,6 +17,7 @@ export function jaxRunner(device: JaxDevice): Runner {
     name,
     peer: true,
     async prepare(c, log) {
+      if (c.kind === 'predict') return [];
       const jax = await loadJax();
       if (c.kind === 'matmul') return [await matmulCell(jax, device, c)];
       if (c.kind === 'warmup') return [await warmupCell(jax, device, c)];

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { createNetwork, type BackendName, type DenseWeights, type Network, type NetworkSpec } from '../../src/index.js';
+import { availableCores, MAX_THREADS } from '../../src/cpu/choose.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
 import {
   architectureOf, caseRows, denseSizes, matmulFlops, stepFlops, SEED, TRAINING, trainingData,
-  type Architecture, type Case, type HiddenLayer, type OptimizerSetting, type TrainingCase,
+  type Architecture, type Case, type HiddenLayer, type OptimizerSetting, type PredictCase, type TrainingCase,
 } from '../cases.js';
 import type { Row } from '../results.js';
 import { float64Loss } from './float64.js';
@@ -225,7 +226,7 @@ export function installNavigatorGpu(): Promise<boolean> {
   return navigatorGpu;
 }
 
-const PEER_PACKAGES = ['@jax-js/jax', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-backend-wasm', 'webgpu'];
+const PEER_PACKAGES = ['@jax-js/jax', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-backend-wasm', 'onnxruntime-web', 'webgpu'];
 
 /** The installed versions of the peer libraries (and of Dawn's bindings); those not installed are left out. */
 export function peerVersions(): Record<string, string> {
@@ -274,4 +275,70 @@ export function predictedSlow(c: Extract<Case, { kind: 'matmul' }>, runner: stri
   if (ms <= MATMUL_LIMIT_MS) return undefined;
   return `at ${c.size / 2}³ it ran ${smaller.median.toPrecision(3)} GFLOP/s, so one ${c.size}³ product would take about ` +
     `${(ms / 1000).toFixed(0)} s, over the ${MATMUL_LIMIT_MS / 1000} s limit`;
+}
+
+/** The threads our cpu backend runs on by default (every core, at most 16): what a native peer is given too. */
+export async function ourCpuThreads(): Promise<number> {
+  return Math.min(MAX_THREADS, await availableCores());
+}
+
+const inputs = new Map<string, Float32Array>();
+
+/** An inference case's rows (trainingData's inputs), made once per width and row count and shared by every runner. */
+export function predictionInput(c: PredictCase): Float32Array {
+  const key = `${c.sizes[0]} r${c.rows}`;
+  let x = inputs.get(key);
+  if (!x) {
+    x = trainingData([c.sizes[0]!, 1], c.rows).x;
+    inputs.set(key, x);
+  }
+  return x;
+}
+
+/** How many of an inference case's rows are checked against ours: enough to see every output, few enough to be quick. */
+const CHECKED_ROWS = 256;
+/** How far a runner's outputs may be from our cpu backend's, absolute (sigmoid outputs in (0, 1), float32 sums of 1,024 terms). */
+export const PREDICT_TOLERANCE = 1e-5;
+
+/** The first rows of x that are checked (all of them up to CHECKED_ROWS). */
+export const checkedRows = (c: PredictCase, x: Float32Array): Float32Array => x.subarray(0, Math.min(c.rows, CHECKED_ROWS) * c.sizes[0]!);
+
+/** Our cpu backend's outputs for the checked rows, from the shared initial weights. */
+function expectedOutputs(c: PredictCase): Promise<Float32Array> {
+  return memoize(`predict ${c.sizes.join('-')} r${Math.min(c.rows, CHECKED_ROWS)}`, async () => {
+    const net = await createOurNetwork(networkSpec('cpu', c.sizes, CHECKED_ROWS));
+    try {
+      await net.setWeights(await initialWeights(c.sizes));
+      return await net.predict(checkedRows(c, predictionInput(c)));
+    } finally {
+      net.dispose();
+    }
+  });
+}
+
+/**
+ * An inference cell whose one predict would take longer is left out (the step cases' limit): a cell
+ * takes at least four (warm-up and three samples), and on SwiftShader our webgpu predict of 65,536
+ * rows through the wide network would take about ten minutes each.
+ */
+export const PREDICT_LIMIT_MS = STEP_LIMIT_MS.step;
+
+/** A Skip when one predict of the case's rows, extrapolated from `ms` for the checked rows (compiled, a second run), would be over PREDICT_LIMIT_MS. */
+export function predictTooSlow(c: PredictCase, ms: number): Skip | undefined {
+  const checked = Math.min(c.rows, CHECKED_ROWS);
+  const predicted = ms * c.rows / checked;
+  if (predicted <= PREDICT_LIMIT_MS) return undefined;
+  return { skip: `${checked} rows took ${ms.toFixed(0)} ms, so one predict of ${c.rows.toLocaleString('en-US')} would take about ` +
+    `${(predicted / 1000).toFixed(0)} s, over the ${PREDICT_LIMIT_MS / 1000} s limit` };
+}
+
+/** Compares a runner's outputs for the checked rows with ours, prints the check line; CheckError beyond PREDICT_TOLERANCE. */
+export async function checkPredictions(c: PredictCase, runner: string, outputs: Float32Array, log: Log): Promise<void> {
+  const expected = await expectedOutputs(c);
+  if (outputs.length !== expected.length) throw new CheckError(`${c.name} ${runner}: ${outputs.length} outputs, expected ${expected.length}`);
+  const worst = expected.reduce((max, value, i) => Math.max(max, Math.abs(value - outputs[i]!)), 0);
+  const rows = expected.length / c.sizes.at(-1)!;
+  const line = `${c.name} ${runner}: outputs of ${rows} row${rows === 1 ? '' : 's'} within ${worst.toExponential(1)} of our cpu backend's`;
+  if (!(worst <= PREDICT_TOLERANCE)) throw new CheckError(`${line}, over ${PREDICT_TOLERANCE}: not the same computation`);
+  log(`check  ${line} ≤ ${PREDICT_TOLERANCE}`);
 }

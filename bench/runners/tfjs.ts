@@ -21,6 +21,7 @@ export function tfjsRunner(backend: TfBackend): Runner {
     name,
     peer: true,
     async prepare(c, log) {
+      if (c.kind === 'predict') return [];
       const tf = await loadTf();
       if (c.kind === 'warmup') return [await warmupCell(tf, backend, c)];
       await use(tf, backend);

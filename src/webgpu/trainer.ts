@@ -191,16 +191,17 @@ export class WebGpuBackend implements Backend {
     return this.weighted ? lists.weightedTrain! : lists.train;
   }
 
-  /** The Step uniform of step t (already counted): its learning rate is the one after t − 1 earlier steps. */
-  private stepValues(rows: number, slot: number, start: number): ArrayBuffer {
-    return packStep(rows, slot, this.t, start, biasCorrections(this.plan.optimizer, this.t), learningRateAt(this.learningRate, Math.max(0, this.t - 1)));
-  }
-
   /** The recorded lists of the path the step runs: fused or per layer. */
   private lists(): Pick<StepRecording, 'stepDispatches' | 'predictDispatches'> {
     return this.fused ? this.step.fused! : this.step;
   }
 
+  /** The Step uniform of step t (already counted): its learning rate is the one after t − 1 earlier steps. */
+  private stepValues(rows: number, slot: number, start: number): ArrayBuffer {
+    return packStep(rows, slot, this.t, start, biasCorrections(this.plan.optimizer, this.t), learningRateAt(this.learningRate, Math.max(0, this.t - 1)));
+  }
+
+  /** Writes the Step uniform of step t (already counted). */
   private writeStep(rows: number, slot: number, start: number): void {
     this.device.queue.writeBuffer(this.step.step, 0, this.stepValues(rows, slot, start));
   }
@@ -506,12 +507,12 @@ export class WebGpuBackend implements Backend {
     trainBatch: (x, y, rows) => this.trainBatch(x, y, rows),
     encodeTrainBatch: (encoder, x, y) => this.encodeTrainBatch(encoder, x, y),
     predict: async (x, rows, into) => {
-      const { outputs } = await this.chunks(x, undefined, rows, this.step.predictDispatches, into);
+      const { outputs } = await this.chunks(x, undefined, rows, this.lists().predictDispatches, into);
       return into ? undefined : outputs;
     },
     encodePredict: (encoder, x, into) => this.encodePredict(encoder, x, into),
     evaluate: async (x, y, rows) => {
-      const { loss, outputs, targets } = await this.chunks(x, y, rows, this.step.stepDispatches.get(y.labels)!.evaluate);
+      const { loss, outputs, targets } = await this.chunks(x, y, rows, this.lists().stepDispatches.get(y.labels)!.evaluate);
       return { loss, outputs, targets: targets ?? (y as Targets) };
     },
     setTrainingSet: (x, y, rows, validation) => {
@@ -544,7 +545,7 @@ export class WebGpuBackend implements Backend {
     for (let start = 0; start < x.rows; start += this.plan.batchSize) {
       const count = Math.min(this.plan.batchSize, x.rows - start);
       bindings.encodeStep(encoder, (slot) => this.stepValues(count, slot, start));
-      encodePass(encoder, [...this.stage(x, undefined, start, count), ...this.step.predictDispatches, bindings.copy(into)], count,
+      encodePass(encoder, [...this.stage(x, undefined, start, count), ...this.lists().predictDispatches, bindings.copy(into)], count,
         this.device.limits.maxComputeWorkgroupsPerDimension);
     }
   }

@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelSource, MATMUL_VARIANTS } from '../../shaders/index.js';
 import { select, UsageError } from '../../bench/args.js';
 import {
-  architectureOf, benchCases, caseRunsOn, denseSizes, figure, LN_GELU_DROPOUT_ADAMW, LN_GELU_DROPOUT_ADAMW_RUNNERS, NEURAL_IMAGE, NEURAL_IMAGE_RUNNERS,
-  SCALING_RUNNERS, stepFlops, TRAINING, trainingData, UNITS, unitOf,
-  type Architecture, type Case,
+  architectureOf, benchCases, caseRunsOn, denseSizes, figure, LN_GELU_DROPOUT_ADAMW, LN_GELU_DROPOUT_ADAMW_RUNNERS, NEURAL_IMAGE,
+  NEURAL_IMAGE_RUNNERS, PREDICT_RUNNERS, SCALING_RUNNERS, stepFlops, TRAINING,
+  trainingData, UNITS, unitOf, type Architecture, type Case,
 } from '../../bench/cases.js';
 import { section } from '../../bench/markdown.js';
 import { LOADS_ONLY, type Results, type Row } from '../../bench/results.js';
@@ -19,14 +19,22 @@ import { float64Loss } from '../../bench/runners/float64.js';
 import { RUNNERS } from '../../bench/runners/index.js';
 import { loadsOnlySource } from '../../bench/runners/loads-only.js';
 import { simdPeakGflops } from '../../bench/runners/simd-peak.js';
+import { torchAvailable } from '../../bench/runners/torch.js';
 import { countDevices, deviceCounts, minimumTrainingBytes, peerMemoryReport } from '../../bench/runners/gpu-memory.js';
 import {
-  CheckError, checkFirstLoss, checksInference, createOurNetwork, initialWeights, LOSS_TOLERANCE, MATMUL_LIMIT_MS, networkSpec, predictedSlow,
-  predictedSlowStep,
+  CheckError, checkFirstLoss, checkPredictions, checksInference, createOurNetwork, initialWeights, LOSS_TOLERANCE, MATMUL_LIMIT_MS, networkSpec, predictedSlow,
+  predictedSlowStep, predictionInput,
 } from '../../bench/runners/shared.js';
 import { requestAdapter } from '../../src/webgpu/device.js';
 
 const run = promisify(execFile);
+
+/** Our cpu network of an inference case, from the shared initial weights, as the bench's cpu cell builds it. */
+async function engineNetwork(c: { sizes: number[] }) {
+  const net = await createOurNetwork(networkSpec('cpu', c.sizes, 1));
+  await net.setWeights(await initialWeights(c.sizes));
+  return net;
+}
 
 /** Runs the bench as `npm run bench` does; resolves with its exit code and output. */
 async function bench(...argv: string[]) {
@@ -182,7 +190,7 @@ describe('npm run bench --quick', () => {
     const training = new Set(benchCases(true).filter((c) => c.kind === 'step' || c.kind === 'fit').map((c) => c.name));
     for (const row of results.cases) {
       const c = cases.get(row.case)!;
-      if (!training.has(row.case) || c.kind === 'matmul') continue;
+      if (!training.has(row.case) || c.kind === 'matmul' || c.kind === 'predict') continue;
       // Our cpu backend is the oracle of the TRAINING cases; a case of its own architecture checks it too.
       if (row.runner === 'cpu' && !checksInference(c)) continue;
       expect(row.lossCheck, `${row.case} ${row.runner}`).toBeDefined();
@@ -267,6 +275,85 @@ describe('peer GPU memory', () => {
   }, 180_000);
 });
 
+describe('npm run bench --quick: PyTorch\'s step and the inference cases', () => {
+  let out: string;
+  let results: Results;
+  let stdout: string;
+  const runners = ['cpu', 'webgpu', 'torch-cpu', 'ort-wasm', 'ort-webgpu'];
+
+  beforeAll(async () => {
+    out = await mkdtemp(path.join(tmpdir(), 'bench-'));
+    const result = await bench('--quick', '--out', out, '--no-markdown', '--only', [...runners, 'step-784-256-128-10', 'predict'].join(','));
+    expect(result.code, result.stderr).toBe(0);
+    stdout = result.stdout;
+    const [file] = (await readdir(out)).filter((name) => name.endsWith('.json'));
+    results = JSON.parse(await readFile(path.join(out, file!), 'utf8')) as Results;
+  }, 300_000);
+
+  afterAll(() => rm(out, { recursive: true, force: true }));
+
+  it('has the inference cases: both networks on 1, 256 and 65,536 rows (the small one\'s first two in a quick run), for ours and ONNX Runtime only', () => {
+    const predict = (quick: boolean) => benchCases(quick).filter((c) => c.kind === 'predict');
+    expect(predict(false).map((c) => c.name)).toEqual(['784-256-128-10', '784-1024-1024-10']
+      .flatMap((sizes) => [1, 256, 65_536].map((rows) => `predict-${sizes}-r${rows}`)));
+    expect(predict(true).map((c) => c.name)).toEqual(['predict-784-256-128-10-r1', 'predict-784-256-128-10-r256']);
+    for (const c of predict(false)) {
+      expect(RUNNERS.map((r) => r.name).filter((name) => caseRunsOn(c, name))).toEqual([...PREDICT_RUNNERS]);
+      expect(unitOf(c)).toBe('rows/s');
+      expect(figure(c, 1000), c.name).toBe(c.kind === 'predict' ? c.rows : NaN);
+    }
+  });
+
+  it('measures predict in rows/s on ours and onnxruntime-web wasm, every output checked against our cpu backend\'s', () => {
+    for (const c of benchCases(true).filter((item) => item.kind === 'predict')) {
+      const measured = results.cases.filter((row) => row.case === c.name);
+      expect(measured.map((row) => row.runner).filter((r) => r !== 'ort-webgpu'), c.name).toEqual(['cpu', 'webgpu', 'ort-wasm']);
+      for (const row of measured) {
+        expect(row.unit).toBe('rows/s');
+        expect(Number.isFinite(row.median) && row.median > 0, `${row.case} ${row.runner}`).toBe(true);
+      }
+      for (const runner of ['webgpu', 'ort-wasm']) {
+        expect(stdout).toMatch(new RegExp(`check  ${c.name} ${runner}: outputs of ${c.kind === 'predict' && c.rows === 1 ? '1 row' : '256 rows'} within [\\d.e+-]+ of our cpu backend's ≤ 0\\.00001`));
+      }
+    }
+    expect(stdout).toMatch(/ort-wasm: numThreads \d+ \(our cpu backend's threads\), SIMD/);
+    // ONNX Runtime's WebGPU provider: measured where it runs in Node, else every cell skipped with its error.
+    const webgpu = results.cases.filter((row) => row.runner === 'ort-webgpu');
+    const skipped = (results.notes ?? []).filter((note) => note.runner === 'ort-webgpu');
+    expect(webgpu.length + skipped.length).toBe(2);
+    for (const note of skipped) expect(note).toMatchObject({ kind: 'skipped', text: expect.stringMatching(/^(onnxruntime-web's WebGPU execution provider .* fails: .+|no WebGPU adapter here)$/) });
+  });
+
+  it('times PyTorch\'s CPU step on the case, its first-step loss checked against ours, or says why torch is skipped', async () => {
+    const missing = await torchAvailable();
+    const row = results.cases.find((item) => item.runner === 'torch-cpu');
+    const notes = (results.notes ?? []).filter((note) => note.runner === 'torch-cpu');
+    if (missing) {
+      expect(row).toBeUndefined();
+      expect(notes).toEqual([{ case: 'step-784-256-128-10-b256', runner: 'torch-cpu', kind: 'skipped', text: missing.skip }]);
+      return;
+    }
+    expect(notes).toEqual([]);
+    expect(row).toMatchObject({ case: 'step-784-256-128-10-b256', unit: 'ms' });
+    expect(row!.lossCheck!).toBeLessThanOrEqual(LOSS_TOLERANCE);
+    expect(stdout).toMatch(/step-784-256-128-10-b256 torch-cpu: PyTorch [\w.]+ on \d+ threads/);
+    expect(stdout).toMatch(/check {2}step-784-256-128-10-b256 torch-cpu: first-step loss [\d.]+ vs ours [\d.]+, relative difference/);
+    // Only the step cases that are not scaling points: a warm-up, a fit or a matmul gives it nothing to do.
+    expect(results.cases.filter((item) => item.runner === 'torch-cpu')).toHaveLength(1);
+  });
+
+  it('skips torch-cpu with the interpreter\'s own words where import torch fails', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'bench-'));
+    try {
+      const { stdout: text } = await run('npx', ['tsx', 'bench/run.ts', '--quick', '--out', dir, '--no-markdown', '--only', 'torch-cpu,step-784-256-128-10'],
+        { encoding: 'utf8', env: { ...process.env, BENCH_PYTHON: '/nonexistent/python3' } });
+      expect(text).toMatch(/torch-cpu {2}skipped: `\/nonexistent\/python3 -c 'import torch'` fails here \(spawn \/nonexistent\/python3 ENOENT\); apt-get install python3-torch/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 describe('bench command line', () => {
   const runners = RUNNERS.map((r) => r.name);
   const cases = benchCases(false).map((c) => c.name);
@@ -308,6 +395,21 @@ describe('bench command line', () => {
     await expect(checkFirstLoss(c, 'peer', ours * 1.001, log)).rejects.toThrow(/relative difference 1\.0e-3 > 0\.0001/);
   });
 
+  it('fails an inference runner whose outputs are not ours, and passes one within the tolerance', async () => {
+    const c = benchCases(true).find((item) => item.name === 'predict-784-256-128-10-r1')!;
+    if (c.kind !== 'predict') throw new Error('predict-784-256-128-10-r1 is an inference case');
+    const net = await engineNetwork(c);
+    const ours = await net.predict(predictionInput(c));
+    net.dispose();
+    const lines: string[] = [];
+    await checkPredictions(c, 'peer', ours, (line) => lines.push(line));
+    expect(lines).toEqual(['check  predict-784-256-128-10-r1 peer: outputs of 1 row within 0.0e+0 of our cpu backend\'s ≤ 0.00001']);
+    const off = ours.map((v, i) => (i === 3 ? v + 2e-5 : v));
+    await expect(checkPredictions(c, 'peer', off, () => {})).rejects.toThrow(CheckError);
+    await expect(checkPredictions(c, 'peer', off, () => {})).rejects.toThrow(/outputs of 1 row within 2\.0e-5 of our cpu backend's, over 0\.00001: not the same computation/);
+    await expect(checkPredictions(c, 'peer', ours.subarray(1), () => {})).rejects.toThrow(/peer: 9 outputs, expected 10/);
+  });
+
   it('exits with code 2 and names the flag on a bad command line', async () => {
     const { code, stdout, stderr } = await bench('--bogus');
     expect(code).toBe(2);
@@ -336,16 +438,16 @@ describe('the case of its own architecture', () => {
     // The other training cases keep TRAINING's network and their first-step check.
     for (const other of benchCases(false)) {
       // The neural-image cases have their own network (see their describe).
-      if (other.kind === 'matmul' || other.name === LN_CASE || (other.kind === 'step' && other.throughput)) continue;
+      if (other.kind === 'matmul' || other.kind === 'predict' || other.name === LN_CASE || (other.kind === 'step' && other.throughput)) continue;
       expect(architectureOf(other), other.name).toBe(TRAINING);
       expect(checksInference(other), other.name).toBe(false);
     }
   });
 
-  it('runs on ours (webgpu, cpu) and on jax-js and TF.js, each on WebGPU and wasm', () => {
+  it('runs on ours (webgpu, cpu), on jax-js and TF.js, each on WebGPU and wasm, and on PyTorch\'s CPU', () => {
     const runners = RUNNERS.map((r) => r.name).filter((name) => caseRunsOn(c, name));
     expect(runners.sort()).toEqual([...LN_GELU_DROPOUT_ADAMW_RUNNERS].sort());
-    expect(runners.sort()).toEqual(['cpu', 'jax-wasm', 'jax-webgpu', 'tfjs-wasm', 'tfjs-webgpu', 'webgpu']);
+    expect(runners.sort()).toEqual(['cpu', 'jax-wasm', 'jax-webgpu', 'tfjs-wasm', 'tfjs-webgpu', 'torch-cpu', 'webgpu']);
   });
 
   it('checks the inference loss against the float64 forward, and fails a runner whose network differs', async () => {

@@ -11,6 +11,7 @@ import {
   BackpropError, createNetwork, DivergenceError, fromOnnx, loadNetwork, type Network, type NetworkSpec,
 } from '../../src/index.js';
 import { LOSS_NAMES, OPTIMIZER_NAMES } from '../../src/ops/index.js';
+import { byteDamage } from '../support/damage.js';
 import { dissect, forge, resign } from '../support/forge.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 6);
@@ -175,20 +176,6 @@ describe('fuzzing call arguments', () => {
     net.dispose();
   });
 });
-
-/** Damage to any file's bytes: up to four bit flips, a cut, an insertion of up to 16 bytes. */
-const byteDamage = [
-  fc.array(fc.record({ at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }), { minLength: 1, maxLength: 4 }).map((flips) => (f: Uint8Array) => {
-    const copy = f.slice();
-    for (const { at, bit } of flips) copy[at % copy.length] ^= 1 << bit;
-    return copy;
-  }),
-  fc.nat().map((n) => (f: Uint8Array) => f.slice(0, n % f.length)),
-  fc.tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 16 })).map(([at, bytes]) => (f: Uint8Array) => {
-    const i = at % f.length;
-    return Uint8Array.from([...f.subarray(0, i), ...bytes, ...f.subarray(i)]);
-  }),
-];
 
 describe('fuzzing model files', () => {
   let file: Uint8Array;

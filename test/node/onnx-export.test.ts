@@ -43,7 +43,8 @@ const ACTIVATION_LAYERS: LayerSpec[] = [
  * export refuses has the refusal's message instead (tested below).
  */
 const LAYER_CASES: Record<LayerKind, LayerSpec[] | { refused: string }> = {
-  frequencyEncoding: { refused: 'toOnnx: layer 0 is a frequencyEncoding layer, which the ONNX export does not write yet' },
+  // 6 octaves of 4 inputs in [−3, 3]: phases up to 2^5·π·3 ≈ 300 rad, where a float32 multiple of π would be 2e-5 off.
+  frequencyEncoding: [{ type: 'frequencyEncoding', octaves: 6 }, { type: 'dense', units: 6, activation: 'tanh' }],
   dense: [{ type: 'dense', units: 6, activation: 'tanh' }, { type: 'dense', units: 5 }],
   dropout: [{ type: 'dense', units: 6, activation: 'relu' }, { type: 'dropout', rate: 0.3 }],
   layerNormalization: [{ type: 'dense', units: 6 }, { type: 'layerNormalization', epsilon: 1e-2, activation: 'elu' }],

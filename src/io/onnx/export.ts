@@ -1,6 +1,6 @@
 import type { Standardization } from '../../data/standardize.js';
 import { SpecError } from '../../errors.js';
-import { describeValue, LOSSES } from '../../ops/index.js';
+import { describeValue, frequencyColumn, LOSSES } from '../../ops/index.js';
 import { isDense, layerSegments, readView, type Activation, type LayerPlan, type Plan } from '../../plan.js';
 import { foldStandardization } from '../tfjs.js';
 import { ATTRIBUTE_TYPE, DATA_TYPE, encodeModel, type OnnxAttribute, type OnnxNode, type OnnxTensor } from './onnx-proto.js';
@@ -16,8 +16,8 @@ import { ATTRIBUTE_TYPE, DATA_TYPE, encodeModel, type OnnxAttribute, type OnnxNo
  * Each layer of the plan becomes the nodes of its inference form: dense → Gemm (weights [inputs,
  * units] as B, transB 0, so the weights are stored exactly as ours), layerNormalization →
  * LayerNormalization (opset 17), batchNormalization → BatchNormalization with the moving
- * statistics, dropout → nothing (the identity in inference). Standardization is folded into the
- * first Gemm. Every initializer is float32, stored as raw_data.
+ * statistics, dropout → nothing (the identity in inference), frequencyEncoding → Gemm, Round,
+ * Sub, Mul, Sin (emitFrequencyEncoding). Standardization is folded into the first Gemm. Every initializer is float32, stored as raw_data.
  */
 
 /** The default opset of the default domain: 17, the first with LayerNormalization, and the newest onnx 1.12's checker knows. */
@@ -109,6 +109,29 @@ function emitActivation(g: GraphBuilder, { name, slope }: Activation, x: string,
   }
 }
 
+/**
+ * frequencyEncoding as five float nodes computing what frequencySinCos does: a Gemm spreads each
+ * input to its columns as t = x·2^(k−1) (one power-of-two term per column, so exactly) plus a
+ * quarter turn, 0.25, in the cosine columns (cos θ = sin(θ + π/2)); then d = t − Round(t), in
+ * [−½, ½] and exact (Sterbenz), and Sin(2π·d). The phase is reduced before the sine as our kernels
+ * reduce it, so large octaves lose nothing to a float32 multiple of π. The spreading matrix is
+ * [inputs, inputs·2·octaves]: small for the coordinate inputs the layer is for.
+ */
+function emitFrequencyEncoding(g: GraphBuilder, layer: Extract<LayerPlan, { kind: 'frequencyEncoding' }>, x: string): string {
+  const { inputs, units, octaves } = layer;
+  const spread = new Float32Array(inputs * units);
+  const quarter = new Float32Array(units);
+  for (let column = 0; column < units; column++) {
+    const { input, octave, cosine } = frequencyColumn(column, octaves);
+    spread[input * units + column] = 2 ** (octave - 1);
+    if (cosine) quarter[column] = 0.25;
+  }
+  const prefix = `layers.${layer.index}`;
+  const turns = g.node('Gemm', [x, g.initializer(`${prefix}.spread`, [inputs, units], spread), g.initializer(`${prefix}.quarter`, [units], quarter)]);
+  const fraction = g.node('Sub', [turns, g.node('Round', [turns])]);
+  return g.node('Sin', [g.node('Mul', [fraction, g.scalar(2 * Math.PI)])]);
+}
+
 /** A layer kind this build does not know (a plan from a newer one, forged past the types) is a SpecError, never a wrong model. */
 function unexportable(layer: never): never {
   throw new SpecError(`toOnnx: a ${describeValue((layer as { kind: unknown }).kind)} layer has no ONNX export`);
@@ -138,10 +161,7 @@ function emitLayer(g: GraphBuilder, layer: LayerPlan, x: string, values: () => R
       // too (running = running·momentum + batch·(1 − momentum)); written so an import trains alike.
       return g.node('BatchNormalization', [x, tensor('gamma'), tensor('beta'), tensor('movingMean'), tensor('movingVariance')],
         [floatAttribute('epsilon', layer.epsilon), floatAttribute('momentum', layer.momentum)]);
-    case 'frequencyEncoding':
-      // Sin and Cos of constant multiples of x could compute it exactly; until they are written, a refusal.
-      throw new SpecError(`toOnnx: layer ${layer.index} is a frequencyEncoding layer, which the ONNX export does not write yet ` +
-        '(its sines and cosines of 2^k·π·x have no node here)');
+    case 'frequencyEncoding': return emitFrequencyEncoding(g, layer, x);
     default: return unexportable(layer);
   }
 }
