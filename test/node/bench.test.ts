@@ -142,7 +142,8 @@ describe('npm run bench --quick', () => {
   });
 
   it('times each matmul of our webgpu steps alone and compares the step with their sum', () => {
-    const steps = benchCases(true).filter((c) => c.kind === 'step');
+    // The cases for the webgpu runner (not the neural-image ones: webgpu-fused and webgpu-unfused run those).
+    const steps = benchCases(true).filter((c) => c.kind === 'step' && caseRunsOn(c, 'webgpu'));
     for (const c of steps) {
       const row = results.cases.find((item) => item.case === c.name && item.runner === 'webgpu');
       if (!row) {
@@ -172,7 +173,7 @@ describe('npm run bench --quick', () => {
 
   it('reports our webgpu training cells\' GPU memory against the same minimum as the peers\'', () => {
     for (const c of benchCases(true)) {
-      if (c.kind !== 'step' && c.kind !== 'fit') continue;
+      if ((c.kind !== 'step' && c.kind !== 'fit') || !caseRunsOn(c, 'webgpu')) continue;
       const row = results.cases.find((item) => item.case === c.name && item.runner === 'webgpu');
       if (!row) {
         expect(refused(), c.name).toContain(`${c.name} webgpu`);
