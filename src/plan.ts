@@ -61,7 +61,7 @@ export interface DropoutLayerPlan extends LayerBase {
 
 /**
  * NeRF's positional encoding, no parameters: `units` = inputs·2·octaves columns, column j holding
- * frequencyFeature(x_i, k, cosine) as frequencyColumn(j, octaves) lays them out (src/ops/layers.ts).
+ * sin or cos of 2^k·π·x_i (frequencySinCos) as frequencyColumn(j, octaves) lays them out (src/ops/layers.ts).
  */
 export interface FrequencyEncodingLayerPlan extends LayerBase {
   kind: 'frequencyEncoding';

@@ -240,7 +240,7 @@ function forward(params: Float64Array, plan: Plan, x: ArrayLike<number>, rows: n
       }
       case 'frequencyEncoding':
         // Input i's columns are sin, cos of 2^k·π·x for k = 0, 1, … (frequencyColumn's layout), taken
-        // directly in float64: the other backends reduce the phase first (frequencyFeature).
+        // directly in float64: the other backends reduce the phase first (frequencySinCos).
         for (let r = 0; r < rows; r++) {
           for (let i = 0; i < inputs; i++) {
             for (let k = 0; k < layer.octaves; k++) {
