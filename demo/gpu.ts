@@ -7,6 +7,13 @@ interface AdapterSummary {
   software: boolean;
 }
 
+/** A fallback or CPU-emulated adapter (SwiftShader, llvmpipe, WARP…): "GPU" code runs on the CPU there. */
+export function isSoftwareAdapter(adapter: GPUAdapter): boolean {
+  const { vendor, architecture, description } = adapter.info;
+  return (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
+    /swiftshader|llvmpipe|lavapipe|warp|software/i.test(`${vendor} ${architecture} ${description}`);
+}
+
 export async function detectWebGpu(): Promise<AdapterSummary> {
   if (!('gpu' in navigator) || !navigator.gpu) {
     return { available: false, software: false, text: 'This browser has no WebGPU (navigator.gpu is missing).' };
@@ -19,8 +26,7 @@ export async function detectWebGpu(): Promise<AdapterSummary> {
   }
   if (!adapter) return { available: false, software: false, text: 'WebGPU is present but found no adapter (GPU blocklisted or disabled).' };
   const { vendor, architecture, description } = adapter.info;
-  const software = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
-    /swiftshader|llvmpipe|lavapipe|warp|software/i.test(`${vendor} ${architecture} ${description}`);
+  const software = isSoftwareAdapter(adapter);
   const name = [vendor, architecture].filter(Boolean).join(' ') || 'unnamed adapter';
   return {
     available: true,

@@ -1,4 +1,5 @@
 import { createNetwork, type GpuMatrix, type NetworkSpec } from '../src/index.js';
+import { isSoftwareAdapter } from './gpu.js';
 
 /**
  * The "neural image" panel: a coordinate network, (x, y) → frequencyEncoding → 64 × 4 → rgb, learns
@@ -175,9 +176,7 @@ export class NeuralImagePanel {
     this.setState('starting', 'Compiling the network…');
     const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) throw new Error('no WebGPU adapter');
-    const software = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
-      /swiftshader|llvmpipe|lavapipe|software/i.test(`${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`);
-    const side = software ? SIDE.software : SIDE.hardware;
+    const side = isSoftwareAdapter(adapter) ? SIDE.software : SIDE.hardware;
     // The features the engine uses where the adapter has them (subgroup sharing, timed autotune trials).
     const requiredFeatures = (['subgroups', 'timestamp-query'] as GPUFeatureName[]).filter((feature) => adapter.features.has(feature));
     const device = await adapter.requestDevice({ requiredFeatures });

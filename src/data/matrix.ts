@@ -236,6 +236,17 @@ export function gatherRows(source: Float32Array, order: Uint32Array, start: numb
   }
 }
 
+/**
+ * The mean over `rows` rows of per-chunk means, chunk c holding rows [c·chunkSize, (c+1)·chunkSize)
+ * (the last may be smaller): each chunk's mean weighted by its row count. `first` is the index of
+ * chunk 0's mean in `means`.
+ */
+export function meanOfChunkMeans(means: ArrayLike<number>, rows: number, chunkSize: number, first = 0): number {
+  let weighted = 0;
+  for (let chunk = 0; chunk * chunkSize < rows; chunk++) weighted += means[first + chunk]! * Math.min(chunkSize, rows - chunk * chunkSize);
+  return weighted / rows;
+}
+
 /** Index of the largest value in each row of a [rows, width] matrix. */
 export function argmaxRows(data: ArrayLike<number>, rows: number, width: number): Uint32Array {
   const result = new Uint32Array(rows);

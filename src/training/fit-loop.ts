@@ -1,5 +1,6 @@
 import type { Backend, EpochResult, Evaluation, RowSet, TrainingState } from '../backend.js';
 import type { CallQueue } from '../call-queue.js';
+import { meanOfChunkMeans } from '../data/matrix.js';
 import { DisposedError } from '../errors.js';
 import type { EpochInfo, FitCallbacks, FitResult } from '../network-types.js';
 import type { Plan } from '../plan.js';
@@ -98,11 +99,7 @@ export async function runFit(context: FitContext): Promise<FitResult> {
     const bad = firstNonFinite(batchLosses);
     if (bad >= 0) await synced.diverged(impl, `the loss of epoch ${epoch}, batch ${bad} is ${batchLosses[bad]}`, epoch, bad);
     await synced.accept(impl, state!, `the end of epoch ${epoch} of fit()`, epoch, batchCount - 1);
-    let weighted = 0;
-    batchLosses.forEach((loss, batch) => {
-      weighted += loss * Math.min(plan.batchSize, set.rows - batch * plan.batchSize);
-    });
-    const loss = weighted / set.rows;
+    const loss = meanOfChunkMeans(batchLosses, set.rows, plan.batchSize);
     history.loss.push(loss);
     const logs: Record<string, number> = { loss };
     const metrics = training ? metricsOf(plan, set, training, settings.trainingMetrics) : {};

@@ -1,6 +1,6 @@
 import { MATMUL_VARIANTS } from '../../shaders/index.js';
 import type { Backend, DeviceInfo, EpochReads, EpochResult, Evaluation, ResourceStats, RowSet, TrainingState } from '../backend.js';
-import type { Targets } from '../data/matrix.js';
+import { meanOfChunkMeans, type Targets } from '../data/matrix.js';
 import { isDeviceTargets, type DeviceMatrices, type DeviceMatrix, type DeviceTargets, type RowSource, type TargetSource } from '../gpu-matrix.js';
 import { BackpropError, DeviceError } from '../errors.js';
 import { learningRateAt, type LearningRate } from '../ops/index.js';
@@ -416,10 +416,9 @@ export class WebGpuBackend implements Backend {
     this.device.queue.submit([encoder.finish()]);
     const data = await this.readBack(staging, total);
     const result: EpochResult = { losses: data.slice(0, batches) };
-    for (const { name, rows, slot, chunks, outputs } of layout) {
-      let weightedLoss = 0;
-      for (let chunk = 0; chunk < chunks; chunk++) weightedLoss += data[slot + chunk]! * Math.min(batchSize, rows.set.rows - chunk * batchSize);
-      result[name] = { loss: weightedLoss / rows.set.rows, outputs: data.slice(outputsAt + outputs, outputsAt + outputs + rows.set.rows * outputSize) };
+    for (const { name, rows, slot, outputs } of layout) {
+      result[name] = { loss: meanOfChunkMeans(data, rows.set.rows, batchSize, slot),
+        outputs: data.slice(outputsAt + outputs, outputsAt + outputs + rows.set.rows * outputSize) };
     }
     if (reads.state) {
       const [parameters, ...moments] = vectors.map((_, i) => data.slice(stateAt + i * parameterCount, stateAt + (i + 1) * parameterCount));

@@ -98,7 +98,7 @@ const MAX_VARINT_BYTES = 10;
 export class ProtoReader {
   private at: number;
 
-  constructor(readonly bytes: Uint8Array, private readonly start: number, private readonly end: number, readonly what: string) {
+  constructor(readonly bytes: Uint8Array, start: number, private readonly end: number, readonly what: string) {
     this.at = start;
   }
 
