@@ -4,6 +4,7 @@ import { TEST_ACTIVATIONS, TEST_LOSSES, TEST_OPTIMIZER_VARIANTS, testLabels, tes
 import { chooseKernels } from '../src/cpu/choose.js';
 import { typescriptKernels, type CpuKernels } from '../src/cpu/kernels.js';
 import { wasmSupport } from '../src/cpu/wasm/module.js';
+import { packedFloats } from '../src/cpu/wasm/kernels.js';
 import type { Activation } from '../src/plan.js';
 import { referenceLoss, referenceUpdate } from '../src/reference/reference.js';
 import { learningRateAt, MOMENT_SLOTS, momentSlots, optimizerVariant } from '../src/ops/index.js';
@@ -96,6 +97,46 @@ describe('CPU matmul kernels against the float64 oracle', () => {
       return sum;
     });
     expectClose(bGrad!, sums, () => rows * 2 ** -23 + 1e-7);
+    kernels.dispose();
+  });
+
+  // The packed forward's paths: a matrix–vector product per row under 4 rows (its 32-column groups
+  // and left-over panels, odd and even k, split by columns between threads where the work pays for
+  // it), and the 4 × 8 blocks from 4 rows on.
+  const PACKED_SHAPES: [number, number, number][] = [
+    ...SHAPES, [1, 1031, 257], [2, 515, 300], [3, 784, 256], [1, 256, 1024], [1, 2, 8], [5, 33, 40], [4, 7, 33], [37, 784, 10],
+  ];
+  it.each(['wasm, 1 thread', 'wasm, 2 threads'].flatMap((implementation) => PACKED_SHAPES.map((shape) => [implementation, ...shape] as const)))(
+    'forward of the weights packed by packWeights: the bits of the forward of the weights (%s) at rows %i, inputs %i, units %i',
+    async (implementation, rows, inputs, units) => {
+      const { kernels, buffers: [x, w, bias, out, kept, packed, packedOut, packedKept] } = await kernelsWith(implementation as Implementation,
+        [rows * inputs, inputs * units, units, rows * units, rows * units, packedFloats(inputs, units), rows * units, rows * units]);
+      x!.set(randomArray(rows * inputs, rows + 1));
+      w!.set(randomArray(inputs * units, units + 2));
+      bias!.set(randomArray(units, inputs + 3));
+      kernels.packWeights!(w!, packed!, inputs, units);
+      const weights = Array.from(w!);
+      for (const activation of ACTIVATIONS) {
+        const keep = readsPreActivation(activation.name);
+        kernels.forward(x!, w!, bias!, out!, rows, inputs, units, activation, keep ? kept : undefined);
+        packedOut!.fill(Number.NaN);
+        kernels.forward(x!, w!, bias!, packedOut!, rows, inputs, units, activation, keep ? packedKept : undefined, packed);
+        expect(Array.from(packedOut!)).toEqual(Array.from(out!));
+        if (keep) expect(Array.from(packedKept!)).toEqual(Array.from(kept!));
+      }
+      expect(Array.from(w!)).toEqual(weights);
+      // It reads the packed copy, not the weights: changed after packing, they do not change its product.
+      const linear: Activation = { name: 'linear', slope: 0 };
+      kernels.forward(x!, w!, bias!, out!, rows, inputs, units, linear);
+      w!.fill(Number.NaN);
+      kernels.forward(x!, w!, bias!, packedOut!, rows, inputs, units, linear, undefined, packed);
+      expect(Array.from(packedOut!)).toEqual(Array.from(out!));
+      kernels.dispose();
+    });
+
+  it('packWeights refuses a buffer too small for the weights', async () => {
+    const { kernels, buffers: [w, packed] } = await kernelsWith('wasm, 1 thread', [7 * 9, packedFloats(7, 9) - 1]);
+    expect(() => kernels.packWeights!(w!, packed!, 7, 9)).toThrow(/packWeights: 111 floats for 112/);
     kernels.dispose();
   });
 

@@ -87,6 +87,46 @@ describe('the wasm CPU backend trains like the reference', () => {
     expect(reference.losses[reference.losses.length - 1]).not.toBe(reference.losses[0]);
   });
 
+  // predict and evaluate read a packed copy of the dense weights (CpuKernels.packWeights), made once
+  // per change of the weights: each change must be seen by the next prediction.
+  it.each([1, 2])('predicts with the weights as they are now, after steps, setWeights and restore (%i threads)', async (threads) => {
+    const spec: NetworkSpec = { ...specFor('softmaxCrossEntropy', OPTIMIZERS[1]!, ACTIVATIONS[3]!), backend: 'cpu', threads };
+    const net = await createNetwork(spec);
+    const rows = x.subarray(0, 3 * INPUTS); // 3 rows: the matrix–vector path
+    /** The same rows predicted (and their loss) by a new network given this one's weights now (its first pack). */
+    const afresh = async (what: 'predict' | 'loss' = 'predict') => {
+      const other = await createNetwork(spec);
+      await other.setWeights(await net.getWeights());
+      const result = what === 'loss' ? (await other.evaluate(x, y)).loss : Array.from(await other.predict(x));
+      other.dispose();
+      return result;
+    };
+    const initial = await net.getWeights();
+    const before = Array.from(await net.predict(x));
+    const fewBefore = Array.from(await net.predict(rows));
+    expect(fewBefore).toEqual(before.slice(0, 9));
+    await net.trainBatch(x.subarray(0, BATCH * INPUTS), y.subarray(0, BATCH * 3));
+    const after = Array.from(await net.predict(x));
+    expect(after).not.toEqual(before);
+    expect(after).toEqual(await afresh());
+    expect(Array.from(await net.predict(rows))).toEqual(after.slice(0, 9));
+    expect((await net.evaluate(x, y)).loss).toBe(await afresh('loss'));
+    await net.fit(x, y, { epochs: 1 });
+    expect(Array.from(await net.predict(x))).toEqual(await afresh());
+    await net.setWeights(initial);
+    expect(Array.from(await net.predict(x))).toEqual(before);
+    expect(Array.from(await net.predict(rows))).toEqual(fewBefore);
+    const saved = await net.save();
+    await net.trainBatch(x.subarray(0, BATCH * INPUTS), y.subarray(0, BATCH * 3));
+    await net.restore({ backend: 'reference' });
+    await net.restore({ backend: 'cpu' });
+    expect(Array.from(await net.predict(x))).toEqual(await afresh());
+    const loaded = await loadNetwork(saved, { backend: 'cpu', threads });
+    expect(Array.from(await loaded.predict(x))).toEqual(before);
+    loaded.dispose();
+    net.dispose();
+  });
+
   it('says what it runs on, and refuses a bad thread count', async () => {
     const net = await createNetwork({ ...specFor('mse', OPTIMIZERS[0]!, ACTIVATIONS[0]!), backend: 'cpu', threads: 2 });
     expect(net.deviceInfo.reason).toMatch(/^cpu backend requested · wasm (relaxed )?SIMD, 2 threads$/);

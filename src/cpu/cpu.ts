@@ -5,6 +5,7 @@ import { dropoutKey, dropoutThreshold, LOSSES, MOMENT_SLOTS, momentSlots, optimi
 import { layerSegments, sendsGradientBelow, viewOf, type Activation, type DropoutLayerPlan, type LayerPlan, type Plan } from '../plan.js';
 import { chooseKernels, type CpuKernelChoice } from './choose.js';
 import { savedFloatsPerChunk } from './wasm/jobs.js';
+import { packedFloats } from './wasm/kernels.js';
 import type { CpuKernels } from './kernels.js';
 import { rowWeightsInto } from '../training/class-weights.js';
 import type { NormalizationBuffers } from './layer-kernels.js';
@@ -44,6 +45,11 @@ function bufferLengths(plan: Plan): number[] {
     batchSize * plan.outputSize, batchSize * plan.inputSize, batchSize * plan.outputSize, plan.maxWidth, // probabilities, x, y, zeros
     batchSize, // the rows' class weights
   ];
+}
+
+/** Per layer, the floats of its weights packed for the inference product (CpuKernels.packWeights): dense layers only. */
+function packedLengths(plan: Plan): number[] {
+  return plan.layers.map((layer) => (layer.kind === 'dense' ? packedFloats(layer.inputs, layer.units) : 0));
 }
 
 /**
@@ -91,6 +97,14 @@ export class CpuBackend extends HostBackend {
   private readonly rowWeights: Float32Array;
   /** Per layer, whether its backward pass sends a gradient to its input (sendsGradientBelow: something below trains). */
   private readonly sends: boolean[];
+  /**
+   * Per dense layer, its weights packed for inference (packWeights), where the kernels pack: predict
+   * and evaluate read them, repacked after the weights change (a step, setParameters); training
+   * reads the weights themselves, which change every step.
+   */
+  private readonly packed: (Float32Array | undefined)[];
+  /** Whether `packed` holds the weights as they are now. */
+  private packedCurrent = false;
 
   /** A backend on the fastest kernels the platform allows, with `threads` threads at most. */
   static async create(plan: Plan, initial: Float32Array, reason: string, threads: number): Promise<CpuBackend> {
@@ -100,7 +114,7 @@ export class CpuBackend extends HostBackend {
       panelRows: Math.max(plan.batchSize, inputs), transposedFloats: plan.batchSize * inputs,
       journalFloats: savedFloatsPerChunk(plan.parameterCount, plan.batchSize, plan.maxWidth),
     };
-    return new CpuBackend(plan, initial, reason, await chooseKernels(bufferLengths(plan), workspace, threads));
+    return new CpuBackend(plan, initial, reason, await chooseKernels([...bufferLengths(plan), ...packedLengths(plan)], workspace, threads));
   }
 
   private constructor(plan: Plan, initial: Float32Array, reason: string, choice: CpuKernelChoice) {
@@ -130,6 +144,18 @@ export class CpuBackend extends HostBackend {
     this.segments = views(this.params);
     this.gradients = views(this.grads);
     this.sends = plan.layers.map((_, l) => sendsGradientBelow(plan, l));
+    // Allocated last: the memory was sized for them (create), and TypeScript kernels need none.
+    this.packed = packedLengths(plan).map((length) => (kernels.packWeights && length > 0 ? kernels.allocate(length) : undefined));
+  }
+
+  /** Packs the dense layers' weights for inference, unless `packed` holds them already. */
+  private packWeights(): void {
+    if (this.packedCurrent) return;
+    for (const layer of this.plan.layers) {
+      const packed = this.packed[layer.index];
+      if (packed) this.kernels.packWeights!(this.segments[layer.index]!.weights!, packed, layer.inputs, layer.units);
+    }
+    this.packedCurrent = true;
   }
 
   async getParameters(): Promise<Float32Array> {
@@ -137,6 +163,7 @@ export class CpuBackend extends HostBackend {
   }
 
   async setParameters(parameters: Float32Array): Promise<void> {
+    this.packedCurrent = false;
     this.params.set(parameters);
     for (const moment of this.moments) moment.fill(0);
     this.t = 0;
@@ -160,6 +187,7 @@ export class CpuBackend extends HostBackend {
 
   /** The network's output for `rows` rows of x: in training (dropout, batch statistics) for step t + 1, else in inference. */
   private forward(x: Float32Array, rows: number, training: boolean): Float32Array {
+    if (!training) this.packWeights();
     let input = this.batchInput;
     input.set(x.subarray(0, rows * this.plan.inputSize));
     for (const layer of this.plan.layers) {
@@ -183,7 +211,7 @@ export class CpuBackend extends HostBackend {
     switch (layer.kind) {
       case 'dense': {
         this.kernels.forward(input, segments.weights!, segments.bias!, output, rows, layer.inputs, layer.units, layer.activation,
-          this.kept[layer.index]);
+          this.kept[layer.index], training ? undefined : this.packed[layer.index]);
         return;
       }
       case 'dropout':
@@ -300,6 +328,7 @@ export class CpuBackend extends HostBackend {
     }
     // The step counts only once its update is made: a kernel that throws (WorkerError) leaves t, the
     // parameters and the moments as they were (every pass before the update writes scratch only).
+    this.packedCurrent = false;
     this.kernels.optimizerStep(optimizer, this.trained.params, grads, this.trained.moments, this.t + 1, this.learningRateNow());
     this.t += 1;
     this.updateMovingStatistics();

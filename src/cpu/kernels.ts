@@ -13,10 +13,17 @@ export interface CpuKernels extends LayerKernels {
   allocate(length: number): Float32Array;
   /**
    * output = f(input · weights + bias): the dense layer's forward product with its epilogue; with
-   * `preActivation`, z = input · weights + bias is stored there too (for derivatives that read z).
+   * `preActivation`, z = input · weights + bias is stored there too (for derivatives that read z);
+   * `packed`: the weights as packWeights copied them, read instead of `weights`.
    */
   forward(input: Float32Array, weights: Float32Array, bias: Float32Array, output: Float32Array,
-    rows: number, inputs: number, units: number, activation: Activation, preActivation?: Float32Array): void;
+    rows: number, inputs: number, units: number, activation: Activation, preActivation?: Float32Array, packed?: Float32Array): void;
+  /**
+   * Copies weights [inputs, units] into `packed` (packedFloats(inputs, units) floats) in the layout
+   * the inference product reads fastest, for forward's `packed`: the product then reads that copy
+   * and gives the same bits. Undefined where the kernels read the weights as they are (TypeScript).
+   */
+  packWeights?(weights: Float32Array, packed: Float32Array, inputs: number, units: number): void;
   /**
    * belowGrad [rows, inputs] = (zGrad [rows, units] · weightsᵀ) ⊙ f'(belowGate): the error sent
    * down, with the derivative of the layer below fused in. The gate is what that derivative reads

@@ -33,12 +33,30 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
   if (job === 0) {
     // forward: output [rows, units] = f(input [rows, inputs] · weights [inputs, units] + bias), and
     // z = input · weights + bias into preActivation where that is not 0
-    const [input, weights, bias, output, rows, inputs, units, activation, slope, panels, panelBytes, preActivation] = args;
+    const [input, weights, bias, output, rows, inputs, units, activation, slope, panels, panelBytes, preActivation, packed] = args;
+    const epilogue = (start: number, end: number) => kernels.biasActivation(output!, bias!, units!, start, end, activation!, slope!, preActivation!);
+    if (packed && rows! < 4) {
+      // The weights packed (asm/matmul.ts's packPanels) and fewer rows than a register block: a
+      // matrix–vector product per row, cut into chunks of 4 panels (32 columns, packedVector's
+      // block) so that every thread streams its share of the weights and all end together.
+      const panelCount = Math.ceil(units! / 8);
+      forEachChunk(Math.ceil(panelCount / 4), (chunk) => {
+        const [first, last] = [chunk * 4, Math.min(panelCount, (chunk + 1) * 4)];
+        const [start, end] = [8 * first, Math.min(units!, 8 * last)];
+        for (let row = 0; row < rows!; row++) {
+          const at = 4 * (row * units! + start);
+          kernels.packedVector(input! + 4 * row * inputs!, packed, output! + 4 * row * units!, units!, inputs!, first, last);
+          kernels.biasActivation(output! + at, bias! + 4 * start, end - start, 0, 1, activation!, slope!, preActivation! && preActivation! + at);
+        }
+      });
+      return;
+    }
     const size = rowsPerChunk(rows!);
     forEachChunk(Math.ceil(rows! / size), (chunk) => {
       const [start, end] = [chunk * size, Math.min(rows!, (chunk + 1) * size)];
-      kernels.matmul(input!, weights!, output!, units!, inputs!, 4 * inputs!, 4, start, end, panels! + thread * panelBytes!);
-      kernels.biasActivation(output!, bias!, units!, start, end, activation!, slope!, preActivation!);
+      if (packed) kernels.matmulPacked(input!, packed, output!, units!, inputs!, start, end);
+      else kernels.matmul(input!, weights!, output!, units!, inputs!, 4 * inputs!, 4, start, end, panels! + thread * panelBytes!);
+      epilogue(start, end);
     });
   } else if (job === 1) {
     // input gradient: belowGrad [rows, inputs] = (zGrad [rows, units] · weightsᵀ) ⊙ f'(belowGate)
@@ -64,6 +82,13 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
       const block = transposed! + 4 * start * rows!;
       kernels.transposeColumns(input!, block, inputs!, rows!, start, end);
       kernels.matmul(block, zGrad!, weightGrad! + 4 * start * units!, units!, rows!, 4 * rows!, 4, 0, end - start, panels! + thread * panelBytes!);
+    });
+  } else if (job === 9) {
+    // pack: weights [inputs, units] into panels of 8 columns for the packed forward, 16 panels a chunk
+    const [weights, packed, inputs, units] = args;
+    const panelCount = Math.ceil(units! / 8);
+    forEachChunk(Math.ceil(panelCount / 16), (chunk) => {
+      kernels.packPanels(weights!, packed!, units!, inputs!, chunk * 16, Math.min(panelCount, (chunk + 1) * 16));
     });
   } else if (job === 7) {
     // activate: values [rows, units] ← f(values), z kept in preActivation where that is not 0 (the
@@ -147,7 +172,7 @@ export function savedFloatsPerChunk(parameters: number, batchRows: number, width
 
 /** Job numbers of runJob. */
 export const JOB = {
-  forward: 0, inputGradient: 1, weightGradient: 2, optimizer: 3, sumOfSquares: 4, addScaled: 5, scale: 6, activate: 7, multiplyDerivative: 8,
+  forward: 0, inputGradient: 1, weightGradient: 2, optimizer: 3, sumOfSquares: 4, addScaled: 5, scale: 6, activate: 7, multiplyDerivative: 8, pack: 9,
 } as const;
 
 /** The most chunks an element-wise job is cut into (its chunk indices have 16 bits; see runJob): sumOfSquares writes a partial per chunk. */
@@ -158,6 +183,12 @@ export interface WasmExports {
   /** `panel`: 32k bytes this thread may use to copy a panel of B (see asm/matmul.ts). */
   matmul(a: number, b: number, c: number, n: number, k: number, aRow: number, aStep: number, rowStart: number, rowEnd: number,
     panel: number): void;
+  /** A·B's rows [rowStart, rowEnd), A [m, k] row-major and B [k, n] packed by packPanels. */
+  matmulPacked(a: number, packed: number, c: number, n: number, k: number, rowStart: number, rowEnd: number): void;
+  /** The columns of the packed panels [panelStart, panelEnd) of one row of A·B (A contiguous), c at the row's start. */
+  packedVector(a: number, packed: number, c: number, n: number, k: number, panelStart: number, panelEnd: number): void;
+  /** B [k, n] into panels of 8 columns, [k][8] each: the panels [panelStart, panelEnd). */
+  packPanels(b: number, packed: number, n: number, k: number, panelStart: number, panelEnd: number): void;
   transposeColumns(a: number, t: number, m: number, k: number, colStart: number, colEnd: number): void;
   matmulTransposedB(a: number, b: number, c: number, n: number, k: number, rowStart: number, rowEnd: number): void;
   /** `preActivation`: where to store z too, or 0 for nowhere. */

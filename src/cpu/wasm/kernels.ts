@@ -31,6 +31,12 @@ export interface Workspace {
 }
 
 const panelBytes = (panelRows: number) => panelRows * 32;
+
+/**
+ * Floats of weights [inputs, units] packed by packWeights: ⌈units / 8⌉ panels of [inputs][8] (the
+ * 4 × 8 blocks' B panels, asm/matmul.ts's packPanels), the last one padded with zeros.
+ */
+export const packedFloats = (inputs: number, units: number) => Math.ceil(units / 8) * 8 * inputs;
 /** sumOfSquares' partials, one f64 per chunk. */
 const PARTIALS_BYTES = 8 * MAX_ELEMENTWISE_CHUNKS;
 const transposedBytes = ({ panelRows, transposedFloats }: Workspace) => bufferBytes(transposedFloats + 4 * panelRows);
@@ -109,16 +115,22 @@ export class WasmKernels implements CpuKernels {
       this.pool.run(this.exports, this.id, job, values, this.threads);
       return;
     }
-    this.args.set(values);
+    this.args.fill(0).set(values);
     this.nextChunk = 0;
     runJob(this.exports, job, this.args, 0, this.claimAlone, () => undefined, () => undefined);
   }
 
   forward(input: Float32Array, weights: Float32Array, bias: Float32Array, output: Float32Array,
-    rows: number, inputs: number, units: number, activation: Activation, preActivation?: Float32Array): void {
-    // Buffers start after the first page (HEAP_START), so 0 means "no pre-activation to keep".
+    rows: number, inputs: number, units: number, activation: Activation, preActivation?: Float32Array, packed?: Float32Array): void {
+    // Buffers start after the first page (HEAP_START), so 0 means "no pre-activation to keep" (and no packed weights).
     this.run(JOB.forward, rows * inputs * units, [input.byteOffset, weights.byteOffset, bias.byteOffset, output.byteOffset,
-      rows, inputs, units, ACTIVATIONS[activation.name].wasmCode, activation.slope, this.panels, this.panelBytes, preActivation?.byteOffset ?? 0]);
+      rows, inputs, units, ACTIVATIONS[activation.name].wasmCode, activation.slope, this.panels, this.panelBytes, preActivation?.byteOffset ?? 0,
+      packed?.byteOffset ?? 0]);
+  }
+
+  packWeights(weights: Float32Array, packed: Float32Array, inputs: number, units: number): void {
+    if (packed.length < packedFloats(inputs, units)) throw new RangeError(`packWeights: ${packed.length} floats for ${packedFloats(inputs, units)}`);
+    this.run(JOB.pack, inputs * units, [weights.byteOffset, packed.byteOffset, inputs, units]);
   }
 
   inputGradient(zGrad: Float32Array, weights: Float32Array, belowGate: Float32Array, belowGrad: Float32Array,

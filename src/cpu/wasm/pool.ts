@@ -451,7 +451,8 @@ export class WorkerPool {
    */
   run(exports: WasmExports, id: number, job: number, values: ArrayLike<number>, threads: number): void {
     const control = this.control;
-    this.args.set(values);
+    // Arguments a job leaves out read 0 (a pointer 0 is "none"), never the last job's.
+    this.args.fill(0).set(values);
     control[MEMORY_ID] = id;
     control[JOB] = job;
     control[THREADS] = threads;
