@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackpropError, createNetwork, fromOnnx, ModelFileError, type Network, type NetworkSpec } from '../../src/index.js';
 import { parseOnnx } from '../../src/io/onnx/import.js';
-import { ATTRIBUTE_TYPE, DATA_TYPE, encodeModel, type OnnxAttribute, type OnnxModel, type OnnxNode, type OnnxTensor } from '../../src/io/onnx/onnx-proto.js';
+import { ATTRIBUTE_TYPE, DATA_TYPE, decodeModel, encodeModel, type OnnxAttribute, type OnnxModel, type OnnxNode, type OnnxTensor } from '../../src/io/onnx/onnx-proto.js';
 import { ProtoWriter } from '../../src/io/onnx/protobuf.js';
 import { expectLockstep, within } from '../support/onnx.js';
 
@@ -219,6 +219,56 @@ const CASES: Case[] = [
     graphOf(m).nodes.unshift(node('Constant', [], ['c'], [attr('value_float', { type: ATTRIBUTE_TYPE.float, f: 1 })]));
   }, ['attribute "value_float"']],
 ];
+
+describe('a frequencyEncoding whose pattern or constants are not toOnnx\'s', () => {
+  const ENCODED: NetworkSpec = { inputSize: 2, layers: [{ type: 'frequencyEncoding', octaves: 3 }, { type: 'dense', units: 2 }], backend: 'cpu', batchSize: 4 };
+  /** toOnnx's model of ENCODED, decoded: node 0 the Gemm (spread, quarter), 1 Round, 2 Sub, 3 Mul by 2π, 4 Sin. */
+  const exported = async () => {
+    const source = await createNetwork(ENCODED);
+    const model = decodeModel(await source.toOnnx());
+    source.dispose();
+    return model;
+  };
+  const spread = (m: OnnxModel) => tensorNamed(m, nodeAt(m, 0).inputs[1]!);
+  const ENCODING_CASES: [string, (m: OnnxModel) => void, string[]][] = [
+    ['a spread entry off its power of two', (m) => { spread(m).floats![2] = 0.5; }, ['node 0 (Gemm', 'frequencyEncoding of 3 octaves', 'B[0, 2] is 0.5; expected 1']],
+    ['a spread entry where the column reads another input', (m) => { spread(m).floats![12 + 1] = 1; }, ['B[1, 1] is 1; expected 0']],
+    ['a sine column given a quarter turn', (m) => { tensorNamed(m, nodeAt(m, 0).inputs[2]!).floats![0] = 0.25; }, ['C[0] is 0.25; expected 0']],
+    ['a width that is no whole number of octaves', (m) => {
+      const t = spread(m);
+      t.dims = [2, 11];
+      t.floats = t.floats!.slice(0, 22);
+    }, ['B has dims [2, 11]', 'expected [2, 2·2·octaves]']],
+    ['a transposed spread', (m) => { nodeAt(m, 0).attributes.push(attr('transB', { i: 1 })); }, ['begins a frequencyEncoding', 'transB']],
+    ['too many octaves', (m) => {
+      const t = spread(m);
+      const octaves = 40;
+      t.dims = [2, 2 * 2 * octaves];
+      t.floats = new Float32Array(2 * 2 * 2 * octaves);
+      for (let c = 0; c < 2 * 2 * octaves; c++) t.floats[Math.floor(c / (2 * octaves)) * 2 * 2 * octaves + c] = 2 ** ((Math.floor(c / 2) % octaves) - 1);
+      const q = tensorNamed(m, nodeAt(m, 0).inputs[2]!);
+      q.dims = [2 * 2 * octaves];
+      q.floats = Float32Array.from({ length: 2 * 2 * octaves }, (_, c) => (c % 2 ? 0.25 : 0));
+    }, ['a frequencyEncoding', 'octaves']],
+  ];
+  it.each(ENCODING_CASES)('%s: ModelFileError, and the network trains on like its twin', async (_, change, fragments) => {
+    const model = await exported();
+    expect((await within(fromOnnx(encodeModel(model), { backend: 'cpu' }), 'fromOnnx')).plan.layers[0]!.kind).toBe('frequencyEncoding');
+    change(model);
+    const error = await within(fromOnnx(encodeModel(model), { backend: 'cpu' }), 'fromOnnx').then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelFileError);
+    for (const fragment of fragments) expect((error as Error).message).toContain(fragment);
+    await expectLockstep(net, twin, X, Y);
+  });
+
+  it('a Gemm whose output goes on to a Round and Sub of another shape is a dense layer, and the branch is refused', async () => {
+    const model = await exported();
+    nodeAt(model, 2).inputs = [nodeAt(model, 1).outputs[0]!, nodeAt(model, 0).outputs[0]!]; // Round(t) − t
+    const error = await within(fromOnnx(encodeModel(model), { backend: 'cpu' }), 'fromOnnx').then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelFileError);
+    expect((error as Error).message).toContain('the graph branches');
+  });
+});
 
 describe('hand-built models the importer refuses', () => {
   it('the valid model they start from loads', () => {

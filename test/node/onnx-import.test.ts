@@ -100,6 +100,11 @@ const ROUND_TRIPS: [string, LayerSpec[], Partial<NetworkSpec>][] = [
   ['layerNormalization, batchNormalization, relu, sigmoid', [{ type: 'dense', units: 5 }, { type: 'layerNormalization', epsilon: 1e-2 },
     { type: 'relu' }, { type: 'dense', units: 4 }, { type: 'batchNormalization', momentum: 0.8, epsilon: 1e-3, activation: 'sigmoid' },
     { type: 'dense', units: 3 }], {}],
+  // toOnnx writes the encoding as Gemm, Round, Sub, Mul, Sin; fromOnnx reads that pattern back.
+  ['frequencyEncoding first, tanh, sigmoid output', [{ type: 'frequencyEncoding', octaves: 5 }, { type: 'dense', units: 6, activation: 'tanh' },
+    { type: 'dense', units: 3 }], { loss: 'binaryCrossEntropy' }],
+  ['frequencyEncoding between dense layers, with an activation', [{ type: 'dense', units: 2 }, { type: 'frequencyEncoding', octaves: 3, activation: 'relu' },
+    { type: 'dense', units: 3 }], {}],
 ];
 
 describe('toOnnx → fromOnnx', () => {

@@ -2,7 +2,7 @@ import { openImported, type Runtime, type TfjsImportOptions } from '../../create
 import { copyBytes, readRecord } from '../../data/user-input.js';
 import { ModelFileError, SpecError } from '../../errors.js';
 import type { Network } from '../../network.js';
-import { ACTIVATIONS, describeValue, LAYERS, readParam, type ActivationName, type LayerKind, type ParamSpec } from '../../ops/index.js';
+import { ACTIVATIONS, describeValue, frequencyColumn, LAYERS, readParam, type ActivationName, type LayerKind, type ParamSpec } from '../../ops/index.js';
 import type { LayerSpec, LossName } from '../../spec.js';
 import type { ImportedModel } from '../tfjs.js';
 import { attributesOf, elementCount, fail, floatAttr, GraphIndex, intAttr, MAX_DIM } from './graph.js';
@@ -20,6 +20,7 @@ import { DATA_TYPE, decodeModel, type OnnxNode } from './onnx-proto.js';
  *   LayerNormalization over the last axis                             → layerNormalization
  *   BatchNormalization in inference form (training_mode 0)            → batchNormalization (moving statistics)
  *   Dropout (ratio from its input or attribute)                       → dropout
+ *   Gemm (the spread of frequencyEncodingOf), Round, Sub, Mul by 2π, Sin → frequencyEncoding (toOnnx's form)
  *   Identity; Flatten (axis 1) or Reshape to [batch, n] of the input  → nothing
  *   a last Softmax or LogSoftmax (last axis)                          → loss softmaxCrossEntropy
  *   a last Sigmoid                                                    → binaryCrossEntropy unless options.loss says otherwise
@@ -109,7 +110,7 @@ export function parseOnnx(given: unknown): ParsedOnnx {
   let activated = true;
   const width = (at: string): number => (shape.length === 1 ? shape[0]! : fail(`${at} needs a [batch, features] value, but here it is [batch, ${shape.join(', ')}]; flatten it first`));
   const addLayer = (kind: LayerKind, spec: LayerSpec, values: Record<string, Float32Array>, at: string) => {
-    if (kind !== 'dense' && layers.length === 0) fail(`${at}: the first layer must be dense (Gemm or MatMul), not ${kind}`);
+    if (kind !== 'dense' && kind !== 'frequencyEncoding' && layers.length === 0) fail(`${at}: the first layer must be dense (Gemm or MatMul), not ${kind}`);
     const variance = values.movingVariance?.findIndex((v) => v < 0) ?? -1;
     if (variance >= 0) fail(`${at}: its variance [${variance}] is ${values.movingVariance![variance]}; it must be ≥ 0`);
     layers.push(spec);
@@ -149,6 +150,15 @@ export function parseOnnx(given: unknown): ParsedOnnx {
     };
     switch (node.opType) {
       case 'Gemm': {
+        const encoding = frequencyEncodingOf(g, node, width(at), at);
+        if (encoding) {
+          for (const step of encoding.nodes) used.add(step);
+          const octaves = layerParam('frequencyEncoding', 'octaves', encoding.octaves, `${at} (a frequencyEncoding)`);
+          addLayer('frequencyEncoding', { type: 'frequencyEncoding', octaves }, {}, at);
+          shape = [encoding.units];
+          current = encoding.output;
+          break;
+        }
         arity(2, 3);
         const attrs = attributesOf(node, at, { alpha: 'float', beta: 'float', transA: 'int', transB: 'int' });
         if (floatAttr(attrs, 'alpha', 1) !== 1 || floatAttr(attrs, 'beta', 1) !== 1 || intAttr(attrs, 'transA', 0) !== 0) {
@@ -295,11 +305,68 @@ export function parseOnnx(given: unknown): ParsedOnnx {
   }
   const unused = graph.nodes.find((node) => node.opType !== 'Constant' && !used.has(node));
   if (unused) fail(`${g.name(unused)} is not on the chain from input ${JSON.stringify(input.name)} to output ${JSON.stringify(output)}`);
-  if (weights.length === 0 || layers[0]!.type !== 'dense') fail('the graph has no dense layer (Gemm or MatMul)');
+  if (!layers.some((layer) => layer.type === 'dense')) fail('the graph has no dense layer (Gemm or MatMul)');
   // A sigmoid ending the chain (nothing but Identity after it) is the output transform binaryCrossEntropy takes.
   if (ending === 'none' && layers[layers.length - 1]!.type === 'sigmoid') ending = 'sigmoid';
   const loss: LossName | undefined = ending === 'softmax' || ending === 'logSoftmax' ? 'softmaxCrossEntropy' : undefined;
   return { model: { inputSize, layers, loss, weights }, ending };
+}
+
+/**
+ * toOnnx's frequencyEncoding, if the Gemm `gemm` begins one: t = x·B + C read by exactly a Round and
+ * a Sub (t − Round(t)), its result by a Mul with 2π, that by a Sin, with nothing else reading any of
+ * them. Then B [inputs, units] must spread each input to its 2·octaves columns as 2^(octave − 1)
+ * (frequencyColumn's layout) and C put a quarter turn, 0.25, in the cosine columns, exactly; a
+ * pattern whose constants say otherwise is a ModelFileError naming the entry. Undefined where the
+ * nodes after the Gemm are not this pattern (it is then read as a dense layer).
+ */
+function frequencyEncodingOf(g: GraphIndex, gemm: OnnxNode, inputs: number, at: string):
+  { octaves: number; units: number; output: string; nodes: OnnxNode[] } | undefined {
+  const only = (value: string | undefined) => {
+    const readers = value === undefined ? [] : g.consumers.get(value) ?? [];
+    return readers.length === 1 && g.readers(value!) === 1 ? readers[0] : undefined;
+  };
+  const turns = gemm.outputs[0];
+  const readers = turns === undefined ? [] : g.consumers.get(turns) ?? [];
+  if (readers.length !== 2 || g.readers(turns!) !== 2 || gemm.outputs.length !== 1) return undefined;
+  const round = readers.find((n) => n.opType === 'Round' && n.inputs.length === 1 && n.inputs[0] === turns);
+  const sub = readers.find((n) => n.opType === 'Sub' && n.inputs.length === 2 && n.inputs[0] === turns && n.inputs[1] === round?.outputs[0]);
+  if (!round || !sub || only(round.outputs[0]) !== sub) return undefined;
+  const mul = only(sub.outputs[0]);
+  const other = mul?.inputs.find((value) => value !== sub.outputs[0]);
+  if (mul?.opType !== 'Mul' || mul.inputs.length !== 2 || other === undefined || g.scalar(other) !== Math.fround(2 * Math.PI)) return undefined;
+  const sin = only(mul.outputs[0]);
+  if (sin?.opType !== 'Sin' || sin.inputs.length !== 1) return undefined;
+  const steps = [gemm, round, sub, mul, sin];
+  for (const step of steps) {
+    attributesOf(step, g.name(step), step === gemm ? { alpha: 'float', beta: 'float', transA: 'int', transB: 'int' } : {});
+    if (step.outputs.length !== 1) fail(`${g.name(step)} has ${step.outputs.length} outputs; a frequencyEncoding's nodes have one`);
+  }
+  const attrs = attributesOf(gemm, at, { alpha: 'float', beta: 'float', transA: 'int', transB: 'int' });
+  if (floatAttr(attrs, 'alpha', 1) !== 1 || floatAttr(attrs, 'beta', 1) !== 1 || intAttr(attrs, 'transA', 0) !== 0 || intAttr(attrs, 'transB', 0) !== 0) {
+    fail(`${at} begins a frequencyEncoding (Round, Sub, Mul, Sin after it) but has alpha, beta, transA or transB other than 1, 1, 0, 0`);
+  }
+  if (gemm.inputs.length !== 3) fail(`${at} begins a frequencyEncoding but has no C (the quarter turns of its cosine columns)`);
+  const spread = g.floats(gemm.inputs[1], at, 'B');
+  const dims = g.dims(gemm.inputs[1]!);
+  const units = dims[1] ?? 0;
+  const octaves = units / (2 * inputs);
+  if (dims.length !== 2 || dims[0] !== inputs || !Number.isInteger(octaves) || octaves < 1) {
+    fail(`${at} begins a frequencyEncoding, but B has dims [${dims.join(', ')}]; expected [${inputs}, ${inputs}·2·octaves]`);
+  }
+  const quarter = g.floats(gemm.inputs[2], at, 'C');
+  if (quarter.length !== units) fail(`${at} begins a frequencyEncoding, but C has ${quarter.length} values; expected ${units}`);
+  for (let column = 0; column < units; column++) {
+    const { input, octave, cosine } = frequencyColumn(column, octaves);
+    for (let row = 0; row < inputs; row++) {
+      const expected = row === input ? 2 ** (octave - 1) : 0;
+      if (spread[row * units + column] !== expected) {
+        fail(`${at} begins a frequencyEncoding of ${octaves} octaves, but B[${row}, ${column}] is ${spread[row * units + column]}; expected ${expected}`);
+      }
+    }
+    if (quarter[column] !== (cosine ? 0.25 : 0)) fail(`${at} begins a frequencyEncoding, but C[${column}] is ${quarter[column]}; expected ${cosine ? 0.25 : 0}`);
+  }
+  return { octaves, units, output: sin.outputs[0]!, nodes: steps };
 }
 
 /** A [units] float constant (dims [units] or [1, units]), copied. */
