@@ -34,7 +34,6 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
     // forward: output [rows, units] = f(input [rows, inputs] · weights [inputs, units] + bias), and
     // z = input · weights + bias into preActivation where that is not 0
     const [input, weights, bias, output, rows, inputs, units, activation, slope, panels, panelBytes, preActivation, packed] = args;
-    const epilogue = (start: number, end: number) => kernels.biasActivation(output!, bias!, units!, start, end, activation!, slope!, preActivation!);
     if (packed && rows! < 4) {
       // The weights packed (asm/matmul.ts's packPanels) and fewer rows than a register block: a
       // matrix–vector product per row, cut into chunks of 4 panels (32 columns, packedVector's
@@ -56,7 +55,7 @@ export function runJob(kernels: WasmExports, job: number, args: Float64Array, th
       const [start, end] = [chunk * size, Math.min(rows!, (chunk + 1) * size)];
       if (packed) kernels.matmulPacked(input!, packed, output!, units!, inputs!, start, end);
       else kernels.matmul(input!, weights!, output!, units!, inputs!, 4 * inputs!, 4, start, end, panels! + thread * panelBytes!);
-      epilogue(start, end);
+      kernels.biasActivation(output!, bias!, units!, start, end, activation!, slope!, preActivation!);
     });
   } else if (job === 1) {
     // input gradient: belowGrad [rows, inputs] = (zGrad [rows, units] · weightsᵀ) ⊙ f'(belowGate)

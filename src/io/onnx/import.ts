@@ -337,9 +337,8 @@ function frequencyEncodingOf(g: GraphIndex, gemm: OnnxNode, inputs: number, at: 
   if (mul?.opType !== 'Mul' || mul.inputs.length !== 2 || other === undefined || g.scalar(other) !== Math.fround(2 * Math.PI)) return undefined;
   const sin = only(mul.outputs[0]);
   if (sin?.opType !== 'Sin' || sin.inputs.length !== 1) return undefined;
-  const steps = [gemm, round, sub, mul, sin];
-  for (const step of steps) {
-    attributesOf(step, g.name(step), step === gemm ? { alpha: 'float', beta: 'float', transA: 'int', transB: 'int' } : {});
+  for (const step of [round, sub, mul, sin]) {
+    attributesOf(step, g.name(step), {});
     if (step.outputs.length !== 1) fail(`${g.name(step)} has ${step.outputs.length} outputs; a frequencyEncoding's nodes have one`);
   }
   const attrs = attributesOf(gemm, at, { alpha: 'float', beta: 'float', transA: 'int', transB: 'int' });
@@ -366,7 +365,7 @@ function frequencyEncodingOf(g: GraphIndex, gemm: OnnxNode, inputs: number, at: 
     }
     if (quarter[column] !== (cosine ? 0.25 : 0)) fail(`${at} begins a frequencyEncoding, but C[${column}] is ${quarter[column]}; expected ${cosine ? 0.25 : 0}`);
   }
-  return { octaves, units, output: sin.outputs[0]!, nodes: steps };
+  return { octaves, units, output: sin.outputs[0]!, nodes: [gemm, round, sub, mul, sin] };
 }
 
 /** A [units] float constant (dims [units] or [1, units]), copied. */

@@ -167,7 +167,7 @@ export function packPanels(b: usize, packed: usize, n: i32, k: i32, panelStart: 
  * Fewer rows of C than a register block: a block would compute its missing rows all the same (its
  * row pointers clamp to the last row), and read B down its columns, n floats apart.
  */
-export const BLOCK_ROWS = 4;
+const BLOCK_ROWS = 4;
 
 /**
  * `width` columns of one row of C: c[j] = Σ_k A(k) · B[k, j] for 0 ≤ j < width, A(k) at a + k·aStep
@@ -177,7 +177,7 @@ export const BLOCK_ROWS = 4;
  * the prefetcher's best case, where a 4-row block would read it down its columns. Each element is
  * still summed over k in order by madd from 0, as in matmul's blocks: the same bits.
  */
-export function matrixVector(a: usize, aStep: i32, b: usize, c: usize, n: i32, k: i32, width: i32): void {
+function matrixVector(a: usize, aStep: i32, b: usize, c: usize, n: i32, k: i32, width: i32): void {
   const rowBytes = <usize>n << 2;
   const vectors = (<usize>width << 2) & ~15;
   const lanes = width & 3;
